@@ -1,0 +1,11 @@
+{
+  "targets": [
+    {
+      "target_name": "berth-exec",
+      "type": "executable",
+      "sources": ["native/executor/main.c", "native/executor/plan.c", "native/executor/ops.c", "native/executor/resolve.c", "native/executor/selfclone.c"],
+      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11", "-D_GNU_SOURCE"],
+      "ldflags": ["-static-libgcc"]
+    }
+  ]
+}

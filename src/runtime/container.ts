@@ -1,0 +1,248 @@
+// The OCI lifecycle: create, start, state, kill, delete, pause, resume, exec.
+// State lives in <root>/<id>/state.json, written atomically; a container that
+// failed to be created leaves nothing behind.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, constants as C } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { InvalidInput } from '../util/check.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { applyCgroup, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { parseConfig, type Config, type Process } from './config.js';
+import { runExecutor, type ExecutorOptions } from './executor.js';
+import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
+import { signalNumber } from './signals.js';
+
+export const DEFAULT_ROOT = '/run/berth/runtime';
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
+
+export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+
+export interface ContainerState {
+  id: string;
+  pid: number;
+  pidStart: string;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  cgroupPath: string;
+  cgroupDirs: string[];
+  config: Config;
+  configText: string;
+}
+
+export class RuntimeError extends Error {}
+
+export function validateId(id: string): void {
+  if (!ID_RE.test(id)) throw new InvalidInput('container id', `${JSON.stringify(id)} is not valid (letters, digits, _ . + -)`);
+}
+
+function procStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
+    return fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export class Runtime {
+  readonly host: CgroupHost;
+  constructor(readonly root: string = DEFAULT_ROOT) {
+    this.host = detectHost();
+  }
+
+  private dir(id: string): string {
+    validateId(id);
+    return join(this.root, id);
+  }
+
+  load(id: string): ContainerState {
+    const f = join(this.dir(id), 'state.json');
+    let text: string;
+    try { text = readFileSync(f, 'utf8'); } catch { throw new RuntimeError(`container "${id}" does not exist`); }
+    const s = JSON.parse(text) as Omit<ContainerState, 'config'>;
+    return { ...s, config: parseConfig(s.configText) };
+  }
+
+  list(): string[] {
+    try { return readdirSync(this.root).filter((d) => existsSync(join(this.root, d, 'state.json'))); } catch { return []; }
+  }
+
+  status(s: ContainerState): Status {
+    if (!s.pid || procStart(s.pid) !== s.pidStart) return 'stopped';
+    if (existsSync(join(this.root, s.id, 'exec.fifo'))) return 'created';
+    return isFrozen(this.host, s.cgroupDirs) ? 'paused' : 'running';
+  }
+
+  /** The state as `runtime state` prints it (OCI runtime-spec state + runc's extra fields). */
+  stateJson(s: ContainerState): Record<string, unknown> {
+    const status = this.status(s);
+    return {
+      ociVersion: s.config.ociVersion, id: s.id, pid: status === 'stopped' ? 0 : s.pid, status, bundle: s.bundle,
+      rootfs: s.rootfs, created: s.created, owner: '', annotations: s.config.annotations,
+    };
+  }
+
+  /** Creates the container; with `supervise` the executor stays its parent and `done` reports the exit. */
+  async create(id: string, bundle: string, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; noPivot?: boolean; supervise?: boolean; stdio?: ExecutorOptions['stdio'] } = {}) {
+    validateId(id);
+    bundle = resolve(bundle);
+    let text: string;
+    try { text = readFileSync(join(bundle, 'config.json'), 'utf8'); } catch (e) {
+      throw new InvalidInput('bundle', `cannot read ${join(bundle, 'config.json')}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+    const config = parseConfig(text);
+    if (config.process?.terminal && !opts.consoleSocket && !opts.supervise) {
+      throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
+    }
+    const rootfs = resolve(bundle, config.root.path);
+    if (!existsSync(rootfs)) throw new InvalidInput('root.path', `${rootfs} does not exist`);
+    mkdirSync(this.root, { recursive: true, mode: 0o711 });
+    const dir = this.dir(id);
+    try { mkdirSync(dir, { mode: 0o711 }); } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new RuntimeError(`container "${id}" already exists`);
+      throw e;
+    }
+    const cgroupPath = containerCgroupPath(config.linux.cgroupsPath, id, this.host.hierarchies.find((h) => h.version === 2)?.own ?? '/');
+    const cg = planCgroup(this.host, cgroupPath, config.linux.resources, config.linux.devices);
+    let exe: ReturnType<typeof runExecutor> | undefined;
+    try {
+      const fifo = join(dir, 'exec.fifo');
+      const ctx: PlanContext = {
+        id, bundle, rootfs, fifo, cgroup: cg, consoleSocket: opts.consoleSocket, preserveFds: opts.preserveFds ?? 0,
+        noPivot: !!opts.noPivot, supervise: !!opts.supervise,
+        cgroupMounts: this.host.mode === 'v2'
+          ? [['', cg.dirs[0]]]
+          : this.host.hierarchies.map((h, i) => [h.version === 2 ? 'unified' : h.mount.split('/').pop()!, cg.dirs[i]]),
+      };
+      const plan = buildCreatePlan(config, ctx);
+      applyCgroup(this.host, cgroupPath, cg);
+      exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: config.linux.namespaces.some((n) => n.type === 'pid' && n.path) || !config.linux.namespaces.some((n) => n.type === 'pid') });
+      const pid = await exe.pid;
+      const state: ContainerState = {
+        id, pid, pidStart: procStart(pid) ?? '', bundle, rootfs, created: new Date().toISOString(), cgroupPath,
+        cgroupDirs: cg.dirs, config, configText: text,
+      };
+      const { config: _c, ...persist } = state;
+      writeFileAtomic(join(dir, 'state.json'), JSON.stringify(persist));
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid));
+      return { state, done: exe.done };
+    } catch (e) {
+      exe?.kill('SIGKILL');
+      await exe?.done;
+      for (const p of cgroupPids(cg.dirs)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+      await destroyCgroup(cg.dirs).catch(() => {});
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Lets the init exec the user process, then runs poststart hooks. */
+  async start(id: string): Promise<void> {
+    const s = this.load(id);
+    const st = this.status(s);
+    if (st !== 'created') throw new RuntimeError(`cannot start container "${id}": it is ${st}`);
+    const fifo = join(this.root, id, 'exec.fifo');
+    const fd = openSync(fifo, C.O_RDONLY | C.O_NONBLOCK);
+    try {
+      const b = Buffer.alloc(1);
+      for (let i = 0; ; i++) {
+        let n = 0;
+        try { n = readSync(fd, b, 0, 1, null); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
+        if (n === 1) break;
+        if (procStart(s.pid) !== s.pidStart) throw new RuntimeError(`cannot start container "${id}": its init exited`);
+        if (i > 20000) throw new RuntimeError(`cannot start container "${id}": its init does not answer`);
+        await new Promise((r) => setTimeout(r, i < 100 ? 0 : 1));
+      }
+    } finally {
+      closeSync(fd);
+    }
+    unlinkSync(fifo);
+    this.runHostHooks(s, 'poststart', 'running', true);
+  }
+
+  private runHostHooks(s: ContainerState, kind: 'poststart' | 'poststop', status: string, warnOnly: boolean): void {
+    const ctx = { id: s.id, bundle: s.bundle } as PlanContext;
+    for (const h of s.config.hooks[kind]) {
+      const r = spawnSync(h.path, h.args.slice(1), { argv0: h.args[0] ?? h.path, input: hookState(s.config, ctx, status)(s.pid), env: Object.fromEntries(h.env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])), timeout: (h.timeout ?? 30) * 1000, stdio: ['pipe', 'inherit', 'inherit'] });
+      if (r.status !== 0) {
+        const msg = `${kind} hook ${h.path} failed: ${r.error?.message ?? `status ${r.status ?? r.signal}`}`;
+        if (!warnOnly) throw new RuntimeError(msg);
+        process.stderr.write(`berth-runtime: warning: ${msg}\n`);
+      }
+    }
+  }
+
+  kill(id: string, signal: string | number, all = false): void {
+    const s = this.load(id);
+    const st = this.status(s);
+    if (st === 'stopped') throw new RuntimeError(`cannot kill container "${id}": it is not running`);
+    const sig = signalNumber(signal);
+    const pids = all ? cgroupPids(s.cgroupDirs) : [s.pid];
+    for (const p of pids) { try { process.kill(p, sig); } catch { /* exited meanwhile */ } }
+    if (st === 'paused' && sig === 9) void setFrozen(this.host, s.cgroupDirs, false);
+  }
+
+  async delete(id: string, force = false): Promise<void> {
+    let s: ContainerState;
+    try { s = this.load(id); } catch (e) {
+      // a half-created directory without state is removed too
+      const dir = this.dir(id);
+      if (existsSync(dir) && !existsSync(join(dir, 'state.json'))) { rmSync(dir, { recursive: true, force: true }); return; }
+      throw e;
+    }
+    const st = this.status(s);
+    if ((st === 'running' || st === 'paused') && !force) {
+      throw new RuntimeError(`cannot delete container "${id}" that is not stopped: ${st} (use --force)`);
+    }
+    if (st !== 'stopped') {
+      for (const p of cgroupPids(s.cgroupDirs)) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+      try { process.kill(s.pid, 'SIGKILL'); } catch { /* gone */ }
+      if (st === 'paused') await setFrozen(this.host, s.cgroupDirs, false);
+      for (let i = 0; i < 2000 && procStart(s.pid) === s.pidStart; i++) await new Promise((r) => setTimeout(r, 1));
+    }
+    for (let i = 0; i < 2000 && cgroupPids(s.cgroupDirs).length; i++) await new Promise((r) => setTimeout(r, 1));
+    await destroyCgroup(s.cgroupDirs);
+    this.runHostHooks(s, 'poststop', 'stopped', true);
+    rmSync(join(this.root, id), { recursive: true, force: true });
+  }
+
+  async pause(id: string): Promise<void> {
+    const s = this.load(id);
+    const st = this.status(s);
+    if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot pause container "${id}": it is ${st}`);
+    await setFrozen(this.host, s.cgroupDirs, true);
+  }
+
+  async resume(id: string): Promise<void> {
+    const s = this.load(id);
+    if (this.status(s) !== 'paused') throw new RuntimeError(`cannot resume container "${id}": it is not paused`);
+    await setFrozen(this.host, s.cgroupDirs, false);
+  }
+
+  pids(id: string): number[] {
+    return cgroupPids(this.load(id).cgroupDirs);
+  }
+
+  stats(id: string): CgroupStats {
+    return readStats(this.host, this.load(id).cgroupDirs);
+  }
+
+  /** Runs another process in a running container. */
+  async exec(id: string, proc: Process, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; detach?: boolean; stdio?: ExecutorOptions['stdio'] } = {}) {
+    const s = this.load(id);
+    const st = this.status(s);
+    if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot exec in container "${id}": it is ${st}`);
+    if (proc.terminal && !opts.consoleSocket && opts.detach) throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
+    const plan = buildExecPlan(s.config, proc, {
+      pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
+      preserveFds: opts.preserveFds ?? 0, supervise: !opts.detach,
+    });
+    const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true });
+    const pid = await exe.pid;
+    if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid));
+    return { pid, done: exe.done };
+  }
+}
