@@ -58,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--criu <path>', 'accepted for compatibility; checkpoint is not supported')
     .option('--rootless <value>', 'accepted for compatibility')
     .showHelpAfterError()
+    .enablePositionalOptions()
     .exitOverride();
   const g = () => program.opts() as Globals;
   const rt = () => new Runtime(g().root);
@@ -116,6 +117,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('resume <id>').description('thaw all processes').action(async (id: string) => { await rt().resume(id); });
 
   program.command('ps <id> [psArgs...]').description('list the processes of a container')
+    .passThroughOptions()
     .option('-f, --format <fmt>', 'table or json', 'table')
     .action((id: string, psArgs: string[], o) => {
       const pids = rt().pids(id);
@@ -142,6 +144,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   program.command('exec <id> [command...]').description('run a process in a running container')
+    .passThroughOptions()
     .option('-p, --process <file>', 'process.json')
     .option('--console-socket <path>', 'unix socket that receives the pty master')
     .option('--pid-file <path>', 'write the pid here')

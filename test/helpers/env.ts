@@ -1,0 +1,81 @@
+// Per-run names and cleanup: every test gets a unique id, a temporary state
+// root and a cgroup parent that is removed afterwards.
+import { chmodSync, mkdtempSync, rmSync, existsSync, readdirSync, rmdirSync, statSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { makeBundle, type Spec } from './make-bundle.js';
+
+export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const BERTH_RUNTIME = join(REPO, 'bin', 'berth-runtime');
+export const PREFIX = `berth-test-${process.pid}`;
+
+let n = 0;
+export class TestEnv {
+  readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-`));
+  constructor() {
+    chmodSync(this.dir, 0o755); // a user-namespaced root must reach its bundle
+  }
+  readonly root = join(this.dir, 'state');
+  readonly cgroupParent = `/${PREFIX}`;
+
+  id(): string {
+    return `${PREFIX}-${++n}`;
+  }
+
+  bundle(args: string[], change?: (s: Spec) => void): string {
+    const b = join(this.dir, `bundle-${++n}`);
+    return makeBundle(b, args, (s) => {
+      s.linux.cgroupsPath = `${this.cgroupParent}/${b.split('/').pop()}`;
+      change?.(s);
+    });
+  }
+
+  runtime(args: string[], opts: { input?: string; timeout?: number; bin?: string } = {}): SpawnSyncReturns<string> {
+    const bin = opts.bin ?? BERTH_RUNTIME;
+    if (args.includes('-d') || args[0] === 'create') {
+      // a detached container keeps its stdio: give it files, not our pipes
+      const log = join(this.dir, `out-${++n}.log`);
+      const fd = openSync(log, 'w+');
+      try {
+        const r = spawnSync(bin, ['--root', this.root, ...args], { encoding: 'utf8', stdio: ['ignore', fd, fd], timeout: opts.timeout ?? 30000 });
+        const text = readFileSync(log, 'utf8');
+        return { ...r, stdout: text, stderr: text };
+      } finally {
+        closeSync(fd);
+      }
+    }
+    return spawnSync(bin, ['--root', this.root, ...args], { encoding: 'utf8', input: opts.input ?? '', timeout: opts.timeout ?? 30000 });
+  }
+
+  /** `run` of a fresh bundle; returns stdout, stderr and the exit status. */
+  run(args: string[], change?: (s: Spec) => void, bin?: string) {
+    const b = this.bundle(args, change);
+    const r = this.runtime(['run', '-b', b, this.id()], { bin });
+    return { out: r.stdout, err: r.stderr, code: r.status };
+  }
+
+  cleanup(): void {
+    // containers first, then their cgroups, then files
+    const list = existsSync(this.root) ? readdirSync(this.root) : [];
+    for (const id of list) this.runtime(['delete', '--force', id]);
+    for (const base of ['/sys/fs/cgroup']) {
+      for (const h of readdirSync(base)) {
+        const d = join(base, h, this.cgroupParent);
+        if (existsSync(d)) rmTree(d);
+      }
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function rmTree(d: string): void {
+  for (const e of readdirSync(d)) {
+    const p = join(d, e);
+    if (statSync(p).isDirectory()) rmTree(p);
+  }
+  try { rmdirSync(d); } catch { /* still busy: reported by the leak check */ }
+}
+
+export const sh = (cmd: string) => ['sh', '-c', cmd];

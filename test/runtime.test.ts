@@ -1,0 +1,315 @@
+// The runtime on the real kernel, as root: every check is made from inside
+// the container.
+import { test, after, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { readlinkSync, readFileSync, writeFileSync, mkdirSync, symlinkSync, existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { TestEnv, sh, BERTH_RUNTIME } from './helpers/env.js';
+
+const env = new TestEnv();
+after(() => env.cleanup());
+
+describe('isolation', () => {
+  test('the process is PID 1 and ps shows only the container', () => {
+    const r = env.run(sh('echo $$; ps -o pid,comm | tail -n +2; true'));
+    assert.equal(r.code, 0, r.err);
+    const [pid, ...procs] = r.out.trim().split('\n');
+    assert.equal(pid, '1');
+    // sh (1), ps and tail: nothing of the host's
+    assert.ok(procs.length <= 3 && procs.every((l) => Number(l.trim().split(/\s+/)[0]) < 10), `ps saw host processes: ${r.out}`);
+  });
+
+  test('its own hostname and namespaces', () => {
+    const r = env.run(sh('hostname; for n in pid mnt uts ipc net cgroup; do readlink /proc/self/ns/$n; done'), (s) => { s.hostname = 'inside-box'; });
+    assert.equal(r.code, 0, r.err);
+    const [host, ...ns] = r.out.trim().split('\n');
+    assert.equal(host, 'inside-box');
+    const mine = ['pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'].map((n) => readlinkSync(`/proc/self/ns/${n}`));
+    ns.forEach((inode, i) => assert.notEqual(inode, mine[i], `namespace ${inode} is the host's`));
+  });
+
+  test('only lo in a new network namespace', () => {
+    const r = env.run(sh('ls /sys/class/net'));
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trim(), 'lo');
+  });
+
+  test('the rootfs is the bundle\'s and host files are unreachable', () => {
+    const marker = `/tmp/${env.id()}-host-marker`;
+    writeFileSync(marker, 'host');
+    try {
+      const r = env.run(sh(`cat ${marker} 2>&1; ls /; cat /proc/1/mountinfo | head -1`));
+      assert.match(r.out, /No such file/);
+      assert.match(r.out, /bin/);
+      assert.doesNotMatch(r.out, /\bwork\b|\bvar\b|\busr\b/);
+    } finally {
+      writeFileSync(marker, '');
+    }
+  });
+
+  test('masked paths read empty and readonly paths refuse writes', () => {
+    const r = env.run(sh('[ -e /proc/kcore ] && wc -c < /proc/kcore || echo 0; cat /proc/keys | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/vm/drop_caches 2>&1 && echo wrote || echo refused'));
+    assert.equal(r.code, 0, r.err);
+    const [kcore, keys, fw, sys] = r.out.trim().split('\n').map((s) => s.trim());
+    assert.deepEqual([kcore, keys, fw], ['0', '0', '0']);
+    assert.match(sys, /refused/);
+  });
+
+  test('CapEff equals the requested set', () => {
+    const caps = ['CAP_CHOWN', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
+    const r = env.run(sh('grep -E "^Cap(Eff|Bnd|Prm)" /proc/self/status'), (s) => {
+      s.process.capabilities = { bounding: caps, effective: caps, permitted: caps };
+    });
+    assert.equal(r.code, 0, r.err);
+    const want = ((1 << 0) | (1 << 5) | (1 << 10)).toString(16).padStart(16, '0');
+    for (const line of r.out.trim().split('\n')) assert.equal(line.split(/\s+/)[1], want, line);
+  });
+
+  test('seccomp denies what the profile denies', () => {
+    const r = env.run(sh('unshare -U true 2>&1; echo "u=$?"; mount -t tmpfs t /tmp 2>&1; echo "m=$?"; echo ok'), (s) => {
+      s.process.capabilities = { bounding: ['CAP_SYS_ADMIN'], effective: ['CAP_SYS_ADMIN'], permitted: ['CAP_SYS_ADMIN'] };
+      s.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+        syscalls: [{ names: ['unshare', 'mount', 'keyctl'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 }],
+      };
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Operation not permitted[\s\S]*u=1/);
+    assert.match(r.out, /m=[1-9]/);
+    assert.match(r.out, /Operation not permitted[\s\S]*m=/);
+  });
+
+  test('seccomp argument conditions: only the matching call is denied', () => {
+    // personality(0xffffffff) queries; deny only personality(8) (PER_LINUX32 = 8)
+    const r = env.run(sh('setarch linux32 true 2>&1; echo "a=$?"; true; echo b=$?'), (s) => {
+      s.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'],
+        syscalls: [{ names: ['personality'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 0, value: 8, op: 'SCMP_CMP_EQ' }] }],
+      };
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /a=1/);
+    assert.match(r.out, /b=0/);
+  });
+
+  test('uid 0 inside is an unprivileged uid outside under a user namespace', async () => {
+    const b = env.bundle(sh('id -u; cat /proc/self/uid_map; sleep 5'), (s) => {
+      s.linux.namespaces.push({ type: 'user' });
+      s.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.mounts = s.mounts.filter((m: { type: string }) => m.type !== 'cgroup');
+    });
+    const id = env.id();
+    const r = env.runtime(['run', '-d', '-b', b, id]);
+    assert.equal(r.status, 0, r.stderr);
+    const state = JSON.parse(env.runtime(['state', id]).stdout);
+    const status = readFileSync(`/proc/${state.pid}/status`, 'utf8');
+    assert.match(status, /^Uid:\s+100000\s/m);
+    env.runtime(['delete', '-f', id]);
+  });
+
+  test('rlimits apply', () => {
+    const r = env.run(sh('ulimit -n; ulimit -Hn'), (s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 123, hard: 456 }]; });
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(r.out.trim().split('\n'), ['123', '456']);
+  });
+
+  test('a read-only root refuses writes; tmpfs mounts still work', () => {
+    const r = env.run(sh('touch /x 2>&1 || echo ro; touch /dev/shm/y && echo shm-ok'), (s) => { s.root.readonly = true; });
+    assert.match(r.out, /ro/);
+    assert.match(r.out, /shm-ok/);
+  });
+});
+
+describe('limits', () => {
+  test('a memory hog is OOM-killed and the kill is reported', () => {
+    const id = env.id();
+    const b = env.bundle(sh('x=a; while true; do x="$x$x"; done'), (s) => {
+      s.linux.resources.memory = { limit: 32 * 1024 * 1024, swap: 32 * 1024 * 1024 };
+    });
+    const r = env.runtime(['run', '--keep', '-b', b, id]);
+    assert.equal(r.status, 137, r.stderr);
+    const ev = JSON.parse(env.runtime(['events', '--stats', id]).stdout);
+    assert.ok(ev.data.memory.oomKill >= 1, JSON.stringify(ev));
+    assert.equal(env.runtime(['delete', id]).status, 0);
+  });
+
+  test('a fork bomb stops at the pids limit', async () => {
+    const id = env.id();
+    // the inner shell forks until it fails (and dies of it); its sleeps stay
+    const b = env.bundle(sh('sh -c "while :; do sleep 5 & done"; sleep 5'), (s) => { s.linux.resources.pids = { limit: 10 }; });
+    const r = env.runtime(['run', '-d', '-b', b, id]);
+    assert.equal(r.status, 0, r.stderr);
+    await new Promise((res) => setTimeout(res, 500));
+    const st = JSON.parse(env.runtime(['events', '--stats', id]).stdout);
+    const inside = JSON.parse(env.runtime(['ps', '--format', 'json', id]).stdout);
+    env.runtime(['delete', '-f', id]);
+    // an endless fork loop, held at the limit (the failed shell itself is gone)
+    assert.ok(st.data.pids.current >= 8 && st.data.pids.current <= 10, JSON.stringify(st.data.pids));
+    assert.ok(inside.length >= 8 && inside.length <= 10, JSON.stringify(inside));
+    assert.match(readFileSync(join(env.dir, readdirSync(env.dir).filter((f) => f.startsWith('out-')).sort((a, b2) => Number(a.slice(4, -4)) - Number(b2.slice(4, -4))).pop()!), 'utf8'), /can't fork|Resource temporarily unavailable/);
+  });
+
+  test('a cpu quota holds a spinner near its quota', async () => {
+    const id = env.id();
+    const b = env.bundle(sh('while :; do :; done'), (s) => { s.linux.resources.cpu = { quota: 20000, period: 100000 }; });
+    assert.equal(env.runtime(['run', '-d', '-b', b, id]).status, 0);
+    const usage = () => JSON.parse(env.runtime(['events', '--stats', id]).stdout).data.cpu.usageNs as number;
+    const u0 = usage(), t0 = process.hrtime.bigint();
+    await new Promise((r) => setTimeout(r, 1500));
+    const share = (usage() - u0) / Number(process.hrtime.bigint() - t0);
+    env.runtime(['delete', '-f', id]);
+    assert.ok(share > 0.1 && share < 0.3, `cpu share ${share}`);
+  });
+
+  test('pause freezes and resume thaws', async () => {
+    const id = env.id();
+    const b = env.bundle(sh('while :; do :; done'));
+    assert.equal(env.runtime(['run', '-d', '-b', b, id]).status, 0);
+    assert.equal(env.runtime(['pause', id]).status, 0);
+    const st = JSON.parse(env.runtime(['state', id]).stdout);
+    assert.equal(st.status, 'paused');
+    const u = () => JSON.parse(env.runtime(['events', '--stats', id]).stdout).data.cpu.usageNs as number;
+    const a = u();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(u() - a < 5e6, 'a frozen container used cpu');
+    assert.equal(env.runtime(['resume', id]).status, 0);
+    assert.equal(JSON.parse(env.runtime(['state', id]).stdout).status, 'running');
+    env.runtime(['delete', '-f', id]);
+  });
+
+  test('kill delivers signals', async () => {
+    const id = env.id();
+    const b = env.bundle(sh('trap "echo got-usr1 > /tmp/sig; exit 0" USR1; while :; do sleep 0.05; done'));
+    assert.equal(env.runtime(['create', '-b', b, id]).status, 0);
+    assert.equal(JSON.parse(env.runtime(['state', id]).stdout).status, 'created');
+    assert.equal(env.runtime(['start', id]).status, 0);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(env.runtime(['kill', id, 'USR1']).status, 0);
+    for (let i = 0; i < 100 && JSON.parse(env.runtime(['state', id]).stdout).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(JSON.parse(env.runtime(['state', id]).stdout).status, 'stopped');
+    assert.equal(readFileSync(join(b, 'rootfs', 'tmp', 'sig'), 'utf8').trim(), 'got-usr1');
+    assert.equal(env.runtime(['delete', id]).status, 0);
+  });
+
+  test('exit codes pass through: 42, and 137 for SIGKILL', async () => {
+    assert.equal(env.run(sh('exit 42')).code, 42);
+    const id = env.id();
+    const b = env.bundle(['sleep', '30']);
+    const run = spawn(BERTH_RUNTIME, ['--root', env.root, 'run', '-b', b, id], { stdio: 'ignore' });
+    const code = new Promise((res) => run.on('exit', res));
+    for (let i = 0; i < 200 && env.runtime(['state', id]).status !== 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 200 && JSON.parse(env.runtime(['state', id]).stdout).status !== 'running'; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(env.runtime(['kill', id, 'KILL']).status, 0);
+    assert.equal(await code, 137);
+  });
+});
+
+describe('lifecycle', () => {
+  test('create, state, exec, ps, start, delete', async () => {
+    const id = env.id();
+    const b = env.bundle(sh('sleep 30'));
+    assert.equal(env.runtime(['create', '-b', b, '--pid-file', join(env.dir, `${id}.pid`), id]).status, 0);
+    const st = JSON.parse(env.runtime(['state', id]).stdout);
+    assert.equal(st.status, 'created');
+    assert.equal(readFileSync(join(env.dir, `${id}.pid`), 'utf8'), String(st.pid));
+    assert.equal(env.runtime(['start', id]).status, 0);
+    const ex = env.runtime(['exec', id, 'sh', '-c', 'echo $$; hostname; cat /proc/1/cmdline | tr "\\0" " "']);
+    assert.equal(ex.status, 0, ex.stderr);
+    const [pid, , cmd] = ex.stdout.trim().split('\n');
+    assert.notEqual(pid, '1');
+    assert.match(cmd, /sleep 30/);
+    assert.equal(env.runtime(['exec', id, 'sh', '-c', 'exit 7']).status, 7);
+    const ps = JSON.parse(env.runtime(['ps', '--format', 'json', id]).stdout);
+    assert.ok(ps.includes(st.pid));
+    const del = env.runtime(['delete', id]);
+    assert.notEqual(del.status, 0);
+    assert.match(del.stderr, /not stopped/);
+    assert.equal(env.runtime(['delete', '--force', id]).status, 0);
+    assert.notEqual(env.runtime(['state', id]).status, 0);
+  });
+});
+
+describe('bad input leaves nothing behind', () => {
+  const cases: [string, (s: any) => void, RegExp][] = [
+    ['a missing field', (s) => { delete s.process.cwd; }, /process\.cwd: must be a string/],
+    ['a wrong type', (s) => { s.process.args = 'sh'; }, /process\.args: must be an array/],
+    ['an unknown namespace', (s) => { s.linux.namespaces.push({ type: 'bogus' }); }, /linux\.namespaces\[\d+\]\.type: unknown value "bogus"/],
+    ['a relative path', (s) => { s.mounts[0].destination = 'proc'; }, /mounts\[0\]\.destination: must be an absolute path/],
+    ['a bad mount option', (s) => { s.mounts.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'nosiud'] }); }, /mounts\[7\]\.options\[1\]: unknown mount option "nosiud"/],
+    ['an unknown capability', (s) => { s.process.capabilities.bounding = ['CAP_FLY']; }, /process\.capabilities\.bounding\[0\]: unknown capability/],
+    ['a missing program', (s) => { s.process.args = ['/no/such/program']; }, /no\/such\/program.*not found/],
+  ];
+  for (const [name, change, msg] of cases) {
+    test(name, () => {
+      const before = mountsAndCgroups();
+      const r = env.run(['true'], change);
+      assert.notEqual(r.code, 0);
+      assert.match(r.err, msg);
+      assert.deepEqual(mountsAndCgroups(), before);
+      assert.deepEqual(existsSync(env.root) ? readdirSync(env.root) : [], []);
+    });
+  }
+});
+
+function mountsAndCgroups() {
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(env.dir)).length;
+  const cg = existsSync(`/sys/fs/cgroup/memory${env.cgroupParent}`) ? readdirSync(`/sys/fs/cgroup/memory${env.cgroupParent}`).filter((d) => !d.includes('.')) : [];
+  return { mounts, cg };
+}
+
+describe('hostile rootfs and runtime CVEs', () => {
+  test('symlinks in the rootfs cannot redirect mounts or devices to the host', () => {
+    const marker = `/tmp/${env.id()}-not-touched`;
+    const b = env.bundle(sh('ls /sys/fs/cgroup | head -1; echo done'), (s) => {
+      s.mounts.push({ destination: '/evil/mnt', type: 'tmpfs', source: 'tmpfs', options: [] });
+    });
+    const root = join(b, 'rootfs');
+    // /evil -> / and /dev is replaced by a symlink pointing far up
+    symlinkSync('/', join(root, 'evil'));
+    symlinkSync('../../../../../../tmp', join(root, 'run'));
+    mkdirSync(join(root, 'etc', 'x'), { recursive: true });
+    const r = env.runtime(['run', '-b', b, env.id()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(!existsSync('/mnt/' + marker));
+    // the host's / got no tmpfs at /mnt
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/mnt'));
+  });
+
+  test('/proc as a symlink to / stays inside the container', () => {
+    const b = env.bundle(sh('echo ok'));
+    const root = join(b, 'rootfs');
+    rmdirSync(join(root, 'proc'));
+    symlinkSync('/', join(root, 'proc'));
+    const before = readFileSync('/proc/self/mountinfo', 'utf8');
+    env.runtime(['run', '-b', b, env.id()]);
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').split('\n').length, before.split('\n').length);
+  });
+
+  test('no host fd or cwd leaks into the container (CVE-2024-21626)', () => {
+    // cwd through a leaked fd would be outside the root: it must fail or stay inside
+    const marker = `${env.id()}-host-only`;
+    writeFileSync(join(env.dir, marker), '');
+    for (let fd = 3; fd < 12; fd++) {
+      const r = env.run(sh('pwd; ls -a . ..; ls -a ../..'), (s) => { s.process.cwd = `/proc/self/fd/${fd}`; });
+      // either refused, or a cwd inside the container's own root
+      if (r.code === 0) {
+        assert.match(r.out, /^\//, `fd ${fd}: cwd outside the root: ${r.out}`);
+        assert.doesNotMatch(r.out, new RegExp(`${marker}|\\bsys\\b.*\\bvar\\b|\\bwork\\b`), `fd ${fd} reached the host: ${r.out}`);
+      }
+    }
+    const r = env.run(sh('ls /proc/self/fd'));
+    assert.deepEqual(r.out.trim().split('\n').map(Number).sort(), [0, 1, 2, 3]);
+  });
+
+  test('the executor\'s binary cannot be reached for writing (CVE-2019-5736)', async () => {
+    const id = env.id();
+    const b = env.bundle(sh('sleep 30'), (s) => { s.linux.namespaces = s.linux.namespaces.filter((n: { type: string }) => n.type !== 'pid'); });
+    assert.equal(env.runtime(['run', '-d', '-b', b, id]).status, 0);
+    // an exec joins the container; from inside, its /proc/PID/exe is a sealed copy
+    const r = env.runtime(['exec', id, 'sh', '-c', 'for p in /proc/[0-9]*; do l=$(readlink $p/exe 2>/dev/null); case "$l" in *berth*) echo "$l"; (echo x >> $p/exe) 2>&1 | head -1;; esac; done']);
+    env.runtime(['delete', '-f', id]);
+    assert.doesNotMatch(r.stdout, /build\/Release\/berth-exec$/m, r.stdout);
+  });
+});
