@@ -1,0 +1,67 @@
+// Plans are data: built and compared without root.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO } from './helpers/env.js';
+import { parseConfig } from '../src/runtime/config.js';
+import { buildCreatePlan, encodePlan, OPCODES, MS, type PlanContext } from '../src/runtime/plan.js';
+import { compileSeccomp } from '../src/runtime/seccomp/bpf.js';
+import { defaultSpec } from '../src/runtime/spec-default.js';
+
+const ctx: PlanContext = {
+  id: 'c1', bundle: '/b', rootfs: '/b/rootfs', fifo: '/run/x/exec.fifo', preserveFds: 0, noPivot: false, supervise: false,
+  cgroup: { dirs: ['/sys/fs/cgroup/memory/berth/c1'], writes: [], procs: ['/sys/fs/cgroup/memory/berth/c1/cgroup.procs'] },
+  cgroupMounts: [['memory', '/sys/fs/cgroup/memory/berth/c1']],
+};
+
+test('opcodes are the ones native/executor/plan.h defines', () => {
+  const header = readFileSync(join(REPO, 'native', 'executor', 'plan.h'), 'utf8');
+  const c = Object.fromEntries([...header.matchAll(/OP_(\w+) = (\d+)/g)].map((m) => [m[1].toLowerCase().replace(/_(\w)/g, (_, x) => x.toUpperCase()), Number(m[2])]));
+  delete c.max;
+  assert.deepEqual(c, { ...OPCODES });
+});
+
+test('a default spec becomes a plan in the expected order', () => {
+  const spec = defaultSpec({ args: ['sh'], terminal: false });
+  const plan = buildCreatePlan(parseConfig(JSON.stringify(spec)), ctx);
+  const ops = plan.child.map((o) => o.op);
+  const at = (op: string) => ops.indexOf(op as never);
+  assert.ok(at('sync') < at('setsid') && at('setsid') < at('mount'));
+  assert.ok(at('mount') < at('pivotRoot') && at('pivotRoot') < at('mask') && at('mask') < at('readonly'));
+  assert.ok(at('closeFds') < at('chdir'), 'fds are closed before the cwd is entered (CVE-2024-21626)');
+  assert.ok(at('capBounding') < at('user') && at('user') < at('caps'));
+  assert.ok(at('notify') < at('waitFifo') && at('waitFifo') < at('exec'));
+  assert.equal(ops.at(-1), 'exec');
+  assert.deepEqual(plan.parent.map((o) => o.op), ['wait', 'joinCgroup', 'ack', 'wait', 'reportPid']);
+  assert.equal(plan.cloneFlags, 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x00020000);
+  const ro = plan.child.find((o) => o.op === 'mount' && o.target === '/' && o.flags & MS.RDONLY);
+  assert.ok(ro, 'root.readonly remounts / read-only');
+  assert.equal(encodePlan(plan).subarray(0, 8).toString(), 'BRTHPLAN');
+});
+
+test('bind mounts with options become a bind and a remount', () => {
+  const spec = defaultSpec({ args: ['sh'], terminal: false }) as any;
+  spec.mounts.push({ destination: '/data', type: 'bind', source: '/tmp', options: ['rbind', 'ro', 'nosuid'] });
+  const plan = buildCreatePlan(parseConfig(JSON.stringify(spec)), ctx);
+  const m = plan.child.filter((o) => o.op === 'mount' && o.target === '/data');
+  assert.deepEqual(m.map((o) => (o as { flags: number }).flags), [MS.BIND | MS.REC, MS.BIND | MS.REMOUNT | MS.RDONLY | MS.NOSUID]);
+});
+
+test('seccomp compiles to BPF with arch checks and stays in range', () => {
+  const names = Array.from({ length: 300 }, (_, i) => ['read', 'write', 'openat', 'close', 'mmap'][i % 5]);
+  const { program, flags } = compileSeccomp({ defaultAction: 'SCMP_ACT_ERRNO', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], flags: ['SECCOMP_FILTER_FLAG_LOG'], syscalls: [{ names, action: 'SCMP_ACT_ALLOW', args: [] }, { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 0x7e020000n, valueTwo: 0n, op: 'SCMP_CMP_MASKED_EQ' }] }] });
+  assert.equal(program.length % 8, 0);
+  assert.equal(flags, 2);
+  assert.equal(program.readUInt32LE(4), 4, 'first instruction loads the architecture');
+});
+
+test('invalid configs name the field', () => {
+  const bad = (change: (s: any) => void) => { const s = defaultSpec() as any; change(s); return () => parseConfig(JSON.stringify(s)); };
+  assert.throws(bad((s) => { s.process.user.uid = -1; }), /process\.user\.uid: must be between 0/);
+  assert.throws(bad((s) => { s.linux.resources.memory = { limit: 'lots' }; }), /linux\.resources\.memory\.limit: must be a non-negative integer/);
+  assert.throws(bad((s) => { s.linux.namespaces = [{ type: 'pid' }]; }), /a mount namespace is required/);
+  assert.throws(bad((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOPE' }; }), /linux\.seccomp\.defaultAction: unknown value/);
+  assert.throws(bad((s) => { s.procss = {}; }), /procss: unknown field/);
+  assert.throws(() => parseConfig('{'), /config\.json: not valid JSON/);
+});
