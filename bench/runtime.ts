@@ -1,0 +1,126 @@
+// Runtime benchmark: a busybox `true` bundle through create, start, wait and
+// delete. berth's native path (the library handing a plan to the executor, as
+// the engine does) and its CLI, side by side with crun and runc in one run.
+// Also the lowest memory limit at which `true` still runs.
+// Run: node dist/bench/runtime.js   (as root; re-executes itself in a private
+// mount namespace so crun accepts this hybrid-cgroup host)
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { tmpdir } from 'node:os';
+import { makeBundle } from '../test/helpers/make-bundle.js';
+import { Runtime } from '../src/runtime/container.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RUNS = Number(process.env.RUNS ?? 40), WARMUP = 5;
+
+if (!process.env.BERTH_BENCH_NS) {
+  // crun refuses hybrid hosts whose cgroup2 has controllers: hide them in a private mount namespace
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+    'f=/sys/fs/cgroup/unified/cgroup.controllers; if [ -e $f ]; then e=$(mktemp); mount --bind $e $f; fi; exec "$@"', 'sh',
+    process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BERTH_BENCH_NS: '1' } });
+  process.exit(r.status ?? 1);
+}
+
+const work = mkdtempSync(join(tmpdir(), 'berth-bench-'));
+chmodSync(work, 0o755);
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
+const version = (cmd: string) => { try { return execFileSync(cmd, ['--version'], { encoding: 'utf8' }).split('\n')[0]; } catch { return 'missing'; } };
+
+function bundle(name: string, memLimit?: number): string {
+  return makeBundle(join(work, name), ['true'], (s) => {
+    // what anchors W2 uses: pid, ipc, uts, mount and net namespaces, no terminal
+    s.linux.namespaces = ['pid', 'ipc', 'uts', 'mount', 'network'].map((type) => ({ type }));
+    s.root.readonly = true;
+    s.ociVersion = '1.0.2'; // crun 1.8 refuses newer versions
+    s.linux.cgroupsPath = `/berth-bench/${name}`;
+    if (memLimit) s.linux.resources.memory = { limit: memLimit, swap: memLimit };
+  });
+}
+
+function timeCli(cmd: string[], b: string): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(cmd[0], [...cmd.slice(1), 'run', '-b', b, `bench-${process.pid}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const t = ms(t0);
+    if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
+    if (i >= WARMUP) out.push(t);
+  }
+  return out;
+}
+
+async function timeNative(b: string): Promise<number[]> {
+  const rt = new Runtime(join(work, 'native-state'));
+  const out: number[] = [];
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    const id = `bench-native-${i}`;
+    const t0 = process.hrtime.bigint();
+    const { done } = await rt.create(id, b, { supervise: true, stdio: ['ignore', 'ignore', 'ignore'] });
+    await rt.start(id);
+    const res = await done;
+    await rt.delete(id, true);
+    const t = ms(t0);
+    if (res.exitCode !== 0) throw new Error(`native run exited ${res.exitCode}`);
+    if (i >= WARMUP) out.push(t);
+  }
+  return out;
+}
+
+/** Lowest memory limit (KiB resolution) at which `true` exits 0. */
+function minMemory(cmd: string[]): number | undefined {
+  const ok = (limit: number) => {
+    const b = bundle(`mem-${cmd[0].split('/').pop()}-${limit}`, limit);
+    const r = spawnSync(cmd[0], [...cmd.slice(1), 'run', '-b', b, `bench-mem-${process.pid}-${limit}`], { stdio: 'ignore', timeout: 20000 });
+    spawnSync(cmd[0], [...cmd.slice(1), 'delete', '-f', `bench-mem-${process.pid}-${limit}`], { stdio: 'ignore' });
+    return r.status === 0;
+  };
+  let lo = 4096, hi = 64 * 1024 * 1024;
+  if (!ok(hi)) return undefined;
+  while (hi - lo > 4096) {
+    const mid = Math.floor((lo + hi) / 2 / 4096) * 4096;
+    if (ok(mid)) hi = mid; else lo = mid;
+  }
+  return hi;
+}
+
+const b = bundle('true');
+const berthCli = [join(REPO, 'bin', 'berth-runtime'), '--root', join(work, 'cli-state')];
+const rows: [string, string, number[]][] = [];
+rows.push(['berth native path (library → executor)', 'berth', await timeNative(b)]);
+const crun = existsSync('/usr/bin/crun') ? timeCli(['crun', '--root', join(work, 'crun-state')], b) : [];
+if (crun.length) rows.push(['crun run', 'crun', crun]);
+rows.push(['berth-runtime run (CLI)', 'berth', timeCli(berthCli, b)]);
+const runc = timeCli(['runc', '--root', join(work, 'runc-state')], b);
+rows.push(['runc run', 'runc', runc]);
+
+const mem: [string, number | undefined][] = [
+  ['berth-runtime', minMemory(berthCli)],
+  ['crun', minMemory(['crun', '--root', join(work, 'crun-state')])],
+  ['runc', minMemory(['runc', '--root', join(work, 'runc-state')])],
+];
+
+const med = Object.fromEntries(rows.map(([n, , xs]) => [n, median(xs)]));
+const fmt = (x: number) => `${x.toFixed(1)} ms`;
+const lines = [
+  `# Runtime benchmark (${new Date().toISOString()})`, '',
+  `busybox \`true\`, namespaces pid+ipc+uts+mount+net, read-only root, create → start → wait → delete; ${RUNS} runs after ${WARMUP} warm-up, median (min–max).`,
+  `Versions: ${version('runc')}; ${version('crun')}; node ${process.version}. Host cgroups: hybrid (crun run inside a private mount namespace that hides cgroup2's controllers, as anchors.sh does).`, '',
+  '| path | median | min–max | ratio |', '|---|---|---|---|',
+  ...rows.map(([n, , xs]) => {
+    const peer = n.startsWith('berth native') ? med['crun run'] : n.startsWith('berth-runtime') ? med['runc run'] : undefined;
+    const ratio = peer ? `${(median(xs) / peer).toFixed(2)} × ${n.startsWith('berth native') ? 'crun' : 'runc'}` : '';
+    return `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${ratio} |`;
+  }),
+  '', '## Lowest memory limit at which `true` runs', '', '| runtime | limit |', '|---|---|',
+  ...mem.map(([n, v]) => `| ${n} | ${v === undefined ? 'failed even at 64 MiB' : `${(v / 1024).toFixed(0)} KiB`} |`), '',
+];
+const text = lines.join('\n');
+mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+writeFileSync(join(REPO, 'bench', 'results', 'runtime.md'), text);
+process.stdout.write(text);
+spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*/berth-bench; do find $d -depth -type d -exec rmdir {} \\; 2>/dev/null; done']);
+rmSync(work, { recursive: true, force: true });
+
