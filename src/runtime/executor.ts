@@ -5,12 +5,19 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodePlan, type Plan } from './plan.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** The checkout this code runs from (compiled or bundled): where build/ lives. */
+function projectRoot(): string {
+  let d = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(d, 'binding.gyp')) && dirname(d) !== d) d = dirname(d);
+  return d;
+}
 
+let cached: string | undefined;
 export function executorPath(): string {
-  const p = process.env.BERTH_EXEC ?? join(ROOT, 'build', 'Release', 'berth-exec');
+  if (cached) return cached;
+  const p = process.env.BERTH_EXEC ?? join(projectRoot(), 'build', 'Release', 'berth-exec');
   if (!existsSync(p)) throw new Error(`executor not built: ${p} is missing (run npm install)`);
-  return p;
+  return (cached = p);
 }
 
 export class ExecutorError extends Error {}
