@@ -36,16 +36,12 @@ describe('isolation', () => {
   });
 
   test('the rootfs is the bundle\'s and host files are unreachable', () => {
-    const marker = `/tmp/${env.id()}-host-marker`;
+    const marker = join(env.dir, 'host-marker');
     writeFileSync(marker, 'host');
-    try {
-      const r = env.run(sh(`cat ${marker} 2>&1; ls /; cat /proc/1/mountinfo | head -1`));
-      assert.match(r.out, /No such file/);
-      assert.match(r.out, /bin/);
-      assert.doesNotMatch(r.out, /\bwork\b|\bvar\b|\busr\b/);
-    } finally {
-      writeFileSync(marker, '');
-    }
+    const r = env.run(sh(`cat ${marker} 2>&1; ls /; cat /proc/1/mountinfo | head -1`));
+    assert.match(r.out, /No such file/);
+    assert.match(r.out, /bin/);
+    assert.doesNotMatch(r.out, /\bwork\b|\bvar\b|\busr\b/);
   });
 
   test('masked paths read empty and readonly paths refuse writes', () => {
@@ -261,7 +257,6 @@ function mountsAndCgroups() {
 
 describe('hostile rootfs and runtime CVEs', () => {
   test('symlinks in the rootfs cannot redirect mounts or devices to the host', () => {
-    const marker = `/tmp/${env.id()}-not-touched`;
     const b = env.bundle(sh('ls /sys/fs/cgroup | head -1; echo done'), (s) => {
       s.mounts.push({ destination: '/evil/mnt', type: 'tmpfs', source: 'tmpfs', options: [] });
     });
@@ -272,7 +267,6 @@ describe('hostile rootfs and runtime CVEs', () => {
     mkdirSync(join(root, 'etc', 'x'), { recursive: true });
     const r = env.runtime(['run', '-b', b, env.id()]);
     assert.equal(r.status, 0, r.stderr);
-    assert.ok(!existsSync('/mnt/' + marker));
     // the host's / got no tmpfs at /mnt
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/mnt'));
   });

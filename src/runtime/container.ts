@@ -1,7 +1,7 @@
 // The OCI lifecycle: create, start, state, kill, delete, pause, resume, exec.
 // State lives in <root>/<id>/state.json, written atomically; a container that
 // failed to be created leaves nothing behind.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, constants as C } from 'node:fs';
+import { closeSync, existsSync, realpathSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, constants as C } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
@@ -31,6 +31,24 @@ export interface ContainerState {
 }
 
 export class RuntimeError extends Error {}
+
+/** HOME for a process whose env lacks it: the user's entry in the rootfs's /etc/passwd, else "/" (as runc does). */
+export function withHome(proc: Process, rootfs: string): Process {
+  if (proc.env.some((e) => e.startsWith('HOME='))) return proc;
+  let home = '/';
+  try {
+    const passwd = join(rootfs, 'etc', 'passwd');
+    const real = realpathSync(passwd);
+    // a symlink out of the rootfs must not show a host file's content
+    if (real.startsWith(`${realpathSync(rootfs)}/`)) {
+      for (const line of readFileSync(real, 'utf8').split('\n')) {
+        const f = line.split(':');
+        if (f.length >= 6 && Number(f[2]) === proc.user.uid && f[2] !== '') { home = f[5] || '/'; break; }
+      }
+    }
+  } catch { /* no passwd: "/" */ }
+  return { ...proc, env: [...proc.env, `HOME=${home}`] };
+}
 
 export function validateId(id: string): void {
   if (!ID_RE.test(id)) throw new InvalidInput('container id', `${JSON.stringify(id)} is not valid (letters, digits, _ . + -)`);
@@ -94,6 +112,8 @@ export class Runtime {
       throw new InvalidInput('bundle', `cannot read ${join(bundle, 'config.json')}: ${(e as NodeJS.ErrnoException).code}`);
     }
     const config = parseConfig(text);
+    const rootfsEarly = resolve(bundle, config.root.path);
+    if (config.process) config.process = withHome(config.process, rootfsEarly);
     if (config.process?.terminal && !opts.consoleSocket && !opts.supervise) {
       throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
     }
@@ -236,7 +256,7 @@ export class Runtime {
     const st = this.status(s);
     if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot exec in container "${id}": it is ${st}`);
     if (proc.terminal && !opts.consoleSocket && opts.detach) throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
-    const plan = buildExecPlan(s.config, proc, {
+    const plan = buildExecPlan(s.config, withHome(proc, s.rootfs), {
       pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
       preserveFds: opts.preserveFds ?? 0, supervise: !opts.detach,
     });
