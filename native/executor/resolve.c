@@ -19,7 +19,6 @@ int root_open(int rootfd, const char *path, int flags, mode_t mode) {
   while (*path == '/') path++;
   if (*path == 0) path = ".";
   long fd = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-  if (fd < 0 && errno == ENOSYS) errno = ENOSYS; /* kernel older than 5.6: reported as is */
   return (int)fd;
 }
 

@@ -112,13 +112,12 @@ export class Runtime {
       throw new InvalidInput('bundle', `cannot read ${join(bundle, 'config.json')}: ${(e as NodeJS.ErrnoException).code}`);
     }
     const config = parseConfig(text);
-    const rootfsEarly = resolve(bundle, config.root.path);
-    if (config.process) config.process = withHome(config.process, rootfsEarly);
     if (config.process?.terminal && !opts.consoleSocket && !opts.supervise) {
       throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
     }
     const rootfs = resolve(bundle, config.root.path);
     if (!existsSync(rootfs)) throw new InvalidInput('root.path', `${rootfs} does not exist`);
+    if (config.process) config.process = withHome(config.process, rootfs);
     mkdirSync(this.root, { recursive: true, mode: 0o711 });
     const dir = this.dir(id);
     try { mkdirSync(dir, { mode: 0o711 }); } catch (e) {

@@ -26,7 +26,7 @@ export interface RunningExecutor {
   /** The container init's pid, once the executor reported it. */
   pid: Promise<number>;
   /** How the executor ended: the container's status when it supervised. */
-  done: Promise<{ code: number | null; signal: number | null; exitCode: number }>;
+  done: Promise<{ exitCode: number }>;
   kill(sig: NodeJS.Signals | number): void;
 }
 
@@ -68,11 +68,11 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
       else if (line.startsWith('signal ')) exitCode = 128 + Number(line.slice(7));
     }
   });
-  const done = new Promise<{ code: number | null; signal: number | null; exitCode: number }>((res) => {
+  const done = new Promise<{ exitCode: number }>((res) => {
     child.on('close', (code, sig) => {
       const e = new ExecutorError(error || `executor exited with ${code ?? sig}`);
       rejectPid(e);
-      res({ code, signal: sig ? 1 : null, exitCode: exitCode >= 0 ? exitCode : code ?? 1 });
+      res({ exitCode: exitCode >= 0 ? exitCode : code ?? 1 });
     });
   });
   return { pid, done, kill: (sig) => child.kill(sig) };

@@ -241,13 +241,12 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   child.push({ op: 'mount', source: ctx.rootfs, target: ctx.rootfs, fstype: '', flags: MS.BIND | MS.REC, data: '', create: 0, inRoot: false });
   child.push({ op: 'openRoot', path: ctx.rootfs });
   if (ctx.fifo) child.push({ op: 'openFifo', path: ctx.fifo });
-  let devMounted = false, cgroupMount: Mount | undefined;
+  let devMounted = false;
   config.mounts.forEach((m, i) => {
     const field = `mounts[${i}]`;
     const o = parseMountOptions(m, field);
     if (m.destination === '/dev') devMounted = true;
     if (m.type === 'cgroup' || m.type === 'cgroup2') {
-      cgroupMount = m;
       child.push(...cgroupMountOps(m, o, ctx));
       return;
     }
@@ -265,7 +264,6 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     }
     for (const p of o.propagation) child.push({ op: 'mount', source: '', target: m.destination, fstype: '', flags: p, data: '', create: 0, inRoot: true });
   });
-  void cgroupMount;
 
   // child: devices (into the /dev tmpfs if the config mounts one, as runc does)
   const devs = [...DEFAULT_DEVICES.map((d) => ({ path: d.path, type: 'c' as const, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 })),
@@ -303,7 +301,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     if (k.includes('/') || k.split('.').includes('..')) throw new InvalidInput(`linux.sysctl.${k}`, 'not a sysctl name');
     const need = SYSCTL_NS.find(([re]) => re.test(k))?.[1];
     if (!need) throw new InvalidInput(`linux.sysctl.${k}`, 'not namespaced: it would change the host');
-    if (!ns.has(need as never) || ns.get(need as never)!.path === '') throw new InvalidInput(`linux.sysctl.${k}`, `needs a ${need} namespace`);
+    if (!ns.has(need as never)) throw new InvalidInput(`linux.sysctl.${k}`, `needs a ${need} namespace`);
     child.push({ op: 'write', path: `/proc/sys/${k.replace(/\./g, '/')}`, data: v });
   }
 

@@ -60,11 +60,9 @@ export class TestEnv {
     // containers first, then their cgroups, then files
     const list = existsSync(this.root) ? readdirSync(this.root) : [];
     for (const id of list) this.runtime(['delete', '--force', id]);
-    for (const base of ['/sys/fs/cgroup']) {
-      for (const h of readdirSync(base)) {
-        const d = join(base, h, this.cgroupParent);
-        if (existsSync(d)) rmTree(d);
-      }
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      const d = join('/sys/fs/cgroup', h, this.cgroupParent);
+      if (existsSync(d)) rmTree(d);
     }
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -68,10 +68,8 @@ function emitArg(a: Asm, c: ArgCond, fail: Label, wide: boolean): void {
     const pass = want === 'gt' ? ok : fail, stop = want === 'gt' ? fail : ok;
     if (wide) {
       a.emit(LD_W_ABS, hi);
-      const eqhi = a.label();
       a.emit(JGT_K, hi32(v), pass, 0);
       a.emit(JEQ_K, hi32(v), 0, stop);
-      a.place(eqhi);
     }
     a.emit(LD_W_ABS, lo);
     a.emit(strict ? JGT_K : JGE_K, lo32(v), pass, stop);
