@@ -86,41 +86,45 @@ function minMemory(cmd: string[]): number | undefined {
   return hi;
 }
 
-const b = bundle('true');
-const berthCli = [join(REPO, 'bin', 'berth-runtime'), '--root', join(work, 'cli-state')];
-const rows: [string, string, number[]][] = [];
-rows.push(['berth native path (library → executor)', 'berth', await timeNative(b)]);
-const crun = existsSync('/usr/bin/crun') ? timeCli(['crun', '--root', join(work, 'crun-state')], b) : [];
-if (crun.length) rows.push(['crun run', 'crun', crun]);
-rows.push(['berth-runtime run (CLI)', 'berth', timeCli(berthCli, b)]);
-const runc = timeCli(['runc', '--root', join(work, 'runc-state')], b);
-rows.push(['runc run', 'runc', runc]);
+try {
+  const b = bundle('true');
+  const berthCli = [join(REPO, 'bin', 'berth-runtime'), '--root', join(work, 'cli-state')];
+  const rows: [string, string, number[]][] = [];
+  rows.push(['berth native path (library → executor)', 'berth', await timeNative(b)]);
+  const crun = existsSync('/usr/bin/crun') ? timeCli(['crun', '--root', join(work, 'crun-state')], b) : [];
+  if (crun.length) rows.push(['crun run', 'crun', crun]);
+  rows.push(['berth-runtime run (CLI)', 'berth', timeCli(berthCli, b)]);
+  const runc = timeCli(['runc', '--root', join(work, 'runc-state')], b);
+  rows.push(['runc run', 'runc', runc]);
 
-const mem: [string, number | undefined][] = [
-  ['berth-runtime', minMemory(berthCli)],
-  ['crun', minMemory(['crun', '--root', join(work, 'crun-state')])],
-  ['runc', minMemory(['runc', '--root', join(work, 'runc-state')])],
-];
+  const mem: [string, number | undefined][] = [
+    ['berth-runtime', minMemory(berthCli)],
+    ['crun', minMemory(['crun', '--root', join(work, 'crun-state')])],
+    ['runc', minMemory(['runc', '--root', join(work, 'runc-state')])],
+  ];
 
-const med = Object.fromEntries(rows.map(([n, , xs]) => [n, median(xs)]));
-const fmt = (x: number) => `${x.toFixed(1)} ms`;
-const lines = [
-  `# Runtime benchmark (${new Date().toISOString()})`, '',
-  `busybox \`true\`, namespaces pid+ipc+uts+mount+net, read-only root, create → start → wait → delete; ${RUNS} runs after ${WARMUP} warm-up, median (min–max).`,
-  `Versions: ${version('runc')}; ${version('crun')}; node ${process.version}. Host cgroups: hybrid (crun run inside a private mount namespace that hides cgroup2's controllers, as anchors.sh does).`, '',
-  '| path | median | min–max | ratio |', '|---|---|---|---|',
-  ...rows.map(([n, , xs]) => {
-    const peer = n.startsWith('berth native') ? med['crun run'] : n.startsWith('berth-runtime') ? med['runc run'] : undefined;
-    const ratio = peer ? `${(median(xs) / peer).toFixed(2)} × ${n.startsWith('berth native') ? 'crun' : 'runc'}` : '';
-    return `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${ratio} |`;
-  }),
-  '', '## Lowest memory limit at which `true` runs', '', '| runtime | limit |', '|---|---|',
-  ...mem.map(([n, v]) => `| ${n} | ${v === undefined ? 'failed even at 64 MiB' : `${(v / 1024).toFixed(0)} KiB`} |`), '',
-];
-const text = lines.join('\n');
-mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
-writeFileSync(join(REPO, 'bench', 'results', 'runtime.md'), text);
-process.stdout.write(text);
-spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*/berth-bench; do find $d -depth -type d -exec rmdir {} \\; 2>/dev/null; done']);
-rmSync(work, { recursive: true, force: true });
+  const med = Object.fromEntries(rows.map(([n, , xs]) => [n, median(xs)]));
+  const fmt = (x: number) => `${x.toFixed(1)} ms`;
+  const lines = [
+    `# Runtime benchmark (${new Date().toISOString()})`, '',
+    `busybox \`true\`, namespaces pid+ipc+uts+mount+net, read-only root, create → start → wait → delete; ${RUNS} runs after ${WARMUP} warm-up, median (min–max).`,
+    `Versions: ${version('runc')}; ${version('crun')}; node ${process.version}. Host cgroups: hybrid (crun run inside a private mount namespace that hides cgroup2's controllers, as anchors.sh does).`, '',
+    '| path | median | min–max | ratio |', '|---|---|---|---|',
+    ...rows.map(([n, , xs]) => {
+      const peer = n.startsWith('berth native') ? med['crun run'] : n.startsWith('berth-runtime') ? med['runc run'] : undefined;
+      const ratio = peer ? `${(median(xs) / peer).toFixed(2)} × ${n.startsWith('berth native') ? 'crun' : 'runc'}` : '';
+      return `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${ratio} |`;
+    }),
+    '', '## Lowest memory limit at which `true` runs', '', '| runtime | limit |', '|---|---|',
+    ...mem.map(([n, v]) => `| ${n} | ${v === undefined ? 'failed even at 64 MiB' : `${(v / 1024).toFixed(0)} KiB`} |`), '',
+  ];
+  const text = lines.join('\n');
+  mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+  writeFileSync(join(REPO, 'bench', 'results', 'runtime.md'), text);
+  process.stdout.write(text);
+} finally {
+  // also after a failed run: no cgroups or bundles left behind
+  spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*/berth-bench; do find $d -depth -type d -exec rmdir {} \\; 2>/dev/null; done']);
+  rmSync(work, { recursive: true, force: true });
+}
 

@@ -9,4 +9,5 @@ fi
 bundle=$(mktemp -d /tmp/berth-demo.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
 node dist/test/helpers/make-bundle.js "$bundle" sh -c 'echo "hello from PID $$ in $(hostname)"; ps; ls /'
-exec bin/berth-runtime --root "$bundle/state" run -b "$bundle" "demo-$$"
+# not exec: the trap must still remove the bundle afterwards
+bin/berth-runtime --root "$bundle/state" run -b "$bundle" "demo-$$"
