@@ -6,6 +6,7 @@ import { readlinkSync, readFileSync, writeFileSync, symlinkSync, existsSync, rea
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { TestEnv, sh, BERTH_RUNTIME } from './helpers/env.js';
+import { ALL_CAPABILITIES } from '../src/runtime/caps.js';
 
 const env = new TestEnv();
 after(() => env.cleanup());
@@ -109,6 +110,19 @@ describe('isolation', () => {
     const r = env.run(sh('ulimit -n; ulimit -Hn'), (s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 123, hard: 456 }]; });
     assert.equal(r.code, 0, r.err);
     assert.deepEqual(r.out.trim().split('\n'), ['123', '456']);
+  });
+
+  test('an rlimit or capability the runtime cannot grant is named in the error', () => {
+    // above fs.nr_open, so no process may have it, with or without CAP_SYS_RESOURCE
+    const r = env.run(['true'], (s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 2 ** 40, hard: 2 ** 40 }]; });
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /RLIMIT_NOFILE/);
+    const bnd = BigInt(`0x${/^CapBnd:\s+(\w+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]}`);
+    const missing = ALL_CAPABILITIES.find((_, i) => !(bnd & (1n << BigInt(i))));
+    if (!missing) return; // this host grants every capability
+    const c = env.run(['true'], (s) => { s.process.capabilities!.permitted.push(missing); s.process.capabilities!.bounding.push(missing); });
+    assert.notEqual(c.code, 0);
+    assert.match(c.err, new RegExp(`${missing} is outside the bounding set`));
   });
 
   test('a read-only root refuses writes; tmpfs mounts still work', () => {

@@ -470,7 +470,16 @@ static int op_caps(struct exec_ctx *ctx, const struct plan_op *op) {
       {(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
       {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)},
   };
-  if (syscall(SYS_capset, &hdr, data) < 0) return fail(ctx, "capset");
+  if (syscall(SYS_capset, &hdr, data) < 0) {
+    int e = errno;
+    for (int c = 0; e == EPERM && c < 64; c++)
+      if ((prm & (1ULL << c)) && prctl(PR_CAPBSET_READ, c, 0, 0, 0) == 0) {
+        errno = 0;
+        return fail(ctx, "capabilities: cap %d is outside the bounding set (the config's, or this runtime's own), so it cannot be granted", c);
+      }
+    errno = e;
+    return fail(ctx, "capset");
+  }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return fail(ctx, "clear ambient capabilities");
   for (int c = 0; c < 64; c++)
@@ -656,9 +665,15 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
   case OP_SETDOMAINNAME:
     return setdomainname(A(0), op->argl[0]) < 0 ? fail(ctx, "domainname %s", A(0)) : 0;
   case OP_RLIMIT: {
-    if (need_args(ctx, op, 3) < 0) return -1;
-    struct rlimit rl = {.rlim_cur = (rlim_t)U64(1), .rlim_max = (rlim_t)U64(2)};
-    return setrlimit((int)I64(0), &rl) < 0 ? fail(ctx, "rlimit %s", A(0)) : 0;
+    if (need_args(ctx, op, 4) < 0) return -1;
+    struct rlimit rl = {.rlim_cur = (rlim_t)U64(1), .rlim_max = (rlim_t)U64(2)}, now;
+    if (setrlimit((int)I64(0), &rl) == 0) return 0;
+    if (errno == EPERM && getrlimit((int)I64(0), &now) == 0 && rl.rlim_max > now.rlim_max) {
+      errno = EPERM;
+      return fail(ctx, "%s: hard limit %s is above this runtime's own %llu, and raising it needs CAP_SYS_RESOURCE",
+                  A(3), A(2), (unsigned long long)now.rlim_max);
+    }
+    return fail(ctx, "%s", A(3));
   }
   case OP_OPEN_FIFO:
     ctx->fifo_fd = open(A(0), O_PATH | O_CLOEXEC);

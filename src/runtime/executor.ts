@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodePlan, type Plan } from './plan.js';
+import { ALL_CAPABILITIES } from './caps.js';
 
 /** The checkout this code runs from (compiled or bundled): where build/ lives. */
 function projectRoot(): string {
@@ -63,7 +64,7 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       if (line.startsWith('pid ')) resolvePid(Number(line.slice(4)));
-      else if (line.startsWith('error ')) error = line.slice(6);
+      else if (line.startsWith('error ')) error = line.slice(6).replace(/\bcap (\d+)\b/, (_, n: string) => ALL_CAPABILITIES[Number(n)] ?? `capability ${n}`);
       else if (line.startsWith('exit ')) exitCode = Number(line.slice(5));
       else if (line.startsWith('signal ')) exitCode = 128 + Number(line.slice(7));
     }

@@ -292,9 +292,6 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     child.push({ op: 'mount', source: '', target: '/', fstype: '', flags: PROPAGATION[config.linux.rootfsPropagation], data: '', create: 0, inRoot: false });
   }
   if (proc.terminal) child.push({ op: 'console', bindConsole: true });
-  for (const p of L.maskedPaths) child.push({ op: 'mask', path: p });
-  for (const p of L.readonlyPaths) child.push({ op: 'readonly', path: p });
-  if (config.root.readonly) child.push({ op: 'mount', source: '', target: '/', fstype: '', flags: MS.BIND | MS.REMOUNT | MS.RDONLY, data: '', create: 0, inRoot: false });
   if (config.hostname !== undefined) child.push({ op: 'sethostname', name: config.hostname });
   if (config.domainname !== undefined) child.push({ op: 'setdomainname', name: config.domainname });
   for (const [k, v] of Object.entries(L.sysctl)) {
@@ -304,6 +301,11 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     if (!ns.has(need as never)) throw new InvalidInput(`linux.sysctl.${k}`, `needs a ${need} namespace`);
     child.push({ op: 'write', path: `/proc/sys/${k.replace(/\./g, '/')}`, data: v });
   }
+
+  // after the sysctls: /proc/sys is among the read-only paths
+  for (const p of L.maskedPaths) child.push({ op: 'mask', path: p });
+  for (const p of L.readonlyPaths) child.push({ op: 'readonly', path: p });
+  if (config.root.readonly) child.push({ op: 'mount', source: '', target: '/', fstype: '', flags: MS.BIND | MS.REMOUNT | MS.RDONLY, data: '', create: 0, inRoot: false });
 
   // child: the process
   const { setup, final } = processOps(config, proc, ctx, userns);
@@ -357,7 +359,7 @@ function args(op: Op): Arg[] {
     case 'console': return [op.bindConsole ? 1 : 0];
     case 'mask': case 'readonly': case 'openRoot': case 'openFifo': case 'connectConsole': case 'chdir': return [op.path];
     case 'sethostname': case 'setdomainname': return [op.name];
-    case 'rlimit': return [op.resource, op.soft, op.hard];
+    case 'rlimit': return [op.resource, op.soft, op.hard, op.name];
     case 'user': return [op.uid, op.gid, op.groups.length, ...op.groups];
     case 'umask': return [op.mask];
     case 'capBounding': return [op.keep];

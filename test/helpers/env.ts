@@ -60,10 +60,7 @@ export class TestEnv {
     // containers first, then their cgroups, then files
     const list = existsSync(this.root) ? readdirSync(this.root) : [];
     for (const id of list) this.runtime(['delete', '--force', id]);
-    for (const h of readdirSync('/sys/fs/cgroup')) {
-      const d = join('/sys/fs/cgroup', h, this.cgroupParent);
-      if (existsSync(d)) rmTree(d);
-    }
+    removeCgroup(this.cgroupParent);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -77,3 +74,20 @@ function rmTree(d: string): void {
 }
 
 export const sh = (cmd: string) => ['sh', '-c', cmd];
+
+/** Unmounts everything mounted at or below `dir`, deepest first. */
+export function unmountUnder(dir: string): void {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
+    .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) spawnSync('umount', ['-l', p]);
+}
+
+/** Removes the cgroup `path` (and its children) from every hierarchy. */
+export function removeCgroup(path: string): void {
+  for (const h of readdirSync('/sys/fs/cgroup')) {
+    const d = join('/sys/fs/cgroup', h, path);
+    if (existsSync(d)) rmTree(d);
+  }
+}

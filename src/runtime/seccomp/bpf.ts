@@ -20,28 +20,68 @@ const RET: Record<Action, number> = {
   SCMP_ACT_LOG: 0x7ffc0000, SCMP_ACT_ALLOW: 0x7fff0000, SCMP_ACT_NOTIFY: 0x7fc00000,
 };
 
-type Label = { at: number };
-type Insn = { code: number; jt: number | Label; jf: number | Label; k: number | Label };
+// A label is bound to the instruction emitted after it is placed, so that
+// inserting trampolines keeps every jump pointing where it was meant to.
+type Insn = { code: number; jt?: Label; jf?: Label; k: number; to?: Label };
+type Label = { insn?: Insn };
+const isCond = (code: number) => (code & 0x07) === 0x05 && (code & 0xf0) !== 0;
+const BPF_MAXINSNS = 4096;
 
 class Asm {
   insns: Insn[] = [];
-  label(): Label { return { at: -1 }; }
-  place(l: Label): void { l.at = this.insns.length; }
-  emit(code: number, k: number | Label, jt: number | Label = 0, jf: number | Label = 0): void {
-    this.insns.push({ code, jt, jf, k });
+  private pending: Label[] = [];
+  private ahead = new Map<number, Label>();
+  label(): Label { return {}; }
+  place(l: Label): void { this.pending.push(l); }
+  /** jt/jf: a label, or a count of instructions to skip as in raw BPF. */
+  emit(code: number, k: number | Label, jt: number | Label = 0, jf: number | Label = 0): Insn {
+    const idx = this.insns.length;
+    const ref = (t: number | Label): Label => {
+      if (typeof t !== 'number') return t;
+      const at = idx + 1 + t;
+      if (!this.ahead.has(at)) this.ahead.set(at, {});
+      return this.ahead.get(at)!;
+    };
+    const ins: Insn = typeof k === 'number' ? { code, k } : { code, k: 0, to: k };
+    if (isCond(code)) { ins.jt = ref(jt); ins.jf = ref(jf); }
+    for (const l of this.pending) l.insn = ins;
+    this.pending = [];
+    const a = this.ahead.get(idx);
+    if (a) { a.insn = ins; this.ahead.delete(idx); }
+    this.insns.push(ins);
+    return ins;
   }
-  /** Resolves labels; conditional jumps must be short (the layout keeps them so). */
+  /** Conditional jumps reach 255 instructions; farther ones go through an inserted `ja`. */
   assemble(): Buffer {
-    if (this.insns.length > 4096) throw new Error(`seccomp: the profile compiles to ${this.insns.length} BPF instructions, over the kernel's 4096`);
-    const buf = Buffer.alloc(this.insns.length * 8);
-    this.insns.forEach((ins, i) => {
-      const rel = (t: number | Label) => (typeof t === 'number' ? t : t.at - i - 1);
-      const jt = rel(ins.jt), jf = rel(ins.jf);
-      const k = ins.code === JMP_JA ? rel(ins.k) : (ins.k as number);
-      if (jt < 0 || jt > 255 || jf < 0 || jf > 255) throw new Error(`seccomp: jump out of range at instruction ${i}`);
+    if (this.pending.length || this.ahead.size) throw new Error('seccomp: a label points past the program');
+    const insns = this.insns;
+    for (let changed = true; changed;) {
+      changed = false;
+      const pos = new Map(insns.map((x, i) => [x, i]));
+      for (let i = 0; i < insns.length; i++) {
+        const ins = insns[i]!;
+        for (const side of ['jt', 'jf'] as const) {
+          const t = ins[side];
+          if (!t || pos.get(t.insn!)! - i - 1 <= 255) continue;
+          const tramp: Insn = { code: JMP_JA, k: 0, to: t };
+          insns.splice(i + 1, 0, tramp);
+          ins[side] = { insn: tramp };
+          changed = true;
+          break;
+        }
+        if (changed) break;
+      }
+    }
+    if (insns.length > BPF_MAXINSNS) throw new Error(`seccomp: the profile compiles to ${insns.length} BPF instructions, over the kernel's ${BPF_MAXINSNS}`);
+    const pos = new Map(insns.map((x, i) => [x, i]));
+    const buf = Buffer.alloc(insns.length * 8);
+    insns.forEach((ins, i) => {
+      const rel = (l?: Label) => (l ? pos.get(l.insn!)! - i - 1 : 0);
+      const k = ins.to ? rel(ins.to) : ins.k;
+      if (rel(ins.jt) < 0 || rel(ins.jf) < 0 || k < 0 && ins.to) throw new Error(`seccomp: backward jump at instruction ${i}`);
       buf.writeUInt16LE(ins.code, i * 8);
-      buf.writeUInt8(jt, i * 8 + 2);
-      buf.writeUInt8(jf, i * 8 + 3);
+      buf.writeUInt8(rel(ins.jt), i * 8 + 2);
+      buf.writeUInt8(rel(ins.jf), i * 8 + 3);
       buf.writeUInt32LE(k >>> 0, i * 8 + 4);
     });
     return buf;
@@ -117,18 +157,57 @@ function rulesFor(cfg: SeccompConfig, abi: Abi): Map<number, SyscallRule[]> {
   return by;
 }
 
-function emitAbi(a: Asm, cfg: SeccompConfig, abi: Abi, dflt: number): void {
-  const wide = abi !== 'x86';
-  const blocks: { label: Label; rules: SyscallRule[] }[] = [];
-  a.emit(LD_W_ABS, OFF_NR);
-  for (const [nr, rules] of rulesFor(cfg, abi)) {
-    const label = a.label();
-    blocks.push({ label, rules });
-    a.emit(JEQ_K, nr, 0, 1);
-    a.emit(JMP_JA, label);
+/**
+ * One audit architecture: a binary search over the syscall number. Runs of
+ * numbers with the same outcome become one range, so the common profiles
+ * (hundreds of allowed calls) need a few hundred instructions, and each call
+ * takes about log2(ranges) comparisons.
+ */
+function emitArch(a: Asm, cfg: SeccompConfig, abis: { abi: Abi; from: number; to: number; on: boolean }[], dflt: number, badArch: number): void {
+  const rets = new Map<number, Label>();
+  const ret = (v: number) => { if (!rets.has(v)) rets.set(v, a.label()); return rets.get(v)!; };
+  const blocks: { label: Label; rules: SyscallRule[]; wide: boolean }[] = [];
+  // ranges [start, next start) with a target; numbers are unsigned 32-bit
+  const starts: number[] = [];
+  const targets: Label[] = [];
+  const add = (start: number, target: Label) => {
+    if (targets.length && targets[targets.length - 1] === target) return;
+    starts.push(start);
+    targets.push(target);
+  };
+  for (const { abi, from, to, on } of abis) {
+    if (!on) { add(from, ret(badArch)); continue; }
+    const rules = [...rulesFor(cfg, abi)].sort((x, y) => x[0] - y[0]);
+    let next = from;
+    for (const [nr, list] of rules) {
+      if (nr < from || nr >= to) continue;
+      if (nr > next) add(next, ret(dflt));
+      const first = list[0]!;
+      let target: Label;
+      if (first.args.length === 0) target = ret(retValue(first.action, first.errnoRet, cfg.defaultErrnoRet));
+      else {
+        target = a.label();
+        blocks.push({ label: target, rules: list, wide: abi !== 'x86' });
+      }
+      add(nr, target);
+      next = nr + 1;
+    }
+    if (next < to) add(next, ret(dflt));
   }
-  a.emit(RET_K, dflt);
-  for (const { label, rules } of blocks) {
+  a.emit(LD_W_ABS, OFF_NR);
+  const tree = (lo: number, hi: number): Label => {
+    if (lo === hi) return targets[lo]!;
+    const here = a.label();
+    a.place(here);
+    const mid = (lo + hi + 1) >> 1;
+    const ins = a.emit(JGE_K, starts[mid]!, a.label(), a.label());
+    ins.jf = tree(lo, mid - 1);
+    ins.jt = tree(mid, hi);
+    return here;
+  };
+  const root = tree(0, starts.length - 1);
+  if (starts.length === 1) a.emit(JMP_JA, root);
+  for (const { label, rules, wide } of blocks) {
     a.place(label);
     for (const r of rules) {
       const next = a.label();
@@ -138,6 +217,7 @@ function emitAbi(a: Asm, cfg: SeccompConfig, abi: Abi, dflt: number): void {
     }
     a.emit(RET_K, dflt);
   }
+  for (const [v, l] of rets) { a.place(l); a.emit(RET_K, v); }
 }
 
 export interface CompiledSeccomp { program: Buffer; flags: number }
@@ -148,27 +228,21 @@ export function compileSeccomp(cfg: SeccompConfig): CompiledSeccomp {
   const dflt = retValue(cfg.defaultAction, undefined, cfg.defaultErrnoRet);
   const badArch = RET.SCMP_ACT_KILL_PROCESS;
   const a = new Asm();
-  const x64 = a.label(), x86 = a.label();
+  const x86 = a.label();
   a.emit(LD_W_ABS, OFF_ARCH);
+  a.emit(JEQ_K, AUDIT_ARCH_I386, x86, 0);
   a.emit(JEQ_K, AUDIT_ARCH_X86_64, 0, 1);
+  const x64 = a.label();
   a.emit(JMP_JA, x64);
-  a.emit(JEQ_K, AUDIT_ARCH_I386, 0, 1);
-  a.emit(JMP_JA, x86);
   a.emit(RET_K, badArch);
-
+  // x32 calls arrive under AUDIT_ARCH_X86_64 with bit 30 set in the number
   a.place(x64);
-  const x32 = a.label();
-  a.emit(LD_W_ABS, OFF_NR);
-  a.emit(JGE_K, X32_BIT, 0, 1);
-  a.emit(JMP_JA, x32);
-  if (arches.has('SCMP_ARCH_X86_64')) emitAbi(a, cfg, 'x86_64', dflt);
-  else a.emit(RET_K, badArch);
-  a.place(x32);
-  if (arches.has('SCMP_ARCH_X32')) emitAbi(a, cfg, 'x32', dflt);
-  else a.emit(RET_K, badArch);
+  emitArch(a, cfg, [
+    { abi: 'x86_64', from: 0, to: X32_BIT, on: arches.has('SCMP_ARCH_X86_64') },
+    { abi: 'x32', from: X32_BIT, to: 2 ** 32, on: arches.has('SCMP_ARCH_X32') },
+  ], dflt, badArch);
   a.place(x86);
-  if (arches.has('SCMP_ARCH_X86')) emitAbi(a, cfg, 'x86', dflt);
-  else a.emit(RET_K, badArch);
+  emitArch(a, cfg, [{ abi: 'x86', from: 0, to: 2 ** 32, on: arches.has('SCMP_ARCH_X86') }], dflt, badArch);
 
   let flags = 0;
   for (const f of cfg.flags) flags |= FLAGS[f as keyof typeof FLAGS];

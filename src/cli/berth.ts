@@ -1,0 +1,58 @@
+// berth: the user's command line. `berth runtime ...` is the runc-compatible
+// runtime CLI (the same as bin/berth-runtime); the engine verbs join it later.
+import { Command } from 'commander';
+import { release } from 'node:os';
+import { existsSync } from 'node:fs';
+import { main as runtimeMain } from './runtime.js';
+import { detectHost } from '../runtime/cgroups/index.js';
+import { executorPath } from '../runtime/executor.js';
+import { VERSION } from '../version.js';
+
+function versionInfo() {
+  const host = detectHost();
+  const exe = executorPath();
+  return {
+    version: VERSION,
+    ociRuntimeSpec: '1.2.0',
+    node: process.versions.node,
+    kernel: release(),
+    cgroups: host.mode,
+    cgroupControllers: host.hierarchies.map((h) => `v${h.version}:${h.controllers.join(',') || '-'}`),
+    executor: existsSync(exe) ? exe : `${exe} (missing: run npm install)`,
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // everything after `runtime` belongs to the runtime CLI, flags included
+  if (argv[0] === 'runtime') return runtimeMain(argv.slice(1));
+  const program = new Command('berth')
+    .description('berth: a container engine')
+    .version(`berth version ${VERSION}`, '-v, --version')
+    .showHelpAfterError()
+    .exitOverride();
+  program.command('version').description('show version and host information')
+    .option('-f, --format <fmt>', '"json" for machine-readable output')
+    .action((o: { format?: string }) => {
+      const v = versionInfo();
+      if (o.format === 'json') { process.stdout.write(`${JSON.stringify(v)}\n`); return; }
+      if (o.format !== undefined) throw new Error(`--format: unknown format "${o.format}" (use json)`);
+      process.stdout.write([
+        `berth version ${v.version}`,
+        ` OCI runtime spec: ${v.ociRuntimeSpec}`,
+        ` Node:             ${v.node}`,
+        ` Kernel:           ${v.kernel}`,
+        ` cgroups:          ${v.cgroups} (${v.cgroupControllers.join(' ')})`,
+        ` Executor:         ${v.executor}`,
+      ].join('\n') + '\n');
+    });
+  program.command('runtime').description('the OCI runtime with runc\'s verbs and flags (see berth runtime --help)');
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
+    process.stderr.write(`berth: ${err.message}\n`);
+    return 1;
+  }
+}
