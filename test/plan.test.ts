@@ -8,6 +8,9 @@ import { parseConfig } from '../src/runtime/config.js';
 import { buildCreatePlan, encodePlan, OPCODES, MS, type PlanContext } from '../src/runtime/plan.js';
 import { compileSeccomp } from '../src/runtime/seccomp/bpf.js';
 import { defaultSpec } from '../src/runtime/spec-default.js';
+import { deviceRules, planCgroup } from '../src/runtime/cgroups/index.js';
+import { compileDeviceFilter } from '../src/runtime/cgroups/device-filter.js';
+import { runDeviceFilter } from './helpers/bpf-run.js';
 
 const ctx: PlanContext = {
   id: 'c1', bundle: '/b', rootfs: '/b/rootfs', fifo: '/run/x/exec.fifo', preserveFds: 0, noPivot: false, supervise: false,
@@ -64,4 +67,26 @@ test('invalid configs name the field', () => {
   assert.throws(bad((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOPE' }; }), /linux\.seccomp\.defaultAction: unknown value/);
   assert.throws(bad((s) => { s.procss = {}; }), /procss: unknown field/);
   assert.throws(() => parseConfig('{'), /config\.json: not valid JSON/);
+});
+
+test('the cgroup v2 device filter decides as the rules say, later rules first', () => {
+  const res = parseConfig(JSON.stringify(defaultSpec())).linux.resources;
+  const rules = deviceRules(res, [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229 } as any]);
+  rules.push({ allow: false, type: 'c', major: 1, minor: 9, access: 'w' }); // urandom: no writes
+  const prog = compileDeviceFilter(rules);
+  const C = 2, B = 1, M = 1, R = 2, W = 4;
+  const may = (t: number, a: number, maj: number, min: number) => runDeviceFilter(prog, t, a, maj, min) === 1;
+  assert.ok(may(C, R | W, 1, 3), '/dev/null rw');
+  assert.ok(may(C, R | W, 136, 4), 'a pty');
+  assert.ok(may(C, R | W, 10, 229), 'a device from linux.devices');
+  assert.ok(may(C, M, 8, 1) && may(B, M, 8, 1), 'mknod of anything');
+  assert.ok(!may(B, R, 8, 0), 'a disk');
+  assert.ok(!may(C, R, 10, 200), 'tun is not listed');
+  assert.ok(!may(C, W, 1, 9) && may(C, R, 1, 9), 'the later deny wins for writes only');
+  assert.ok(!may(C, R | M, 4, 1), 'one access outside the rule denies');
+  // a v2-only host gets the program instead of devices.* files
+  const host = { mode: 'v2' as const, hierarchies: [{ version: 2 as const, mount: '/sys/fs/cgroup', controllers: ['memory', 'pids'], own: '/' }] };
+  const plan = planCgroup(host, '/t/c', res);
+  assert.equal(plan.deviceFilter?.dir, '/sys/fs/cgroup/t/c');
+  assert.ok(plan.writes.every((w) => !w.file.includes('devices.')));
 });

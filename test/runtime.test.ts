@@ -320,3 +320,36 @@ describe('hostile rootfs and runtime CVEs', () => {
     assert.doesNotMatch(r.stdout, /build\/Release\/berth-exec$/m, r.stdout);
   });
 });
+
+describe('a cgroup v2-only host', () => {
+  // This VM is hybrid. A private mount namespace that shows only the cgroup2
+  // hierarchy at /sys/fs/cgroup is a v2-only host as far as berth can tell:
+  // device access goes through an eBPF program, freezing through cgroup.freeze.
+  const v2bin = join(env.dir, 'berth-runtime-v2only');
+  writeFileSync(v2bin, `#!/bin/sh\nexec unshare -m --propagation private sh -c 'umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec "$0" "$@"' ${BERTH_RUNTIME} "$@"\n`, { mode: 0o755 });
+  const hostV2 = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.includes(' - cgroup2 '))?.split(' ')[4];
+
+  test('devices are allowed and denied by an eBPF program', () => {
+    const r = env.run(sh('mknod /tmp/tun c 10 200 && (exec 3</tmp/tun) 2>&1; echo x > /dev/null && echo null-ok; cat /proc/self/cgroup'), (s) => {
+      s.linux.resources = { devices: [{ allow: false, access: 'rwm' }] };
+    }, v2bin);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /can't open \/tmp\/tun: Operation not permitted\nnull-ok\n/);
+    assert.match(r.out, /^0::\/$/m, 'inside its own v2 cgroup');
+  });
+
+  test('pause and resume through cgroup.freeze', () => {
+    const id = env.id();
+    const b = env.bundle(['sleep', '1000'], (s) => { s.linux.resources = { devices: [{ allow: false, access: 'rwm' }] }; });
+    const rt = (args: string[]) => env.runtime(args, { bin: v2bin });
+    assert.equal(rt(['run', '-d', '-b', b, id]).status, 0);
+    const freeze = join(hostV2!, env.cgroupParent, b.split('/').pop()!, 'cgroup.freeze');
+    assert.equal(rt(['pause', id]).status, 0);
+    assert.equal(readFileSync(freeze, 'utf8').trim(), '1');
+    assert.equal(JSON.parse(rt(['state', id]).stdout).status, 'paused');
+    assert.equal(rt(['resume', id]).status, 0);
+    assert.equal(readFileSync(freeze, 'utf8').trim(), '0');
+    assert.equal(rt(['delete', '-f', id]).status, 0);
+    assert.ok(!existsSync(freeze), 'the cgroup is removed');
+  });
+});

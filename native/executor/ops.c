@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -452,6 +453,46 @@ static int last_cap(void) {
   return last;
 }
 
+/* cgroup v2 has no devices files: access is decided by an eBPF program
+ * attached to the container's cgroup (built by src/runtime/cgroups/device-filter.ts). */
+static int op_device_filter(struct exec_ctx *ctx, const struct plan_op *op) {
+  if (need_args(ctx, op, 2) < 0) return -1;
+  if (op->argl[1] == 0 || op->argl[1] % sizeof(struct bpf_insn) != 0) {
+    errno = 0;
+    return fail(ctx, "device filter: program of %u bytes", op->argl[1]);
+  }
+  static char log[8192];
+  union bpf_attr load;
+  memset(&load, 0, sizeof(load));
+  load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+  load.insns = (uint64_t)(uintptr_t)A(1);
+  load.insn_cnt = op->argl[1] / sizeof(struct bpf_insn);
+  load.license = (uint64_t)(uintptr_t)"Apache";
+  int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof(load));
+  if (prog < 0 && (errno == EACCES || errno == EINVAL)) { /* refused: load again for the verifier's reason */
+    load.log_buf = (uint64_t)(uintptr_t)log;
+    load.log_size = sizeof(log);
+    load.log_level = 1;
+    prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof(load));
+    if (prog < 0) return fail(ctx, "device filter: the kernel refused the program: %.300s", log);
+  }
+  if (prog < 0) return fail(ctx, "device filter: load");
+  int dir = open(A(0), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (dir < 0) { close(prog); return fail(ctx, "device filter: open %s", A(0)); }
+  union bpf_attr att;
+  memset(&att, 0, sizeof(att));
+  att.target_fd = (uint32_t)dir;
+  att.attach_bpf_fd = (uint32_t)prog;
+  att.attach_type = BPF_CGROUP_DEVICE;
+  att.attach_flags = BPF_F_ALLOW_MULTI;
+  int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &att, sizeof(att));
+  int e = errno;
+  close(dir);
+  close(prog); /* the attachment keeps the program */
+  errno = e;
+  return rc < 0 ? fail(ctx, "device filter: attach to %s", A(0)) : 0;
+}
+
 static int op_cap_bounding(struct exec_ctx *ctx, const struct plan_op *op) {
   uint64_t keep = U64(0);
   int last = last_cap();
@@ -618,6 +659,8 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
     snprintf(p, sizeof(p), "/proc/%d/%s", (int)ctx->child, A(0));
     return write_file(p, A(1), op->argl[1]) < 0 ? fail(ctx, "write %s of the container", A(0)) : 0;
   }
+  case OP_DEVICE_FILTER:
+    return op_device_filter(ctx, op);
   case OP_JOIN_CGROUP: {
     char pid[32];
     int n = snprintf(pid, sizeof(pid), "%d", (int)ctx->child);

@@ -63,6 +63,7 @@ enum op_code {
   OP_EXEC = 48,          /* file, argc, argv..., envc, env... */
   OP_CHECK_EXEC = 49,    /* file, PATH: fail early if the program cannot be found */
   OP_MKFIFO = 50,        /* host path, mode */
+  OP_DEVICE_FILTER = 51, /* cgroup v2 dir, eBPF program (struct bpf_insn[]): load and attach */
   OP_MAX
 };
 

@@ -1,3 +1,3 @@
-import { main } from './berth.js';
-
-process.exitCode = await main(process.argv.slice(2));
+// Entry of the bundled berth CLI, started by src/cli/launcher.ts.
+export { main } from './berth.js';
+export { warmPlanning as warm } from '../runtime/warmup.js';

@@ -1,3 +1,3 @@
-import { main } from './runtime.js';
-
-process.exitCode = await main(process.argv.slice(2));
+// Entry of the bundled runtime CLI, started by src/cli/launcher.ts.
+export { main } from './runtime.js';
+export { warmPlanning as warm } from '../runtime/warmup.js';

@@ -17,7 +17,7 @@ export const OPCODES = {
   chroot: 25, mask: 26, readonly: 27, openRoot: 28, sethostname: 30, setdomainname: 31, rlimit: 33,
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
-  checkExec: 49, mkfifo: 50,
+  checkExec: 49, mkfifo: 50, deviceFilter: 51,
 } as const;
 
 export type Op =
@@ -38,6 +38,7 @@ export type Op =
   | { op: 'openRoot'; path: string }
   | { op: 'sethostname' | 'setdomainname'; name: string }
   | { op: 'rlimit'; resource: number; soft: bigint; hard: bigint; name: string }
+  | { op: 'deviceFilter'; dir: string; program: Buffer }
   | { op: 'openFifo'; path: string }
   | { op: 'mkfifo'; path: string; mode: number }
   | { op: 'connectConsole'; path: string }
@@ -223,6 +224,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     parent.push({ op: 'writeChild', name: 'gid_map', data: map(L.gidMappings) });
   }
   if (proc.oomScoreAdj !== undefined) parent.push({ op: 'writeChild', name: 'oom_score_adj', data: String(proc.oomScoreAdj) });
+  if (ctx.cgroup.deviceFilter) parent.push({ op: 'deviceFilter', ...ctx.cgroup.deviceFilter });
   for (const p of ctx.cgroup.procs) parent.push({ op: 'joinCgroup', procs: p });
   parent.push({ op: 'ack' });
 
@@ -360,6 +362,7 @@ function args(op: Op): Arg[] {
     case 'mask': case 'readonly': case 'openRoot': case 'openFifo': case 'connectConsole': case 'chdir': return [op.path];
     case 'sethostname': case 'setdomainname': return [op.name];
     case 'rlimit': return [op.resource, op.soft, op.hard, op.name];
+    case 'deviceFilter': return [op.dir, op.program];
     case 'user': return [op.uid, op.gid, op.groups.length, ...op.groups];
     case 'umask': return [op.mask];
     case 'capBounding': return [op.keep];
@@ -374,28 +377,33 @@ function args(op: Op): Arg[] {
 
 /** Serialises a plan into the executor's wire format. */
 export function encodePlan(plan: Plan): Buffer {
-  const parts: Buffer[] = [];
-  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); parts.push(b); };
-  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v >>> 0); parts.push(b); };
-  parts.push(Buffer.from('BRTHPLAN'));
-  u32(1);
-  u32(plan.cloneFlags & 0xffffffff);
-  u32(0);
-  for (const section of [plan.pre, plan.parent, plan.child]) {
-    u32(section.length);
-    for (const op of section) {
-      const a = args(op);
-      u16(OPCODES[op.op]);
-      u16(a.length);
-      for (const v of a) {
-        const b = Buffer.isBuffer(v) ? v : Buffer.from(String(v));
-        if (typeof v === 'string' && v.includes('\0')) throw new InvalidInput(op.op, `argument contains NUL: ${JSON.stringify(v)}`);
-        u32(b.length);
-        parts.push(b);
-      }
+  // one pass to encode the arguments and size the plan, one to write it
+  const sections = [plan.pre, plan.parent, plan.child].map((section) => section.map((op) => {
+    const argv = args(op).map((v) => {
+      if (typeof v === 'string' && v.includes('\0')) throw new InvalidInput(op.op, `argument contains NUL: ${JSON.stringify(v)}`);
+      return Buffer.isBuffer(v) ? v : Buffer.from(String(v));
+    });
+    return { code: OPCODES[op.op], argv };
+  }));
+  let size = 8 + 12;
+  for (const ops of sections) {
+    size += 4;
+    for (const op of ops) { size += 4; for (const a of op.argv) size += 4 + a.length; }
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = out.write('BRTHPLAN', 0, 'latin1');
+  at = out.writeUInt32LE(1, at);
+  at = out.writeUInt32LE((plan.cloneFlags & 0xffffffff) >>> 0, at);
+  at = out.writeUInt32LE(0, at);
+  for (const ops of sections) {
+    at = out.writeUInt32LE(ops.length, at);
+    for (const op of ops) {
+      at = out.writeUInt16LE(op.code, at);
+      at = out.writeUInt16LE(op.argv.length, at);
+      for (const a of op.argv) { at = out.writeUInt32LE(a.length, at); at += a.copy(out, at); }
     }
   }
-  return Buffer.concat(parts);
+  return out;
 }
 
 export interface ExecContext {

@@ -31,7 +31,7 @@ export function defaultSpec(opts: { rootless?: boolean; args?: string[]; termina
       args: opts.args ?? ['sh'],
       env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'TERM=xterm'],
       cwd: '/',
-      capabilities: { bounding: DEFAULT_CAPABILITIES, effective: DEFAULT_CAPABILITIES, permitted: DEFAULT_CAPABILITIES },
+      capabilities: { bounding: [...DEFAULT_CAPABILITIES], effective: [...DEFAULT_CAPABILITIES], permitted: [...DEFAULT_CAPABILITIES] },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: 1024, soft: 1024 }],
       noNewPrivileges: true,
     },
@@ -41,8 +41,8 @@ export function defaultSpec(opts: { rootless?: boolean; args?: string[]; termina
     linux: {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       namespaces,
-      maskedPaths: DEFAULT_MASKED_PATHS,
-      readonlyPaths: DEFAULT_READONLY_PATHS,
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
     },
   };
   if (opts.rootless) {

@@ -30,3 +30,28 @@ export function runBpf(program: Buffer, d: SeccompData): number {
   }
   throw new Error('bpf: no verdict');
 }
+
+/** Runs a cgroup device eBPF program on (type b=1/c=2, access bits, major, minor). */
+export function runDeviceFilter(program: Buffer, type: number, access: number, major: number, minor: number): number {
+  const ctx = [((access << 16) | type) >>> 0, major >>> 0, minor >>> 0];
+  const r = new Array<number>(11).fill(0);
+  r[1] = -1; // the context pointer: only loads from it are allowed
+  for (let pc = 0, steps = 0; steps < 100000; steps++) {
+    const code = program[pc * 8]!, regs = program[pc * 8 + 1]!, off = program.readInt16LE(pc * 8 + 2), imm = program.readInt32LE(pc * 8 + 4);
+    const dst = regs & 0xf, src = regs >> 4;
+    pc++;
+    switch (code) {
+      case 0x61:
+        if (r[src] !== -1 || off % 4 || off > 8) throw new Error(`ebpf: load from r${src}+${off}`);
+        r[dst] = ctx[off / 4]!; break;
+      case 0x54: r[dst] = (r[dst]! & imm) >>> 0; break;
+      case 0x74: r[dst] = r[dst]! >>> imm; break;
+      case 0xbc: r[dst] = r[src]! >>> 0; break;
+      case 0xb7: r[dst] = imm; break;
+      case 0x55: if (r[dst] !== (imm >>> 0)) pc += off; break;
+      case 0x95: return r[0]!;
+      default: throw new Error(`ebpf: opcode 0x${code.toString(16)}`);
+    }
+  }
+  throw new Error('ebpf: no exit');
+}

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileS
 import { join } from 'node:path';
 import { InvalidInput } from '../../util/check.js';
 import type { Device, DeviceRule, Resources } from '../config.js';
+import { compileDeviceFilter } from './device-filter.js';
 
 /** Devices every container may use, after the config's own rules (as runc allows them). */
 const DEFAULT_ALLOWED: DeviceRule[] = [
@@ -87,6 +88,8 @@ export interface CgroupPlan {
   dirs: string[];        // cgroup directories of the container, one per hierarchy used
   writes: CgroupWrite[]; // in order
   procs: string[];       // cgroup.procs files the init joins
+  /** v2 without a v1 devices hierarchy: the eBPF program for the container's v2 dir. */
+  deviceFilter?: { dir: string; program: Buffer };
 }
 
 const has = (h: Hierarchy, c: string) => h.controllers.includes(c);
@@ -188,6 +191,8 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
     w(h, h?.version === 2 ? `hugetlb.${hp.pageSize}.max` : `hugetlb.${hp.pageSize}.limit_in_bytes`, hp.limit, 'hugepageLimits');
   }
   const dev = v1('devices');
+  let deviceFilter: CgroupPlan['deviceFilter'];
+  if (!dev && v2 && res.devices.length) deviceFilter = { dir: dirOf(v2), program: compileDeviceFilter(deviceRules(res, devices)) };
   if (dev) {
     for (const r of res.devices.length ? deviceRules(res, devices) : []) {
       const rule = r.type === 'a' && r.major === null && r.minor === null ? 'a' : `${r.type} ${r.major === null || r.major < 0 ? '*' : r.major}:${r.minor === null || r.minor < 0 ? '*' : r.minor} ${r.access}`;
@@ -199,7 +204,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
     if (k.includes('/') || k.startsWith('cgroup.')) throw new InvalidInput(`linux.resources.unified.${k}`, 'not a controller file');
     writes.push({ file: join(dirOf(v2), k), value: v });
   }
-  return { dirs, writes, procs };
+  return { dirs, writes, procs, deviceFilter };
 }
 
 function readInherited(h: Hierarchy, path: string, file: string): string {
