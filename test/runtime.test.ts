@@ -217,6 +217,19 @@ describe('limits', () => {
 });
 
 describe('lifecycle', () => {
+  test('a terminal without a console socket: the supervisor holds the pty and proxies it', () => {
+    const id = env.id();
+    const b = env.bundle(sh('tty; read x; echo "got $x"; exit 7'), (s) => { s.process.terminal = true; });
+    const r = env.runtime(['run', '-b', b, id], { input: 'hello\n' });
+    assert.equal(r.status, 7, r.stderr);
+    assert.match(r.stdout, /^\/dev\/pts\/0\r$/m);
+    assert.match(r.stdout, /got hello\r\n$/);
+    // detached, nobody could hold it: refused with the reason
+    const d = env.runtime(['run', '-d', '-b', b, env.id()]);
+    assert.notEqual(d.status, 0);
+    assert.match(d.stderr, /process\.terminal: is true: --console-socket is required/);
+  });
+
   test('create, state, exec, ps, start, delete', async () => {
     const id = env.id();
     const b = env.bundle(sh('sleep 30'));

@@ -381,6 +381,25 @@ static int send_fd(int sock, int fd, const char *name) {
   return sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
 }
 
+static int op_recv_console(struct exec_ctx *ctx) {
+  char buf[1200], cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf) - 1};
+  struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  ssize_t n;
+  do n = recvmsg(ctx->sync_fd, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return fail(ctx, "console: receive pty master");
+  buf[n] = 0;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (n > 0 && buf[0] == 'C' && c && c->cmsg_type == SCM_RIGHTS) {
+    memcpy(&ctx->console_fd, CMSG_DATA(c), sizeof(int));
+    return 0;
+  }
+  errno = 0;
+  if (n > 0 && buf[0] == 'E') return fail(ctx, "%s", buf + 1);
+  return fail(ctx, "console: the container init did not send its pty");
+}
+
 static int op_connect_console(struct exec_ctx *ctx, const struct plan_op *op) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   if (strlen(A(0)) >= sizeof(sa.sun_path)) {
@@ -394,7 +413,7 @@ static int op_connect_console(struct exec_ctx *ctx, const struct plan_op *op) {
   return 0;
 }
 
-static int op_console(struct exec_ctx *ctx, int bind_console) {
+static int op_console(struct exec_ctx *ctx, int bind_console, int to_parent) {
   int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (master < 0) return fail(ctx, "console: open /dev/ptmx");
   int unlock = 0;
@@ -407,8 +426,10 @@ static int op_console(struct exec_ctx *ctx, int bind_console) {
     if (send_fd(ctx->console_fd, master, name) < 0) return fail(ctx, "console: send pty master");
     close(ctx->console_fd);
     ctx->console_fd = -1;
+  } else if (to_parent && send_fd(ctx->sync_fd, master, "C") < 0) {
+    return fail(ctx, "console: send pty master to the supervisor");
   }
-  close(master);
+  close(master); /* whoever received it holds the pty open */
   int cfd = bind_console ? root_ensure(ctx->root_fd, "/dev/console", 0) : -1;
   if (bind_console && cfd < 0) return fail(ctx, "console: /dev/console");
   if (cfd >= 0) {
@@ -735,7 +756,9 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
   case OP_CONNECT_CONSOLE:
     return op_connect_console(ctx, op);
   case OP_CONSOLE:
-    return op_console(ctx, op->argc > 0 && I64(0) == 1);
+    return op_console(ctx, op->argc > 0 && I64(0) == 1, op->argc > 1 && I64(1) == 1);
+  case OP_RECV_CONSOLE:
+    return op_recv_console(ctx);
   case OP_MKFIFO:
     if (need_args(ctx, op, 2) < 0) return -1;
     if (mkfifo(A(0), 0) < 0 || chmod(A(0), (mode_t)strtoul(A(1), NULL, 10)) < 0) return fail(ctx, "mkfifo %s", A(0));

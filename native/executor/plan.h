@@ -49,7 +49,8 @@ enum op_code {
   OP_OPEN_FIFO = 34,     /* host path: O_PATH handle kept in the fifo slot */
   OP_WAIT_FIFO = 35,     /* block until `start` opens the fifo */
   OP_CONNECT_CONSOLE = 36, /* unix socket path: connected in the runtime's namespaces */
-  OP_CONSOLE = 37,       /* bind_console: make a pty, send its master over the console socket, make it stdio */
+  OP_CONSOLE = 37,       /* bind_console, to_parent: make a pty, send its master over the console socket
+                            (or to the supervising parent), make it stdio */
   OP_SETSID = 38,
   OP_BECOME_ROOT = 39,   /* setresuid/setresgid 0 after the user namespace maps are written */
   OP_CHDIR = 40,
@@ -64,6 +65,7 @@ enum op_code {
   OP_CHECK_EXEC = 49,    /* file, PATH: fail early if the program cannot be found */
   OP_MKFIFO = 50,        /* host path, mode */
   OP_DEVICE_FILTER = 51, /* cgroup v2 dir, eBPF program (struct bpf_insn[]): load and attach */
+  OP_RECV_CONSOLE = 52,  /* parent: receive the pty master from the init; supervise proxies it */
   OP_MAX
 };
 

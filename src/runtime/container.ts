@@ -14,6 +14,8 @@ import { signalNumber } from './signals.js';
 
 export const DEFAULT_ROOT = '/run/berth/runtime';
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,1023}$/;
+/** Runtime state and pid files describe live processes: atomic, not durable (see util/atomic.ts). */
+const LIVE = { durable: false };
 
 export type Status = 'creating' | 'created' | 'running' | 'paused' | 'stopped';
 
@@ -145,8 +147,8 @@ export class Runtime {
         cgroupDirs: cg.dirs, config, configText: text,
       };
       const { config: _c, ...persist } = state;
-      writeFileAtomic(join(dir, 'state.json'), JSON.stringify(persist));
-      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid));
+      writeFileAtomic(join(dir, 'state.json'), JSON.stringify(persist), LIVE);
+      if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid), LIVE);
       return { state, done: exe.done };
     } catch (e) {
       exe?.kill('SIGKILL');
@@ -167,13 +169,19 @@ export class Runtime {
     const fd = openSync(fifo, C.O_RDONLY | C.O_NONBLOCK);
     try {
       const b = Buffer.alloc(1);
+      const released = () => {
+        try { return readSync(fd, b, 0, 1, null) === 1; } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; return false; }
+      };
       for (let i = 0; ; i++) {
-        let n = 0;
-        try { n = readSync(fd, b, 0, 1, null); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e; }
-        if (n === 1) break;
-        if (procStart(s.pid) !== s.pidStart) throw new RuntimeError(`cannot start container "${id}": its init exited`);
-        if (i > 20000) throw new RuntimeError(`cannot start container "${id}": its init does not answer`);
-        await new Promise((r) => setTimeout(r, i < 100 ? 0 : 1));
+        if (released()) break;
+        // a short-lived process may have written and exited already: its byte is still in the fifo
+        if (procStart(s.pid) !== s.pidStart) {
+          if (released()) break;
+          throw new RuntimeError(`cannot start container "${id}": its init exited`);
+        }
+        if (i > 20200) throw new RuntimeError(`cannot start container "${id}": its init does not answer`);
+        // the init is about to write: yield briefly first, then poll each ms
+        await new Promise((r) => (i < 200 ? setImmediate(r) : setTimeout(r, 1)));
       }
     } finally {
       closeSync(fd);
@@ -261,7 +269,7 @@ export class Runtime {
     });
     const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true });
     const pid = await exe.pid;
-    if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid));
+    if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid), LIVE);
     return { pid, done: exe.done };
   }
 }

@@ -17,7 +17,7 @@ export const OPCODES = {
   chroot: 25, mask: 26, readonly: 27, openRoot: 28, sethostname: 30, setdomainname: 31, rlimit: 33,
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
-  checkExec: 49, mkfifo: 50, deviceFilter: 51,
+  checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52,
 } as const;
 
 export type Op =
@@ -27,8 +27,8 @@ export type Op =
   | { op: 'writeChild'; name: string; data: string }
   | { op: 'joinCgroup'; procs: string }
   | { op: 'sync' | 'wait' | 'notify'; tag: string }
-  | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' }
-  | { op: 'console'; bindConsole: boolean }
+  | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' }
+  | { op: 'console'; bindConsole: boolean; toParent: boolean }
   | { op: 'hook'; path: string; timeout: number; args: string[]; env: string[]; statePrefix: string; stateSuffix: string }
   | { op: 'mount'; source: string; target: string; fstype: string; flags: number; data: string; create: 0 | 1 | 2; inRoot: boolean }
   | { op: 'mknod'; path: string; type: 'c' | 'b' | 'p'; major: number; minor: number; mode: number; uid: number; gid: number }
@@ -293,7 +293,9 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   if (config.linux.rootfsPropagation) {
     child.push({ op: 'mount', source: '', target: '/', fstype: '', flags: PROPAGATION[config.linux.rootfsPropagation], data: '', create: 0, inRoot: false });
   }
-  if (proc.terminal) child.push({ op: 'console', bindConsole: true });
+  // without a console socket the supervising executor holds the pty and proxies it
+  const toParent = !!proc.terminal && !ctx.consoleSocket && ctx.supervise;
+  if (proc.terminal) child.push({ op: 'console', bindConsole: true, toParent });
   if (config.hostname !== undefined) child.push({ op: 'sethostname', name: config.hostname });
   if (config.domainname !== undefined) child.push({ op: 'setdomainname', name: config.domainname });
   for (const [k, v] of Object.entries(L.sysctl)) {
@@ -313,6 +315,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   const { setup, final } = processOps(config, proc, ctx, userns);
   child.push(...setup);
   child.push({ op: 'notify', tag: 'ready' });
+  if (toParent) parent.push({ op: 'recvConsole' });
   parent.push({ op: 'wait', tag: 'ready' });
   parent.push({ op: 'reportPid' });
   if (ctx.supervise) parent.push({ op: 'supervise' });
@@ -358,7 +361,7 @@ function args(op: Op): Arg[] {
     case 'mknod': return [op.path, op.type, op.major, op.minor, op.mode, op.uid, op.gid];
     case 'symlink': return [op.target, op.path];
     case 'mkdir': case 'mkfifo': return [op.path, op.mode];
-    case 'console': return [op.bindConsole ? 1 : 0];
+    case 'console': return [op.bindConsole ? 1 : 0, op.toParent ? 1 : 0];
     case 'mask': case 'readonly': case 'openRoot': case 'openFifo': case 'connectConsole': case 'chdir': return [op.path];
     case 'sethostname': case 'setdomainname': return [op.name];
     case 'rlimit': return [op.resource, op.soft, op.hard, op.name];
@@ -433,11 +436,13 @@ export function buildExecPlan(config: Config, proc: Process, ctx: ExecContext): 
     if (types.has(t)) child.push({ op: 'setns', path: `/proc/${ctx.pid}/ns/${nsFile[t]}`, nstype: NS_FLAG[t] });
   }
   child.push({ op: 'setsid' });
-  if (proc.terminal) child.push({ op: 'console', bindConsole: false });
+  const toParent = !!proc.terminal && !ctx.consoleSocket && ctx.supervise;
+  if (proc.terminal) child.push({ op: 'console', bindConsole: false, toParent });
   const pctx = { preserveFds: ctx.preserveFds } as PlanContext;
   const { setup, final } = processOps(config, proc, pctx, types.has('user'));
   child.push(...setup);
   child.push({ op: 'notify', tag: 'ready' });
+  if (toParent) parent.push({ op: 'recvConsole' });
   parent.push({ op: 'wait', tag: 'ready' });
   parent.push({ op: 'reportPid' });
   if (ctx.supervise) parent.push({ op: 'supervise' });

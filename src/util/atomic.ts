@@ -1,18 +1,22 @@
 // Files that are either wholly old or wholly new: write a temporary name,
-// fsync, rename, fsync the directory.
+// fsync, rename, fsync the directory. State that describes live processes
+// (runtime state, pid files) is worthless after a crash of the machine, so it
+// may skip the fsyncs: readers still never see a partial file.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-export function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): void {
+export function writeFileAtomic(path: string, data: string | Buffer, opts: { mode?: number; durable?: boolean } = {}): void {
+  const durable = opts.durable ?? true;
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  const fd = openSync(tmp, 'w', mode);
+  const fd = openSync(tmp, 'w', opts.mode ?? 0o644);
   try {
     writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fsyncSync(fd);
+    if (durable) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, path);
+  if (!durable) return;
   const dfd = openSync(dirname(path), 'r');
   try { fsyncSync(dfd); } finally { closeSync(dfd); }
 }
