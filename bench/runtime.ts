@@ -96,6 +96,14 @@ try {
   rows.push(['berth-runtime run (CLI)', 'berth', timeCli(berthCli, b)]);
   const runc = timeCli(['runc', '--root', join(work, 'runc-state')], b);
   rows.push(['runc run', 'runc', runc]);
+  // for scale: the floor of any CLI that starts Node (what bin/berth-runtime runs on)
+  const nodeFloor: number[] = [];
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    const t0 = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0'], { stdio: 'ignore', env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } });
+    if (i >= WARMUP) nodeFloor.push(ms(t0));
+  }
+  rows.push(['node -e 0 (Node start alone, for scale)', 'node', nodeFloor]);
 
   const mem: [string, number | undefined][] = [
     ['berth-runtime', minMemory(berthCli)],
