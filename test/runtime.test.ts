@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { readlinkSync, readFileSync, writeFileSync, symlinkSync, existsSync, readdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
 import { TestEnv, sh, BERTH_RUNTIME } from './helpers/env.js';
 import { ALL_CAPABILITIES } from '../src/runtime/caps.js';
 
@@ -88,6 +89,33 @@ describe('isolation', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /a=1/);
     assert.match(r.out, /b=0/);
+  });
+
+  test('SCMP_ACT_NOTIFY hands the listener fd and the state to the agent at listenerPath', async () => {
+    const sock = join(env.dir, 'agent.sock');
+    const got: Buffer[] = [];
+    // a plain read drops the fd that came with the message, which closes the
+    // listener: the notified syscall then fails with ENOSYS
+    const server = createServer((c) => c.on('data', (d) => got.push(d))).listen(sock);
+    const b = env.bundle(sh('mkdir /tmp/x 2>&1; echo done'), (s) => {
+      s.linux.seccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64'], listenerPath: sock, listenerMetadata: 'meta-1',
+        syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_NOTIFY' }],
+      };
+    });
+    const child = spawn(BERTH_RUNTIME, ['--root', env.root, 'run', '-b', b, env.id()], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const code = await new Promise((r) => child.on('exit', r));
+    server.close();
+    assert.equal(code, 0, out);
+    assert.match(out, /Function not implemented\ndone\n$/);
+    const state = JSON.parse(Buffer.concat(got).toString());
+    assert.deepEqual(state.fds, ['seccompFd']);
+    assert.equal(state.metadata, 'meta-1');
+    assert.equal(state.state.status, 'creating');
+    assert.ok(state.pid > 1 && state.pid === state.state.pid, 'the host pid of the init');
   });
 
   test('uid 0 inside is an unprivileged uid outside under a user namespace', async () => {

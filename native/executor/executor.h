@@ -15,6 +15,7 @@ struct exec_ctx {
   int report_fd;      /* parent: where "pid N" / "error ..." lines go */
   int root_fd;        /* child: O_PATH fd of the rootfs before pivot_root */
   int fifo_fd;        /* child: O_PATH fd of exec.fifo */
+  int listener_fd;    /* child: connected socket of the seccomp agent, -1 if none */
   int console_fd;     /* child: connected console socket; parent: pty master to proxy; -1 if none */
   char errbuf[1024];  /* the failure being reported */
 };

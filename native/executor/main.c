@@ -179,7 +179,7 @@ static int run_section(struct exec_ctx *ctx, const struct plan_section *s) {
 }
 
 int main(int argc, char **argv) {
-  struct exec_ctx ctx = {.sync_fd = -1, .report_fd = -1, .root_fd = -1, .fifo_fd = -1, .console_fd = -1};
+  struct exec_ctx ctx = {.sync_fd = -1, .report_fd = -1, .root_fd = -1, .fifo_fd = -1, .console_fd = -1, .listener_fd = -1};
   int plan_fd = -1, protect = 0;
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--plan-fd") == 0 && i + 1 < argc) plan_fd = atoi(argv[++i]);
@@ -252,6 +252,10 @@ int main(int argc, char **argv) {
   if (ctx.console_fd >= 0) { /* the console socket is the init's to use */
     close(ctx.console_fd);
     ctx.console_fd = -1;
+  }
+  if (ctx.listener_fd >= 0) {
+    close(ctx.listener_fd);
+    ctx.listener_fd = -1;
   }
   if (run_section(&ctx, &plan.parent) < 0) {
     kill(pid, SIGKILL);

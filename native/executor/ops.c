@@ -400,15 +400,28 @@ static int op_recv_console(struct exec_ctx *ctx) {
   return fail(ctx, "console: the container init did not send its pty");
 }
 
-static int op_connect_console(struct exec_ctx *ctx, const struct plan_op *op) {
+/* A unix socket of the runtime's side (console receiver, seccomp agent). */
+static int connect_unix(struct exec_ctx *ctx, const char *path, const char *what) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(A(0)) >= sizeof(sa.sun_path)) {
+  if (strlen(path) >= sizeof(sa.sun_path)) {
     errno = ENAMETOOLONG;
-    return fail(ctx, "console socket %s", A(0));
+    return fail(ctx, "%s %s", what, path);
   }
-  strcpy(sa.sun_path, A(0));
+  strcpy(sa.sun_path, path);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) return fail(ctx, "console socket %s", A(0));
+  if (s < 0) return fail(ctx, "%s %s", what, path);
+  if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    int e = errno;
+    close(s);
+    errno = e;
+    return fail(ctx, "%s %s", what, path);
+  }
+  return s;
+}
+
+static int op_connect_console(struct exec_ctx *ctx, const struct plan_op *op) {
+  int s = connect_unix(ctx, A(0), "console socket");
+  if (s < 0) return -1;
   ctx->console_fd = s;
   return 0;
 }
@@ -559,8 +572,29 @@ static int op_seccomp(struct exec_ctx *ctx, const struct plan_op *op) {
   }
   struct sock_fprog prog = {.len = (unsigned short)(op->argl[1] / sizeof(struct sock_filter)),
                             .filter = (struct sock_filter *)(void *)A(1)};
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog) < 0) return fail(ctx, "seccomp: load filter");
-  return 0;
+  long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (fd < 0) return fail(ctx, "seccomp: load filter");
+  if (!(flags & SECCOMP_FILTER_FLAG_NEW_LISTENER)) return 0;
+  /* the agent gets the listener fd with the state; the pid goes where the plan marked it */
+  if (ctx->listener_fd < 0 || op->argc < 3 || !A(2)[0]) return 0;
+  char state[8192], pid[24];
+  const char *mark = "-7777777777", *in = A(2);
+  size_t at = 0, ml = strlen(mark);
+  snprintf(pid, sizeof(pid), "%d", (int)ctx->host_pid);
+  for (const char *m; (m = strstr(in, mark)) && at < sizeof(state);) {
+    at += (size_t)snprintf(state + at, sizeof(state) - at, "%.*s%s", (int)(m - in), in, pid);
+    in = m + ml;
+  }
+  if (at < sizeof(state)) at += (size_t)snprintf(state + at, sizeof(state) - at, "%s", in);
+  if (at >= sizeof(state)) {
+    errno = E2BIG;
+    return fail(ctx, "seccomp: listener state");
+  }
+  int rc = send_fd(ctx->listener_fd, (int)fd, state);
+  close((int)fd);
+  close(ctx->listener_fd);
+  ctx->listener_fd = -1;
+  return rc < 0 ? fail(ctx, "seccomp: send the listener fd to the agent") : 0;
 }
 
 /* Everything from `first` up is closed, except what the executor itself still
@@ -581,7 +615,7 @@ static int op_close_fds(struct exec_ctx *ctx, const struct plan_op *op) {
   closedir(d);
   for (int i = 0; i < n; i++) {
     int fd = fds[i];
-    if (fd == ctx->sync_fd || fd == ctx->fifo_fd || fd == ctx->console_fd || fd == ctx->root_fd)
+    if (fd == ctx->sync_fd || fd == ctx->fifo_fd || fd == ctx->console_fd || fd == ctx->root_fd || fd == ctx->listener_fd)
       fcntl(fd, F_SETFD, FD_CLOEXEC);
     else
       close(fd);
@@ -759,6 +793,12 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
     return op_console(ctx, op->argc > 0 && I64(0) == 1, op->argc > 1 && I64(1) == 1);
   case OP_RECV_CONSOLE:
     return op_recv_console(ctx);
+  case OP_CONNECT_SECCOMP_LISTENER: {
+    int fd = connect_unix(ctx, A(0), "seccomp listenerPath");
+    if (fd < 0) return -1;
+    ctx->listener_fd = fd;
+    return 0;
+  }
   case OP_MKFIFO:
     if (need_args(ctx, op, 2) < 0) return -1;
     if (mkfifo(A(0), 0) < 0 || chmod(A(0), (mode_t)strtoul(A(1), NULL, 10)) < 0) return fail(ctx, "mkfifo %s", A(0));

@@ -59,13 +59,14 @@ enum op_code {
   OP_CAP_BOUNDING = 43,  /* mask of caps to keep in the bounding set */
   OP_CAPS = 44,          /* effective, permitted, inheritable, ambient */
   OP_NO_NEW_PRIVS = 45,
-  OP_SECCOMP = 46,       /* flags, bpf program (struct sock_filter[]) */
+  OP_SECCOMP = 46,       /* flags, bpf program (struct sock_filter[]), listener state JSON ("" for none) */
   OP_CLOSE_FDS = 47,     /* first fd that is not the container's (3 + preserved) */
   OP_EXEC = 48,          /* file, argc, argv..., envc, env... */
   OP_CHECK_EXEC = 49,    /* file, PATH: fail early if the program cannot be found */
   OP_MKFIFO = 50,        /* host path, mode */
   OP_DEVICE_FILTER = 51, /* cgroup v2 dir, eBPF program (struct bpf_insn[]): load and attach */
   OP_RECV_CONSOLE = 52,  /* parent: receive the pty master from the init; supervise proxies it */
+  OP_CONNECT_SECCOMP_LISTENER = 53, /* unix socket path of the seccomp agent */
   OP_MAX
 };
 

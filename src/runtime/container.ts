@@ -264,7 +264,7 @@ export class Runtime {
     if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot exec in container "${id}": it is ${st}`);
     if (proc.terminal && !opts.consoleSocket && opts.detach) throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
     const plan = buildExecPlan(s.config, withHome(proc, s.rootfs), {
-      pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
+      id: s.id, bundle: s.bundle, pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
       preserveFds: opts.preserveFds ?? 0, supervise: !opts.detach,
     });
     const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true });

@@ -17,7 +17,7 @@ export const OPCODES = {
   chroot: 25, mask: 26, readonly: 27, openRoot: 28, sethostname: 30, setdomainname: 31, rlimit: 33,
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
-  checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52,
+  checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52, connectSeccompListener: 53,
 } as const;
 
 export type Op =
@@ -47,7 +47,8 @@ export type Op =
   | { op: 'umask'; mask: number }
   | { op: 'capBounding'; keep: bigint }
   | { op: 'caps'; effective: bigint; permitted: bigint; inheritable: bigint; ambient: bigint }
-  | { op: 'seccomp'; flags: number; program: Buffer }
+  | { op: 'seccomp'; flags: number; program: Buffer; listenerState: string }
+  | { op: 'connectSeccompListener'; path: string }
   | { op: 'closeFds'; first: number }
   | { op: 'exec' ; file: string; args: string[]; env: string[] }
   | { op: 'checkExec'; file: string; path: string };
@@ -158,12 +159,32 @@ const SYSCTL_NS: [RegExp, string][] = [
   [/^kernel\.(hostname|domainname)$/, 'uts'],
 ];
 
-function processOps(config: Config, proc: Process, ctx: PlanContext, userns: boolean): { setup: Op[]; final: Op[] } {
+/**
+ * What the seccomp agent at listenerPath receives with the listener fd (OCI
+ * "container process state"); the executor puts the pid where PID_MARK is.
+ * Empty when no listener is wanted.
+ */
+function listenerState(config: Config, ctx: Pick<PlanContext, 'id' | 'bundle'>, status: string): string {
+  const sc = config.linux.seccomp;
+  if (!sc?.listenerPath) return '';
+  return JSON.stringify({
+    ociVersion: '1.2.0', fds: ['seccompFd'], pid: PID_MARK, metadata: sc.listenerMetadata ?? '',
+    state: { ociVersion: '1.2.0', id: ctx.id, status, pid: PID_MARK, bundle: ctx.bundle, annotations: config.annotations },
+  });
+}
+
+/** The seccomp agent's socket is reached from the runtime's side, before the container's root. */
+function listenerConnect(config: Config): Op[] {
+  const path = config.linux.seccomp?.listenerPath;
+  return path ? [{ op: 'connectSeccompListener', path }] : [];
+}
+
+function processOps(config: Config, proc: Process, ctx: PlanContext, userns: boolean, status: string): { setup: Op[]; final: Op[] } {
   const setup: Op[] = [];
   for (const r of proc.rlimits) setup.push({ op: 'rlimit', resource: r.resource, soft: r.soft, hard: r.hard, name: r.type });
   const caps = proc.capabilities;
   const seccomp = config.linux.seccomp ? compileSeccomp(config.linux.seccomp) : undefined;
-  const seccompOp: Op | undefined = seccomp && { op: 'seccomp', flags: seccomp.flags, program: seccomp.program };
+  const seccompOp: Op | undefined = seccomp && { op: 'seccomp', flags: seccomp.flags, program: seccomp.program, listenerState: listenerState(config, ctx, status) };
   const final: Op[] = [];
   // Without no_new_privs the filter needs CAP_SYS_ADMIN: load it before the
   // capabilities go. With it, load it last, so the runtime's own remaining
@@ -214,6 +235,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   }
   if (ctx.fifo) pre.push({ op: 'mkfifo', path: ctx.fifo, mode: 0o622 });
   if (ctx.consoleSocket && proc.terminal) pre.push({ op: 'connectConsole', path: ctx.consoleSocket });
+  pre.push(...listenerConnect(config));
 
   // parent: user namespace maps, cgroups, then release the child
   child.push({ op: 'sync', tag: 'init' });
@@ -312,7 +334,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   if (config.root.readonly) child.push({ op: 'mount', source: '', target: '/', fstype: '', flags: MS.BIND | MS.REMOUNT | MS.RDONLY, data: '', create: 0, inRoot: false });
 
   // child: the process
-  const { setup, final } = processOps(config, proc, ctx, userns);
+  const { setup, final } = processOps(config, proc, ctx, userns, 'creating');
   child.push(...setup);
   child.push({ op: 'notify', tag: 'ready' });
   if (toParent) parent.push({ op: 'recvConsole' });
@@ -370,7 +392,8 @@ function args(op: Op): Arg[] {
     case 'umask': return [op.mask];
     case 'capBounding': return [op.keep];
     case 'caps': return [op.effective, op.permitted, op.inheritable, op.ambient];
-    case 'seccomp': return [op.flags, op.program];
+    case 'seccomp': return [op.flags, op.program, op.listenerState];
+    case 'connectSeccompListener': return [op.path];
     case 'closeFds': return [op.first];
     case 'exec': return [op.file, op.args.length, ...op.args, op.env.length, ...op.env];
     case 'checkExec': return [op.file, op.path];
@@ -410,6 +433,8 @@ export function encodePlan(plan: Plan): Buffer {
 }
 
 export interface ExecContext {
+  id: string;
+  bundle: string;
   /** The container init's pid: its namespaces are joined. */
   pid: number;
   cgroupProcs: string[];
@@ -427,6 +452,7 @@ export function buildExecPlan(config: Config, proc: Process, ctx: ExecContext): 
     if (types.has(t)) pre.push({ op: 'setns', path: `/proc/${ctx.pid}/ns/${nsFile[t]}`, nstype: NS_FLAG[t] });
   }
   if (ctx.consoleSocket && proc.terminal) pre.push({ op: 'connectConsole', path: ctx.consoleSocket });
+  pre.push(...listenerConnect(config));
   child.push({ op: 'sync', tag: 'init' });
   parent.push({ op: 'wait', tag: 'init' });
   if (proc.oomScoreAdj !== undefined) parent.push({ op: 'writeChild', name: 'oom_score_adj', data: String(proc.oomScoreAdj) });
@@ -438,8 +464,8 @@ export function buildExecPlan(config: Config, proc: Process, ctx: ExecContext): 
   child.push({ op: 'setsid' });
   const toParent = !!proc.terminal && !ctx.consoleSocket && ctx.supervise;
   if (proc.terminal) child.push({ op: 'console', bindConsole: false, toParent });
-  const pctx = { preserveFds: ctx.preserveFds } as PlanContext;
-  const { setup, final } = processOps(config, proc, pctx, types.has('user'));
+  const pctx = { preserveFds: ctx.preserveFds, id: ctx.id, bundle: ctx.bundle } as PlanContext;
+  const { setup, final } = processOps(config, proc, pctx, types.has('user'), 'running');
   child.push(...setup);
   child.push({ op: 'notify', tag: 'ready' });
   if (toParent) parent.push({ op: 'recvConsole' });

@@ -27,6 +27,11 @@ export class Field {
     return this.value !== undefined && this.value !== null;
   }
 
+  /** The key is there, even when its value is null (schemas that say "type: string" refuse null). */
+  get exists(): boolean {
+    return this.value !== undefined;
+  }
+
   fail(problem: string): never {
     throw new InvalidInput(this.path, problem);
   }
