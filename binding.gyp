@@ -3,9 +3,38 @@
     {
       "target_name": "berth-exec",
       "type": "executable",
-      "sources": ["native/executor/main.c", "native/executor/plan.c", "native/executor/ops.c", "native/executor/resolve.c", "native/executor/selfclone.c"],
-      "cflags": ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11", "-D_GNU_SOURCE"],
-      "ldflags": ["-static-libgcc"]
+      "sources": [
+        "native/executor/main.c",
+        "native/executor/plan.c",
+        "native/executor/ops.c",
+        "native/executor/resolve.c",
+        "native/executor/selfclone.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-std=gnu11",
+        "-D_GNU_SOURCE"
+      ],
+      "ldflags": [
+        "-static-libgcc"
+      ]
+    },
+    {
+      "target_name": "berth_fsx",
+      "sources": [
+        "native/fsx/fsx.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-std=gnu11",
+        "-D_GNU_SOURCE"
+      ]
     }
   ]
 }

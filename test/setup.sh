@@ -6,6 +6,7 @@ need=()
 command -v runc >/dev/null || need+=(runc)
 command -v crun >/dev/null || need+=(crun)
 command -v ip >/dev/null || need+=(iproute2)
+command -v zstd >/dev/null || need+=(zstd)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman)
 if [ ${#need[@]} -gt 0 ]; then

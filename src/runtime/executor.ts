@@ -1,22 +1,14 @@
 // Hands a plan to native/executor (berth-exec) and reads its report.
 import { spawn, type StdioOptions } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodePlan, type Plan } from './plan.js';
+import { nativeBuild } from '../util/project.js';
 import { ALL_CAPABILITIES } from './caps.js';
-
-/** The checkout this code runs from (compiled or bundled): where build/ lives. */
-function projectRoot(): string {
-  let d = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(d, 'binding.gyp')) && dirname(d) !== d) d = dirname(d);
-  return d;
-}
 
 let cached: string | undefined;
 export function executorPath(): string {
   if (cached) return cached;
-  const p = process.env.BERTH_EXEC ?? join(projectRoot(), 'build', 'Release', 'berth-exec');
+  const p = process.env.BERTH_EXEC ?? nativeBuild('berth-exec');
   if (!existsSync(p)) throw new Error(`executor not built: ${p} is missing (run npm install)`);
   return (cached = p);
 }

@@ -1,0 +1,163 @@
+/* berth_fsx: the file operations Node has no call for, used when layers are
+ * unpacked and diffed: mknod (device nodes, fifos, overlay whiteouts) and
+ * extended attributes (security.capability, trusted.overlay.opaque, ...).
+ * Each call is synchronous and throws an Error with Node's code/syscall/path. */
+#define NAPI_VERSION 8
+#include <node_api.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+#define PATH_MAX_LEN 4096
+#define CHECK(call)                                                    \
+  do {                                                                 \
+    if ((call) != napi_ok) {                                           \
+      napi_throw_error(env, NULL, "berth_fsx: bad arguments");         \
+      return NULL;                                                     \
+    }                                                                  \
+  } while (0)
+
+static const char *errno_code(int e) {
+  switch (e) {
+  case EPERM: return "EPERM";
+  case ENOENT: return "ENOENT";
+  case EACCES: return "EACCES";
+  case EEXIST: return "EEXIST";
+  case ENOTDIR: return "ENOTDIR";
+  case EINVAL: return "EINVAL";
+  case ENOSPC: return "ENOSPC";
+  case EROFS: return "EROFS";
+  case ENAMETOOLONG: return "ENAMETOOLONG";
+  case ELOOP: return "ELOOP";
+  case ENODATA: return "ENODATA";
+  case ENOTSUP: return "ENOTSUP";
+  case E2BIG: return "E2BIG";
+  case ERANGE: return "ERANGE";
+  default: return "EIO";
+  }
+}
+
+static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+  int e = errno;
+  char msg[PATH_MAX_LEN + 128];
+  snprintf(msg, sizeof(msg), "%s, %s '%s'", strerror(e), syscall, path);
+  napi_value m, err, v;
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
+  napi_create_error(env, NULL, m, &err);
+  napi_create_string_utf8(env, errno_code(e), NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "code", v);
+  napi_create_int32(env, -e, &v);
+  napi_set_named_property(env, err, "errno", v);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "syscall", v);
+  napi_create_string_utf8(env, path, NAPI_AUTO_LENGTH, &v);
+  napi_set_named_property(env, err, "path", v);
+  napi_throw(env, err);
+  return NULL;
+}
+
+static int get_string(napi_env env, napi_value v, char *buf, size_t len) {
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, buf, len, &n) != napi_ok || n >= len - 1) return -1;
+  return 0;
+}
+
+/* mknod(path, mode, major, minor) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  char path[PATH_MAX_LEN];
+  uint32_t mode, major, minor;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4 || get_string(env, argv[0], path, sizeof(path)) < 0) {
+    napi_throw_type_error(env, NULL, "mknod(path, mode, major, minor)");
+    return NULL;
+  }
+  CHECK(napi_get_value_uint32(env, argv[1], &mode));
+  CHECK(napi_get_value_uint32(env, argv[2], &major));
+  CHECK(napi_get_value_uint32(env, argv[3], &minor));
+  if (mknod(path, (mode_t)mode, makedev(major, minor)) < 0) return throw_errno(env, "mknod", path);
+  return NULL;
+}
+
+/* lsetxattr(path, name, value: Buffer) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  char path[PATH_MAX_LEN], name[256];
+  void *data;
+  size_t len;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || get_string(env, argv[0], path, sizeof(path)) < 0 || get_string(env, argv[1], name, sizeof(name)) < 0 ||
+      napi_get_buffer_info(env, argv[2], &data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "lsetxattr(path, name, value: Buffer)");
+    return NULL;
+  }
+  if (lsetxattr(path, name, data, len, 0) < 0) return throw_errno(env, "lsetxattr", path);
+  return NULL;
+}
+
+/* lgetxattr(path, name): Buffer, or null when the attribute is absent */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  char path[PATH_MAX_LEN], name[256];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || get_string(env, argv[0], path, sizeof(path)) < 0 || get_string(env, argv[1], name, sizeof(name)) < 0) {
+    napi_throw_type_error(env, NULL, "lgetxattr(path, name)");
+    return NULL;
+  }
+  char buf[65536];
+  ssize_t n = lgetxattr(path, name, buf, sizeof(buf));
+  if (n < 0 && (errno == ENODATA || errno == ENOTSUP)) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  if (n < 0) return throw_errno(env, "lgetxattr", path);
+  CHECK(napi_create_buffer_copy(env, (size_t)n, buf, NULL, &out));
+  return out;
+}
+
+/* llistxattr(path): string[] */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  char path[PATH_MAX_LEN];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_string(env, argv[0], path, sizeof(path)) < 0) {
+    napi_throw_type_error(env, NULL, "llistxattr(path)");
+    return NULL;
+  }
+  char buf[65536];
+  ssize_t n = llistxattr(path, buf, sizeof(buf));
+  if (n < 0 && errno == ENOTSUP) n = 0;
+  if (n < 0) return throw_errno(env, "llistxattr", path);
+  CHECK(napi_create_array(env, &out));
+  uint32_t i = 0;
+  for (ssize_t off = 0; off < n;) {
+    size_t l = strlen(buf + off);
+    napi_value s;
+    CHECK(napi_create_string_utf8(env, buf + off, l, &s));
+    CHECK(napi_set_element(env, out, i++, s));
+    off += (ssize_t)l + 1;
+  }
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lsetxattr", NULL, js_lsetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  return exports;
+}
+
+NAPI_MODULE(berth_fsx, init)

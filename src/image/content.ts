@@ -1,0 +1,195 @@
+// Content-addressed blobs: <root>/blobs/<algorithm>/<encoded>. A blob becomes
+// visible only after its bytes were checked against its digest (and size);
+// it is written under ingest/ first, fsynced and renamed into place. Reads
+// check the digest again, so a blob damaged on disk is never served.
+import { createHash, type Hash } from 'node:crypto';
+import {
+  closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync,
+  renameSync, rmSync, statSync, unlinkSync, writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Field, InvalidInput } from '../util/check.js';
+import { checkDigest } from './oci/validate.js';
+
+export const ALGORITHMS = ['sha256', 'sha512'] as const;
+
+export class DigestMismatch extends InvalidInput {}
+
+export function parseDigest(d: string, what = 'digest'): { algorithm: string; encoded: string } {
+  checkDigest(new Field(what, d));
+  const algorithm = d.slice(0, d.indexOf(':')), encoded = d.slice(d.indexOf(':') + 1);
+  if (!(ALGORITHMS as readonly string[]).includes(algorithm)) throw new InvalidInput(what, `unsupported digest algorithm "${algorithm}" (berth stores ${ALGORITHMS.join(', ')})`);
+  return { algorithm, encoded };
+}
+
+export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+export interface Expect { digest?: string; size?: number }
+
+/** A blob being written: write to it, end it, then commit (checks it and makes it visible) or abort. */
+export class Ingest extends Writable {
+  private readonly fd: number;
+  private readonly hash: Hash;
+  private readonly algorithm: string;
+  bytes = 0;
+
+  constructor(private readonly store: ContentStore, readonly tmp: string, private readonly expect: Expect) {
+    super();
+    this.algorithm = expect.digest ? parseDigest(expect.digest).algorithm : 'sha256';
+    this.hash = createHash(this.algorithm);
+    this.fd = openSync(tmp, 'wx', 0o644);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    try {
+      this.hash.update(chunk);
+      for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
+      this.bytes += chunk.length;
+      if (this.expect.size !== undefined && this.bytes > this.expect.size) throw new DigestMismatch(this.expect.digest ?? 'blob', `more than the ${this.expect.size} bytes its descriptor says`);
+      cb();
+    } catch (e) {
+      cb(e as Error);
+    }
+  }
+
+  /** After the data has ended: verify, fsync, rename into place. */
+  commit(): string {
+    const digest = `${this.algorithm}:${this.hash.digest('hex')}`;
+    const { expect } = this;
+    if (expect.size !== undefined && this.bytes !== expect.size) {
+      this.abort();
+      throw new DigestMismatch(expect.digest ?? 'blob', `size is ${this.bytes} bytes, expected ${expect.size}${this.bytes < expect.size ? ' (truncated)' : ''}`);
+    }
+    if (expect.digest && digest !== expect.digest) {
+      this.abort();
+      throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
+    }
+    try { fsyncSync(this.fd); } finally { closeSync(this.fd); }
+    this.store.place(this.tmp, digest);
+    return digest;
+  }
+
+  abort(): void {
+    try { closeSync(this.fd); } catch { /* closed already */ }
+    rmSync(this.tmp, { force: true });
+  }
+}
+
+export class ContentStore {
+  private n = 0;
+  constructor(readonly root: string) {
+    mkdirSync(join(root, 'blobs'), { recursive: true });
+    mkdirSync(join(root, 'ingest'), { recursive: true });
+  }
+
+  path(digest: string): string {
+    const { algorithm, encoded } = parseDigest(digest);
+    return join(this.root, 'blobs', algorithm, encoded);
+  }
+
+  has(digest: string): boolean {
+    return existsSync(this.path(digest));
+  }
+
+  size(digest: string): number {
+    return statSync(this.path(digest)).size;
+  }
+
+  /** Starts writing a blob; nothing is visible until commit(). */
+  ingest(expect: Expect = {}): Ingest {
+    const tmp = join(this.root, 'ingest', `${process.pid}-${Date.now()}-${++this.n}`);
+    return new Ingest(this, tmp, expect);
+  }
+
+  /** Writes a whole stream; returns its digest. */
+  async write(src: Readable, expect: Expect = {}): Promise<string> {
+    const ing = this.ingest(expect);
+    try {
+      await pipeline(src, ing);
+    } catch (e) {
+      ing.abort();
+      throw e;
+    }
+    return ing.commit();
+  }
+
+  writeBuffer(data: Buffer | string, expect: Expect = {}): string {
+    const buf = typeof data === 'string' ? Buffer.from(data) : data;
+    const alg = expect.digest ? parseDigest(expect.digest).algorithm : 'sha256';
+    const digest = digestOf(buf, alg);
+    if (expect.size !== undefined && buf.length !== expect.size) throw new DigestMismatch(expect.digest ?? 'blob', `size is ${buf.length} bytes, expected ${expect.size}`);
+    if (expect.digest && digest !== expect.digest) throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
+    if (this.has(digest)) return digest;
+    const tmp = join(this.root, 'ingest', `${process.pid}-${Date.now()}-${++this.n}`);
+    const fd = openSync(tmp, 'wx', 0o644);
+    try {
+      for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    this.place(tmp, digest);
+    return digest;
+  }
+
+  /** @internal renames a verified temporary file into place. */
+  place(tmp: string, digest: string): void {
+    const dest = this.path(digest);
+    mkdirSync(join(dest, '..'), { recursive: true });
+    renameSync(tmp, dest);
+    const dfd = openSync(join(dest, '..'), 'r');
+    try { fsyncSync(dfd); } finally { closeSync(dfd); }
+  }
+
+  /** The whole blob, checked against its digest. */
+  read(digest: string): Buffer {
+    let data: Buffer;
+    try { data = readFileSync(this.path(digest)); } catch { throw new InvalidInput(digest, 'blob not found'); }
+    const { algorithm } = parseDigest(digest);
+    if (digestOf(data, algorithm) !== digest) throw new DigestMismatch(digest, 'the stored blob is damaged (its content no longer matches its digest)');
+    return data;
+  }
+
+  /** A stream of the blob that fails at its end if the content does not match. */
+  stream(digest: string): Readable {
+    const p = this.path(digest);
+    if (!existsSync(p)) throw new InvalidInput(digest, 'blob not found');
+    const hash = createHash(parseDigest(digest).algorithm);
+    const check = new Transform({
+      transform(chunk: Buffer, _e, cb) { hash.update(chunk); cb(null, chunk); },
+      flush(cb) {
+        const got = `${parseDigest(digest).algorithm}:${hash.digest('hex')}`;
+        cb(got === digest ? null : new DigestMismatch(digest, 'the stored blob is damaged (its content no longer matches its digest)'));
+      },
+    });
+    return createReadStream(p).pipe(check);
+  }
+
+  delete(digest: string): void {
+    try { unlinkSync(this.path(digest)); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; }
+  }
+
+  list(): string[] {
+    const out: string[] = [];
+    for (const alg of ALGORITHMS) {
+      const d = join(this.root, 'blobs', alg);
+      if (existsSync(d)) for (const e of readdirSync(d)) out.push(`${alg}:${e}`);
+    }
+    return out;
+  }
+
+  /** Removes ingest files left by processes that died (kill -9 during a pull). */
+  cleanIngest(): void {
+    for (const e of readdirSync(join(this.root, 'ingest'))) {
+      const pid = Number(e.split('-')[0]);
+      if (pid === process.pid) continue;
+      let alive = false;
+      try { process.kill(pid, 0); alive = true; } catch { /* gone */ }
+      if (!alive) rmSync(join(this.root, 'ingest', e), { force: true, recursive: true });
+    }
+  }
+}

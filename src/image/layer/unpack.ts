@@ -1,0 +1,292 @@
+// Unpacks one layer (a tar, plain, gzip or zstd) into its own directory in
+// overlayfs's format: a whiteout `.wh.NAME` becomes a 0/0 character device
+// NAME, an opaque marker `.wh..wh..opq` becomes trusted.overlay.opaque=y on
+// its directory. Ownership, modes (setuid/setgid/sticky), mtimes, hardlinks,
+// symlinks, device nodes, fifos and xattrs are kept.
+//
+// Nothing is written outside `dest`: names with `..` are refused, absolute
+// names are taken as relative to the layer root, symlinks met on the way to an
+// entry are followed inside `dest` only (as if `dest` were /), and hardlinks
+// must point at an earlier entry of the same layer.
+import { createHash, type Hash } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import { Transform, Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import {
+  chmodSync, chownSync, lchownSync, linkSync, lstatSync, mkdirSync, openSync, closeSync, writeSync, readlinkSync,
+  rmSync, symlinkSync, utimesSync, lutimesSync, type Stats,
+} from 'node:fs';
+import { posix } from 'node:path';
+import tar from 'tar-stream';
+import { Decompress as ZstdDecompress } from 'fzstd';
+import { InvalidInput } from '../../util/check.js';
+import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
+import type { Compression } from '../oci/types.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+const MAX_SYMLINK_HOPS = 40;
+const MAX_NAME = 4096;
+
+export interface UnpackResult {
+  /** Digest of the bytes as they came (the blob), with the algorithm asked for. */
+  digest: string;
+  /** sha256 of the uncompressed tar: the layer's diffID. */
+  diffID: string;
+  /** Bytes as they came, and uncompressed. */
+  size: number;
+  unpackedSize: number;
+}
+
+export class LayerError extends InvalidInput {}
+
+/** Counts and hashes what flows through. */
+class Tap extends Transform {
+  bytes = 0;
+  constructor(readonly hash: Hash) { super(); }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+}
+
+function zstdStream(): Transform {
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      try { dec.push(chunk); cb(); } catch (e) { cb(new Error(`zstd: ${(e as Error).message}`)); }
+    },
+    flush(cb) {
+      try { dec.push(new Uint8Array(0), true); cb(); } catch (e) { cb(new Error(`zstd: ${(e as Error).message}`)); }
+    },
+  });
+  const dec = new ZstdDecompress((data) => { t.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength)); });
+  return t;
+}
+
+export function decompressor(c: Compression): Transform | undefined {
+  if (c === 'gzip') return createGunzip();
+  if (c === 'zstd') return zstdStream();
+  return undefined;
+}
+
+/**
+ * Where `rel` (a path inside the layer root) really is, following symlinks
+ * as if `root` were `/`. The last component is followed only when `followLast`.
+ */
+export function resolveInRoot(root: string, rel: string, followLast: boolean): string {
+  const pending = rel.split('/').filter((c) => c && c !== '.');
+  const done: string[] = [];
+  let hops = 0;
+  while (pending.length) {
+    const c = pending.shift()!;
+    if (c === '..') { done.pop(); continue; } // clamped at the root
+    const here = `${root}/${[...done, c].join('/')}`;
+    let st: Stats | undefined;
+    try { st = lstatSync(here); } catch { st = undefined; }
+    if (st?.isSymbolicLink() && (pending.length > 0 || followLast)) {
+      if (++hops > MAX_SYMLINK_HOPS) throw new LayerError(rel, 'too many levels of symbolic links');
+      const target = readlinkSync(here);
+      if (target.startsWith('/')) done.length = 0;
+      pending.unshift(...target.split('/').filter((x) => x && x !== '.'));
+      continue;
+    }
+    done.push(c);
+  }
+  return done.length ? `${root}/${done.join('/')}` : root;
+}
+
+/** The entry's name as a clean relative path; `..` anywhere is refused. */
+export function entryPath(name: string): string {
+  if (name.length > MAX_NAME) throw new LayerError(`layer entry ${JSON.stringify(name.slice(0, 64))}...`, 'name is too long');
+  if (name.includes('\0')) throw new LayerError(`layer entry ${JSON.stringify(name)}`, 'name contains NUL');
+  const parts = name.split('/').filter((c) => c && c !== '.');
+  if (parts.includes('..')) throw new LayerError(`layer entry ${JSON.stringify(name)}`, 'refers to ".." (outside the layer)');
+  return parts.join('/');
+}
+
+function removeExisting(p: string, keepDir: boolean): Stats | undefined {
+  let st: Stats | undefined;
+  try { st = lstatSync(p); } catch { return undefined; }
+  if (keepDir && st.isDirectory()) return st;
+  rmSync(p, { recursive: true, force: true });
+  return undefined;
+}
+
+function xattrsOf(h: tar.Header): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
+  for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
+    if (k.startsWith('SCHILY.xattr.')) out.push([k.slice(13), Buffer.from(v, 'latin1')]);
+    else if (k.startsWith('LIBARCHIVE.xattr.')) out.push([decodeURIComponent(k.slice(17)), Buffer.from(v, 'base64')]);
+  }
+  return out;
+}
+
+type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
+
+/** Writes the tar stream's entries under `dest`. */
+class Extractor extends Writable {
+  private parser = tar.extract();
+  private dirTimes: [string, Date][] = [];
+  private failed: Error | undefined;
+
+  constructor(private readonly dest: string) {
+    super();
+    this.parser.on('entry', (h, stream, next) => {
+      this.entry(h, stream).then(() => next(), (e: Error) => { this.failed = e; stream.resume(); next(e); });
+    });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.failed) { cb(this.failed); return; }
+    if (this.parser.write(chunk)) cb(); else this.parser.once('drain', () => cb(this.failed));
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.parser.once('finish', () => {
+      if (this.failed) { cb(this.failed); return; }
+      // directories last: their children changed their mtimes
+      for (const [p, t] of this.dirTimes.reverse()) { try { utimesSync(p, t, t); } catch { /* removed by a later entry */ } }
+      cb();
+    });
+    this.parser.once('error', (e) => cb(this.failed ?? e));
+    this.parser.end(undefined as never);
+  }
+
+  private async entry(h: tar.Header, stream: EntryStream): Promise<void> {
+    if ((h.type as string) === 'pax-global-header') { stream.resume(); return; }
+    const rel = entryPath(h.name);
+    const what = `layer entry ${JSON.stringify(h.name)}`;
+    const base = posix.basename(rel), dirRel = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
+    if (rel === '') { // the root itself: metadata only
+      if (h.type === 'directory') this.meta(this.dest, h, true);
+      stream.resume();
+      return;
+    }
+    const parent = resolveInRoot(this.dest, dirRel, true);
+    mkdirSync(parent, { recursive: true });
+    if (!lstatSync(parent).isDirectory()) throw new LayerError(what, 'its parent is not a directory');
+    if (base === OPAQUE_MARKER) {
+      fsx().lsetxattr(parent, 'trusted.overlay.opaque', Buffer.from('y'));
+      stream.resume();
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const target = `${parent}/${base.slice(WHITEOUT_PREFIX.length)}`;
+      removeExisting(target, false);
+      fsx().mknod(target, S_IFCHR | 0o000, 0, 0);
+      stream.resume();
+      return;
+    }
+    const p = `${parent}/${base}`;
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    switch (h.type) {
+      case 'file': case 'contiguous-file': {
+        removeExisting(p, false);
+        const fd = openSync(p, 'wx', 0o600);
+        try {
+          for await (const chunk of stream) {
+            const b = chunk as Buffer;
+            for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+          }
+        } finally {
+          closeSync(fd);
+        }
+        this.meta(p, h, false);
+        chmodSync(p, mode); // after chown, which clears setuid/setgid
+        break;
+      }
+      case 'directory': {
+        if (!removeExisting(p, true)) mkdirSync(p, { mode: 0o700 });
+        this.meta(p, h, true);
+        chmodSync(p, mode);
+        stream.resume();
+        break;
+      }
+      case 'symlink': {
+        removeExisting(p, false);
+        symlinkSync(h.linkname ?? '', p);
+        lchownSync(p, h.uid ?? 0, h.gid ?? 0);
+        this.xattrs(p, h);
+        if (h.mtime) lutimesSync(p, h.mtime, h.mtime);
+        stream.resume();
+        break;
+      }
+      case 'link': {
+        const targetRel = entryPath(h.linkname ?? '');
+        const target = `${resolveInRoot(this.dest, posix.dirname(targetRel) === '.' ? '' : posix.dirname(targetRel), true)}/${posix.basename(targetRel)}`;
+        let st: Stats;
+        try { st = lstatSync(target); } catch { throw new LayerError(what, `hardlink to ${JSON.stringify(h.linkname)}, which is not in this layer`); }
+        if (st.isDirectory()) throw new LayerError(what, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
+        removeExisting(p, false);
+        linkSync(target, p);
+        stream.resume();
+        break;
+      }
+      case 'character-device': case 'block-device': case 'fifo': {
+        removeExisting(p, false);
+        const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        fsx().mknod(p, kind | mode, h.devmajor ?? 0, h.devminor ?? 0);
+        this.meta(p, h, false);
+        chmodSync(p, mode);
+        stream.resume();
+        break;
+      }
+      default:
+        throw new LayerError(what, `unsupported entry type ${JSON.stringify(h.type)}`);
+    }
+  }
+
+  private meta(p: string, h: tar.Header, dir: boolean): void {
+    chownSync(p, h.uid ?? 0, h.gid ?? 0);
+    this.xattrs(p, h);
+    if (h.mtime) {
+      if (dir) this.dirTimes.push([p, h.mtime]);
+      else utimesSync(p, h.mtime, h.mtime);
+    }
+  }
+
+  private xattrs(p: string, h: tar.Header): void {
+    for (const [name, value] of xattrsOf(h)) fsx().lsetxattr(p, name, value);
+  }
+}
+
+/**
+ * Streams `source` (the blob) into `dest` (an empty directory), hashing the
+ * blob and the uncompressed tar on the way. `digestAlgorithm` is the blob
+ * digest's algorithm (sha256 unless the descriptor says otherwise).
+ */
+export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', extra: Writable[] = []): Promise<UnpackResult> {
+  const blobTap = new Tap(createHash(digestAlgorithm));
+  const tarTap = new Tap(createHash('sha256'));
+  const dec = decompressor(compression);
+  const stages: (Readable | Transform | Writable)[] = [source, blobTap];
+  if (extra.length) stages.push(teeTo(extra));
+  if (dec) stages.push(dec);
+  stages.push(tarTap, new Extractor(dest));
+  await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
+  return {
+    digest: `${digestAlgorithm}:${blobTap.hash.digest('hex')}`,
+    diffID: `sha256:${tarTap.hash.digest('hex')}`,
+    size: blobTap.bytes,
+    unpackedSize: tarTap.bytes,
+  };
+}
+
+/** Passes data on and also writes it to `sinks` (e.g. the content store's file). */
+function teeTo(sinks: Writable[]): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      let waiting = 0;
+      const done = () => { if (--waiting === 0) cb(null, chunk); };
+      waiting = 1;
+      for (const s of sinks) if (!s.write(chunk)) { waiting++; s.once('drain', done); }
+      done();
+    },
+    flush(cb) {
+      let n = sinks.length;
+      if (n === 0) { cb(); return; }
+      for (const s of sinks) s.end(() => { if (--n === 0) cb(); });
+    },
+  });
+}

@@ -1,0 +1,21 @@
+// The native file operations Node lacks (native/fsx): mknod and xattrs.
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { nativeBuild } from './project.js';
+
+export interface Fsx {
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  lgetxattr(path: string, name: string): Buffer | null;
+  llistxattr(path: string): string[];
+}
+
+let loaded: Fsx | undefined;
+export function fsx(): Fsx {
+  if (loaded) return loaded;
+  const p = nativeBuild('berth_fsx.node');
+  if (!existsSync(p)) throw new Error(`native module not built: ${p} is missing (run npm install)`);
+  return (loaded = createRequire(import.meta.url)(p) as Fsx);
+}
+
+export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;

@@ -1,0 +1,141 @@
+// Layer unpacking into overlayfs's format, on the real filesystem: what a
+// layer holds arrives intact, and a hostile layer touches nothing outside
+// its directory.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, lstatSync, readFileSync, readlinkSync, readdirSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { execFileSync, spawnSync } from 'node:child_process';
+import tar from 'tar-stream';
+import { unpackLayer } from '../src/image/layer/unpack.js';
+import { fsx } from '../src/util/fsx.js';
+import { PREFIX } from './helpers/env.js';
+
+const work = mkdtempSync(join(tmpdir(), `${PREFIX}-layer-`));
+after(() => rmSync(work, { recursive: true, force: true }));
+let n = 0;
+
+type Entry = Partial<Omit<tar.Header, 'pax'>> & { name: string; body?: string; pax?: Record<string, string> };
+async function makeTar(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
+  const done = new Promise<void>((r) => { pack.on('end', () => r()); });
+  for (const { body, ...h } of entries) {
+    await new Promise<void>((res, rej) => { pack.entry(h, body ?? '', (e) => (e ? rej(e) : res())); });
+  }
+  pack.finalize();
+  await done;
+  return Buffer.concat(chunks);
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const freshDir = () => { const d = join(work, `layer-${++n}`); mkdirSync(d); return d; };
+const mtime = new Date('2020-01-02T03:04:05Z');
+
+test('a layer arrives intact: modes, owners, links, devices, xattrs, mtimes, whiteouts', async () => {
+  const t = await makeTar([
+    { name: 'bin/', type: 'directory', mode: 0o755, mtime },
+    { name: 'bin/tool', mode: 0o4755, uid: 1000, gid: 1001, mtime, body: '#!/bin/sh\necho hi\n', pax: { 'SCHILY.xattr.security.capability': Buffer.from([1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).toString('latin1'), 'SCHILY.xattr.user.note': 'kept' } },
+    { name: 'bin/alias', type: 'symlink', linkname: 'tool', mtime },
+    { name: 'bin/hard', type: 'link', linkname: 'bin/tool' },
+    { name: 'dev/', type: 'directory', mode: 0o755 },
+    { name: 'dev/null', type: 'character-device', devmajor: 1, devminor: 3, mode: 0o666 },
+    { name: 'run/pipe', type: 'fifo', mode: 0o600 },
+    { name: 'tmp/', type: 'directory', mode: 0o1777, mtime },
+    { name: 'etc/.wh.gone', body: '' },
+    { name: 'var/cache/.wh..wh..opq', body: '' },
+  ]);
+  const dest = freshDir();
+  const r = await unpackLayer(Readable.from([t]), dest, 'none');
+  assert.equal(r.diffID, sha(t));
+  assert.equal(r.digest, sha(t));
+  const tool = lstatSync(join(dest, 'bin/tool'));
+  assert.equal(tool.mode & 0o7777, 0o4755, 'setuid kept');
+  assert.deepEqual([tool.uid, tool.gid], [1000, 1001]);
+  assert.equal(tool.mtime.getTime(), mtime.getTime());
+  assert.equal(readFileSync(join(dest, 'bin/tool'), 'utf8'), '#!/bin/sh\necho hi\n');
+  assert.equal(readlinkSync(join(dest, 'bin/alias')), 'tool');
+  assert.equal(lstatSync(join(dest, 'bin/hard')).ino, tool.ino, 'hardlink');
+  assert.equal(fsx().lgetxattr(join(dest, 'bin/tool'), 'user.note')?.toString(), 'kept');
+  assert.equal(fsx().lgetxattr(join(dest, 'bin/tool'), 'security.capability')?.length, 20);
+  const nul = lstatSync(join(dest, 'dev/null'));
+  assert.ok(nul.isCharacterDevice() && nul.rdev === ((1 << 8) | 3));
+  assert.ok(lstatSync(join(dest, 'run/pipe')).isFIFO());
+  assert.equal(lstatSync(join(dest, 'tmp')).mode & 0o7777, 0o1777);
+  assert.equal(lstatSync(join(dest, 'tmp')).mtime.getTime(), mtime.getTime(), 'directory mtimes set last');
+  const wh = lstatSync(join(dest, 'etc/gone'));
+  assert.ok(wh.isCharacterDevice() && wh.rdev === 0, 'whiteout is a 0/0 char device');
+  assert.equal(fsx().lgetxattr(join(dest, 'var/cache'), 'trusted.overlay.opaque')?.toString(), 'y');
+
+  // the same tar, gzip- and zstd-compressed: same diffID, blob digest of the compressed bytes
+  const gz = gzipSync(t);
+  const g = await unpackLayer(Readable.from([gz]), freshDir(), 'gzip');
+  assert.deepEqual([g.diffID, g.digest, g.size], [sha(t), sha(gz), gz.length]);
+  const zst = execFileSync('zstd', ['-q', '-c'], { input: t });
+  const z = await unpackLayer(Readable.from([zst]), freshDir(), 'zstd', 'sha512');
+  assert.equal(z.diffID, sha(t));
+  assert.equal(z.digest, `sha512:${createHash('sha512').update(zst).digest('hex')}`);
+});
+
+test('overlayfs reads the unpacked layers: whiteouts hide, opaque dirs mask', async () => {
+  const lower = freshDir(), upper = freshDir(), merged = freshDir(), wd = freshDir();
+  await unpackLayer(Readable.from([await makeTar([
+    { name: 'etc/gone', body: 'x' }, { name: 'etc/kept', body: 'k' }, { name: 'var/cache/old', body: 'o' },
+  ])]), lower, 'none');
+  const top = freshDir();
+  await unpackLayer(Readable.from([await makeTar([
+    { name: 'etc/.wh.gone', body: '' }, { name: 'var/cache/.wh..wh..opq', body: '' }, { name: 'var/cache/new', body: 'n' },
+  ])]), top, 'none');
+  const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${top}:${lower},upperdir=${upper},workdir=${wd}`, merged]);
+  assert.equal(r.status, 0, r.stderr?.toString());
+  try {
+    assert.deepEqual(readdirSync(join(merged, 'etc')), ['kept']);
+    assert.deepEqual(readdirSync(join(merged, 'var/cache')), ['new']);
+  } finally {
+    spawnSync('umount', [merged]);
+  }
+});
+
+test('hostile layers: .. refused; absolute names, symlinks and hardlinks stay inside', async () => {
+  const outside = join(work, `outside-${process.pid}`);
+  mkdirSync(outside);
+  writeFileSync(join(outside, 'sentinel'), 'untouched');
+  const before = JSON.stringify(readdirSync(work).sort());
+  const run = async (entries: Entry[]) => {
+    const dest = freshDir();
+    try { await unpackLayer(Readable.from([await makeTar(entries)]), dest, 'none'); return { dest }; } catch (e) { return { dest, error: (e as Error).message }; }
+  };
+
+  const dotdot = await run([{ name: '../escaped', body: 'x' }]);
+  assert.match(dotdot.error ?? '', /layer entry "\.\.\/escaped": refers to "\.\."/);
+  const deep = await run([{ name: 'a/../../escaped', body: 'x' }]);
+  assert.match(deep.error ?? '', /refers to "\.\."/);
+
+  const abs = await run([{ name: `${outside}/abs`, body: 'x' }]);
+  assert.equal(abs.error, undefined);
+  assert.ok(existsSync(join(abs.dest, outside, 'abs')), 'an absolute name lands inside the layer');
+
+  // a symlink to the host's directory, then a write through it
+  const viaLink = await run([{ name: 'link', type: 'symlink', linkname: outside }, { name: 'link/sentinel', body: 'overwritten' }, { name: 'up', type: 'symlink', linkname: '../../../..' }, { name: 'up/deep', body: 'x' }]);
+  assert.equal(viaLink.error, undefined);
+  assert.equal(readFileSync(join(viaLink.dest, outside, 'sentinel'), 'utf8'), 'overwritten', 'followed inside the layer root');
+  assert.ok(existsSync(join(viaLink.dest, 'deep')), '.. through a symlink stops at the layer root');
+
+  const hard = await run([{ name: 'h', type: 'link', linkname: `${outside}/sentinel` }]);
+  assert.match(hard.error ?? '', /hardlink to ".*sentinel", which is not in this layer/);
+  const hard2 = await run([{ name: 'h', type: 'link', linkname: '../sentinel' }]);
+  assert.match(hard2.error ?? '', /refers to "\.\."/);
+
+  const long = await run([{ name: `${'d/'.repeat(2100)}f`, body: 'x' }]);
+  assert.match(long.error ?? '', /name is too long/);
+
+  assert.equal(readFileSync(join(outside, 'sentinel'), 'utf8'), 'untouched');
+  assert.deepEqual(readdirSync(outside), ['sentinel']);
+  assert.equal(JSON.stringify(readdirSync(work).filter((e) => !e.startsWith('layer-')).sort()), JSON.stringify(JSON.parse(before).filter((e: string) => !e.startsWith('layer-'))));
+  assert.ok(statSync(outside).isDirectory());
+});
