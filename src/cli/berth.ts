@@ -7,6 +7,8 @@ import { main as runtimeMain } from './runtime.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { executorPath } from '../runtime/executor.js';
 import { VERSION } from '../version.js';
+import { DEFAULT_DATA_ROOT, registerImageCommands, storeAt } from './images.js';
+import type { ImageStore } from '../image/store.js';
 
 function versionInfo() {
   const host = detectHost();
@@ -28,8 +30,12 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('berth')
     .description('berth: a container engine')
     .version(`berth version ${VERSION}`, '-v, --version')
+    .option('--data-root <dir>', 'where berth keeps images and containers', process.env.BERTH_DATA_ROOT ?? DEFAULT_DATA_ROOT)
     .showHelpAfterError()
+    .enablePositionalOptions()
     .exitOverride();
+  let store: ImageStore | undefined;
+  registerImageCommands(program, () => (store ??= storeAt((program.opts() as { dataRoot: string }).dataRoot)));
   program.command('version').description('show version and host information')
     .option('-f, --format <fmt>', '"json" for machine-readable output')
     .action((o: { format?: string }) => {

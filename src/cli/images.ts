@@ -1,0 +1,253 @@
+// berth's image verbs, with docker's names, flags and output shapes:
+// pull, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { ImageStore, type ImageRecord } from '../image/store.js';
+import { pull, type ProgressEvent } from '../image/pull.js';
+import { familiarName, parseReference } from '../image/reference.js';
+import { saveCredentials } from '../image/registry/credentials.js';
+import { RegistryClient } from '../image/registry/client.js';
+import { InvalidInput } from '../util/check.js';
+
+export const DEFAULT_DATA_ROOT = '/var/lib/berth';
+
+export function units(n: number): string {
+  // docker's HumanSize: decimal units, 3 significant digits
+  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+  return `${Number(n.toPrecision(3))}${u[i]}`;
+}
+
+function ago(iso: string | undefined): string {
+  if (!iso) return 'N/A';
+  const s = (Date.now() - Date.parse(iso)) / 1000;
+  const f = (v: number, w: string) => `${Math.floor(v)} ${w}${Math.floor(v) === 1 ? '' : 's'} ago`;
+  if (s < 60) return 'Less than a minute ago';
+  if (s < 3600) return f(s / 60, 'minute');
+  if (s < 86400) return f(s / 3600, 'hour');
+  if (s < 86400 * 30) return f(s / 86400, 'day');
+  if (s < 86400 * 365) return f(s / 86400 / 30, 'month');
+  return f(s / 86400 / 365, 'year');
+}
+
+function table(rows: string[][]): string {
+  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(w[c]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+/** docker's pull output: in-place bars on a terminal, one line per change otherwise. */
+function progressPrinter(): (e: ProgressEvent) => void {
+  const tty = process.stdout.isTTY;
+  const order: string[] = [];
+  const lines = new Map<string, string>();
+  const bar = (b: number, s: number) => {
+    const w = 50, n = s > 0 ? Math.min(w, Math.floor((b / s) * w)) : 0;
+    return `[${'='.repeat(Math.max(0, n - 1))}${n ? '>' : ''}${' '.repeat(w - n)}] ${units(b)}/${units(s)}`;
+  };
+  const redraw = () => {
+    if (order.length > 1) process.stdout.write(`\x1b[${order.length - 1}A\r`);
+    else process.stdout.write('\r');
+    process.stdout.write(order.map((id) => `\x1b[2K${id}: ${lines.get(id)}`).join('\n'));
+  };
+  return (e) => {
+    const text = e.status === 'exists' ? 'Already exists' : e.status === 'waiting' ? 'Pulling fs layer'
+      : e.status === 'done' ? 'Pull complete' : `Downloading ${bar('bytes' in e ? e.bytes : 0, e.size)}`;
+    if (!tty) {
+      if (e.status !== 'downloading') process.stdout.write(`${e.layer}: ${text}\n`);
+      return;
+    }
+    if (!lines.has(e.layer)) { if (order.length) process.stdout.write('\n'); order.push(e.layer); }
+    lines.set(e.layer, text);
+    redraw();
+  };
+}
+
+export function registerImageCommands(program: Command, store: () => ImageStore): void {
+  const insecure = () => (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
+  const mirrors = () => (process.env.BERTH_REGISTRY_MIRRORS ?? '').split(',').filter(Boolean);
+
+  program.command('pull <image>').description('download an image from a registry')
+    .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index')
+    .option('-q, --quiet', 'print only the image name')
+    .action(async (image: string, o: { platform?: string; quiet?: boolean }) => {
+      const ref = parseReference(image);
+      const tagged = ref.tag ?? (ref.digest ? undefined : 'latest');
+      if (!o.quiet) process.stdout.write(`${tagged ? `${tagged}: ` : ''}Pulling from ${familiarName(ref)}\n`);
+      const printer = o.quiet ? undefined : progressPrinter();
+      const r = await pull(store(), image, { platform: o.platform, progress: printer, insecure: insecure(), mirrors: mirrors() });
+      if (!o.quiet) {
+        if (process.stdout.isTTY) process.stdout.write('\n');
+        process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}${tagged ? `:${tagged}` : ''}${ref.digest && !ref.tag ? `@${ref.digest}` : ''}\n`);
+      }
+      process.stdout.write(`${ref.registry}/${ref.repository}${tagged ? `:${tagged}` : `@${ref.digest}`}\n`);
+    });
+
+  const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean }, repo?: string) => {
+    const s = store();
+    let images = s.list();
+    for (const f of o.filter ?? []) {
+      const [k, v] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
+      if (k === 'dangling') images = images.filter((i) => (i.names.length === 0) === (v === 'true'));
+      else if (k === 'reference') {
+        const re = new RegExp(`^${v.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
+        images = images.filter((i) => i.names.some((n) => { const r = parseReference(n); return re.test(`${familiarName(r)}:${r.tag}`) || re.test(familiarName(r)); }));
+      } else if (k === 'label') {
+        const [lk, lv] = v.split('=');
+        images = images.filter((i) => { const l = s.config(i).config?.Labels ?? {}; return lk! in l && (lv === undefined || l[lk!] === lv); });
+      } else if (k === 'before' || k === 'since') {
+        const pivot = s.resolve(v);
+        images = images.filter((i) => (k === 'before' ? i.added < pivot.added : i.added > pivot.added));
+      } else throw new InvalidInput('--filter', `unknown filter "${k}" (dangling, reference, label, before, since)`);
+    }
+    if (repo) { const r = parseReference(repo); images = images.filter((i) => i.names.some((n) => n.startsWith(`${r.registry}/${r.repository}:`) && (!r.tag || n.endsWith(`:${r.tag}`)))); }
+    const id = (i: ImageRecord) => (o.noTrunc ? i.id : i.id.slice(7, 19));
+    if (o.quiet) { process.stdout.write([...new Set(images.map(id))].map((x) => `${x}\n`).join('')); return; }
+    const rows = [['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
+    for (const i of images.sort((a, b) => (b.added > a.added ? 1 : -1))) {
+      const cfg = s.config(i);
+      const size = imageSize(s, i);
+      const names = i.names.length ? i.names : ['<none>:<none>'];
+      for (const n of names) {
+        const r = n === '<none>:<none>' ? undefined : parseReference(n);
+        const digest = i.repoDigests.find((d) => r && d.startsWith(`${r.registry}/${r.repository}@`))?.split('@')[1] ?? '<none>';
+        rows.push([r ? familiarName(r) : '<none>', r?.tag ?? '<none>', ...(o.digests ? [digest] : []), id(i), ago(cfg.created), units(size)]);
+      }
+    }
+    process.stdout.write(table(rows));
+  };
+  const lsOptions = (c: Command) => c
+    .option('-q, --quiet', 'only image IDs')
+    .option('--digests', 'show digests')
+    .option('--no-trunc', 'full image IDs')
+    .option('-a, --all', 'all images (accepted; berth keeps no intermediate images)')
+    .option('-f, --filter <filter>', 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE', (v: string, p: string[] = []) => [...p, v]);
+  lsOptions(program.command('images [repository]').description('list images')).action((repo: string | undefined, o) => ls({ ...o, noTrunc: o.trunc === false }, repo));
+
+  const image = program.command('image').description('manage images');
+  lsOptions(image.command('ls [repository]').alias('list').description('list images')).action((repo: string | undefined, o) => ls({ ...o, noTrunc: o.trunc === false }, repo));
+
+  const rmi = async (images: string[], o: { force?: boolean }) => {
+    let failed = false;
+    for (const ref of images) {
+      try {
+        const r = store().remove(ref, { force: o.force });
+        for (const u of r.untagged) process.stdout.write(`Untagged: ${u.startsWith('docker.io/') ? familiarName(parseReference(u)) + (u.includes('@') ? `@${u.split('@')[1]}` : `:${parseReference(u).tag}`) : u}\n`);
+        for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+      } catch (e) {
+        failed = true;
+        process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+      }
+    }
+    if (failed) process.exitCode = 1;
+  };
+  program.command('rmi <image...>').description('remove images').option('-f, --force', 'also images that are in use or have several names').action(rmi);
+  image.command('rm <image...>').alias('remove').description('remove images').option('-f, --force', 'also images in use').action(rmi);
+
+  program.command('tag <source> <target>').description('give an image another name').action((src: string, dst: string) => store().tag(src, dst));
+  image.command('tag <source> <target>').description('give an image another name').action((src: string, dst: string) => store().tag(src, dst));
+
+  const inspect = (refs: string[], o: { format?: string }) => {
+    const s = store();
+    const out = refs.map((r) => inspectImage(s, s.resolve(r)));
+    if (o.format === undefined) process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    else for (const x of out) process.stdout.write(`${formatGo(o.format, x)}\n`);
+  };
+  image.command('inspect <image...>').description('image details as JSON').option('-f, --format <template>', 'Go-template-like field path, e.g. {{.Id}} or {{json .Config}}').action(inspect);
+
+  image.command('history <image>').description('the layers an image was made of')
+    .option('-q, --quiet', 'only IDs').option('--no-trunc', 'do not truncate')
+    .action((ref: string, o: { quiet?: boolean; trunc?: boolean }) => {
+      const s = store();
+      const img = s.resolve(ref);
+      const cfg = s.config(img);
+      const layers = s.manifest(img).layers;
+      let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
+      const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
+      const hist = [...(cfg.history ?? [])].reverse();
+      hist.forEach((h, i) => {
+        const size = h.empty_layer ? 0 : layers[li--]?.size ?? 0;
+        const by = h.created_by ?? '';
+        rows.push([i === 0 ? img.id.slice(7, 19) : '<missing>', ago(h.created), o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, units(size), h.comment ?? '']);
+      });
+      if (o.quiet) process.stdout.write(`${img.id.slice(7, 19)}\n`);
+      else process.stdout.write(table(rows));
+    });
+
+  image.command('prune').description('remove unused images')
+    .option('-a, --all', 'all images no container uses, not only unnamed ones')
+    .option('-f, --force', 'do not ask (berth never asks)')
+    .action((o: { all?: boolean }) => {
+      const r = store().prune({ all: o.all });
+      if (r.deleted.length) process.stdout.write(`Deleted Images:\n${r.deleted.map((d) => `deleted: ${d}\n`).join('')}\n`);
+      process.stdout.write(`Total reclaimed space: ${units(r.reclaimed)}\n`);
+    });
+
+  const system = program.command('system').description('berth as a whole');
+  system.command('df').description('disk use').option('-v, --verbose', 'per image').action((o: { verbose?: boolean }) => {
+    const s = store();
+    const u = s.usage();
+    const rows = [['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
+      ['Images', String(u.images), String(u.activeImages), units(u.layers + u.blobs), `${units(u.reclaimable)} (${Math.round((100 * u.reclaimable) / Math.max(1, u.layers + u.blobs))}%)`],
+      ['Containers', String(s.snapshots.active().length), String(s.snapshots.active().length), units(u.containers), '0B'],
+      ['Local Volumes', '0', '0', '0B', '0B'], ['Build Cache', '0', '0', '0B', '0B']];
+    process.stdout.write(table(rows));
+    if (o.verbose) process.stdout.write(`\nStore ${s.root}: ${u.total} bytes (layers ${u.layers}, blobs ${u.blobs}, containers ${u.containers})\n`);
+  });
+
+  program.command('login [server]').description('store credentials for a registry (docker config.json)')
+    .requiredOption('-u, --username <name>', 'user').option('-p, --password <password>', 'password').option('--password-stdin', 'read the password from stdin')
+    .action(async (server: string | undefined, o: { username: string; password?: string; passwordStdin?: boolean }) => {
+      const registry = server ?? 'docker.io';
+      let password = o.password;
+      if (o.passwordStdin) { const parts: Buffer[] = []; for await (const c of process.stdin) parts.push(c as Buffer); password = Buffer.concat(parts).toString().replace(/\r?\n$/, ''); }
+      if (!password) throw new InvalidInput('--password', 'give --password or --password-stdin');
+      const creds = { username: o.username, password };
+      const c = new RegistryClient(registry, { credentials: creds, insecure: insecure() });
+      await c.request('GET', '/v2/', { scope: '' });
+      saveCredentials(registry, creds);
+      process.stdout.write('Login Succeeded\n');
+    });
+  program.command('logout [server]').description('remove stored credentials').action((server: string | undefined) => {
+    const registry = server ?? 'docker.io';
+    const had = saveCredentials(registry, undefined);
+    process.stdout.write(had ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+  });
+}
+
+function imageSize(s: ImageStore, i: ImageRecord): number {
+  let total = 0;
+  for (let c = i.chainID; c; c = s.snapshots.info(c)?.parent ?? null) total += s.snapshots.info(c)?.size ?? 0;
+  return total;
+}
+
+export function inspectImage(s: ImageStore, i: ImageRecord) {
+  const cfg = s.config(i);
+  const m = s.manifest(i);
+  return {
+    Id: i.id,
+    RepoTags: i.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; }),
+    RepoDigests: i.repoDigests.map((d) => { const r = parseReference(d); return `${familiarName(r)}@${r.digest}`; }),
+    Parent: '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
+    Config: cfg.config ?? {}, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
+    Size: imageSize(s, i),
+    RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
+    Metadata: { LastTagTime: i.added },
+    Descriptor: { mediaType: i.manifestMediaType, digest: i.manifest, size: s.content.size(i.manifest) },
+    GraphDriver: { Name: s.snapshots.driver, Data: null },
+    Layers: m.layers.map((l) => l.digest),
+  };
+}
+
+/** The small part of Go templates people use with --format: {{.A.B}} and {{json .A}}. */
+export function formatGo(tpl: string, v: unknown): string {
+  return tpl.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
+    let x: unknown = v;
+    for (const k of path.split('.').filter(Boolean)) x = (x as Record<string, unknown> | undefined)?.[k];
+    return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
+  });
+}
+
+export function storeAt(root: string): ImageStore {
+  return new ImageStore(join(root, 'image'));
+}

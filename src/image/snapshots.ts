@@ -1,0 +1,197 @@
+// Layer snapshots: each layer is unpacked once into its own directory and
+// shared by every image and container that stacks it. A container's root is
+// an overlay of its layers plus its own upper directory; where overlayfs
+// cannot mount, a copy of the merged layers (the copy driver) stands in.
+// Like containerd's snapshotters, prepare() returns the mounts as data.
+//
+// Layout under <root>:
+//   layers/<n>/          one unpacked layer (overlay format), n is small to keep
+//                        overlay's lowerdir option short
+//   layers.json          chainID → { id, diffID, parent, size }
+//   active/<key>/{upper,work} or active/<key>/copy   a container's writable layer
+//   tmp/                 unpacks in progress (removed on start)
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { writeFileAtomic } from '../util/atomic.js';
+import { InvalidInput } from '../util/check.js';
+import { copyMerged } from './layer/merge.js';
+
+export interface Mount { type: string; source: string; target?: string; options: string[] }
+export interface LayerInfo { id: number; diffID: string; parent: string | null; size: number }
+export type Driver = 'overlay' | 'copy';
+
+/** chainID(L0) = diffID(L0); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). */
+export function chainIDs(diffIDs: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIDs) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+/** Disk use of a tree in bytes, counting each inode once (as du does). */
+export function diskUsage(dir: string, seen = new Set<string>()): number {
+  let total = 0;
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    total += st.blocks * 512;
+    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
+  };
+  if (existsSync(dir)) walk(dir);
+  return total;
+}
+
+let overlayWorks: boolean | undefined;
+/** Whether overlayfs mounts here (with the trusted.* xattrs whiteouts need). */
+export function probeOverlay(scratch: string): boolean {
+  if (overlayWorks !== undefined) return overlayWorks;
+  const d = mkdtempSync(join(scratch, 'probe-'));
+  try {
+    for (const s of ['l', 'u', 'w', 'm']) mkdirSync(join(d, s));
+    const r = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${d}/l,upperdir=${d}/u,workdir=${d}/w`, `${d}/m`], { stdio: 'ignore' });
+    overlayWorks = r.status === 0;
+    if (overlayWorks) spawnSync('umount', [`${d}/m`], { stdio: 'ignore' });
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+  return overlayWorks;
+}
+
+export class Snapshots {
+  readonly driver: Driver;
+  private layers: Record<string, LayerInfo>;
+
+  constructor(readonly root: string, driver?: Driver) {
+    for (const d of ['layers', 'active', 'tmp']) mkdirSync(join(root, d), { recursive: true });
+    // unpacks that a crash interrupted never became visible: drop them
+    for (const e of readdirSync(join(root, 'tmp'))) rmSync(join(root, 'tmp', e), { recursive: true, force: true });
+    this.layers = this.load();
+    this.driver = driver ?? (probeOverlay(join(root, 'tmp')) ? 'overlay' : 'copy');
+  }
+
+  private load(): Record<string, LayerInfo> {
+    const f = join(this.root, 'layers.json');
+    return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) as Record<string, LayerInfo> : {};
+  }
+
+  private save(): void {
+    writeFileAtomic(join(this.root, 'layers.json'), JSON.stringify(this.layers));
+  }
+
+  has(chainID: string): boolean {
+    return chainID in this.layers;
+  }
+
+  info(chainID: string): LayerInfo | undefined {
+    return this.layers[chainID];
+  }
+
+  all(): Record<string, LayerInfo> {
+    return { ...this.layers };
+  }
+
+  layerDir(chainID: string): string {
+    const l = this.layers[chainID];
+    if (!l) throw new InvalidInput(chainID, 'no such layer snapshot');
+    return join(this.root, 'layers', String(l.id));
+  }
+
+  /** A private directory to unpack into; commit() makes it a layer, or remove it. */
+  scratch(): string {
+    return mkdtempSync(join(this.root, 'tmp', 'unpack-'));
+  }
+
+  /** Makes an unpacked directory the snapshot of `chainID` (atomically: rename, then record). */
+  commit(dir: string, chainID: string, diffID: string, parent: string | null): void {
+    if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
+    if (parent !== null && !this.has(parent)) throw new InvalidInput(chainID, `parent layer ${parent} is missing`);
+    this.layers = this.load();
+    const id = Math.max(0, ...Object.values(this.layers).map((l) => l.id)) + 1;
+    renameSync(dir, join(this.root, 'layers', String(id)));
+    this.layers[chainID] = { id, diffID, parent, size: diskUsage(join(this.root, 'layers', String(id))) };
+    this.save();
+  }
+
+  /** Removes a layer snapshot that nothing uses any more. */
+  remove(chainID: string): void {
+    const l = this.layers[chainID];
+    if (!l) return;
+    delete this.layers[chainID];
+    this.save();
+    rmSync(join(this.root, 'layers', String(l.id)), { recursive: true, force: true });
+  }
+
+  /** Lower directories of a chain, top first (overlay's lowerdir order). */
+  lowerDirs(chainID: string): string[] {
+    const dirs: string[] = [];
+    for (let c: string | null = chainID; c !== null; c = this.layers[c]?.parent ?? null) dirs.push(this.layerDir(c));
+    return dirs;
+  }
+
+  /** A writable root for a container over `chainID` (null: an empty root). */
+  prepare(key: string, chainID: string | null): Mount[] {
+    const dir = join(this.root, 'active', key);
+    if (existsSync(dir)) throw new InvalidInput(key, 'a snapshot with this key exists');
+    mkdirSync(dir);
+    const lowers = chainID ? this.lowerDirs(chainID) : [];
+    if (this.driver === 'copy') {
+      mkdirSync(join(dir, 'copy'));
+      copyMerged([...lowers].reverse(), join(dir, 'copy'));
+      return [{ type: 'bind', source: join(dir, 'copy'), options: ['rbind', 'rw'] }];
+    }
+    mkdirSync(join(dir, 'upper'));
+    mkdirSync(join(dir, 'work'));
+    if (lowers.length === 0) return [{ type: 'bind', source: join(dir, 'upper'), options: ['rbind', 'rw'] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off'] }];
+  }
+
+  /** A read-only view of `chainID` for inspection; release(key) when done. */
+  view(key: string, chainID: string): Mount[] {
+    const lowers = this.lowerDirs(chainID);
+    if (this.driver === 'overlay') {
+      // overlay needs two lowers for a read-only mount without an upper
+      if (lowers.length === 1) return [{ type: 'bind', source: lowers[0]!, options: ['rbind', 'ro'] }];
+      mkdirSync(join(this.root, 'active', key));
+      return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`] }];
+    }
+    return this.prepare(key, chainID).map((m) => ({ ...m, options: [...m.options.filter((o) => o !== 'rw'), 'ro'] }));
+  }
+
+  /** The writable directory of an active snapshot (what a diff reads). */
+  upperDir(key: string): string {
+    const dir = join(this.root, 'active', key);
+    return this.driver === 'copy' ? join(dir, 'copy') : join(dir, 'upper');
+  }
+
+  release(key: string): void {
+    rmSync(join(this.root, 'active', key), { recursive: true, force: true });
+  }
+
+  active(): string[] {
+    return readdirSync(join(this.root, 'active'));
+  }
+
+  /** Bytes on disk of an active snapshot's own layer. */
+  activeSize(key: string): number {
+    const d = this.upperDir(key);
+    return existsSync(d) && statSync(d).isDirectory() ? diskUsage(d) : 0;
+  }
+}
+
+/** Mounts `mounts` at `target` (root's job; the runtime does this for containers). */
+export function mountAll(mounts: Mount[], target: string): void {
+  for (const m of mounts) {
+    const opts = m.options.filter((o) => o !== 'rbind' && o !== 'bind');
+    const bind = m.type === 'bind';
+    const args = bind ? ['--rbind', m.source, target] : ['-t', m.type, m.source, '-o', opts.join(','), target];
+    const r = spawnSync('mount', args, { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`mount ${m.type} on ${target}: ${r.stderr.trim()}`);
+    if (bind && opts.includes('ro')) spawnSync('mount', ['-o', 'remount,bind,ro', target]);
+  }
+}

@@ -1,0 +1,248 @@
+// The image store: verified blobs (content.ts), layer snapshots
+// (snapshots.ts) and the list of images with their names, in images.json.
+// An image is known by its config digest (docker's image ID). Everything an
+// image refers to is found from it, so what nothing refers to can be freed
+// exactly (rmi, prune) and `df` counts each byte once.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+import { Field, InvalidInput } from '../util/check.js';
+import { ContentStore } from './content.js';
+import { Snapshots, chainIDs, diskUsage, type Driver } from './snapshots.js';
+import { formatReference, parseReference } from './reference.js';
+import { parseImageConfig, parseManifest } from './oci/validate.js';
+import type { ImageConfig, Manifest } from './oci/types.js';
+
+export interface ImageRecord {
+  /** Config digest: the image ID. */
+  id: string;
+  manifest: string;
+  manifestMediaType: string;
+  /** The index (manifest list) the manifest was chosen from, if any. */
+  index?: string;
+  /** Full names with tags: docker.io/library/busybox:latest. */
+  names: string[];
+  /** name@digest of the manifest (or index) the image came as. */
+  repoDigests: string[];
+  /** Top layer's chainID (null for an image without layers). */
+  chainID: string | null;
+  added: string;
+}
+
+export class NotFound extends InvalidInput {}
+export class Conflict extends InvalidInput {}
+
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+export class ImageStore {
+  readonly content: ContentStore;
+  readonly snapshots: Snapshots;
+
+  constructor(readonly root: string, opts: { driver?: Driver } = {}) {
+    mkdirSync(root, { recursive: true, mode: 0o700 });
+    this.content = new ContentStore(join(root, 'content'));
+    this.snapshots = new Snapshots(join(root, 'snapshots'), opts.driver);
+    this.content.cleanIngest();
+  }
+
+  private get file(): string { return join(this.root, 'images.json'); }
+
+  list(): ImageRecord[] {
+    return existsSync(this.file) ? JSON.parse(readFileSync(this.file, 'utf8')) as ImageRecord[] : [];
+  }
+
+  /** Runs `fn` on the image list while holding the store's lock; what it returns is saved. */
+  update<T>(fn: (images: ImageRecord[]) => T): T {
+    const lock = join(this.root, 'lock');
+    for (let i = 0; ; i++) {
+      try {
+        const fd = openSync(lock, 'wx');
+        writeSync(fd, String(process.pid));
+        closeSync(fd);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        let holder = 0;
+        try { holder = Number(readFileSync(lock, 'utf8')); } catch { /* just released */ }
+        let alive = holder > 0;
+        if (alive) { try { process.kill(holder, 0); } catch { alive = false; } }
+        if (!alive && holder > 0) { rmSync(lock, { force: true }); continue; }
+        if (i > 5000) throw new Error(`image store ${this.root} stays locked by pid ${holder}`);
+        sleep(2);
+      }
+    }
+    try {
+      const images = this.list();
+      const r = fn(images);
+      writeFileAtomic(this.file, JSON.stringify(images, null, 1));
+      return r;
+    } finally {
+      rmSync(lock, { force: true });
+    }
+  }
+
+  /** Finds an image by name (busybox, busybox:1), ID (full or a 12+ prefix, with or without sha256:) or name@digest. */
+  resolve(ref: string): ImageRecord {
+    const images = this.list();
+    const hex = ref.replace(/^sha256:/, '');
+    if (/^[a-f0-9]{12,64}$/.test(hex)) {
+      const hits = images.filter((i) => i.id.slice(7).startsWith(hex));
+      if (hits.length === 1) return hits[0]!;
+      if (hits.length > 1) throw new Conflict(ref, 'matches more than one image ID');
+    }
+    let r;
+    try { r = parseReference(ref); } catch { throw new NotFound(ref, 'no such image'); }
+    if (r.digest) {
+      const want = `${r.registry}/${r.repository}@${r.digest}`;
+      const hit = images.find((i) => i.repoDigests.includes(want) || (i.manifest === r.digest && i.names.some((n) => n.startsWith(`${r.registry}/${r.repository}:`))));
+      if (hit) return hit;
+    } else {
+      const name = formatReference(r);
+      const hit = images.find((i) => i.names.includes(name));
+      if (hit) return hit;
+    }
+    throw new NotFound(ref, 'no such image');
+  }
+
+  /** Records an image; its names are taken from whatever image had them before. */
+  add(rec: Omit<ImageRecord, 'added'>): ImageRecord {
+    return this.update((images) => {
+      for (const other of images) other.names = other.names.filter((n) => !rec.names.includes(n));
+      let cur = images.find((i) => i.id === rec.id);
+      if (cur) {
+        cur.names = [...new Set([...cur.names, ...rec.names])];
+        cur.repoDigests = [...new Set([...cur.repoDigests, ...rec.repoDigests])];
+        Object.assign(cur, { manifest: rec.manifest, manifestMediaType: rec.manifestMediaType, index: rec.index ?? cur.index, chainID: rec.chainID });
+      } else {
+        cur = { ...rec, added: new Date().toISOString() };
+        images.push(cur);
+      }
+      return cur;
+    });
+  }
+
+  tag(source: string, target: string): void {
+    const img = this.resolve(source);
+    const name = formatReference(parseReference(target));
+    if (parseReference(target).digest) throw new InvalidInput(target, 'a tag cannot contain a digest');
+    this.update((images) => {
+      for (const i of images) i.names = i.names.filter((n) => n !== name);
+      images.find((i) => i.id === img.id)!.names.push(name);
+    });
+  }
+
+  manifest(img: ImageRecord): Manifest {
+    return parseManifest(new Field('manifest', JSON.parse(this.content.read(img.manifest).toString())));
+  }
+
+  config(img: ImageRecord): ImageConfig {
+    return parseImageConfig(new Field('config', JSON.parse(this.content.read(img.id).toString())));
+  }
+
+  /** Digests and layer chains an image keeps alive. */
+  private refs(img: ImageRecord): { blobs: string[]; chains: string[] } {
+    const blobs = [img.id, img.manifest];
+    if (img.index) blobs.push(img.index);
+    let chains: string[] = [];
+    try {
+      const m = this.manifest(img);
+      blobs.push(...m.layers.map((l) => l.digest));
+      chains = chainIDs(this.config(img).rootfs.diff_ids);
+    } catch { /* a damaged image keeps only what its record names */ }
+    return { blobs, chains };
+  }
+
+  /** Chains that containers' snapshots stand on (recorded by prepare()). */
+  private chainsInUse(): Set<string> {
+    const used = new Set<string>();
+    for (const key of this.snapshots.active()) {
+      const f = join(this.snapshots.root, 'active', key, 'parent');
+      if (!existsSync(f)) continue;
+      for (let c: string | null = readFileSync(f, 'utf8') || null; c; c = this.snapshots.info(c)?.parent ?? null) used.add(c);
+    }
+    return used;
+  }
+
+  /** A container's writable root over an image; the image cannot be removed while it exists. */
+  prepareRoot(key: string, img: ImageRecord) {
+    const mounts = this.snapshots.prepare(key, img.chainID);
+    writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '');
+    return mounts;
+  }
+
+  /**
+   * Removes a name, or the image with all its names when `ref` is an ID.
+   * An image a container uses is refused unless `force` (then only untagged
+   * while in use). Returns what was untagged and deleted, as docker prints it.
+   */
+  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string[] } {
+    const img = this.resolve(ref);
+    const byName = !img.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
+    const inUse = img.chainID !== null && this.chainsInUse().has(img.chainID);
+    const untagged: string[] = [];
+    let drop = false;
+    this.update((images) => {
+      const cur = images.find((i) => i.id === img.id)!;
+      if (byName && cur.names.length > 1) {
+        const name = formatReference(parseReference(ref));
+        cur.names = cur.names.filter((n) => n !== name);
+        untagged.push(name);
+        return;
+      }
+      if (inUse && !opts.force) throw new Conflict(ref, `image ${img.id.slice(7, 19)} is used by a container (remove it first, or force)`);
+      if (!byName && cur.names.length > 1 && !opts.force) throw new Conflict(ref, `image ${img.id.slice(7, 19)} has several names (${cur.names.join(', ')}): remove them by name, or force`);
+      untagged.push(...cur.names, ...cur.repoDigests);
+      if (inUse) { cur.names = []; return; }
+      images.splice(images.indexOf(cur), 1);
+      drop = true;
+    });
+    const deleted = drop ? [img.id, ...this.collect().layers] : [];
+    return { untagged, deleted };
+  }
+
+  /** Frees every blob and layer no image and no container refers to. Returns what went. */
+  collect(): { blobs: string[]; layers: string[] } {
+    const keepBlobs = new Set<string>(), keepChains = this.chainsInUse();
+    for (const img of this.list()) {
+      const r = this.refs(img);
+      r.blobs.forEach((b) => keepBlobs.add(b));
+      r.chains.forEach((c) => keepChains.add(c));
+    }
+    const blobs: string[] = [], layers: string[] = [];
+    for (const d of this.content.list()) if (!keepBlobs.has(d)) { this.content.delete(d); blobs.push(d); }
+    for (const c of Object.keys(this.snapshots.all())) if (!keepChains.has(c)) { this.snapshots.remove(c); layers.push(c); }
+    return { blobs, layers };
+  }
+
+  /** Removes images without names (dangling), or all unused ones with `all`. */
+  prune(opts: { all?: boolean } = {}): { deleted: string[]; reclaimed: number } {
+    const before = this.usage().total;
+    const used = this.chainsInUse();
+    const deleted: string[] = [];
+    this.update((images) => {
+      for (const img of [...images]) {
+        if (img.chainID !== null && used.has(img.chainID)) continue;
+        if (img.names.length === 0 || opts.all) { images.splice(images.indexOf(img), 1); deleted.push(img.id); }
+      }
+    });
+    deleted.push(...this.collect().layers);
+    return { deleted, reclaimed: before - this.usage().total };
+  }
+
+  /** Bytes on disk, each inode counted once (what du reports for the store). */
+  usage(): { images: number; activeImages: number; layers: number; blobs: number; containers: number; reclaimable: number; total: number } {
+    const seen = new Set<string>();
+    const blobs = diskUsage(join(this.content.root, 'blobs'), seen);
+    const layers = diskUsage(join(this.snapshots.root, 'layers'), seen);
+    const containers = diskUsage(join(this.snapshots.root, 'active'), seen);
+    // what removing every image no container stands on would free
+    const used = this.chainsInUse();
+    const images = this.list();
+    let reclaimable = 0;
+    for (const [chain, l] of Object.entries(this.snapshots.all())) if (!used.has(chain)) reclaimable += l.size;
+    const active = images.filter((i) => i.chainID !== null && used.has(i.chainID));
+    const keep = new Set(active.flatMap((i) => this.refs(i).blobs));
+    for (const d of this.content.list()) if (!keep.has(d)) reclaimable += diskUsage(this.content.path(d));
+    return { images: images.length, activeImages: active.length, layers, blobs, containers, reclaimable, total: diskUsage(this.root, new Set()) };
+  }
+}
