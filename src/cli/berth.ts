@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
   program.command('runtime').description('the OCI runtime with runc\'s verbs and flags (see berth runtime --help)');
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    return Number(process.exitCode ?? 0); // a verb may fail part of its work (rmi of several images)
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;

@@ -1,9 +1,10 @@
 // berth's image verbs, with docker's names, flags and output shapes:
-// pull, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
+// pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { ImageStore, type ImageRecord } from '../image/store.js';
 import { pull, type ProgressEvent } from '../image/pull.js';
+import { push } from '../image/push.js';
 import { familiarName, parseReference } from '../image/reference.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
@@ -81,6 +82,22 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
         process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}${tagged ? `:${tagged}` : ''}${ref.digest && !ref.tag ? `@${ref.digest}` : ''}\n`);
       }
       process.stdout.write(`${ref.registry}/${ref.repository}${tagged ? `:${tagged}` : `@${ref.digest}`}\n`);
+    });
+
+  program.command('push <image>').description('upload an image to a registry')
+    .option('-q, --quiet', 'print only the digest line')
+    .action(async (image: string, o: { quiet?: boolean }) => {
+      const ref = parseReference(image);
+      if (!o.quiet) process.stdout.write(`The push refers to repository [${ref.registry}/${ref.repository}]\n`);
+      const chunk = Number(process.env.BERTH_PUSH_CHUNK_SIZE ?? 0);
+      const r = await push(store(), image, {
+        insecure: insecure(), chunkSize: chunk > 0 ? chunk : undefined,
+        progress: o.quiet ? undefined : (layer, status, from) => {
+          const text = { pushing: 'Preparing', exists: 'Layer already exists', mounted: `Mounted from ${from}`, uploaded: 'Pushed' }[status];
+          if (status !== 'pushing') process.stdout.write(`${layer}: ${text}\n`);
+        },
+      });
+      process.stdout.write(`${r.tag}: digest: ${r.digest} size: ${r.size}\n`);
     });
 
   const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean }, repo?: string) => {

@@ -114,9 +114,11 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
     if (store.snapshots.has(chain) && store.content.has(layer.digest)) { opts.progress?.({ layer: short, status: 'exists', size: layer.size }); return; }
     opts.progress?.({ layer: short, status: 'waiting', size: layer.size });
     const dir = store.snapshots.scratch();
-    const ingest = store.content.has(layer.digest) ? undefined : store.content.ingest({ digest: layer.digest, size: layer.size });
+    // a blob verified earlier (a pull that died before unpacking) is unpacked from the store
+    const local = store.content.has(layer.digest);
+    const ingest = local ? undefined : store.content.ingest({ digest: layer.digest, size: layer.size });
     try {
-      const { stream } = await client!.blob(repo, layer.digest);
+      const stream = local ? store.content.stream(layer.digest) : (await client!.blob(repo, layer.digest)).stream;
       let bytes = 0, last = 0;
       stream.on('data', (c: Buffer) => {
         bytes += c.length;
@@ -126,9 +128,11 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
       if (r.size !== layer.size) throw new InvalidInput(`layer ${layer.digest}`, `${r.size} bytes arrived, the manifest says ${layer.size}${r.size < layer.size ? ' (truncated)' : ''}`);
       if (r.digest !== layer.digest) throw new InvalidInput(`layer ${layer.digest}`, `content has digest ${r.digest}`);
       if (r.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${layer.digest}`, `uncompressed digest ${r.diffID} is not the config's diff_ids[${i}] ${diffIDs[i]}`);
+      // verified: kept from now on, even if another layer fails (the next pull reuses it)
       ingest?.commit();
-      downloaded += r.size; unpacked += r.unpackedSize;
-      return { dir, chain, diffID: r.diffID, parent };
+      store.snapshots.commit(dir, chain, r.diffID, parent);
+      if (!local) downloaded += r.size;
+      unpacked += r.unpackedSize;
     } catch (e) {
       ingest?.abort();
       rmSync(dir, { recursive: true, force: true });
@@ -137,9 +141,7 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
       opts.progress?.({ layer: short, status: 'done', size: layer.size });
     }
   });
-  const results = await limited(opts.parallel ?? 4, jobs);
-  // parents first: a layer is recorded only over a recorded parent
-  for (const r of results) if (r) store.snapshots.commit(r.dir, r.chain, r.diffID, r.parent);
+  await limited(opts.parallel ?? 4, jobs);
 
   store.content.writeBuffer(manifestBody, { digest: manifestDigest });
   const repoDigest = `${ref.registry}/${ref.repository}@${indexDigest ?? manifestDigest}`;

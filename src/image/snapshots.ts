@@ -15,11 +15,12 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
+import { withFileLock } from '../util/lock.js';
 import { InvalidInput } from '../util/check.js';
 import { copyMerged } from './layer/merge.js';
 
 export interface Mount { type: string; source: string; target?: string; options: string[] }
-export interface LayerInfo { id: number; diffID: string; parent: string | null; size: number }
+export interface LayerInfo { id: string; diffID: string; parent: string | null; size: number }
 export type Driver = 'overlay' | 'copy';
 
 /** chainID(L0) = diffID(L0); chainID(Ln) = sha256(chainID(Ln-1) + " " + diffID(Ln)). */
@@ -72,6 +73,9 @@ export class Snapshots {
     // unpacks that a crash interrupted never became visible: drop them
     for (const e of readdirSync(join(root, 'tmp'))) rmSync(join(root, 'tmp', e), { recursive: true, force: true });
     this.layers = this.load();
+    // a layer dir renamed into place whose record a crash prevented
+    const known = new Set(Object.values(this.layers).map((l) => l.id));
+    for (const e of readdirSync(join(root, 'layers'))) if (!known.has(e)) rmSync(join(root, 'layers', e), { recursive: true, force: true });
     this.driver = driver ?? (probeOverlay(join(root, 'tmp')) ? 'overlay' : 'copy');
   }
 
@@ -99,7 +103,7 @@ export class Snapshots {
   layerDir(chainID: string): string {
     const l = this.layers[chainID];
     if (!l) throw new InvalidInput(chainID, 'no such layer snapshot');
-    return join(this.root, 'layers', String(l.id));
+    return join(this.root, 'layers', l.id);
   }
 
   /** A private directory to unpack into; commit() makes it a layer, or remove it. */
@@ -107,24 +111,30 @@ export class Snapshots {
     return mkdtempSync(join(this.root, 'tmp', 'unpack-'));
   }
 
-  /** Makes an unpacked directory the snapshot of `chainID` (atomically: rename, then record). */
+  /** Makes an unpacked directory the snapshot of `chainID` (rename, then record: a crash between leaves an unrecorded dir, removed at start). */
   commit(dir: string, chainID: string, diffID: string, parent: string | null): void {
-    if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
-    if (parent !== null && !this.has(parent)) throw new InvalidInput(chainID, `parent layer ${parent} is missing`);
-    this.layers = this.load();
-    const id = Math.max(0, ...Object.values(this.layers).map((l) => l.id)) + 1;
-    renameSync(dir, join(this.root, 'layers', String(id)));
-    this.layers[chainID] = { id, diffID, parent, size: diskUsage(join(this.root, 'layers', String(id))) };
-    this.save();
+    withFileLock(join(this.root, 'lock'), () => {
+      this.layers = this.load();
+      if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
+      // short names keep overlay's lowerdir option (one page at most) short
+      let id = dir.slice(dir.lastIndexOf('-') + 1);
+      while (existsSync(join(this.root, 'layers', id))) id += Math.floor(Math.random() * 36).toString(36);
+      renameSync(dir, join(this.root, 'layers', id));
+      this.layers[chainID] = { id, diffID, parent, size: diskUsage(join(this.root, 'layers', id)) };
+      this.save();
+    });
   }
 
   /** Removes a layer snapshot that nothing uses any more. */
   remove(chainID: string): void {
-    const l = this.layers[chainID];
-    if (!l) return;
-    delete this.layers[chainID];
-    this.save();
-    rmSync(join(this.root, 'layers', String(l.id)), { recursive: true, force: true });
+    withFileLock(join(this.root, 'lock'), () => {
+      this.layers = this.load();
+      const l = this.layers[chainID];
+      if (!l) return;
+      delete this.layers[chainID];
+      this.save();
+      rmSync(join(this.root, 'layers', l.id), { recursive: true, force: true });
+    });
   }
 
   /** Lower directories of a chain, top first (overlay's lowerdir order). */

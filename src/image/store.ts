@@ -3,7 +3,8 @@
 // An image is known by its config digest (docker's image ID). Everything an
 // image refers to is found from it, so what nothing refers to can be freed
 // exactly (rmi, prune) and `df` counts each byte once.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { withFileLock } from '../util/lock.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Field, InvalidInput } from '../util/check.js';
@@ -32,7 +33,6 @@ export interface ImageRecord {
 export class NotFound extends InvalidInput {}
 export class Conflict extends InvalidInput {}
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 export class ImageStore {
   readonly content: ContentStore;
@@ -53,32 +53,12 @@ export class ImageStore {
 
   /** Runs `fn` on the image list while holding the store's lock; what it returns is saved. */
   update<T>(fn: (images: ImageRecord[]) => T): T {
-    const lock = join(this.root, 'lock');
-    for (let i = 0; ; i++) {
-      try {
-        const fd = openSync(lock, 'wx');
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-        let holder = 0;
-        try { holder = Number(readFileSync(lock, 'utf8')); } catch { /* just released */ }
-        let alive = holder > 0;
-        if (alive) { try { process.kill(holder, 0); } catch { alive = false; } }
-        if (!alive && holder > 0) { rmSync(lock, { force: true }); continue; }
-        if (i > 5000) throw new Error(`image store ${this.root} stays locked by pid ${holder}`);
-        sleep(2);
-      }
-    }
-    try {
+    return withFileLock(join(this.root, 'lock'), () => {
       const images = this.list();
       const r = fn(images);
       writeFileAtomic(this.file, JSON.stringify(images, null, 1));
       return r;
-    } finally {
-      rmSync(lock, { force: true });
-    }
+    });
   }
 
   /** Finds an image by name (busybox, busybox:1), ID (full or a 12+ prefix, with or without sha256:) or name@digest. */
