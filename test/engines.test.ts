@@ -4,14 +4,14 @@
 // socket and cgroup parent, all removed at the end.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BERTH_RUNTIME, PREFIX, removeCgroup, unmountUnder } from './helpers/env.js';
+import { PrivateDockerd } from './helpers/dockerd.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function imageTar(dir: string): string {
   makeRootfs(join(dir, 'rootfs'));
@@ -28,41 +28,17 @@ function cli(bin: string, base: string[], env: NodeJS.ProcessEnv) {
 }
 
 describe('dockerd with berth as a runtime', () => {
-  const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-dockerd-`));
-  const sock = join(dir, 'docker.sock');
-  const cgroupParent = `/${PREFIX}-docker`;
-  const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
-  const docker = cli(dockerBin, ['-H', `unix://${sock}`], { ...process.env, DOCKER_CONFIG: join(dir, 'client') });
+  const d = new PrivateDockerd();
+  const docker = (args: string[], input?: string) => d.docker(args, input);
   const run = (args: string[], input?: string) => docker(['run', '--runtime', 'berth', ...args], input);
-  let daemon: ChildProcess | undefined;
 
   before(async () => {
-    chmodSync(dir, 0o755);
-    daemon = spawn('dockerd', [
-      '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '--pidfile', join(dir, 'dockerd.pid'),
-      '-H', `unix://${sock}`, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
-      '--cgroup-parent', cgroupParent, '--add-runtime', `berth=${BERTH_RUNTIME}`,
-    ], { stdio: ['ignore', 'ignore', 'ignore'] });
-    for (let i = 0; i < 300 && docker(['version']).code !== 0; i++) await sleep(100);
-    assert.equal(docker(['version']).code, 0, 'dockerd answers');
-    const imp = docker(['import', imageTar(dir), 'berth-busybox:test']);
+    await d.start();
+    const imp = docker(['import', imageTar(d.dir), 'berth-busybox:test']);
     assert.equal(imp.code, 0, imp.err);
   });
 
-  after(async () => {
-    for (const id of docker(['ps', '-aq']).out.split('\n').filter(Boolean)) docker(['rm', '-f', id]);
-    if (daemon && daemon.exitCode === null) {
-      const exited = new Promise((r) => daemon!.once('exit', r));
-      daemon.kill('SIGTERM');
-      await Promise.race([exited, sleep(20000)]);
-      if (daemon.exitCode === null) daemon.kill('SIGKILL');
-    }
-    const ctrPid = join(dir, 'exec', 'containerd', 'containerd.pid');
-    if (existsSync(ctrPid)) { try { process.kill(Number(readFileSync(ctrPid, 'utf8')), 'SIGKILL'); } catch { /* gone */ } }
-    unmountUnder(dir);
-    removeCgroup(cgroupParent);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => d.stop());
 
   test('the container is PID 1 and exit codes come back', () => {
     const r = run(['--rm', 'berth-busybox:test', 'sh', '-c', 'echo $$']);

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { ImageStore, type ImageRecord } from '../image/store.js';
 import { pull, type ProgressEvent } from '../image/pull.js';
 import { push } from '../image/push.js';
+import { importRootfs, load, save } from '../image/archive.js';
+import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { familiarName, parseReference } from '../image/reference.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
@@ -68,6 +71,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   const insecure = () => (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
   const mirrors = () => (process.env.BERTH_REGISTRY_MIRRORS ?? '').split(',').filter(Boolean);
 
+  const image = program.command('image').description('manage images');
   program.command('pull <image>').description('download an image from a registry')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index')
     .option('-q, --quiet', 'print only the image name')
@@ -99,6 +103,39 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
       });
       process.stdout.write(`${r.tag}: digest: ${r.digest} size: ${r.size}\n`);
     });
+
+  const saveCmd = async (images: string[], o: { output?: string }) => {
+    if (!o.output && process.stdout.isTTY) throw new InvalidInput('save', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
+    if (!o.output) { await save(store(), images, process.stdout); return; }
+    const tmp = `${o.output}.${process.pid}.tmp`; // a failed save leaves no half archive
+    try {
+      await save(store(), images, createWriteStream(tmp));
+      renameSync(tmp, o.output);
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  };
+  const loadCmd = async (o: { input?: string; quiet?: boolean }) => {
+    const src = o.input ? createReadStream(o.input) : process.stdin;
+    for (const img of await load(store(), src)) {
+      const names = img.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; });
+      if (names.length) for (const n of names) process.stdout.write(`Loaded image: ${n}\n`);
+      else process.stdout.write(`Loaded image ID: ${img.id}\n`);
+    }
+  };
+  const importCmd = async (file: string, ref: string | undefined, o: { change?: string[]; message?: string; platform?: string }) => {
+    const src = file === '-' ? process.stdin : createReadStream(file);
+    const [os, architecture] = (o.platform ?? 'linux/amd64').split('/');
+    const img = await importRootfs(store(), src.pipe(new PassThrough()), { name: ref, changes: o.change, message: o.message, platform: { os: os!, architecture: architecture ?? 'amd64' } });
+    process.stdout.write(`${img.id}\n`);
+  };
+  const collectOpt = (v: string, p: string[] = []) => [...p, v];
+  for (const c of [program.command('save <image...>'), image.command('save <image...>')]) c.description('write images to a tar archive (docker save format and OCI layout)').option('-o, --output <file>', 'write to a file instead of stdout').action(saveCmd);
+  for (const c of [program.command('load'), image.command('load')]) c.description('load images from a tar archive (docker save or OCI layout)').option('-i, --input <file>', 'read from a file instead of stdin').option('-q, --quiet', 'less output').action(loadCmd);
+  for (const c of [program.command('import <file> [reference]'), image.command('import <file> [reference]')]) {
+    c.description('make an image from a root filesystem tar (- for stdin)').option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, ...)', collectOpt)
+      .option('-m, --message <text>', 'history comment').option('--platform <os/arch>', 'platform of the image').action(importCmd);
+  }
 
   const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean }, repo?: string) => {
     const s = store();
@@ -141,7 +178,6 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     .option('-f, --filter <filter>', 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE', (v: string, p: string[] = []) => [...p, v]);
   lsOptions(program.command('images [repository]').description('list images')).action((repo: string | undefined, o) => ls({ ...o, noTrunc: o.trunc === false }, repo));
 
-  const image = program.command('image').description('manage images');
   lsOptions(image.command('ls [repository]').alias('list').description('list images')).action((repo: string | undefined, o) => ls({ ...o, noTrunc: o.trunc === false }, repo));
 
   const rmi = async (images: string[], o: { force?: boolean }) => {

@@ -7,7 +7,7 @@
 import { rmSync } from 'node:fs';
 import { Field, InvalidInput } from '../util/check.js';
 import { parseImageConfig, parseIndex, parseManifest } from './oci/validate.js';
-import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, layerCompression, type Descriptor, type Platform } from './oci/types.js';
+import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, MediaType, layerCompression, type Descriptor, type Platform } from './oci/types.js';
 import { formatReference, parseReference, type Reference } from './reference.js';
 import { RegistryClient, type ClientOptions } from './registry/client.js';
 import { getCredentials } from './registry/credentials.js';
@@ -102,7 +102,7 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
     const { stream } = await client.blob(repo, manifest.config.digest);
     await store.content.write(stream, { digest: manifest.config.digest, size: manifest.config.size });
   }
-  const config = parseImageConfig(new Field('config', JSON.parse(store.content.read(manifest.config.digest).toString())));
+  const config = parseImageConfig(new Field('config', JSON.parse(store.content.read(manifest.config.digest).toString())), manifest.config.mediaType === MediaType.dockerConfig);
   const diffIDs = config.rootfs.diff_ids;
   if (diffIDs.length !== manifest.layers.length) throw new InvalidInput('config.rootfs.diff_ids', `lists ${diffIDs.length} layers, the manifest ${manifest.layers.length}`);
   const chains = chainIDs(diffIDs);
@@ -136,7 +136,7 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
     } catch (e) {
       ingest?.abort();
       rmSync(dir, { recursive: true, force: true });
-      throw e;
+      throw e instanceof InvalidInput ? e : new InvalidInput(`layer ${layer.digest}`, (e as Error).message);
     } finally {
       opts.progress?.({ layer: short, status: 'done', size: layer.size });
     }

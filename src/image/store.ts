@@ -116,7 +116,8 @@ export class ImageStore {
   }
 
   config(img: ImageRecord): ImageConfig {
-    return parseImageConfig(new Field('config', JSON.parse(this.content.read(img.id).toString())));
+    // checked strictly when it came in; read back leniently (docker's own configs hold nulls)
+    return parseImageConfig(new Field('config', JSON.parse(this.content.read(img.id).toString())), true);
   }
 
   /** Digests and layer chains an image keeps alive. */

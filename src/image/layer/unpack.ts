@@ -135,21 +135,28 @@ class Extractor extends Writable {
     this.parser.on('entry', (h, stream, next) => {
       this.entry(h, stream).then(() => next(), (e: Error) => { this.failed = e; stream.resume(); next(e); });
     });
+    // a damaged tar fails in the parser: keep the reason, fail the next write
+    this.parser.on('error', (e: Error) => { this.failed ??= e; });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.failed) { cb(this.failed); return; }
-    if (this.parser.write(chunk)) cb(); else this.parser.once('drain', () => cb(this.failed));
+    if (this.parser.write(chunk)) { cb(); return; }
+    const onDrain = () => { this.parser.off('error', onError); cb(this.failed); };
+    const onError = () => { this.parser.off('drain', onDrain); cb(this.failed); };
+    this.parser.once('drain', onDrain);
+    this.parser.once('error', onError);
   }
 
   override _final(cb: (e?: Error | null) => void): void {
+    if (this.failed) { cb(this.failed); return; }
     this.parser.once('finish', () => {
       if (this.failed) { cb(this.failed); return; }
       // directories last: their children changed their mtimes
       for (const [p, t] of this.dirTimes.reverse()) { try { utimesSync(p, t, t); } catch { /* removed by a later entry */ } }
       cb();
     });
-    this.parser.once('error', (e) => cb(this.failed ?? e));
+    this.parser.once('error', () => cb(this.failed));
     this.parser.end(undefined as never);
   }
 

@@ -130,8 +130,13 @@ function objectMap(f: Field): Record<string, object> {
 
 const orNull = <T>(read: (f: Field) => T) => (f: Field): T | null => (f.value === null ? null : read(f));
 
-export function parseImageConfig(f: Field): ImageConfig {
+/**
+ * `docker`: Docker's own image format (application/vnd.docker.container.image.v1+json,
+ * docker save) writes null for absent lists and maps ("Env": null); OCI does not allow that.
+ */
+export function parseImageConfig(f: Field, docker = false): ImageConfig {
   f.object();
+  const opt = <T>(x: Field, read: (x: Field) => T): T | undefined => (x.exists && !(docker && x.value === null) ? read(x) : undefined);
   const c = f.at('config');
   const rootfs = f.at('rootfs');
   rootfs.object();
@@ -203,7 +208,7 @@ export function parseDocument(mediaType: string, text: string | Buffer, what = N
   const f = new Field(what, json);
   if (MANIFEST_TYPES.includes(mediaType)) return { kind: 'manifest', value: parseManifest(f) };
   if (INDEX_TYPES.includes(mediaType)) return { kind: 'index', value: parseIndex(f) };
-  if (CONFIG_TYPES.includes(mediaType)) return { kind: 'config', value: parseImageConfig(f) };
+  if (CONFIG_TYPES.includes(mediaType)) return { kind: 'config', value: parseImageConfig(f, mediaType === MediaType.dockerConfig) };
   if (mediaType === MediaType.ociDescriptor) return { kind: 'descriptor', value: parseDescriptor(f) };
   if (mediaType === MediaType.ociLayoutHeader) return { kind: 'layout', value: parseLayoutHeader(f) };
   throw new InvalidInput(what, `unknown media type ${JSON.stringify(mediaType)}`);

@@ -1,0 +1,288 @@
+// Images to and from tar archives: `save` writes an OCI image layout that
+// also carries docker's manifest.json (so `docker load`, podman and skopeo
+// all read it), `load` reads that, docker's older save format, or a plain
+// OCI layout, and `import` makes a one-layer image of a root filesystem tar.
+// Every blob is checked: layers against the config's diff_ids, blobs against
+// their digests. Nothing is named until all of an image checked out.
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, existsSync, openSync, readSync, closeSync, mkdirSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { Readable, type Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { Field, InvalidInput } from '../util/check.js';
+import { digestOf } from './content.js';
+import { MediaType, MANIFEST_TYPES, INDEX_TYPES, type Compression, type Descriptor, type ImageConfig, type Manifest, layerCompression } from './oci/types.js';
+import { parseImageConfig, parseIndex, parseManifest, parseLayoutHeader } from './oci/validate.js';
+import { familiarName, formatReference, parseReference } from './reference.js';
+import { chainIDs } from './snapshots.js';
+import { entryPath, unpackLayer } from './layer/unpack.js';
+import type { ImageRecord, ImageStore } from './store.js';
+
+const LAYER_TYPE: Record<Compression, string> = { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd };
+
+function sniff(path: string): Compression {
+  const fd = openSync(path, 'r');
+  const b = Buffer.alloc(4);
+  try { readSync(fd, b, 0, 4, 0); } finally { closeSync(fd); }
+  if (b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'none';
+}
+
+/** Unpacks an archive's entries into `dir` (names confined like layer entries). */
+async function extractArchive(src: Readable, dir: string): Promise<void> {
+  const ex = tar.extract();
+  ex.on('entry', (h, stream, next) => {
+    (async () => {
+      const rel = entryPath(h.name);
+      if (h.type === 'directory' || rel === '') { mkdirSync(join(dir, rel), { recursive: true }); stream.resume(); return; }
+      if (h.type !== 'file' && h.type !== 'symlink') { stream.resume(); return; }
+      mkdirSync(dirname(join(dir, rel)), { recursive: true });
+      if (h.type === 'symlink') { stream.resume(); return; } // docker's old format links duplicate layers; read by path instead
+      await pipeline(stream as unknown as Readable, createWriteStream(join(dir, rel), { flags: 'wx' }));
+    })().then(() => next(), (e: Error) => { stream.resume(); next(e); });
+  });
+  await pipeline(src, ex as unknown as Writable);
+}
+
+interface Candidate { names: string[]; config: Buffer; layers: string[]; manifest?: { body: Buffer; mediaType: string }; dockerConfig: boolean }
+
+function readJsonFile(path: string, what: string): unknown {
+  if (!existsSync(path)) throw new InvalidInput(what, 'is missing from the archive');
+  try { return JSON.parse(readFileSync(path, 'utf8')); } catch (e) { throw new InvalidInput(what, `not valid JSON: ${(e as Error).message}`); }
+}
+
+function blobPath(dir: string, digest: string): string {
+  const [alg, hex] = digest.split(':');
+  return join(dir, 'blobs', alg!, hex!);
+}
+
+/** What an archive holds: docker's manifest.json first (it names layers by path), else index.json. */
+function candidates(dir: string): Candidate[] {
+  if (existsSync(join(dir, 'manifest.json'))) {
+    const f = new Field('manifest.json', readJsonFile(join(dir, 'manifest.json'), 'manifest.json'));
+    return f.array().map((e) => {
+      const cfgPath = entryPath(e.at('Config').string());
+      return {
+        names: e.at('RepoTags').exists && e.at('RepoTags').value !== null ? e.at('RepoTags').strings() : [],
+        config: readFileSync(join(dir, cfgPath)),
+        layers: e.at('Layers').strings().map((l) => join(dir, entryPath(l))),
+        dockerConfig: true,
+      };
+    });
+  }
+  if (!existsSync(join(dir, 'index.json'))) throw new InvalidInput('archive', 'has neither manifest.json (docker save) nor index.json (OCI layout)');
+  parseLayoutHeader(new Field('oci-layout', readJsonFile(join(dir, 'oci-layout'), 'oci-layout')));
+  const out: Candidate[] = [];
+  const visit = (d: Descriptor, name: string | undefined) => {
+    const body = readFileSync(blobPath(dir, d.digest));
+    if (digestOf(body, d.digest.split(':')[0]) !== d.digest) throw new InvalidInput(d.digest, 'blob in the archive does not match its digest');
+    if (INDEX_TYPES.includes(d.mediaType)) {
+      for (const m of parseIndex(new Field('index', JSON.parse(body.toString()))).manifests) {
+        if (!m.platform || (m.platform.os === 'linux' && m.platform.architecture === 'amd64')) visit(m, name);
+      }
+      return;
+    }
+    if (!MANIFEST_TYPES.includes(d.mediaType)) return;
+    const m = parseManifest(new Field('manifest', JSON.parse(body.toString())));
+    out.push({
+      names: name ? [name] : [], config: readFileSync(blobPath(dir, m.config.digest)),
+      layers: m.layers.map((l) => blobPath(dir, l.digest)), manifest: { body, mediaType: d.mediaType },
+      dockerConfig: m.config.mediaType === MediaType.dockerConfig,
+    });
+  };
+  for (const d of parseIndex(new Field('index.json', readJsonFile(join(dir, 'index.json'), 'index.json'))).manifests) {
+    const a = d.annotations ?? {};
+    const ref = a['io.containerd.image.name'] ?? a['org.opencontainers.image.ref.name'];
+    let name: string | undefined;
+    if (ref) { try { name = formatReference(parseReference(ref)); } catch { name = undefined; } }
+    visit(d, name);
+  }
+  return out;
+}
+
+/** Stores one image from unpacked files; the layers are checked against the config. */
+async function storeImage(store: ImageStore, c: Candidate): Promise<ImageRecord> {
+  const config: ImageConfig = parseImageConfig(new Field('config', JSON.parse(c.config.toString())), c.dockerConfig);
+  const diffIDs = config.rootfs.diff_ids;
+  if (diffIDs.length !== c.layers.length) throw new InvalidInput('config.rootfs.diff_ids', `lists ${diffIDs.length} layers, the archive has ${c.layers.length}`);
+  const chains = chainIDs(diffIDs);
+  const descs: Descriptor[] = [];
+  for (const [i, path] of c.layers.entries()) {
+    if (!existsSync(path)) throw new InvalidInput(`layer ${i}`, `${path.split('/').slice(-3).join('/')} is missing from the archive`);
+    const compression = sniff(path);
+    const dir = store.snapshots.scratch();
+    const ingest = store.content.ingest({});
+    try {
+      const r = await unpackLayer(createReadStream(path), dir, compression, 'sha256', [ingest]);
+      if (r.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${i}`, `content has diffID ${r.diffID}, the config says ${diffIDs[i]}`);
+      ingest.commit();
+      store.snapshots.commit(dir, chains[i]!, r.diffID, i ? chains[i - 1]! : null);
+      descs.push({ mediaType: LAYER_TYPE[compression], digest: r.digest, size: r.size });
+    } catch (e) {
+      ingest.abort();
+      rmSync(dir, { recursive: true, force: true });
+      throw e instanceof InvalidInput ? e : new InvalidInput(`layer ${i} (${path.split('/').slice(-2).join('/')})`, (e as Error).message);
+    }
+  }
+  const configDigest = store.content.writeBuffer(c.config);
+  let manifestBody = c.manifest?.body, mediaType = c.manifest?.mediaType ?? MediaType.ociManifest;
+  if (manifestBody) {
+    const m = parseManifest(new Field('manifest', JSON.parse(manifestBody.toString())));
+    if (m.config.digest !== configDigest) throw new InvalidInput('manifest.config.digest', `is ${m.config.digest}, the config is ${configDigest}`);
+    m.layers.forEach((l, i) => { if (l.digest !== descs[i]!.digest) throw new InvalidInput(`manifest.layers[${i}].digest`, `is ${l.digest}, the archive's layer is ${descs[i]!.digest}`); });
+  } else {
+    const m: Manifest = { schemaVersion: 2, mediaType, config: { mediaType: MediaType.ociConfig, digest: configDigest, size: c.config.length }, layers: descs };
+    manifestBody = Buffer.from(JSON.stringify(m));
+  }
+  const manifestDigest = store.content.writeBuffer(manifestBody);
+  return store.add({
+    id: configDigest, manifest: manifestDigest, manifestMediaType: mediaType, names: c.names.map((n) => formatReference(parseReference(n))),
+    repoDigests: [], chainID: chains.length ? chains[chains.length - 1]! : null,
+  });
+}
+
+/** Loads every image of an archive (docker save or OCI layout, as a tar stream). */
+export async function load(store: ImageStore, src: Readable): Promise<ImageRecord[]> {
+  const dir = mkdtempSync(join(store.root, 'load-'));
+  try {
+    await extractArchive(src, dir);
+    const out: ImageRecord[] = [];
+    for (const c of candidates(dir)) out.push(await storeImage(store, c));
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Writes `images` as one tar: an OCI layout plus docker's manifest.json. */
+export async function save(store: ImageStore, refs: string[], out: Writable): Promise<void> {
+  if (refs.length === 0) throw new InvalidInput('save', 'name at least one image');
+  const pack = tar.pack();
+  const done = pipeline(pack as unknown as Readable, out);
+  const written = new Set<string>();
+  const put = async (name: string, data: Buffer | Readable, size: number) => {
+    await new Promise<void>((res, rej) => {
+      const header = { name, size, mode: 0o644, mtime: new Date(0) };
+      if (Buffer.isBuffer(data)) { pack.entry(header, data, (e) => (e ? rej(e) : res())); return; }
+      const entry = pack.entry(header, (e) => (e ? rej(e) : res()));
+      data.on('error', rej);
+      data.pipe(entry as unknown as Writable);
+    });
+  };
+  const blob = async (digest: string) => {
+    if (written.has(digest)) return;
+    written.add(digest);
+    await put(`blobs/${digest.replace(':', '/')}`, store.content.stream(digest), store.content.size(digest));
+  };
+  const index: Descriptor[] = [];
+  const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
+  for (const ref of refs) {
+    const img = store.resolve(ref);
+    const m = store.manifest(img);
+    for (const l of m.layers) {
+      if (!store.content.has(l.digest)) throw new InvalidInput(ref, `layer blob ${l.digest} is not in the store`);
+      if (!layerCompression(l.mediaType)) throw new InvalidInput(ref, `layer ${l.digest} has media type ${l.mediaType}`);
+    }
+    for (const d of [img.manifest, img.id, ...m.layers.map((l) => l.digest)]) await blob(d);
+    // a name given as the argument, else all of the image's names
+    let names = img.names;
+    try { const r = parseReference(ref); if (!r.digest && img.names.includes(formatReference(r))) names = [formatReference(r)]; } catch { /* an ID */ }
+    for (const name of names.length ? names : ['']) {
+      const annotations: Record<string, string> = {};
+      if (name) { annotations['io.containerd.image.name'] = name; annotations['org.opencontainers.image.ref.name'] = parseReference(name).tag ?? 'latest'; }
+      index.push({ mediaType: img.manifestMediaType, digest: img.manifest, size: store.content.size(img.manifest), ...(name ? { annotations } : {}) });
+    }
+    dockerManifest.push({
+      Config: `blobs/${img.id.replace(':', '/')}`,
+      RepoTags: names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag ?? 'latest'}`; }),
+      Layers: m.layers.map((l) => `blobs/${l.digest.replace(':', '/')}`),
+    });
+  }
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  await put('oci-layout', json({ imageLayoutVersion: '1.0.0' }), json({ imageLayoutVersion: '1.0.0' }).length);
+  const idx = json({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: index });
+  await put('index.json', idx, idx.length);
+  const man = json(dockerManifest);
+  await put('manifest.json', man, man.length);
+  pack.finalize();
+  await done;
+}
+
+const CHANGE_KEYS = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
+
+/** Applies Dockerfile-like `--change` lines (CMD, ENV, ...) to a config. */
+export function applyChanges(cfg: NonNullable<ImageConfig['config']>, changes: string[]): void {
+  for (const line of changes) {
+    const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(line);
+    const key = m?.[1]?.toUpperCase();
+    if (!m || !key || !CHANGE_KEYS.includes(key)) throw new InvalidInput('--change', `${JSON.stringify(line)}: expected one of ${CHANGE_KEYS.join(', ')} and a value`);
+    const rest = m[2]!.trim();
+    const list = (): string[] => {
+      if (rest.startsWith('[')) {
+        try { const v = JSON.parse(rest); if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v; } catch { /* shell form */ }
+      }
+      return ['/bin/sh', '-c', rest];
+    };
+    const pairs = (): [string, string][] => {
+      if (!rest.includes('=')) { const [k, ...v] = rest.split(/\s+/); return [[k!, v.join(' ')]]; }
+      return [...rest.matchAll(/([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)/g)].map((x) => [x[1]!, x[2]!.startsWith('"') ? JSON.parse(x[2]!) as string : x[2]!]);
+    };
+    switch (key) {
+      case 'CMD': cfg.Cmd = list(); break;
+      case 'ENTRYPOINT': cfg.Entrypoint = list(); break;
+      case 'ENV': for (const [k, v] of pairs()) cfg.Env = [...(cfg.Env ?? []).filter((e) => !e.startsWith(`${k}=`)), `${k}=${v}`]; break;
+      case 'LABEL': cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs()) }; break;
+      case 'EXPOSE': cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}), ...Object.fromEntries(rest.split(/\s+/).map((p) => [p.includes('/') ? p : `${p}/tcp`, {}])) }; break;
+      case 'VOLUME': cfg.Volumes = { ...(cfg.Volumes ?? {}), ...Object.fromEntries((rest.startsWith('[') ? list() : rest.split(/\s+/)).map((v) => [v, {}])) }; break;
+      case 'WORKDIR': cfg.WorkingDir = rest; break;
+      case 'USER': cfg.User = rest; break;
+      case 'STOPSIGNAL': cfg.StopSignal = rest; break;
+      case 'ONBUILD': cfg.OnBuild = [...(cfg.OnBuild ?? []), rest]; break;
+    }
+  }
+}
+
+/** A one-layer image from a root filesystem tar (plain, gzip or zstd). */
+export async function importRootfs(store: ImageStore, src: Readable, opts: { name?: string; changes?: string[]; message?: string; platform?: { os: string; architecture: string } } = {}): Promise<ImageRecord> {
+  const tmp = mkdtempSync(join(store.root, 'import-'));
+  try {
+    const file = join(tmp, 'rootfs');
+    await pipeline(src, createWriteStream(file));
+    if (statSync(file).size === 0) throw new InvalidInput('import', 'the input is empty');
+    const cfg: NonNullable<ImageConfig['config']> = {};
+    applyChanges(cfg, opts.changes ?? []);
+    const created = new Date().toISOString();
+    const dir = store.snapshots.scratch();
+    const compression = sniff(file);
+    const ingest = store.content.ingest({});
+    let r;
+    try {
+      r = await unpackLayer(createReadStream(file), dir, compression, 'sha256', [ingest]);
+      ingest.commit();
+    } catch (e) {
+      ingest.abort();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+    store.snapshots.commit(dir, r.diffID, r.diffID, null);
+    const config = Buffer.from(JSON.stringify({
+      created, architecture: opts.platform?.architecture ?? 'amd64', os: opts.platform?.os ?? 'linux', config: cfg,
+      rootfs: { type: 'layers', diff_ids: [r.diffID] },
+      history: [{ created, created_by: '', comment: opts.message ?? 'Imported from -' }],
+    }));
+    const cfgDigest = store.content.writeBuffer(config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: config.length },
+      layers: [{ mediaType: LAYER_TYPE[compression], digest: r.digest, size: r.size }],
+    }));
+    const mDigest = store.content.writeBuffer(manifest);
+    return store.add({
+      id: cfgDigest, manifest: mDigest, manifestMediaType: MediaType.ociManifest,
+      names: opts.name ? [formatReference(parseReference(opts.name))] : [], repoDigests: [], chainID: r.diffID,
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
