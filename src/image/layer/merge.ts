@@ -52,7 +52,12 @@ export function copyMerged(layersBottomFirst: string[], dest: string): void {
   const fix = (s: string, d: string) => {
     for (const name of readdirSync(s)) {
       const st = lstatSync(join(s, name));
-      if (st.isDirectory()) { fix(join(s, name), join(d, name)); lutimesSync(join(d, name), st.atime, st.mtime); }
+      if (!st.isDirectory()) continue;
+      let there;
+      try { there = lstatSync(join(d, name)); } catch { continue; } // removed by a later layer
+      if (!there.isDirectory()) continue;
+      fix(join(s, name), join(d, name));
+      lutimesSync(join(d, name), st.atime, st.mtime);
     }
   };
   for (const l of layersBottomFirst) fix(l, dest);

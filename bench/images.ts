@@ -1,0 +1,116 @@
+// Image benchmark: pull of a multi-layer Debian image from a local registry
+// (docker-registry on loopback) by berth, docker, podman and skopeo (which
+// copies without unpacking), and push by berth and docker. Side by side in
+// one run; medians of RUNS runs; table in bench/results/images.md.
+// Run: node dist/bench/images.js   (as root; needs ../shared/bench/setup-anchors.sh
+// to have built the Debian rootfs and started dockerd; it is run if not)
+import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, statSync, readFileSync, linkSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { addImage, writeIndex, tarOf, skopeo, startRegistry } from '../test/helpers/oci-image.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RUNS = Number(process.env.RUNS ?? 5);
+const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+const MiB = 1024 * 1024;
+
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: env ?? process.env, maxBuffer: 1 << 26 });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr}`);
+  return ms;
+}
+const quiet = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' });
+
+async function main() {
+  const debianTar = join(ANCHORS, 'tars', 'debian.tar');
+  if (!existsSync(debianTar) || quiet('docker', ['info']).status !== 0) {
+    execFileSync('bash', [join(REPO, '..', 'shared', 'bench', 'setup-anchors.sh')], { stdio: 'inherit' });
+  }
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-images-'));
+  chmodSync(work, 0o755);
+  const reg = await startRegistry(join(work, 'registry'));
+  try {
+    // three layers: the Debian minbase, 2000 small files with hardlinks, and deletions (whiteouts, an opaque dir)
+    const l2 = join(work, 'l2');
+    mkdirSync(join(l2, 'srv', 'many'), { recursive: true });
+    for (let i = 0; i < 2000; i++) writeFileSync(join(l2, 'srv', 'many', `f${i}`), `file ${i}\n`.repeat(1 + (i % 50)));
+    linkSync(join(l2, 'srv', 'many', 'f1'), join(l2, 'srv', 'hardlink-to-f1'));
+    const l3 = join(work, 'l3');
+    mkdirSync(join(l3, 'usr', 'share', 'doc'), { recursive: true });
+    writeFileSync(join(l3, 'usr', 'share', 'doc', '.wh..wh..opq'), '');
+    mkdirSync(join(l3, 'srv', 'many'), { recursive: true });
+    for (let i = 0; i < 100; i++) writeFileSync(join(l3, 'srv', 'many', `.wh.f${i}`), '');
+    // the Debian layer gets a file of its own, so no engine finds it already
+    // stored (setup-anchors.sh gave docker and podman the plain one)
+    const base = join(work, 'debian.tar');
+    execFileSync('cp', [debianTar, base]);
+    writeFileSync(join(work, 'nonce'), `${process.pid}-${Date.now()}\n`);
+    execFileSync('tar', ['-rf', base, '-C', work, './nonce']);
+    const layout = join(work, 'layout');
+    const img = addImage(layout, { layers: [readFileSync(base), tarOf(l2), tarOf(l3)], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], cmd: ['bash'] });
+    writeIndex(layout, 'bench', [img], false);
+    const ref = `${reg.addr}/bench/debian:layers`;
+    skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${ref}`]);
+    const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', img.digest.slice(7)), 'utf8'));
+    const compressed = (manifest.layers as { size: number }[]).reduce((a, l) => a + l.size, 0);
+    const uncompressed = statSync(base).size;
+
+    const berth = join(REPO, 'bin', 'berth');
+    const rows: [string, number[]][] = [];
+    const run = (name: string, prep: () => void, cmd: string, args: (i: number) => string[], env?: NodeJS.ProcessEnv) => {
+      const xs: number[] = [];
+      for (let i = 0; i < RUNS + 1; i++) { prep(); const t = timed(cmd, args(i), env); if (i > 0) xs.push(t); }
+      rows.push([name, xs]);
+    };
+    const berthRoot = join(work, 'berth');
+    run('berth pull (download + unpack, 3 layers in parallel)', () => rmSync(berthRoot, { recursive: true, force: true }), berth, () => ['--data-root', berthRoot, 'pull', '-q', ref]);
+    run('skopeo copy to oci: (download only, no unpack)', () => rmSync(join(work, 'sk'), { recursive: true, force: true }), 'skopeo', () => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'sk')}:x`]);
+    const dockerOk = quiet('docker', ['info']).status === 0;
+    if (dockerOk) run('docker pull', () => { quiet('docker', ['rmi', '-f', ref]); quiet('docker', ['image', 'prune', '-f']); }, 'docker', () => ['pull', '-q', ref]);
+    const podmanOk = quiet('podman', ['version']).status === 0;
+    if (podmanOk) run('podman pull', () => { quiet('podman', ['rmi', '-f', ref]); }, 'podman', () => ['pull', '-q', '--tls-verify=false', ref]);
+
+    // push: into a fresh registry each time, so nothing is already there
+    const pushRows: [string, number[]][] = [];
+    for (const [name, push] of [
+      ['berth push', (target: string) => { execFileSync(berth, ['--data-root', berthRoot, 'tag', ref, target]); return timed(berth, ['--data-root', berthRoot, 'push', '-q', target]); }],
+      ...(dockerOk ? [['docker push', (target: string) => { execFileSync('docker', ['pull', '-q', ref]); execFileSync('docker', ['tag', ref, target]); return timed('docker', ['push', '-q', target]); }]] as const : []),
+    ] as [string, (t: string) => number][]) {
+      const xs: number[] = [];
+      for (let i = 0; i < RUNS + 1; i++) {
+        const r2 = await startRegistry(join(work, `push-${name.split(' ')[0]}-${i}`));
+        try { const t = push(`${r2.addr}/pushed/debian:${i}`); if (i > 0) xs.push(t); } finally { await r2.stop(); }
+      }
+      pushRows.push([name, xs]);
+    }
+
+    const sk = median(rows.find(([n]) => n.startsWith('skopeo'))![1]);
+    const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+    const lines = [
+      `# Image benchmark (${new Date().toISOString()})`, '',
+      `Pull of a 3-layer Debian bookworm minbase image (${(compressed / MiB).toFixed(1)} MiB compressed, Debian layer ${(uncompressed / MiB).toFixed(1)} MiB uncompressed; + 2000 small files with a hardlink; + whiteouts and an opaque dir) from docker-registry on 127.0.0.1. ${RUNS} runs after 1 warm-up, median (min–max). Before each run the image and its layers are removed (docker: rmi + image prune; berth: a fresh data root; skopeo: a fresh directory).`,
+      `Versions: ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}; ${dockerOk ? execFileSync('docker', ['version', '--format', 'docker {{.Server.Version}}'], { encoding: 'utf8' }).trim() : 'docker missing'}; ${podmanOk ? execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim() : 'podman missing'}; node ${process.version}.`, '',
+      '| pull | median | min–max | MiB/s (compressed) | vs skopeo |', '|---|---|---|---|---|',
+      ...rows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${(compressed / MiB / (median(xs) / 1000)).toFixed(1)} | ${(median(xs) / sk).toFixed(2)} × |`),
+      '', `berth unpack throughput (uncompressed bytes written per second of the whole pull): ${(uncompressed / MiB / (median(rows[0]![1]) / 1000)).toFixed(1)} MiB/s.`, '',
+      '| push (to an empty registry) | median | min–max |', '|---|---|---|',
+      ...pushRows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} |`), '',
+    ];
+    const text = lines.join('\n');
+    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(REPO, 'bench', 'results', 'images.md'), text);
+    process.stdout.write(text);
+    if (dockerOk) quiet('docker', ['rmi', '-f', ref]);
+    if (podmanOk) quiet('podman', ['rmi', '-f', ref]);
+  } finally {
+    await reg.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
