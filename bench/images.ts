@@ -25,6 +25,18 @@ function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {
   return ms;
 }
 const quiet = (cmd: string, args: string[]) => spawnSync(cmd, args, { stdio: 'ignore' });
+/**
+ * This VM's ext4 is mounted with `discard`: after a tree is deleted, creating
+ * files waits on the discards, which makes a run after a cleanup 2-5 times
+ * slower at random. Every engine deletes its previous pull, so each run waits
+ * for the disk to be quiet first (not timed).
+ */
+function settle(): void {
+  spawnSync('sync');
+  const busy = () => readFileSync('/proc/diskstats', 'utf8').split('\n').reduce((a, l) => a + Number(l.trim().split(/\s+/)[11] ?? 0), 0);
+  for (let i = 0; i < 100 && busy() > 0; i++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
+}
 
 async function main() {
   const debianTar = join(ANCHORS, 'tars', 'debian.tar');
@@ -64,11 +76,13 @@ async function main() {
     const rows: [string, number[]][] = [];
     const run = (name: string, prep: () => void, cmd: string, args: (i: number) => string[], env?: NodeJS.ProcessEnv) => {
       const xs: number[] = [];
-      for (let i = 0; i < RUNS + 1; i++) { prep(); const t = timed(cmd, args(i), env); if (i > 0) xs.push(t); }
+      for (let i = 0; i < RUNS + 1; i++) { prep(); settle(); const t = timed(cmd, args(i), env); if (i > 0) xs.push(t); }
       rows.push([name, xs]);
     };
-    const berthRoot = join(work, 'berth');
-    run('berth pull (download + unpack, 3 layers in parallel)', () => rmSync(berthRoot, { recursive: true, force: true }), berth, () => ['--data-root', berthRoot, 'pull', '-q', ref]);
+    // a new data root per run: deleting the last one would leave discards that slow this one down
+    const berthRoot = (i: number) => join(work, `berth-${i}`);
+    run('berth pull (download + unpack, 3 layers in parallel)', () => {}, berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', ref]);
+    for (let i = 0; i < RUNS; i++) rmSync(berthRoot(i), { recursive: true, force: true });
     run('skopeo copy to oci: (download only, no unpack)', () => rmSync(join(work, 'sk'), { recursive: true, force: true }), 'skopeo', () => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'sk')}:x`]);
     const dockerOk = quiet('docker', ['info']).status === 0;
     if (dockerOk) run('docker pull', () => { quiet('docker', ['rmi', '-f', ref]); quiet('docker', ['image', 'prune', '-f']); }, 'docker', () => ['pull', '-q', ref]);
@@ -78,7 +92,7 @@ async function main() {
     // push: into a fresh registry each time, so nothing is already there
     const pushRows: [string, number[]][] = [];
     for (const [name, push] of [
-      ['berth push', (target: string) => { execFileSync(berth, ['--data-root', berthRoot, 'tag', ref, target]); return timed(berth, ['--data-root', berthRoot, 'push', '-q', target]); }],
+      ['berth push', (target: string) => { execFileSync(berth, ['--data-root', berthRoot(RUNS), 'tag', ref, target]); return timed(berth, ['--data-root', berthRoot(RUNS), 'push', '-q', target]); }],
       ...(dockerOk ? [['docker push', (target: string) => { execFileSync('docker', ['pull', '-q', ref]); execFileSync('docker', ['tag', ref, target]); return timed('docker', ['push', '-q', target]); }]] as const : []),
     ] as [string, (t: string) => number][]) {
       const xs: number[] = [];
@@ -93,7 +107,7 @@ async function main() {
     const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     const lines = [
       `# Image benchmark (${new Date().toISOString()})`, '',
-      `Pull of a 3-layer Debian bookworm minbase image (${(compressed / MiB).toFixed(1)} MiB compressed, Debian layer ${(uncompressed / MiB).toFixed(1)} MiB uncompressed; + 2000 small files with a hardlink; + whiteouts and an opaque dir) from docker-registry on 127.0.0.1. ${RUNS} runs after 1 warm-up, median (min–max). Before each run the image and its layers are removed (docker: rmi + image prune; berth: a fresh data root; skopeo: a fresh directory).`,
+      `Pull of a 3-layer Debian bookworm minbase image (${(compressed / MiB).toFixed(1)} MiB compressed, Debian layer ${(uncompressed / MiB).toFixed(1)} MiB uncompressed; + 2000 small files with a hardlink; + whiteouts and an opaque dir) from docker-registry on 127.0.0.1. ${RUNS} runs after 1 warm-up, median (min–max). Before each run the image and its layers are removed (docker: rmi + image prune; skopeo: a fresh directory; berth: a new data root each run, all deleted at the end), then the disk is let settle (sync, no I/O in flight, 2 s: this ext4 is mounted with discard, and file creation right after a large delete is 2–5× slower at random).`,
       `Versions: ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}; ${dockerOk ? execFileSync('docker', ['version', '--format', 'docker {{.Server.Version}}'], { encoding: 'utf8' }).trim() : 'docker missing'}; ${podmanOk ? execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim() : 'podman missing'}; node ${process.version}.`, '',
       '| pull | median | min–max | MiB/s (compressed) | vs skopeo |', '|---|---|---|---|---|',
       ...rows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${(compressed / MiB / (median(xs) / 1000)).toFixed(1)} | ${(median(xs) / sk).toFixed(2)} × |`),

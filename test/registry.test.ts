@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, createHash } from 'node:crypto';
 import { PREFIX, REPO } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from './helpers/oci-image.js';
@@ -156,6 +156,25 @@ describe('pull from docker-registry', () => {
     }
     const ok = berth(root, ['pull', `${reg.addr}/test/busybox:multi`]);
     assert.equal(ok.code, 0, ok.err);
+  });
+
+  test('an unknown layer media type is refused before anything is downloaded', () => {
+    const lay = join(work, 'odd-layout');
+    const desc = addImage(lay, { layers: [tarOf(join(work, 'l2'))] });
+    // rewrite the manifest with a layer type nobody knows
+    const mpath = join(lay, 'blobs', 'sha256', desc.digest.slice(7));
+    const m = JSON.parse(readFileSync(mpath, 'utf8'));
+    m.layers[0].mediaType = 'application/vnd.example.unknown';
+    const body = Buffer.from(JSON.stringify(m));
+    const hex = createHash('sha256').update(body).digest('hex');
+    writeFileSync(join(lay, 'blobs', 'sha256', hex), body);
+    writeIndex(lay, 'odd', [{ ...desc, digest: `sha256:${hex}`, size: body.length }], false);
+    skopeo(['copy', '--dest-tls-verify=false', `oci:${lay}:odd`, `docker://${reg.addr}/test/odd:v1`]);
+    const root = freshRoot();
+    const r = berth(root, ['pull', `${reg.addr}/test/odd:v1`]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /manifest\.layers\[0\]\.mediaType: unknown layer media type "application\/vnd\.example\.unknown"/);
+    assert.equal(berth(root, ['images', '-q']).out, '');
   });
 
   test('429 and 500 are retried; 403 and an oversized manifest are refused with the reason', async () => {

@@ -8,10 +8,6 @@ import { join } from 'node:path';
 import { Script } from 'node:vm';
 import Module, { createRequire } from 'node:module';
 
-// unpacking creates many files at once through libuv's pool (see image/layer/unpack.ts);
-// the size must be set before the pool's first use
-process.env.UV_THREADPOOL_SIZE ??= '32';
-
 const [name, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
 const file = join(__dirname, `${name}.cjs`);
