@@ -33,6 +33,7 @@ describe('a Debian image from a registry, run by berth', () => {
     writeFileSync(join(l2, 'srv', 'capable'), '#!/bin/sh\n');
     chmodSync(join(l2, 'srv', 'capable'), 0o4755);
     fsx().lsetxattr(join(l2, 'srv', 'capable'), 'user.berth', Buffer.from('kept'));
+    fsx().lsetxattr(join(l2, 'srv', 'capable'), 'user.bin', Buffer.from([0x80, 0xff, 0, 0xc3])); // GNU tar writes raw bytes
     mkdirSync(join(l3, 'usr', 'share', 'doc'), { recursive: true });
     writeFileSync(join(l3, 'usr', 'share', 'doc', '.wh..wh..opq'), '');
     writeFileSync(join(l3, 'usr', 'share', 'doc', 'only-this'), 'new\n');
@@ -68,6 +69,7 @@ describe('a Debian image from a registry, run by berth', () => {
         assert.equal(lstatSync(join(rootfs, 'srv', 'hardlink')).ino, lstatSync(join(rootfs, 'srv', 'many', 'f20')).ino, 'hardlink kept');
         assert.equal(lstatSync(join(rootfs, 'srv', 'capable')).mode & 0o7777, 0o4755, 'setuid kept');
         assert.equal(fsx().lgetxattr(join(rootfs, 'srv', 'capable'), 'user.berth')?.toString(), 'kept', 'xattr kept');
+        assert.deepEqual(fsx().lgetxattr(join(rootfs, 'srv', 'capable'), 'user.bin'), Buffer.from([0x80, 0xff, 0, 0xc3]), 'binary xattr kept');
         // and a container runs on it
         const cfg = store.config(img).config!;
         const spec = defaultSpec({ args: ['bash', '-c', 'echo $$; cat /etc/debian_version; ls /usr/share/doc; echo done > /tmp/written; cat /tmp/written'] }) as Record<string, any>;

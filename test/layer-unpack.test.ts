@@ -40,7 +40,7 @@ const mtime = new Date('2020-01-02T03:04:05Z');
 test('a layer arrives intact: modes, owners, links, devices, xattrs, mtimes, whiteouts', async () => {
   const t = await makeTar([
     { name: 'bin/', type: 'directory', mode: 0o755, mtime },
-    { name: 'bin/tool', mode: 0o4755, uid: 1000, gid: 1001, mtime, body: '#!/bin/sh\necho hi\n', pax: { 'SCHILY.xattr.security.capability': Buffer.from([1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).toString('latin1'), 'SCHILY.xattr.user.note': 'kept' } },
+    { name: 'bin/tool', mode: 0o4755, uid: 1000, gid: 1001, mtime, body: '#!/bin/sh\necho hi\n', pax: { 'SCHILY.xattr.security.capability': Buffer.from([1, 0, 0, 2, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).toString('latin1'), 'SCHILY.xattr.user.note': 'kept', 'SCHILY.xattr.user.bin': Buffer.from([0x80, 0xff, 0, 0xc3]).toString('latin1') } },
     { name: 'bin/alias', type: 'symlink', linkname: 'tool', mtime },
     { name: 'bin/hard', type: 'link', linkname: 'bin/tool' },
     { name: 'dev/', type: 'directory', mode: 0o755 },
@@ -63,6 +63,7 @@ test('a layer arrives intact: modes, owners, links, devices, xattrs, mtimes, whi
   assert.equal(lstatSync(join(dest, 'bin/hard')).ino, tool.ino, 'hardlink');
   assert.equal(fsx().lgetxattr(join(dest, 'bin/tool'), 'user.note')?.toString(), 'kept');
   assert.equal(fsx().lgetxattr(join(dest, 'bin/tool'), 'security.capability')?.length, 20);
+  assert.deepEqual(fsx().lgetxattr(join(dest, 'bin/tool'), 'user.bin'), Buffer.from([0x80, 0xff, 0, 0xc3]), 'binary xattr bytes kept');
   const nul = lstatSync(join(dest, 'dev/null'));
   assert.ok(nul.isCharacterDevice() && nul.rdev === ((1 << 8) | 3));
   assert.ok(lstatSync(join(dest, 'run/pipe')).isFIFO());

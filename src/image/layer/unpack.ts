@@ -19,10 +19,13 @@ import {
 import { lchown, lutimes, open, rm, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import tar from 'tar-stream';
+import { patchPax } from './tar-pax.js';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidInput } from '../../util/check.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import type { Compression } from '../oci/types.js';
+
+patchPax();
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
