@@ -177,6 +177,20 @@ describe('pull from docker-registry', () => {
     assert.equal(berth(root, ['images', '-q']).out, '');
   });
 
+  test('a mirror is tried first, for any registry', async () => {
+    const mirror = await startRegistry(join(work, 'mirror'));
+    try {
+      skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg.addr}/test/busybox:multi`, `docker://${mirror.addr}/only/on-mirror:v1`]);
+      const root = freshRoot();
+      // the origin does not have it: only the mirror can answer
+      const r = berth(root, ['pull', '-q', `${reg.addr}/only/on-mirror:v1`], { BERTH_REGISTRY_MIRRORS: `http://${mirror.addr}` });
+      assert.equal(r.code, 0, r.err);
+      assert.match(berth(root, ['pull', `${reg.addr}/only/on-mirror:v1`]).err, /404 not found/);
+    } finally {
+      await mirror.stop();
+    }
+  });
+
   test('429 and 500 are retried; 403 and an oversized manifest are refused with the reason', async () => {
     const root = freshRoot();
     let blobFails = 0;
