@@ -2,13 +2,15 @@
 // (../shared/corpus): berth accepts exactly what image-spec's validator accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { REPO } from './helpers/env.js';
 import { parseDocument } from '../src/image/oci/validate.js';
 
-const CORPUS = join(REPO, '..', 'shared', 'corpus');
+// the shared test data sits beside the checkout (../shared/corpus); BERTH_CORPUS overrides
+const CORPUS = process.env.BERTH_CORPUS ?? join(REPO, '..', 'shared', 'corpus');
+if (!existsSync(CORPUS)) throw new Error(`test corpus not found at ${CORPUS} (set BERTH_CORPUS to ../shared/corpus of this workspace)`);
 const DOCKER_TO_OCI: [string, string][] = [
   ['application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.oci.image.index.v1+json'],
   ['application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.oci.image.manifest.v1+json'],
