@@ -67,7 +67,8 @@ export class RegistryClient {
     if (!realm) throw new RegistryError(401, `${this.registry}: bearer challenge without a realm`);
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
-    url.searchParams.set('scope', challenge.params.scope ?? scope);
+    // one scope parameter each (a cross-repository mount needs pull on the source too)
+    for (const sc of new Set([...(challenge.params.scope ?? '').split(' '), ...scope.split(' ')].filter(Boolean))) url.searchParams.append('scope', sc);
     const headers: Record<string, string> = { 'user-agent': `berth/${VERSION}` };
     if (c) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
     const r = await fetch(url, { headers });
