@@ -11,6 +11,8 @@ import { PREFIX, REPO } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf, skopeo } from './helpers/oci-image.js';
 import { PrivateDockerd } from './helpers/dockerd.js';
+import { ImageStore } from '../src/image/store.js';
+import { mountAll } from '../src/image/snapshots.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-archive-`));
 chmodSync(work, 0o755);
@@ -78,6 +80,39 @@ describe('save, load and import', () => {
     assert.equal(mine.Id, theirs.Id);
     const layers = join(root, 'image', 'snapshots', 'layers');
     assert.ok(readdirSync(layers).some((l) => existsSync(join(layers, l, 'etc', 'marker'))), 'the layer is unpacked');
+  });
+
+  test('an OCI layout written by umoci (two layers, a deletion) loads, and its root shows both layers', () => {
+    const u = join(work, 'umoci');
+    mkdirSync(u);
+    const um = (args: string[]) => { const r = spawnSync('umoci', args, { cwd: u, encoding: 'utf8' }); assert.equal(r.status, 0, `umoci ${args.join(' ')}: ${r.stderr}`); };
+    um(['init', '--layout', 'lay']);
+    um(['new', '--image', 'lay:v1']);
+    um(['unpack', '--image', 'lay:v1', 'b']);
+    mkdirSync(join(u, 'b', 'rootfs', 'etc'), { recursive: true });
+    writeFileSync(join(u, 'b', 'rootfs', 'etc', 'one'), 'one\n');
+    writeFileSync(join(u, 'b', 'rootfs', 'etc', 'two'), 'two\n');
+    um(['repack', '--image', 'lay:v1', 'b']);
+    rmSync(join(u, 'b'), { recursive: true });
+    um(['unpack', '--image', 'lay:v1', 'b']);
+    rmSync(join(u, 'b', 'rootfs', 'etc', 'one'));
+    writeFileSync(join(u, 'b', 'rootfs', 'etc', 'three'), 'three\n');
+    um(['repack', '--image', 'lay:v1', 'b']);
+    const r = spawnSync(BERTH, ['--data-root', root, 'load'], { input: execFileSync('tar', ['-C', join(u, 'lay'), '-cf', '-', '.']), encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^Loaded image ID: sha256:[0-9a-f]{64}\n$/, 'a bare tag in ref.name names nothing');
+    const store = new ImageStore(join(root, 'image'));
+    const img = store.list().find((i) => i.manifest === JSON.parse(readFileSync(join(u, 'lay', 'index.json'), 'utf8')).manifests[0].digest)!;
+    assert.ok(img, 'the image is in the store under umoci\'s manifest digest');
+    const target = join(work, 'umoci-root');
+    mkdirSync(target);
+    mountAll(store.prepareRoot('umoci-check', img), target);
+    try {
+      assert.deepEqual(readdirSync(join(target, 'etc')).sort(), ['three', 'two']);
+    } finally {
+      spawnSync('umount', [target]);
+      store.snapshots.release('umoci-check');
+    }
   });
 
   test('a damaged or incomplete archive is refused and leaves no image', () => {

@@ -93,7 +93,9 @@ function candidates(dir: string): Candidate[] {
   };
   for (const d of parseIndex(new Field('index.json', readJsonFile(join(dir, 'index.json'), 'index.json'))).manifests) {
     const a = d.annotations ?? {};
-    const ref = a['io.containerd.image.name'] ?? a['org.opencontainers.image.ref.name'];
+    // ref.name is often only a tag (umoci, skopeo oci:DIR:TAG): a name only when it is a full reference
+    const refName = a['org.opencontainers.image.ref.name'];
+    const ref = a['io.containerd.image.name'] ?? (refName && /[/:]/.test(refName) ? refName : undefined);
     let name: string | undefined;
     if (ref) { try { name = formatReference(parseReference(ref)); } catch { name = undefined; } }
     visit(d, name);
