@@ -177,6 +177,22 @@ describe('pull from docker-registry', () => {
     assert.equal(berth(root, ['images', '-q']).out, '');
   });
 
+  test('zstd layers (recompressed by skopeo) pull and unpack to the same diffIDs', () => {
+    // skopeo recompresses only on the way into a directory; from there the zstd blobs go up as they are
+    const dir = join(work, 'zstd-dir');
+    skopeo(['copy', '--src-tls-verify=false', '--format', 'oci', '--dest-compress', '--dest-compress-format', 'zstd', `docker://${reg.addr}/test/busybox:multi`, `dir:${dir}`]);
+    skopeo(['copy', '--dest-tls-verify=false', `dir:${dir}`, `docker://${reg.addr}/test/zstd:v1`]);
+    const sk = JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.addr}/test/zstd:v1`]));
+    assert.ok(sk.layers.every((l: { mediaType: string }) => l.mediaType.endsWith('+zstd')), JSON.stringify(sk.layers));
+    const root = freshRoot();
+    const r = berth(root, ['pull', '-q', `${reg.addr}/test/zstd:v1`]);
+    assert.equal(r.code, 0, r.err);
+    const zstd = JSON.parse(berth(root, ['image', 'inspect', `${reg.addr}/test/zstd:v1`]).out)[0];
+    assert.equal(berth(root, ['pull', '-q', `${reg.addr}/test/busybox:multi`]).code, 0);
+    const gzip = JSON.parse(berth(root, ['image', 'inspect', `${reg.addr}/test/busybox:multi`]).out)[0];
+    assert.deepEqual(zstd.RootFS.Layers, gzip.RootFS.Layers);
+  });
+
   test('a mirror is tried first, for any registry', async () => {
     const mirror = await startRegistry(join(work, 'mirror'));
     try {

@@ -9,6 +9,7 @@ import { importRootfs, load, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { familiarName, parseReference } from '../image/reference.js';
+import { chainIDs } from '../image/snapshots.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
@@ -208,18 +209,19 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   };
   image.command('inspect <image...>').description('image details as JSON').option('-f, --format <template>', 'Go-template-like field path, e.g. {{.Id}} or {{json .Config}}').action(inspect);
 
-  image.command('history <image>').description('the layers an image was made of')
+  for (const c of [program.command('history <image>'), image.command('history <image>')]) c.description('the layers an image was made of')
     .option('-q, --quiet', 'only IDs').option('--no-trunc', 'do not truncate')
     .action((ref: string, o: { quiet?: boolean; trunc?: boolean }) => {
       const s = store();
       const img = s.resolve(ref);
       const cfg = s.config(img);
-      const layers = s.manifest(img).layers;
+      // sizes as docker shows them: what each layer takes unpacked
+      const chains = chainIDs(cfg.rootfs.diff_ids);
       let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
       const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
       const hist = [...(cfg.history ?? [])].reverse();
       hist.forEach((h, i) => {
-        const size = h.empty_layer ? 0 : layers[li--]?.size ?? 0;
+        const size = h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0;
         const by = h.created_by ?? '';
         rows.push([i === 0 ? img.id.slice(7, 19) : '<missing>', ago(h.created), o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, units(size), h.comment ?? '']);
       });
