@@ -1,4 +1,4 @@
-// The native file operations Node lacks (native/fsx): mknod and xattrs.
+// The native file operations Node lacks (native/fsx): mknod, xattrs, flock.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { nativeBuild } from './project.js';
@@ -8,6 +8,8 @@ export interface Fsx {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
+  /** flock(LOCK_EX|LOCK_NB): true when taken. */
+  tryLock(fd: number): boolean;
 }
 
 let loaded: Fsx | undefined;
