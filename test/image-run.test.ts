@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, mkdirSync, writeFileSync, readFileSync, linkSync, 
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
+import { Writable } from 'node:stream';
 import { PREFIX, REPO, BERTH_RUNTIME, unmountUnder, removeCgroup } from './helpers/env.js';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from './helpers/oci-image.js';
 import { ImageStore } from '../src/image/store.js';
@@ -52,7 +53,7 @@ describe('a Debian image from a registry, run by berth', () => {
   });
 
   for (const driver of ['overlay', 'copy'] as const) {
-    test(`${driver}: the merged root has every layer's effect, and a container runs on it`, () => {
+    test(`${driver}: the merged root has every layer's effect, and a container runs on it`, async () => {
       const root = join(work, `berth-${driver}`);
       const pulled = spawnSync(BERTH, ['--data-root', root, 'pull', '-q', ref], { encoding: 'utf8' });
       assert.equal(pulled.status, 0, pulled.stderr);
@@ -88,6 +89,12 @@ describe('a Debian image from a registry, run by berth', () => {
       const upper = store.snapshots.upperDir(`ctr-${driver}`);
       assert.equal(readFileSync(join(upper, 'tmp', 'written'), 'utf8'), 'done\n');
       assert.ok(!Object.values(store.snapshots.all()).some((l) => existsSync(join(store.snapshots.root, 'layers', l.id, 'tmp', 'written'))));
+      // its changes as a layer: exactly what the container wrote (the copy driver compares with the image's layers)
+      const chunks: Buffer[] = [];
+      await store.diffRoot(`ctr-${driver}`, new Writable({ write(c, _e, cb) { chunks.push(c); cb(); } }));
+      const names = spawnSync('tar', ['-t'], { input: Buffer.concat(chunks), encoding: 'utf8' }).stdout.trim().split('\n');
+      assert.ok(names.includes('tmp/written'), names.join(' '));
+      assert.ok(names.length <= 4, `only the container's changes: ${names.join(' ')}`);
       // rmi refuses an image a container stands on
       const rm = spawnSync(BERTH, ['--data-root', root, 'rmi', ref], { encoding: 'utf8' });
       assert.equal(rm.status, 1);

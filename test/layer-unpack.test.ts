@@ -183,4 +183,34 @@ test('diff: an overlay upper dir becomes a layer tar with whiteouts, reproducibl
   assert.equal(lstatSync(join(again, 'app/bin2')).ino, lstatSync(join(again, 'app/bin')).ino);
   assert.deepEqual(fsx().lgetxattr(join(again, 'app/bin'), 'user.bin'), Buffer.from([0x80, 0xff]));
   assert.equal(lstatSync(join(again, 'app/null')).rdev, (1 << 8) | 3);
+
+  // the copy driver: the same changes made in a full copy, diffed against the lower layer,
+  // give a layer that stacks to the same tree
+  const { copyMerged } = await import('../src/image/layer/merge.js');
+  const copy = freshDir();
+  copyMerged([lower], copy);
+  rmSync(join(copy, 'etc/gone'));
+  rmSync(join(copy, 'var/cache'), { recursive: true });
+  mkdirSync(join(copy, 'var/cache'));
+  writeFileSync(join(copy, 'var/cache/new'), 'n');
+  mkdirSync(join(copy, 'app'));
+  writeFileSync(join(copy, 'app/bin'), 'binary');
+  execFileSync('ln', [join(copy, 'app/bin'), join(copy, 'app/bin2')]);
+  fsx().lsetxattr(join(copy, 'app/bin'), 'user.bin', Buffer.from([0x80, 0xff]));
+  fsx().mknod(join(copy, 'app/null'), 0o020666, 1, 3);
+  const chunks: Buffer[] = [];
+  const sink = new (await import('node:stream')).Writable({ write(c, _e, cb) { chunks.push(c); cb(); } });
+  await diffLayer(copy, sink, [lower]);
+  const copyTar = Buffer.concat(chunks);
+  const cnames = execFileSync('tar', ['-t'], { input: copyTar, encoding: 'utf8' }).trim().split('\n');
+  assert.ok(cnames.includes('etc/.wh.gone') && cnames.includes('var/cache/.wh.old'), cnames.join(' '));
+  assert.ok(!cnames.includes('etc/kept'), 'unchanged files are not in the diff');
+  const fromCopy = freshDir();
+  await unpackLayer(Readable.from([copyTar]), fromCopy, 'none');
+  const tree = (layers: string[]) => {
+    const m = freshDir();
+    copyMerged(layers, m);
+    return execFileSync('find', ['.', '-printf', '%p %y %m %s\n'], { cwd: m, encoding: 'utf8' }).split('\n').sort().join('\n');
+  };
+  assert.equal(tree([lower, fromCopy]), tree([lower, again]));
 });

@@ -13,6 +13,8 @@ import { Snapshots, chainIDs, diskUsage, type Driver } from './snapshots.js';
 import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
+import type { Writable } from 'node:stream';
+import { diffLayer, type DiffResult } from './layer/diff.js';
 
 export interface ImageRecord {
   /** Config digest: the image ID. */
@@ -149,6 +151,14 @@ export class ImageStore {
     const mounts = this.snapshots.prepare(key, img.chainID);
     writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '');
     return mounts;
+  }
+
+  /** A container's changes as a layer tar (for commit, export of changes, build). */
+  diffRoot(key: string, out: Writable): Promise<DiffResult> {
+    const upper = this.snapshots.upperDir(key);
+    if (this.snapshots.driver === 'overlay') return diffLayer(upper, out);
+    const parent = readFileSync(join(this.snapshots.root, 'active', key, 'parent'), 'utf8');
+    return diffLayer(upper, out, parent ? this.snapshots.lowerDirs(parent) : []);
   }
 
   /**

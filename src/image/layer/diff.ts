@@ -38,8 +38,82 @@ const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.
 
 export interface DiffResult { diffID: string; size: number }
 
-/** Writes the upper directory `upper` to `out` as a layer tar; returns its diffID. */
-export async function diffLayer(upper: string, out: Writable): Promise<DiffResult> {
+/** One change of the layer, in the order the tar gets it. */
+type Change =
+  | { kind: 'whiteout'; rel: string }
+  | { kind: 'opaque'; rel: string }
+  | { kind: 'entry'; rel: string; path: string; st: Stats };
+
+/** Changes in an overlay upper dir: everything in it, whiteouts and opaque dirs as overlay marks them. */
+function* overlayChanges(dir: string, rel = ''): Generator<Change> {
+  for (const name of readdirSync(dir).sort(byBytes)) {
+    const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
+    const st = lstatSync(p);
+    if (st.isCharacterDevice() && st.rdev === 0) { yield { kind: 'whiteout', rel: r }; continue; }
+    yield { kind: 'entry', rel: r, path: p, st };
+    if (st.isDirectory()) {
+      if (fsx().lgetxattr(p, 'trusted.overlay.opaque')?.toString() === 'y') yield { kind: 'opaque', rel: r };
+      yield* overlayChanges(p, r);
+    }
+  }
+}
+
+/** What the lower layers (top first) show at `rel`, overlay's way: whiteouts hide, opaque dirs stop the search. */
+function lowerView(lowers: string[], rel: string): { st?: Stats; path?: string; children: Set<string> } {
+  const children = new Set<string>(), hidden = new Set<string>();
+  let found: { st: Stats; path: string } | undefined;
+  for (const l of lowers) {
+    const p = rel ? `${l}/${rel}` : l;
+    let st: Stats;
+    try { st = lstatSync(p); } catch { continue; }
+    if (st.isCharacterDevice() && st.rdev === 0) break; // deleted here: nothing below counts
+    if (!found) found = { st, path: p };
+    if (!st.isDirectory()) break;
+    for (const c of readdirSync(p)) {
+      const cst = lstatSync(`${p}/${c}`);
+      if (cst.isCharacterDevice() && cst.rdev === 0) hidden.add(c);
+      else if (!hidden.has(c)) children.add(c);
+    }
+    if (fsx().lgetxattr(p, 'trusted.overlay.opaque')?.toString() === 'y') break;
+  }
+  return { ...found, children };
+}
+
+function sameEntry(a: Stats, ap: string, b: Stats, bp: string): boolean {
+  const kind = (s: Stats) => (s.isFile() ? 'f' : s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFIFO() ? 'p' : s.isCharacterDevice() ? 'c' : 'b');
+  if (kind(a) !== kind(b) || (a.mode & 0o7777) !== (b.mode & 0o7777) || a.uid !== b.uid || a.gid !== b.gid) return false;
+  if (a.isDirectory()) return JSON.stringify(xattrs(ap)) === JSON.stringify(xattrs(bp)) && Math.floor(a.mtimeMs / 1000) === Math.floor(b.mtimeMs / 1000);
+  if (a.isSymbolicLink()) return readlinkSync(ap) === readlinkSync(bp);
+  if (a.size !== b.size || Math.floor(a.mtimeMs / 1000) !== Math.floor(b.mtimeMs / 1000) || a.rdev !== b.rdev) return false;
+  return JSON.stringify(xattrs(ap)) === JSON.stringify(xattrs(bp));
+}
+
+/** Changes of a full copy (the copy driver) against its lower layers: what differs, and whiteouts for what went. */
+function* copyChanges(dir: string, lowers: string[], rel = ''): Generator<Change> {
+  const here = lowerView(lowers, rel);
+  const names = new Set([...readdirSync(dir), ...here.children]);
+  for (const name of [...names].sort(byBytes)) {
+    const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
+    let st: Stats | undefined;
+    try { st = lstatSync(p); } catch { st = undefined; }
+    if (!st) { yield { kind: 'whiteout', rel: r }; continue; }
+    const low = here.children.has(name) ? lowerView(lowers, r) : undefined;
+    const changed = !low?.st || !sameEntry(st, p, low.st, low.path!);
+    if (changed || st.isDirectory()) {
+      // an unchanged directory is still walked, but only written if something in it is
+      if (changed) yield { kind: 'entry', rel: r, path: p, st };
+      if (st.isDirectory()) {
+        if (low?.st && !low.st.isDirectory()) { yield* overlayChanges(p, r); continue; }
+        const inner = [...copyChanges(p, lowers, r)];
+        if (inner.length && !changed) yield { kind: 'entry', rel: r, path: p, st };
+        yield* inner;
+      }
+    }
+  }
+}
+
+/** Writes `changes` as a reproducible layer tar to `out`; returns its diffID. */
+async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<DiffResult> {
   const pack = tar.pack();
   const hash = createHash('sha256');
   let size = 0;
@@ -52,38 +126,39 @@ export async function diffLayer(upper: string, out: Writable): Promise<DiffResul
     body.pipe(sink as unknown as Writable);
   });
   const links = new Map<string, string>(); // inode → first name, for hardlinks within the layer
-
-  const walk = async (dir: string, rel: string) => {
-    for (const name of readdirSync(dir).sort(byBytes)) {
-      const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
-      const st = lstatSync(p);
-      if (st.isCharacterDevice() && st.rdev === 0) {
-        await put({ name: rel ? `${rel}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`, mode: 0, mtime: EPOCH, type: 'file', size: 0 });
-        continue;
-      }
-      const h = { ...header(r, st), pax: xattrs(p) };
-      if (st.isDirectory()) {
-        await put({ ...h, name: `${r}/`, type: 'directory' });
-        if (fsx().lgetxattr(p, 'trusted.overlay.opaque')?.toString() === 'y') await put({ name: `${r}/${OPAQUE_MARKER}`, mode: 0, mtime: EPOCH, type: 'file', size: 0 });
-        await walk(p, r);
-        continue;
-      }
-      const inode = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? links.get(inode) : undefined;
-      if (first) { await put({ ...h, type: 'link', linkname: first, size: 0 }); continue; }
-      if (st.nlink > 1) links.set(inode, r);
-      if (st.isFile()) await put({ ...h, type: 'file', size: st.size }, st.size ? createReadStream(p) : undefined);
-      else if (st.isSymbolicLink()) await put({ ...h, type: 'symlink', linkname: readlinkSync(p) });
-      else if (st.isFIFO()) await put({ ...h, type: 'fifo' });
-      else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-        await put({ ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
-      }
-      // sockets are not carried in layers
-    }
+  const mark = (rel: string, marker: string) => {
+    const i = rel.lastIndexOf('/');
+    return i < 0 ? marker : `${rel.slice(0, i)}/${marker}`;
   };
-  await walk(upper, '');
+  for (const c of changes) {
+    if (c.kind === 'whiteout') { await put({ name: mark(c.rel, `${WHITEOUT_PREFIX}${c.rel.slice(c.rel.lastIndexOf('/') + 1)}`), mode: 0, mtime: EPOCH, type: 'file', size: 0 }); continue; }
+    if (c.kind === 'opaque') { await put({ name: `${c.rel}/${OPAQUE_MARKER}`, mode: 0, mtime: EPOCH, type: 'file', size: 0 }); continue; }
+    const { rel: r, path: p, st } = c;
+    const h = { ...header(r, st), pax: xattrs(p) };
+    if (st.isDirectory()) { await put({ ...h, name: `${r}/`, type: 'directory' }); continue; }
+    const inode = `${st.dev}:${st.ino}`;
+    const first = st.nlink > 1 ? links.get(inode) : undefined;
+    if (first) { await put({ ...h, type: 'link', linkname: first, size: 0 }); continue; }
+    if (st.nlink > 1) links.set(inode, r);
+    if (st.isFile()) await put({ ...h, type: 'file', size: st.size }, st.size ? createReadStream(p) : undefined);
+    else if (st.isSymbolicLink()) await put({ ...h, type: 'symlink', linkname: readlinkSync(p) });
+    else if (st.isFIFO()) await put({ ...h, type: 'fifo' });
+    else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+      await put({ ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
+    }
+    // sockets are not carried in layers
+  }
   pack.finalize();
   await done;
   return { diffID: `sha256:${hash.digest('hex')}`, size };
+}
+
+/**
+ * Writes a container's changes to `out` as a layer tar. With the overlay
+ * driver `upper` is the upper dir; with the copy driver it is the full copy
+ * and `lowers` (top first) are the image's layers it is compared with.
+ */
+export function diffLayer(upper: string, out: Writable, lowers?: string[]): Promise<DiffResult> {
+  return writeChanges(lowers ? copyChanges(upper, lowers) : overlayChanges(upper), out);
 }
