@@ -141,6 +141,19 @@ test('hostile layers: .. refused; absolute names, symlinks and hardlinks stay in
   assert.ok(statSync(outside).isDirectory());
 });
 
+/** What a container does to its root: delete, replace a directory, add files, a hardlink, an xattr, a device. */
+function containerChanges(root: string): void {
+  rmSync(join(root, 'etc/gone'));
+  rmSync(join(root, 'var/cache'), { recursive: true });
+  mkdirSync(join(root, 'var/cache'));
+  writeFileSync(join(root, 'var/cache/new'), 'n');
+  mkdirSync(join(root, 'app'));
+  writeFileSync(join(root, 'app/bin'), 'binary');
+  execFileSync('ln', [join(root, 'app/bin'), join(root, 'app/bin2')]);
+  fsx().lsetxattr(join(root, 'app/bin'), 'user.bin', Buffer.from([0x80, 0xff]));
+  fsx().mknod(join(root, 'app/null'), 0o020666, 1, 3);
+}
+
 test('diff: an overlay upper dir becomes a layer tar with whiteouts, reproducibly, and unpacks back to the same tree', async () => {
   const lower = freshDir(), upper = freshDir(), wd = freshDir(), merged = freshDir();
   await unpackLayer(Readable.from([await makeTar([
@@ -148,16 +161,7 @@ test('diff: an overlay upper dir becomes a layer tar with whiteouts, reproducibl
   ])]), lower, 'none');
   assert.equal(spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lower},upperdir=${upper},workdir=${wd}`, merged]).status, 0);
   try {
-    // what a container does: delete, replace a directory, add files, a hardlink, an xattr, a device
-    rmSync(join(merged, 'etc/gone'));
-    rmSync(join(merged, 'var/cache'), { recursive: true });
-    mkdirSync(join(merged, 'var/cache'));
-    writeFileSync(join(merged, 'var/cache/new'), 'n');
-    mkdirSync(join(merged, 'app'));
-    writeFileSync(join(merged, 'app/bin'), 'binary');
-    execFileSync('ln', [join(merged, 'app/bin'), join(merged, 'app/bin2')]);
-    fsx().lsetxattr(join(merged, 'app/bin'), 'user.bin', Buffer.from([0x80, 0xff]));
-    fsx().mknod(join(merged, 'app/null'), 0o020666, 1, 3);
+    containerChanges(merged);
   } finally {
     spawnSync('umount', [merged]);
   }
@@ -189,15 +193,7 @@ test('diff: an overlay upper dir becomes a layer tar with whiteouts, reproducibl
   const { copyMerged } = await import('../src/image/layer/merge.js');
   const copy = freshDir();
   copyMerged([lower], copy);
-  rmSync(join(copy, 'etc/gone'));
-  rmSync(join(copy, 'var/cache'), { recursive: true });
-  mkdirSync(join(copy, 'var/cache'));
-  writeFileSync(join(copy, 'var/cache/new'), 'n');
-  mkdirSync(join(copy, 'app'));
-  writeFileSync(join(copy, 'app/bin'), 'binary');
-  execFileSync('ln', [join(copy, 'app/bin'), join(copy, 'app/bin2')]);
-  fsx().lsetxattr(join(copy, 'app/bin'), 'user.bin', Buffer.from([0x80, 0xff]));
-  fsx().mknod(join(copy, 'app/null'), 0o020666, 1, 3);
+  containerChanges(copy);
   const chunks: Buffer[] = [];
   const sink = new (await import('node:stream')).Writable({ write(c, _e, cb) { chunks.push(c); cb(); } });
   await diffLayer(copy, sink, [lower]);
