@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createServer, request, type Server } from 'node:http';
-import { randomBytes, createHash } from 'node:crypto';
+import { randomBytes, createHash, createSign } from 'node:crypto';
 import { PREFIX, REPO } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from './helpers/oci-image.js';
@@ -334,6 +334,67 @@ describe('registry with basic auth', () => {
       assert.equal(JSON.parse(readFileSync(join(work, 'docker-config', 'config.json'), 'utf8')).auths[reg.addr], undefined);
     } finally {
       await reg.stop();
+    }
+  });
+});
+
+describe('registry with bearer tokens', () => {
+  test('the token flow: the registry sends berth to a token service, and checks the signed token it brings back', async () => {
+    // a token service of our own (Debian has none packaged); docker-registry verifies its RS256 tokens against our certificate
+    const dir = join(work, 'token-registry');
+    mkdirSync(dir, { recursive: true });
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=berth-test-issuer'], { stdio: 'ignore' });
+    const key = readFileSync(join(dir, 'key.pem'), 'utf8');
+    const certDer = readFileSync(join(dir, 'cert.pem'), 'utf8').replace(/-----[^-]+-----|\s/g, '');
+    const b64u = (b: Buffer | string) => Buffer.from(b).toString('base64url');
+    const scopesSeen: string[] = [];
+    const tokens = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      const auth = req.headers.authorization ?? '';
+      if (auth !== `Basic ${Buffer.from('tester:s3cret').toString('base64')}`) { res.writeHead(401); res.end(); return; }
+      const access = url.searchParams.getAll('scope').map((s) => {
+        scopesSeen.push(s);
+        const [type, name, actions] = s.split(':');
+        return { type, name, actions: actions!.split(',') };
+      });
+      const now = Math.floor(Date.now() / 1000);
+      const head = b64u(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [certDer] }));
+      const body = b64u(JSON.stringify({ iss: 'berth-test-issuer', sub: 'tester', aud: 'berth-test', exp: now + 300, nbf: now - 10, iat: now, jti: String(Math.random()), access }));
+      const sig = createSign('RSA-SHA256').update(`${head}.${body}`).sign(key);
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ token: `${head}.${body}.${b64u(sig)}` }));
+    });
+    await new Promise<void>((r) => tokens.listen(0, '127.0.0.1', () => r()));
+    const realm = `http://127.0.0.1:${(tokens.address() as { port: number }).port}/token`;
+    const reg = await startRegistry(dir, { token: { realm, service: 'berth-test', issuer: 'berth-test-issuer', rootcertbundle: join(dir, 'cert.pem') } });
+    try {
+      const lay = join(work, 'token-layout');
+      makeRootfs(join(work, 'token-rootfs'));
+      writeIndex(lay, 'v1', [addImage(lay, { layers: [tarOf(join(work, 'token-rootfs'))] })], false);
+      const sk = spawn('skopeo', ['--insecure-policy', 'copy', '--dest-tls-verify=false', '--dest-creds', 'tester:s3cret', `oci:${lay}:v1`, `docker://${reg.addr}/tok/app:v1`], { stdio: 'ignore' });
+      assert.equal(await new Promise((r) => sk.on('close', r)), 0, 'skopeo pushes through the token service');
+      scopesSeen.length = 0; // from here on, only berth's requests
+      const root = freshRoot();
+      const denied = await berthAsync(root, ['pull', `${reg.addr}/tok/app:v1`]);
+      assert.equal(denied.code, 1);
+      assert.match(denied.err, /token service .* answered 401 \(wrong credentials\?\)/);
+      const cfg = join(work, 'docker-config');
+      mkdirSync(cfg, { recursive: true });
+      const prev = existsSync(join(cfg, 'config.json')) ? JSON.parse(readFileSync(join(cfg, 'config.json'), 'utf8')) : {};
+      writeFileSync(join(cfg, 'config.json'), JSON.stringify({ ...prev, auths: { ...(prev.auths ?? {}), [reg.addr]: { auth: Buffer.from('tester:s3cret').toString('base64') } } }));
+      const ok = await berthAsync(root, ['pull', `${reg.addr}/tok/app:v1`]);
+      assert.equal(ok.code, 0, ok.err);
+      assert.ok(scopesSeen.includes('repository:tok/app:pull'), scopesSeen.join(' '));
+      // a push to another repository mounts the blobs: one token for push here and pull there
+      scopesSeen.length = 0;
+      assert.equal((await berthAsync(root, ['tag', `${reg.addr}/tok/app:v1`, `${reg.addr}/tok/copy:v1`])).code, 0);
+      const push = await berthAsync(root, ['push', `${reg.addr}/tok/copy:v1`]);
+      assert.equal(push.code, 0, push.err);
+      assert.match(push.out, /Mounted from tok\/app/);
+      assert.ok(scopesSeen.includes('repository:tok/copy:pull,push') && scopesSeen.includes('repository:tok/app:pull'), scopesSeen.join(' '));
+    } finally {
+      await reg.stop();
+      tokens.close();
     }
   });
 });

@@ -64,10 +64,12 @@ async function freePort(): Promise<number> {
 }
 
 /** Debian's docker-registry on 127.0.0.1, with its own storage; `htpasswd` turns on basic auth. */
-export async function startRegistry(dir: string, opts: { htpasswd?: string } = {}): Promise<{ addr: string; proc: ChildProcess; stop: () => Promise<void> }> {
+export async function startRegistry(dir: string, opts: { htpasswd?: string; token?: { realm: string; service: string; issuer: string; rootcertbundle: string } } = {}): Promise<{ addr: string; proc: ChildProcess; stop: () => Promise<void> }> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  const auth = opts.htpasswd ? `auth:\n  htpasswd:\n    realm: berth-test\n    path: ${opts.htpasswd}\n` : '';
+  const t = opts.token;
+  const auth = opts.htpasswd ? `auth:\n  htpasswd:\n    realm: berth-test\n    path: ${opts.htpasswd}\n`
+    : t ? `auth:\n  token:\n    realm: ${t.realm}\n    service: ${t.service}\n    issuer: ${t.issuer}\n    rootcertbundle: ${t.rootcertbundle}\n` : '';
   writeFileSync(join(dir, 'config.yml'), `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'data')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n${auth}`);
   const proc = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
