@@ -10,6 +10,7 @@ import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs
 import { PassThrough } from 'node:stream';
 import { familiarName, parseReference } from '../image/reference.js';
 import { chainIDs } from '../image/snapshots.js';
+import { imageSize, inspectImage } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
@@ -268,30 +269,6 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     const had = saveCredentials(registry, undefined);
     process.stdout.write(had ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
   });
-}
-
-function imageSize(s: ImageStore, i: ImageRecord): number {
-  let total = 0;
-  for (let c = i.chainID; c; c = s.snapshots.info(c)?.parent ?? null) total += s.snapshots.info(c)?.size ?? 0;
-  return total;
-}
-
-export function inspectImage(s: ImageStore, i: ImageRecord) {
-  const cfg = s.config(i);
-  const m = s.manifest(i);
-  return {
-    Id: i.id,
-    RepoTags: i.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; }),
-    RepoDigests: i.repoDigests.map((d) => { const r = parseReference(d); return `${familiarName(r)}@${r.digest}`; }),
-    Parent: '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
-    Config: cfg.config ?? {}, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
-    Size: imageSize(s, i),
-    RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
-    Metadata: { LastTagTime: i.added },
-    Descriptor: { mediaType: i.manifestMediaType, digest: i.manifest, size: s.content.size(i.manifest) },
-    GraphDriver: { Name: s.snapshots.driver, Data: null },
-    Layers: m.layers.map((l) => l.digest),
-  };
 }
 
 /** The small part of Go templates people use with --format: {{.A.B}} and {{json .A}}. */

@@ -1,0 +1,113 @@
+// Image endpoints of the Docker Engine API over berth's image store.
+import type { ServerResponse } from 'node:http';
+import type { ImageStore, ImageRecord } from '../image/store.js';
+import { pull } from '../image/pull.js';
+import { push } from '../image/push.js';
+import { familiarName, formatReference, parseReference } from '../image/reference.js';
+import { imageSize, inspectImage } from '../image/inspect.js';
+import { chainIDs } from '../image/snapshots.js';
+import { ApiError, type Router } from './server.js';
+
+function tags(i: ImageRecord): string[] {
+  return i.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; });
+}
+function repoDigests(i: ImageRecord): string[] {
+  return i.repoDigests.map((d) => { const r = parseReference(d); return `${familiarName(r)}@${r.digest}`; });
+}
+
+/** A progress line in docker's JSON message stream. */
+function line(res: ServerResponse, msg: Record<string, unknown>): void {
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(`${JSON.stringify(msg)}\n`);
+}
+
+export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }): void {
+  r.add('GET', '/images/json', (req) => {
+    const s = store();
+    const dangling = req.query.get('filters') ? (JSON.parse(req.query.get('filters')!) as Record<string, Record<string, boolean>>).dangling : undefined;
+    let images = s.list();
+    if (dangling) images = images.filter((i) => (i.names.length === 0) === ('true' in dangling));
+    return images.map((i) => {
+      const cfg = s.config(i);
+      return {
+        Id: i.id, ParentId: '', RepoTags: tags(i), RepoDigests: repoDigests(i), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
+        Size: imageSize(s, i), SharedSize: -1, VirtualSize: imageSize(s, i), Labels: cfg.config?.Labels ?? null, Containers: -1,
+      };
+    });
+  });
+
+  r.add('GET', '/images/{name*}/json', (req) => {
+    const s = store();
+    return inspectImage(s, s.resolve(req.params.name!));
+  });
+
+  r.add('GET', '/images/{name*}/history', (req) => {
+    const s = store();
+    const img = s.resolve(req.params.name!);
+    const cfg = s.config(img);
+    const chains = chainIDs(cfg.rootfs.diff_ids);
+    let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
+    return [...(cfg.history ?? [])].reverse().map((h, i) => ({
+      Id: i === 0 ? img.id : '<missing>', Created: Math.floor(Date.parse(h.created ?? '1970-01-01T00:00:00Z') / 1000), CreatedBy: h.created_by ?? '',
+      Tags: i === 0 ? tags(img) : null, Size: h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0, Comment: h.comment ?? '',
+    }));
+  });
+
+  r.add('POST', '/images/create', async (req, res) => {
+    const from = req.query.get('fromImage');
+    if (!from) throw new ApiError(400, 'fromImage is required (berth has no import through this endpoint yet)');
+    const tag = req.query.get('tag');
+    const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
+    const parsed = parseReference(ref);
+    const shown = parsed.tag ?? (parsed.digest ? undefined : 'latest');
+    let started = false;
+    const result = await pull(store(), ref, {
+      ...registryOpts(), platform: req.query.get('platform') || undefined,
+      progress: (e) => {
+        if (!started) { started = true; line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest }); }
+        const status = e.status === 'exists' ? 'Already exists' : e.status === 'waiting' ? 'Pulling fs layer' : e.status === 'done' ? 'Pull complete' : 'Downloading';
+        line(res, { status, id: e.layer, ...(e.status === 'downloading' ? { progressDetail: { current: e.bytes, total: e.size } } : { progressDetail: {} }) });
+      },
+    });
+    if (!started) line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest });
+    line(res, { status: `Digest: ${result.digest}` });
+    line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}` });
+    res.end();
+  });
+
+  r.add('POST', '/images/{name*}/tag', (req, res) => {
+    const repo = req.query.get('repo');
+    if (!repo) throw new ApiError(400, 'repo is required');
+    store().tag(req.params.name!, `${repo}:${req.query.get('tag') || 'latest'}`);
+    res.writeHead(201); res.end();
+  });
+
+  r.add('POST', '/images/{name*}/push', async (req, res) => {
+    const tag = req.query.get('tag') || 'latest';
+    const name = formatReference({ ...parseReference(req.params.name!), tag });
+    line(res, { status: `The push refers to repository [${name.slice(0, name.lastIndexOf(':'))}]` });
+    const auth = req.headers['x-registry-auth'];
+    let credentials;
+    if (typeof auth === 'string' && auth) {
+      try { const a = JSON.parse(Buffer.from(auth, 'base64').toString()) as { username?: string; password?: string }; if (a.username && a.password) credentials = { username: a.username, password: a.password }; } catch { /* no credentials */ }
+    }
+    const r2 = await push(store(), name, { ...registryOpts(), credentials, progress: (layer, status, from) => {
+      if (status !== 'pushing') line(res, { status: { exists: 'Layer already exists', mounted: `Mounted from ${from}`, uploaded: 'Pushed' }[status], id: layer, progressDetail: {} });
+    } });
+    line(res, { status: `${r2.tag}: digest: ${r2.digest} size: ${r2.size}` });
+    line(res, { progressDetail: {}, aux: { Tag: r2.tag, Digest: r2.digest, Size: r2.size } });
+    res.end();
+  });
+
+  r.add('DELETE', '/images/{name*}', (req) => {
+    const force = ['1', 'true'].includes(req.query.get('force') ?? '');
+    const r2 = store().remove(req.params.name!, { force });
+    return [
+      ...r2.untagged.map((u) => {
+        const p = parseReference(u);
+        return { Untagged: `${familiarName(p)}${p.digest ? `@${p.digest}` : `:${p.tag}`}` };
+      }),
+      ...r2.deleted.map((d) => ({ Deleted: d })),
+    ];
+  });
+}

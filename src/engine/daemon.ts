@@ -1,0 +1,92 @@
+// berthd: serves the Docker Engine API on a unix socket over berth's image
+// store (and, as the engine grows, its containers). One daemon per data root.
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { connect, type Server } from 'node:net';
+import { cpus, release, totalmem, hostname } from 'node:os';
+import { ImageStore } from '../image/store.js';
+import { API_VERSION, MIN_API_VERSION, Router, apiServer } from '../api/server.js';
+import { imageRoutes } from '../api/images.js';
+import { detectHost } from '../runtime/cgroups/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { VERSION } from '../version.js';
+
+export const DEFAULT_SOCKET = '/run/berth/berth.sock';
+
+export interface DaemonOptions {
+  dataRoot: string;
+  socket: string;
+  insecureRegistries?: string[];
+  mirrors?: string[];
+}
+
+/** Whether something answers on `socket` (a live daemon), so a stale file can be replaced. */
+function answering(socket: string): Promise<boolean> {
+  return new Promise((res) => {
+    const c = connect(socket, () => { c.end(); res(true); });
+    c.on('error', () => res(false));
+  });
+}
+
+export class Daemon {
+  private server: Server | undefined;
+  private store: ImageStore | undefined;
+
+  constructor(readonly opts: DaemonOptions) {}
+
+  private images(): ImageStore {
+    return (this.store ??= new ImageStore(join(this.opts.dataRoot, 'image')));
+  }
+
+  router(): Router {
+    const r = new Router();
+    const ping = () => 'OK';
+    r.add('GET', '/_ping', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' }); res.end('OK'); });
+    r.add('HEAD', '/_ping', ping);
+    r.add('GET', '/version', () => ({
+      Platform: { Name: 'berth' }, Version: VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION,
+      Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: release(), GoVersion: `node${process.versions.node}`,
+      GitCommit: 'berth', BuildTime: '',
+      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: release(), GitCommit: 'berth', GoVersion: `node${process.versions.node}` } }],
+    }));
+    r.add('GET', '/info', () => {
+      const host = detectHost();
+      const s = this.images();
+      return {
+        ID: hostname(), Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: s.list().length,
+        Driver: s.snapshots.driver, DriverStatus: [], DockerRootDir: this.opts.dataRoot, OperatingSystem: readOs(), OSType: 'linux',
+        Architecture: process.arch === 'x64' ? 'x86_64' : process.arch, NCPU: cpus().length, MemTotal: totalmem(), KernelVersion: release(),
+        ServerVersion: VERSION, Name: hostname(), CgroupDriver: 'cgroupfs', CgroupVersion: host.mode === 'v2' ? '2' : '1',
+        DefaultRuntime: 'berth', Runtimes: { berth: { path: 'berth-exec' } }, LoggingDriver: 'json-file', Plugins: { Volume: ['local'], Network: [], Log: ['json-file', 'local', 'none'] },
+        RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: this.opts.mirrors ?? [] },
+        Labels: [], ExperimentalBuild: false, LiveRestoreEnabled: true, Warnings: [],
+      };
+    });
+    imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }));
+    return r;
+  }
+
+  async start(): Promise<void> {
+    const sock = this.opts.socket;
+    mkdirSync(dirname(sock), { recursive: true, mode: 0o755 });
+    if (existsSync(sock)) {
+      if (await answering(sock)) throw new Error(`another daemon answers on ${sock}`);
+      unlinkSync(sock); // left by a daemon that died
+    }
+    this.images();
+    this.server = apiServer(this.router(), VERSION);
+    await new Promise<void>((res, rej) => { this.server!.once('error', rej); this.server!.listen(sock, () => res()); });
+    chmodSync(sock, 0o660);
+    writeFileAtomic(join(this.opts.dataRoot, 'berthd.pid'), String(process.pid), { durable: false });
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((res) => (this.server ? this.server.close(() => res()) : res()));
+    rmSync(this.opts.socket, { force: true });
+    rmSync(join(this.opts.dataRoot, 'berthd.pid'), { force: true });
+  }
+}
+
+function readOs(): string {
+  try { return /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux'; } catch { return 'Linux'; }
+}
