@@ -30,6 +30,14 @@ export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
 
 export interface Expect { digest?: string; size?: number }
 
+/** Refuses content whose size or digest is not what was expected. */
+function verify(expect: Expect, digest: string, bytes: number): void {
+  if (expect.size !== undefined && bytes !== expect.size) {
+    throw new DigestMismatch(expect.digest ?? 'blob', `size is ${bytes} bytes, expected ${expect.size}${bytes < expect.size ? ' (truncated)' : ''}`);
+  }
+  if (expect.digest && digest !== expect.digest) throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
+}
+
 /** A blob being written: write to it, end it, then commit (checks it and makes it visible) or abort. */
 export class Ingest extends Writable {
   private readonly fd: number;
@@ -59,14 +67,11 @@ export class Ingest extends Writable {
   /** After the data has ended: verify, fsync, rename into place. */
   commit(): string {
     const digest = `${this.algorithm}:${this.hash.digest('hex')}`;
-    const { expect } = this;
-    if (expect.size !== undefined && this.bytes !== expect.size) {
+    try {
+      verify(this.expect, digest, this.bytes);
+    } catch (e) {
       this.abort();
-      throw new DigestMismatch(expect.digest ?? 'blob', `size is ${this.bytes} bytes, expected ${expect.size}${this.bytes < expect.size ? ' (truncated)' : ''}`);
-    }
-    if (expect.digest && digest !== expect.digest) {
-      this.abort();
-      throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
+      throw e;
     }
     try { fsyncSync(this.fd); } finally { closeSync(this.fd); }
     this.store.place(this.tmp, digest);
@@ -99,10 +104,14 @@ export class ContentStore {
     return statSync(this.path(digest)).size;
   }
 
+  /** A new name under ingest/; the pid in it lets cleanIngest() tell a dead writer's files. */
+  private tmpPath(): string {
+    return join(this.root, 'ingest', `${process.pid}-${Date.now()}-${++this.n}`);
+  }
+
   /** Starts writing a blob; nothing is visible until commit(). */
   ingest(expect: Expect = {}): Ingest {
-    const tmp = join(this.root, 'ingest', `${process.pid}-${Date.now()}-${++this.n}`);
-    return new Ingest(this, tmp, expect);
+    return new Ingest(this, this.tmpPath(), expect);
   }
 
   /** Writes a whole stream; returns its digest. */
@@ -121,10 +130,9 @@ export class ContentStore {
     const buf = typeof data === 'string' ? Buffer.from(data) : data;
     const alg = expect.digest ? parseDigest(expect.digest).algorithm : 'sha256';
     const digest = digestOf(buf, alg);
-    if (expect.size !== undefined && buf.length !== expect.size) throw new DigestMismatch(expect.digest ?? 'blob', `size is ${buf.length} bytes, expected ${expect.size}`);
-    if (expect.digest && digest !== expect.digest) throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
+    verify(expect, digest, buf.length);
     if (this.has(digest)) return digest;
-    const tmp = join(this.root, 'ingest', `${process.pid}-${Date.now()}-${++this.n}`);
+    const tmp = this.tmpPath();
     const fd = openSync(tmp, 'wx', 0o644);
     try {
       for (let off = 0; off < buf.length;) off += writeSync(fd, buf, off);

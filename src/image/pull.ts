@@ -4,7 +4,6 @@
 // diffID checked against the config. Only when all of it checked out does
 // the image get its name, so an interrupted pull leaves no half image; blobs
 // and layers already verified are kept and reused by the next pull.
-import { rmSync } from 'node:fs';
 import { Field, InvalidInput } from '../util/check.js';
 import { parseImageConfig, parseIndex, parseManifest } from './oci/validate.js';
 import { CONFIG_TYPES, INDEX_TYPES, MANIFEST_TYPES, MediaType, layerCompression, type Descriptor, type Platform } from './oci/types.js';
@@ -13,7 +12,6 @@ import { RegistryClient, type ClientOptions } from './registry/client.js';
 import { getCredentials } from './registry/credentials.js';
 import { chainIDs } from './snapshots.js';
 import { parseDigest } from './content.js';
-import { unpackLayer } from './layer/unpack.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
 export interface PullOptions extends ClientOptions {
@@ -110,13 +108,12 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
   let downloaded = 0, unpacked = 0;
   const jobs = manifest.layers.map((layer, i) => async () => {
     const chain = chains[i]!, parent = i ? chains[i - 1]! : null;
-    const short = layer.digest.slice(parseDigest(layer.digest).algorithm.length + 1, parseDigest(layer.digest).algorithm.length + 13);
+    const short = layer.digest.slice(layer.digest.indexOf(':') + 1).slice(0, 12);
     if (store.snapshots.has(chain) && store.content.has(layer.digest)) { opts.progress?.({ layer: short, status: 'exists', size: layer.size }); return; }
     opts.progress?.({ layer: short, status: 'waiting', size: layer.size });
-    const dir = store.snapshots.scratch();
     // a blob verified earlier (a pull that died before unpacking) is unpacked from the store
     const local = store.content.has(layer.digest);
-    const ingest = local ? undefined : store.content.ingest({ digest: layer.digest, size: layer.size });
+    const algorithm = parseDigest(layer.digest).algorithm;
     try {
       const stream = local ? store.content.stream(layer.digest) : (await client!.blob(repo, layer.digest)).stream;
       let bytes = 0, last = 0;
@@ -124,18 +121,19 @@ export async function pull(store: ImageStore, refText: string, opts: PullOptions
         bytes += c.length;
         if (bytes - last > 512 * 1024 || bytes === layer.size) { last = bytes; opts.progress?.({ layer: short, status: 'downloading', bytes, size: layer.size }); }
       });
-      const r = await unpackLayer(stream, dir, layerCompression(layer.mediaType)!, parseDigest(layer.digest).algorithm, ingest ? [ingest] : []);
-      if (r.size !== layer.size) throw new InvalidInput(`layer ${layer.digest}`, `${r.size} bytes arrived, the manifest says ${layer.size}${r.size < layer.size ? ' (truncated)' : ''}`);
-      if (r.digest !== layer.digest) throw new InvalidInput(`layer ${layer.digest}`, `content has digest ${r.digest}`);
-      if (r.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${layer.digest}`, `uncompressed digest ${r.diffID} is not the config's diff_ids[${i}] ${diffIDs[i]}`);
-      // verified: kept from now on, even if another layer fails (the next pull reuses it)
-      ingest?.commit();
-      store.snapshots.commit(dir, chain, r.diffID, parent);
+      // verified layers are kept at once, even if another layer fails (the next pull reuses them)
+      const r = await store.addLayer(stream, {
+        compression: layerCompression(layer.mediaType)!, algorithm, expect: { digest: layer.digest, size: layer.size }, blobStored: local,
+        check: (u) => {
+          if (u.size !== layer.size) throw new InvalidInput(`layer ${layer.digest}`, `${u.size} bytes arrived, the manifest says ${layer.size}${u.size < layer.size ? ' (truncated)' : ''}`);
+          if (u.digest !== layer.digest) throw new InvalidInput(`layer ${layer.digest}`, `content has digest ${u.digest}`);
+          if (u.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${layer.digest}`, `uncompressed digest ${u.diffID} is not the config's diff_ids[${i}] ${diffIDs[i]}`);
+        },
+        place: () => ({ chain, parent }),
+      });
       if (!local) downloaded += r.size;
       unpacked += r.unpackedSize;
     } catch (e) {
-      ingest?.abort();
-      rmSync(dir, { recursive: true, force: true });
       throw e instanceof InvalidInput ? e : new InvalidInput(`layer ${layer.digest}`, (e as Error).message);
     } finally {
       opts.progress?.({ layer: short, status: 'done', size: layer.size });

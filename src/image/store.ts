@@ -3,18 +3,20 @@
 // An image is known by its config digest (docker's image ID). Everything an
 // image refers to is found from it, so what nothing refers to can be freed
 // exactly (rmi, prune) and `df` counts each byte once.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { withFileLock } from '../util/lock.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Field, InvalidInput } from '../util/check.js';
-import { ContentStore } from './content.js';
+import { ContentStore, type Expect } from './content.js';
 import { Snapshots, chainIDs, diskUsage, type Driver } from './snapshots.js';
 import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { diffLayer, type DiffResult } from './layer/diff.js';
+import { unpackLayer, type UnpackResult } from './layer/unpack.js';
+import type { Compression } from './oci/types.js';
 
 export interface ImageRecord {
   /** Config digest: the image ID. */
@@ -111,6 +113,32 @@ export class ImageStore {
       for (const i of images) i.names = i.names.filter((n) => n !== name);
       images.find((i) => i.id === img.id)!.names.push(name);
     });
+  }
+
+  /**
+   * Unpacks a layer blob into a new snapshot and keeps the blob (unless
+   * `blobStored`): both go to scratch space first; `check` may refuse the
+   * result; only then are the blob and the snapshot committed, under the
+   * chain `place` names. On any failure nothing of it stays.
+   */
+  async addLayer(source: Readable, o: {
+    compression: Compression; algorithm?: string; expect?: Expect; blobStored?: boolean;
+    check?: (r: UnpackResult) => void; place: (r: UnpackResult) => { chain: string; parent: string | null };
+  }): Promise<UnpackResult> {
+    const dir = this.snapshots.scratch();
+    const ingest = o.blobStored ? undefined : this.content.ingest(o.expect ?? {});
+    try {
+      const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest ? [ingest] : []);
+      o.check?.(r);
+      ingest?.commit();
+      const { chain, parent } = o.place(r);
+      this.snapshots.commit(dir, chain, r.diffID, parent);
+      return r;
+    } catch (e) {
+      ingest?.abort();
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
   }
 
   manifest(img: ImageRecord): Manifest {
