@@ -1,30 +1,25 @@
-// A container's changes as a layer tar: its overlay upper directory, with
-// overlay's whiteouts (0/0 character devices) written as `.wh.NAME` and
-// opaque directories as `.wh..wh..opq`. The tar is reproducible: entries in
-// byte order of their names, no user or group names, no access or change
-// times, so the same tree gives the same digest.
+// A container's changes as a layer tar. With overlay they are its upper
+// directory, whose whiteouts (0/0 character devices) are written as `.wh.NAME`
+// and opaque directories as `.wh..wh..opq`; with the copy driver they are
+// found by comparing the copy with the image's layers. The tar is reproducible:
+// entries in byte order of their names, no user or group names, no access or
+// change times, so the same tree gives the same digest.
 import { lstatSync, readdirSync, readlinkSync, createReadStream, type Stats } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { Transform, type Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import { fsx } from '../../util/fsx.js';
 import { patchPax } from './tar-pax.js';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX } from './unpack.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, devNumbers, isOpaque, isWhiteout } from './overlay-format.js';
 
 patchPax();
 
-const SKIP_XATTR = /^trusted\.overlay\./;
 const EPOCH = new Date(0);
 
+/** Pax records of the file's xattrs (raw bytes, see tar-pax.ts), or none. */
 function xattrs(p: string): Record<string, string> | undefined {
-  const out: Record<string, string> = {};
-  for (const name of fsx().llistxattr(p)) {
-    if (SKIP_XATTR.test(name)) continue;
-    const v = fsx().lgetxattr(p, name);
-    if (v) out[`SCHILY.xattr.${name}`] = v.toString('latin1');
-  }
-  return Object.keys(out).length ? out : undefined;
+  const x = contentXattrs(p);
+  return x.length ? Object.fromEntries(x.map(([name, v]) => [`SCHILY.xattr.${name}`, v.toString('latin1')])) : undefined;
 }
 
 function header(name: string, st: Stats): Partial<tar.Header> & { name: string } {
@@ -49,10 +44,10 @@ function* overlayChanges(dir: string, rel = ''): Generator<Change> {
   for (const name of readdirSync(dir).sort(byBytes)) {
     const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
     const st = lstatSync(p);
-    if (st.isCharacterDevice() && st.rdev === 0) { yield { kind: 'whiteout', rel: r }; continue; }
+    if (isWhiteout(st)) { yield { kind: 'whiteout', rel: r }; continue; }
     yield { kind: 'entry', rel: r, path: p, st };
     if (st.isDirectory()) {
-      if (fsx().lgetxattr(p, 'trusted.overlay.opaque')?.toString() === 'y') yield { kind: 'opaque', rel: r };
+      if (isOpaque(p)) yield { kind: 'opaque', rel: r };
       yield* overlayChanges(p, r);
     }
   }
@@ -66,15 +61,15 @@ function lowerView(lowers: string[], rel: string): { st?: Stats; path?: string; 
     const p = rel ? `${l}/${rel}` : l;
     let st: Stats;
     try { st = lstatSync(p); } catch { continue; }
-    if (st.isCharacterDevice() && st.rdev === 0) break; // deleted here: nothing below counts
+    if (isWhiteout(st)) break; // deleted here: nothing below counts
     if (!found) found = { st, path: p };
     if (!st.isDirectory()) break;
     for (const c of readdirSync(p)) {
       const cst = lstatSync(`${p}/${c}`);
-      if (cst.isCharacterDevice() && cst.rdev === 0) hidden.add(c);
+      if (isWhiteout(cst)) hidden.add(c);
       else if (!hidden.has(c)) children.add(c);
     }
-    if (fsx().lgetxattr(p, 'trusted.overlay.opaque')?.toString() === 'y') break;
+    if (isOpaque(p)) break;
   }
   return { ...found, children };
 }
@@ -144,7 +139,7 @@ async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<D
     else if (st.isSymbolicLink()) await put({ ...h, type: 'symlink', linkname: readlinkSync(p) });
     else if (st.isFIFO()) await put({ ...h, type: 'fifo' });
     else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      const major = Math.floor(st.rdev / 256) & 0xfff, minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+      const { major, minor } = devNumbers(st.rdev);
       await put({ ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
     }
     // sockets are not carried in layers

@@ -5,27 +5,21 @@
 import { chmodSync, copyFileSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, lutimesSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { fsx } from '../../util/fsx.js';
-
-const OVERLAY_XATTR = /^trusted\.overlay\./;
+import { contentXattrs, devNumbers, isOpaque, isWhiteout } from './overlay-format.js';
 
 function copyXattrs(from: string, to: string): void {
-  const f = fsx();
-  for (const name of f.llistxattr(from)) {
-    if (OVERLAY_XATTR.test(name)) continue;
-    const v = f.lgetxattr(from, name);
-    if (v) f.lsetxattr(to, name, v);
-  }
+  for (const [name, value] of contentXattrs(from)) fsx().lsetxattr(to, name, value);
 }
 
 function applyDir(src: string, dest: string, links: Map<string, string>): void {
   for (const name of readdirSync(src)) {
     const s = join(src, name), d = join(dest, name);
     const st = lstatSync(s);
-    if (st.isCharacterDevice() && st.rdev === 0) { rmSync(d, { recursive: true, force: true }); continue; }
+    if (isWhiteout(st)) { rmSync(d, { recursive: true, force: true }); continue; }
     let existing: ReturnType<typeof lstatSync> | undefined;
     try { existing = lstatSync(d); } catch { existing = undefined; }
     if (st.isDirectory()) {
-      const opaque = fsx().lgetxattr(s, 'trusted.overlay.opaque')?.toString() === 'y';
+      const opaque = isOpaque(s);
       if (existing && (!existing.isDirectory() || opaque)) rmSync(d, { recursive: true, force: true });
       if (!existing || !existing.isDirectory() || opaque) mkdirSync(d);
       applyDir(s, d, links);
@@ -36,7 +30,7 @@ function applyDir(src: string, dest: string, links: Map<string, string>): void {
       if (first) { linkSync(first, d); continue; }
       if (st.isSymbolicLink()) symlinkSync(readlinkSync(s), d);
       else if (st.isFile()) copyFileSync(s, d, constants.COPYFILE_FICLONE);
-      else fsx().mknod(d, st.mode, Math.floor(st.rdev / 256) & 0xfff, (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00));
+      else { const { major, minor } = devNumbers(st.rdev); fsx().mknod(d, st.mode, major, minor); }
       if (st.nlink > 1) links.set(inode, d);
     }
     lchownSync(d, st.uid, st.gid);

@@ -20,6 +20,7 @@ import { lchown, lutimes, open, rm, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import tar from 'tar-stream';
 import { patchPax } from './tar-pax.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, markOpaque } from './overlay-format.js';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidInput } from '../../util/check.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
@@ -27,8 +28,6 @@ import type { Compression } from '../oci/types.js';
 
 patchPax();
 
-export const WHITEOUT_PREFIX = '.wh.';
-export const OPAQUE_MARKER = '.wh..wh..opq';
 const MAX_SYMLINK_HOPS = 40;
 const MAX_NAME = 4096;
 
@@ -109,12 +108,12 @@ export function entryPath(name: string): string {
   return parts.join('/');
 }
 
+/** Removes what is at `p` (a directory too, unless `keepDir`); returns what was there. */
 function removeExisting(p: string, keepDir: boolean): Stats | undefined {
   let st: Stats | undefined;
   try { st = lstatSync(p); } catch { return undefined; }
-  if (keepDir && st.isDirectory()) return st;
-  rmSync(p, { recursive: true, force: true });
-  return undefined;
+  if (!(keepDir && st.isDirectory())) rmSync(p, { recursive: true, force: true });
+  return st;
 }
 
 function xattrsOf(h: tar.Header): [string, Buffer][] {
@@ -205,6 +204,11 @@ class Extractor extends Writable {
     if (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
   }
 
+  private forgetParents(): void {
+    this.parents.clear();
+    this.parents.set('', this.dest);
+  }
+
   /** The entry's parent directory, followed inside the root, created if missing. */
   private async parentOf(dirRel: string, what: string): Promise<string> {
     const known = this.parents.get(dirRel);
@@ -230,18 +234,14 @@ class Extractor extends Writable {
     }
     const parent = await this.parentOf(dirRel, what);
     if (base === OPAQUE_MARKER) {
-      fsx().lsetxattr(parent, 'trusted.overlay.opaque', Buffer.from('y'));
+      markOpaque(parent);
       stream.resume();
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
       const target = `${parent}/${base.slice(WHITEOUT_PREFIX.length)}`;
       await this.settle(target);
-      if (removeExisting(target, true)) { // a directory goes: forget the parents checked under it
-        removeExisting(target, false);
-        this.parents.clear();
-        this.parents.set('', this.dest);
-      }
+      if (removeExisting(target, false)?.isDirectory()) this.forgetParents(); // those checked under it are gone
       fsx().mknod(target, S_IFCHR | 0o000, 0, 0);
       this.pending.set(target, Promise.resolve());
       stream.resume();
@@ -289,7 +289,7 @@ class Extractor extends Writable {
       }
       case 'directory': {
         await this.settle(p);
-        if (!removeExisting(p, true)) mkdirSync(p, { mode: 0o700 });
+        if (!removeExisting(p, true)?.isDirectory()) mkdirSync(p, { mode: 0o700 });
         this.meta(p, h, true);
         chmodSync(p, mode);
         this.pending.set(p, Promise.resolve());
@@ -299,8 +299,7 @@ class Extractor extends Writable {
       }
       case 'symlink': {
         stream.resume();
-        this.parents.clear(); // a path through this name now leads elsewhere
-        this.parents.set('', this.dest);
+        this.forgetParents(); // a path through this name now leads elsewhere
         const target = h.linkname ?? '';
         await this.later(p, async (existed) => {
           if (existed) await rm(p, { recursive: true, force: true });
