@@ -1,19 +1,12 @@
 // Image endpoints of the Docker Engine API over berth's image store.
 import type { ServerResponse } from 'node:http';
-import type { ImageStore, ImageRecord } from '../image/store.js';
+import type { ImageStore } from '../image/store.js';
 import { pull } from '../image/pull.js';
 import { push } from '../image/push.js';
-import { familiarName, formatReference, parseReference } from '../image/reference.js';
-import { imageSize, inspectImage } from '../image/inspect.js';
-import { chainIDs } from '../image/snapshots.js';
+import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
+import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
 import { ApiError, type Router } from './server.js';
 
-function tags(i: ImageRecord): string[] {
-  return i.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; });
-}
-function repoDigests(i: ImageRecord): string[] {
-  return i.repoDigests.map((d) => { const r = parseReference(d); return `${familiarName(r)}@${r.digest}`; });
-}
 
 /** A progress line in docker's JSON message stream. */
 function line(res: ServerResponse, msg: Record<string, unknown>): void {
@@ -30,7 +23,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     return images.map((i) => {
       const cfg = s.config(i);
       return {
-        Id: i.id, ParentId: '', RepoTags: tags(i), RepoDigests: repoDigests(i), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
+        Id: i.id, ParentId: '', RepoTags: i.names.map(shortReference), RepoDigests: i.repoDigests.map(shortReference), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
         Size: imageSize(s, i), SharedSize: -1, VirtualSize: imageSize(s, i), Labels: cfg.config?.Labels ?? null, Containers: -1,
       };
     });
@@ -44,12 +37,9 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('GET', '/images/{name*}/history', (req) => {
     const s = store();
     const img = s.resolve(req.params.name!);
-    const cfg = s.config(img);
-    const chains = chainIDs(cfg.rootfs.diff_ids);
-    let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
-    return [...(cfg.history ?? [])].reverse().map((h, i) => ({
-      Id: i === 0 ? img.id : '<missing>', Created: Math.floor(Date.parse(h.created ?? '1970-01-01T00:00:00Z') / 1000), CreatedBy: h.created_by ?? '',
-      Tags: i === 0 ? tags(img) : null, Size: h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0, Comment: h.comment ?? '',
+    return imageHistory(s, img).map((h, i) => ({
+      Id: i === 0 ? img.id : '<missing>', Created: Math.floor(Date.parse(h.created ?? '1970-01-01T00:00:00Z') / 1000), CreatedBy: h.createdBy,
+      Tags: i === 0 ? img.names.map(shortReference) : null, Size: h.size, Comment: h.comment,
     }));
   });
 
@@ -103,10 +93,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     const force = ['1', 'true'].includes(req.query.get('force') ?? '');
     const r2 = store().remove(req.params.name!, { force });
     return [
-      ...r2.untagged.map((u) => {
-        const p = parseReference(u);
-        return { Untagged: `${familiarName(p)}${p.digest ? `@${p.digest}` : `:${p.tag}`}` };
-      }),
+      ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
       ...r2.deleted.map((d) => ({ Deleted: d })),
     ];
   });

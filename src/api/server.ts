@@ -57,7 +57,10 @@ function statusOf(e: unknown): number {
   if (e instanceof ApiError) return e.status;
   if (e instanceof NotFound) return 404;
   if (e instanceof Conflict) return 409;
-  if (e instanceof RegistryError) return e.status === 401 || e.status === 403 || e.status === 404 ? e.status === 404 ? 404 : 403 : 500;
+  if (e instanceof RegistryError) {
+    if (e.status === 404) return 404;
+    return e.status === 401 || e.status === 403 ? 403 : 500;
+  }
   if (e instanceof InvalidInput) return 400;
   return 500;
 }

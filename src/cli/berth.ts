@@ -7,7 +7,8 @@ import { main as runtimeMain } from './runtime.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { executorPath } from '../runtime/executor.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_DATA_ROOT, registerImageCommands, storeAt } from './images.js';
+import { registerImageCommands } from './images.js';
+import { DEFAULT_DATA_ROOT, imageStoreIn } from '../engine/data-root.js';
 import type { ImageStore } from '../image/store.js';
 
 function versionInfo() {
@@ -35,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     .enablePositionalOptions()
     .exitOverride();
   let store: ImageStore | undefined;
-  registerImageCommands(program, () => (store ??= storeAt((program.opts() as { dataRoot: string }).dataRoot)));
+  registerImageCommands(program, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
   program.command('version').description('show version and host information')
     .option('-f, --format <fmt>', '"json" for machine-readable output')
     .action((o: { format?: string }) => {

@@ -1,7 +1,7 @@
 // berthd: the daemon's command line.
 import { Command } from 'commander';
 import { Daemon, DEFAULT_SOCKET } from '../engine/daemon.js';
-import { DEFAULT_DATA_ROOT } from './images.js';
+import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
 import { VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {

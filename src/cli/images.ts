@@ -1,21 +1,17 @@
 // berth's image verbs, with docker's names, flags and output shapes:
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
-import { join } from 'node:path';
-import { ImageStore, type ImageRecord } from '../image/store.js';
+import type { ImageStore, ImageRecord } from '../image/store.js';
 import { pull, type ProgressEvent } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { importRootfs, load, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { familiarName, parseReference } from '../image/reference.js';
-import { chainIDs } from '../image/snapshots.js';
-import { imageSize, inspectImage } from '../image/inspect.js';
+import { familiarName, parseReference, shortReference } from '../image/reference.js';
+import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
-
-export const DEFAULT_DATA_ROOT = '/var/lib/berth';
 
 export function units(n: number): string {
   // docker's HumanSize: decimal units, 3 significant digits
@@ -120,8 +116,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   const loadCmd = async (o: { input?: string; quiet?: boolean }) => {
     const src = o.input ? createReadStream(o.input) : process.stdin;
     for (const img of await load(store(), src)) {
-      const names = img.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; });
-      if (names.length) for (const n of names) process.stdout.write(`Loaded image: ${n}\n`);
+      if (img.names.length) for (const n of img.names) process.stdout.write(`Loaded image: ${shortReference(n)}\n`);
       else process.stdout.write(`Loaded image ID: ${img.id}\n`);
     }
   };
@@ -187,7 +182,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     for (const ref of images) {
       try {
         const r = store().remove(ref, { force: o.force });
-        for (const u of r.untagged) process.stdout.write(`Untagged: ${u.startsWith('docker.io/') ? familiarName(parseReference(u)) + (u.includes('@') ? `@${u.split('@')[1]}` : `:${parseReference(u).tag}`) : u}\n`);
+        for (const u of r.untagged) process.stdout.write(`Untagged: ${shortReference(u)}\n`);
         for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
       } catch (e) {
         failed = true;
@@ -215,16 +210,10 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     .action((ref: string, o: { quiet?: boolean; trunc?: boolean }) => {
       const s = store();
       const img = s.resolve(ref);
-      const cfg = s.config(img);
-      // sizes as docker shows them: what each layer takes unpacked
-      const chains = chainIDs(cfg.rootfs.diff_ids);
-      let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
       const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
-      const hist = [...(cfg.history ?? [])].reverse();
-      hist.forEach((h, i) => {
-        const size = h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0;
-        const by = h.created_by ?? '';
-        rows.push([i === 0 ? img.id.slice(7, 19) : '<missing>', ago(h.created), o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, units(size), h.comment ?? '']);
+      imageHistory(s, img).forEach((h, i) => {
+        const by = h.createdBy;
+        rows.push([i === 0 ? img.id.slice(7, 19) : '<missing>', ago(h.created), o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, units(h.size), h.comment]);
       });
       if (o.quiet) process.stdout.write(`${img.id.slice(7, 19)}\n`);
       else process.stdout.write(table(rows));
@@ -278,8 +267,4 @@ export function formatGo(tpl: string, v: unknown): string {
     for (const k of path.split('.').filter(Boolean)) x = (x as Record<string, unknown> | undefined)?.[k];
     return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
   });
-}
-
-export function storeAt(root: string): ImageStore {
-  return new ImageStore(join(root, 'image'));
 }

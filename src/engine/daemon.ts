@@ -4,7 +4,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync } fr
 import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
-import { ImageStore } from '../image/store.js';
+import type { ImageStore } from '../image/store.js';
+import { imageStoreIn } from './data-root.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { detectHost } from '../runtime/cgroups/index.js';
@@ -35,14 +36,12 @@ export class Daemon {
   constructor(readonly opts: DaemonOptions) {}
 
   private images(): ImageStore {
-    return (this.store ??= new ImageStore(join(this.opts.dataRoot, 'image')));
+    return (this.store ??= imageStoreIn(this.opts.dataRoot));
   }
 
   router(): Router {
     const r = new Router();
-    const ping = () => 'OK';
     r.add('GET', '/_ping', (_req, res) => { res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache, no-store, must-revalidate' }); res.end('OK'); });
-    r.add('HEAD', '/_ping', ping);
     r.add('GET', '/version', () => ({
       Platform: { Name: 'berth' }, Version: VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION,
       Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: release(), GoVersion: `node${process.versions.node}`,

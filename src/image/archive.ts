@@ -13,9 +13,9 @@ import { Field, InvalidInput } from '../util/check.js';
 import { digestOf } from './content.js';
 import { MediaType, MANIFEST_TYPES, INDEX_TYPES, type Compression, type Descriptor, type ImageConfig, type Manifest, layerCompression } from './oci/types.js';
 import { parseImageConfig, parseIndex, parseManifest, parseLayoutHeader } from './oci/validate.js';
-import { familiarName, formatReference, parseReference } from './reference.js';
+import { formatReference, parseReference, shortReference } from './reference.js';
 import { chainIDs } from './snapshots.js';
-import { entryPath, unpackLayer } from './layer/unpack.js';
+import { entryPath } from './layer/unpack.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
 const LAYER_TYPE: Record<Compression, string> = { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd };
@@ -113,17 +113,14 @@ async function storeImage(store: ImageStore, c: Candidate): Promise<ImageRecord>
   for (const [i, path] of c.layers.entries()) {
     if (!existsSync(path)) throw new InvalidInput(`layer ${i}`, `${path.split('/').slice(-3).join('/')} is missing from the archive`);
     const compression = sniff(path);
-    const dir = store.snapshots.scratch();
-    const ingest = store.content.ingest({});
     try {
-      const r = await unpackLayer(createReadStream(path), dir, compression, 'sha256', [ingest]);
-      if (r.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${i}`, `content has diffID ${r.diffID}, the config says ${diffIDs[i]}`);
-      ingest.commit();
-      store.snapshots.commit(dir, chains[i]!, r.diffID, i ? chains[i - 1]! : null);
+      const r = await store.addLayer(createReadStream(path), {
+        compression,
+        check: (u) => { if (u.diffID !== diffIDs[i]) throw new InvalidInput(`layer ${i}`, `content has diffID ${u.diffID}, the config says ${diffIDs[i]}`); },
+        place: () => ({ chain: chains[i]!, parent: i ? chains[i - 1]! : null }),
+      });
       descs.push({ mediaType: LAYER_TYPE[compression], digest: r.digest, size: r.size });
     } catch (e) {
-      ingest.abort();
-      rmSync(dir, { recursive: true, force: true });
       throw e instanceof InvalidInput ? e : new InvalidInput(`layer ${i} (${path.split('/').slice(-2).join('/')})`, (e as Error).message);
     }
   }
@@ -197,7 +194,7 @@ export async function save(store: ImageStore, refs: string[], out: Writable): Pr
     }
     dockerManifest.push({
       Config: `blobs/${img.id.replace(':', '/')}`,
-      RepoTags: names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag ?? 'latest'}`; }),
+      RepoTags: names.map(shortReference),
       Layers: m.layers.map((l) => `blobs/${l.digest.replace(':', '/')}`),
     });
   }
@@ -255,19 +252,8 @@ export async function importRootfs(store: ImageStore, src: Readable, opts: { nam
     const cfg: NonNullable<ImageConfig['config']> = {};
     applyChanges(cfg, opts.changes ?? []);
     const created = new Date().toISOString();
-    const dir = store.snapshots.scratch();
     const compression = sniff(file);
-    const ingest = store.content.ingest({});
-    let r;
-    try {
-      r = await unpackLayer(createReadStream(file), dir, compression, 'sha256', [ingest]);
-      ingest.commit();
-    } catch (e) {
-      ingest.abort();
-      rmSync(dir, { recursive: true, force: true });
-      throw e;
-    }
-    store.snapshots.commit(dir, r.diffID, r.diffID, null);
+    const r = await store.addLayer(createReadStream(file), { compression, place: (u) => ({ chain: u.diffID, parent: null }) });
     const config = Buffer.from(JSON.stringify({
       created, architecture: opts.platform?.architecture ?? 'amd64', os: opts.platform?.os ?? 'linux', config: cfg,
       rootfs: { type: 'layers', diff_ids: [r.diffID] },

@@ -1,5 +1,6 @@
 // An image as docker's inspect and list show it.
-import { familiarName, parseReference } from './reference.js';
+import { shortReference } from './reference.js';
+import { chainIDs } from './snapshots.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
 /** Bytes the image's layers take unpacked. */
@@ -14,8 +15,8 @@ export function inspectImage(s: ImageStore, i: ImageRecord) {
   const m = s.manifest(i);
   return {
     Id: i.id,
-    RepoTags: i.names.map((n) => { const r = parseReference(n); return `${familiarName(r)}:${r.tag}`; }),
-    RepoDigests: i.repoDigests.map((d) => { const r = parseReference(d); return `${familiarName(r)}@${r.digest}`; }),
+    RepoTags: i.names.map(shortReference),
+    RepoDigests: i.repoDigests.map(shortReference),
     Parent: '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
     Config: cfg.config ?? {}, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
     Size: imageSize(s, i),
@@ -27,3 +28,16 @@ export function inspectImage(s: ImageStore, i: ImageRecord) {
   };
 }
 
+
+export interface HistoryLine { created?: string; createdBy: string; comment: string; size: number }
+
+/** The image's history, newest first, with each layer's size unpacked (as docker shows it). */
+export function imageHistory(s: ImageStore, i: ImageRecord): HistoryLine[] {
+  const cfg = s.config(i);
+  const chains = chainIDs(cfg.rootfs.diff_ids);
+  let li = (cfg.history ?? []).filter((h) => !h.empty_layer).length - 1;
+  return [...(cfg.history ?? [])].reverse().map((h) => ({
+    created: h.created, createdBy: h.created_by ?? '', comment: h.comment ?? '',
+    size: h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0,
+  }));
+}

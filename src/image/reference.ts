@@ -68,3 +68,9 @@ export function familiarName(r: Reference): string {
   if (r.registry === DEFAULT_REGISTRY) name = r.repository.startsWith('library/') ? r.repository.slice(8) : r.repository;
   return name;
 }
+
+/** A stored name or name@digest as docker prints it: busybox:latest, 127.0.0.1:5000/x@sha256:... */
+export function shortReference(text: string): string {
+  const r = parseReference(text);
+  return `${familiarName(r)}${r.digest ? `@${r.digest}` : `:${r.tag ?? DEFAULT_TAG}`}`;
+}

@@ -1,0 +1,10 @@
+// Where berth keeps its state: one data root (images now, containers next),
+// shared by the berth CLI and berthd.
+import { join } from 'node:path';
+import { ImageStore } from '../image/store.js';
+
+export const DEFAULT_DATA_ROOT = '/var/lib/berth';
+
+export function imageStoreIn(dataRoot: string): ImageStore {
+  return new ImageStore(join(dataRoot, 'image'));
+}
