@@ -113,6 +113,17 @@ describe('save, load and import', () => {
       spawnSync('umount', [target]);
       store.snapshots.release('umoci-check');
     }
+    // the read-only view shows the same, and refuses writes
+    const view = join(work, 'umoci-view');
+    mkdirSync(view);
+    mountAll(store.snapshots.view('umoci-view', img.chainID!), view);
+    try {
+      assert.deepEqual(readdirSync(join(view, 'etc')).sort(), ['three', 'two']);
+      assert.throws(() => writeFileSync(join(view, 'etc', 'four'), 'x'), /EROFS/);
+    } finally {
+      spawnSync('umount', [view]);
+      store.snapshots.release('umoci-view');
+    }
   });
 
   test('a damaged or incomplete archive is refused and leaves no image', () => {

@@ -10,7 +10,7 @@
 //   layers.json          chainID → { id, diffID, parent, size }
 //   active/<key>/{upper,work} or active/<key>/copy   a container's writable layer
 //   tmp/                 unpacks in progress (removed on start)
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -185,12 +185,6 @@ export class Snapshots {
 
   active(): string[] {
     return readdirSync(join(this.root, 'active'));
-  }
-
-  /** Bytes on disk of an active snapshot's own layer. */
-  activeSize(key: string): number {
-    const d = this.upperDir(key);
-    return existsSync(d) && statSync(d).isDirectory() ? diskUsage(d) : 0;
   }
 }
 
