@@ -1,8 +1,10 @@
-// A private dockerd (Debian's docker.io) for tests: its own data, exec root,
-// socket and cgroup parent, berth registered as a runtime; stop() leaves
-// no daemon, mount or cgroup behind.
+// A private dockerd (Debian's docker.io) for tests: its own containerd, data,
+// exec root, socket and cgroup parent, berth registered as a runtime; stop()
+// leaves no daemon, mount or cgroup behind. The containerd is started here,
+// not by dockerd: dockerd uses /run/containerd/containerd.sock whenever that
+// file exists, and a stale one (left by a containerd that died) hangs it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BERTH_RUNTIME, PREFIX, removeCgroup, unmountUnder } from './env.js';
@@ -17,6 +19,7 @@ export class PrivateDockerd {
   readonly cgroupParent = `/${PREFIX}-docker-${Math.random().toString(36).slice(2, 8)}`;
   readonly bin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
   private daemon: ChildProcess | undefined;
+  private containerd: ChildProcess | undefined;
 
   docker(args: string[], input = ''): Run {
     const r = spawnSync(this.bin, ['-H', `unix://${this.sock}`, ...args], { encoding: 'utf8', input, env: { ...process.env, DOCKER_CONFIG: join(this.dir, 'client') }, timeout: 120000, maxBuffer: 1 << 28 });
@@ -25,13 +28,28 @@ export class PrivateDockerd {
 
   async start(): Promise<void> {
     chmodSync(this.dir, 0o755);
+    const ctrSock = join(this.dir, 'containerd.sock');
+    writeFileSync(join(this.dir, 'containerd.toml'), 'version = 2\n');
+    const clog = openSync(join(this.dir, 'containerd.log'), 'a');
+    this.containerd = spawn('containerd', [
+      '--config', join(this.dir, 'containerd.toml'), '--address', ctrSock,
+      '--root', join(this.dir, 'containerd-root'), '--state', join(this.dir, 'containerd-state'),
+    ], { stdio: ['ignore', clog, clog] });
+    closeSync(clog);
+    for (let i = 0; i < 100 && !existsSync(ctrSock); i++) await sleep(100);
+    const log = openSync(join(this.dir, 'dockerd.log'), 'a');
     this.daemon = spawn('dockerd', [
+      '--containerd', ctrSock,
       '--data-root', join(this.dir, 'data'), '--exec-root', join(this.dir, 'exec'), '--pidfile', join(this.dir, 'dockerd.pid'),
       '-H', `unix://${this.sock}`, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
       '--cgroup-parent', this.cgroupParent, '--add-runtime', `berth=${BERTH_RUNTIME}`,
-    ], { stdio: ['ignore', 'ignore', 'ignore'] });
+    ], { stdio: ['ignore', log, log] });
+    closeSync(log);
     for (let i = 0; i < 300 && this.docker(['version']).code !== 0; i++) await sleep(100);
-    if (this.docker(['version']).code !== 0) throw new Error('dockerd did not answer');
+    if (this.docker(['version']).code !== 0) {
+      const tail = (f: string) => existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-15).join('\n') : '(no log)';
+      throw new Error(`dockerd did not answer in 30 s\n--- dockerd.log\n${tail(join(this.dir, 'dockerd.log'))}\n--- containerd.log\n${tail(join(this.dir, 'containerd.log'))}`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -43,8 +61,13 @@ export class PrivateDockerd {
       await Promise.race([exited, sleep(20000)]);
       if (d.exitCode === null) d.kill('SIGKILL');
     }
-    const ctrPid = join(this.dir, 'exec', 'containerd', 'containerd.pid');
-    if (existsSync(ctrPid)) { try { process.kill(Number(readFileSync(ctrPid, 'utf8')), 'SIGKILL'); } catch { /* gone */ } }
+    const c = this.containerd;
+    if (c && c.exitCode === null) {
+      const exited = new Promise((r) => c.once('exit', r));
+      c.kill('SIGTERM');
+      await Promise.race([exited, sleep(10000)]);
+      if (c.exitCode === null) c.kill('SIGKILL');
+    }
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
     rmSync(this.dir, { recursive: true, force: true });
