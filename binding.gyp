@@ -23,6 +23,42 @@
       ]
     },
     {
+      "target_name": "berth-shim",
+      "type": "executable",
+      "sources": [
+        "native/shim/shim.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-std=gnu11",
+        "-D_GNU_SOURCE"
+      ],
+      "ldflags": [
+        "-static-libgcc"
+      ]
+    },
+    {
+      "target_name": "berth-init",
+      "type": "executable",
+      "sources": [
+        "native/init/init.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-std=gnu11",
+        "-D_GNU_SOURCE"
+      ],
+      "ldflags": [
+        "-static"
+      ]
+    },
+    {
       "target_name": "berth_fsx",
       "sources": [
         "native/fsx/fsx.c"

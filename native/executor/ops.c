@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <net/if.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/bpf.h>
@@ -758,6 +759,20 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
   case OP_OPEN_ROOT:
     ctx->root_fd = open(A(0), O_PATH | O_DIRECTORY | O_CLOEXEC);
     return ctx->root_fd < 0 ? fail(ctx, "rootfs %s", A(0)) : 0;
+  case OP_LOOPBACK_UP: {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "lo");
+    int r = fd < 0 ? -1 : ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+      ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+      r = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int saved = errno;
+    if (fd >= 0) close(fd);
+    errno = saved;
+    return r < 0 ? fail(ctx, "bring up lo") : 0;
+  }
   case OP_SETHOSTNAME:
     return sethostname(A(0), op->argl[0]) < 0 ? fail(ctx, "hostname %s", A(0)) : 0;
   case OP_SETDOMAINNAME:

@@ -67,6 +67,7 @@ enum op_code {
   OP_DEVICE_FILTER = 51, /* cgroup v2 dir, eBPF program (struct bpf_insn[]): load and attach */
   OP_RECV_CONSOLE = 52,  /* parent: receive the pty master from the init; supervise proxies it */
   OP_CONNECT_SECCOMP_LISTENER = 53, /* unix socket path of the seccomp agent */
+  OP_LOOPBACK_UP = 54,   /* bring up "lo" in the (new) network namespace */
   OP_MAX
 };
 

@@ -1,6 +1,7 @@
 /* berth_fsx: the file operations Node has no call for, used when layers are
  * unpacked and diffed: mknod (device nodes, fifos, overlay whiteouts) and
- * extended attributes (security.capability, trusted.overlay.opaque, ...).
+ * extended attributes (security.capability, trusted.overlay.opaque, ...);
+ * flock for the stores; mount/umount for container roots.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -39,6 +41,7 @@ static const char *errno_code(int e) {
   case ENOTSUP: return "ENOTSUP";
   case E2BIG: return "E2BIG";
   case ERANGE: return "ERANGE";
+  case EBUSY: return "EBUSY";
   default: return "EIO";
   }
 }
@@ -150,6 +153,44 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   return out;
 }
 
+static int get_str(napi_env env, napi_value v, char *buf, size_t len) {
+  size_t n;
+  return napi_get_value_string_utf8(env, v, buf, len, &n) == napi_ok && n < len - 1 ? 0 : -1;
+}
+
+/* mount(source, target, fstype, flags, data): a container's root (overlay or bind) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  static char src[PATH_MAX_LEN], tgt[PATH_MAX_LEN], type[64], data[16384];
+  double flags;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5 || get_str(env, argv[0], src, sizeof(src)) || get_str(env, argv[1], tgt, sizeof(tgt)) ||
+      get_str(env, argv[2], type, sizeof(type)) || napi_get_value_double(env, argv[3], &flags) != napi_ok ||
+      get_str(env, argv[4], data, sizeof(data))) {
+    napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data)");
+    return NULL;
+  }
+  if (mount(src, tgt, type[0] ? type : NULL, (unsigned long)flags, data[0] ? data : NULL) < 0) return throw_errno(env, "mount", tgt);
+  return NULL;
+}
+
+/* umount2(target, MNT_DETACH) when `detach` */
+static napi_value js_umount(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  char tgt[PATH_MAX_LEN];
+  bool detach = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_str(env, argv[0], tgt, sizeof(tgt))) {
+    napi_throw_type_error(env, NULL, "umount(target, detach)");
+    return NULL;
+  }
+  if (argc > 1) napi_get_value_bool(env, argv[1], &detach);
+  if (umount2(tgt, detach ? MNT_DETACH : 0) < 0) return throw_errno(env, "umount", tgt);
+  return NULL;
+}
+
 /* flock(fd, exclusive): true when taken, false when another holds it (never blocks).
  * The kernel drops the lock when its holder dies, so a crash leaves no stale lock. */
 static napi_value js_try_lock(napi_env env, napi_callback_info info) {
@@ -174,6 +215,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tryLock", NULL, js_try_lock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

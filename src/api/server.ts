@@ -2,6 +2,8 @@
 // optional /v1.NN prefix, version negotiation, and docker's error shape
 // ({"message": ...} with 400/404/409/500). Handlers live in the route files.
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
+import { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { Conflict, NotFound } from '../image/store.js';
 import { RegistryError } from '../image/registry/client.js';
@@ -23,6 +25,12 @@ export interface Request {
   raw: IncomingMessage;
   /** The body as JSON ({} when empty); refuses malformed or oversized bodies. */
   json(): Promise<unknown>;
+  /**
+   * Takes over the connection for a raw stream (attach, exec): after a
+   * "101 UPGRADED" when the client asked to upgrade, else as a 200 response
+   * whose body is the output and whose request body is the input.
+   */
+  hijack(contentType: string): Duplex;
 }
 
 export type Handler = (req: Request, res: ServerResponse) => Promise<unknown> | unknown;
@@ -76,32 +84,46 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(parts);
 }
 
-export function apiServer(router: Router, serverVersion: string): Server {
-  return createServer((raw, res) => {
-    const url = new URL(raw.url ?? '/', 'http://berth');
-    let path = url.pathname;
-    const v = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
-    if (v) {
-      const [maj, min] = v[1]!.split('.').map(Number);
-      const [lmaj, lmin] = MIN_API_VERSION.split('.').map(Number);
-      if (maj! < lmaj! || (maj === lmaj && min! < lmin!)) {
-        sendJson(res, 400, { message: `client version ${v[1]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` });
-        return;
-      }
-      path = v[2]!;
+/** The route and API path of a request; an error text when the version is refused. */
+function route(router: Router, raw: IncomingMessage): { url: URL; path: string; hit?: ReturnType<Router['match']>; refused?: string } {
+  const url = new URL(raw.url ?? '/', 'http://berth');
+  let path = url.pathname;
+  const v = /^\/v(\d+\.\d+)(\/.*)$/.exec(path);
+  if (v) {
+    const [maj, min] = v[1]!.split('.').map(Number);
+    const [lmaj, lmin] = MIN_API_VERSION.split('.').map(Number);
+    if (maj! < lmaj! || (maj === lmaj && min! < lmin!)) {
+      return { url, path, refused: `client version ${v[1]} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version` };
     }
+    path = v[2]!;
+  }
+  return { url, path, hit: router.match(raw.method ?? 'GET', path) };
+}
+
+function jsonBody(raw: IncomingMessage) {
+  return async () => {
+    const body = await readBody(raw);
+    if (body.length === 0) return {};
+    try { return JSON.parse(body.toString()); } catch (e) { throw new ApiError(400, `invalid JSON in the request body: ${(e as Error).message}`); }
+  };
+}
+
+export function apiServer(router: Router, serverVersion: string): Server {
+  const server = createServer((raw, res) => {
+    const { url, path, hit, refused } = route(router, raw);
+    if (refused) { sendJson(res, 400, { message: refused }); return; }
     res.setHeader('Api-Version', API_VERSION);
     res.setHeader('Server', `Berth/${serverVersion} (linux)`);
     res.setHeader('Docker-Experimental', 'false');
     res.setHeader('Ostype', 'linux');
-    const hit = router.match(raw.method ?? 'GET', path);
     if (!hit) { sendJson(res, 404, { message: `page not found: ${raw.method} ${path}` }); return; }
     const req: Request = {
       method: raw.method ?? 'GET', path, params: hit.params, query: url.searchParams, headers: raw.headers, raw,
-      json: async () => {
-        const body = await readBody(raw);
-        if (body.length === 0) return {};
-        try { return JSON.parse(body.toString()); } catch (e) { throw new ApiError(400, `invalid JSON in the request body: ${(e as Error).message}`); }
+      json: jsonBody(raw),
+      hijack: (contentType) => {
+        res.writeHead(200, { 'content-type': contentType });
+        res.flushHeaders();
+        return Duplex.from({ readable: raw, writable: res });
       },
     };
     Promise.resolve().then(() => hit.route.handler(req, res)).then((out) => {
@@ -117,4 +139,46 @@ export function apiServer(router: Router, serverVersion: string): Server {
       sendJson(res, statusOf(e), { message });
     });
   });
+  // attach and exec ask to upgrade to a raw stream ("Upgrade: tcp")
+  server.on('upgrade', (raw: IncomingMessage, socket: Socket, head: Buffer) => {
+    const { url, path, hit, refused } = route(router, raw);
+    const fail = (status: number, message: string) => {
+      const text = JSON.stringify({ message });
+      socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 409 ? 'Conflict' : status === 400 ? 'Bad Request' : 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nApi-Version: ${API_VERSION}\r\n\r\n${text}`);
+    };
+    if (refused) { fail(400, refused); return; }
+    if (!hit) { fail(404, `page not found: ${raw.method} ${path}`); return; }
+    let hijacked = false;
+    const req: Request = {
+      method: raw.method ?? 'GET', path, params: hit.params, query: url.searchParams, headers: raw.headers, raw,
+      // the body (exec start's options) comes on the socket, after the headers
+      json: async () => {
+        const n = Number(raw.headers['content-length'] ?? 0);
+        if (n > MAX_BODY) throw new ApiError(413, `request body is larger than ${MAX_BODY} bytes`);
+        while (head.length < n) {
+          const chunk = await new Promise<Buffer | null>((res) => { socket.once('data', res); socket.once('end', () => res(null)); socket.resume(); });
+          socket.pause();
+          if (!chunk) break;
+          head = Buffer.concat([head, chunk]);
+        }
+        const body = head.subarray(0, n);
+        head = head.subarray(n);
+        if (body.length === 0) return {};
+        try { return JSON.parse(body.toString()); } catch (e) { throw new ApiError(400, `invalid JSON in the request body: ${(e as Error).message}`); }
+      },
+      hijack: (contentType) => {
+        hijacked = true;
+        socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nApi-Version: ${API_VERSION}\r\n\r\n`);
+        if (head.length) socket.unshift(head);
+        return socket;
+      },
+    };
+    Promise.resolve().then(() => hit.route.handler(req, undefined as unknown as ServerResponse)).then(() => {
+      if (!hijacked) fail(500, 'this endpoint does not stream');
+    }, (e: unknown) => {
+      if (hijacked) socket.destroy();
+      else fail(statusOf(e), (e as Error).message ?? String(e));
+    });
+  });
+  return server;
 }

@@ -8,14 +8,20 @@ import type { ImageStore } from '../image/store.js';
 import { imageStoreIn } from './data-root.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
+import { containerRoutes } from '../api/containers.js';
+import { Engine } from './containers.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { VERSION } from '../version.js';
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock';
 
+export const DEFAULT_EXEC_ROOT = '/run/berth';
+
 export interface DaemonOptions {
   dataRoot: string;
+  /** sockets of the shims and the runtime's state: short paths, on tmpfs */
+  execRoot?: string;
   socket: string;
   insecureRegistries?: string[];
   mirrors?: string[];
@@ -32,11 +38,16 @@ function answering(socket: string): Promise<boolean> {
 export class Daemon {
   private server: Server | undefined;
   private store: ImageStore | undefined;
+  private containers: Engine | undefined;
 
   constructor(readonly opts: DaemonOptions) {}
 
   private images(): ImageStore {
     return (this.store ??= imageStoreIn(this.opts.dataRoot));
+  }
+
+  engine(): Engine {
+    return (this.containers ??= new Engine(this.opts.dataRoot, this.opts.execRoot ?? DEFAULT_EXEC_ROOT, () => this.images()));
   }
 
   router(): Router {
@@ -51,8 +62,10 @@ export class Daemon {
     r.add('GET', '/info', () => {
       const host = detectHost();
       const s = this.images();
+      const cs = this.engine().list();
+      const running = cs.filter((c) => c.State.Running && !c.State.Paused).length, paused = cs.filter((c) => c.State.Paused).length;
       return {
-        ID: hostname(), Containers: 0, ContainersRunning: 0, ContainersPaused: 0, ContainersStopped: 0, Images: s.list().length,
+        ID: hostname(), Containers: cs.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: cs.length - running - paused, Images: s.list().length,
         Driver: s.snapshots.driver, DriverStatus: [], DockerRootDir: this.opts.dataRoot, OperatingSystem: readOs(), OSType: 'linux',
         Architecture: process.arch === 'x64' ? 'x86_64' : process.arch, NCPU: cpus().length, MemTotal: totalmem(), KernelVersion: release(),
         ServerVersion: VERSION, Name: hostname(), CgroupDriver: 'cgroupfs', CgroupVersion: host.mode === 'v2' ? '2' : '1',
@@ -62,6 +75,7 @@ export class Daemon {
       };
     });
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }));
+    containerRoutes(r, () => this.engine());
     return r;
   }
 
@@ -73,6 +87,7 @@ export class Daemon {
       unlinkSync(sock); // left by a daemon that died
     }
     this.images();
+    await this.engine().restore();
     this.server = apiServer(this.router(), VERSION);
     await new Promise<void>((res, rej) => { this.server!.once('error', rej); this.server!.listen(sock, () => res()); });
     chmodSync(sock, 0o660);
@@ -80,6 +95,8 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    this.containers?.shutdown();
+    (this.server as unknown as { closeAllConnections?: () => void } | undefined)?.closeAllConnections?.();
     await new Promise<void>((res) => (this.server ? this.server.close(() => res()) : res()));
     rmSync(this.opts.socket, { force: true });
     rmSync(join(this.opts.dataRoot, 'berthd.pid'), { force: true });

@@ -16,6 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/lock.js';
+import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { InvalidInput } from '../util/check.js';
 import { copyMerged } from './layer/merge.js';
 
@@ -188,14 +189,21 @@ export class Snapshots {
   }
 }
 
-/** Mounts `mounts` at `target` (root's job; the runtime does this for containers). */
+/** Mounts `mounts` at `target` (the engine's job for a container's root). */
 export function mountAll(mounts: Mount[], target: string): void {
+  const f = fsx();
   for (const m of mounts) {
     const opts = m.options.filter((o) => o !== 'rbind' && o !== 'bind');
-    const bind = m.type === 'bind';
-    const args = bind ? ['--rbind', m.source, target] : ['-t', m.type, m.source, '-o', opts.join(','), target];
-    const r = spawnSync('mount', args, { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`mount ${m.type} on ${target}: ${r.stderr.trim()}`);
-    if (bind && opts.includes('ro')) spawnSync('mount', ['-o', 'remount,bind,ro', target]);
+    const ro = opts.includes('ro');
+    try {
+      if (m.type === 'bind') {
+        f.mount(m.source, target, '', MS_BIND | MS_REC, '');
+        if (ro) f.mount('', target, '', MS_BIND | MS_REMOUNT | MS_RDONLY, '');
+      } else {
+        f.mount(m.source, target, m.type, ro ? MS_RDONLY : 0, opts.filter((o) => o !== 'ro' && o !== 'rw').join(','));
+      }
+    } catch (e) {
+      throw new Error(`mount ${m.type} on ${target}: ${(e as Error).message}`);
+    }
   }
 }

@@ -106,7 +106,7 @@ export class Runtime {
   }
 
   /** Creates the container; with `supervise` the executor stays its parent and `done` reports the exit. */
-  async create(id: string, bundle: string, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; noPivot?: boolean; supervise?: boolean; stdio?: ExecutorOptions['stdio'] } = {}) {
+  async create(id: string, bundle: string, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; noPivot?: boolean; supervise?: boolean; stdio?: ExecutorOptions['stdio']; via?: ExecutorOptions['via'] } = {}) {
     validateId(id);
     bundle = resolve(bundle);
     let text: string;
@@ -140,7 +140,7 @@ export class Runtime {
       };
       const plan = buildCreatePlan(config, ctx);
       applyCgroup(this.host, cgroupPath, cg);
-      exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: config.linux.namespaces.some((n) => n.type === 'pid' && n.path) || !config.linux.namespaces.some((n) => n.type === 'pid') });
+      exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, via: opts.via, protectExe: config.linux.namespaces.some((n) => n.type === 'pid' && n.path) || !config.linux.namespaces.some((n) => n.type === 'pid') });
       const pid = await exe.pid;
       const state: ContainerState = {
         id, pid, pidStart: procStart(pid) ?? '', bundle, rootfs, created: new Date().toISOString(), cgroupPath,
@@ -258,7 +258,7 @@ export class Runtime {
   }
 
   /** Runs another process in a running container. */
-  async exec(id: string, proc: Process, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; detach?: boolean; stdio?: ExecutorOptions['stdio'] } = {}) {
+  async exec(id: string, proc: Process, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; detach?: boolean; stdio?: ExecutorOptions['stdio']; via?: ExecutorOptions['via'] } = {}) {
     const s = this.load(id);
     const st = this.status(s);
     if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot exec in container "${id}": it is ${st}`);
@@ -267,7 +267,7 @@ export class Runtime {
       id: s.id, bundle: s.bundle, pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
       preserveFds: opts.preserveFds ?? 0, supervise: !opts.detach,
     });
-    const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true });
+    const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true, via: opts.via });
     const pid = await exe.pid;
     if (opts.pidFile) writeFileAtomic(resolve(opts.pidFile), String(pid), LIVE);
     return { pid, done: exe.done };

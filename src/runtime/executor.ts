@@ -28,9 +28,15 @@ export interface ExecutorOptions {
   preserveFds?: number;
   /** Re-exec from a sealed copy (the plan joins a pid namespace others live in). */
   protectExe?: boolean;
+  /**
+   * Start the executor through a supervisor (berth-shim): `path args -- executor ...`,
+   * detached. The supervisor passes the plan on fd 3 and forwards the report on its stdout.
+   */
+  via?: { path: string; args: string[]; stderr?: number };
 }
 
 export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExecutor {
+  if (opts.via) return runVia(plan, opts.via, opts.protectExe);
   const n = opts.preserveFds ?? 0;
   const planFd = 3 + n, reportFd = 4 + n;
   const base = opts.stdio === undefined || opts.stdio === 'inherit' ? ['inherit', 'inherit', 'inherit'] : opts.stdio;
@@ -40,11 +46,25 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
   const args = ['--plan-fd', String(planFd), '--report-fd', String(reportFd)];
   if (opts.protectExe) args.push('--protect-exe');
   const child = spawn(executorPath(), args, { stdio: stdio as StdioOptions });
-  const planPipe = child.stdio[planFd] as NodeJS.WritableStream;
+  return readReport(child, child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan);
+}
+
+function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
+  const args = [...via.args, '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
+  if (protectExe) args.push('--protect-exe');
+  const child = spawn(via.path, args, { stdio: ['ignore', 'pipe', via.stderr ?? 'ignore', 'pipe'], detached: true });
+  child.unref();
+  const r = readReport(child, child.stdio[3] as NodeJS.WritableStream, child.stdio[1] as NodeJS.ReadableStream, plan, true);
+  // the supervisor outlives us: once its report ends, nothing here holds it
+  (child.stdio[1] as NodeJS.ReadableStream).on('end', () => { for (const s of child.stdio) (s as { destroy?: () => void } | null)?.destroy?.(); });
+  return r;
+}
+
+/** With `atEnd`, the pid is given when the report ends without an error (the supervisor is ready then). */
+function readReport(child: ReturnType<typeof spawn>, planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, atEnd = false): RunningExecutor {
   planPipe.end(encodePlan(plan));
   planPipe.on('error', () => { /* the executor reports why it stopped reading */ });
-  const report = child.stdio[reportFd] as NodeJS.ReadableStream;
-  let buf = '', error = '', exitCode = -1;
+  let buf = '', error = '', exitCode = -1, seen = 0;
   let resolvePid!: (p: number) => void, rejectPid!: (e: Error) => void;
   const pid = new Promise<number>((res, rej) => { resolvePid = res; rejectPid = rej; });
   pid.catch(() => {});
@@ -55,13 +75,18 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
     while ((i = buf.indexOf('\n')) >= 0) {
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
-      if (line.startsWith('pid ')) resolvePid(Number(line.slice(4)));
+      if (line.startsWith('pid ')) { seen = Number(line.slice(4)); if (!atEnd) resolvePid(seen); }
       else if (line.startsWith('error ')) error = line.slice(6).replace(/\bcap (\d+)\b/, (_, n: string) => ALL_CAPABILITIES[Number(n)] ?? `capability ${n}`);
       else if (line.startsWith('exit ')) exitCode = Number(line.slice(5));
       else if (line.startsWith('signal ')) exitCode = 128 + Number(line.slice(7));
     }
   });
   const done = new Promise<{ exitCode: number }>((res) => {
+    if (atEnd) report.on('end', () => {
+      if (error) rejectPid(new ExecutorError(error));
+      else if (seen) resolvePid(seen);
+      else rejectPid(new ExecutorError('the supervisor ended before the process started'));
+    });
     child.on('close', (code, sig) => {
       const e = new ExecutorError(error || `executor exited with ${code ?? sig}`);
       rejectPid(e);

@@ -17,7 +17,7 @@ export const OPCODES = {
   chroot: 25, mask: 26, readonly: 27, openRoot: 28, sethostname: 30, setdomainname: 31, rlimit: 33,
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
-  checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52, connectSeccompListener: 53,
+  checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52, connectSeccompListener: 53, loopbackUp: 54,
 } as const;
 
 export type Op =
@@ -27,7 +27,7 @@ export type Op =
   | { op: 'writeChild'; name: string; data: string }
   | { op: 'joinCgroup'; procs: string }
   | { op: 'sync' | 'wait' | 'notify'; tag: string }
-  | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' }
+  | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' | 'loopbackUp' }
   | { op: 'console'; bindConsole: boolean; toParent: boolean }
   | { op: 'hook'; path: string; timeout: number; args: string[]; env: string[]; statePrefix: string; stateSuffix: string }
   | { op: 'mount'; source: string; target: string; fstype: string; flags: number; data: string; create: 0 | 1 | 2; inRoot: boolean }
@@ -318,6 +318,8 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   // without a console socket the supervising executor holds the pty and proxies it
   const toParent = !!proc.terminal && !ctx.consoleSocket && ctx.supervise;
   if (proc.terminal) child.push({ op: 'console', bindConsole: true, toParent });
+  // as runc does: a new network namespace gets its loopback up
+  if (config.linux.namespaces.some((n) => n.type === 'network' && !n.path)) child.push({ op: 'loopbackUp' });
   if (config.hostname !== undefined) child.push({ op: 'sethostname', name: config.hostname });
   if (config.domainname !== undefined) child.push({ op: 'setdomainname', name: config.domainname });
   for (const [k, v] of Object.entries(L.sysctl)) {

@@ -1,4 +1,4 @@
-// The native file operations Node lacks (native/fsx): mknod, xattrs, flock.
+// The native file operations Node lacks (native/fsx): mknod, xattrs, flock, mount.
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { nativeBuild } from './project.js';
@@ -10,7 +10,11 @@ export interface Fsx {
   llistxattr(path: string): string[];
   /** flock(LOCK_EX|LOCK_NB): true when taken. */
   tryLock(fd: number): boolean;
+  mount(source: string, target: string, fstype: string, flags: number, data: string): void;
+  umount(target: string, detach?: boolean): void;
 }
+
+export const MS_RDONLY = 1, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;
 
 let loaded: Fsx | undefined;
 export function fsx(): Fsx {

@@ -1,0 +1,539 @@
+/* berth-shim: one per container process, started by berthd, outliving it.
+ *
+ *   berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--wait-attach]
+ *              [--log FILE] [--log-max-size BYTES] [--log-max-file N] -- EXECUTOR ARGS...
+ *
+ * Runs EXECUTOR (berth-exec, reading its plan from fd 3 and reporting on fd
+ * 4, both inherited from berthd) and becomes the container process's reaper
+ * (PR_SET_CHILD_SUBREAPER), so the process stays its child when the
+ * executor exits. The executor's report is forwarded to fd 4 and read here
+ * for the process's pid. The shim then holds the process's stdio: a pty
+ * (received on DIR/console.sock) or pipes. Output goes to the json-file log
+ * (rotated by size) and to attached clients. DIR/shim.sock takes one line
+ * per connection:
+ *   attach I O E   stream in, out, err (0/1 each); frames as docker's stdcopy
+ *                  unless the process has a tty
+ *   resize R C     set the pty's size
+ *   wait           answered "exit N" when the process ends
+ * When the process ends, "CODE SECONDS.NANOS" goes to the exit FILE (temp
+ * file, fsync, rename), waiters are told, and the shim exits. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CLIENTS 64
+#define PARTIAL_MAX 16384 /* docker splits log lines longer than this */
+
+enum { C_FREE, C_HEADER, C_ATTACH, C_WAIT };
+struct client {
+  int fd, kind, in, out, err, eof; /* eof: the client closed its writing side */
+  char hdr[128];
+  size_t hlen;
+};
+
+static struct {
+  const char *dir, *log_path, *exit_path;
+  int tty, want_stdin, stdin_once, wait_attach;
+  long long log_max_size;
+  int log_max_file;
+  int log_fd;
+  long long log_size;
+  int in_fd, out_fd, err_fd; /* container side: stdin writer, stdout/stderr readers (pty master for all with tty) */
+  pid_t init;
+  struct client clients[MAX_CLIENTS];
+  char partial[2][PARTIAL_MAX];
+  size_t plen[2];
+} S = {.log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
+
+static void die(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "berth-shim: ");
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  exit(1);
+}
+
+static int write_all(int fd, const void *buf, size_t n) {
+  const char *p = buf;
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && errno == EAGAIN) {
+      struct pollfd pf = {.fd = fd, .events = POLLOUT};
+      poll(&pf, 1, 1000);
+      continue;
+    }
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int listen_at(const char *path) {
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(a.sun_path)) die("socket path too long: %s", path);
+  strcpy(a.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0) die("listen on %s: %s", path, strerror(errno));
+  return fd;
+}
+
+/* ---- json-file log ---- */
+
+static void log_rotate(void) {
+  if (S.log_max_file <= 1) { /* keep one file: start it again */
+    if (ftruncate(S.log_fd, 0) == 0) lseek(S.log_fd, 0, SEEK_SET);
+    S.log_size = 0;
+    return;
+  }
+  char from[4200], to[4200];
+  for (int i = S.log_max_file - 1; i >= 1; i--) {
+    if (i == 1) snprintf(from, sizeof(from), "%s", S.log_path);
+    else snprintf(from, sizeof(from), "%s.%d", S.log_path, i - 1);
+    snprintf(to, sizeof(to), "%s.%d", S.log_path, i);
+    rename(from, to);
+  }
+  close(S.log_fd);
+  S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  S.log_size = 0;
+}
+
+/* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
+ * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
+static void log_entry(int stream, const unsigned char *p, size_t n) {
+  static char *buf;
+  static size_t cap;
+  size_t need = n * 6 + 128;
+  if (need > cap) {
+    free(buf);
+    cap = need;
+    buf = malloc(cap);
+    if (!buf) die("out of memory");
+  }
+  char *o = buf;
+  memcpy(o, "{\"log\":\"", 8);
+  o += 8;
+  static const char hex[] = "0123456789abcdef";
+  for (size_t i = 0; i < n;) {
+    unsigned char c = p[i];
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
+      *o++ = (char)c;
+      i++;
+    } else if (c < 0x80) {
+      *o++ = '\\';
+      switch (c) {
+      case '"': *o++ = '"'; break;
+      case '\\': *o++ = '\\'; break;
+      case '\n': *o++ = 'n'; break;
+      case '\r': *o++ = 'r'; break;
+      case '\t': *o++ = 't'; break;
+      default: *o++ = 'u'; *o++ = '0'; *o++ = '0'; *o++ = hex[c >> 4]; *o++ = hex[c & 15];
+      }
+      i++;
+    } else {
+      size_t len = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+      int ok = len > 0 && i + len <= n;
+      for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
+      if (ok && len == 3) ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
+      if (ok && len == 4) ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c == 0xf4 && p[i + 1] >= 0x90);
+      if (ok) {
+        memcpy(o, p + i, len);
+        o += len;
+        i += len;
+      } else {
+        memcpy(o, "\xef\xbf\xbd", 3);
+        o += 3;
+        i++;
+      }
+    }
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  struct tm tm;
+  gmtime_r(&ts.tv_sec, &tm);
+  o += sprintf(o, "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n", stream ? "stderr" : "stdout",
+               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+  size_t len = (size_t)(o - buf);
+  if (S.log_max_size > 0 && S.log_size > 0 && S.log_size + (long long)len > S.log_max_size) log_rotate();
+  if (S.log_fd >= 0 && write_all(S.log_fd, buf, len) == 0) S.log_size += (long long)len;
+}
+
+/* Splits output into lines; a line longer than PARTIAL_MAX is logged in parts. */
+static void log_output(int stream, const unsigned char *p, size_t n) {
+  if (S.log_fd < 0) return;
+  char *part = S.partial[stream];
+  size_t *plen = &S.plen[stream];
+  while (n > 0) {
+    const unsigned char *nl = memchr(p, '\n', n);
+    size_t take = nl ? (size_t)(nl - p) + 1 : n;
+    if (*plen == 0 && nl) {
+      log_entry(stream, p, take); /* a whole line: no copy */
+    } else {
+      size_t room = PARTIAL_MAX - *plen;
+      if (take > room) take = room;
+      memcpy(part + *plen, p, take);
+      *plen += take;
+      if (part[*plen - 1] == '\n' || *plen == PARTIAL_MAX) {
+        log_entry(stream, (unsigned char *)part, *plen);
+        *plen = 0;
+      }
+    }
+    p += take;
+    n -= take;
+  }
+}
+
+static void log_flush(void) {
+  for (int s = 0; s < 2; s++)
+    if (S.plen[s]) {
+      log_entry(s, (unsigned char *)S.partial[s], S.plen[s]);
+      S.plen[s] = 0;
+    }
+}
+
+/* ---- clients ---- */
+
+static void drop(struct client *c) {
+  close(c->fd);
+  c->kind = C_FREE;
+  c->fd = -1;
+}
+
+static void close_stdin(void) {
+  if (S.in_fd >= 0 && !S.tty) close(S.in_fd);
+  if (!S.tty) S.in_fd = -1;
+}
+
+static void to_clients(int stream, const char *p, size_t n) {
+  unsigned char h[8] = {(unsigned char)(stream + 1), 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &S.clients[i];
+    if (c->kind != C_ATTACH || !(stream ? c->err : c->out)) continue;
+    if ((!S.tty && write_all(c->fd, h, 8) < 0) || write_all(c->fd, p, n) < 0) {
+      if (c->in && S.stdin_once) close_stdin();
+      drop(c);
+    }
+  }
+}
+
+/* One read of the process's stdout (0) or stderr (1); 0 when it is finished. */
+static int pump_output(int stream, int fd) {
+  char buf[65536];
+  ssize_t n = read(fd, buf, sizeof(buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+  if (n <= 0) return 0;
+  log_output(stream, (unsigned char *)buf, (size_t)n);
+  to_clients(stream, buf, (size_t)n);
+  return 1;
+}
+
+static void header(struct client *c) {
+  char *nl = memchr(c->hdr, '\n', c->hlen);
+  if (!nl) {
+    if (c->hlen == sizeof(c->hdr)) drop(c);
+    return;
+  }
+  *nl = 0;
+  size_t rest = c->hlen - (size_t)(nl + 1 - c->hdr);
+  int a, b, d;
+  unsigned short rows, cols;
+  if (sscanf(c->hdr, "attach %d %d %d", &a, &b, &d) == 3) {
+    c->kind = C_ATTACH;
+    c->in = a && (S.in_fd >= 0 || S.tty); /* a tty's master comes later */
+    c->out = b;
+    c->err = d;
+    write_all(c->fd, "ok\n", 3);
+    if (c->in && rest) write_all(S.in_fd, nl + 1, rest);
+  } else if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
+    struct winsize ws = {.ws_row = rows, .ws_col = cols};
+    int r = S.tty ? ioctl(S.in_fd, TIOCSWINSZ, &ws) : -1;
+    write_all(c->fd, r == 0 ? "ok\n" : "error no tty\n", r == 0 ? 3 : 13);
+    drop(c);
+  } else if (strcmp(c->hdr, "wait") == 0) {
+    c->kind = C_WAIT;
+  } else {
+    write_all(c->fd, "error unknown request\n", 22);
+    drop(c);
+  }
+}
+
+static void client_readable(struct client *c) {
+  if (c->eof) { /* only a hangup wakes us for these */
+    drop(c);
+    return;
+  }
+  if (c->kind == C_HEADER) {
+    ssize_t n = read(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen);
+    if (n <= 0) {
+      drop(c);
+      return;
+    }
+    c->hlen += (size_t)n;
+    header(c);
+    return;
+  }
+  char buf[65536];
+  ssize_t n = read(c->fd, buf, sizeof(buf));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return;
+  if (n > 0) {
+    if (c->kind == C_ATTACH && c->in && S.in_fd >= 0 && write_all(S.in_fd, buf, (size_t)n) < 0) close_stdin();
+    return;
+  }
+  /* the client is gone (or closed its writing side) */
+  if (c->kind == C_ATTACH && c->in) {
+    c->in = 0;
+    if (S.stdin_once) close_stdin();
+    if (c->out || c->err) {
+      c->eof = 1; /* keep sending output until it hangs up */
+      return;
+    }
+  }
+  drop(c);
+}
+
+static void accept_client(int lfd) {
+  int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0) return;
+  for (int i = 0; i < MAX_CLIENTS; i++)
+    if (S.clients[i].kind == C_FREE) {
+      S.clients[i] = (struct client){.fd = fd, .kind = C_HEADER};
+      return;
+    }
+  close(fd);
+}
+
+/* ---- startup ---- */
+
+static int recv_fd(int sock) {
+  char data[256];
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) < 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof(int));
+  return fd;
+}
+
+static void write_exit(int code) {
+  char tmp[4200], text[64];
+  snprintf(tmp, sizeof(tmp), "%s.tmp", S.exit_path);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  int n = snprintf(text, sizeof(text), "%d %lld.%09ld\n", code, (long long)ts.tv_sec, ts.tv_nsec);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  write_all(fd, text, (size_t)n);
+  fsync(fd);
+  close(fd);
+  rename(tmp, S.exit_path);
+  char dir[4200];
+  snprintf(dir, sizeof(dir), "%s", S.exit_path);
+  char *slash = strrchr(dir, '/');
+  if (slash) *slash = 0;
+  int dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
+
+int main(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) { i++; break; }
+    if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) S.dir = argv[++i];
+    else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) S.log_path = argv[++i];
+    else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc) S.exit_path = argv[++i];
+    else if (strcmp(argv[i], "--log-max-size") == 0 && i + 1 < argc) S.log_max_size = atoll(argv[++i]);
+    else if (strcmp(argv[i], "--log-max-file") == 0 && i + 1 < argc) S.log_max_file = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--tty") == 0) S.tty = 1;
+    else if (strcmp(argv[i], "--stdin") == 0) S.want_stdin = 1;
+    else if (strcmp(argv[i], "--stdin-once") == 0) S.stdin_once = 1;
+    else if (strcmp(argv[i], "--wait-attach") == 0) S.wait_attach = 1;
+    else die("unknown argument %s", argv[i]);
+  }
+  if (!S.dir || !S.exit_path || i >= argc) die("usage: berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--log FILE] [--log-max-size N] [--log-max-file N] -- EXECUTOR ARGS...");
+  prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+  setsid();
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, NULL);
+  int sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  /* the daemon may die: nothing here may depend on it */
+  signal(SIGHUP, SIG_IGN);
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
+
+  char path[4200];
+  snprintf(path, sizeof(path), "%s/shim.sock", S.dir);
+  int lfd = listen_at(path);
+  int console_lfd = -1;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2];
+  if (S.tty) {
+    snprintf(path, sizeof(path), "%s/console.sock", S.dir);
+    console_lfd = listen_at(path);
+  } else {
+    if (S.want_stdin && pipe2(in, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  }
+  if (pipe2(rep, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+  if (S.log_path) {
+    S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (S.log_fd < 0) die("open %s: %s", S.log_path, strerror(errno));
+    struct stat st;
+    if (fstat(S.log_fd, &st) == 0) S.log_size = st.st_size;
+  }
+
+  for (int k = 0; k < MAX_CLIENTS; k++) S.clients[k] = (struct client){.fd = -1};
+  if (!S.tty) S.in_fd = in[1];
+  /* --wait-attach: the process may not run before its client is connected (exec) */
+  if (S.wait_attach) {
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    if (poll(&p, 1, 10000) <= 0) die("nobody attached");
+    accept_client(lfd);
+    while (S.clients[0].kind == C_HEADER) client_readable(&S.clients[0]);
+  }
+  pid_t exe = fork();
+  if (exe < 0) die("fork: %s", strerror(errno));
+  if (exe == 0) {
+    sigprocmask(SIG_UNBLOCK, &mask, NULL);
+    signal(SIGHUP, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(S.tty ? devnull : in[0] >= 0 ? in[0] : devnull, 0);
+    dup2(S.tty ? devnull : out[1], 1);
+    dup2(S.tty ? devnull : err[1], 2);
+    dup2(rep[1], 4); /* the executor reports to us; fd 3 (the plan) is berthd's */
+    execv(argv[i], argv + i);
+    _exit(127);
+  }
+  close(3);
+  close(rep[1]);
+  if (!S.tty) {
+    if (in[0] >= 0) close(in[0]);
+    close(out[1]);
+    close(err[1]);
+    S.out_fd = out[0];
+    S.err_fd = err[0];
+  }
+  /* the executor's report goes on to berthd, on our stdout */
+  FILE *report = fdopen(rep[0], "r");
+  char line[1300];
+  int exe_status = -1;
+  while (fgets(line, sizeof(line), report)) {
+    write_all(1, line, strlen(line));
+    if (strncmp(line, "pid ", 4) == 0) S.init = (pid_t)atoi(line + 4);
+  }
+  fclose(report);
+  /* the executor has finished (its report closed); reap it */
+  while (waitpid(exe, &exe_status, 0) < 0 && errno == EINTR) {}
+  if (S.init <= 0 || !WIFEXITED(exe_status) || WEXITSTATUS(exe_status) != 0) {
+    if (S.init > 0) kill(S.init, SIGKILL);
+    return 1;
+  }
+  if (S.tty) {
+    struct pollfd p = {.fd = console_lfd, .events = POLLIN};
+    if (poll(&p, 1, 10000) <= 0) {
+      kill(S.init, SIGKILL);
+      die("the container did not send its terminal");
+    }
+    int c = accept4(console_lfd, NULL, NULL, SOCK_CLOEXEC);
+    int master = c >= 0 ? recv_fd(c) : -1;
+    if (master < 0) {
+      kill(S.init, SIGKILL);
+      die("receive the terminal: %s", strerror(errno));
+    }
+    close(c);
+    close(console_lfd);
+    snprintf(path, sizeof(path), "%s/console.sock", S.dir);
+    unlink(path);
+    S.in_fd = S.out_fd = master;
+  }
+  /* berthd reads the report until EOF: close stdout now */
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  dup2(devnull, 0);
+  dup2(devnull, 1);
+  if (S.out_fd >= 0) fcntl(S.out_fd, F_SETFL, fcntl(S.out_fd, F_GETFL) | O_NONBLOCK);
+  if (S.err_fd >= 0) fcntl(S.err_fd, F_SETFL, fcntl(S.err_fd, F_GETFL) | O_NONBLOCK);
+
+  int status = -1;
+  for (;;) {
+    struct pollfd p[4 + MAX_CLIENTS];
+    int np = 0;
+    p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    p[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
+    p[np++] = (struct pollfd){.fd = S.out_fd, .events = POLLIN};
+    p[np++] = (struct pollfd){.fd = S.tty ? -1 : S.err_fd, .events = POLLIN};
+    for (int k = 0; k < MAX_CLIENTS; k++)
+      p[np++] = (struct pollfd){.fd = S.clients[k].kind == C_FREE ? -1 : S.clients[k].fd, .events = S.clients[k].eof ? 0 : POLLIN};
+    if (poll(p, (nfds_t)np, -1) < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    if (p[2].revents && !pump_output(0, S.out_fd)) {
+      if (!S.tty) close(S.out_fd); /* a pty gives EIO once every slave is closed; it stays open for stdin */
+      S.out_fd = -1;
+    }
+    if (p[3].revents && !pump_output(1, S.err_fd)) {
+      close(S.err_fd);
+      S.err_fd = -1;
+    }
+    if (p[1].revents) accept_client(lfd);
+    for (int k = 0; k < MAX_CLIENTS; k++)
+      if (p[4 + k].revents && S.clients[k].kind != C_FREE) client_readable(&S.clients[k]);
+    if (p[0].revents) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof(si)) == sizeof(si)) {}
+      int st;
+      pid_t r;
+      while ((r = waitpid(-1, &st, WNOHANG)) > 0)
+        if (r == S.init) status = st;
+    }
+    if (status != -1) break;
+  }
+  /* what the process wrote last is still in the pipes or the pty */
+  for (int s = 0; s < 2; s++) {
+    int fd = s ? S.err_fd : S.out_fd;
+    if (s && S.tty) break;
+    for (int rounds = 0; fd >= 0 && rounds < 4096; rounds++) {
+      struct pollfd q = {.fd = fd, .events = POLLIN};
+      if (poll(&q, 1, 0) <= 0 || !pump_output(s, fd)) break;
+    }
+  }
+  log_flush();
+  int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  write_exit(code);
+  char msg[32];
+  int n = snprintf(msg, sizeof(msg), "exit %d\n", code);
+  for (int k = 0; k < MAX_CLIENTS; k++) {
+    struct client *c = &S.clients[k];
+    if (c->kind == C_WAIT) write_all(c->fd, msg, (size_t)n);
+    if (c->kind != C_FREE) drop(c);
+  }
+  snprintf(path, sizeof(path), "%s/shim.sock", S.dir);
+  unlink(path);
+  return 0;
+}

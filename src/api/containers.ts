@@ -1,0 +1,349 @@
+// Container, exec, volume and event endpoints of the Docker Engine API over
+// the engine (src/engine/containers.ts).
+import type { ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { spawn } from 'node:child_process';
+import type { Engine, ContainerRecord } from '../engine/containers.js';
+import { readLogs, frame } from '../engine/logs.js';
+import { InvalidInput } from '../util/check.js';
+import { ApiError, type Request, type Router } from './server.js';
+
+const bool = (v: string | null) => v === '1' || v === 'true' || v === 'True';
+
+function filtersOf(req: Request): Record<string, string[]> {
+  const f = req.query.get('filters');
+  if (!f) return {};
+  let raw: unknown;
+  try { raw = JSON.parse(f); } catch { throw new InvalidInput('filters', `invalid filter JSON: ${f}`); }
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object).filter((x) => (v as Record<string, boolean>)[x]);
+  }
+  return out;
+}
+
+function ago(iso: string): string {
+  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+  if (s < 1) return 'Less than a second';
+  if (s < 60) return `${Math.floor(s)} second${Math.floor(s) === 1 ? '' : 's'}`;
+  if (s < 3600) return `${Math.floor(s / 60)} minute${Math.floor(s / 60) === 1 ? '' : 's'}`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hour${Math.floor(s / 3600) === 1 ? '' : 's'}`;
+  return `${Math.floor(s / 86400)} days`;
+}
+
+export function statusText(r: ContainerRecord): string {
+  const st = r.State;
+  if (st.Restarting) return `Restarting (${st.ExitCode}) ${ago(st.FinishedAt)} ago`;
+  if (st.Running) {
+    const health = st.Health ? ` (${st.Health.Status === 'starting' ? 'health: starting' : st.Health.Status})` : '';
+    return `Up ${ago(st.StartedAt)}${st.Paused ? ' (Paused)' : ''}${health}`;
+  }
+  if (st.Status === 'created') return 'Created';
+  if (st.Status === 'removing') return 'Removal In Progress';
+  return `Exited (${st.ExitCode}) ${ago(st.FinishedAt)} ago`;
+}
+
+const command = (r: ContainerRecord) => [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+
+export function inspectContainer(e: Engine, r: ContainerRecord) {
+  const dir = join(e.dataRoot, 'containers', r.Id);
+  return {
+    Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args, State: r.State, Image: r.Image,
+    ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'), LogPath: r.LogPath,
+    Name: r.Name, RestartCount: r.RestartCount, Driver: e.images().snapshots.driver, Platform: 'linux', MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
+    ExecIDs: null, HostConfig: r.HostConfig, GraphDriver: { Name: e.images().snapshots.driver, Data: null }, Mounts: r.Mounts,
+    Config: r.Config,
+    NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: r.HostConfig.NetworkMode === 'host' ? { host: {} } : { none: {} } },
+  };
+}
+
+function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): boolean {
+  for (const [k, vals] of Object.entries(f)) {
+    if (!vals.length) continue;
+    const ok = vals.some((v) => {
+      switch (k) {
+        case 'id': return r.Id.startsWith(v);
+        case 'name': return new RegExp(v).test(r.Name.slice(1));
+        case 'status': return r.State.Status === v;
+        case 'label': { const [lk, lv] = v.split('=', 2) as [string, string?]; const l = r.Config.Labels ?? {}; return lk in l && (lv === undefined || l[lk] === lv); }
+        case 'exited': return r.State.Status === 'exited' && String(r.State.ExitCode) === v;
+        case 'ancestor': { try { return e.images().resolve(v).id === r.Image; } catch { return false; } }
+        case 'volume': return r.Mounts.some((m) => m.Name === v || m.Destination === v);
+        case 'health': return (r.State.Health?.Status ?? 'none') === v;
+        case 'is-task': return v === 'false';
+        default: throw new InvalidInput('filters', `invalid filter '${k}'`);
+      }
+    });
+    if (!ok) return false;
+  }
+  return true;
+}
+
+async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: ServerResponse): Promise<void> {
+  if (r.HostConfig.LogConfig?.Type === 'none') throw new ApiError(501, 'configured logging driver does not support reading');
+  const q = req.query;
+  const stdout = bool(q.get('stdout')), stderr = bool(q.get('stderr'));
+  if (!stdout && !stderr) throw new InvalidInput('logs', 'Bad parameters: you must choose at least one stream');
+  const tail = q.get('tail');
+  const num = (s: string | null) => (s && s !== '0' ? Number(s) : undefined);
+  const timestamps = bool(q.get('timestamps'));
+  res.writeHead(200, { 'content-type': r.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+  res.flushHeaders();
+  let closed = false;
+  res.on('close', () => { closed = true; });
+  const logs = readLogs(r.LogPath, {
+    stdout, stderr, follow: bool(q.get('follow')), since: num(q.get('since')), until: num(q.get('until')),
+    tail: tail && tail !== 'all' ? Number(tail) : undefined,
+  }, () => e.list().includes(r) && (r.State.Running || r.State.Restarting), () => closed);
+  for await (const entry of logs) {
+    const data = timestamps ? Buffer.concat([Buffer.from(`${entry.time} `), entry.log]) : entry.log;
+    if (!res.write(r.Config.Tty ? data : frame(entry.stream, data))) await new Promise((ok) => res.once('drain', ok));
+  }
+  res.end();
+}
+
+export function containerRoutes(r: Router, engine: () => Engine): void {
+  r.add('POST', '/containers/create', async (req, res) => {
+    const body = await req.json();
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInput('body', 'expected a JSON object');
+    const out = engine().create(body as Record<string, unknown>, req.query.get('name'));
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(out));
+  });
+
+  r.add('GET', '/containers/json', (req) => {
+    const e = engine();
+    const f = filtersOf(req);
+    let list = e.list();
+    if (!bool(req.query.get('all')) && !req.query.get('limit') && !f.status) list = list.filter((c) => c.State.Running || c.State.Restarting);
+    list = list.filter((c) => matches(e, c, f));
+    const limit = Number(req.query.get('limit') ?? -1);
+    if (limit > 0) list = list.slice(0, limit);
+    return list.map((c) => ({
+      Id: c.Id, Names: [c.Name], Image: c.ImageName, ImageID: c.Image, Command: command(c), Created: Math.floor(Date.parse(c.Created) / 1000),
+      Ports: [], Labels: c.Config.Labels ?? {}, State: c.State.Status, Status: statusText(c),
+      HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'none' }, NetworkSettings: { Networks: {} },
+      Mounts: c.Mounts.map((m) => ({ ...m })),
+    }));
+  });
+
+  r.add('GET', '/containers/{id}/json', (req) => { const e = engine(); return inspectContainer(e, e.get(req.params.id!)); });
+
+  r.add('POST', '/containers/{id}/start', async (req, res) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    if (c.State.Running) { res.writeHead(304); res.end(); return; }
+    await e.start(c.Id);
+  });
+
+  r.add('POST', '/containers/{id}/stop', async (req, res) => {
+    const t = req.query.get('t');
+    const stopped = await engine().stop(req.params.id!, t !== null ? Number(t) : undefined, req.query.get('signal') ?? undefined);
+    if (!stopped) { res.writeHead(304); res.end(); }
+  });
+
+  r.add('POST', '/containers/{id}/restart', async (req) => {
+    const e = engine();
+    const t = req.query.get('t');
+    await e.stop(req.params.id!, t !== null ? Number(t) : undefined, req.query.get('signal') ?? undefined);
+    await e.start(req.params.id!);
+  });
+
+  r.add('POST', '/containers/{id}/kill', async (req) => { await engine().kill(req.params.id!, req.query.get('signal') || 'SIGKILL'); });
+  r.add('POST', '/containers/{id}/pause', async (req) => { await engine().pause(req.params.id!); });
+  r.add('POST', '/containers/{id}/unpause', async (req) => { await engine().unpause(req.params.id!); });
+  r.add('POST', '/containers/{id}/rename', (req) => { engine().rename(req.params.id!, req.query.get('name') ?? ''); });
+
+  r.add('POST', '/containers/{id}/wait', async (req, res) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    const cond = req.query.get('condition') || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw new InvalidInput('condition', `invalid condition: "${cond}"`);
+    const wait = e.wait(c.Id, cond);
+    // headers go out now, so the client knows the wait is in place before it starts the container
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    const done = await wait;
+    res.end(JSON.stringify({ StatusCode: done.State.ExitCode, Error: done.State.Error ? { Message: done.State.Error } : null }));
+  });
+
+  r.add('DELETE', '/containers/{id}', async (req) => {
+    await engine().remove(req.params.id!, { force: bool(req.query.get('force')), volumes: bool(req.query.get('v')) });
+  });
+
+  r.add('POST', '/containers/{id}/attach', async (req) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    const q = req.query;
+    if (!c.State.Running && c.State.Status !== 'created' && !bool(q.get('logs'))) throw new ApiError(409, 'You cannot attach to a stopped container, start it first');
+    const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')) });
+    else sock.end();
+  });
+
+  r.add('POST', '/containers/{id}/resize', async (req) => {
+    await engine().resizeTty(req.params.id!, Number(req.query.get('h') ?? 0), Number(req.query.get('w') ?? 0));
+  });
+
+  r.add('GET', '/containers/{id}/logs', async (req, res) => {
+    const e = engine();
+    await streamLogs(e, e.get(req.params.id!), req, res);
+  });
+
+  r.add('POST', '/containers/{id}/exec', async (req, res) => {
+    const out = engine().execCreate(req.params.id!, (await req.json()) as Record<string, unknown>);
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(out));
+  });
+
+  r.add('POST', '/exec/{id}/start', async (req) => {
+    const e = engine();
+    const body = (await req.json()) as { Detach?: boolean; Tty?: boolean };
+    const x = e.execInspect(req.params.id!);
+    if (body.Detach) { await e.execStart(x.ID, undefined, { detach: true }); return; }
+    const sock = req.hijack(x.ProcessConfig.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    await e.execStart(x.ID, sock as never);
+  });
+
+  r.add('GET', '/exec/{id}/json', (req) => engine().execInspect(req.params.id!));
+  r.add('POST', '/exec/{id}/resize', async (req) => {
+    await engine().execResize(req.params.id!, Number(req.query.get('h') ?? 0), Number(req.query.get('w') ?? 0));
+  });
+
+  r.add('GET', '/containers/{id}/top', (req) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    if (!c.State.Running) throw new ApiError(409, `Container ${c.Id} is not running`);
+    const pids = e.runtime.pids(c.Id);
+    return new Promise((ok, fail) => {
+      const args = (req.query.get('ps_args') || '-ef').split(/\s+/).filter(Boolean);
+      const ps = spawn('ps', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      ps.stdout.on('data', (d: Buffer) => { out += d.toString(); });
+      ps.on('error', fail);
+      ps.on('close', () => {
+        const lines = out.split('\n').filter(Boolean);
+        const titles = lines[0]!.trim().split(/\s+/);
+        const pidCol = titles.indexOf('PID');
+        const procs = lines.slice(1).map((l) => { const f = l.trim().split(/\s+/); return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')]; })
+          .filter((f) => pids.includes(Number(f[pidCol])));
+        ok({ Titles: titles, Processes: procs });
+      });
+    });
+  });
+
+  r.add('GET', '/containers/{id}/stats', async (req, res) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    const stream = req.query.get('stream') === null || bool(req.query.get('stream'));
+    const one = () => statsOf(e, c);
+    if (!stream) return one();
+    res.writeHead(200, { 'content-type': 'application/json' });
+    let prev = one();
+    res.write(`${JSON.stringify(prev)}\n`);
+    let closed = false;
+    res.on('close', () => { closed = true; });
+    while (!closed && c.State.Running) {
+      await new Promise((ok) => setTimeout(ok, 1000));
+      const next: Record<string, unknown> = { ...one(), precpu_stats: prev.cpu_stats };
+      res.write(`${JSON.stringify(next)}\n`);
+      prev = next;
+    }
+    res.end();
+  });
+
+  r.add('POST', '/containers/prune', async () => {
+    const e = engine();
+    const deleted: string[] = [];
+    for (const c of e.list()) {
+      if (c.State.Running || c.State.Restarting) continue;
+      await e.remove(c.Id, { force: false });
+      deleted.push(c.Id);
+    }
+    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  });
+
+  // ---- volumes ----
+  r.add('GET', '/volumes', (req) => {
+    const e = engine();
+    const f = filtersOf(req);
+    let vols = e.volumes.list();
+    if (f.dangling?.length) vols = vols.filter((v) => (e.volumeUsers(v.Name).length === 0) === (f.dangling![0] === 'true' || f.dangling![0] === '1'));
+    if (f.name?.length) vols = vols.filter((v) => f.name!.some((n) => v.Name.includes(n)));
+    return { Volumes: vols.map(volumeView), Warnings: [] };
+  });
+  r.add('POST', '/volumes/create', async (req, res) => {
+    const b = (await req.json()) as { Name?: string; Labels?: Record<string, string>; Driver?: string };
+    const v = engine().volumes.create(b.Name || undefined, b.Labels ?? {}, { driver: b.Driver });
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(volumeView(v)));
+  });
+  r.add('GET', '/volumes/{name}', (req) => volumeView(engine().volumes.get(req.params.name!)));
+  r.add('DELETE', '/volumes/{name}', (req) => {
+    const e = engine();
+    e.volumes.remove(req.params.name!, e.volumeUsers(req.params.name!));
+  });
+  r.add('POST', '/volumes/prune', (req) => {
+    const e = engine();
+    const all = filtersOf(req).all?.[0];
+    const deleted: string[] = [];
+    for (const v of e.volumes.list()) {
+      if (e.volumeUsers(v.Name).length) continue;
+      if (!v.Anonymous && all !== 'true' && all !== '1') continue;
+      e.volumes.remove(v.Name, []);
+      deleted.push(v.Name);
+    }
+    return { VolumesDeleted: deleted, SpaceReclaimed: 0 };
+  });
+
+  // ---- events ----
+  r.add('GET', '/events', (req, res) => {
+    const e = engine();
+    const f = filtersOf(req);
+    const until = req.query.get('until');
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    return new Promise<void>((done) => {
+      const on = (ev: { Type: string; Action: string; id: string; Actor: { Attributes: Record<string, string> } }) => {
+        if (f.type?.length && !f.type.includes(ev.Type)) return;
+        if (f.event?.length && !f.event.some((x) => ev.Action.startsWith(x))) return;
+        if (f.container?.length && !f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x)) return;
+        res.write(`${JSON.stringify(ev)}\n`);
+      };
+      e.on('event', on);
+      const stop = () => { e.off('event', on); res.end(); done(); };
+      res.on('close', stop);
+      if (until) setTimeout(stop, Math.max(0, Number(until) * 1000 - Date.now()));
+    });
+  });
+}
+
+function volumeView(v: { Name: string; Driver: string; Mountpoint: string; CreatedAt: string; Labels: Record<string, string>; Scope: string; Options: Record<string, string> }) {
+  return { Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Labels: v.Labels, Scope: v.Scope, Options: v.Options };
+}
+
+function statsOf(e: Engine, c: ContainerRecord): Record<string, unknown> {
+  const read = new Date().toISOString();
+  if (!c.State.Running) return { read, name: c.Name, id: c.Id, pids_stats: {}, memory_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0 }, system_cpu_usage: 0, online_cpus: 0 }, precpu_stats: { cpu_usage: { total_usage: 0 } }, blkio_stats: {}, networks: {} };
+  const s = e.runtime.stats(c.Id);
+  const sys = systemCpu();
+  return {
+    read, preread: read, name: c.Name, id: c.Id, num_procs: 0,
+    pids_stats: { current: s.pids.current, limit: s.pids.limit },
+    memory_stats: { usage: s.memory.usage, max_usage: s.memory.maxUsage, limit: s.memory.limit ?? totalMem(), stats: { cache: s.memory.cache ?? 0, rss: s.memory.rss ?? 0, inactive_file: 0 }, failcnt: s.memory.failcnt },
+    cpu_stats: { cpu_usage: { total_usage: s.cpu.usageNs ?? 0, usage_in_kernelmode: s.cpu.systemNs ?? 0, usage_in_usermode: s.cpu.userNs ?? 0 }, system_cpu_usage: sys, online_cpus: onlineCpus(), throttling_data: { periods: 0, throttled_periods: s.cpu.throttledPeriods ?? 0, throttled_time: s.cpu.throttledNs ?? 0 } },
+    precpu_stats: { cpu_usage: { total_usage: 0 }, system_cpu_usage: 0, online_cpus: onlineCpus() },
+    blkio_stats: { io_service_bytes_recursive: [{ major: 0, minor: 0, op: 'read', value: s.blkio.readBytes }, { major: 0, minor: 0, op: 'write', value: s.blkio.writeBytes }] },
+    networks: {},
+  };
+}
+
+const onlineCpus = () => cpus().length;
+const totalMem = () => totalmem();
+/** Host CPU time in ns, as docker computes system_cpu_usage (from /proc/stat, in clock ticks of 10 ms). */
+function systemCpu(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1, 8).map(Number);
+  return line.reduce((a, b) => a + b, 0) * 1e7;
+}

@@ -1,0 +1,727 @@
+// The container lifecycle behind the API: create, start, stop, kill, wait,
+// remove, pause, exec, attach, and the re-adoption of running containers
+// when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
+// (written atomically); each running process is held by a berth-shim.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { writeFileAtomic } from '../util/atomic.js';
+import { InvalidInput } from '../util/check.js';
+import { fsx } from '../util/fsx.js';
+import { nativeBuild } from '../util/project.js';
+import { Conflict, NotFound, type ImageStore } from '../image/store.js';
+import { mountAll, type Mount } from '../image/snapshots.js';
+import { Runtime } from '../runtime/container.js';
+import { parseConfig } from '../runtime/config.js';
+import { signalNumber } from '../runtime/signals.js';
+import { ociSpec, type SpecMount } from './spec.js';
+import { consoleSocket, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
+import { VolumeStore } from './volumes.js';
+import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
+
+export interface ContainerRecord {
+  Id: string;
+  Name: string;
+  Created: string;
+  Path: string;
+  Args: string[];
+  Image: string;
+  ImageName: string;
+  Config: ContainerConfig;
+  HostConfig: HostConfig;
+  State: ContainerState;
+  RestartCount: number;
+  Mounts: MountPoint[];
+  LogPath: string;
+  /** the root filesystem's mounts (data from the snapshotter) */
+  RootMounts: Mount[];
+  /** set by `stop`/`kill` from a user: restart policies leave the container alone */
+  StoppedByUser?: boolean;
+}
+
+export interface ExecRecord {
+  ID: string;
+  ContainerID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
+  OpenStdin: boolean; OpenStderr: boolean; OpenStdout: boolean;
+  Env: string[];
+  WorkingDir: string;
+  DetachKeys: string;
+}
+
+interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; ended: () => void }
+
+const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'rapid', 'sharp', 'tidy', 'vivid', 'witty', 'zen', 'bold'];
+const NOUN = ['anchor', 'barge', 'buoy', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'skiff', 'stern', 'tug', 'wharf', 'yacht'];
+const NAME_RE = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+const now = () => new Date().toISOString();
+
+export class Engine extends EventEmitter {
+  readonly runtime: Runtime;
+  readonly volumes: VolumeStore;
+  private records = new Map<string, ContainerRecord>();
+  private execs = new Map<string, ExecRecord & { dir: string }>();
+  private attachers = new Map<string, Attacher[]>();
+  private waiters = new Map<string, ((r: ContainerRecord) => void)[]>();
+  private locks = new Map<string, Promise<unknown>>();
+  private restartTimers = new Map<string, NodeJS.Timeout>();
+  private shutting = false;
+
+  constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore) {
+    super();
+    this.setMaxListeners(0);
+    mkdirSync(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+    mkdirSync(join(execRoot, 's'), { recursive: true, mode: 0o700 });
+    this.runtime = new Runtime(join(execRoot, 'runtime'));
+    this.volumes = new VolumeStore(join(dataRoot, 'volumes'));
+  }
+
+  // ---- records ----
+
+  private dir(id: string) { return join(this.dataRoot, 'containers', id); }
+  private shimDir(id: string) { return join(this.execRoot, 's', id.slice(0, 24)); }
+  private exitFile(id: string) { return join(this.dir(id), 'exit'); }
+
+  private save(r: ContainerRecord): void {
+    writeFileAtomic(join(this.dir(r.Id), 'config.v2.json'), JSON.stringify(r));
+  }
+
+  /** One operation at a time per container: concurrent API calls see consistent state. */
+  private serial<T>(id: string, fn: () => Promise<T> | T): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => {});
+    this.locks.set(id, tail);
+    void tail.then(() => { if (this.locks.get(id) === tail) this.locks.delete(id); });
+    return next;
+  }
+
+  list(): ContainerRecord[] {
+    return [...this.records.values()].sort((a, b) => b.Created.localeCompare(a.Created));
+  }
+
+  /** By full ID, name, or unique ID prefix, as docker resolves them. */
+  get(ref: string): ContainerRecord {
+    const byId = this.records.get(ref);
+    if (byId) return byId;
+    const name = ref.startsWith('/') ? ref : `/${ref}`;
+    for (const r of this.records.values()) if (r.Name === name) return r;
+    if (/^[0-9a-f]+$/.test(ref)) {
+      const hits = [...this.records.values()].filter((r) => r.Id.startsWith(ref));
+      if (hits.length === 1) return hits[0]!;
+      if (hits.length > 1) throw new InvalidInput('container', `multiple IDs found with provided prefix: ${ref}`);
+    }
+    throw new NotFound('container', `No such container: ${ref}`);
+  }
+
+  private setState(r: ContainerRecord, s: Partial<ContainerState>): void {
+    r.State = { ...r.State, ...s };
+    this.save(r);
+  }
+
+  private event(r: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    const t = Date.now();
+    this.emit('event', {
+      Type: 'container', Action: action, status: action, id: r.Id, from: r.ImageName,
+      Actor: { ID: r.Id, Attributes: { image: r.ImageName, name: r.Name.slice(1), ...(r.Config.Labels ?? {}), ...extra } },
+      scope: 'local', time: Math.floor(t / 1000), timeNano: t * 1e6,
+    });
+  }
+
+  // ---- create ----
+
+  create(body: Record<string, unknown>, name?: string | null): { Id: string; Warnings: string[] } {
+    if (name !== undefined && name !== null && name !== '' && !NAME_RE.test(name)) {
+      throw new InvalidInput('name', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    }
+    const imageRef = body.Image;
+    if (typeof imageRef !== 'string' || !imageRef) throw new InvalidInput('Image', 'is required');
+    const store = this.images();
+    const img = store.resolve(imageRef);
+    const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
+    const host = (body.HostConfig ?? {}) as HostConfig;
+    checkHostConfig(host);
+    const id = randomBytes(32).toString('hex');
+    let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
+    if (cname) {
+      for (const r of this.records.values()) {
+        if (r.Name === cname) throw new Conflict('name', `Conflict. The container name "${cname}" is already in use by container "${r.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      }
+    } else {
+      do cname = `/${ADJ[randomBytes(1)[0]! % ADJ.length]}_${NOUN[randomBytes(1)[0]! % NOUN.length]}${randomBytes(1)[0]! % 100}`;
+      while ([...this.records.values()].some((r) => r.Name === cname));
+    }
+    const userCmd = body.Cmd as string[] | null | undefined;
+    const userEp = body.Entrypoint as string[] | null | undefined;
+    const entrypoint = userEp !== undefined && userEp !== null ? (userEp.length === 1 && userEp[0] === '' ? [] : userEp) : (ic.Entrypoint as string[] | null) ?? [];
+    // an entrypoint given here drops the image's Cmd, as docker does
+    const cmd = userCmd && userCmd.length ? userCmd : userEp !== undefined && userEp !== null ? [] : (ic.Cmd as string[] | null) ?? [];
+    if (entrypoint.length + cmd.length === 0) throw new InvalidInput('Cmd', 'no command specified');
+    const env = mergeEnv((ic.Env as string[]) ?? [], (body.Env as string[]) ?? []);
+    const config: ContainerConfig = {
+      Hostname: (body.Hostname as string) || id.slice(0, 12),
+      Domainname: (body.Domainname as string) || '',
+      User: (body.User as string) || (ic.User as string) || '',
+      AttachStdin: !!body.AttachStdin, AttachStdout: !!body.AttachStdout, AttachStderr: !!body.AttachStderr,
+      Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
+      Env: env, Cmd: cmd, Entrypoint: entrypoint.length ? entrypoint : null, Image: imageRef,
+      Labels: { ...((ic.Labels as Record<string, string>) ?? {}), ...((body.Labels as Record<string, string>) ?? {}) },
+      WorkingDir: (body.WorkingDir as string) || (ic.WorkingDir as string) || '',
+      StopSignal: (body.StopSignal as string) || (ic.StopSignal as string) || undefined,
+      StopTimeout: body.StopTimeout as number | undefined,
+      Healthcheck: (body.Healthcheck as ContainerConfig['Healthcheck']) ?? (ic.Healthcheck as ContainerConfig['Healthcheck']),
+      Volumes: { ...((ic.Volumes as Record<string, object>) ?? {}), ...((body.Volumes as Record<string, object>) ?? {}) },
+      ExposedPorts: { ...((ic.ExposedPorts as Record<string, object>) ?? {}), ...((body.ExposedPorts as Record<string, object>) ?? {}) },
+    };
+    if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
+    const logType = host.LogConfig?.Type || 'json-file';
+    if (!['json-file', 'local', 'none'].includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (json-file, local, none)`);
+    const mounts = this.planMounts(id, config, host);
+    const dir = this.dir(id);
+    mkdirSync(dir, { mode: 0o710 });
+    try {
+      const rootMounts = store.prepareRoot(`ctr-${id}`, img);
+      const r: ContainerRecord = {
+        Id: id, Name: cname, Created: now(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
+        Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...host, LogConfig: { Type: logType, Config: host.LogConfig?.Config ?? {} } },
+        State: { Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
+        RestartCount: 0, Mounts: mounts, LogPath: logType === 'none' ? '' : join(dir, `${id}-json.log`), RootMounts: rootMounts,
+      };
+      this.save(r);
+      this.records.set(id, r);
+      this.event(r, 'create');
+      return { Id: id, Warnings: [] };
+    } catch (e) {
+      try { store.snapshots.release(`ctr-${id}`); } catch { /* none made */ }
+      rmSync(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Binds, --mount, image VOLUMEs and --volumes-from as mount points (volumes created here). */
+  private planMounts(id: string, c: ContainerConfig, h: HostConfig): MountPoint[] {
+    const out: MountPoint[] = [];
+    const add = (m: MountPoint) => {
+      if (!m.Destination.startsWith('/')) throw new InvalidInput('HostConfig.Binds', `invalid mount config: mount path must be absolute: "${m.Destination}"`);
+      if (out.some((o) => o.Destination === m.Destination)) throw new InvalidInput('HostConfig.Binds', `Duplicate mount point: ${m.Destination}`);
+      out.push(m);
+    };
+    for (const b of h.Binds ?? []) {
+      const parts = b.split(':');
+      if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) throw new InvalidInput('HostConfig.Binds', `invalid volume specification: "${b}"`);
+      const [src, dst, mode = ''] = parts as [string, string, string?];
+      const opts = mode.split(',').filter(Boolean);
+      for (const o of opts) if (!['ro', 'rw', 'z', 'Z', 'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'nocopy'].includes(o)) throw new InvalidInput('HostConfig.Binds', `invalid mode: ${o} in "${b}"`);
+      const rw = !opts.includes('ro');
+      const prop = opts.find((o) => /^r?(shared|slave|private)$/.test(o)) ?? 'rprivate';
+      if (src.startsWith('/')) {
+        if (!existsSync(src)) mkdirSync(src, { recursive: true }); // docker creates a missing bind source
+        add({ Type: 'bind', Source: src, Destination: dst, Mode: mode, RW: rw, Propagation: prop });
+      } else {
+        const v = this.volumes.create(src);
+        add({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: dst, Driver: 'local', Mode: mode || 'z', RW: rw, Propagation: '' });
+      }
+    }
+    for (const m of h.Mounts ?? []) {
+      if (!m.Target) throw new InvalidInput('HostConfig.Mounts', 'Target must not be empty');
+      if (m.Type === 'bind') {
+        if (!m.Source || !m.Source.startsWith('/')) throw new InvalidInput('HostConfig.Mounts', `invalid mount config for type "bind": invalid mount path: '${m.Source ?? ''}' mount path must be absolute`);
+        if (!existsSync(m.Source)) throw new InvalidInput('HostConfig.Mounts', `invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
+        add({ Type: 'bind', Source: m.Source, Destination: m.Target, Mode: '', RW: !m.ReadOnly, Propagation: m.BindOptions?.Propagation ?? 'rprivate' });
+      } else if (m.Type === 'volume') {
+        const v = this.volumes.create(m.Source || undefined, m.VolumeOptions?.Labels ?? {}, { anonymous: !m.Source });
+        add({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: m.Target, Driver: 'local', Mode: m.VolumeOptions?.NoCopy ? 'nocopy' : 'z', RW: !m.ReadOnly, Propagation: '' });
+      } else if (m.Type === 'tmpfs') {
+        h.Tmpfs = { ...(h.Tmpfs ?? {}), [m.Target]: [m.TmpfsOptions?.SizeBytes ? `size=${m.TmpfsOptions.SizeBytes}` : '', m.TmpfsOptions?.Mode ? `mode=${m.TmpfsOptions.Mode.toString(8)}` : ''].filter(Boolean).join(',') };
+      } else throw new InvalidInput('HostConfig.Mounts', `mount type unknown: "${(m as { Type: string }).Type}"`);
+    }
+    for (const from of h.VolumesFrom ?? []) {
+      const [ref, mode] = from.split(':') as [string, string?];
+      for (const m of this.get(ref).Mounts) {
+        if (!out.some((o) => o.Destination === m.Destination)) out.push({ ...m, RW: mode === 'ro' ? false : m.RW });
+      }
+    }
+    for (const dest of Object.keys(c.Volumes ?? {})) {
+      if (out.some((o) => o.Destination === dest) || (h.Tmpfs && dest in h.Tmpfs)) continue;
+      const v = this.volumes.create(undefined, {}, { anonymous: true });
+      out.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: dest, Driver: 'local', Mode: '', RW: true, Propagation: '' });
+    }
+    void id;
+    return out;
+  }
+
+  // ---- start ----
+
+  start(ref: string): Promise<void> {
+    const r = this.get(ref);
+    return this.serial(r.Id, () => this.startLocked(r));
+  }
+
+  private async startLocked(r: ContainerRecord): Promise<void> {
+    if (r.State.Running) { if (r.State.Paused) throw new Conflict('container', `cannot start a paused container, try unpause instead`); return; }
+    if (!this.records.has(r.Id)) throw new NotFound('container', `No such container: ${r.Id}`);
+    const dir = this.dir(r.Id);
+    const rootfs = join(dir, 'rootfs');
+    const shim = this.shimDir(r.Id);
+    r.StoppedByUser = false;
+    try {
+      mkdirSync(rootfs, { recursive: true });
+      if (!isMounted(rootfs)) mountAll(r.RootMounts, rootfs);
+      for (const m of r.Mounts) {
+        if (m.Type === 'volume' && m.Name && m.Mode !== 'nocopy') this.volumes.populate(m.Name, join(rootfs, m.Destination));
+      }
+      const etc = this.etcFiles(r);
+      const spec = ociSpec({
+        id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc,
+        mounts: r.Mounts.map((m): SpecMount => ({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] })),
+        initPath: r.HostConfig.Init ? initPath() : undefined,
+      });
+      mkdirSync(join(dir, 'bundle'), { recursive: true });
+      writeFileAtomic(join(dir, 'bundle', 'config.json'), JSON.stringify(spec), { durable: false });
+      rmSync(shim, { recursive: true, force: true });
+      mkdirSync(shim, { recursive: true, mode: 0o700 });
+      rmSync(this.exitFile(r.Id), { force: true });
+      await this.runtime.delete(r.Id, true).catch(() => {}); // a leftover from a crash
+      const log = r.HostConfig.LogConfig?.Type === 'none' ? undefined : { path: r.LogPath, ...logLimits(r.HostConfig.LogConfig?.Config ?? {}) };
+      const created = await this.runtime.create(r.Id, join(dir, 'bundle'), {
+        consoleSocket: r.Config.Tty ? consoleSocket(shim) : undefined,
+        via: shimVia({ dir: shim, exitFile: this.exitFile(r.Id), tty: !!r.Config.Tty, stdin: !!r.Config.OpenStdin, stdinOnce: !!r.Config.StdinOnce, log }),
+      });
+      await this.connectAttachers(r);
+      await this.runtime.start(r.Id);
+      this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.state.pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME });
+      this.event(r, 'start');
+      this.monitor(r);
+    } catch (e) {
+      const msg = (e as Error).message;
+      await this.runtime.delete(r.Id, true).catch(() => {});
+      this.unmountRoot(r);
+      rmSync(shim, { recursive: true, force: true });
+      this.setState(r, { Status: r.State.Status === 'created' ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: 127, Error: msg });
+      this.endAttachers(r.Id);
+      for (const w of this.waiters.get(r.Id) ?? []) w(r);
+      this.waiters.delete(r.Id);
+      throw new StartError(msg);
+    }
+  }
+
+  private etcFiles(r: ContainerRecord) {
+    const dir = this.dir(r.Id);
+    const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolvConf = join(dir, 'resolv.conf');
+    const host = r.HostConfig.NetworkMode === 'host';
+    writeFileSync(hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
+    if (host) copyFileSync('/etc/hosts', hosts);
+    else writeFileSync(hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
+    try { copyFileSync('/etc/resolv.conf', resolvConf); } catch { writeFileSync(resolvConf, ''); }
+    return { hostname, hosts, resolvConf };
+  }
+
+  private unmountRoot(r: ContainerRecord): void {
+    const rootfs = join(this.dir(r.Id), 'rootfs');
+    for (let i = 0; i < 4 && isMounted(rootfs); i++) {
+      try { fsx().umount(rootfs); } catch { try { fsx().umount(rootfs, true); } catch { /* not mounted */ } }
+    }
+  }
+
+  /** Follows the shim until the process ends, then records the end. */
+  private monitor(r: ContainerRecord): void {
+    const pid = r.State.Pid;
+    void waitExit(this.shimDir(r.Id), this.exitFile(r.Id)).then((exit) => {
+      if (this.shutting) return; // the daemon is stopping: the next one re-adopts
+      if (this.records.get(r.Id) !== r || r.State.Pid !== pid) return;
+      return this.serial(r.Id, () => this.onExit(r, exit));
+    });
+  }
+
+  private async onExit(r: ContainerRecord, exit: ExitRecord): Promise<void> {
+    if (!r.State.Running) return;
+    let oom = false;
+    try { oom = this.runtime.stats(r.Id).memory.oomKill > 0; } catch { /* no cgroup any more */ }
+    await this.runtime.delete(r.Id, true).catch(() => {});
+    this.unmountRoot(r);
+    rmSync(this.shimDir(r.Id), { recursive: true, force: true });
+    this.setState(r, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exit.code, OOMKilled: oom, FinishedAt: exit.at.toISOString() });
+    this.endAttachers(r.Id);
+    if (oom) this.event(r, 'oom');
+    this.event(r, 'die', { exitCode: String(exit.code) });
+    for (const w of this.waiters.get(r.Id) ?? []) w(r);
+    this.waiters.delete(r.Id);
+    if (this.shouldRestart(r)) this.scheduleRestart(r);
+    else if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true });
+  }
+
+  private shouldRestart(r: ContainerRecord): boolean {
+    if (r.StoppedByUser || this.shutting) return false;
+    const p = r.HostConfig.RestartPolicy;
+    switch (p?.Name) {
+      case 'always': case 'unless-stopped': return true;
+      case 'on-failure': return r.State.ExitCode !== 0 && (!p.MaximumRetryCount || r.RestartCount < p.MaximumRetryCount);
+      default: return false;
+    }
+  }
+
+  /** docker's back-off: 100 ms doubling, reset after 10 s of running. */
+  private scheduleRestart(r: ContainerRecord): void {
+    const ran = Date.parse(r.State.FinishedAt) - Date.parse(r.State.StartedAt);
+    const delay = ran > 10000 ? 100 : Math.min(100 * 2 ** Math.min(r.RestartCount, 10), 60000);
+    this.setState(r, { Status: 'restarting', Restarting: true });
+    this.restartTimers.set(r.Id, setTimeout(() => {
+      this.restartTimers.delete(r.Id);
+      if (!this.records.has(r.Id) || !r.State.Restarting) return;
+      r.RestartCount++;
+      this.start(r.Id).catch(() => this.setState(r, { Status: 'exited', Restarting: false }));
+    }, delay));
+  }
+
+  // ---- stop, kill, wait, remove ----
+
+  stop(ref: string, timeout?: number, signal?: string): Promise<boolean> {
+    const r = this.get(ref);
+    return this.serial(r.Id, async () => {
+      this.cancelRestart(r);
+      if (!r.State.Running) return false;
+      r.StoppedByUser = true;
+      const t = timeout ?? r.Config.StopTimeout ?? 10;
+      if (r.State.Paused) await this.runtime.resume(r.Id).catch(() => {});
+      try { this.runtime.kill(r.Id, signal || r.Config.StopSignal || 'SIGTERM'); } catch { /* exiting */ }
+      const timer = t >= 0 ? setTimeout(() => { try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ } }, t * 1000) : undefined;
+      await this.onExit(r, await waitExit(this.shimDir(r.Id), this.exitFile(r.Id)));
+      clearTimeout(timer);
+      this.event(r, 'stop');
+      return true;
+    });
+  }
+
+  private cancelRestart(r: ContainerRecord): void {
+    const t = this.restartTimers.get(r.Id);
+    if (t) { clearTimeout(t); this.restartTimers.delete(r.Id); }
+    if (r.State.Restarting) { r.StoppedByUser = true; this.setState(r, { Status: 'exited', Restarting: false }); }
+  }
+
+  private nextExit(r: ContainerRecord): Promise<ContainerRecord> {
+    return new Promise((res) => { const l = this.waiters.get(r.Id) ?? []; l.push(res); this.waiters.set(r.Id, l); });
+  }
+
+  kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const r = this.get(ref);
+    return this.serial(r.Id, () => {
+      if (!r.State.Running) throw new Conflict('container', `Cannot kill container: ${ref}: container ${r.Id} is not running`);
+      signalNumber(signal);
+      if (signalNumber(signal) === 9 || signalNumber(signal) === 15) r.StoppedByUser = true;
+      this.runtime.kill(r.Id, signal);
+      this.event(r, 'kill', { signal: String(signalNumber(signal)) });
+    });
+  }
+
+  /** docker's wait conditions: not-running (default), next-exit, removed. */
+  wait(ref: string, condition = 'not-running'): Promise<ContainerRecord> {
+    const r = this.get(ref);
+    if (condition === 'not-running' && !r.State.Running && !r.State.Restarting) return Promise.resolve(r);
+    if (condition === 'removed') {
+      return new Promise((res) => {
+        const on = (e: { Action: string; id: string }) => { if (e.id === r.Id && (e.Action === 'destroy')) { this.off('event', on); res(r); } };
+        this.on('event', on);
+      });
+    }
+    return this.nextExit(r);
+  }
+
+  remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
+    const r = this.get(ref);
+    return this.serial(r.Id, () => this.removeLocked(r, opts));
+  }
+
+  private async removeLocked(r: ContainerRecord, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
+    if (!this.records.has(r.Id)) return;
+    this.cancelRestart(r);
+    if (r.State.Running) {
+      if (!opts.force) throw new Conflict('container', `cannot remove container "${r.Name}": container is running: stop the container before removing or force remove`);
+      r.StoppedByUser = true;
+      if (r.State.Paused) await this.runtime.resume(r.Id).catch(() => {});
+      try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ }
+      await this.onExit(r, await waitExit(this.shimDir(r.Id), this.exitFile(r.Id)));
+    }
+    this.setState(r, { Status: 'removing' });
+    this.records.delete(r.Id);
+    await this.runtime.delete(r.Id, true).catch(() => {});
+    this.unmountRoot(r);
+    try { this.images().snapshots.release(`ctr-${r.Id}`); } catch { /* gone */ }
+    rmSync(this.dir(r.Id), { recursive: true, force: true });
+    rmSync(this.shimDir(r.Id), { recursive: true, force: true });
+    if (opts.volumes) {
+      for (const m of r.Mounts) {
+        if (m.Type !== 'volume' || !m.Name) continue;
+        try {
+          const v = this.volumes.get(m.Name);
+          if (v.Anonymous && this.volumeUsers(m.Name).length === 0) this.volumes.remove(m.Name, []);
+        } catch { /* removed already */ }
+      }
+    }
+    this.event(r, 'destroy');
+  }
+
+  volumeUsers(name: string): string[] {
+    return [...this.records.values()].filter((r) => r.Mounts.some((m) => m.Name === name)).map((r) => r.Id);
+  }
+
+  pause(ref: string): Promise<void> {
+    const r = this.get(ref);
+    return this.serial(r.Id, async () => {
+      if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
+      if (r.State.Paused) throw new Conflict('container', `Container ${r.Id} is already paused`);
+      await this.runtime.pause(r.Id);
+      this.setState(r, { Status: 'paused', Paused: true });
+      this.event(r, 'pause');
+    });
+  }
+
+  unpause(ref: string): Promise<void> {
+    const r = this.get(ref);
+    return this.serial(r.Id, async () => {
+      if (!r.State.Paused) throw new Conflict('container', `Container ${r.Id} is not paused`);
+      await this.runtime.resume(r.Id);
+      this.setState(r, { Status: 'running', Paused: false });
+      this.event(r, 'unpause');
+    });
+  }
+
+  rename(ref: string, name: string): void {
+    const r = this.get(ref);
+    if (!NAME_RE.test(name)) throw new InvalidInput('name', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    const n = name.startsWith('/') ? name : `/${name}`;
+    const other = [...this.records.values()].find((o) => o.Name === n);
+    if (other && other !== r) throw new Conflict('name', `Conflict. The container name "${n}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    r.Name = n;
+    this.save(r);
+    this.event(r, 'rename');
+  }
+
+  // ---- attach ----
+
+  /** Joins a client to the container's stdio: now if it runs, else when it starts. */
+  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<void> {
+    const r = this.get(ref);
+    return new Promise((res) => {
+      const a: Attacher = { socket, ...streams, ended: res };
+      if (r.State.Running) void this.connect(r, a);
+      else {
+        const l = this.attachers.get(r.Id) ?? [];
+        l.push(a);
+        this.attachers.set(r.Id, l);
+        socket.once('close', () => { const l2 = this.attachers.get(r.Id); if (l2) this.attachers.set(r.Id, l2.filter((x) => x !== a)); res(); });
+      }
+    });
+  }
+
+  private async connectAttachers(r: ContainerRecord): Promise<void> {
+    const l = this.attachers.get(r.Id) ?? [];
+    this.attachers.delete(r.Id);
+    await Promise.all(l.map((a) => this.connect(r, a)));
+  }
+
+  private endAttachers(id: string): void {
+    for (const a of this.attachers.get(id) ?? []) { a.socket.end(); a.ended(); }
+    this.attachers.delete(id);
+  }
+
+  private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
+    let s: Socket;
+    try {
+      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`);
+      if ((await replyLine(s)) !== 'ok') throw new Error('refused');
+    } catch {
+      a.socket.end();
+      a.ended();
+      return;
+    }
+    s.resume();
+    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended);
+  }
+
+  async resizeTty(ref: string, rows: number, cols: number): Promise<void> {
+    const r = this.get(ref);
+    if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
+    if (!r.Config.Tty) return;
+    await resize(this.shimDir(r.Id), rows, cols);
+  }
+
+  // ---- exec ----
+
+  execCreate(ref: string, body: Record<string, unknown>): { Id: string } {
+    const r = this.get(ref);
+    if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
+    if (r.State.Paused) throw new Conflict('container', `Container ${r.Id} is paused, unpause the container before exec`);
+    const cmd = body.Cmd as string[] | undefined;
+    if (!Array.isArray(cmd) || cmd.length === 0) throw new InvalidInput('Cmd', 'No exec command specified');
+    const id = randomBytes(32).toString('hex');
+    this.execs.set(id, {
+      ID: id, ContainerID: r.Id, Running: false, ExitCode: null, Pid: 0,
+      ProcessConfig: { tty: !!body.Tty, entrypoint: cmd[0]!, arguments: cmd.slice(1), privileged: !!body.Privileged, user: (body.User as string) ?? '' },
+      OpenStdin: !!body.AttachStdin, OpenStdout: !!body.AttachStdout, OpenStderr: !!body.AttachStderr,
+      Env: (body.Env as string[]) ?? [], WorkingDir: (body.WorkingDir as string) ?? '', DetachKeys: '',
+      dir: join(this.execRoot, 's', `x${id.slice(0, 23)}`),
+    });
+    this.event(r, `exec_create: ${cmd.join(' ')}`, { execID: id });
+    return { Id: id };
+  }
+
+  execInspect(id: string) {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
+    const { dir: _d, ...rest } = e;
+    return { ...rest, CanRemove: false, ContainerID: e.ContainerID };
+  }
+
+  /** Starts an exec; with a socket its stdio is attached until it ends. */
+  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean } = {}): Promise<void> {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
+    if (e.Running || e.ExitCode !== null) throw new Conflict('exec', `Error: Exec command ${id} has already run`);
+    const r = this.get(e.ContainerID);
+    if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
+    const rootfs = join(this.dir(r.Id), 'rootfs');
+    const user = e.ProcessConfig.user || r.Config.User || '';
+    const dir = this.dir(r.Id);
+    const spec = ociSpec({
+      id: r.Id, config: { ...r.Config, User: user, Cmd: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments], Entrypoint: null, Tty: e.ProcessConfig.tty, WorkingDir: e.WorkingDir || r.Config.WorkingDir, Env: mergeEnv(r.Config.Env ?? [], e.Env) },
+      host: { ...r.HostConfig, Privileged: e.ProcessConfig.privileged || r.HostConfig.Privileged, Init: false },
+      rootfs, etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, mounts: [],
+    });
+    const proc = parseConfig(JSON.stringify(spec)).process!;
+    rmSync(e.dir, { recursive: true, force: true });
+    mkdirSync(e.dir, { recursive: true, mode: 0o700 });
+    const exitFile = join(e.dir, 'exit');
+    const attach = !!socket && !opts.detach;
+    const starting = this.runtime.exec(r.Id, proc, {
+      detach: true,
+      consoleSocket: proc.terminal ? consoleSocket(e.dir) : undefined,
+      via: shimVia({ dir: e.dir, exitFile, tty: proc.terminal, stdin: e.OpenStdin, stdinOnce: true, waitAttach: attach }),
+    });
+    let shimSock: Socket | undefined;
+    if (attach) {
+      shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting).catch(() => undefined);
+      if (shimSock) await replyLine(shimSock);
+    }
+    let started;
+    try { started = await starting; } catch (err) { shimSock?.destroy(); socket?.end(); throw err; }
+    e.Running = true;
+    e.Pid = started.pid;
+    this.event(r, `exec_start: ${[e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments].join(' ')}`, { execID: id });
+    const finished = waitExit(e.dir, exitFile).then((x) => {
+      e.Running = false;
+      e.ExitCode = x.code;
+      rmSync(e.dir, { recursive: true, force: true });
+      this.event(r, 'exec_die', { execID: id, exitCode: String(x.code) });
+    });
+    if (socket && shimSock) {
+      shimSock.resume();
+      // the exec's output ends with the process: wait for both
+      await new Promise<void>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false));
+    }
+    await finished;
+    socket?.end();
+  }
+
+  async execResize(id: string, rows: number, cols: number): Promise<void> {
+    const e = this.execs.get(id);
+    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
+    if (e.Running && e.ProcessConfig.tty) await resize(e.dir, rows, cols);
+  }
+
+  // ---- daemon start and stop ----
+
+  /** Loads every record; re-adopts running containers from their shims; finishes what a crash interrupted. */
+  async restore(): Promise<void> {
+    const root = join(this.dataRoot, 'containers');
+    for (const id of readdirSync(root)) {
+      const f = join(root, id, 'config.v2.json');
+      if (!existsSync(f)) { rmSync(join(root, id), { recursive: true, force: true }); continue; } // a create a crash cut short
+      let r: ContainerRecord;
+      try { r = JSON.parse(readFileSync(f, 'utf8')) as ContainerRecord; } catch { continue; }
+      if (r.State.Status === 'removing') { this.records.set(r.Id, r); await this.removeLocked(r, { force: true }); continue; }
+      this.records.set(r.Id, r);
+    }
+    const restarts: ContainerRecord[] = [];
+    for (const r of this.records.values()) {
+      if (r.State.Running) {
+        if (existsSync(join(this.shimDir(r.Id), 'shim.sock')) && !readExit(this.exitFile(r.Id))) {
+          try { (await request(this.shimDir(r.Id), 'ping')).destroy(); this.monitor(r); continue; } catch { /* shim gone */ }
+        }
+        await this.onExit(r, readExit(this.exitFile(r.Id)) ?? { code: 255, at: new Date() });
+      } else if (r.State.Restarting) {
+        restarts.push(r);
+      } else if (r.HostConfig.RestartPolicy?.Name === 'always' && !r.StoppedByUser && r.State.Status === 'exited') {
+        restarts.push(r);
+      }
+    }
+    for (const r of restarts) this.start(r.Id).catch(() => {});
+  }
+
+  /** The daemon stops: containers keep running (live restore); timers stop. */
+  shutdown(): void {
+    this.shutting = true;
+    for (const t of this.restartTimers.values()) clearTimeout(t);
+  }
+}
+
+export class StartError extends Error {}
+
+function mergeEnv(base: string[], over: string[]): string[] {
+  const out = new Map<string, string>();
+  for (const e of [...base, ...over]) {
+    const i = e.indexOf('=');
+    out.set(i < 0 ? e : e.slice(0, i), e);
+  }
+  return [...out.values()];
+}
+
+function checkHostConfig(h: HostConfig): void {
+  const net = h.NetworkMode ?? '';
+  if (net && !['none', 'host', 'default', 'bridge'].includes(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host and default)`);
+  if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
+  const p = h.RestartPolicy?.Name ?? '';
+  if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
+  if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');
+  if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidInput('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+}
+
+function logLimits(c: Record<string, string>): { maxSize: number; maxFile: number } {
+  const size = c['max-size'] ?? '20m';
+  const m = /^(\d+)([kmg]?)b?$/i.exec(size);
+  if (!m) throw new InvalidInput('HostConfig.LogConfig.Config.max-size', `"${size}" is not a size`);
+  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  const files = Number(c['max-file'] ?? '5');
+  if (!Number.isInteger(files) || files < 1) throw new InvalidInput('HostConfig.LogConfig.Config.max-file', `"${c['max-file']}" must be a positive integer`);
+  return { maxSize: Number(m[1]) * unit, maxFile: files };
+}
+
+function isMounted(path: string): boolean {
+  try {
+    const p = resolvePath(path);
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+  } catch { return false; }
+}
+
+/**
+ * Client stdin → shim, shim output → client; `done` when the output ends.
+ * Without `endClient` the caller ends the client (an exec: after its exit code is known).
+ */
+function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true): void {
+  shim.pipe(client, { end: endClient });
+  if (stdin) client.pipe(shim);
+  else client.resume();
+  let finished = false;
+  const end = () => { if (!finished) { finished = true; done(); } };
+  shim.once('close', () => { if (endClient) client.end(); end(); });
+  client.once('close', () => { shim.destroy(); end(); });
+  client.on('error', () => shim.destroy());
+  shim.on('error', () => client.destroy());
+}
+
+/** berth's --init (native/init), bind-mounted at /sbin/berth-init. */
+const initPath = () => nativeBuild('berth-init');

@@ -1,0 +1,111 @@
+// berth-shim (native/shim): how berthd starts one and talks to it. The shim
+// holds a container process's stdio, log and exit status and outlives the
+// daemon; these helpers speak its one-line protocol on <dir>/shim.sock.
+import { connect, type Socket } from 'node:net';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { nativeBuild } from '../util/project.js';
+
+export interface ShimOptions {
+  dir: string;
+  exitFile: string;
+  tty: boolean;
+  stdin: boolean;
+  stdinOnce: boolean;
+  /** the process waits until a client attached (exec: nothing of its output is lost) */
+  waitAttach?: boolean;
+  log?: { path: string; maxSize: number; maxFile: number };
+}
+
+export function shimPath(): string {
+  return process.env.BERTH_SHIM ?? nativeBuild('berth-shim');
+}
+
+/** The `via` for Runtime.create/exec: the shim runs the executor and stays. */
+export function shimVia(o: ShimOptions, stderr?: number) {
+  const args = ['--dir', o.dir, '--exit', o.exitFile];
+  if (o.tty) args.push('--tty');
+  if (o.stdin) args.push('--stdin');
+  if (o.stdinOnce) args.push('--stdin-once');
+  if (o.waitAttach) args.push('--wait-attach');
+  if (o.log) args.push('--log', o.log.path, '--log-max-size', String(o.log.maxSize), '--log-max-file', String(o.log.maxFile));
+  return { path: shimPath(), args, stderr };
+}
+
+export const consoleSocket = (dir: string) => join(dir, 'console.sock');
+
+/** Sends one request line; resolves with the connected socket once the shim accepted it. */
+export function request(dir: string, line: string): Promise<Socket> {
+  return new Promise((res, rej) => {
+    const s = connect(join(dir, 'shim.sock'));
+    s.once('error', rej);
+    // the shim may end at any moment: its going shows as 'close', never as a crash here
+    s.once('connect', () => { s.off('error', rej); s.on('error', () => {}); s.write(`${line}\n`); res(s); });
+  });
+}
+
+/** Reads the shim's first reply line ("ok", "exit N", "error ..."), leaving the rest of the stream. */
+export function replyLine(s: Socket): Promise<string> {
+  return new Promise((res) => {
+    let buf = Buffer.alloc(0);
+    const onData = (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      const i = buf.indexOf(10);
+      if (i < 0) return;
+      s.off('data', onData); s.off('end', onEnd); s.off('error', onEnd);
+      s.pause();
+      const rest = buf.subarray(i + 1);
+      if (rest.length) s.unshift(rest);
+      res(buf.subarray(0, i).toString());
+    };
+    const onEnd = () => { s.off('data', onData); res(''); };
+    s.on('data', onData); s.once('end', onEnd); s.once('error', onEnd);
+  });
+}
+
+/** Connects once the shim listens (it is being started); gives up when `abandon` settles first. */
+export async function requestWhenUp(dir: string, line: string, abandon: Promise<unknown>): Promise<Socket> {
+  let gaveUp = false;
+  void abandon.then(() => { gaveUp = true; }, () => { gaveUp = true; });
+  for (let i = 0; ; i++) {
+    try { return await request(dir, line); } catch (e) {
+      if (gaveUp || i > 5000) throw e;
+      await new Promise((r) => setTimeout(r, i < 50 ? 1 : 5));
+    }
+  }
+}
+
+export interface ExitRecord { code: number; at: Date }
+
+export function readExit(file: string): ExitRecord | undefined {
+  if (!existsSync(file)) return undefined;
+  const [code, at] = readFileSync(file, 'utf8').trim().split(' ');
+  return { code: Number(code), at: new Date(Number(at) * 1000) };
+}
+
+/**
+ * Resolves when the process the shim holds has ended: from the shim's answer,
+ * or from the exit file when the shim is gone (it ended while nobody listened).
+ */
+export async function waitExit(dir: string, exitFile: string): Promise<ExitRecord> {
+  let s: Socket | undefined;
+  try { s = await request(dir, 'wait'); } catch { /* no shim: it has finished */ }
+  if (s) {
+    await replyLine(s);
+    s.destroy();
+  }
+  for (let i = 0; i < 100; i++) {
+    const e = readExit(exitFile);
+    if (e) return e;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // the shim died without recording a status (killed): the process is gone too
+  return { code: 137, at: new Date() };
+}
+
+export async function resize(dir: string, rows: number, cols: number): Promise<void> {
+  const s = await request(dir, `resize ${rows} ${cols}`);
+  const r = await replyLine(s);
+  s.destroy();
+  if (r !== 'ok') throw new Error(r.replace(/^error /, '') || 'resize failed');
+}

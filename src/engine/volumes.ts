@@ -1,0 +1,79 @@
+// Named volumes (the local driver): <root>/<name>/_data with its record in
+// <root>/<name>/volume.json, written atomically. A volume a container uses
+// cannot be removed; the first use of an empty volume copies up the image's
+// content at its mount point.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { writeFileAtomic } from '../util/atomic.js';
+import { InvalidInput } from '../util/check.js';
+import { Conflict, NotFound } from '../image/store.js';
+
+export interface Volume {
+  Name: string;
+  Driver: 'local';
+  Mountpoint: string;
+  CreatedAt: string;
+  Labels: Record<string, string>;
+  Scope: 'local';
+  Options: Record<string, string>;
+  /** true once content was copied up (or the volume was used) */
+  Populated?: boolean;
+  Anonymous?: boolean;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+export class VolumeStore {
+  constructor(readonly root: string) {
+    mkdirSync(root, { recursive: true, mode: 0o701 });
+  }
+
+  private file(name: string) { return join(this.root, name, 'volume.json'); }
+
+  get(name: string): Volume {
+    if (!NAME_RE.test(name)) throw new NotFound('volume', `no such volume: ${name}`);
+    try { return JSON.parse(readFileSync(this.file(name), 'utf8')) as Volume; } catch { throw new NotFound('volume', `no such volume: ${name}`); }
+  }
+
+  has(name: string): boolean { return NAME_RE.test(name) && existsSync(this.file(name)); }
+
+  create(name: string | undefined, labels: Record<string, string> = {}, opts: { anonymous?: boolean; driver?: string } = {}): Volume {
+    if (opts.driver && opts.driver !== 'local') throw new InvalidInput('Driver', `volume driver "${opts.driver}" is not available (only "local")`);
+    const anonymous = !name;
+    name ??= randomBytes(32).toString('hex');
+    if (!NAME_RE.test(name)) throw new InvalidInput('Name', `"${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed`);
+    if (this.has(name)) return this.get(name); // docker: create of an existing name returns it
+    const dir = join(this.root, name);
+    mkdirSync(join(dir, '_data'), { recursive: true, mode: 0o755 });
+    const v: Volume = { Name: name, Driver: 'local', Mountpoint: join(dir, '_data'), CreatedAt: new Date().toISOString(), Labels: labels, Scope: 'local', Options: {}, Anonymous: anonymous || undefined };
+    writeFileAtomic(this.file(name), JSON.stringify(v));
+    return v;
+  }
+
+  list(): Volume[] {
+    return readdirSync(this.root).filter((n) => existsSync(this.file(n))).map((n) => this.get(n));
+  }
+
+  remove(name: string, inUseBy: string[], force = false): void {
+    this.get(name);
+    if (inUseBy.length) throw new Conflict('volume', `remove ${name}: volume is in use - [${inUseBy.join(', ')}]`);
+    if (!force && !this.has(name)) return;
+    // the record goes first: a crash leaves a dir without record, never a record without data
+    rmSync(this.file(name), { force: true });
+    rmSync(join(this.root, name), { recursive: true, force: true });
+  }
+
+  /** On first use: copies what the image has at the mount point into an empty volume. */
+  populate(name: string, imagePath: string | undefined): void {
+    const v = this.get(name);
+    if (v.Populated) return;
+    if (imagePath && existsSync(imagePath) && readdirSync(v.Mountpoint).length === 0) {
+      // cp -a keeps owners, modes, links and xattrs, as docker's copy-up does
+      const r = spawnSync('cp', ['-a', `${imagePath}/.`, `${v.Mountpoint}/`], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`copy the image's ${imagePath} into volume ${name}: ${r.stderr.trim()}`);
+    }
+    writeFileAtomic(this.file(name), JSON.stringify({ ...v, Populated: true }));
+  }
+}
