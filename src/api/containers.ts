@@ -45,7 +45,7 @@ export function statusText(r: ContainerRecord): string {
   return `Exited (${st.ExitCode}) ${ago(st.FinishedAt)} ago`;
 }
 
-const command = (r: ContainerRecord) => [r.Path, ...r.Args].map((a) => (/\s/.test(a) ? `"${a}"` : a)).join(' ');
+const command = (r: ContainerRecord) => [r.Path, ...r.Args].join(' ');
 
 export function inspectContainer(e: Engine, r: ContainerRecord) {
   const dir = join(e.dataRoot, 'containers', r.Id);
@@ -106,9 +106,7 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
 
 export function containerRoutes(r: Router, engine: () => Engine): void {
   r.add('POST', '/containers/create', async (req, res) => {
-    const body = await req.json();
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new InvalidInput('body', 'expected a JSON object');
-    const out = engine().create(body as Record<string, unknown>, req.query.get('name'));
+    const out = engine().create(await req.json(), req.query.get('name'));
     res.writeHead(201, { 'content-type': 'application/json' });
     res.end(JSON.stringify(out));
   });

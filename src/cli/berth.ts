@@ -1,5 +1,6 @@
-// berth: the user's command line. `berth runtime ...` is the runc-compatible
-// runtime CLI (the same as bin/berth-runtime); the engine verbs join it later.
+// berth: the user's command line. Container verbs talk to berthd (started on
+// first use); image verbs work on the store directly; `berth runtime ...` is
+// the runc-compatible runtime CLI (the same as bin/berth-runtime).
 import { Command } from 'commander';
 import { release } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -10,6 +11,8 @@ import { VERSION } from '../version.js';
 import { registerImageCommands } from './images.js';
 import { DEFAULT_DATA_ROOT, imageStoreIn } from '../engine/data-root.js';
 import type { ImageStore } from '../image/store.js';
+import { registerContainerCommands } from './containers.js';
+import { clientFor, type ApiClient } from './client.js';
 
 function versionInfo() {
   const host = detectHost();
@@ -32,11 +35,14 @@ export async function main(argv: string[]): Promise<number> {
     .description('berth: a container engine')
     .version(`berth version ${VERSION}`, '-v, --version')
     .option('--data-root <dir>', 'where berth keeps images and containers', process.env.BERTH_DATA_ROOT ?? DEFAULT_DATA_ROOT)
+    .option('-H, --host <unix://path>', 'the daemon to use (default: the data root\'s, started when needed)', process.env.BERTH_HOST)
     .showHelpAfterError()
     .enablePositionalOptions()
     .exitOverride();
   let store: ImageStore | undefined;
   registerImageCommands(program, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
+  let api: ApiClient | undefined;
+  registerContainerCommands(program, () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host)));
   program.command('version').description('show version and host information')
     .option('-f, --format <fmt>', '"json" for machine-readable output')
     .action((o: { format?: string }) => {

@@ -13,12 +13,14 @@ import { fsx } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
+import { parseReference } from '../image/reference.js';
 import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
 import { ociSpec, type SpecMount } from './spec.js';
 import { consoleSocket, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
+import { checkCreateBody } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
 
 export interface ContainerRecord {
@@ -72,7 +74,7 @@ export class Engine extends EventEmitter {
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shutting = false;
 
-  constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore) {
+  constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth') {
     super();
     this.setMaxListeners(0);
     mkdirSync(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
@@ -135,12 +137,14 @@ export class Engine extends EventEmitter {
 
   // ---- create ----
 
-  create(body: Record<string, unknown>, name?: string | null): { Id: string; Warnings: string[] } {
+  create(input: unknown, name?: string | null): { Id: string; Warnings: string[] } {
+    const body = checkCreateBody(input);
     if (name !== undefined && name !== null && name !== '' && !NAME_RE.test(name)) {
       throw new InvalidInput('name', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
     }
     const imageRef = body.Image;
     if (typeof imageRef !== 'string' || !imageRef) throw new InvalidInput('Image', 'is required');
+    if (!/^(sha256:)?[0-9a-f]{1,64}$/.test(imageRef)) parseReference(imageRef); // a malformed name is a 400, not a 404
     const store = this.images();
     const img = store.resolve(imageRef);
     const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
@@ -279,7 +283,7 @@ export class Engine extends EventEmitter {
       const spec = ociSpec({
         id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc,
         mounts: r.Mounts.map((m): SpecMount => ({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] })),
-        initPath: r.HostConfig.Init ? initPath() : undefined,
+        initPath: r.HostConfig.Init ? initPath() : undefined, cgroupParent: this.cgroupParent,
       });
       mkdirSync(join(dir, 'bundle'), { recursive: true });
       writeFileAtomic(join(dir, 'bundle', 'config.json'), JSON.stringify(spec), { durable: false });
@@ -590,7 +594,7 @@ export class Engine extends EventEmitter {
     const spec = ociSpec({
       id: r.Id, config: { ...r.Config, User: user, Cmd: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments], Entrypoint: null, Tty: e.ProcessConfig.tty, WorkingDir: e.WorkingDir || r.Config.WorkingDir, Env: mergeEnv(r.Config.Env ?? [], e.Env) },
       host: { ...r.HostConfig, Privileged: e.ProcessConfig.privileged || r.HostConfig.Privileged, Init: false },
-      rootfs, etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, mounts: [],
+      rootfs, etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, mounts: [], cgroupParent: this.cgroupParent,
     });
     const proc = parseConfig(JSON.stringify(spec)).process!;
     rmSync(e.dir, { recursive: true, force: true });

@@ -23,6 +23,8 @@ export interface DaemonOptions {
   /** sockets of the shims and the runtime's state: short paths, on tmpfs */
   execRoot?: string;
   socket: string;
+  /** cgroup under which containers go (default /berth) */
+  cgroupParent?: string;
   insecureRegistries?: string[];
   mirrors?: string[];
 }
@@ -47,7 +49,7 @@ export class Daemon {
   }
 
   engine(): Engine {
-    return (this.containers ??= new Engine(this.opts.dataRoot, this.opts.execRoot ?? DEFAULT_EXEC_ROOT, () => this.images()));
+    return (this.containers ??= new Engine(this.opts.dataRoot, this.opts.execRoot ?? DEFAULT_EXEC_ROOT, () => this.images(), this.opts.cgroupParent));
   }
 
   router(): Router {

@@ -91,7 +91,12 @@ export async function waitExit(dir: string, exitFile: string): Promise<ExitRecor
   let s: Socket | undefined;
   try { s = await request(dir, 'wait'); } catch { /* no shim: it has finished */ }
   if (s) {
-    await replyLine(s);
+    // the shim's answer, or its exit file (the shim writes it before it answers):
+    // whichever comes first, so a connection lost in the shim's last moments cannot hang us
+    let stop = false;
+    const polled = (async () => { while (!stop && !readExit(exitFile)) await new Promise((r) => setTimeout(r, 200)); })();
+    await Promise.race([replyLine(s), polled]);
+    stop = true;
     s.destroy();
   }
   for (let i = 0; i < 100; i++) {

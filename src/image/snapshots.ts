@@ -89,12 +89,17 @@ export class Snapshots {
     writeFileAtomic(join(this.root, 'layers.json'), JSON.stringify(this.layers));
   }
 
+  /** Another process (the CLI beside the daemon) may have added layers: look again before saying no. */
+  private known(chainID: string): LayerInfo | undefined {
+    return this.layers[chainID] ?? (this.layers = this.load())[chainID];
+  }
+
   has(chainID: string): boolean {
-    return chainID in this.layers;
+    return this.known(chainID) !== undefined;
   }
 
   info(chainID: string): LayerInfo | undefined {
-    return this.layers[chainID];
+    return this.known(chainID);
   }
 
   all(): Record<string, LayerInfo> {
@@ -102,7 +107,7 @@ export class Snapshots {
   }
 
   layerDir(chainID: string): string {
-    const l = this.layers[chainID];
+    const l = this.known(chainID);
     if (!l) throw new InvalidInput(chainID, 'no such layer snapshot');
     return join(this.root, 'layers', l.id);
   }
@@ -141,7 +146,7 @@ export class Snapshots {
   /** Lower directories of a chain, top first (overlay's lowerdir order). */
   lowerDirs(chainID: string): string[] {
     const dirs: string[] = [];
-    for (let c: string | null = chainID; c !== null; c = this.layers[c]?.parent ?? null) dirs.push(this.layerDir(c));
+    for (let c: string | null = chainID; c !== null; c = this.known(c)?.parent ?? null) dirs.push(this.layerDir(c));
     return dirs;
   }
 

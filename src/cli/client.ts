@@ -1,0 +1,109 @@
+// The berth CLI's side of the Docker Engine API: requests over the daemon's
+// unix socket, raw (hijacked) streams for attach and exec, and starting
+// berthd in the background when nothing answers, so no step is manual.
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect, type Socket } from 'node:net';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, openSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/daemon.js';
+import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
+import { projectRoot } from '../util/project.js';
+
+export class DaemonError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+/** Where the daemon of a data root listens and keeps its shims: the defaults for the default root, else derived from it. */
+export function daemonPaths(dataRoot: string): { socket: string; execRoot: string } {
+  if (resolve(dataRoot) === DEFAULT_DATA_ROOT) return { socket: DEFAULT_SOCKET, execRoot: DEFAULT_EXEC_ROOT };
+  const tag = createHash('sha256').update(resolve(dataRoot)).digest('hex').slice(0, 12);
+  return { socket: join(resolve(dataRoot), 'berthd.sock'), execRoot: `/run/berth-${tag}` };
+}
+
+const canConnect = (socket: string) => new Promise<boolean>((res) => {
+  const c = connect(socket, () => { c.destroy(); res(true); });
+  c.on('error', () => res(false));
+});
+
+export class ApiClient {
+  private ready: Promise<void> | undefined;
+
+  constructor(readonly socket: string, private readonly autostart?: { dataRoot: string; execRoot: string }) {}
+
+  /** Starts berthd for this data root unless one answers. */
+  private ensure(): Promise<void> {
+    return (this.ready ??= (async () => {
+      if (await canConnect(this.socket)) return;
+      if (!this.autostart) throw new Error(`cannot connect to the berth daemon at unix://${this.socket}: is berthd running?`);
+      const { dataRoot, execRoot } = this.autostart;
+      mkdirSync(dataRoot, { recursive: true });
+      const log = openSync(join(dataRoot, 'berthd.log'), 'a');
+      const d = spawn(join(projectRoot(), 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${this.socket}`], { detached: true, stdio: ['ignore', log, log] });
+      d.unref();
+      for (let i = 0; i < 1000; i++) {
+        if (await canConnect(this.socket)) return;
+        if (d.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      throw new Error(`berthd did not start (see ${join(dataRoot, 'berthd.log')})`);
+    })());
+  }
+
+  async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    await this.ensure();
+    const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
+    return new Promise((res, rej) => {
+      const req = httpRequest({ socketPath: this.socket, method, path: `/v1.47${path}`, headers: { ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}), ...headers } }, res);
+      req.on('error', rej);
+      req.end(data);
+    });
+  }
+
+  /** A request whose answer is JSON (or nothing); a 4xx/5xx becomes a DaemonError with docker's message. */
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.raw(method, path, body);
+    const chunks: Buffer[] = [];
+    for await (const c of res) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    if ((res.statusCode ?? 500) >= 400) {
+      let msg = text;
+      try { msg = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
+      throw new DaemonError(res.statusCode ?? 500, msg);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** Takes over the connection after "101 UPGRADED" (attach, exec start). */
+  async hijack(method: string, path: string, body?: unknown): Promise<Socket> {
+    await this.ensure();
+    const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
+    return new Promise((res, rej) => {
+      const req = httpRequest({
+        socketPath: this.socket, method, path: `/v1.47${path}`,
+        headers: { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) },
+      });
+      req.on('upgrade', (_res, socket, head) => { if (head.length) socket.unshift(head); res(socket); });
+      req.on('response', async (r) => {
+        const chunks: Buffer[] = [];
+        for await (const c of r) chunks.push(c as Buffer);
+        let msg = Buffer.concat(chunks).toString();
+        try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain */ }
+        rej(new DaemonError(r.statusCode ?? 500, msg));
+      });
+      req.on('error', rej);
+      req.end(data);
+    });
+  }
+}
+
+export function clientFor(dataRoot: string, host?: string): ApiClient {
+  if (host) {
+    if (!host.startsWith('unix://')) throw new Error(`--host: only unix:// sockets (got ${host})`);
+    return new ApiClient(host.slice(7));
+  }
+  const p = daemonPaths(dataRoot);
+  mkdirSync(dirname(p.socket), { recursive: true });
+  return new ApiClient(p.socket, { dataRoot: resolve(dataRoot), execRoot: p.execRoot });
+}

@@ -1,0 +1,460 @@
+// The container verbs of the berth CLI, with docker's names and flags. Each
+// is a client of berthd (src/cli/client.ts), which the first use starts.
+import { Command, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { InvalidInput } from '../util/check.js';
+import { DaemonError, type ApiClient } from './client.js';
+import { formatGo } from './images.js';
+
+const collect = (v: string, p: string[] = []) => [...p, v];
+
+/** docker's RAMInBytes: 64m, 1g, 512k, 1024b, or plain bytes. */
+export function bytesOf(field: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(v.trim());
+  if (!m) throw new InvalidInput(field, `invalid size: '${v}'`);
+  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as 'k'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+function durationNs(field: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
+  if (!m) throw new InvalidInput(field, `invalid duration: '${v}' (e.g. 30s, 1m, 500ms)`);
+  return Math.round(Number(m[1]) * { ns: 1, us: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 }[m[2] as 's']);
+}
+
+function parseEnvFile(path: string): string[] {
+  return readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    .map((l) => (l.includes('=') ? l : `${l}=${process.env[l] ?? ''}`));
+}
+
+function keyValues(list: string[] | undefined): Record<string, string> {
+  return Object.fromEntries((list ?? []).map((kv) => { const i = kv.indexOf('='); return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+}
+
+interface RunOpts {
+  detach?: boolean; interactive?: boolean; tty?: boolean; rm?: boolean; name?: string; env?: string[]; envFile?: string[]; workdir?: string; user?: string;
+  hostname?: string; entrypoint?: string; label?: string[]; memory?: string; memorySwap?: string; cpus?: string; cpuShares?: string; cpusetCpus?: string;
+  pidsLimit?: string; ulimit?: string[]; capAdd?: string[]; capDrop?: string[]; privileged?: boolean; readOnly?: boolean; securityOpt?: string[];
+  device?: string[]; sysctl?: string[]; shmSize?: string; tmpfs?: string[]; stopSignal?: string; stopTimeout?: string; restart?: string; init?: boolean;
+  healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; noHealthcheck?: boolean;
+  volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
+}
+
+function addRunOptions(c: Command): Command {
+  return c
+    .option('-i, --interactive', 'keep STDIN open')
+    .option('-t, --tty', 'allocate a pseudo-TTY')
+    .option('--name <name>', 'assign a name')
+    .option('-e, --env <K=V>', 'set an environment variable', collect)
+    .option('--env-file <file>', 'read environment variables from a file', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid, and group')
+    .option('-h, --hostname <name>', 'container host name')
+    .option('--entrypoint <cmd>', 'overwrite the image\'s ENTRYPOINT')
+    .option('-l, --label <K=V>', 'set a label', collect)
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
+    .option('--cpus <n>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs to run on (0-3, 0,1)')
+    .option('--pids-limit <n>', 'process limit (-1: unlimited)')
+    .option('--ulimit <name=soft[:hard]>', 'ulimit', collect)
+    .option('--cap-add <cap>', 'add a capability', collect)
+    .option('--cap-drop <cap>', 'drop a capability', collect)
+    .option('--privileged', 'all capabilities, all devices, no seccomp or masked paths')
+    .option('--read-only', 'mount the root filesystem read-only')
+    .option('--security-opt <opt>', 'seccomp=PROFILE|unconfined, no-new-privileges', collect)
+    .option('--device <host[:container[:perms]]>', 'add a host device', collect)
+    .option('--sysctl <K=V>', 'namespaced kernel parameter', collect)
+    .option('--shm-size <bytes>', 'size of /dev/shm')
+    .option('--tmpfs <dir[:opts]>', 'mount a tmpfs', collect)
+    .option('--stop-signal <sig>', 'signal to stop the container')
+    .option('--stop-timeout <s>', 'seconds to wait before killing')
+    .option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]')
+    .option('--init', 'run berth-init as PID 1 (reaps zombies, forwards signals)')
+    .option('--health-cmd <cmd>', 'command to check health')
+    .option('--health-interval <d>', 'time between checks (e.g. 30s)')
+    .option('--health-timeout <d>', 'maximum time for a check')
+    .option('--health-retries <n>', 'failures before unhealthy')
+    .option('--health-start-period <d>', 'grace period before failures count')
+    .option('--no-healthcheck', 'disable the image\'s HEALTHCHECK')
+    .option('-v, --volume <src:dst[:opts]>', 'bind mount or named volume', collect)
+    .option('--mount <spec>', 'type=bind|volume|tmpfs,source=...,target=...[,readonly]', collect)
+    .option('--volumes-from <container[:ro]>', 'mount the volumes of another container', collect)
+    .option('--network <mode>', 'none (own namespace, loopback) or host', 'none')
+    .addOption(new Option('--net <mode>').hideHelp())
+    .option('--log-driver <driver>', 'json-file, local or none')
+    .option('--log-opt <K=V>', 'max-size, max-file', collect);
+}
+
+function parseMount(spec: string) {
+  const kv = keyValues(spec.split(','));
+  const type = kv.type ?? 'volume';
+  if (!['bind', 'volume', 'tmpfs'].includes(type)) throw new InvalidInput('--mount', `unknown type "${type}"`);
+  const target = kv.target ?? kv.destination ?? kv.dst;
+  if (!target) throw new InvalidInput('--mount', `target is required in "${spec}"`);
+  const ro = 'readonly' in kv || 'ro' in kv ? (kv.readonly ?? kv.ro) !== 'false' : false;
+  return {
+    Type: type, Source: kv.source ?? kv.src, Target: target, ReadOnly: ro,
+    ...(kv['bind-propagation'] ? { BindOptions: { Propagation: kv['bind-propagation'] } } : {}),
+    ...(type === 'volume' && 'volume-nocopy' in kv ? { VolumeOptions: { NoCopy: true } } : {}),
+    ...(type === 'tmpfs' ? { TmpfsOptions: { SizeBytes: kv['tmpfs-size'] ? bytesOf('--mount tmpfs-size', kv['tmpfs-size']) : undefined, Mode: kv['tmpfs-mode'] ? parseInt(kv['tmpfs-mode'], 8) : undefined } } : {}),
+  };
+}
+
+/** The create body docker's CLI would send for these flags. */
+export function createBody(image: string, cmd: string[], o: RunOpts): Record<string, unknown> {
+  const env = [...(o.envFile ?? []).flatMap(parseEnvFile), ...(o.env ?? []).map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`))];
+  const restart = o.restart ?? 'no';
+  const [rname, rcount] = restart.split(':') as [string, string?];
+  const ulimits = (o.ulimit ?? []).map((u) => {
+    const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(u);
+    if (!m) throw new InvalidInput('--ulimit', `invalid ulimit "${u}" (name=soft[:hard])`);
+    return { Name: m[1], Soft: Number(m[2]), Hard: Number(m[3] ?? m[2]) };
+  });
+  const devices = (o.device ?? []).map((d) => { const [h, c, p] = d.split(':'); return { PathOnHost: h, PathInContainer: c || h, CgroupPermissions: p || 'rwm' }; });
+  const tmpfs = Object.fromEntries((o.tmpfs ?? []).map((t) => { const i = t.indexOf(':'); return i < 0 ? [t, ''] : [t.slice(0, i), t.slice(i + 1)]; }));
+  let health: Record<string, unknown> | undefined;
+  if (o.noHealthcheck === false) health = { Test: ['NONE'] };
+  else if (o.healthCmd || o.healthInterval || o.healthTimeout || o.healthRetries || o.healthStartPeriod) {
+    health = {
+      ...(o.healthCmd ? { Test: ['CMD-SHELL', o.healthCmd] } : {}),
+      ...(o.healthInterval ? { Interval: durationNs('--health-interval', o.healthInterval) } : {}),
+      ...(o.healthTimeout ? { Timeout: durationNs('--health-timeout', o.healthTimeout) } : {}),
+      ...(o.healthRetries ? { Retries: Number(o.healthRetries) } : {}),
+      ...(o.healthStartPeriod ? { StartPeriod: durationNs('--health-start-period', o.healthStartPeriod) } : {}),
+    };
+  }
+  const cpus = o.cpus ? Number(o.cpus) : undefined;
+  if (cpus !== undefined && !(cpus > 0)) throw new InvalidInput('--cpus', `invalid value "${o.cpus}"`);
+  const logDriver = o.logDriver;
+  return {
+    Image: image, Cmd: cmd.length ? cmd : undefined, Entrypoint: o.entrypoint !== undefined ? [o.entrypoint].filter((x, i) => x !== '' || i > 0) : undefined,
+    Env: env, WorkingDir: o.workdir, User: o.user, Hostname: o.hostname, Labels: keyValues(o.label),
+    Tty: !!o.tty, OpenStdin: !!o.interactive, StdinOnce: !!o.interactive && !o.detach,
+    AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach,
+    StopSignal: o.stopSignal, StopTimeout: o.stopTimeout !== undefined ? Number(o.stopTimeout) : undefined, Healthcheck: health,
+    HostConfig: {
+      AutoRemove: !!o.rm, Binds: o.volume ?? [], Mounts: (o.mount ?? []).map(parseMount), VolumesFrom: o.volumesFrom ?? [], Tmpfs: tmpfs,
+      NetworkMode: o.net ?? o.network ?? 'none',
+      RestartPolicy: { Name: rname, MaximumRetryCount: rcount ? Number(rcount) : 0 },
+      Memory: o.memory ? bytesOf('--memory', o.memory) : 0,
+      MemorySwap: o.memorySwap ? (o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', o.memorySwap)) : 0,
+      NanoCpus: cpus ? Math.round(cpus * 1e9) : 0, CpuShares: o.cpuShares ? Number(o.cpuShares) : 0, CpusetCpus: o.cpusetCpus ?? '',
+      PidsLimit: o.pidsLimit ? Number(o.pidsLimit) : null, Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],
+      Privileged: !!o.privileged, ReadonlyRootfs: !!o.readOnly, SecurityOpt: o.securityOpt ?? [], Devices: devices, Sysctls: keyValues(o.sysctl),
+      ShmSize: o.shmSize ? bytesOf('--shm-size', o.shmSize) : 0, Init: o.init ?? null,
+      LogConfig: { Type: logDriver ?? '', Config: keyValues(o.logOpt) },
+    },
+  };
+}
+
+/** Splits docker's multiplexed stream into stdout and stderr. */
+function demux(sock: Socket): Promise<void> {
+  return new Promise((res) => {
+    let buf: Buffer = Buffer.alloc(0);
+    sock.on('data', (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      while (buf.length >= 8) {
+        const n = buf.readUInt32BE(4);
+        if (buf.length < 8 + n) break;
+        (buf[0] === 2 ? process.stderr : process.stdout).write(buf.subarray(8, 8 + n));
+        buf = buf.subarray(8 + n);
+      }
+    });
+    sock.on('end', res);
+    sock.on('close', res);
+  });
+}
+
+/** Connects the terminal (or pipes) to a hijacked stream until its output ends. */
+async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: boolean, resizePath?: string): Promise<void> {
+  const rawTty = tty && stdin && process.stdin.isTTY;
+  if (rawTty) process.stdin.setRawMode(true);
+  const resize = () => { if (resizePath && process.stdout.isTTY) void api.call('POST', `${resizePath}?h=${process.stdout.rows}&w=${process.stdout.columns}`).catch(() => {}); };
+  if (tty) { resize(); process.stdout.on('resize', resize); }
+  if (stdin) {
+    process.stdin.on('data', (d) => sock.write(d));
+    process.stdin.on('end', () => sock.end());
+  }
+  try {
+    if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => process.stdout.write(d)); sock.on('end', res); sock.on('close', res); });
+    else await demux(sock);
+  } finally {
+    if (rawTty) process.stdin.setRawMode(false);
+    process.stdin.pause();
+    process.stdout.off('resize', resize);
+  }
+}
+
+async function createContainer(api: ApiClient, body: Record<string, unknown>, name?: string): Promise<string> {
+  const q = name ? `?name=${encodeURIComponent(name)}` : '';
+  try {
+    return (await api.call<{ Id: string }>('POST', `/containers/create${q}`, body)).Id;
+  } catch (e) {
+    if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.message)) throw e;
+    // not here: pull it, as docker does
+    process.stderr.write(`Unable to find image '${body.Image as string}' locally\n`);
+    const res = await api.raw('POST', `/images/create?fromImage=${encodeURIComponent(body.Image as string)}`);
+    let text = '';
+    for await (const c of res) text += (c as Buffer).toString();
+    const err = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((l) => l.error);
+    if (err || (res.statusCode ?? 500) >= 400) throw new Error(err?.error ?? text);
+    return (await api.call<{ Id: string }>('POST', `/containers/create${q}`, body)).Id;
+  }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+export function registerContainerCommands(program: Command, api: () => ApiClient): void {
+  const run = async (image: string, cmd: string[], o: RunOpts, startOnly = false) => {
+    const a = api();
+    const body = createBody(image, cmd, o);
+    const id = await createContainer(a, body, o.name);
+    if (startOnly) { process.stdout.write(`${id}\n`); return; }
+    if (o.detach) {
+      await a.call('POST', `/containers/${id}/start`);
+      process.stdout.write(`${id}\n`);
+      return;
+    }
+    const sock = await a.hijack('POST', `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`);
+    const waitRes = await a.raw('POST', `/containers/${id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`);
+    const waited = (async () => { let t = ''; for await (const c of waitRes) t += (c as Buffer).toString(); return JSON.parse(t) as { StatusCode: number; Error?: { Message: string } | null }; })();
+    try { await a.call('POST', `/containers/${id}/start`); } catch (e) {
+      sock.destroy();
+      process.stderr.write(`berth: ${(e as Error).message}\n`);
+      process.exitCode = /not found|no such file/i.test((e as Error).message) ? 127 : /permission denied/i.test((e as Error).message) ? 126 : 125;
+      if (o.rm) await a.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => {});
+      return;
+    }
+    await pumpStreams(a, sock, !!o.tty, !!o.interactive, `/containers/${id}/resize`);
+    const w = await waited;
+    process.exitCode = w.StatusCode;
+  };
+
+  addRunOptions(program.command('run').description('create and start a container from an image')
+    .argument('<image>').argument('[command...]')
+    .option('-d, --detach', 'run in the background and print the container ID')
+    .option('--rm', 'remove the container when it exits'))
+    .passThroughOptions()
+    .action((image: string, cmd: string[], o: RunOpts) => run(image, cmd, o));
+
+  addRunOptions(program.command('create').description('create a container without starting it')
+    .argument('<image>').argument('[command...]')
+    .option('--rm', 'remove the container when it exits'))
+    .passThroughOptions()
+    .action((image: string, cmd: string[], o: RunOpts) => run(image, cmd, { ...o, detach: true }, true));
+
+  const container = program.command('container').description('manage containers');
+
+  const each = (verb: string, fn: (id: string, o: Record<string, string | boolean>) => Promise<unknown>) => async (ids: string[], o: Record<string, string | boolean>) => {
+    for (const id of ids) {
+      try { await fn(id, o); process.stdout.write(`${id}\n`); } catch (e) {
+        process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+        process.exitCode = 1;
+      }
+    }
+    void verb;
+  };
+  for (const parent of [program, container]) {
+    parent.command('start').argument('<containers...>').description('start stopped containers')
+      .option('-a, --attach', 'attach stdout/stderr').option('-i, --interactive', 'attach stdin')
+      .action(async (ids: string[], o: { attach?: boolean; interactive?: boolean }) => {
+        if (!o.attach && !o.interactive) return each('start', (id) => api().call('POST', `/containers/${id}/start`))(ids, {});
+        const a = api();
+        const c = await a.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ids[0]}/json`);
+        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`);
+        const waitRes = a.call<{ StatusCode: number }>('POST', `/containers/${c.Id}/wait?condition=next-exit`);
+        await a.call('POST', `/containers/${c.Id}/start`);
+        await pumpStreams(a, sock, c.Config.Tty, !!o.interactive, `/containers/${c.Id}/resize`);
+        process.exitCode = (await waitRes).StatusCode;
+      });
+    parent.command('stop').argument('<containers...>').description('stop running containers')
+      .option('-t, --time <s>', 'seconds to wait before killing').option('-s, --signal <sig>', 'signal to send')
+      .action(each('stop', (id, o) => api().call('POST', `/containers/${id}/stop?${o.time !== undefined ? `t=${o.time}&` : ''}${o.signal ? `signal=${o.signal}` : ''}`)));
+    parent.command('restart').argument('<containers...>').description('restart containers')
+      .option('-t, --time <s>', 'seconds to wait before killing')
+      .action(each('restart', (id, o) => api().call('POST', `/containers/${id}/restart${o.time !== undefined ? `?t=${o.time}` : ''}`)));
+    parent.command('kill').argument('<containers...>').description('send a signal (default SIGKILL)')
+      .option('-s, --signal <sig>', 'signal', 'KILL')
+      .action(each('kill', (id, o) => api().call('POST', `/containers/${id}/kill?signal=${o.signal}`)));
+    parent.command('rm').argument('<containers...>').description('remove containers')
+      .option('-f, --force', 'kill a running container first').option('-v, --volumes', 'remove its anonymous volumes')
+      .action(each('rm', (id, o) => api().call('DELETE', `/containers/${id}?force=${o.force ? 1 : 0}&v=${o.volumes ? 1 : 0}`)));
+    parent.command('pause').argument('<containers...>').description('freeze all processes')
+      .action(each('pause', (id) => api().call('POST', `/containers/${id}/pause`)));
+    parent.command('unpause').argument('<containers...>').description('thaw all processes')
+      .action(each('unpause', (id) => api().call('POST', `/containers/${id}/unpause`)));
+    parent.command('wait').argument('<containers...>').description('wait for containers to stop; print their exit codes')
+      .action(async (ids: string[]) => { for (const id of ids) process.stdout.write(`${(await api().call<{ StatusCode: number }>('POST', `/containers/${id}/wait`)).StatusCode}\n`); });
+    parent.command('rename').argument('<container>').argument('<name>').description('rename a container')
+      .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
+    parent.command('logs').argument('<container>').description('fetch a container\'s logs')
+      .option('-f, --follow', 'follow the output').option('-n, --tail <n>', 'lines from the end', 'all')
+      .option('--since <t>', 'since a time (unix seconds or RFC 3339)').option('--until <t>', 'until a time').option('-t, --timestamps', 'show timestamps')
+      .action(async (id: string, o: { follow?: boolean; tail: string; since?: string; until?: string; timestamps?: boolean }) => {
+        const a = api();
+        const c = await a.call<{ Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
+        const t = (v?: string) => (v === undefined ? '' : /^\d+(\.\d+)?$/.test(v) ? v : String(Date.parse(v) / 1000));
+        const res = await a.raw('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
+        if ((res.statusCode ?? 500) >= 400) { let m = ''; for await (const d of res) m += (d as Buffer).toString(); throw new DaemonError(res.statusCode!, JSON.parse(m).message); }
+        if (c.Config.Tty) { for await (const d of res) process.stdout.write(d as Buffer); return; }
+        await demux(res as unknown as Socket);
+      });
+    parent.command('attach').argument('<container>').description('attach to a running container\'s stdio')
+      .option('--no-stdin', 'do not attach stdin')
+      .action(async (id: string, o: { stdin: boolean }) => {
+        const a = api();
+        const c = await a.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${id}/json`);
+        const stdin = o.stdin && c.Config.OpenStdin;
+        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${stdin ? 1 : 0}&stdout=1&stderr=1`);
+        await pumpStreams(a, sock, c.Config.Tty, stdin, `/containers/${c.Id}/resize`);
+        const st = await a.call<{ State: { Running: boolean; ExitCode: number } }>('GET', `/containers/${c.Id}/json`);
+        if (!st.State.Running) process.exitCode = st.State.ExitCode;
+      });
+    parent.command('exec').argument('<container>').argument('<command...>').description('run a command in a running container')
+      .option('-i, --interactive', 'keep STDIN open').option('-t, --tty', 'allocate a pseudo-TTY').option('-d, --detach', 'run in the background')
+      .option('-e, --env <K=V>', 'environment variable', collect).option('-u, --user <user>', 'user').option('-w, --workdir <dir>', 'working directory')
+      .option('--privileged', 'extended privileges')
+      .passThroughOptions()
+      .action(async (id: string, cmd: string[], o: { interactive?: boolean; tty?: boolean; detach?: boolean; env?: string[]; user?: string; workdir?: string; privileged?: boolean }) => {
+        const a = api();
+        const x = await a.call<{ Id: string }>('POST', `/containers/${id}/exec`, {
+          Cmd: cmd, Tty: !!o.tty, AttachStdin: !!o.interactive && !o.detach, AttachStdout: !o.detach, AttachStderr: !o.detach,
+          Env: o.env ?? [], User: o.user ?? '', WorkingDir: o.workdir ?? '', Privileged: !!o.privileged,
+        });
+        if (o.detach) { await a.call('POST', `/exec/${x.Id}/start`, { Detach: true, Tty: !!o.tty }); return; }
+        const sock = await a.hijack('POST', `/exec/${x.Id}/start`, { Detach: false, Tty: !!o.tty });
+        await pumpStreams(a, sock, !!o.tty, !!o.interactive, `/exec/${x.Id}/resize`);
+        process.exitCode = (await a.call<{ ExitCode: number | null }>('GET', `/exec/${x.Id}/json`)).ExitCode ?? 0;
+      });
+    parent.command('top').argument('<container>').argument('[ps-options...]').description('processes of a container')
+      .action(async (id: string, args: string[]) => {
+        const t = await api().call<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${id}/top${args.length ? `?ps_args=${encodeURIComponent(args.join(' '))}` : ''}`);
+        process.stdout.write(table([t.Titles, ...t.Processes]));
+      });
+    parent.command('stats').argument('[containers...]').description('resource usage').option('--no-stream', 'one sample, then exit')
+      .action(async (ids: string[], o: { stream: boolean }) => {
+        const a = api();
+        if (!ids.length) ids = (await a.call<{ Id: string }[]>('GET', '/containers/json')).map((c) => c.Id);
+        const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS']];
+        for (const id of ids) {
+          const s = await a.call<Record<string, any>>('GET', `/containers/${id}/stats?stream=false`); // eslint-disable-line @typescript-eslint/no-explicit-any
+          const mem = s.memory_stats?.usage ?? 0, lim = s.memory_stats?.limit ?? 0;
+          rows.push([String(s.id).slice(0, 12), String(s.name).replace(/^\//, ''), '0.00%', `${mib(mem)} / ${mib(lim)}`, lim ? `${((mem / lim) * 100).toFixed(2)}%` : '0.00%', String(s.pids_stats?.current ?? 0)]);
+        }
+        process.stdout.write(table(rows));
+        void o;
+      });
+    parent.command('inspect').argument('<containers...>').description('low-level information').option('-f, --format <tpl>', 'Go-template-like format')
+      .action(async (ids: string[], o: { format?: string }) => {
+        const out = [];
+        for (const id of ids) out.push(await api().call('GET', `/containers/${id}/json`));
+        process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
+      });
+  }
+
+  const ps = async (o: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; noTrunc?: boolean; format?: string }) => {
+    const filters: Record<string, string[]> = {};
+    for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
+    const limit = o.latest ? 1 : o.last ? Number(o.last) : 0;
+    const list = await api().call<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; Status: string; State: string; Labels: Record<string, string> }[]>('GET', `/containers/json?all=${o.all ? 1 : 0}${limit ? `&limit=${limit}` : ''}&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    if (o.quiet) { process.stdout.write(list.map((c) => `${o.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join('')); return; }
+    if (o.format) {
+      const tpl = o.format.replace(/^table\s+/, '');
+      process.stdout.write(list.map((c) => formatGo(tpl, { ID: o.noTrunc ? c.Id : c.Id.slice(0, 12), Names: c.Names.map((n) => n.slice(1)).join(','), Image: c.Image, Command: `"${c.Command}"`, Status: c.Status, State: c.State, Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','), CreatedAt: new Date(c.Created * 1000).toISOString() })).join('\n') + (list.length ? '\n' : ''));
+      return;
+    }
+    const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
+    for (const c of list) {
+      const cmd = o.noTrunc ? c.Command : c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command;
+      rows.push([o.noTrunc ? c.Id : c.Id.slice(0, 12), c.Image, `"${cmd}"`, `${since(c.Created)} ago`, c.Status, '', c.Names.map((n) => n.slice(1)).join(',')]);
+    }
+    process.stdout.write(table(rows));
+  };
+  for (const cmd of [program.command('ps'), container.command('ls').alias('list')]) {
+    cmd.description('list containers').option('-a, --all', 'show all, not only running').option('-q, --quiet', 'only IDs')
+      .option('-n, --last <n>', 'the n last created').option('-l, --latest', 'the latest created').option('--filter <K=V>', 'filter', collect)
+      .option('--no-trunc', 'do not truncate').option('--format <tpl>', 'Go-template-like format').action(ps);
+  }
+  container.command('prune').description('remove all stopped containers').option('-f, --force', 'do not ask')
+    .action(async () => {
+      const r = await api().call<{ ContainersDeleted: string[] }>('POST', '/containers/prune');
+      process.stdout.write(`Deleted Containers:\n${r.ContainersDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: 0B\n`);
+    });
+
+  const volume = program.command('volume').description('manage volumes');
+  volume.command('create').argument('[name]').option('-l, --label <K=V>', 'label', collect).option('-d, --driver <d>', 'driver', 'local')
+    .action(async (name: string | undefined, o: { label?: string[]; driver: string }) => {
+      const v = await api().call<{ Name: string }>('POST', '/volumes/create', { Name: name ?? '', Labels: keyValues(o.label), Driver: o.driver });
+      process.stdout.write(`${v.Name}\n`);
+    });
+  volume.command('ls').alias('list').option('-q, --quiet', 'only names').option('--filter <K=V>', 'filter', collect)
+    .action(async (o: { quiet?: boolean; filter?: string[] }) => {
+      const filters: Record<string, string[]> = {};
+      for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
+      const r = await api().call<{ Volumes: { Name: string; Driver: string }[] }>('GET', `/volumes?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      if (o.quiet) { process.stdout.write(r.Volumes.map((v) => `${v.Name}\n`).join('')); return; }
+      process.stdout.write(table([['DRIVER', 'VOLUME NAME'], ...r.Volumes.map((v) => [v.Driver, v.Name])]));
+    });
+  volume.command('inspect').argument('<names...>').option('-f, --format <tpl>', 'format')
+    .action(async (names: string[], o: { format?: string }) => {
+      const out = [];
+      for (const n of names) out.push(await api().call('GET', `/volumes/${encodeURIComponent(n)}`));
+      process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
+    });
+  volume.command('rm').alias('remove').argument('<names...>').option('-f, --force', 'force')
+    .action(async (names: string[]) => {
+      for (const n of names) {
+        try { await api().call('DELETE', `/volumes/${encodeURIComponent(n)}`); process.stdout.write(`${n}\n`); } catch (e) {
+          process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+          process.exitCode = 1;
+        }
+      }
+    });
+  volume.command('prune').option('-a, --all', 'named volumes too').option('-f, --force', 'do not ask')
+    .action(async (o: { all?: boolean }) => {
+      const r = await api().call<{ VolumesDeleted: string[] }>('POST', `/volumes/prune${o.all ? `?filters=${encodeURIComponent('{"all":["true"]}')}` : ''}`);
+      process.stdout.write(`Deleted Volumes:\n${r.VolumesDeleted.map((x) => `${x}\n`).join('')}\n`);
+    });
+
+  program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect).option('--since <t>').option('--until <t>', 'stop at (unix seconds)')
+    .action(async (o: { filter?: string[]; until?: string }) => {
+      const filters: Record<string, string[]> = {};
+      for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
+      const res = await api().raw('GET', `/events?filters=${encodeURIComponent(JSON.stringify(filters))}${o.until ? `&until=${o.until}` : ''}`);
+      let buf = '';
+      for await (const c of res) {
+        buf += (c as Buffer).toString();
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          const e = JSON.parse(buf.slice(0, i)) as { Type: string; Action: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
+          buf = buf.slice(i + 1);
+          const attrs = Object.entries(e.Actor.Attributes).map(([k, v]) => `${k}=${v}`).join(', ');
+          process.stdout.write(`${new Date(e.timeNano / 1e6).toISOString()} ${e.Type} ${e.Action} ${e.id} (${attrs})\n`);
+        }
+      }
+    });
+  program.command('info').description('system-wide information').option('-f, --format <tpl>', 'format')
+    .action(async (o: { format?: string }) => {
+      const i = await api().call<Record<string, unknown>>('GET', '/info');
+      if (o.format) { process.stdout.write(`${formatGo(o.format, i)}\n`); return; }
+      for (const k of ['Containers', 'ContainersRunning', 'ContainersPaused', 'ContainersStopped', 'Images', 'ServerVersion', 'Driver', 'CgroupVersion', 'KernelVersion', 'OperatingSystem', 'NCPU', 'MemTotal', 'DockerRootDir']) {
+        process.stdout.write(`${k}: ${String(i[k])}\n`);
+      }
+    });
+}
+
+const mib = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)}GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(2)}MiB` : `${(n / 1024).toFixed(0)}KiB`);
+
+function since(unix: number): string {
+  const s = Math.max(0, Date.now() / 1000 - unix);
+  if (s < 60) return `${Math.floor(s)} seconds`;
+  if (s < 3600) return `${Math.floor(s / 60)} minutes`;
+  if (s < 86400) return `${Math.floor(s / 3600)} hours`;
+  return `${Math.floor(s / 86400)} days`;
+}

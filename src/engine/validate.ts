@@ -1,0 +1,92 @@
+// Checks a container create body field by field, as the Engine API defines
+// them: a wrong type names its field; an unknown field is refused; a field
+// docker has but berth does not carry out is refused unless it is empty, so
+// nothing a client asks for is silently dropped.
+import { InvalidInput, isObj } from '../util/check.js';
+
+type Kind = 'string' | 'bool' | 'int' | 'strings' | 'strOrStrings' | 'object' | 'map' | 'array' | 'any';
+
+const CONFIG: Record<string, Kind> = {
+  Hostname: 'string', Domainname: 'string', User: 'string', AttachStdin: 'bool', AttachStdout: 'bool', AttachStderr: 'bool',
+  ExposedPorts: 'object', Tty: 'bool', OpenStdin: 'bool', StdinOnce: 'bool', Env: 'strings', Cmd: 'strOrStrings', Healthcheck: 'object',
+  ArgsEscaped: 'bool', Image: 'string', Volumes: 'object', WorkingDir: 'string', Entrypoint: 'strOrStrings', NetworkDisabled: 'bool',
+  MacAddress: 'string', OnBuild: 'strings', Labels: 'map', StopSignal: 'string', StopTimeout: 'int', Shell: 'strings',
+  HostConfig: 'object', NetworkingConfig: 'object',
+};
+
+const HOST: Record<string, Kind> = {
+  CpuShares: 'int', Memory: 'int', CgroupParent: 'string', BlkioWeight: 'int', CpuPeriod: 'int', CpuQuota: 'int', CpusetCpus: 'string',
+  CpusetMems: 'string', Devices: 'array', MemoryReservation: 'int', MemorySwap: 'int', NanoCpus: 'int', Init: 'bool', PidsLimit: 'int',
+  Ulimits: 'array', Binds: 'strings', LogConfig: 'object', NetworkMode: 'string', RestartPolicy: 'object', AutoRemove: 'bool',
+  VolumesFrom: 'strings', Mounts: 'array', CapAdd: 'strings', CapDrop: 'strings', OomScoreAdj: 'int', Privileged: 'bool',
+  ReadonlyRootfs: 'bool', SecurityOpt: 'strings', Tmpfs: 'map', ShmSize: 'int', Sysctls: 'map', ConsoleSize: 'array',
+  // docker's, not carried out by berth: accepted only when empty
+  BlkioWeightDevice: 'array', BlkioDeviceReadBps: 'array', BlkioDeviceWriteBps: 'array', BlkioDeviceReadIOps: 'array', BlkioDeviceWriteIOps: 'array',
+  CpuRealtimePeriod: 'int', CpuRealtimeRuntime: 'int', DeviceCgroupRules: 'strings', DeviceRequests: 'array', KernelMemory: 'int', KernelMemoryTCP: 'int',
+  MemorySwappiness: 'int', OomKillDisable: 'bool', CpuCount: 'int', CpuPercent: 'int', IOMaximumIOps: 'int', IOMaximumBandwidth: 'int',
+  ContainerIDFile: 'string', PortBindings: 'object', VolumeDriver: 'string', Annotations: 'map', CgroupnsMode: 'string', Dns: 'strings',
+  DnsOptions: 'strings', DnsSearch: 'strings', ExtraHosts: 'strings', GroupAdd: 'strings', IpcMode: 'string', Cgroup: 'string', Links: 'strings',
+  PidMode: 'string', PublishAllPorts: 'bool', StorageOpt: 'map', UTSMode: 'string', UsernsMode: 'string', Runtime: 'string', Isolation: 'string',
+  MaskedPaths: 'strings', ReadonlyPaths: 'strings',
+};
+
+/** Fields berth does not carry out (yet): a value other than empty is refused. */
+const NOT_CARRIED_OUT = new Set([
+  'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
+  'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'OomKillDisable', 'CpuCount', 'CpuPercent',
+  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver', 'Dns', 'DnsOptions', 'DnsSearch', 'ExtraHosts', 'GroupAdd', 'Links',
+  'PublishAllPorts', 'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
+]);
+const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable'], PidMode: ['', 'private'], UTSMode: ['', 'private'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
+
+function typeOk(kind: Kind, v: unknown): boolean {
+  switch (kind) {
+    case 'string': return typeof v === 'string';
+    case 'bool': return typeof v === 'boolean';
+    case 'int': return typeof v === 'number' && Number.isInteger(v);
+    case 'strings': return Array.isArray(v) && v.every((x) => typeof x === 'string');
+    case 'strOrStrings': return typeof v === 'string' || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+    case 'object': return isObj(v);
+    case 'map': return isObj(v) && Object.values(v).every((x) => typeof x === 'string');
+    case 'array': return Array.isArray(v);
+    default: return true;
+  }
+}
+
+const NAMES: Record<Kind, string> = { string: 'a string', bool: 'a boolean', int: 'an integer', strings: 'an array of strings', strOrStrings: 'a string or an array of strings', object: 'an object', map: 'an object of strings', array: 'an array', any: 'a value' };
+
+const empty = (v: unknown) => v === null || v === undefined || v === '' || v === 0 || v === false || (Array.isArray(v) && v.length === 0) || (isObj(v) && Object.keys(v).length === 0);
+
+function check(obj: Record<string, unknown>, schema: Record<string, Kind>, prefix: string): void {
+  for (const [k, v] of Object.entries(obj)) {
+    const kind = schema[k];
+    const path = `${prefix}${k}`;
+    if (!kind) throw new InvalidInput(path, 'unknown field');
+    if (v === null) continue; // docker treats null as absent
+    if (!typeOk(kind, v)) throw new InvalidInput(path, `must be ${NAMES[kind]}, got ${JSON.stringify(v).slice(0, 60)}`);
+  }
+}
+
+/** Validates and normalises (a string Cmd/Entrypoint becomes a shell form array, as docker's StrSlice does not: one element). */
+export function checkCreateBody(body: unknown): Record<string, unknown> {
+  if (!isObj(body)) throw new InvalidInput('body', 'must be a JSON object');
+  check(body, CONFIG, '');
+  const b = { ...body } as Record<string, unknown>;
+  for (const k of ['Cmd', 'Entrypoint']) if (typeof b[k] === 'string') b[k] = [b[k]];
+  const h = b.HostConfig as Record<string, unknown> | undefined;
+  if (h) {
+    check(h, HOST, 'HostConfig.');
+    for (const k of Object.keys(h)) {
+      if (NOT_CARRIED_OUT.has(k) && !empty(h[k])) throw new InvalidInput(`HostConfig.${k}`, 'is not supported by berth');
+      if (k in MODE_FIELDS && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
+    }
+    if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1) throw new InvalidInput('HostConfig.MemorySwappiness', 'is not supported by berth');
+  }
+  const n = b.NetworkingConfig as { EndpointsConfig?: Record<string, unknown> } | undefined;
+  if (n?.EndpointsConfig) {
+    for (const net of Object.keys(n.EndpointsConfig)) {
+      if (!['none', 'host', 'default', 'bridge'].includes(net)) throw new InvalidInput('NetworkingConfig.EndpointsConfig', `network ${net} not found`);
+    }
+  }
+  return b;
+}

@@ -1,0 +1,209 @@
+// The engine judged by the real docker CLI (28.x) pointed at a private
+// berthd: the container lifecycle, stdio, logs, exec, volumes, the seeds'
+// demonstrations, a daemon crash with running containers, bad input, and
+// 50 parallel runs that leave nothing behind.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir, release } from 'node:os';
+import { PREFIX } from './helpers/env.js';
+import { makeRootfs } from './helpers/make-bundle.js';
+import { tarOf } from './helpers/oci-image.js';
+import { PrivateBerthd } from './helpers/berthd.js';
+
+const work = mkdtempSync(join(tmpdir(), `${PREFIX}-engine-`));
+chmodSync(work, 0o755);
+const IMG = 'berth-test/busybox:1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `cmd` under a pty (script(1)), as a terminal user would. */
+function inPty(d: PrivateBerthd, cmd: string, timeout = 30000) {
+  const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', env: d.env(), timeout });
+  return { out: r.stdout, code: r.status };
+}
+
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
+}
+
+describe('berthd runs containers for the docker CLI', () => {
+  const d = new PrivateBerthd();
+  before(async () => {
+    makeRootfs(join(work, 'rootfs'));
+    writeFileSync(join(work, 'rootfs', 'etc', 'os-release'), 'ID=berthtest\nPRETTY_NAME="berth test image"\n');
+    writeFileSync(join(work, 'rootfs', 'etc', 'shared.txt'), 'from the image\n');
+    writeFileSync(join(work, 'rootfs.tar'), tarOf(join(work, 'rootfs')));
+    await d.start();
+    const r = d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'rootfs.tar'), IMG]);
+    assert.equal(r.code, 0, r.err);
+  });
+  after(async () => {
+    await d.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('run --rm prints, exit codes come back, stdin pipes in, -t gives a terminal', () => {
+    const r = d.docker(['run', '--rm', IMG, 'echo', 'hello from berth']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out, 'hello from berth\n');
+    assert.equal(d.docker(['run', '--rm', IMG, 'sh', '-c', 'exit 3']).code, 3);
+    const cat = d.docker(['run', '--rm', '-i', IMG, 'cat'], 'hi\nthere\n');
+    assert.equal(cat.out, 'hi\nthere\n');
+    const err = d.docker(['run', '--rm', IMG, 'sh', '-c', 'echo out; echo err >&2']);
+    assert.equal(err.out, 'out\n');
+    assert.equal(err.err, 'err\n');
+    const t = inPty(d, `docker run --rm -t ${IMG} tty`);
+    assert.match(t.out, /\/dev\/pts\/0/);
+    assert.equal(d.docker(['ps', '-aq']).out, '', '--rm removed every container');
+  });
+
+  test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {
+    assert.equal(d.docker(['run', '--rm', IMG, 'sh', '-c', 'echo $$']).out, '1\n');
+    const ps = d.docker(['run', '--rm', IMG, 'ps', '-ef']).out.trim().split('\n');
+    assert.equal(ps.length, 2, ps.join('\n')); // header and ps itself
+    assert.equal(d.docker(['run', '--rm', IMG, 'uname', '-r']).out, `${release()}\n`);
+    assert.match(d.docker(['run', '--rm', IMG, 'cat', '/etc/os-release']).out, /ID=berthtest/);
+    const id = d.docker(['run', '-d', IMG, 'sleep', '30']).out.trim();
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', id]).out);
+    assert.ok(pid > 1);
+    assert.match(readFileSync(`/proc/${pid}/cmdline`, 'utf8'), /^sleep\x0030/);
+    assert.notEqual(readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[0], '1');
+    assert.equal(d.docker(['rm', '-f', id]).code, 0);
+  });
+
+  test('run -d, ps, logs -f, exec (-it through a pty), stop, inspect, stats, rm', async () => {
+    const id = d.docker(['run', '-d', '--name', 'ticker', '-m', '64m', '--pids-limit', '20', IMG, 'sh', '-c', 'trap "echo bye; exit 0" TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done']).out.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    const ps = d.docker(['ps', '--format', '{{.Names}} {{.Status}}']).out;
+    assert.match(ps, /^ticker Up /m);
+    await sleep(500);
+    const logs = d.docker(['logs', '--tail', '2', 'ticker']).out.trim().split('\n');
+    assert.equal(logs.length, 2);
+    assert.match(logs[1]!, /^tick \d+$/);
+    assert.equal(d.docker(['exec', 'ticker', 'echo', 'inside']).out, 'inside\n');
+    assert.equal(d.docker(['exec', 'ticker', 'sh', '-c', 'exit 5']).code, 5);
+    assert.equal(d.docker(['exec', '-i', 'ticker', 'cat'], 'piped\n').out, 'piped\n');
+    const it = inPty(d, 'docker exec -it ticker sh -c "tty; echo \\$TERM"');
+    assert.match(it.out, /\/dev\/pts\/\d+\r?\n/);
+    const stats = d.docker(['stats', '--no-stream', 'ticker']);
+    assert.equal(stats.code, 0, stats.err);
+    assert.match(stats.out, /\/ 64MiB/);
+    const top = d.docker(['top', 'ticker']);
+    assert.match(top.out, /while true/);
+    // logs -f ends when the container stops
+    const follow = spawnSync('sh', ['-c', `(sleep 0.5; docker stop ticker >/dev/null) & docker logs -f ticker`], { encoding: 'utf8', env: d.env(), timeout: 30000 });
+    assert.match(follow.stdout, /tick 0\n/);
+    assert.match(follow.stdout, /bye\n$/);
+    const st = JSON.parse(d.docker(['inspect', 'ticker']).out)[0];
+    assert.equal(st.State.Status, 'exited');
+    assert.equal(st.State.ExitCode, 0);
+    assert.equal(st.HostConfig.Memory, 64 * 1024 * 1024);
+    assert.equal(d.docker(['rm', 'ticker']).code, 0);
+    assert.match(d.docker(['inspect', 'ticker']).err, /No such (container|object)/);
+  });
+
+  test('volumes: named (copied up from the image on first use), bind, anonymous; rm -v', () => {
+    assert.equal(d.docker(['volume', 'create', 'shared']).out, 'shared\n');
+    const w = d.docker(['run', '--rm', '-v', 'shared:/etc/sharedvol', IMG, 'sh', '-c', 'echo written > /etc/sharedvol/new']);
+    assert.equal(w.code, 0, w.err);
+    assert.equal(d.docker(['run', '--rm', '-v', 'shared:/data', IMG, 'cat', '/data/new']).out, 'written\n');
+    // copy-up: an empty volume over an image directory gets the image's files
+    const up = d.docker(['run', '--rm', '-v', 'fresh:/etc', IMG, 'cat', '/etc/shared.txt']);
+    assert.equal(up.out, 'from the image\n');
+    const host = join(work, 'bind');
+    const b = d.docker(['run', '--rm', '-v', `${host}:/mnt`, IMG, 'sh', '-c', 'echo via-bind > /mnt/f']);
+    assert.equal(b.code, 0, b.err);
+    assert.equal(readFileSync(join(host, 'f'), 'utf8'), 'via-bind\n');
+    assert.notEqual(d.docker(['run', '--rm', '-v', `${host}:/mnt:ro`, IMG, 'sh', '-c', 'echo x > /mnt/g']).code, 0);
+    assert.match(d.docker(['volume', 'ls', '-q']).out, /^shared$/m);
+    assert.match(d.docker(['volume', 'rm', 'shared']).out, /shared/);
+    assert.equal(d.docker(['volume', 'rm', 'fresh']).code, 0);
+    assert.match(d.docker(['volume', 'inspect', 'shared']).err, /no such volume/i);
+  });
+
+  test('restart policies: on-failure retries, always restarts; stop ends it', async () => {
+    const id = d.docker(['run', '-d', '--restart', 'on-failure:2', IMG, 'sh', '-c', 'exit 1']).out.trim();
+    for (let i = 0; i < 100 && JSON.parse(d.docker(['inspect', id]).out)[0].RestartCount < 2; i++) await sleep(100);
+    await sleep(300);
+    const s = JSON.parse(d.docker(['inspect', id]).out)[0];
+    assert.equal(s.RestartCount, 2);
+    assert.equal(s.State.Status, 'exited');
+    d.docker(['rm', '-f', id]);
+  });
+
+  test('kill -9 of the daemon: containers keep running, are re-adopted, their logs and exit codes complete', async () => {
+    const a = d.docker(['run', '-d', '--name', 'survivor', IMG, 'sh', '-c', 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done; exit 7']).out.trim();
+    const b = d.docker(['run', '-d', '--name', 'sleeper', IMG, 'sleep', '60']).out.trim();
+    const pidB = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', b]).out);
+    await sleep(300);
+    await d.crash();
+    await sleep(500); // the containers go on without a daemon
+    assert.ok(existsSync(`/proc/${pidB}`), 'the container outlived the daemon');
+    await d.start();
+    assert.match(d.docker(['ps', '--format', '{{.Names}}']).out, /sleeper/);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Pid}}', 'sleeper']).out.trim(), String(pidB));
+    assert.equal(d.docker(['wait', 'survivor']).out, '7\n');
+    const lines = d.docker(['logs', 'survivor']).out.trim().split('\n');
+    assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+    assert.equal(d.docker(['exec', 'sleeper', 'echo', 'still here']).out, 'still here\n');
+    d.docker(['rm', '-f', a, b]);
+  });
+
+  test('bad input gets docker\'s error shape and status, and the daemon keeps serving', async () => {
+    const malformed = await d.api('POST', '/v1.47/containers/create', '{"Image":');
+    assert.equal(malformed.status, 400);
+    assert.match(malformed.json.message, /invalid JSON/);
+    const noImage = await d.api('POST', '/v1.47/containers/create', JSON.stringify({ Image: 'no/such:image' }));
+    assert.equal(noImage.status, 404);
+    assert.match(noImage.json.message, /No such image/i);
+    const badRef = await d.api('POST', '/v1.47/containers/create', JSON.stringify({ Image: 'UPPER/Case::x' }));
+    assert.equal(badRef.status, 400);
+    const wrongType = await d.api('POST', '/v1.47/containers/create', JSON.stringify({ Image: IMG, Env: 'A=1' }));
+    assert.equal(wrongType.status, 400);
+    assert.match(wrongType.json.message, /Env/);
+    const badMem = await d.api('POST', '/v1.47/containers/create', JSON.stringify({ Image: IMG, HostConfig: { Memory: 'lots' } }));
+    assert.equal(badMem.status, 400);
+    assert.match(badMem.json.message, /HostConfig\.Memory/);
+    assert.equal((await d.api('GET', '/v1.47/containers/nope/json')).status, 404);
+    const c1 = await d.api('POST', '/v1.47/containers/create?name=dup', JSON.stringify({ Image: IMG, Cmd: ['sleep', '30'] }));
+    assert.equal(c1.status, 201);
+    const c2 = await d.api('POST', '/v1.47/containers/create?name=dup', JSON.stringify({ Image: IMG }));
+    assert.equal(c2.status, 409);
+    assert.match(c2.json.message, /already in use/);
+    assert.equal((await d.api('POST', `/v1.47/containers/${c1.json.Id}/start`)).status, 204);
+    const rmRunning = await d.api('DELETE', `/v1.47/containers/${c1.json.Id}`);
+    assert.equal(rmRunning.status, 409);
+    assert.match(rmRunning.json.message, /running/);
+    const big = await d.api('POST', '/v1.47/containers/create', Buffer.alloc(17 * 1024 * 1024, 0x20));
+    assert.equal(big.status, 413);
+    const badCmd = await d.api('POST', '/v1.47/containers/create', JSON.stringify({ Image: IMG, Cmd: ['/no/such/program'] }));
+    const start = await d.api('POST', `/v1.47/containers/${badCmd.json.Id}/start`);
+    assert.equal(start.status, 500);
+    assert.match(start.json.message, /no\/such\/program/);
+    assert.equal((await d.api('DELETE', `/v1.47/containers/${c1.json.Id}?force=1`)).status, 204);
+    assert.equal((await d.api('DELETE', `/v1.47/containers/${badCmd.json.Id}`)).status, 204);
+    assert.equal((await d.api('GET', '/_ping')).text, 'OK');
+  });
+
+  test('50 runs in parallel all succeed and leave no mount, cgroup, shim or state behind', async () => {
+    const runs = Array.from({ length: 50 }, (_, i) => new Promise<{ code: number | null; out: string }>((res) => {
+      const child = spawn(existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker', ['run', '--rm', IMG, 'echo', `run ${i}`], { env: d.env() });
+      let out = '';
+      child.stdout.on('data', (x: Buffer) => { out += x; });
+      child.on('close', (code: number | null) => res({ code, out }));
+    }));
+    const results = await Promise.all(runs);
+    results.forEach((r, i) => { assert.equal(r.code, 0); assert.equal(r.out, `run ${i}\n`); });
+    assert.equal(d.docker(['ps', '-aq']).out, '');
+    assert.deepEqual(mountsUnder(d.dataRoot), []);
+    assert.deepEqual(d.shims(), []);
+    assert.deepEqual(readdirSync(join(d.execRoot, 's')), []);
+    assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), []);
+    for (const h of readdirSync('/sys/fs/cgroup')) {
+      const dir = join('/sys/fs/cgroup', h, d.cgroupParent);
+      if (existsSync(dir)) assert.deepEqual(readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name), [], `cgroups left in ${dir}`);
+    }
+  });
+});

@@ -1,0 +1,103 @@
+// A private berthd for tests: its own data root, exec root, socket and cgroup
+// parent. stop() removes every container, kills any shim left, and leaves no
+// mount, cgroup or directory behind.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { request } from 'node:http';
+import { PREFIX, REPO, removeCgroup, unmountUnder } from './env.js';
+
+let n = 0;
+const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
+export const BERTH = join(REPO, 'bin', 'berth');
+
+export type Run = { out: string; err: string; code: number | null };
+
+export class PrivateBerthd {
+  readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-berthd-`));
+  readonly dataRoot = join(this.dir, 'data');
+  readonly sock = join(this.dir, 'berth.sock');
+  readonly execRoot = `/run/${PREFIX}-e${++n}`;
+  readonly cgroupParent = `/${PREFIX}-c${n}`;
+  daemon: ChildProcess | undefined;
+
+  constructor() { chmodSync(this.dir, 0o755); }
+
+  env(): NodeJS.ProcessEnv {
+    return { ...process.env, DOCKER_HOST: `unix://${this.sock}`, DOCKER_CONFIG: join(this.dir, 'client') };
+  }
+
+  async start(): Promise<void> {
+    rmSync(this.sock, { force: true });
+    this.daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    for (let i = 0; i < 200; i++) {
+      if (existsSync(this.sock) && (await this.api('GET', '/_ping').catch(() => undefined))?.status === 200) return;
+      if (this.daemon.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error('berthd did not start');
+  }
+
+  /** kill -9, as a crash would */
+  async crash(): Promise<void> {
+    const d = this.daemon!;
+    const gone = new Promise((r) => d.once('exit', r));
+    d.kill('SIGKILL');
+    await gone;
+  }
+
+  docker(args: string[], input = '', timeout = 60000): Run {
+    const r = spawnSync(dockerBin, args, { encoding: 'utf8', input, env: this.env(), timeout, maxBuffer: 1 << 28 });
+    return { out: r.stdout, err: r.stderr, code: r.status };
+  }
+
+  berth(args: string[], input = '', timeout = 60000): Run {
+    const r = spawnSync(BERTH, ['--data-root', this.dataRoot, '-H', `unix://${this.sock}`, ...args], { encoding: 'utf8', input, timeout, maxBuffer: 1 << 28 });
+    return { out: r.stdout, err: r.stderr, code: r.status };
+  }
+
+  /** A raw API call, as a client nobody here wrote would make it. */
+  api(method: string, path: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; json: any; text: string }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return new Promise((res, rej) => {
+      const r = request({ socketPath: this.sock, method, path, headers: body !== undefined ? { 'content-type': 'application/json', ...headers } : headers }, (m) => {
+        let text = '';
+        m.on('data', (d) => { text += d; });
+        m.on('end', () => {
+          let json;
+          try { json = JSON.parse(text); } catch { json = undefined; }
+          res({ status: m.statusCode ?? 0, json, text });
+        });
+      });
+      r.on('error', rej);
+      r.end(body);
+    });
+  }
+
+  /** Shims still running for this daemon. */
+  shims(): number[] {
+    const out: number[] = [];
+    for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+      try {
+        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
+        if (cmd.includes('berth-shim') && cmd.includes(this.execRoot)) out.push(Number(p));
+      } catch { /* gone */ }
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    if (this.daemon && this.daemon.exitCode === null) {
+      const list = await this.api('GET', '/containers/json?all=1').catch(() => undefined);
+      for (const c of (list?.json ?? []) as { Id: string }[]) await this.api('DELETE', `/containers/${c.Id}?force=1&v=1`).catch(() => {});
+      const gone = new Promise((r) => this.daemon!.once('exit', r));
+      this.daemon.kill('SIGTERM');
+      await gone;
+    }
+    for (const p of this.shims()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    unmountUnder(this.dir);
+    removeCgroup(this.cgroupParent);
+    rmSync(this.execRoot, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
