@@ -123,6 +123,26 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.docker(['volume', 'inspect', 'shared']).err, /no such volume/i);
   });
 
+  test('export, cp both ways, diff and commit', () => {
+    const r = d.docker(['run', '--name', 'fs', IMG, 'sh', '-c', 'echo new > /etc/added; rm /etc/shared.txt; mkdir /data']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(d.docker(['diff', 'fs']).out.trim().split('\n'), ['A /data', 'C /etc', 'A /etc/added', 'D /etc/shared.txt']);
+    const names = spawnSync('sh', ['-c', 'docker export fs | tar t'], { encoding: 'utf8', env: d.env() }).stdout.split('\n');
+    assert.ok(names.includes('./etc/added') && names.includes('./bin/busybox') && !names.includes('./etc/shared.txt'));
+    assert.equal(d.docker(['cp', 'fs:/etc/added', join(work, 'added.out')]).code, 0);
+    assert.equal(readFileSync(join(work, 'added.out'), 'utf8'), 'new\n');
+    writeFileSync(join(work, 'in.txt'), 'from the host\n');
+    assert.equal(d.docker(['cp', join(work, 'in.txt'), 'fs:/data/']).code, 0);
+    assert.equal(d.docker(['cp', join(work, 'in.txt'), 'fs:/data/']).code, 0, 'a second copy replaces the file');
+    assert.match(d.docker(['cp', 'fs:/no/such', join(work, 'x')]).err, /Could not find the file/);
+    const c = d.docker(['commit', '-c', 'ENV FOO=bar', 'fs', 'berth-test/committed:1']);
+    assert.equal(c.code, 0, c.err);
+    const out = d.docker(['run', '--rm', 'berth-test/committed:1', 'sh', '-c', 'cat /etc/added /data/in.txt; echo $FOO; test -e /etc/shared.txt || echo deleted']);
+    assert.equal(out.out, 'new\nfrom the host\nbar\ndeleted\n');
+    assert.equal(d.docker(['rm', 'fs']).code, 0);
+    assert.equal(d.docker(['rmi', 'berth-test/committed:1']).code, 0);
+  });
+
   test('restart policies: on-failure retries, always restarts; stop ends it', async () => {
     const id = d.docker(['run', '-d', '--restart', 'on-failure:2', IMG, 'sh', '-c', 'exit 1']).out.trim();
     for (let i = 0; i < 100 && JSON.parse(d.docker(['inspect', id]).out)[0].RestartCount < 2; i++) await sleep(100);

@@ -175,7 +175,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const e = engine();
     const c = e.get(req.params.id!);
     const q = req.query;
-    if (!c.State.Running && c.State.Status !== 'created' && !bool(q.get('logs'))) throw new ApiError(409, 'You cannot attach to a stopped container, start it first');
+    // a stopped container is attached when it next starts (docker start -a attaches first)
     const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')) });
     else sock.end();
@@ -261,6 +261,50 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
       deleted.push(c.Id);
     }
     return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+  });
+
+  r.add('GET', '/containers/{id}/export', async (_req, res) => {
+    const e = engine();
+    const c = e.get(_req.params.id!);
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await e.export(c.Id, res);
+    res.end();
+  });
+
+  const pathStat = async (req: Request, res: ServerResponse) => {
+    const path = req.query.get('path');
+    if (!path) throw new InvalidInput('path', 'is required');
+    const st = await engine().statPath(req.params.id!, path);
+    res.setHeader('X-Docker-Container-Path-Stat', Buffer.from(JSON.stringify(st)).toString('base64'));
+    return path;
+  };
+  r.add('HEAD', '/containers/{id}/archive', async (req, res) => { await pathStat(req, res); res.writeHead(200); res.end(); });
+  r.add('GET', '/containers/{id}/archive', async (req, res) => {
+    const path = await pathStat(req, res);
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await engine().getArchive(req.params.id!, path, res);
+    res.end();
+  });
+  r.add('PUT', '/containers/{id}/archive', async (req) => {
+    const path = req.query.get('path');
+    if (!path) throw new InvalidInput('path', 'is required');
+    await engine().putArchive(req.params.id!, path, req.raw);
+  });
+
+  r.add('GET', '/containers/{id}/changes', (req) => engine().changes(req.params.id!));
+
+  r.add('POST', '/commit', async (req, res) => {
+    const q = req.query;
+    const container = q.get('container');
+    if (!container) throw new InvalidInput('container', 'is required');
+    const body = (await req.json()) as Record<string, unknown>;
+    const id = await engine().commit(container, {
+      repo: q.get('repo') || undefined, tag: q.get('tag') || undefined, comment: q.get('comment') || undefined, author: q.get('author') || undefined,
+      changes: q.getAll('changes').flatMap((c) => c.split('\n')).filter(Boolean), pause: q.get('pause') !== '0' && q.get('pause') !== 'false',
+      config: Object.keys(body).length ? body as never : undefined,
+    });
+    res.writeHead(201, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ Id: id }));
   });
 
   // ---- volumes ----

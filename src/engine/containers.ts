@@ -2,8 +2,10 @@
 // remove, pause, exec, attach, and the re-adoption of running containers
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { join, resolve as resolvePath } from 'node:path';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
@@ -14,6 +16,8 @@ import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
 import { parseReference } from '../image/reference.js';
+import { resolveInRoot, unpackLayer } from '../image/layer/unpack.js';
+import { commitImage } from '../image/archive.js';
 import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
@@ -310,6 +314,7 @@ export class Engine extends EventEmitter {
       this.endAttachers(r.Id);
       for (const w of this.waiters.get(r.Id) ?? []) w(r);
       this.waiters.delete(r.Id);
+      if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true }).catch(() => {});
       throw new StartError(msg);
     }
   }
@@ -637,6 +642,96 @@ export class Engine extends EventEmitter {
     if (e.Running && e.ProcessConfig.tty) await resize(e.dir, rows, cols);
   }
 
+  // ---- the filesystem: export, cp, diff, commit ----
+
+  /** Runs `fn` with the container's root mounted (a stopped container's only for the call). */
+  private async withRoot<T>(r: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T> {
+    const rootfs = join(this.dir(r.Id), 'rootfs');
+    const mountedHere = !isMounted(rootfs);
+    if (mountedHere) { mkdirSync(rootfs, { recursive: true }); mountAll(r.RootMounts, rootfs); }
+    try { return await fn(rootfs); } finally { if (mountedHere && !r.State.Running) this.unmountRoot(r); }
+  }
+
+  /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
+  export(ref: string, out: Writable): Promise<void> {
+    const r = this.get(ref);
+    return this.withRoot(r, (rootfs) => tarTo(out, ['-C', rootfs, '.']));
+  }
+
+  /** Where a path of the container really is on the host, symlinks resolved inside its root. */
+  private hostPath(rootfs: string, path: string, followLast: boolean): string {
+    if (!path.startsWith('/')) throw new InvalidInput('path', `"${path}" must be absolute`);
+    return resolveInRoot(rootfs, path, followLast);
+  }
+
+  /** docker's path stat (X-Docker-Container-Path-Stat): name, size, Go file mode, mtime, link target. */
+  statPath(ref: string, path: string): Promise<{ name: string; size: number; mode: number; mtime: string; linkTarget: string }> {
+    const r = this.get(ref);
+    return this.withRoot(r, (rootfs) => {
+      const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
+      let st;
+      try { st = lstatSync(p); } catch { throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`); }
+      const mode = (st.mode & 0o7777) + (st.isDirectory() ? 0x80000000 : 0) + (st.isSymbolicLink() ? 0x8000000 : 0);
+      return { name: basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(p) : '' };
+    });
+  }
+
+  /** `cp CONTAINER:PATH -`: a tar of the path. */
+  getArchive(ref: string, path: string, out: Writable): Promise<void> {
+    const r = this.get(ref);
+    return this.withRoot(r, (rootfs) => {
+      const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
+      if (!existsSync(p) && !isLink(p)) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
+      return tarTo(out, ['-C', dirname(p), basename(p)]);
+    });
+  }
+
+  /** `cp - CONTAINER:DIR`: unpacks a tar into a directory of the container, confined to its root. */
+  putArchive(ref: string, path: string, src: Readable): Promise<void> {
+    const r = this.get(ref);
+    if (r.HostConfig.ReadonlyRootfs) return Promise.reject(new Conflict('path', 'container rootfs is marked read-only'));
+    return this.withRoot(r, async (rootfs) => {
+      const p = this.hostPath(rootfs, path, true);
+      if (!existsSync(p) || !lstatSync(p).isDirectory()) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
+      await unpackLayer(src, p, 'none', 'sha256', [], true);
+    });
+  }
+
+  /** `diff`: what the container changed (0 modified, 1 added, 2 deleted). */
+  changes(ref: string): Promise<{ Path: string; Kind: number }[]> {
+    const r = this.get(ref);
+    const snaps = this.images().snapshots;
+    if (snaps.driver !== 'overlay') return Promise.reject(new InvalidInput('diff', 'needs the overlay driver (the copy driver keeps no upper layer)'));
+    const chain = this.images().resolve(r.Image).chainID;
+    // mount points berth made for the runtime (docker keeps these in its hidden init layer)
+    const made = new Set(['/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})]);
+    return Promise.resolve(containerChanges(snaps.upperDir(`ctr-${r.Id}`), chain ? snaps.lowerDirs(chain) : []).filter((c) => !(c.Kind === 1 && made.has(c.Path))));
+  }
+
+  /** `commit`: the container's changes as a new image on top of its own. */
+  async commit(ref: string, o: { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: Partial<ContainerConfig> }): Promise<string> {
+    const r = this.get(ref);
+    const store = this.images();
+    const parent = store.resolve(r.Image);
+    const pause = o.pause !== false && r.State.Running && !r.State.Paused;
+    if (pause) await this.runtime.pause(r.Id);
+    try {
+      const c = { ...r.Config, ...(o.config ?? {}) };
+      const img = await commitImage(store, parent, (out) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out)), {
+        name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,
+        createdBy: [r.Path, ...r.Args].join(' '),
+        config: {
+          Env: c.Env ?? [], Cmd: c.Cmd ?? undefined, Entrypoint: c.Entrypoint ?? undefined, WorkingDir: c.WorkingDir || undefined, User: c.User || undefined,
+          Labels: c.Labels, ExposedPorts: c.ExposedPorts ?? undefined, Volumes: c.Volumes ?? undefined, StopSignal: c.StopSignal,
+        } as never,
+      });
+      this.event(r, 'commit');
+      return img.id;
+    } finally {
+      if (pause) await this.runtime.resume(r.Id);
+    }
+  }
+
   // ---- daemon start and stop ----
 
   /** Loads every record; re-adopts running containers from their shims; finishes what a crash interrupted. */
@@ -674,6 +769,37 @@ export class Engine extends EventEmitter {
 }
 
 export class StartError extends Error {}
+
+const isLink = (p: string) => { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } };
+
+/** GNU tar to `out`, numeric owners and xattrs kept. */
+function tarTo(out: Writable, args: string[]): Promise<void> {
+  return new Promise((res, rej) => {
+    const t = spawn('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-cf', '-', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    t.stderr.on('data', (d: Buffer) => { err += d; });
+    t.stdout.pipe(out, { end: false });
+    t.on('error', rej);
+    t.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar: ${err.trim() || `exit ${code}`}`))));
+  });
+}
+
+/** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
+function containerChanges(upper: string, lowers: string[]): { Path: string; Kind: number }[] {
+  const out: { Path: string; Kind: number }[] = [];
+  const below = (path: string) => lowers.some((l) => { try { lstatSync(join(l, path)); return true; } catch { return false; } });
+  const walk = (rel: string) => {
+    for (const e of readdirSync(join(upper, rel), { withFileTypes: true })) {
+      const path = `${rel}/${e.name}`;
+      const st = lstatSync(join(upper, path));
+      if (st.isCharacterDevice() && st.rdev === 0) { out.push({ Path: path, Kind: 2 }); continue; }
+      out.push({ Path: path, Kind: below(path) ? 0 : 1 });
+      if (e.isDirectory()) walk(path);
+    }
+  };
+  walk('');
+  return out.sort((x, y) => x.Path.localeCompare(y.Path));
+}
 
 function mergeEnv(base: string[], over: string[]): string[] {
   const out = new Map<string, string>();

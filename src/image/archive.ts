@@ -274,3 +274,45 @@ export async function importRootfs(store: ImageStore, src: Readable, opts: { nam
   }
 }
 
+
+/**
+ * `commit`: a new image from `parent` plus one layer (a container's diff,
+ * written by `writeDiff`), with `config` as its runtime config.
+ */
+export async function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (out: Writable) => Promise<unknown>, opts: {
+  name?: string; config: NonNullable<ImageConfig['config']>; changes?: string[]; comment?: string; author?: string; createdBy?: string;
+}): Promise<ImageRecord> {
+  const tmp = mkdtempSync(join(store.root, 'commit-'));
+  try {
+    const file = join(tmp, 'layer.tar');
+    await writeDiff(createWriteStream(file));
+    const base = store.config(parent);
+    const baseManifest = store.manifest(parent);
+    const cfg = { ...opts.config };
+    applyChanges(cfg, opts.changes ?? []);
+    const parentChain = parent.chainID;
+    const r = await store.addLayer(createReadStream(file), {
+      compression: 'none',
+      place: (u) => ({ chain: chainIDs([...(parentChain ? [parentChain] : []), u.diffID])[parentChain ? 1 : 0]!, parent: parentChain }),
+    });
+    const chain = chainIDs([...(parentChain ? [parentChain] : []), r.diffID])[parentChain ? 1 : 0]!;
+    const created = new Date().toISOString();
+    const config = Buffer.from(JSON.stringify({
+      ...base, created, author: opts.author ?? '', config: cfg,
+      rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, r.diffID] },
+      history: [...(base.history ?? []), { created, created_by: opts.createdBy ?? '', comment: opts.comment ?? '', ...(opts.author ? { author: opts.author } : {}) }],
+    }));
+    const cfgDigest = store.content.writeBuffer(config);
+    const manifest = Buffer.from(JSON.stringify({
+      schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: config.length },
+      layers: [...baseManifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })), { mediaType: LAYER_TYPE.none, digest: r.digest, size: r.size }],
+    }));
+    const mDigest = store.content.writeBuffer(manifest);
+    return store.add({
+      id: cfgDigest, manifest: mDigest, manifestMediaType: MediaType.ociManifest,
+      names: opts.name ? [formatReference(parseReference(opts.name))] : [], repoDigests: [], chainID: chain,
+    });
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}

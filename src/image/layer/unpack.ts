@@ -148,7 +148,8 @@ class Extractor extends Writable {
   /** Entry directory (as named, relative) → where it really is, for parents already checked. */
   private parents = new Map<string, string>();
 
-  constructor(private readonly dest: string) {
+  /** `overwrite`: files already in `dest` are replaced (docker cp into a container); a layer dir starts empty. */
+  constructor(private readonly dest: string, private readonly overwrite = false) {
     super();
     this.parents.set('', dest);
     this.parser.on('entry', (h, stream, next) => {
@@ -259,6 +260,7 @@ class Extractor extends Writable {
           const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
           await this.later(p, async (existed) => {
             if (existed) await rm(p, { recursive: true, force: true });
+            else if (this.overwrite) await rm(p, { force: true });
             const fh = await open(p, 'wx', 0o600);
             try {
               await fh.writeFile(data);
@@ -272,7 +274,7 @@ class Extractor extends Writable {
           });
           break;
         }
-        if (await this.settle(p)) removeExisting(p, false);
+        if ((await this.settle(p)) || this.overwrite) removeExisting(p, false);
         const fd = openSync(p, 'wx', 0o600);
         try {
           for await (const chunk of stream) {
@@ -353,14 +355,14 @@ class Extractor extends Writable {
  * blob and the uncompressed tar on the way. `digestAlgorithm` is the blob
  * digest's algorithm (sha256 unless the descriptor says otherwise).
  */
-export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', extra: Writable[] = []): Promise<UnpackResult> {
+export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', extra: Writable[] = [], overwrite = false): Promise<UnpackResult> {
   const blobTap = new Tap(createHash(digestAlgorithm));
   const tarTap = new Tap(createHash('sha256'));
   const dec = decompressor(compression);
   const stages: (Readable | Transform | Writable)[] = [source, blobTap];
   if (extra.length) stages.push(teeTo(extra));
   if (dec) stages.push(dec);
-  stages.push(tarTap, new Extractor(dest));
+  stages.push(tarTap, new Extractor(dest, overwrite));
   await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
   return {
     digest: `${digestAlgorithm}:${blobTap.hash.digest('hex')}`,
