@@ -62,7 +62,8 @@ export function inspectContainer(e: Engine, r: ContainerRecord) {
 function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): boolean {
   for (const [k, vals] of Object.entries(f)) {
     if (!vals.length) continue;
-    const ok = vals.some((v) => {
+    // docker: every label filter must hold; for the other keys any value may
+    const ok = vals[k === 'label' ? 'every' : 'some']((v) => {
       switch (k) {
         case 'id': return r.Id.startsWith(v);
         case 'name': return new RegExp(v).test(r.Name.slice(1));
