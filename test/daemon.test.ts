@@ -42,7 +42,7 @@ describe('berthd with the docker CLI', () => {
     const lay = join(work, 'layout');
     writeIndex(lay, 'v1', [addImage(lay, { layers: [tarOf(join(work, 'rootfs'))] })], false);
     skopeo(['copy', '--dest-tls-verify=false', `oci:${lay}:v1`, `docker://${reg.addr}/test/busybox:v1`]);
-    daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', join(work, 'root'), '-H', `unix://${sock}`], { stdio: 'ignore' });
+    daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', join(work, 'root'), '--exec-root', join(work, 'exec'), '--cgroup-parent', `/${PREFIX}-daemon`, '-H', `unix://${sock}`], { stdio: 'ignore' });
     for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
   });
   after(async () => {

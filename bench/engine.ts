@@ -1,0 +1,128 @@
+// Engine benchmark: berth (its CLI, and the docker CLI pointed at berthd)
+// side by side with docker (and podman when it runs here) in one run:
+// run --rm true, run -d per container, memory per running container, exec,
+// and 500 MiB of stdout through `run` with default logging. Medians; table
+// in bench/results/engine.md.
+// Run: node dist/bench/engine.js  (as root; needs ../shared/bench/setup-anchors.sh
+// for busybox:local in docker and podman; it is run if docker does not answer)
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
+const RUNS = Number(process.env.RUNS ?? 15);
+const IMG = 'busybox:local';
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
+
+interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; runExtra: string[] }
+
+function run(e: Engine, args: string[], opts: { out?: 'ignore' | 'pipe' } = {}): { ms: number; out: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(e.cmd, [...e.args, ...args], { stdio: ['ignore', opts.out ?? 'pipe', 'pipe'], env: e.env ?? process.env, maxBuffer: 1 << 26, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${e.name}: ${args.join(' ')}: ${r.stderr}`);
+  return { ms, out: r.stdout ?? '' };
+}
+
+function times(e: Engine, args: string[], n = RUNS, warm = 3): number[] {
+  for (let i = 0; i < warm; i++) run(e, args);
+  return Array.from({ length: n }, () => run(e, args).ms);
+}
+
+const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
+const pss = (pid: number) => { try { return Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) * 1024; } catch { return 0; } };
+const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/** Streams 500 MiB of 101-byte lines through `run` (attached, default logging); MiB/s. */
+function throughput(e: Engine): Promise<number> {
+  const args = [...e.args, 'run', '--rm', ...e.runExtra, IMG, 'sh', '-c', 'yes 0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000 | head -c 524288000'];
+  const t0 = process.hrtime.bigint();
+  return new Promise<number>((res, rej) => {
+    const p = spawn(e.cmd, args, { stdio: ['ignore', 'pipe', 'inherit'], env: e.env ?? process.env });
+    let n = 0;
+    p.stdout.on('data', (d: Buffer) => { n += d.length; });
+    p.on('close', (code) => {
+      const s = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0 || n !== 524288000) rej(new Error(`${e.name}: exit ${code}, ${n} bytes`)); else res(500 / s);
+    });
+  });
+}
+
+async function main() {
+  if (!existsSync(join(ANCHORS, 'tars', 'busybox.tar')) || spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) {
+    execFileSync('bash', [join(REPO, '..', 'shared', 'bench', 'setup-anchors.sh')], { stdio: 'inherit' });
+  }
+  const work = mkdtempSync(join(tmpdir(), 'berth-bench-engine-'));
+  chmodSync(work, 0o755);
+  const sock = join(work, 'berth.sock'), dataRoot = join(work, 'data'), execRoot = '/run/berth-bench';
+  const daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '--cgroup-parent', '/berth-bench', '-H', `unix://${sock}`], { stdio: 'ignore' });
+  for (let i = 0; i < 200 && !existsSync(sock); i++) sleepMs(25);
+  const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: [] };
+  const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
+  const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' }, runExtra: ['--network', 'none'] };
+  const podman: Engine = { name: 'podman', cmd: 'podman', args: [], runExtra: ['--network', 'none'] };
+  const rows: string[] = [];
+  const note = (s: string) => { process.stderr.write(`${s}\n`); rows.push(s); };
+  try {
+    run(berthCli, ['import', '-c', 'CMD ["sh"]', join(ANCHORS, 'tars', 'busybox.tar'), IMG]);
+    const engines = [berthCli, dockerOnBerth, docker];
+    try { run(podman, ['run', '--rm', '--network', 'none', IMG, 'true']); engines.push(podman); } catch (e) { note(`podman left out: ${(e as Error).message.split('\n')[0]}`); }
+    const table: Record<string, Record<string, string>> = {};
+    const put = (w: string, e: string, v: string) => { (table[w] ??= {})[e] = v; };
+
+    // 1. run --rm true
+    for (const e of engines) put('`run --rm busybox true` (ms)', e.name, median(times(e, ['run', '--rm', ...e.runExtra, IMG, 'true'])).toFixed(1));
+
+    // 2. 50 x run -d sleep, per container; 3. memory per running container; 4. exec
+    for (const e of engines) {
+      const before = memAvailable();
+      const t0 = process.hrtime.bigint();
+      const ids: string[] = [];
+      for (let i = 0; i < 50; i++) ids.push(run(e, ['run', '-d', ...e.runExtra, IMG, 'sleep', '600']).out.trim());
+      put('50 × `run -d sleep`, per container (ms)', e.name, (Number(process.hrtime.bigint() - t0) / 1e6 / 50).toFixed(1));
+      sleepMs(2000);
+      put('host memory per running container (MiB, MemAvailable)', e.name, ((before - memAvailable()) / 50 / 1048576).toFixed(2));
+      if (e === berthCli) {
+        const shims = spawnSync('pgrep', ['-f', `berth-shim --dir ${execRoot}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+        put('supervisor PSS per container (MiB)', e.name, (shims.reduce((a, p) => a + pss(p), 0) / shims.length / 1048576).toFixed(2));
+      }
+      put('`exec CONTAINER true` (ms)', e.name, median(times(e, ['exec', ids[0]!, 'true'])).toFixed(1));
+      run(e, ['rm', '-f', ...ids]);
+    }
+
+    // 5. stdout throughput with default logging
+    for (const e of engines) put('500 MiB stdout through `run` (MiB/s)', e.name, (await throughput(e)).toFixed(0));
+
+    const names = engines.map((e) => e.name);
+    const lines = [
+      '# Engine benchmark', '',
+      `Medians of ${RUNS} runs after 3 warm-ups (run, exec); 50 containers for run -d and memory; one 500 MiB run per engine.`,
+      `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
+      `Date: ${new Date().toISOString()}. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}.`, '',
+      `| workload | ${names.join(' | ')} | berth CLI / docker |`, `|---|${names.map(() => '---|').join('')}---|`,
+      ...Object.entries(table).map(([w, v]) => {
+        const ratio = v[berthCli.name] && v.docker ? (Number(v[berthCli.name]) / Number(v.docker)).toFixed(2) : '–';
+        return `| ${w} | ${names.map((n) => v[n] ?? '–').join(' | ')} | ${ratio} |`;
+      }),
+      '', ...rows.map((r) => `- ${r}`),
+    ];
+    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
+    writeFileSync(join(REPO, 'bench', 'results', 'engine.md'), `${lines.join('\n')}\n`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  } finally {
+    const list = spawnSync(dockerBin, ['ps', '-aq'], { encoding: 'utf8', env: dockerOnBerth.env }).stdout.split('\n').filter(Boolean);
+    if (list.length) spawnSync(dockerBin, ['rm', '-f', ...list], { env: dockerOnBerth.env });
+    daemon.kill('SIGTERM');
+    await new Promise((r) => daemon.once('exit', r));
+    spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
+    rmSync(work, { recursive: true, force: true });
+    rmSync(execRoot, { recursive: true, force: true });
+    spawnSync('sh', ['-c', 'find /sys/fs/cgroup/*/berth-bench -depth -type d -exec rmdir {} + 2>/dev/null']);
+  }
+}
+
+await main();
