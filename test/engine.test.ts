@@ -143,6 +143,20 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rmi', 'berth-test/committed:1']).code, 0);
   });
 
+  test('health checks: starting, unhealthy after the retries, healthy when the check passes; shown in ps and inspect', async () => {
+    const id = d.docker(['run', '-d', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '200ms', '--health-retries', '2', IMG, 'sleep', '60']).out.trim();
+    assert.equal(JSON.parse(d.docker(['inspect', id]).out)[0].State.Health.Status, 'starting');
+    for (let i = 0; i < 50 && !/unhealthy/.test(d.docker(['ps', '--format', '{{.Status}}']).out); i++) await sleep(100);
+    assert.match(d.docker(['ps', '--format', '{{.Status}}']).out, /\(unhealthy\)/);
+    d.docker(['exec', id, 'touch', '/tmp/ok']);
+    for (let i = 0; i < 50 && !/\(healthy\)/.test(d.docker(['ps', '--format', '{{.Status}}']).out); i++) await sleep(100);
+    const h = JSON.parse(d.docker(['inspect', id]).out)[0].State.Health;
+    assert.equal(h.Status, 'healthy');
+    assert.equal(h.FailingStreak, 0);
+    assert.equal(h.Log.at(-1).ExitCode, 0);
+    d.docker(['rm', '-f', id]);
+  });
+
   test('restart policies: on-failure retries, always restarts; stop ends it', async () => {
     const id = d.docker(['run', '-d', '--restart', 'on-failure:2', IMG, 'sh', '-c', 'exit 1']).out.trim();
     for (let i = 0; i < 100 && JSON.parse(d.docker(['inspect', id]).out)[0].RestartCount < 2; i++) await sleep(100);

@@ -4,7 +4,7 @@
 // (written atomically); each running process is held by a berth-shim.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
+import { Duplex, type Readable, type Writable } from 'node:stream';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -302,7 +302,7 @@ export class Engine extends EventEmitter {
       });
       await this.connectAttachers(r);
       await this.runtime.start(r.Id);
-      this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.state.pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME });
+      this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.state.pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME, Health: undefined });
       this.event(r, 'start');
       this.monitor(r);
     } catch (e) {
@@ -340,6 +340,7 @@ export class Engine extends EventEmitter {
   /** Follows the shim until the process ends, then records the end. */
   private monitor(r: ContainerRecord): void {
     const pid = r.State.Pid;
+    this.startHealth(r);
     void waitExit(this.shimDir(r.Id), this.exitFile(r.Id)).then((exit) => {
       if (this.shutting) return; // the daemon is stopping: the next one re-adopts
       if (this.records.get(r.Id) !== r || r.State.Pid !== pid) return;
@@ -349,6 +350,7 @@ export class Engine extends EventEmitter {
 
   private async onExit(r: ContainerRecord, exit: ExitRecord): Promise<void> {
     if (!r.State.Running) return;
+    this.stopHealth(r);
     let oom = false;
     try { oom = this.runtime.stats(r.Id).memory.oomKill > 0; } catch { /* no cgroup any more */ }
     await this.runtime.delete(r.Id, true).catch(() => {});
@@ -642,6 +644,57 @@ export class Engine extends EventEmitter {
     if (e.Running && e.ProcessConfig.tty) await resize(e.dir, rows, cols);
   }
 
+  // ---- health checks ----
+
+  private healthTimers = new Map<string, NodeJS.Timeout>();
+
+  /** Runs the container's HEALTHCHECK (image or --health-*) every interval while it runs. */
+  private startHealth(r: ContainerRecord): void {
+    const hc = r.Config.Healthcheck;
+    const test = hc?.Test ?? [];
+    if (!hc || test.length === 0 || test[0] === 'NONE') return;
+    const cmd = test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : test[0] === 'CMD' ? test.slice(1) : test;
+    const ms = (ns: number | undefined, def: number) => (ns && ns > 0 ? ns / 1e6 : def);
+    const interval = ms(hc.Interval, 30000), timeout = ms(hc.Timeout, 30000), retries = hc.Retries && hc.Retries > 0 ? hc.Retries : 3;
+    const startPeriod = ms(hc.StartPeriod, 0);
+    const started = Date.now();
+    if (!r.State.Health) this.setState(r, { Health: { Status: 'starting', FailingStreak: 0, Log: [] } });
+    const probe = async () => {
+      if (!r.State.Running || this.shutting) return;
+      const start = new Date().toISOString();
+      let code = -1, output = '';
+      try {
+        const x = this.execCreate(r.Id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+        const sink = new Duplex({ read() {}, write(chunk: Buffer, _e, cb) { if (output.length < 4096) output += demuxText(chunk); cb(); } });
+        const run = this.execStart(x.Id, sink as unknown as Socket);
+        const timedOut = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), timeout).unref());
+        if ((await Promise.race([run, timedOut])) === 'timeout') {
+          const e = this.execs.get(x.Id);
+          if (e?.Pid) { try { process.kill(e.Pid, 'SIGKILL'); } catch { /* gone */ } }
+          output = `Health check exceeded timeout (${timeout / 1000}s)`;
+        } else code = this.execs.get(x.Id)?.ExitCode ?? -1;
+        this.execs.delete(x.Id);
+      } catch (e) { output = (e as Error).message; }
+      if (!r.State.Running || !r.State.Health) return;
+      const h = { ...r.State.Health };
+      h.Log = [...h.Log, { Start: start, End: new Date().toISOString(), ExitCode: code, Output: output.slice(0, 4096) }].slice(-5);
+      const before = h.Status;
+      if (code === 0) { h.Status = 'healthy'; h.FailingStreak = 0; } else if (Date.now() - started >= startPeriod || h.Status !== 'starting') {
+        h.FailingStreak++;
+        if (h.FailingStreak >= retries) h.Status = 'unhealthy';
+      }
+      this.setState(r, { Health: h });
+      if (h.Status !== before) this.event(r, `health_status: ${h.Status}`);
+    };
+    const tick = () => { void probe().finally(() => { if (r.State.Running && this.healthTimers.has(r.Id)) this.healthTimers.set(r.Id, setTimeout(tick, interval)); }); };
+    this.healthTimers.set(r.Id, setTimeout(tick, interval));
+  }
+
+  private stopHealth(r: ContainerRecord): void {
+    clearTimeout(this.healthTimers.get(r.Id));
+    this.healthTimers.delete(r.Id);
+  }
+
   // ---- the filesystem: export, cp, diff, commit ----
 
   /** Runs `fn` with the container's root mounted (a stopped container's only for the call). */
@@ -765,10 +818,22 @@ export class Engine extends EventEmitter {
   shutdown(): void {
     this.shutting = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
+    for (const t of this.healthTimers.values()) clearTimeout(t);
   }
 }
 
 export class StartError extends Error {}
+
+/** The text of docker stdcopy frames (a health check's output). */
+function demuxText(b: Buffer): string {
+  let out = '';
+  for (let i = 0; i + 8 <= b.length;) {
+    const n = b.readUInt32BE(i + 4);
+    out += b.subarray(i + 8, i + 8 + n).toString();
+    i += 8 + n;
+  }
+  return out;
+}
 
 const isLink = (p: string) => { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } };
 
