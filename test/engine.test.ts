@@ -11,7 +11,7 @@ import { tmpdir, release } from 'node:os';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
-import { PrivateBerthd } from './helpers/berthd.js';
+import { PrivateBerthd, BERTH } from './helpers/berthd.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-engine-`));
 chmodSync(work, 0o755);
@@ -141,6 +141,31 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(out.out, 'new\nfrom the host\nbar\ndeleted\n');
     assert.equal(d.docker(['rm', 'fs']).code, 0);
     assert.equal(d.docker(['rmi', 'berth-test/committed:1']).code, 0);
+  });
+
+  test('the berth CLI: run, ps, logs, exec, diff, export, cp, commit, stop, rm', () => {
+    assert.equal(d.berth(['run', '--rm', IMG, 'echo', 'hi']).out, 'hi\n');
+    assert.equal(d.berth(['run', '--rm', IMG, 'sh', '-c', 'exit 9']).code, 9);
+    assert.equal(d.berth(['run', '--rm', '-i', IMG, 'cat'], 'in\n').out, 'in\n');
+    const id = d.berth(['run', '-d', '--name', 'cli', IMG, 'sh', '-c', 'echo started; echo x > /etc/cli; sleep 60']).out.trim();
+    assert.match(id, /^[0-9a-f]{64}$/);
+    assert.match(d.berth(['ps']).out, /cli\n/);
+    for (let i = 0; i < 50 && !d.berth(['logs', 'cli']).out; i++) spawnSync('sleep', ['0.05']);
+    assert.equal(d.berth(['logs', 'cli']).out, 'started\n');
+    assert.equal(d.berth(['exec', 'cli', 'cat', '/etc/cli']).out, 'x\n');
+    assert.equal(d.berth(['exec', 'cli', 'sh', '-c', 'exit 4']).code, 4);
+    assert.match(d.berth(['diff', 'cli']).out, /^A \/etc\/cli$/m);
+    const tarList = spawnSync('sh', ['-c', `${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock} export cli | tar t`], { encoding: 'utf8' }).stdout;
+    assert.match(tarList, /^\.\/etc\/cli$/m);
+    const cpOut = spawnSync('sh', ['-c', `${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock} cp cli:/etc/cli - | tar xO`], { encoding: 'utf8' }).stdout;
+    assert.equal(cpOut, 'x\n');
+    assert.match(d.berth(['commit', 'cli', 'berth-test/cli:1']).out, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(d.berth(['run', '--rm', 'berth-test/cli:1', 'cat', '/etc/cli']).out, 'x\n');
+    assert.equal(d.berth(['stop', '-t', '0', 'cli']).code, 0);
+    assert.match(d.berth(['rm', 'cli']).out, /cli/);
+    assert.match(d.berth(['rm', 'cli']).err, /No such container/);
+    assert.match(d.berth(['run', '--rm', '--memory', 'lots', IMG, 'true']).err, /--memory: invalid size/);
+    assert.equal(d.berth(['rmi', 'berth-test/cli:1']).code, 0);
   });
 
   test('health checks: starting, unhealthy after the retries, healthy when the check passes; shown in ps and inspect', async () => {

@@ -58,6 +58,9 @@ static struct {
   struct client clients[MAX_CLIENTS];
   char partial[2][PARTIAL_MAX];
   size_t plen[2];
+  /* '","stream":"stdout","time":"...Z"}\n' for the lines of one read: formatted once per read */
+  char suffix[2][96];
+  size_t suffix_len[2];
 } S = {.log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
 
 static void die(const char *fmt, ...) {
@@ -117,19 +120,31 @@ static void log_rotate(void) {
   S.log_size = 0;
 }
 
+/* Entries of one read are gathered here and written with one write(). */
+static char *obuf;
+static size_t olen, ocap;
+
+static void log_write(void) {
+  if (olen == 0) return;
+  if (S.log_max_size > 0 && S.log_size > 0 && S.log_size + (long long)olen > S.log_max_size) log_rotate();
+  if (S.log_fd >= 0 && write_all(S.log_fd, obuf, olen) == 0) S.log_size += (long long)olen;
+  olen = 0;
+}
+
 /* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
  * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
 static void log_entry(int stream, const unsigned char *p, size_t n) {
-  static char *buf;
-  static size_t cap;
   size_t need = n * 6 + 128;
-  if (need > cap) {
-    free(buf);
-    cap = need;
-    buf = malloc(cap);
-    if (!buf) die("out of memory");
+  if (olen + need > ocap) {
+    log_write();
+    if (need > ocap) {
+      free(obuf);
+      ocap = need > (1 << 18) ? need : (1 << 18);
+      obuf = malloc(ocap);
+      if (!obuf) die("out of memory");
+    }
   }
-  char *o = buf;
+  char *o = obuf + olen;
   memcpy(o, "{\"log\":\"", 8);
   o += 8;
   static const char hex[] = "0123456789abcdef";
@@ -166,20 +181,25 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
       }
     }
   }
+  memcpy(o, S.suffix[stream], S.suffix_len[stream]);
+  o += S.suffix_len[stream];
+  olen = (size_t)(o - obuf);
+}
+
+static void stamp(int stream) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
-  o += sprintf(o, "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n", stream ? "stderr" : "stdout",
-               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
-  size_t len = (size_t)(o - buf);
-  if (S.log_max_size > 0 && S.log_size > 0 && S.log_size + (long long)len > S.log_max_size) log_rotate();
-  if (S.log_fd >= 0 && write_all(S.log_fd, buf, len) == 0) S.log_size += (long long)len;
+  S.suffix_len[stream] = (size_t)snprintf(S.suffix[stream], sizeof(S.suffix[stream]), "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
+                                          stream ? "stderr" : "stdout", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
 }
 
-/* Splits output into lines; a line longer than PARTIAL_MAX is logged in parts. */
+/* Splits output into lines; a line longer than PARTIAL_MAX is logged in parts.
+ * The lines of one read share its time stamp. */
 static void log_output(int stream, const unsigned char *p, size_t n) {
   if (S.log_fd < 0) return;
+  stamp(stream);
   char *part = S.partial[stream];
   size_t *plen = &S.plen[stream];
   while (n > 0) {
@@ -200,14 +220,17 @@ static void log_output(int stream, const unsigned char *p, size_t n) {
     p += take;
     n -= take;
   }
+  log_write();
 }
 
 static void log_flush(void) {
   for (int s = 0; s < 2; s++)
     if (S.plen[s]) {
+      stamp(s);
       log_entry(s, (unsigned char *)S.partial[s], S.plen[s]);
       S.plen[s] = 0;
     }
+  log_write();
 }
 
 /* ---- clients ---- */

@@ -1,7 +1,9 @@
 // The container verbs of the berth CLI, with docker's names and flags. Each
 // is a client of berthd (src/cli/client.ts), which the first use starts.
 import { Command, Option } from 'commander';
-import { readFileSync } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
@@ -355,6 +357,50 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const out = [];
         for (const id of ids) out.push(await api().call('GET', `/containers/${id}/json`));
         process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
+      });
+  }
+
+  const toStdoutOrFile = async (res: IncomingMessage, file?: string) => {
+    if ((res.statusCode ?? 500) >= 400) { let m = ''; for await (const d of res) m += (d as Buffer).toString(); throw new DaemonError(res.statusCode!, (JSON.parse(m) as { message: string }).message); }
+    if (!file && process.stdout.isTTY) throw new InvalidInput('output', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
+    if (!file) {
+      // a reader that stops early (| head) is not an error
+      try { await pipeline(res, process.stdout); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e; }
+      return;
+    }
+    const tmp = `${file}.${process.pid}.tmp`; // no half-written archive under the real name
+    await pipeline(res, createWriteStream(tmp));
+    renameSync(tmp, file);
+  };
+  for (const parent of [program, container]) {
+    parent.command('export').argument('<container>').description('the container\'s filesystem as a tar').option('-o, --output <file>', 'write to a file')
+      .action(async (id: string, o: { output?: string }) => { await toStdoutOrFile(await api().raw('GET', `/containers/${id}/export`), o.output); });
+    parent.command('diff').argument('<container>').description('files the container changed')
+      .action(async (id: string) => {
+        const ch = await api().call<{ Path: string; Kind: number }[]>('GET', `/containers/${id}/changes`);
+        process.stdout.write(ch.map((c) => `${'CAD'[c.Kind]} ${c.Path}\n`).join(''));
+      });
+    parent.command('commit').argument('<container>').argument('[repository[:tag]]').description('a new image from the container\'s changes')
+      .option('-c, --change <instr>', 'Dockerfile instruction', collect).option('-m, --message <text>', 'commit message').option('-a, --author <name>', 'author')
+      .option('-p, --pause', 'pause during commit (default)', true).option('--no-pause', 'do not pause')
+      .action(async (id: string, ref: string | undefined, o: { change?: string[]; message?: string; author?: string; pause: boolean }) => {
+        const i = ref ? ref.lastIndexOf(':') : -1;
+        const [repo, tag] = ref ? (i > ref.lastIndexOf('/') ? [ref.slice(0, i), ref.slice(i + 1)] : [ref, '']) : ['', ''];
+        const q = new URLSearchParams({ container: id, repo, tag, comment: o.message ?? '', author: o.author ?? '', pause: o.pause ? '1' : '0' });
+        for (const c of o.change ?? []) q.append('changes', c);
+        process.stdout.write(`${(await api().call<{ Id: string }>('POST', `/commit?${q}`, {})).Id}\n`);
+      });
+    parent.command('cp').argument('<src>').argument('<dst>').description('copy a tar stream out of or into a container: CONTAINER:PATH - | - CONTAINER:DIR')
+      .action(async (src: string, dst: string) => {
+        if (dst === '-' && src.includes(':')) {
+          const [id, path] = [src.slice(0, src.indexOf(':')), src.slice(src.indexOf(':') + 1)];
+          await toStdoutOrFile(await api().raw('GET', `/containers/${id}/archive?path=${encodeURIComponent(path)}`));
+        } else if (src === '-' && dst.includes(':')) {
+          const [id, path] = [dst.slice(0, dst.indexOf(':')), dst.slice(dst.indexOf(':') + 1)];
+          const chunks: Buffer[] = [];
+          for await (const c of process.stdin) chunks.push(c as Buffer);
+          await api().call('PUT', `/containers/${id}/archive?path=${encodeURIComponent(path)}`, Buffer.concat(chunks));
+        } else throw new InvalidInput('cp', 'berth cp copies tar streams: "CONTAINER:PATH -" or "- CONTAINER:DIR" (docker cp also takes host paths)');
       });
   }
 
