@@ -5,6 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
+import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
@@ -27,6 +28,31 @@ function inPty(d: PrivateBerthd, cmd: string, timeout = 30000) {
 function mountsUnder(dir: string): string[] {
   return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
 }
+
+describe('berthd listeners', () => {
+  test('TCP is served on loopback when asked; any other address is refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-tcp-`));
+    const port = 20000 + (process.pid % 20000);
+    const args = ['--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '-H', `unix://${join(dir, 's.sock')}`];
+    const refused = spawnSync(join(BERTH, '..', 'berthd'), [...args, '-H', 'tcp://0.0.0.0:2375'], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /loopback only/);
+    const daemon = spawn(join(BERTH, '..', 'berthd'), [...args, '-H', `tcp://127.0.0.1:${port}`], { stdio: 'ignore' });
+    try {
+      let r;
+      for (let i = 0; i < 100; i++) {
+        r = spawnSync(existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker', ['-H', `tcp://127.0.0.1:${port}`, 'version', '--format', '{{.Server.APIVersion}}'], { encoding: 'utf8' });
+        if (r.status === 0) break;
+        await sleep(50);
+      }
+      assert.equal(r!.stdout, '1.47\n');
+    } finally {
+      daemon.kill('SIGTERM');
+      await new Promise((res) => daemon.once('exit', res));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('berthd runs containers for the docker CLI', () => {
   const d = new PrivateBerthd();
@@ -166,6 +192,35 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.berth(['rm', 'cli']).err, /No such container/);
     assert.match(d.berth(['run', '--rm', '--memory', 'lots', IMG, 'true']).err, /--memory: invalid size/);
     assert.equal(d.berth(['rmi', 'berth-test/cli:1']).code, 0);
+  });
+
+  test('attach: ctrl-p ctrl-q detaches and leaves the container and its stdin open', async () => {
+    const id = d.docker(['run', '-d', '-i', IMG, 'sh', '-c', 'while read l; do echo "got $l"; done']).out.trim();
+    const attach = () => new Promise<Socket>((res, rej) => {
+      const s = netConnect(d.sock, () => s.write(`POST /v1.47/containers/${id}/attach?stream=1&stdin=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`));
+      let head = '';
+      const onData = (b: Buffer) => { head += b.toString('latin1'); if (head.includes('\r\n\r\n')) { s.off('data', onData); res(s); } };
+      s.on('data', onData);
+      s.on('error', rej);
+    });
+    const a = await attach();
+    let out = '';
+    a.on('data', (b: Buffer) => { out += b.toString('latin1'); });
+    const closed = new Promise((r) => a.on('close', r));
+    a.write('one\n');
+    for (let i = 0; i < 50 && !/got one/.test(out); i++) await sleep(50);
+    assert.match(out, /got one/);
+    a.write('\x10\x11');
+    await closed; // the daemon ended this client
+    assert.equal(JSON.parse(d.docker(['inspect', id]).out)[0].State.Running, true);
+    const b = await attach();
+    let out2 = '';
+    b.on('data', (x: Buffer) => { out2 += x.toString('latin1'); });
+    b.write('two\n');
+    for (let i = 0; i < 50 && !/got two/.test(out2); i++) await sleep(50);
+    assert.match(out2, /got two/, 'stdin stayed open after the detach');
+    b.destroy();
+    d.docker(['rm', '-f', id]);
   });
 
   test('health checks: starting, unhealthy after the retries, healthy when the check passes; shown in ps and inspect', async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
-import type { Engine, ContainerRecord } from '../engine/containers.js';
+import { parseDetachKeys, type Engine, type ContainerRecord } from '../engine/containers.js';
 import { readLogs, frame } from '../engine/logs.js';
 import { InvalidInput } from '../util/check.js';
 import { ApiError, type Request, type Router } from './server.js';
@@ -177,8 +177,9 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const c = e.get(req.params.id!);
     const q = req.query;
     // a stopped container is attached when it next starts (docker start -a attaches first)
+    const detachKeys = parseDetachKeys(q.get('detachKeys') || 'ctrl-p,ctrl-q');
     const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')) });
+    if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')), detachKeys });
     else sock.end();
   });
 

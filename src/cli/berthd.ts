@@ -10,7 +10,8 @@ export async function main(argv: string[]): Promise<number> {
     .version(`berthd version ${VERSION}`, '-v, --version')
     .option('--data-root <dir>', 'images and containers', process.env.BERTH_DATA_ROOT ?? DEFAULT_DATA_ROOT)
     .option('--exec-root <dir>', 'shim sockets and runtime state', process.env.BERTH_EXEC_ROOT ?? DEFAULT_EXEC_ROOT)
-    .option('-H, --host <unix://path>', 'socket to serve', `unix://${DEFAULT_SOCKET}`)
+    .option('-H, --host <unix://path|tcp://127.0.0.1:PORT>', 'where to serve the API (repeatable: the first unix socket is the main one, e.g. add unix:///var/run/docker.sock)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
+    .option('--tcp-allow-remote', 'allow a tcp:// address other than loopback (no authentication!)')
     .option('--cgroup-parent <path>', 'cgroup for containers', '/berth')
     .option('--insecure-registry <host>', 'plain http for this registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--registry-mirror <url>', 'mirror tried first for any registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
@@ -20,16 +21,19 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return (e as { exitCode?: number }).exitCode ?? 1;
   }
-  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host: string; insecureRegistry?: string[]; registryMirror?: string[] };
-  if (!o.host.startsWith('unix://')) { process.stderr.write(`berthd: --host: only unix:// sockets are served (got ${o.host})\n`); return 1; }
-  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, socket: o.host.slice(7), insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror });
+  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host?: string[]; tcpAllowRemote?: boolean; insecureRegistry?: string[]; registryMirror?: string[] };
+  const hosts = o.host ?? [`unix://${DEFAULT_SOCKET}`];
+  const main = hosts.find((h) => h.startsWith('unix://'));
+  if (!main) { process.stderr.write('berthd: --host: at least one unix:// socket is needed (the berth CLI uses it)\n'); return 1; }
+  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, socket: main.slice(7), extraHosts: hosts.filter((h) => h !== main), allowRemoteTcp: !!o.tcpAllowRemote, insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror });
   try {
     await d.start();
   } catch (e) {
     process.stderr.write(`berthd: ${(e as Error).message}\n`);
+    await d.stop().catch(() => {}); // what did start listening closes again
     return 1;
   }
-  process.stderr.write(`berthd ${VERSION}: serving API ${o.host} (data root ${o.dataRoot})\n`);
+  process.stderr.write(`berthd ${VERSION}: serving API ${hosts.join(', ')} (data root ${o.dataRoot})\n`);
   await new Promise<void>((res) => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) process.once(sig, () => { void d.stop().then(res); });
   });

@@ -60,7 +60,7 @@ export interface ExecRecord {
   DetachKeys: string;
 }
 
-interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; ended: () => void }
+interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; ended: () => void }
 
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'rapid', 'sharp', 'tidy', 'vivid', 'witty', 'zen', 'bold'];
 const NOUN = ['anchor', 'barge', 'buoy', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'skiff', 'stern', 'tug', 'wharf', 'yacht'];
@@ -515,7 +515,7 @@ export class Engine extends EventEmitter {
   // ---- attach ----
 
   /** Joins a client to the container's stdio: now if it runs, else when it starts. */
-  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean }): Promise<void> {
+  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer }): Promise<void> {
     const r = this.get(ref);
     return new Promise((res) => {
       const a: Attacher = { socket, ...streams, ended: res };
@@ -551,7 +551,7 @@ export class Engine extends EventEmitter {
       return;
     }
     s.resume();
-    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended);
+    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended, true, a.detachKeys);
   }
 
   async resizeTty(ref: string, rows: number, cols: number): Promise<void> {
@@ -824,6 +824,18 @@ export class Engine extends EventEmitter {
 
 export class StartError extends Error {}
 
+/** docker's --detach-keys ("ctrl-p,ctrl-q", "ctrl-a,x") as bytes. */
+export function parseDetachKeys(spec: string): Buffer {
+  const out: number[] = [];
+  for (const k of spec.split(',')) {
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (m) out.push(m[1]!.charCodeAt(0) & 0x1f);
+    else if (k.length === 1) out.push(k.charCodeAt(0));
+    else throw new InvalidInput('detachKeys', `invalid detach key "${k}" (use a letter or ctrl-<letter>, comma separated)`);
+  }
+  return Buffer.from(out);
+}
+
 /** The text of docker stdcopy frames (a health check's output). */
 function demuxText(b: Buffer): string {
   let out = '';
@@ -906,14 +918,41 @@ function isMounted(path: string): boolean {
  * Client stdin → shim, shim output → client; `done` when the output ends.
  * Without `endClient` the caller ends the client (an exec: after its exit code is known).
  */
-function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true): void {
+function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
   shim.pipe(client, { end: endClient });
-  if (stdin) client.pipe(shim);
-  else client.resume();
   let finished = false;
   const end = () => { if (!finished) { finished = true; done(); } };
-  shim.once('close', () => { if (endClient) client.end(); end(); });
-  client.once('close', () => { shim.destroy(); end(); });
+  let detached = false;
+  if (stdin && detachKeys?.length) {
+    // the detach sequence ends this client only: the connection to the shim stays
+    // (parked, its output dropped) so the container's stdin is not closed
+    let held: number[] = [];
+    client.on('data', (d: Buffer) => {
+      if (detached) return;
+      const out: number[] = [];
+      for (const byte of d) {
+        if (byte === detachKeys[held.length]) {
+          held.push(byte);
+          if (held.length < detachKeys.length) continue;
+          if (out.length) shim.write(Buffer.from(out));
+          detached = true;
+          shim.unpipe(client);
+          shim.resume();
+          client.end();
+          end();
+          return;
+        }
+        out.push(...held);
+        held = [];
+        if (byte === detachKeys[0]) held.push(byte); else out.push(byte);
+      }
+      if (out.length) shim.write(Buffer.from(out));
+    });
+    client.on('end', () => { if (!detached) shim.end(); });
+  } else if (stdin) client.pipe(shim);
+  else client.resume();
+  shim.once('close', () => { if (endClient && !detached) client.end(); end(); });
+  client.once('close', () => { if (!detached) shim.destroy(); end(); });
   client.on('error', () => shim.destroy());
   shim.on('error', () => client.destroy());
 }

@@ -23,6 +23,9 @@ export interface DaemonOptions {
   /** sockets of the shims and the runtime's state: short paths, on tmpfs */
   execRoot?: string;
   socket: string;
+  /** more listeners: unix:///var/run/docker.sock, tcp://127.0.0.1:2375 (loopback unless allowRemoteTcp) */
+  extraHosts?: string[];
+  allowRemoteTcp?: boolean;
   /** cgroup under which containers go (default /berth) */
   cgroupParent?: string;
   insecureRegistries?: string[];
@@ -39,6 +42,7 @@ function answering(socket: string): Promise<boolean> {
 
 export class Daemon {
   private server: Server | undefined;
+  private extra: { server: Server; path?: string }[] = [];
   private store: ImageStore | undefined;
   private containers: Engine | undefined;
 
@@ -93,13 +97,44 @@ export class Daemon {
     this.server = apiServer(this.router(), VERSION);
     await new Promise<void>((res, rej) => { this.server!.once('error', rej); this.server!.listen(sock, () => res()); });
     chmodSync(sock, 0o660);
+    for (const h of this.opts.extraHosts ?? []) await this.listenExtra(h);
     writeFileAtomic(join(this.opts.dataRoot, 'berthd.pid'), String(process.pid), { durable: false });
+  }
+
+  private async listenExtra(host: string): Promise<void> {
+    const server = apiServer(this.router(), VERSION);
+    const listen = (...args: unknown[]) => new Promise<void>((res, rej) => { server.once('error', rej); (server.listen as (...a: unknown[]) => void)(...args, () => res()); });
+    if (host.startsWith('unix://')) {
+      const path = host.slice(7);
+      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+      if (existsSync(path)) {
+        if (await answering(path)) throw new Error(`another daemon answers on ${path}`);
+        unlinkSync(path);
+      }
+      await listen(path);
+      chmodSync(path, 0o660);
+      this.extra.push({ server, path });
+      return;
+    }
+    const m = /^tcp:\/\/(\[[^\]]+\]|[^:]+):(\d+)$/.exec(host);
+    if (!m) throw new Error(`-H ${host}: expected unix:///path or tcp://HOST:PORT`);
+    const addr = m[1]!.replace(/^\[|\]$/g, '');
+    const loopback = addr === 'localhost' || addr === '::1' || /^127\./.test(addr);
+    // the API gives root on this machine to whoever reaches it: no other address without saying so
+    if (!loopback && !this.opts.allowRemoteTcp) throw new Error(`-H ${host}: TCP is served on loopback only (127.0.0.0/8, ::1); --tcp-allow-remote serves ${addr} without authentication`);
+    await listen(Number(m[2]), addr);
+    this.extra.push({ server });
   }
 
   async stop(): Promise<void> {
     this.containers?.shutdown();
     (this.server as unknown as { closeAllConnections?: () => void } | undefined)?.closeAllConnections?.();
     await new Promise<void>((res) => (this.server ? this.server.close(() => res()) : res()));
+    for (const x of this.extra) {
+      (x.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+      await new Promise<void>((res) => x.server.close(() => res()));
+      if (x.path) rmSync(x.path, { force: true });
+    }
     rmSync(this.opts.socket, { force: true });
     rmSync(join(this.opts.dataRoot, 'berthd.pid'), { force: true });
   }
