@@ -34,11 +34,12 @@ describe('berthd listeners', () => {
     const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-tcp-`));
     const port = 20000 + (process.pid % 20000);
     const args = ['--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'), '-H', `unix://${join(dir, 's.sock')}`];
-    const refused = spawnSync(join(BERTH, '..', 'berthd'), [...args, '-H', 'tcp://0.0.0.0:2375'], { encoding: 'utf8', timeout: 30000 });
-    assert.equal(refused.status, 1);
-    assert.match(refused.stderr, /loopback only/);
-    const daemon = spawn(join(BERTH, '..', 'berthd'), [...args, '-H', `tcp://127.0.0.1:${port}`], { stdio: 'ignore' });
+    let daemon: ReturnType<typeof spawn> | undefined;
     try {
+      const refused = spawnSync(join(BERTH, '..', 'berthd'), [...args, '-H', 'tcp://0.0.0.0:2375'], { encoding: 'utf8', timeout: 30000 });
+      assert.equal(refused.status, 1);
+      assert.match(refused.stderr, /loopback only/);
+      daemon = spawn(join(BERTH, '..', 'berthd'), [...args, '-H', `tcp://127.0.0.1:${port}`], { stdio: 'ignore' });
       let r;
       for (let i = 0; i < 100; i++) {
         r = spawnSync(existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker', ['-H', `tcp://127.0.0.1:${port}`, 'version', '--format', '{{.Server.APIVersion}}'], { encoding: 'utf8' });
@@ -47,8 +48,7 @@ describe('berthd listeners', () => {
       }
       assert.equal(r!.stdout, '1.47\n');
     } finally {
-      daemon.kill('SIGTERM');
-      await new Promise((res) => daemon.once('exit', res));
+      if (daemon && daemon.exitCode === null) { daemon.kill('SIGTERM'); await new Promise((res) => daemon!.once('exit', res)); }
       rmSync(dir, { recursive: true, force: true });
     }
   });
