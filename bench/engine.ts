@@ -64,7 +64,11 @@ async function main() {
   const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: [] };
   const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
   const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' }, runExtra: ['--network', 'none'] };
-  const podman: Engine = { name: 'podman', cmd: 'podman', args: [], runExtra: ['--network', 'none'] };
+  // no CAP_SYS_RESOURCE here: podman's default rlimits cannot be set, so it gets this machine's hard limits (as the tests do)
+  const hard = (f: string) => { const v = spawnSync('sh', ['-c', `ulimit -H${f}`], { encoding: 'utf8' }).stdout.trim(); return v === 'unlimited' ? 1048576 : Math.min(Number(v), 1048576); };
+  writeFileSync(join(work, 'containers.conf'), `[containers]\ndefault_ulimits = ["nofile=${hard('n')}:${hard('n')}", "nproc=${Math.min(hard('u'), 32768)}:${Math.min(hard('u'), 32768)}"]\n`);
+  // runc: crun refuses this VM's hybrid cgroups
+  const podman: Engine = { name: 'podman', cmd: 'podman', args: ['--runtime', 'runc'], env: { ...process.env, CONTAINERS_CONF: join(work, 'containers.conf') }, runExtra: ['--network', 'none'] };
   const rows: string[] = [];
   const note = (s: string) => { process.stderr.write(`${s}\n`); rows.push(s); };
   try {
@@ -86,9 +90,10 @@ async function main() {
       put('50 × `run -d sleep`, per container (ms)', e.name, (Number(process.hrtime.bigint() - t0) / 1e6 / 50).toFixed(1));
       sleepMs(2000);
       put('host memory per running container (MiB, MemAvailable)', e.name, ((before - memAvailable()) / 50 / 1048576).toFixed(2));
-      if (e === berthCli) {
-        const shims = spawnSync('pgrep', ['-f', `berth-shim --dir ${execRoot}`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-        put('supervisor PSS per container (MiB)', e.name, (shims.reduce((a, p) => a + pss(p), 0) / shims.length / 1048576).toFixed(2));
+      const supervisor = e === berthCli ? `berth-shim --dir ${execRoot}` : e === docker ? 'containerd-shim-runc-v2' : e === podman ? 'conmon' : '';
+      if (supervisor) {
+        const pids = spawnSync('pgrep', ['-f', supervisor], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
+        if (pids.length) put('supervisor PSS per container (MiB)', e.name, (pids.reduce((a, p) => a + pss(p), 0) / 50 / 1048576).toFixed(2));
       }
       put('`exec CONTAINER true` (ms)', e.name, median(times(e, ['exec', ids[0]!, 'true'])).toFixed(1));
       run(e, ['rm', '-f', ...ids]);
