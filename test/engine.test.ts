@@ -223,6 +223,18 @@ describe('berthd runs containers for the docker CLI', () => {
     d.docker(['rm', '-f', id]);
   });
 
+  test('update changes a running container\'s limits and its restart policy', () => {
+    const id = d.docker(['run', '-d', '-m', '64m', IMG, 'sleep', '60']).out.trim();
+    const u = d.docker(['update', '--memory', '32m', '--memory-swap', '32m', '--pids-limit', '10', '--restart', 'on-failure:3', id]);
+    assert.equal(u.code, 0, u.err);
+    const inside = d.docker(['exec', id, 'cat', '/sys/fs/cgroup/memory/memory.limit_in_bytes', '/sys/fs/cgroup/pids/pids.max']).out;
+    assert.equal(inside, `${32 * 1024 * 1024}\n10\n`);
+    assert.equal(d.docker(['update', '--memory', '128m', '--memory-swap', '256m', id]).code, 0, 'raising memory above the old memory+swap');
+    assert.equal(d.docker(['inspect', '-f', '{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}} {{.HostConfig.PidsLimit}} {{.HostConfig.RestartPolicy.Name}}', id]).out, `${128 * 1024 * 1024} ${256 * 1024 * 1024} 10 on-failure\n`);
+    assert.match(d.docker(['update', '--memory', '1k', id]).err, /Minimum memory limit/);
+    d.docker(['rm', '-f', id]);
+  });
+
   test('health checks: starting, unhealthy after the retries, healthy when the check passes; shown in ps and inspect', async () => {
     const id = d.docker(['run', '-d', '--health-cmd', 'test -e /tmp/ok', '--health-interval', '200ms', '--health-retries', '2', IMG, 'sleep', '60']).out.trim();
     assert.equal(JSON.parse(d.docker(['inspect', id]).out)[0].State.Health.Status, 'starting');

@@ -153,6 +153,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   r.add('POST', '/containers/{id}/kill', async (req) => { await engine().kill(req.params.id!, req.query.get('signal') || 'SIGKILL'); });
   r.add('POST', '/containers/{id}/pause', async (req) => { await engine().pause(req.params.id!); });
   r.add('POST', '/containers/{id}/unpause', async (req) => { await engine().unpause(req.params.id!); });
+  r.add('POST', '/containers/{id}/update', async (req) => engine().update(req.params.id!, (await req.json()) as Record<string, unknown>));
   r.add('POST', '/containers/{id}/rename', (req) => { engine().rename(req.params.id!, req.query.get('name') ?? ''); });
 
   r.add('POST', '/containers/{id}/wait', async (req, res) => {

@@ -293,6 +293,21 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       .action(each('unpause', (id) => api().call('POST', `/containers/${id}/unpause`)));
     parent.command('wait').argument('<containers...>').description('wait for containers to stop; print their exit codes')
       .action(async (ids: string[]) => { for (const id of ids) process.stdout.write(`${(await api().call<{ StatusCode: number }>('POST', `/containers/${id}/wait`)).StatusCode}\n`); });
+    parent.command('update').argument('<containers...>').description('change resource limits and the restart policy')
+      .option('-m, --memory <bytes>', 'memory limit').option('--memory-swap <bytes>', 'memory plus swap (-1: unlimited)')
+      .option('--cpus <n>', 'number of CPUs').option('-c, --cpu-shares <n>', 'CPU shares').option('--cpuset-cpus <list>', 'CPUs to run on')
+      .option('--pids-limit <n>', 'process limit').option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]')
+      .action(each('update', (id, o) => {
+        const body: Record<string, unknown> = {};
+        if (o.memory) body.Memory = bytesOf('--memory', String(o.memory));
+        if (o.memorySwap) body.MemorySwap = o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', String(o.memorySwap));
+        if (o.cpus) body.NanoCpus = Math.round(Number(o.cpus) * 1e9);
+        if (o.cpuShares) body.CpuShares = Number(o.cpuShares);
+        if (o.cpusetCpus) body.CpusetCpus = String(o.cpusetCpus);
+        if (o.pidsLimit) body.PidsLimit = Number(o.pidsLimit);
+        if (o.restart) { const [n, c] = String(o.restart).split(':'); body.RestartPolicy = { Name: n, MaximumRetryCount: c ? Number(c) : 0 }; }
+        return api().call('POST', `/containers/${id}/update`, body);
+      }));
     parent.command('rename').argument('<container>').argument('<name>').description('rename a container')
       .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')

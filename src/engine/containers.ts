@@ -501,6 +501,36 @@ export class Engine extends EventEmitter {
     });
   }
 
+  /** `update`: resources and restart policy; a running container's cgroup changes at once. */
+  update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
+    const r = this.get(ref);
+    const allowed = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'RestartPolicy'];
+    const checked = checkCreateBody({ HostConfig: body }).HostConfig as Record<string, unknown>;
+    for (const k of Object.keys(checked)) {
+      if (!allowed.includes(k) && checked[k] !== null && checked[k] !== 0 && checked[k] !== '' && !(Array.isArray(checked[k]) && (checked[k] as unknown[]).length === 0)) {
+        throw new InvalidInput(`HostConfig.${k}`, 'cannot be updated (update takes memory, CPU, pids, blkio weight and the restart policy)');
+      }
+    }
+    return this.serial(r.Id, () => {
+      const next: HostConfig = { ...r.HostConfig };
+      for (const k of allowed) {
+        const v = checked[k];
+        if (v === undefined || v === null || v === 0 || v === '') continue;
+        if (k === 'RestartPolicy' && !(v as { Name?: string }).Name) continue; // docker sends an empty one when --restart is not given
+        (next as Record<string, unknown>)[k] = v;
+      }
+      checkHostConfig(next);
+      if (r.State.Running) {
+        const spec = ociSpec({ id: r.Id, config: r.Config, host: next, rootfs: join(this.dir(r.Id), 'rootfs'), etcFiles: { hostname: '', hosts: '', resolvConf: '' }, mounts: [], cgroupParent: this.cgroupParent });
+        this.runtime.update(r.Id, (spec.linux as { resources: unknown }).resources);
+      }
+      r.HostConfig = next;
+      this.save(r);
+      this.event(r, 'update');
+      return { Warnings: [] };
+    });
+  }
+
   rename(ref: string, name: string): void {
     const r = this.get(ref);
     if (!NAME_RE.test(name)) throw new InvalidInput('name', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);

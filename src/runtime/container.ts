@@ -1,7 +1,7 @@
 // The OCI lifecycle: create, start, state, kill, delete, pause, resume, exec.
 // State lives in <root>/<id>/state.json, written atomically; a container that
 // failed to be created leaves nothing behind.
-import { closeSync, existsSync, realpathSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, constants as C } from 'node:fs';
+import { closeSync, existsSync, realpathSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, writeFileSync, constants as C } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
@@ -247,6 +247,31 @@ export class Runtime {
     const s = this.load(id);
     if (this.status(s) !== 'paused') throw new RuntimeError(`cannot resume container "${id}": it is not paused`);
     await setFrozen(this.host, s.cgroupDirs, false);
+  }
+
+  /**
+   * `update`: new resource limits for a created or running container (the
+   * linux.resources of its config, as OCI defines it). Device rules stay as created.
+   */
+  update(id: string, resources: unknown): void {
+    const s = this.load(id);
+    if (this.status(s) === 'stopped') throw new RuntimeError(`cannot update container "${id}": it is stopped`);
+    const raw = JSON.parse(s.configText) as { linux?: Record<string, unknown> };
+    raw.linux = { ...(raw.linux ?? {}), resources: { ...(resources as object), devices: (raw.linux?.resources as { devices?: unknown } | undefined)?.devices ?? [] } };
+    const text = JSON.stringify(raw);
+    const config = parseConfig(text);
+    const plan = planCgroup(this.host, s.cgroupPath, config.linux.resources, config.linux.devices);
+    const writes = plan.writes.filter((w) => !/\/devices\.(allow|deny)$/.test(w.file));
+    // raising memory above the old memory+swap limit (or lowering it below) needs the other order: try both
+    let pending = writes;
+    for (let round = 0; round < 2 && pending.length; round++) {
+      const failed: typeof writes = [];
+      for (const w of pending) { try { writeFileSync(w.file, w.value); } catch { failed.push(w); } }
+      pending = failed.reverse();
+    }
+    if (pending.length) throw new RuntimeError(`cannot update container "${id}": cgroup refused ${pending.map((w) => `${w.value} for ${w.file.split('/').pop()}`).join(', ')}`);
+    const { config: _c, ...persist } = { ...s, configText: text };
+    writeFileAtomic(join(this.root, id, 'state.json'), JSON.stringify(persist), LIVE);
   }
 
   pids(id: string): number[] {
