@@ -61,17 +61,19 @@ export class ApiClient {
     });
   }
 
-  /** A request whose answer is JSON (or nothing); a 4xx/5xx becomes a DaemonError with docker's message. */
-  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  /** A streamed answer (logs, export, archive); a 4xx/5xx becomes a DaemonError with docker's message. */
+  async stream(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
     const res = await this.raw(method, path, body);
-    const chunks: Buffer[] = [];
-    for await (const c of res) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString();
-    if ((res.statusCode ?? 500) >= 400) {
-      let msg = text;
-      try { msg = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
-      throw new DaemonError(res.statusCode ?? 500, msg);
-    }
+    if ((res.statusCode ?? 500) < 400) return res;
+    const text = await readText(res);
+    let msg = text;
+    try { msg = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
+    throw new DaemonError(res.statusCode ?? 500, msg);
+  }
+
+  /** A request whose answer is JSON (or nothing). */
+  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+    const text = await readText(await this.stream(method, path, body));
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
@@ -96,6 +98,12 @@ export class ApiClient {
       req.end(data);
     });
   }
+}
+
+async function readText(res: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of res) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString();
 }
 
 export function clientFor(dataRoot: string, host?: string): ApiClient {

@@ -207,6 +207,13 @@ async function createContainer(api: ApiClient, body: Record<string, unknown>, na
   }
 }
 
+/** --filter K=V flags as the API's filters query value. */
+function filtersParam(list: string[] | undefined): string {
+  const filters: Record<string, string[]> = {};
+  for (const f of list ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
+  return encodeURIComponent(JSON.stringify(filters));
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
@@ -253,20 +260,30 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
 
   const container = program.command('container').description('manage containers');
 
-  const each = (verb: string, fn: (id: string, o: Record<string, string | boolean>) => Promise<unknown>) => async (ids: string[], o: Record<string, string | boolean>) => {
+  const toStdoutOrFile = async (res: IncomingMessage, file?: string) => {
+    if (!file && process.stdout.isTTY) throw new InvalidInput('output', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
+    if (!file) {
+      // a reader that stops early (| head) is not an error
+      try { await pipeline(res, process.stdout); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e; }
+      return;
+    }
+    const tmp = `${file}.${process.pid}.tmp`; // no half-written archive under the real name
+    await pipeline(res, createWriteStream(tmp));
+    renameSync(tmp, file);
+  };
+  const each = (fn: (id: string, o: Record<string, string | boolean>) => Promise<unknown>) => async (ids: string[], o: Record<string, string | boolean>) => {
     for (const id of ids) {
       try { await fn(id, o); process.stdout.write(`${id}\n`); } catch (e) {
         process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
         process.exitCode = 1;
       }
     }
-    void verb;
   };
   for (const parent of [program, container]) {
     parent.command('start').argument('<containers...>').description('start stopped containers')
       .option('-a, --attach', 'attach stdout/stderr').option('-i, --interactive', 'attach stdin')
       .action(async (ids: string[], o: { attach?: boolean; interactive?: boolean }) => {
-        if (!o.attach && !o.interactive) return each('start', (id) => api().call('POST', `/containers/${id}/start`))(ids, {});
+        if (!o.attach && !o.interactive) return each((id) => api().call('POST', `/containers/${id}/start`))(ids, {});
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ids[0]}/json`);
         const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`);
@@ -277,27 +294,27 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       });
     parent.command('stop').argument('<containers...>').description('stop running containers')
       .option('-t, --time <s>', 'seconds to wait before killing').option('-s, --signal <sig>', 'signal to send')
-      .action(each('stop', (id, o) => api().call('POST', `/containers/${id}/stop?${o.time !== undefined ? `t=${o.time}&` : ''}${o.signal ? `signal=${o.signal}` : ''}`)));
+      .action(each((id, o) => api().call('POST', `/containers/${id}/stop?${o.time !== undefined ? `t=${o.time}&` : ''}${o.signal ? `signal=${o.signal}` : ''}`)));
     parent.command('restart').argument('<containers...>').description('restart containers')
       .option('-t, --time <s>', 'seconds to wait before killing')
-      .action(each('restart', (id, o) => api().call('POST', `/containers/${id}/restart${o.time !== undefined ? `?t=${o.time}` : ''}`)));
+      .action(each((id, o) => api().call('POST', `/containers/${id}/restart${o.time !== undefined ? `?t=${o.time}` : ''}`)));
     parent.command('kill').argument('<containers...>').description('send a signal (default SIGKILL)')
       .option('-s, --signal <sig>', 'signal', 'KILL')
-      .action(each('kill', (id, o) => api().call('POST', `/containers/${id}/kill?signal=${o.signal}`)));
+      .action(each((id, o) => api().call('POST', `/containers/${id}/kill?signal=${o.signal}`)));
     parent.command('rm').argument('<containers...>').description('remove containers')
       .option('-f, --force', 'kill a running container first').option('-v, --volumes', 'remove its anonymous volumes')
-      .action(each('rm', (id, o) => api().call('DELETE', `/containers/${id}?force=${o.force ? 1 : 0}&v=${o.volumes ? 1 : 0}`)));
+      .action(each((id, o) => api().call('DELETE', `/containers/${id}?force=${o.force ? 1 : 0}&v=${o.volumes ? 1 : 0}`)));
     parent.command('pause').argument('<containers...>').description('freeze all processes')
-      .action(each('pause', (id) => api().call('POST', `/containers/${id}/pause`)));
+      .action(each((id) => api().call('POST', `/containers/${id}/pause`)));
     parent.command('unpause').argument('<containers...>').description('thaw all processes')
-      .action(each('unpause', (id) => api().call('POST', `/containers/${id}/unpause`)));
+      .action(each((id) => api().call('POST', `/containers/${id}/unpause`)));
     parent.command('wait').argument('<containers...>').description('wait for containers to stop; print their exit codes')
       .action(async (ids: string[]) => { for (const id of ids) process.stdout.write(`${(await api().call<{ StatusCode: number }>('POST', `/containers/${id}/wait`)).StatusCode}\n`); });
     parent.command('update').argument('<containers...>').description('change resource limits and the restart policy')
       .option('-m, --memory <bytes>', 'memory limit').option('--memory-swap <bytes>', 'memory plus swap (-1: unlimited)')
       .option('--cpus <n>', 'number of CPUs').option('-c, --cpu-shares <n>', 'CPU shares').option('--cpuset-cpus <list>', 'CPUs to run on')
       .option('--pids-limit <n>', 'process limit').option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]')
-      .action(each('update', (id, o) => {
+      .action(each((id, o) => {
         const body: Record<string, unknown> = {};
         if (o.memory) body.Memory = bytesOf('--memory', String(o.memory));
         if (o.memorySwap) body.MemorySwap = o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', String(o.memorySwap));
@@ -317,8 +334,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const a = api();
         const c = await a.call<{ Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
         const t = (v?: string) => (v === undefined ? '' : /^\d+(\.\d+)?$/.test(v) ? v : String(Date.parse(v) / 1000));
-        const res = await a.raw('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
-        if ((res.statusCode ?? 500) >= 400) { let m = ''; for await (const d of res) m += (d as Buffer).toString(); throw new DaemonError(res.statusCode!, JSON.parse(m).message); }
+        const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
         if (c.Config.Tty) { for await (const d of res) process.stdout.write(d as Buffer); return; }
         await demux(res as unknown as Socket);
       });
@@ -373,23 +389,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         for (const id of ids) out.push(await api().call('GET', `/containers/${id}/json`));
         process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
       });
-  }
-
-  const toStdoutOrFile = async (res: IncomingMessage, file?: string) => {
-    if ((res.statusCode ?? 500) >= 400) { let m = ''; for await (const d of res) m += (d as Buffer).toString(); throw new DaemonError(res.statusCode!, (JSON.parse(m) as { message: string }).message); }
-    if (!file && process.stdout.isTTY) throw new InvalidInput('output', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
-    if (!file) {
-      // a reader that stops early (| head) is not an error
-      try { await pipeline(res, process.stdout); } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e; }
-      return;
-    }
-    const tmp = `${file}.${process.pid}.tmp`; // no half-written archive under the real name
-    await pipeline(res, createWriteStream(tmp));
-    renameSync(tmp, file);
-  };
-  for (const parent of [program, container]) {
     parent.command('export').argument('<container>').description('the container\'s filesystem as a tar').option('-o, --output <file>', 'write to a file')
-      .action(async (id: string, o: { output?: string }) => { await toStdoutOrFile(await api().raw('GET', `/containers/${id}/export`), o.output); });
+      .action(async (id: string, o: { output?: string }) => { await toStdoutOrFile(await api().stream('GET', `/containers/${id}/export`), o.output); });
     parent.command('diff').argument('<container>').description('files the container changed')
       .action(async (id: string) => {
         const ch = await api().call<{ Path: string; Kind: number }[]>('GET', `/containers/${id}/changes`);
@@ -409,7 +410,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       .action(async (src: string, dst: string) => {
         if (dst === '-' && src.includes(':')) {
           const [id, path] = [src.slice(0, src.indexOf(':')), src.slice(src.indexOf(':') + 1)];
-          await toStdoutOrFile(await api().raw('GET', `/containers/${id}/archive?path=${encodeURIComponent(path)}`));
+          await toStdoutOrFile(await api().stream('GET', `/containers/${id}/archive?path=${encodeURIComponent(path)}`));
         } else if (src === '-' && dst.includes(':')) {
           const [id, path] = [dst.slice(0, dst.indexOf(':')), dst.slice(dst.indexOf(':') + 1)];
           const chunks: Buffer[] = [];
@@ -420,10 +421,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   }
 
   const ps = async (o: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; noTrunc?: boolean; format?: string }) => {
-    const filters: Record<string, string[]> = {};
-    for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
     const limit = o.latest ? 1 : o.last ? Number(o.last) : 0;
-    const list = await api().call<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; Status: string; State: string; Labels: Record<string, string> }[]>('GET', `/containers/json?all=${o.all ? 1 : 0}${limit ? `&limit=${limit}` : ''}&filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    const list = await api().call<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; Status: string; State: string; Labels: Record<string, string> }[]>('GET', `/containers/json?all=${o.all ? 1 : 0}${limit ? `&limit=${limit}` : ''}&filters=${filtersParam(o.filter)}`);
     if (o.quiet) { process.stdout.write(list.map((c) => `${o.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join('')); return; }
     if (o.format) {
       const tpl = o.format.replace(/^table\s+/, '');
@@ -456,9 +455,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     });
   volume.command('ls').alias('list').option('-q, --quiet', 'only names').option('--filter <K=V>', 'filter', collect)
     .action(async (o: { quiet?: boolean; filter?: string[] }) => {
-      const filters: Record<string, string[]> = {};
-      for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
-      const r = await api().call<{ Volumes: { Name: string; Driver: string }[] }>('GET', `/volumes?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+      const r = await api().call<{ Volumes: { Name: string; Driver: string }[] }>('GET', `/volumes?filters=${filtersParam(o.filter)}`);
       if (o.quiet) { process.stdout.write(r.Volumes.map((v) => `${v.Name}\n`).join('')); return; }
       process.stdout.write(table([['DRIVER', 'VOLUME NAME'], ...r.Volumes.map((v) => [v.Driver, v.Name])]));
     });
@@ -485,9 +482,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
 
   program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect).option('--since <t>').option('--until <t>', 'stop at (unix seconds)')
     .action(async (o: { filter?: string[]; until?: string }) => {
-      const filters: Record<string, string[]> = {};
-      for (const f of o.filter ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
-      const res = await api().raw('GET', `/events?filters=${encodeURIComponent(JSON.stringify(filters))}${o.until ? `&until=${o.until}` : ''}`);
+      const res = await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${o.until ? `&until=${o.until}` : ''}`);
       let buf = '';
       for await (const c of res) {
         buf += (c as Buffer).toString();
