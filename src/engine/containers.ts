@@ -74,6 +74,7 @@ export class Engine extends EventEmitter {
   private execs = new Map<string, ExecRecord & { dir: string }>();
   private attachers = new Map<string, Attacher[]>();
   private waiters = new Map<string, ((r: ContainerRecord) => void)[]>();
+  private exits = new Map<string, Promise<ExitRecord>>();
   private locks = new Map<string, Promise<unknown>>();
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shutting = false;
@@ -189,7 +190,7 @@ export class Engine extends EventEmitter {
     if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
     const logType = host.LogConfig?.Type || 'json-file';
     if (!['json-file', 'local', 'none'].includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (json-file, local, none)`);
-    const mounts = this.planMounts(id, config, host);
+    const mounts = this.planMounts(config, host);
     const dir = this.dir(id);
     mkdirSync(dir, { mode: 0o710 });
     try {
@@ -212,7 +213,7 @@ export class Engine extends EventEmitter {
   }
 
   /** Binds, --mount, image VOLUMEs and --volumes-from as mount points (volumes created here). */
-  private planMounts(id: string, c: ContainerConfig, h: HostConfig): MountPoint[] {
+  private planMounts(c: ContainerConfig, h: HostConfig): MountPoint[] {
     const out: MountPoint[] = [];
     const add = (m: MountPoint) => {
       if (!m.Destination.startsWith('/')) throw new InvalidInput('HostConfig.Binds', `invalid mount config: mount path must be absolute: "${m.Destination}"`);
@@ -259,7 +260,6 @@ export class Engine extends EventEmitter {
       const v = this.volumes.create(undefined, {}, { anonymous: true });
       out.push({ Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: dest, Driver: 'local', Mode: '', RW: true, Propagation: '' });
     }
-    void id;
     return out;
   }
 
@@ -312,8 +312,7 @@ export class Engine extends EventEmitter {
       rmSync(shim, { recursive: true, force: true });
       this.setState(r, { Status: r.State.Status === 'created' ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: 127, Error: msg });
       this.endAttachers(r.Id);
-      for (const w of this.waiters.get(r.Id) ?? []) w(r);
-      this.waiters.delete(r.Id);
+      this.releaseWaiters(r);
       if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true }).catch(() => {});
       throw new StartError(msg);
     }
@@ -341,15 +340,29 @@ export class Engine extends EventEmitter {
   private monitor(r: ContainerRecord): void {
     const pid = r.State.Pid;
     this.startHealth(r);
-    void waitExit(this.shimDir(r.Id), this.exitFile(r.Id)).then((exit) => {
+    const exited = waitExit(this.shimDir(r.Id), this.exitFile(r.Id));
+    this.exits.set(r.Id, exited);
+    void exited.then((exit) => {
       if (this.shutting) return; // the daemon is stopping: the next one re-adopts
       if (this.records.get(r.Id) !== r || r.State.Pid !== pid) return;
       return this.serial(r.Id, () => this.onExit(r, exit));
     });
   }
 
+  /** The running process's end, as the monitor waits for it (stop and rm wait for the same). */
+  private exitOf(r: ContainerRecord): Promise<ExitRecord> {
+    return this.exits.get(r.Id) ?? waitExit(this.shimDir(r.Id), this.exitFile(r.Id));
+  }
+
+  /** Resolves everyone waiting for this container's next exit. */
+  private releaseWaiters(r: ContainerRecord): void {
+    for (const w of this.waiters.get(r.Id) ?? []) w(r);
+    this.waiters.delete(r.Id);
+  }
+
   private async onExit(r: ContainerRecord, exit: ExitRecord): Promise<void> {
     if (!r.State.Running) return;
+    this.exits.delete(r.Id);
     this.stopHealth(r);
     let oom = false;
     try { oom = this.runtime.stats(r.Id).memory.oomKill > 0; } catch { /* no cgroup any more */ }
@@ -360,8 +373,7 @@ export class Engine extends EventEmitter {
     this.endAttachers(r.Id);
     if (oom) this.event(r, 'oom');
     this.event(r, 'die', { exitCode: String(exit.code) });
-    for (const w of this.waiters.get(r.Id) ?? []) w(r);
-    this.waiters.delete(r.Id);
+    this.releaseWaiters(r);
     if (this.shouldRestart(r)) this.scheduleRestart(r);
     else if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true });
   }
@@ -401,7 +413,7 @@ export class Engine extends EventEmitter {
       if (r.State.Paused) await this.runtime.resume(r.Id).catch(() => {});
       try { this.runtime.kill(r.Id, signal || r.Config.StopSignal || 'SIGTERM'); } catch { /* exiting */ }
       const timer = t >= 0 ? setTimeout(() => { try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ } }, t * 1000) : undefined;
-      await this.onExit(r, await waitExit(this.shimDir(r.Id), this.exitFile(r.Id)));
+      await this.onExit(r, await this.exitOf(r));
       clearTimeout(timer);
       this.event(r, 'stop');
       return true;
@@ -455,7 +467,7 @@ export class Engine extends EventEmitter {
       r.StoppedByUser = true;
       if (r.State.Paused) await this.runtime.resume(r.Id).catch(() => {});
       try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ }
-      await this.onExit(r, await waitExit(this.shimDir(r.Id), this.exitFile(r.Id)));
+      await this.onExit(r, await this.exitOf(r));
     }
     this.setState(r, { Status: 'removing' });
     this.records.delete(r.Id);

@@ -32,6 +32,14 @@ export interface DaemonOptions {
   mirrors?: string[];
 }
 
+/** Makes `path` free for a listener: refused when a live daemon answers there, a stale file is removed. */
+async function claimSocket(path: string): Promise<void> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  if (!existsSync(path)) return;
+  if (await answering(path)) throw new Error(`another daemon answers on ${path}`);
+  unlinkSync(path); // left by a daemon that died
+}
+
 /** Whether something answers on `socket` (a live daemon), so a stale file can be replaced. */
 function answering(socket: string): Promise<boolean> {
   return new Promise((res) => {
@@ -87,11 +95,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const sock = this.opts.socket;
-    mkdirSync(dirname(sock), { recursive: true, mode: 0o755 });
-    if (existsSync(sock)) {
-      if (await answering(sock)) throw new Error(`another daemon answers on ${sock}`);
-      unlinkSync(sock); // left by a daemon that died
-    }
+    await claimSocket(sock);
     this.images();
     await this.engine().restore();
     this.server = apiServer(this.router(), VERSION);
@@ -106,11 +110,7 @@ export class Daemon {
     const listen = (...args: unknown[]) => new Promise<void>((res, rej) => { server.once('error', rej); (server.listen as (...a: unknown[]) => void)(...args, () => res()); });
     if (host.startsWith('unix://')) {
       const path = host.slice(7);
-      mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-      if (existsSync(path)) {
-        if (await answering(path)) throw new Error(`another daemon answers on ${path}`);
-        unlinkSync(path);
-      }
+      await claimSocket(path);
       await listen(path);
       chmodSync(path, 0o660);
       this.extra.push({ server, path });

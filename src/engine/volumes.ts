@@ -56,10 +56,9 @@ export class VolumeStore {
     return readdirSync(this.root).filter((n) => existsSync(this.file(n))).map((n) => this.get(n));
   }
 
-  remove(name: string, inUseBy: string[], force = false): void {
+  remove(name: string, inUseBy: string[]): void {
     this.get(name);
     if (inUseBy.length) throw new Conflict('volume', `remove ${name}: volume is in use - [${inUseBy.join(', ')}]`);
-    if (!force && !this.has(name)) return;
     // the record goes first: a crash leaves a dir without record, never a record without data
     rmSync(this.file(name), { force: true });
     rmSync(join(this.root, name), { recursive: true, force: true });
