@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { podmanConf } from '../test/helpers/env.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
@@ -68,11 +69,8 @@ async function main() {
   const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: [] };
   const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
   const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' }, runExtra: ['--network', 'none'] };
-  // no CAP_SYS_RESOURCE here: podman's default rlimits cannot be set, so it gets this machine's hard limits (as the tests do)
-  const hard = (f: string) => { const v = spawnSync('sh', ['-c', `ulimit -H${f}`], { encoding: 'utf8' }).stdout.trim(); return v === 'unlimited' ? 1048576 : Math.min(Number(v), 1048576); };
-  writeFileSync(join(work, 'containers.conf'), `[containers]\ndefault_ulimits = ["nofile=${hard('n')}:${hard('n')}", "nproc=${Math.min(hard('u'), 32768)}:${Math.min(hard('u'), 32768)}"]\n`);
   // runc: crun refuses this VM's hybrid cgroups
-  const podman: Engine = { name: 'podman', cmd: 'podman', args: ['--runtime', 'runc'], env: { ...process.env, CONTAINERS_CONF: join(work, 'containers.conf') }, runExtra: ['--network', 'none'] };
+  const podman: Engine = { name: 'podman', cmd: 'podman', args: ['--runtime', 'runc'], env: { ...process.env, CONTAINERS_CONF: podmanConf(join(work, 'containers.conf')) }, runExtra: ['--network', 'none'] };
   const rows: string[] = [];
   const note = (s: string) => { process.stderr.write(`${s}\n`); rows.push(s); };
   try {

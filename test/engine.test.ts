@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
-import { PREFIX } from './helpers/env.js';
+import { PREFIX, mountsUnder } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, BERTH } from './helpers/berthd.js';
@@ -25,9 +25,6 @@ function inPty(d: PrivateBerthd, cmd: string, timeout = 30000) {
   return { out: r.stdout, code: r.status };
 }
 
-function mountsUnder(dir: string): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((p) => p.startsWith(dir));
-}
 
 describe('berthd listeners', () => {
   test('TCP is served on loopback when asked; any other address is refused', async () => {

@@ -5,10 +5,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BERTH_RUNTIME, PREFIX, removeCgroup, unmountUnder } from './helpers/env.js';
+import { BERTH_RUNTIME, PREFIX, podmanConf, removeCgroup, unmountUnder } from './helpers/env.js';
 import { PrivateDockerd } from './helpers/dockerd.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 
@@ -104,12 +104,7 @@ describe('podman with berth as its runtime', () => {
 
   before(() => {
     chmodSync(dir, 0o755);
-    const hard = (flag: string) => {
-      const v = execFileSync('bash', ['-c', `ulimit -H${flag}`], { encoding: 'utf8' }).trim();
-      return v === 'unlimited' ? 1048576 : Math.min(Number(v), 1048576);
-    };
-    // podman lowers its own NPROC to 32768 before it starts the runtime
-    writeFileSync(conf, `[containers]\ndefault_ulimits = ["nofile=${hard('n')}:${hard('n')}", "nproc=${Math.min(hard('u'), 32768)}:${Math.min(hard('u'), 32768)}"]\n`);
+    podmanConf(conf);
     const imp = podman(['import', imageTar(dir), 'berth-busybox:test']);
     assert.equal(imp.code, 0, imp.err);
   });

@@ -13,6 +13,15 @@ export type Run = { out: string; err: string; code: number | null };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+async function terminate(p: ChildProcess | undefined, graceMs: number): Promise<void> {
+  if (!p || p.exitCode !== null) return;
+  const exited = new Promise((r) => p.once('exit', r));
+  p.kill('SIGTERM');
+  await Promise.race([exited, sleep(graceMs)]);
+  if (p.exitCode === null) p.kill('SIGKILL');
+}
+
 export class PrivateDockerd {
   readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-dockerd-`));
   readonly sock = join(this.dir, 'docker.sock');
@@ -54,20 +63,8 @@ export class PrivateDockerd {
 
   async stop(): Promise<void> {
     for (const id of this.docker(['ps', '-aq']).out.split('\n').filter(Boolean)) this.docker(['rm', '-f', id]);
-    const d = this.daemon;
-    if (d && d.exitCode === null) {
-      const exited = new Promise((r) => d.once('exit', r));
-      d.kill('SIGTERM');
-      await Promise.race([exited, sleep(20000)]);
-      if (d.exitCode === null) d.kill('SIGKILL');
-    }
-    const c = this.containerd;
-    if (c && c.exitCode === null) {
-      const exited = new Promise((r) => c.once('exit', r));
-      c.kill('SIGTERM');
-      await Promise.race([exited, sleep(10000)]);
-      if (c.exitCode === null) c.kill('SIGKILL');
-    }
+    await terminate(this.daemon, 20000);
+    await terminate(this.containerd, 10000);
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
     rmSync(this.dir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 // Per-run names and cleanup: every test gets a unique id, a temporary state
 // root and a cgroup parent that is removed afterwards.
-import { chmodSync, mkdtempSync, rmSync, existsSync, readdirSync, rmdirSync, statSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, existsSync, readdirSync, rmdirSync, statSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,11 +77,30 @@ export const sh = (cmd: string) => ['sh', '-c', cmd];
 
 /** Unmounts everything mounted at or below `dir`, deepest first. */
 export function unmountUnder(dir: string): void {
-  const points = readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+  for (const p of mountsUnder(dir)) spawnSync('umount', ['-l', p]);
+}
+
+/** Mount points at or below `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
     .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
     .filter((p): p is string => !!p && (p === dir || p.startsWith(dir + '/')))
     .sort((a, b) => b.length - a.length);
-  for (const p of points) spawnSync('umount', ['-l', p]);
+}
+
+/**
+ * A containers.conf for podman on this machine: without CAP_SYS_RESOURCE its
+ * default rlimits cannot be set, so it gets the machine's hard limits (nproc
+ * at most 32768: podman lowers its own to that before it starts the runtime).
+ */
+export function podmanConf(path: string): string {
+  const hard = (flag: string) => {
+    const v = spawnSync('bash', ['-c', `ulimit -H${flag}`], { encoding: 'utf8' }).stdout.trim();
+    return v === 'unlimited' ? 1048576 : Math.min(Number(v), 1048576);
+  };
+  const nproc = Math.min(hard('u'), 32768);
+  writeFileSync(path, `[containers]\ndefault_ulimits = ["nofile=${hard('n')}:${hard('n')}", "nproc=${nproc}:${nproc}"]\n`);
+  return path;
 }
 
 /** Removes the cgroup `path` (and its children) from every hierarchy. */
