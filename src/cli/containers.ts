@@ -43,8 +43,42 @@ interface RunOpts {
   volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
 }
 
-function addRunOptions(c: Command): Command {
+/** The flags `run` and `update` share: resources and the restart policy. */
+function addResourceOptions(c: Command): Command {
   return c
+    .option('-m, --memory <bytes>', 'memory limit')
+    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
+    .option('--cpus <n>', 'number of CPUs')
+    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
+    .option('--cpuset-cpus <list>', 'CPUs to run on (0-3, 0,1)')
+    .option('--pids-limit <n>', 'process limit (-1: unlimited)')
+    .option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]');
+}
+
+type ResourceOpts = Pick<RunOpts, 'memory' | 'memorySwap' | 'cpus' | 'cpuShares' | 'cpusetCpus' | 'pidsLimit' | 'restart'>;
+
+/** Those flags as HostConfig fields, only the ones given. */
+function resourceFields(o: ResourceOpts): Record<string, unknown> {
+  const f: Record<string, unknown> = {};
+  if (o.memory) f.Memory = bytesOf('--memory', o.memory);
+  if (o.memorySwap) f.MemorySwap = o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', o.memorySwap);
+  if (o.cpus) {
+    const cpus = Number(o.cpus);
+    if (!(cpus > 0)) throw new InvalidInput('--cpus', `invalid value "${o.cpus}"`);
+    f.NanoCpus = Math.round(cpus * 1e9);
+  }
+  if (o.cpuShares) f.CpuShares = Number(o.cpuShares);
+  if (o.cpusetCpus) f.CpusetCpus = o.cpusetCpus;
+  if (o.pidsLimit) f.PidsLimit = Number(o.pidsLimit);
+  if (o.restart) {
+    const [name, count] = o.restart.split(':') as [string, string?];
+    f.RestartPolicy = { Name: name, MaximumRetryCount: count ? Number(count) : 0 };
+  }
+  return f;
+}
+
+function addRunOptions(c: Command): Command {
+  return addResourceOptions(c)
     .option('-i, --interactive', 'keep STDIN open')
     .option('-t, --tty', 'allocate a pseudo-TTY')
     .option('--name <name>', 'assign a name')
@@ -55,12 +89,6 @@ function addRunOptions(c: Command): Command {
     .option('-h, --hostname <name>', 'container host name')
     .option('--entrypoint <cmd>', 'overwrite the image\'s ENTRYPOINT')
     .option('-l, --label <K=V>', 'set a label', collect)
-    .option('-m, --memory <bytes>', 'memory limit')
-    .option('--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)')
-    .option('--cpus <n>', 'number of CPUs')
-    .option('-c, --cpu-shares <n>', 'CPU shares (relative weight)')
-    .option('--cpuset-cpus <list>', 'CPUs to run on (0-3, 0,1)')
-    .option('--pids-limit <n>', 'process limit (-1: unlimited)')
     .option('--ulimit <name=soft[:hard]>', 'ulimit', collect)
     .option('--cap-add <cap>', 'add a capability', collect)
     .option('--cap-drop <cap>', 'drop a capability', collect)
@@ -73,7 +101,6 @@ function addRunOptions(c: Command): Command {
     .option('--tmpfs <dir[:opts]>', 'mount a tmpfs', collect)
     .option('--stop-signal <sig>', 'signal to stop the container')
     .option('--stop-timeout <s>', 'seconds to wait before killing')
-    .option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]')
     .option('--init', 'run berth-init as PID 1 (reaps zombies, forwards signals)')
     .option('--health-cmd <cmd>', 'command to check health')
     .option('--health-interval <d>', 'time between checks (e.g. 30s)')
@@ -108,8 +135,6 @@ function parseMount(spec: string) {
 /** The create body docker's CLI would send for these flags. */
 export function createBody(image: string, cmd: string[], o: RunOpts): Record<string, unknown> {
   const env = [...(o.envFile ?? []).flatMap(parseEnvFile), ...(o.env ?? []).map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`))];
-  const restart = o.restart ?? 'no';
-  const [rname, rcount] = restart.split(':') as [string, string?];
   const ulimits = (o.ulimit ?? []).map((u) => {
     const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(u);
     if (!m) throw new InvalidInput('--ulimit', `invalid ulimit "${u}" (name=soft[:hard])`);
@@ -128,8 +153,6 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
       ...(o.healthStartPeriod ? { StartPeriod: durationNs('--health-start-period', o.healthStartPeriod) } : {}),
     };
   }
-  const cpus = o.cpus ? Number(o.cpus) : undefined;
-  if (cpus !== undefined && !(cpus > 0)) throw new InvalidInput('--cpus', `invalid value "${o.cpus}"`);
   const logDriver = o.logDriver;
   return {
     Image: image, Cmd: cmd.length ? cmd : undefined, Entrypoint: o.entrypoint !== undefined ? [o.entrypoint].filter((x, i) => x !== '' || i > 0) : undefined,
@@ -140,11 +163,9 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
     HostConfig: {
       AutoRemove: !!o.rm, Binds: o.volume ?? [], Mounts: (o.mount ?? []).map(parseMount), VolumesFrom: o.volumesFrom ?? [], Tmpfs: tmpfs,
       NetworkMode: o.net ?? o.network ?? 'none',
-      RestartPolicy: { Name: rname, MaximumRetryCount: rcount ? Number(rcount) : 0 },
-      Memory: o.memory ? bytesOf('--memory', o.memory) : 0,
-      MemorySwap: o.memorySwap ? (o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', o.memorySwap)) : 0,
-      NanoCpus: cpus ? Math.round(cpus * 1e9) : 0, CpuShares: o.cpuShares ? Number(o.cpuShares) : 0, CpusetCpus: o.cpusetCpus ?? '',
-      PidsLimit: o.pidsLimit ? Number(o.pidsLimit) : null, Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0, CpusetCpus: '', PidsLimit: null,
+      ...resourceFields(o),
+      Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],
       Privileged: !!o.privileged, ReadonlyRootfs: !!o.readOnly, SecurityOpt: o.securityOpt ?? [], Devices: devices, Sysctls: keyValues(o.sysctl),
       ShmSize: o.shmSize ? bytesOf('--shm-size', o.shmSize) : 0, Init: o.init ?? null,
       LogConfig: { Type: logDriver ?? '', Config: keyValues(o.logOpt) },
@@ -310,21 +331,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       .action(each((id) => api().call('POST', `/containers/${id}/unpause`)));
     parent.command('wait').argument('<containers...>').description('wait for containers to stop; print their exit codes')
       .action(async (ids: string[]) => { for (const id of ids) process.stdout.write(`${(await api().call<{ StatusCode: number }>('POST', `/containers/${id}/wait`)).StatusCode}\n`); });
-    parent.command('update').argument('<containers...>').description('change resource limits and the restart policy')
-      .option('-m, --memory <bytes>', 'memory limit').option('--memory-swap <bytes>', 'memory plus swap (-1: unlimited)')
-      .option('--cpus <n>', 'number of CPUs').option('-c, --cpu-shares <n>', 'CPU shares').option('--cpuset-cpus <list>', 'CPUs to run on')
-      .option('--pids-limit <n>', 'process limit').option('--restart <policy>', 'no, always, unless-stopped, on-failure[:N]')
-      .action(each((id, o) => {
-        const body: Record<string, unknown> = {};
-        if (o.memory) body.Memory = bytesOf('--memory', String(o.memory));
-        if (o.memorySwap) body.MemorySwap = o.memorySwap === '-1' ? -1 : bytesOf('--memory-swap', String(o.memorySwap));
-        if (o.cpus) body.NanoCpus = Math.round(Number(o.cpus) * 1e9);
-        if (o.cpuShares) body.CpuShares = Number(o.cpuShares);
-        if (o.cpusetCpus) body.CpusetCpus = String(o.cpusetCpus);
-        if (o.pidsLimit) body.PidsLimit = Number(o.pidsLimit);
-        if (o.restart) { const [n, c] = String(o.restart).split(':'); body.RestartPolicy = { Name: n, MaximumRetryCount: c ? Number(c) : 0 }; }
-        return api().call('POST', `/containers/${id}/update`, body);
-      }));
+    addResourceOptions(parent.command('update').argument('<containers...>').description('change resource limits and the restart policy'))
+      .action(each((id, o) => api().call('POST', `/containers/${id}/update`, resourceFields(o as ResourceOpts))));
     parent.command('rename').argument('<container>').argument('<name>').description('rename a container')
       .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')
