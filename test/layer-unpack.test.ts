@@ -10,7 +10,8 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { execFileSync, spawnSync } from 'node:child_process';
-import tar from 'tar-stream';
+import type tar from 'tar-stream';
+import { tarStream } from '../src/image/layer/tar-pax.js';
 import { unpackLayer } from '../src/image/layer/unpack.js';
 import { fsx } from '../src/util/fsx.js';
 import { PREFIX } from './helpers/env.js';
@@ -21,7 +22,7 @@ let n = 0;
 
 type Entry = Partial<Omit<tar.Header, 'pax'>> & { name: string; body?: string; pax?: Record<string, string> };
 async function makeTar(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const chunks: Buffer[] = [];
   pack.on('data', (c: unknown) => { chunks.push(c as Buffer); });
   const done = new Promise<void>((r) => { pack.on('end', () => r()); });

@@ -28,9 +28,34 @@ function versionInfo() {
   };
 }
 
-export async function main(argv: string[]): Promise<number> {
-  // everything after `runtime` belongs to the runtime CLI, flags included
-  if (argv[0] === 'runtime') return runtimeMain(argv.slice(1));
+/** The verb a command line runs: its first word that is not a global option or an option's value. */
+function verbOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--data-root' || a === '-H' || a === '--host') { i++; continue; }
+    if (a.startsWith('-')) { if (a.includes('=') || /^-H./.test(a)) continue; return undefined; } // -h, -v, an unknown flag: let commander answer
+    return a;
+  }
+  return undefined;
+}
+
+/**
+ * Commander builds every option of every verb when it is registered, which
+ * costs a start ~6 ms. `only` hands the registrars a program on which every
+ * other top-level verb is a sink that accepts and ignores its chain.
+ */
+function onlyVerb(program: Command, verb: string): Command {
+  const sink: unknown = new Proxy(() => {}, { get: (_t, key) => (key === 'then' ? undefined : () => sink), apply: () => sink });
+  return new Proxy(program, {
+    get(target, key) {
+      if (key === 'command') return (spec: string, ...rest: unknown[]) => (spec.split(' ')[0] === verb ? (target.command as (...a: unknown[]) => Command)(spec, ...rest) : sink);
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+function buildProgram(verb: string | undefined): Command {
   const program = new Command('berth')
     .description('berth: a container engine')
     .version(`berth version ${VERSION}`, '-v, --version')
@@ -39,10 +64,11 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError()
     .enablePositionalOptions()
     .exitOverride();
+  const verbs = verb ? onlyVerb(program, verb) : program;
   let store: ImageStore | undefined;
-  registerImageCommands(program, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
+  registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
   let api: ApiClient | undefined;
-  registerContainerCommands(program, () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host)));
+  registerContainerCommands(verbs, () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host)));
   program.command('version').description('show version and host information')
     .option('-f, --format <fmt>', '"json" for machine-readable output')
     .action((o: { format?: string }) => {
@@ -59,6 +85,16 @@ export async function main(argv: string[]): Promise<number> {
       ].join('\n') + '\n');
     });
   program.command('runtime').description('the OCI runtime with runc\'s verbs and flags (see berth runtime --help)');
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  // everything after `runtime` belongs to the runtime CLI, flags included
+  if (argv[0] === 'runtime') return runtimeMain(argv.slice(1));
+  const verb = verbOf(argv);
+  let program = buildProgram(verb);
+  // a word that names no verb: build them all, so commander's error lists the choices
+  if (verb && !program.commands.some((c) => c.name() === verb || c.aliases().includes(verb))) program = buildProgram(undefined);
   try {
     await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0); // a verb may fail part of its work (rmi of several images)

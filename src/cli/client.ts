@@ -27,17 +27,34 @@ const canConnect = (socket: string) => new Promise<boolean>((res) => {
   c.on('error', () => res(false));
 });
 
+/** The socket is missing or nobody listens: no daemon runs there. */
+const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as NodeJS.ErrnoException).code ?? '');
+
+type Answer = { res: IncomingMessage; upgraded?: { socket: Socket; head: Buffer } };
+
+/**
+ * One request over a unix socket. The connection is made here rather than by
+ * an http.Agent, whose host-name check costs a CLI ~5 ms on first use.
+ */
+function exchange(socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer): Promise<Answer> {
+  return new Promise((res, rej) => {
+    const req = httpRequest({ createConnection: () => connect(socket), method, path: `/v1.47${path}`, headers });
+    req.on('response', (r) => res({ res: r }));
+    req.on('upgrade', (r, sock, head) => res({ res: r, upgraded: { socket: sock, head } }));
+    req.on('error', rej);
+    req.end(data);
+  });
+}
+
 export class ApiClient {
-  private ready: Promise<void> | undefined;
+  private started: Promise<void> | undefined;
 
   constructor(readonly socket: string, private readonly autostart?: { dataRoot: string; execRoot: string }) {}
 
-  /** Starts berthd for this data root unless one answers. */
-  private ensure(): Promise<void> {
-    return (this.ready ??= (async () => {
-      if (await canConnect(this.socket)) return;
-      if (!this.autostart) throw new Error(`cannot connect to the berth daemon at unix://${this.socket}: is berthd running?`);
-      const { dataRoot, execRoot } = this.autostart;
+  /** Starts berthd for this data root and waits until it answers. */
+  private start(): Promise<void> {
+    return (this.started ??= (async () => {
+      const { dataRoot, execRoot } = this.autostart!;
       mkdirSync(dataRoot, { recursive: true });
       const log = openSync(join(dataRoot, 'berthd.log'), 'a');
       const d = spawn(join(projectRoot(), 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${this.socket}`], { detached: true, stdio: ['ignore', log, log] });
@@ -51,14 +68,21 @@ export class ApiClient {
     })());
   }
 
+  /** Sends a request; when no daemon serves the socket (so nothing was sent), starts one and sends it again. */
+  private async send(method: string, path: string, headers: Record<string, string>, data?: Buffer): Promise<Answer> {
+    try {
+      return await exchange(this.socket, method, path, headers, data);
+    } catch (e) {
+      if (!notServing(e)) throw e;
+      if (!this.autostart) throw new Error(`cannot connect to the berth daemon at unix://${this.socket}: is berthd running?`);
+      await this.start();
+      return exchange(this.socket, method, path, headers, data);
+    }
+  }
+
   async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
-    await this.ensure();
     const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
-    return new Promise((res, rej) => {
-      const req = httpRequest({ socketPath: this.socket, method, path: `/v1.47${path}`, headers: { ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}), ...headers } }, res);
-      req.on('error', rej);
-      req.end(data);
-    });
+    return (await this.send(method, path, { ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}), ...headers }, data)).res;
   }
 
   /** A streamed answer (logs, export, archive); a 4xx/5xx becomes a DaemonError with docker's message. */
@@ -79,24 +103,15 @@ export class ApiClient {
 
   /** Takes over the connection after "101 UPGRADED" (attach, exec start). */
   async hijack(method: string, path: string, body?: unknown): Promise<Socket> {
-    await this.ensure();
     const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    return new Promise((res, rej) => {
-      const req = httpRequest({
-        socketPath: this.socket, method, path: `/v1.47${path}`,
-        headers: { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) },
-      });
-      req.on('upgrade', (_res, socket, head) => { if (head.length) socket.unshift(head); res(socket); });
-      req.on('response', async (r) => {
-        const chunks: Buffer[] = [];
-        for await (const c of r) chunks.push(c as Buffer);
-        let msg = Buffer.concat(chunks).toString();
-        try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain */ }
-        rej(new DaemonError(r.statusCode ?? 500, msg));
-      });
-      req.on('error', rej);
-      req.end(data);
-    });
+    const a = await this.send(method, path, { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) }, data);
+    if (a.upgraded) {
+      if (a.upgraded.head.length) a.upgraded.socket.unshift(a.upgraded.head);
+      return a.upgraded.socket;
+    }
+    let msg = await readText(a.res);
+    try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain */ }
+    throw new DaemonError(a.res.statusCode ?? 500, msg);
   }
 }
 

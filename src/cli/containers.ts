@@ -251,8 +251,10 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       process.stdout.write(`${id}\n`);
       return;
     }
-    const sock = await a.hijack('POST', `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`);
-    const waitRes = await a.raw('POST', `/containers/${id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`);
+    const [sock, waitRes] = await Promise.all([
+      a.hijack('POST', `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`),
+      a.raw('POST', `/containers/${id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`),
+    ]);
     const waited = (async () => { let t = ''; for await (const c of waitRes) t += (c as Buffer).toString(); return JSON.parse(t) as { StatusCode: number; Error?: { Message: string } | null }; })();
     try { await a.call('POST', `/containers/${id}/start`); } catch (e) {
       sock.destroy();

@@ -8,7 +8,7 @@ import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync,
 import { join, dirname } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
+import { tarStream } from './layer/tar-pax.js';
 import { Field, InvalidInput } from '../util/check.js';
 import { digestOf } from './content.js';
 import { MediaType, MANIFEST_TYPES, INDEX_TYPES, type Compression, type Descriptor, type ImageConfig, type Manifest, layerCompression } from './oci/types.js';
@@ -31,7 +31,7 @@ function sniff(path: string): Compression {
 
 /** Unpacks an archive's entries into `dir` (names confined like layer entries). */
 async function extractArchive(src: Readable, dir: string): Promise<void> {
-  const ex = tar.extract();
+  const ex = tarStream().extract();
   ex.on('entry', (h, stream, next) => {
     (async () => {
       const rel = entryPath(h.name);
@@ -157,7 +157,7 @@ export async function load(store: ImageStore, src: Readable): Promise<ImageRecor
 /** Writes `images` as one tar: an OCI layout plus docker's manifest.json. */
 export async function save(store: ImageStore, refs: string[], out: Writable): Promise<void> {
   if (refs.length === 0) throw new InvalidInput('save', 'name at least one image');
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const done = pipeline(pack as unknown as Readable, out);
   const written = new Set<string>();
   const put = async (name: string, data: Buffer | Readable, size: number) => {

@@ -8,11 +8,10 @@ import { lstatSync, readdirSync, readlinkSync, createReadStream, type Stats } fr
 import { createHash } from 'node:crypto';
 import { Transform, type Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
-import { patchPax } from './tar-pax.js';
+import type tar from 'tar-stream';
+import { tarStream } from './tar-pax.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, devNumbers, isOpaque, isWhiteout } from './overlay-format.js';
 
-patchPax();
 
 const EPOCH = new Date(0);
 
@@ -109,7 +108,7 @@ function* copyChanges(dir: string, lowers: string[], rel = ''): Generator<Change
 
 /** Writes `changes` as a reproducible layer tar to `out`; returns its diffID. */
 async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<DiffResult> {
-  const pack = tar.pack();
+  const pack = tarStream().pack();
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });

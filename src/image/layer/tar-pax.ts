@@ -1,10 +1,13 @@
-// tar-stream decodes and encodes pax records as UTF-8 text. Extended
-// attribute values (SCHILY.xattr.*, e.g. security.capability) are raw bytes,
-// which UTF-8 would mangle; GNU tar, docker and containerd write them raw. This
-// swaps in a codec that keeps those values as bytes (carried in latin1
-// strings, one char per byte). esbuild keeps tar-stream external, so the
-// bundle and this patch share one copy of its headers module.
+// The one way in to tar-stream: loaded on first use (it costs a CLI start
+// ~11 ms) and patched once. tar-stream decodes and encodes pax records as
+// UTF-8 text. Extended attribute values (SCHILY.xattr.*, e.g.
+// security.capability) are raw bytes, which UTF-8 would mangle; GNU tar,
+// docker and containerd write them raw. The patch swaps in a codec that keeps
+// those values as bytes (carried in latin1 strings, one char per byte).
+// esbuild keeps tar-stream external, so the bundle and this patch share one
+// copy of its headers module.
 import { createRequire } from 'node:module';
+import type TarStream from 'tar-stream';
 import { dirname, join } from 'node:path';
 
 const RAW = /^SCHILY\.xattr\./;
@@ -18,11 +21,11 @@ function record(key: string, value: string): Buffer {
   return Buffer.concat([Buffer.from(String(body.length + digits)), body]);
 }
 
-let patched = false;
-export function patchPax(): void {
-  if (patched) return;
-  patched = true;
+let loaded: typeof TarStream | undefined;
+export function tarStream(): typeof TarStream {
+  if (loaded) return loaded;
   const req = createRequire(import.meta.url);
+  loaded = req('tar-stream') as typeof TarStream;
   const headers = req(join(dirname(req.resolve('tar-stream')), 'headers.js')) as Headers;
   headers.decodePax = (buf: Buffer) => {
     const out: Record<string, string> = {};
@@ -46,4 +49,5 @@ export function patchPax(): void {
     for (const [k, v] of Object.entries(opts.pax ?? {})) parts.push(record(k, v));
     return Buffer.concat(parts);
   };
+  return loaded;
 }

@@ -18,15 +18,14 @@ import {
 } from 'node:fs';
 import { lchown, lutimes, open, rm, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
-import tar from 'tar-stream';
-import { patchPax } from './tar-pax.js';
+import type tar from 'tar-stream';
+import { tarStream } from './tar-pax.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, markOpaque } from './overlay-format.js';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidInput } from '../../util/check.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import type { Compression } from '../oci/types.js';
 
-patchPax();
 
 const MAX_SYMLINK_HOPS = 40;
 const MAX_NAME = 4096;
@@ -139,7 +138,7 @@ const MAX_INFLIGHT = 64;
  * target, a path through a new symlink) waits for it first.
  */
 class Extractor extends Writable {
-  private parser = tar.extract();
+  private parser = tarStream().extract();
   private dirTimes: [string, Date][] = [];
   private failed: Error | undefined;
   /** The last operation on each path (resolved), so a later entry on it waits. */
