@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
 import { PREFIX, mountsUnder } from './helpers/env.js';
@@ -220,6 +220,41 @@ describe('berthd runs containers for the docker CLI', () => {
     d.docker(['rm', '-f', id]);
   });
 
+  test('devices, sysctls, security options, tmpfs, ulimits, shm, network modes, log driver none, port', () => {
+    const run = (flags: string[], ...cmd: string[]) => d.docker(['run', '--rm', ...flags, IMG, ...cmd]);
+    const dev = run(['--device', '/dev/null:/dev/mynull'], 'sh', '-c', 'ls -l /dev/mynull; echo x > /dev/mynull && echo wrote');
+    assert.match(dev.out, /^c.* 1, +3 .*\/dev\/mynull\nwrote\n$/, dev.err);
+    assert.equal(run(['--sysctl', 'net.ipv4.ip_forward=1'], 'cat', '/proc/sys/net/ipv4/ip_forward').out, '1\n');
+    const hostSysctl = d.berth(['run', '--rm', '--sysctl', 'vm.swappiness=1', IMG, 'true']);
+    assert.equal(hostSysctl.code, 125);
+    assert.match(hostSysctl.err, /vm\.swappiness: not namespaced/);
+    assert.equal(run([], 'grep', '-E', 'NoNewPrivs|Seccomp:', '/proc/self/status').out, 'NoNewPrivs:\t0\nSeccomp:\t2\n');
+    assert.equal(run(['--security-opt', 'no-new-privileges'], 'grep', 'NoNewPrivs', '/proc/self/status').out, 'NoNewPrivs:\t1\n');
+    assert.equal(run(['--security-opt', 'seccomp=unconfined'], 'grep', 'Seccomp:', '/proc/self/status').out, 'Seccomp:\t0\n');
+    const profile = join(work, 'no-mkdir.json');
+    writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }));
+    for (const cli of [d.docker.bind(d), d.berth.bind(d)]) {
+      const denied = cli(['run', '--rm', '--security-opt', `seccomp=${profile}`, IMG, 'mkdir', '/x']);
+      assert.equal(denied.code, 1);
+      assert.match(denied.err, /Operation not permitted/);
+    }
+    assert.match(d.berth(['run', '--rm', '--security-opt', 'seccomp=/nonexistent.json', IMG, 'true']).err, /cannot read the seccomp profile \/nonexistent\.json: ENOENT/);
+    assert.match(run(['--tmpfs', '/scratch:size=1m'], 'grep', '/scratch', '/proc/mounts').out, /^tmpfs \/scratch tmpfs rw,.*size=1024k/);
+    assert.match(run(['--shm-size', '8m'], 'grep', '/dev/shm', '/proc/mounts').out, /size=8192k/);
+    assert.equal(run(['--ulimit', 'nofile=100:100'], 'sh', '-c', 'ulimit -n').out, '100\n');
+    assert.match(run(['--cap-drop', 'CHOWN'], 'chown', '1', '/etc/passwd').err, /Operation not permitted/);
+    assert.match(run(['--read-only'], 'touch', '/x').err, /Read-only file system/);
+    assert.equal(run([], 'ls', '/sys/class/net').out, 'lo\n');
+    const hostNet = run(['--network', 'host'], 'ls', '/sys/class/net').out.trim().split('\n').sort();
+    assert.deepEqual(hostNet, readdirSync('/sys/class/net').sort());
+    const quiet = d.docker(['run', '-d', '--log-driver', 'none', IMG, 'echo', 'hi']).out.trim();
+    assert.equal(d.docker(['wait', quiet]).out, '0\n');
+    assert.match(d.docker(['logs', quiet]).err, /configured logging driver does not support reading/);
+    assert.equal(d.docker(['port', quiet]).out, '');
+    assert.match(d.berth(['port', quiet, '80']).err, /No public port '80\/tcp' published/);
+    assert.equal(d.docker(['rm', quiet]).code, 0);
+  });
+
   test('update changes a running container\'s limits and its restart policy', () => {
     const id = d.docker(['run', '-d', '-m', '64m', IMG, 'sleep', '60']).out.trim();
     const u = d.docker(['update', '--memory', '32m', '--memory-swap', '32m', '--pids-limit', '10', '--restart', 'on-failure:3', id]);
@@ -272,6 +307,28 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
     assert.equal(d.docker(['exec', 'sleeper', 'echo', 'still here']).out, 'still here\n');
     d.docker(['rm', '-f', a, b]);
+  });
+
+  test('one daemon per data root; a start finishes the volume work a crash cut short', async () => {
+    const second = spawnSync(join(BERTH, '..', 'berthd'), ['--data-root', d.dataRoot, '--exec-root', `${d.execRoot}-2`, '-H', `unix://${d.sock}-2`], { encoding: 'utf8', timeout: 30000 });
+    assert.equal(second.status, 1);
+    assert.match(second.stderr, /another berthd uses the data root/);
+    assert.ok(!existsSync(`${d.sock}-2`));
+    rmSync(`${d.execRoot}-2`, { recursive: true, force: true });
+    // what a crash leaves: a volume directory without its record, and a copy-up that did not finish
+    assert.equal(d.docker(['volume', 'create', 'halfcopied']).code, 0);
+    await d.crash();
+    const vols = join(d.dataRoot, 'volumes');
+    mkdirSync(join(vols, 'norecord', '_data'), { recursive: true });
+    const rec = join(vols, 'halfcopied', 'volume.json');
+    writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), CopyingUp: true }));
+    writeFileSync(join(vols, 'halfcopied', '_data', 'partial'), 'cut short');
+    await d.start();
+    assert.ok(!existsSync(join(vols, 'norecord')));
+    assert.equal(d.docker(['volume', 'ls', '-q']).out, 'halfcopied\n');
+    // the next use copies the image's content again, into an empty volume
+    assert.equal(d.docker(['run', '--rm', '-v', 'halfcopied:/etc', IMG, 'ls', '/etc/partial', '/etc/shared.txt']).err, 'ls: /etc/partial: No such file or directory\n');
+    assert.equal(d.docker(['volume', 'rm', 'halfcopied']).code, 0);
   });
 
   test('bad input gets docker\'s error shape and status, and the daemon keeps serving', async () => {

@@ -166,7 +166,7 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0, CpusetCpus: '', PidsLimit: null,
       ...resourceFields(o),
       Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],
-      Privileged: !!o.privileged, ReadonlyRootfs: !!o.readOnly, SecurityOpt: o.securityOpt ?? [], Devices: devices, Sysctls: keyValues(o.sysctl),
+      Privileged: !!o.privileged, ReadonlyRootfs: !!o.readOnly, SecurityOpt: (o.securityOpt ?? []).map(securityOpt), Devices: devices, Sysctls: keyValues(o.sysctl),
       ShmSize: o.shmSize ? bytesOf('--shm-size', o.shmSize) : 0, Init: o.init ?? null,
       LogConfig: { Type: logDriver ?? '', Config: keyValues(o.logOpt) },
     },
@@ -233,6 +233,15 @@ function filtersParam(list: string[] | undefined): string {
   const filters: Record<string, string[]> = {};
   for (const f of list ?? []) { const i = f.indexOf('='); (filters[f.slice(0, i)] ??= []).push(f.slice(i + 1)); }
   return encodeURIComponent(JSON.stringify(filters));
+}
+
+/** As docker's CLI does, a seccomp profile named by its path is sent as its content. */
+function securityOpt(opt: string): string {
+  const m = /^seccomp[=:](.+)$/.exec(opt);
+  if (!m || m[1] === 'unconfined' || m[1]!.trimStart().startsWith('{')) return opt;
+  try { return `seccomp=${readFileSync(m[1]!, 'utf8')}`; } catch (e) {
+    throw new InvalidInput('--security-opt', `cannot read the seccomp profile ${m[1]}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
 }
 
 function table(rows: string[][]): string {
@@ -398,6 +407,22 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const out = [];
         for (const id of ids) out.push(await api().call('GET', `/containers/${id}/json`));
         process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
+      });
+    parent.command('port').argument('<container>').argument('[private-port]', 'PORT[/PROTO]').description('the container\'s published ports')
+      .action(async (id: string, port: string | undefined) => {
+        type Binding = { HostIp: string; HostPort: string };
+        const c = await api().call<{ Name: string; NetworkSettings: { Ports: Record<string, Binding[] | null> } }>('GET', `/containers/${id}/json`);
+        const ports = Object.entries(c.NetworkSettings.Ports ?? {}).filter((e): e is [string, Binding[]] => !!e[1]?.length);
+        const show = (b: Binding) => `${b.HostIp.includes(':') ? `[${b.HostIp}]` : b.HostIp || '0.0.0.0'}:${b.HostPort}`;
+        if (port === undefined) {
+          process.stdout.write(ports.flatMap(([p, bs]) => bs.map((b) => `${p} -> ${show(b)}\n`)).join(''));
+          return;
+        }
+        if (!/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new Error(`invalid port "${port}": expected PORT or PORT/PROTO (tcp, udp, sctp)`);
+        const key = port.includes('/') ? port : `${port}/tcp`;
+        const found = ports.find(([p]) => p === key);
+        if (!found) throw new Error(`No public port '${key}' published for ${c.Name.replace(/^\//, '')}`);
+        process.stdout.write(found[1].map((b) => `${show(b)}\n`).join(''));
       });
     parent.command('export').argument('<container>').description('the container\'s filesystem as a tar').option('-o, --output <file>', 'write to a file')
       .action(async (id: string, o: { output?: string }) => { await toStdoutOrFile(await api().stream('GET', `/containers/${id}/export`), o.output); });

@@ -1,6 +1,6 @@
 // berthd: serves the Docker Engine API on a unix socket over berth's image
 // store (and, as the engine grows, its containers). One daemon per data root.
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
@@ -12,6 +12,7 @@ import { containerRoutes } from '../api/containers.js';
 import { Engine } from './containers.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { fsx } from '../util/fsx.js';
 import { VERSION } from '../version.js';
 
 export const DEFAULT_SOCKET = '/run/berth/berth.sock';
@@ -53,8 +54,21 @@ export class Daemon {
   private extra: { server: Server; path?: string }[] = [];
   private store: ImageStore | undefined;
   private containers: Engine | undefined;
+  private rootLock: number | undefined;
 
   constructor(readonly opts: DaemonOptions) {}
+
+  /**
+   * One daemon per data root, held for its life (flock: the kernel lets go
+   * when it dies). A second would re-adopt the same containers and clean up
+   * what the first is making.
+   */
+  private lockDataRoot(): void {
+    mkdirSync(this.opts.dataRoot, { recursive: true, mode: 0o711 });
+    const fd = openSync(join(this.opts.dataRoot, 'berthd.lock'), 'a', 0o600);
+    if (!fsx().tryLock(fd)) { closeSync(fd); throw new Error(`another berthd uses the data root ${this.opts.dataRoot}`); }
+    this.rootLock = fd;
+  }
 
   private images(): ImageStore {
     return (this.store ??= imageStoreIn(this.opts.dataRoot));
@@ -95,6 +109,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const sock = this.opts.socket;
+    this.lockDataRoot();
     await claimSocket(sock);
     this.images();
     await this.engine().restore();
@@ -137,6 +152,8 @@ export class Daemon {
     }
     rmSync(this.opts.socket, { force: true });
     rmSync(join(this.opts.dataRoot, 'berthd.pid'), { force: true });
+    if (this.rootLock !== undefined) closeSync(this.rootLock);
+    this.rootLock = undefined;
   }
 }
 

@@ -1,7 +1,8 @@
 // Named volumes (the local driver): <root>/<name>/_data with its record in
 // <root>/<name>/volume.json, written atomically. A volume a container uses
 // cannot be removed; the first use of an empty volume copies up the image's
-// content at its mount point.
+// content at its mount point. A crash in create, remove or a copy-up is
+// finished at the next start: see recover().
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,8 @@ export interface Volume {
   Options: Record<string, string>;
   /** true once content was copied up (or the volume was used) */
   Populated?: boolean;
+  /** set while the image's content is being copied in */
+  CopyingUp?: boolean;
   Anonymous?: boolean;
 }
 
@@ -28,6 +31,24 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 export class VolumeStore {
   constructor(readonly root: string) {
     mkdirSync(root, { recursive: true, mode: 0o701 });
+    this.recover();
+  }
+
+  /**
+   * Finishes what a crash cut short: a directory without a record is a
+   * create that did not finish or a remove that did (the record goes last in
+   * one, first in the other), and a copy-up that did not finish is undone so
+   * that the next use copies again.
+   */
+  private recover(): void {
+    for (const name of readdirSync(this.root)) {
+      if (!existsSync(this.file(name))) { rmSync(join(this.root, name), { recursive: true, force: true }); continue; }
+      let v: Volume;
+      try { v = this.get(name); } catch { continue; } // unreadable: kept for a person to look at
+      if (!v.CopyingUp) continue;
+      for (const e of readdirSync(v.Mountpoint)) rmSync(join(v.Mountpoint, e), { recursive: true, force: true });
+      writeFileAtomic(this.file(name), JSON.stringify({ ...v, CopyingUp: undefined }));
+    }
   }
 
   private file(name: string) { return join(this.root, name, 'volume.json'); }
@@ -69,10 +90,15 @@ export class VolumeStore {
     const v = this.get(name);
     if (v.Populated) return;
     if (imagePath && existsSync(imagePath) && readdirSync(v.Mountpoint).length === 0) {
+      writeFileAtomic(this.file(name), JSON.stringify({ ...v, CopyingUp: true }));
       // cp -a keeps owners, modes, links and xattrs, as docker's copy-up does
       const r = spawnSync('cp', ['-a', `${imagePath}/.`, `${v.Mountpoint}/`], { encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`copy the image's ${imagePath} into volume ${name}: ${r.stderr.trim()}`);
+      if (r.status !== 0) {
+        for (const e of readdirSync(v.Mountpoint)) rmSync(join(v.Mountpoint, e), { recursive: true, force: true });
+        writeFileAtomic(this.file(name), JSON.stringify(v));
+        throw new Error(`copy the image's ${imagePath} into volume ${name}: ${r.stderr.trim()}`);
+      }
     }
-    writeFileAtomic(this.file(name), JSON.stringify({ ...v, Populated: true }));
+    writeFileAtomic(this.file(name), JSON.stringify({ ...v, Populated: true, CopyingUp: undefined }));
   }
 }
