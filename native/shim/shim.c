@@ -131,6 +131,27 @@ static void log_write(void) {
   olen = 0;
 }
 
+/* Bytes a JSON string holds as they are: printable ASCII except what Go's
+ * encoder escapes (quote, backslash, and <, >, & as \u003c...). */
+static unsigned char plain[256];
+
+/* Whether all 8 bytes at p are plain, tested together (SWAR): none below
+ * 0x20 or above 0x7f, none equal to one of the five escaped characters. */
+static int plain8(const unsigned char *p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+#define HAS_ZERO(x) (((x) - ones) & ~(x) & highs)
+  if ((v | (v - ones * 0x20)) & highs) return 0; /* a byte >= 0x80, or < 0x20 */
+  return !(HAS_ZERO(v ^ (ones * '"')) | HAS_ZERO(v ^ (ones * '\\')) | HAS_ZERO(v ^ (ones * '<')) | HAS_ZERO(v ^ (ones * '>')) | HAS_ZERO(v ^ (ones * '&')));
+#undef HAS_ZERO
+}
+
+static void init_plain(void) {
+  for (int c = 0x20; c < 0x80; c++) plain[c] = 1;
+  plain['"'] = plain['\\'] = plain['<'] = plain['>'] = plain['&'] = 0;
+}
+
 /* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
  * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
 static void log_entry(int stream, const unsigned char *p, size_t n) {
@@ -149,11 +170,18 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
   o += 8;
   static const char hex[] = "0123456789abcdef";
   for (size_t i = 0; i < n;) {
+    /* a run of bytes that stand for themselves is copied at once: most log text is one */
+    size_t run = i;
+    while (run + 8 <= n && plain8(p + run)) run += 8;
+    while (run < n && plain[p[run]]) run++;
+    if (run > i) {
+      memcpy(o, p + i, run - i);
+      o += run - i;
+      i = run;
+      continue;
+    }
     unsigned char c = p[i];
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-      *o++ = (char)c;
-      i++;
-    } else if (c < 0x80) {
+    if (c < 0x80) {
       *o++ = '\\';
       switch (c) {
       case '"': *o++ = '"'; break;
@@ -170,7 +198,11 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
       for (size_t k = 1; ok && k < len; k++) ok = (p[i + k] & 0xc0) == 0x80;
       if (ok && len == 3) ok = !(c == 0xe0 && p[i + 1] < 0xa0) && !(c == 0xed && p[i + 1] >= 0xa0);
       if (ok && len == 4) ok = !(c == 0xf0 && p[i + 1] < 0x90) && !(c == 0xf4 && p[i + 1] >= 0x90);
-      if (ok) {
+      if (ok && len == 3 && c == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] & 0xfe) == 0xa8) {
+        memcpy(o, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6); /* line and paragraph separators, as Go escapes them */
+        o += 6;
+        i += 3;
+      } else if (ok) {
         memcpy(o, p + i, len);
         o += len;
         i += len;
@@ -425,6 +457,7 @@ int main(int argc, char **argv) {
   }
   if (pipe2(rep, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
   if (S.log_path) {
+    init_plain();
     S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (S.log_fd < 0) die("open %s: %s", S.log_path, strerror(errno));
     struct stat st;
