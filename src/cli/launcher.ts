@@ -18,21 +18,21 @@ try { cachedData = readFileSync(cacheFile); } catch { /* first start */ }
 
 // Compiled eagerly, so the cache holds every function, not only those the
 // warm-up ran. V8 accepts a cache only under the flags it was made with, and
-// eager compiling is slower for anything compiled later: the flag is set for
-// this one compile on both sides.
-setFlagsFromString('--no-lazy');
-const script = new Script((Module as unknown as { wrap(s: string): string }).wrap(readFileSync(file, 'utf8')), { filename: file, cachedData });
-setFlagsFromString('--lazy');
+// eager compiling is slower for anything compiled later: the flag is set only
+// around this compile and the making of the cache.
+function eagerly<T>(fn: () => T): T {
+  setFlagsFromString('--no-lazy');
+  try { return fn(); } finally { setFlagsFromString('--lazy'); }
+}
+
+const script = eagerly(() => new Script((Module as unknown as { wrap(s: string): string }).wrap(readFileSync(file, 'utf8')), { filename: file, cachedData }));
 const mod = { exports: {} as { main(argv: string[]): Promise<number>; warm(): Promise<void> } };
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, __dirname);
 
 function saveCache(): void {
   try {
     const tmp = `${cacheFile}.${process.pid}`;
-    setFlagsFromString('--no-lazy'); // the flags the cache is checked against (see above)
-    const data = script.createCachedData();
-    setFlagsFromString('--lazy');
-    writeFileSync(tmp, data);
+    writeFileSync(tmp, eagerly(() => script.createCachedData()));
     renameSync(tmp, cacheFile);
   } catch { /* read-only install: run without a cache */ }
 }

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InvalidInput } from '../util/check.js';
+import { removeEntries } from '../util/fsx.js';
 import { Conflict, NotFound } from '../image/store.js';
 
 export interface Volume {
@@ -46,7 +47,7 @@ export class VolumeStore {
       let v: Volume;
       try { v = this.get(name); } catch { continue; } // unreadable: kept for a person to look at
       if (!v.CopyingUp) continue;
-      for (const e of readdirSync(v.Mountpoint)) rmSync(join(v.Mountpoint, e), { recursive: true, force: true });
+      removeEntries(v.Mountpoint);
       writeFileAtomic(this.file(name), JSON.stringify({ ...v, CopyingUp: undefined }));
     }
   }
@@ -94,7 +95,7 @@ export class VolumeStore {
       // cp -a keeps owners, modes, links and xattrs, as docker's copy-up does
       const r = spawnSync('cp', ['-a', `${imagePath}/.`, `${v.Mountpoint}/`], { encoding: 'utf8' });
       if (r.status !== 0) {
-        for (const e of readdirSync(v.Mountpoint)) rmSync(join(v.Mountpoint, e), { recursive: true, force: true });
+        removeEntries(v.Mountpoint);
         writeFileAtomic(this.file(name), JSON.stringify(v));
         throw new Error(`copy the image's ${imagePath} into volume ${name}: ${r.stderr.trim()}`);
       }

@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/lock.js';
-import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
+import { fsx, removeEntries, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { InvalidInput } from '../util/check.js';
 import { copyMerged } from './layer/merge.js';
 
@@ -72,11 +72,11 @@ export class Snapshots {
   constructor(readonly root: string, driver?: Driver) {
     for (const d of ['layers', 'active', 'tmp']) mkdirSync(join(root, d), { recursive: true });
     // unpacks that a crash interrupted never became visible: drop them
-    for (const e of readdirSync(join(root, 'tmp'))) rmSync(join(root, 'tmp', e), { recursive: true, force: true });
+    removeEntries(join(root, 'tmp'));
     this.layers = this.load();
     // a layer dir renamed into place whose record a crash prevented
     const known = new Set(Object.values(this.layers).map((l) => l.id));
-    for (const e of readdirSync(join(root, 'layers'))) if (!known.has(e)) rmSync(join(root, 'layers', e), { recursive: true, force: true });
+    removeEntries(join(root, 'layers'), (e) => !known.has(e));
     this.driver = driver ?? (probeOverlay(join(root, 'tmp')) ? 'overlay' : 'copy');
   }
 

@@ -1,6 +1,8 @@
-// The native file operations Node lacks (native/fsx): mknod, xattrs, flock, mount.
+// The native file operations Node lacks (native/fsx): mknod, xattrs, flock,
+// mount; and removeEntries, which the crash clean-ups share.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { nativeBuild } from './project.js';
 
 export interface Fsx {
@@ -25,3 +27,8 @@ export function fsx(): Fsx {
 }
 
 export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
+
+/** Removes what `dir` holds (all of it, or the entries `drop` picks), keeping `dir` itself. */
+export function removeEntries(dir: string, drop: (name: string) => boolean = () => true): void {
+  for (const e of readdirSync(dir)) if (drop(e)) rmSync(join(dir, e), { recursive: true, force: true });
+}

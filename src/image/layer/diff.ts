@@ -12,7 +12,6 @@ import type tar from 'tar-stream';
 import { tarStream } from './tar-pax.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, devNumbers, isOpaque, isWhiteout } from './overlay-format.js';
 
-
 const EPOCH = new Date(0);
 
 /** Pax records of the file's xattrs (raw bytes, see tar-pax.ts), or none. */

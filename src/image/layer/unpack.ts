@@ -26,7 +26,6 @@ import { InvalidInput } from '../../util/check.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import type { Compression } from '../oci/types.js';
 
-
 const MAX_SYMLINK_HOPS = 40;
 const MAX_NAME = 4096;
 
