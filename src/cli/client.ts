@@ -5,11 +5,12 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/daemon.js';
 import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
 import { projectRoot } from '../util/project.js';
+import { fsx } from '../util/fsx.js';
 
 export class DaemonError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
@@ -26,6 +27,12 @@ const canConnect = (socket: string) => new Promise<boolean>((res) => {
   const c = connect(socket, () => { c.destroy(); res(true); });
   c.on('error', () => res(false));
 });
+
+/** Whether a berthd holds the data root's lock (see Daemon.lockDataRoot). */
+function dataRootHeld(dataRoot: string): boolean {
+  const fd = openSync(join(dataRoot, 'berthd.lock'), 'a', 0o600);
+  try { return !fsx().tryLock(fd); } finally { closeSync(fd); }
+}
 
 /** The socket is missing or nobody listens: no daemon runs there. */
 const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as NodeJS.ErrnoException).code ?? '');
@@ -61,7 +68,8 @@ export class ApiClient {
       d.unref();
       for (let i = 0; i < 1000; i++) {
         if (await canConnect(this.socket)) return;
-        if (d.exitCode !== null) break;
+        // ours quits when another CLI's berthd took the data root first: wait for that one
+        if (d.exitCode !== null && !dataRootHeld(dataRoot)) break;
         await new Promise((r) => setTimeout(r, 10));
       }
       throw new Error(`berthd did not start (see ${join(dataRoot, 'berthd.log')})`);
