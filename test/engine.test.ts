@@ -12,7 +12,7 @@ import { tmpdir, release } from 'node:os';
 import { PREFIX, mountsUnder } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
-import { PrivateBerthd, BERTH } from './helpers/berthd.js';
+import { PrivateBerthd, BERTH, dockerBin } from './helpers/berthd.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-engine-`));
 chmodSync(work, 0o755);
@@ -80,6 +80,38 @@ describe('berthd runs containers for the docker CLI', () => {
     const t = inPty(d, `docker run --rm -t ${IMG} tty`);
     assert.match(t.out, /\/dev\/pts\/0/);
     assert.equal(d.docker(['ps', '-aq']).out, '', '--rm removed every container');
+  });
+
+  test('large output comes whole and in order through both CLIs, to a slow reader too; logs rotate by max-size and max-file', () => {
+    const seq = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
+    const out = seq(300000), err = seq(3000);
+    for (const cli of [`${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock}`, dockerBin]) {
+      // the reader starts late: the pipe fills and the writers must wait, never drop
+      const r = spawnSync('sh', ['-c', `${cli} run --rm ${IMG} sh -c 'seq 1 300000; seq 1 3000 >&2' 2>${work}/err | (sleep 0.5; cat) >${work}/out`], { encoding: 'utf8', env: d.env(), timeout: 60000 });
+      assert.equal(r.status, 0, r.stderr);
+      const got = readFileSync(join(work, 'out'), 'utf8'), gotErr = readFileSync(join(work, 'err'), 'utf8');
+      for (const [name, have, want] of [['stdout', got, out], ['stderr', gotErr, err]] as const) {
+        let at = 0;
+        while (at < want.length && have[at] === want[at]) at++;
+        assert.ok(have === want, `${cli}: ${name} has ${have.length} bytes, ${want.length} expected; from byte ${at}: ${JSON.stringify(have.slice(at, at + 200))}`);
+      }
+    }
+    // rotation: files of at most 100 KiB, three kept, whole entries, nothing else left
+    const id = d.docker(['run', '-d', '--log-opt', 'max-size=100k', '--log-opt', 'max-file=3', IMG, 'seq', '1', '200000']).out.trim();
+    assert.equal(d.docker(['wait', id]).out, '0\n');
+    const dir = join(d.dataRoot, 'containers', id);
+    const logs = readdirSync(dir).filter((f) => f.includes('json.log')).sort();
+    assert.deepEqual(logs, [`${id}-json.log`, `${id}-json.log.1`, `${id}-json.log.2`]);
+    for (const f of logs) {
+      const text = readFileSync(join(dir, f), 'utf8');
+      assert.ok(text.length <= 100 * 1024, `${f} has ${text.length} bytes`);
+      for (const line of text.trimEnd().split('\n')) JSON.parse(line);
+    }
+    const kept = d.docker(['logs', id]).out.trimEnd().split('\n').map(Number);
+    assert.equal(kept.at(-1), 200000);
+    assert.ok(kept.every((v, i) => i === 0 || v === kept[i - 1]! + 1), 'the kept lines follow each other without a gap');
+    assert.ok(kept.length > 2000, `${kept.length} lines kept`); // two full files of ~75-byte entries at least
+    assert.equal(d.docker(['rm', id]).code, 0);
   });
 
   test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {

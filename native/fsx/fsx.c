@@ -1,7 +1,8 @@
 /* berth_fsx: the file operations Node has no call for, used when layers are
  * unpacked and diffed: mknod (device nodes, fifos, overlay whiteouts) and
  * extended attributes (security.capability, trusted.overlay.opaque, ...);
- * flock for the stores; mount/umount for container roots.
+ * flock for the stores; mount/umount for container roots; sendFd, which
+ * hands an attached client's connection to its container's shim.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -208,6 +210,38 @@ static napi_value js_try_lock(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* sendFd(sock, fd, text): sends text on the unix socket `sock` with `fd`
+ * attached (SCM_RIGHTS), in one message so the receiver gets both together. */
+static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  int32_t sock, fd;
+  char text[256];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
+      get_str(env, argv[2], text, sizeof(text)) || !text[0]) {
+    napi_throw_type_error(env, NULL, "sendFd(sock, fd, text)");
+    return NULL;
+  }
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  memset(cbuf, 0, sizeof(cbuf));
+  struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_errno(env, "sendmsg", "(socket)");
+  if ((size_t)n != iov.iov_len) {
+    napi_throw_error(env, NULL, "sendmsg: short write");
+    return NULL;
+  }
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -217,6 +251,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tryLock", NULL, js_try_lock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

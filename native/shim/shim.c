@@ -12,7 +12,10 @@
  * (rotated by size) and to attached clients. DIR/shim.sock takes one line
  * per connection:
  *   attach I O E   stream in, out, err (0/1 each); frames as docker's stdcopy
- *                  unless the process has a tty
+ *                  unless the process has a tty. When the line comes with a
+ *                  file descriptor (SCM_RIGHTS: berthd hands over the API
+ *                  client's connection), output is written to it directly
+ *                  and this connection carries only the input.
  *   resize R C     set the pty's size
  *   wait           answered "exit N" when the process ends
  * When the process ends, "CODE SECONDS.NANOS" goes to the exit FILE (temp
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -38,10 +42,14 @@
 
 #define MAX_CLIENTS 64
 #define PARTIAL_MAX 16384 /* docker splits log lines longer than this */
+/* Output pipes are this large (the default is 64 KiB) and read whole: every
+ * wake-up of the shim or the writer costs more than the copy on a VM. */
+#define PIPE_BYTES (1 << 20)
 
 enum { C_FREE, C_HEADER, C_ATTACH, C_WAIT };
 struct client {
   int fd, kind, in, out, err, eof; /* eof: the client closed its writing side */
+  int ofd; /* output goes here when berthd handed over the client's own connection, else to fd */
   char hdr[128];
   size_t hlen;
 };
@@ -102,32 +110,143 @@ static int listen_at(const char *path) {
 
 /* ---- json-file log ---- */
 
-static void log_rotate(void) {
-  if (S.log_max_file <= 1) { /* keep one file: start it again */
-    if (ftruncate(S.log_fd, 0) == 0) lseek(S.log_fd, 0, SEEK_SET);
-    S.log_size = 0;
+/* Deletes a rotated-out file off the output path: with ext4's `discard`
+ * option freeing its blocks waits for the device (tens of ms per file), and
+ * the process's output would wait with it. */
+static int unlinks_pending;
+
+static void *unlink_file(void *path) {
+  unlink(path);
+  free(path);
+  __atomic_sub_fetch(&unlinks_pending, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void unlink_later(const char *path) {
+  static unsigned serial;
+  char gone[4200];
+  snprintf(gone, sizeof(gone), "%s.gone.%u", S.log_path, serial++);
+  if (rename(path, gone) != 0) return;
+  char *arg = strdup(gone);
+  if (!arg) {
+    unlink(gone);
     return;
   }
+  __atomic_add_fetch(&unlinks_pending, 1, __ATOMIC_SEQ_CST);
+  pthread_attr_t a;
+  pthread_t t;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&a, 65536);
+  if (pthread_create(&t, &a, unlink_file, arg) != 0) unlink_file(arg);
+  pthread_attr_destroy(&a);
+}
+
+static void log_rotate(void) {
   char from[4200], to[4200];
-  for (int i = S.log_max_file - 1; i >= 1; i--) {
-    if (i == 1) snprintf(from, sizeof(from), "%s", S.log_path);
-    else snprintf(from, sizeof(from), "%s.%d", S.log_path, i - 1);
-    snprintf(to, sizeof(to), "%s.%d", S.log_path, i);
-    rename(from, to);
+  if (S.log_max_file <= 1) { /* keep one file: start it again */
+    unlink_later(S.log_path);
+  } else {
+    snprintf(from, sizeof(from), "%s.%d", S.log_path, S.log_max_file - 1);
+    unlink_later(from);
+    for (int i = S.log_max_file - 1; i >= 1; i--) {
+      if (i == 1) snprintf(from, sizeof(from), "%s", S.log_path);
+      else snprintf(from, sizeof(from), "%s.%d", S.log_path, i - 1);
+      snprintf(to, sizeof(to), "%s.%d", S.log_path, i);
+      rename(from, to);
+    }
   }
   close(S.log_fd);
   S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   S.log_size = 0;
 }
 
-/* Entries of one read are gathered here and written with one write(). */
+/* Entries are gathered in obuf and handed, a buffer at a time, to a writer
+ * thread: the file system's share of a log write (about half the shim's
+ * time) then runs beside the reading, encoding and forwarding. The thread
+ * starts with the first entry, so a quiet container never has one. */
 static char *obuf;
 static size_t olen, ocap;
+static struct {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  char *buf; /* handed over, being written while busy */
+  size_t len, cap;
+  int busy, started;
+} W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* Writes whole entries (each ends with its only raw newline), rotating
+ * between two whenever the next would take the file past --log-max-size. */
+static void log_store(const char *p, size_t n) {
+  while (n > 0) {
+    size_t take = n;
+    if (S.log_max_size > 0 && S.log_size + (long long)n > S.log_max_size) {
+      long long room = S.log_max_size - S.log_size;
+      const char *end = room > 0 ? memrchr(p, '\n', (size_t)room) : NULL;
+      if (end) take = (size_t)(end - p) + 1;
+      else if (S.log_size > 0) { /* not one more entry fits */
+        log_rotate();
+        continue;
+      } else { /* an entry larger than a file */
+        const char *nl = memchr(p, '\n', n);
+        take = nl ? (size_t)(nl - p) + 1 : n;
+      }
+    }
+    if (S.log_fd >= 0 && write_all(S.log_fd, p, take) == 0) S.log_size += (long long)take;
+    p += take;
+    n -= take;
+  }
+}
+
+static void *log_writer(void *unused) {
+  (void)unused;
+  pthread_mutex_lock(&W.mu);
+  for (;;) {
+    while (!W.busy) pthread_cond_wait(&W.cv, &W.mu);
+    pthread_mutex_unlock(&W.mu);
+    log_store(W.buf, W.len);
+    pthread_mutex_lock(&W.mu);
+    W.busy = 0;
+    pthread_cond_broadcast(&W.cv);
+  }
+  return NULL;
+}
+
+/* Waits until the writer has written what it was handed. */
+static void log_drain(void) {
+  pthread_mutex_lock(&W.mu);
+  while (W.busy) pthread_cond_wait(&W.cv, &W.mu);
+  pthread_mutex_unlock(&W.mu);
+}
 
 static void log_write(void) {
   if (olen == 0) return;
-  if (S.log_max_size > 0 && S.log_size > 0 && S.log_size + (long long)olen > S.log_max_size) log_rotate();
-  if (S.log_fd >= 0 && write_all(S.log_fd, obuf, olen) == 0) S.log_size += (long long)olen;
+  if (!W.started) {
+    pthread_attr_t a;
+    pthread_t t;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&a, 65536);
+    W.started = pthread_create(&t, &a, log_writer, NULL) == 0 ? 1 : -1;
+    pthread_attr_destroy(&a);
+  }
+  if (W.started < 0) { /* no thread: write here */
+    log_store(obuf, olen);
+    olen = 0;
+    return;
+  }
+  pthread_mutex_lock(&W.mu);
+  while (W.busy) pthread_cond_wait(&W.cv, &W.mu);
+  char *b = W.buf;
+  size_t cap = W.cap;
+  W.buf = obuf;
+  W.cap = ocap;
+  W.len = olen;
+  W.busy = 1;
+  pthread_cond_broadcast(&W.cv);
+  pthread_mutex_unlock(&W.mu);
+  obuf = b;
+  ocap = cap;
   olen = 0;
 }
 
@@ -135,16 +254,16 @@ static void log_write(void) {
  * encoder escapes (quote, backslash, and <, >, & as \u003c...). */
 static unsigned char plain[256];
 
-/* Whether all 8 bytes at p are plain, tested together (SWAR): none below
- * 0x20 or above 0x7f, none equal to one of the five escaped characters. */
-static int plain8(const unsigned char *p) {
-  uint64_t v;
-  memcpy(&v, p, 8);
-  const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-#define HAS_ZERO(x) (((x) - ones) & ~(x) & highs)
-  if ((v | (v - ones * 0x20)) & highs) return 0; /* a byte >= 0x80, or < 0x20 */
-  return !(HAS_ZERO(v ^ (ones * '"')) | HAS_ZERO(v ^ (ones * '\\')) | HAS_ZERO(v ^ (ones * '<')) | HAS_ZERO(v ^ (ones * '>')) | HAS_ZERO(v ^ (ones * '&')));
-#undef HAS_ZERO
+/* Whether all 16 bytes at p are plain, tested together: GCC's vector
+ * extensions become SSE2 (or NEON) compares, a few instructions per block. */
+typedef unsigned char u8x16 __attribute__((vector_size(16)));
+static int plain16(const unsigned char *p) {
+  u8x16 v;
+  memcpy(&v, p, 16);
+  u8x16 bad = (u8x16)((v < 0x20) | (v >= 0x80) | (v == '"') | (v == '\\') | (v == '<') | (v == '>') | (v == '&'));
+  uint64_t w[2];
+  memcpy(w, &bad, 16);
+  return !(w[0] | w[1]);
 }
 
 static void init_plain(void) {
@@ -172,7 +291,7 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
   for (size_t i = 0; i < n;) {
     /* a run of bytes that stand for themselves is copied at once: most log text is one */
     size_t run = i;
-    while (run + 8 <= n && plain8(p + run)) run += 8;
+    while (run + 16 <= n && plain16(p + run)) run += 16;
     while (run < n && plain[p[run]]) run++;
     if (run > i) {
       memcpy(o, p + i, run - i);
@@ -263,12 +382,26 @@ static void log_flush(void) {
       S.plen[s] = 0;
     }
   log_write();
+  log_drain();
 }
 
 /* ---- clients ---- */
 
+/* read() that also takes a file descriptor sent along (SCM_RIGHTS) into *fd */
+static ssize_t recv_with_fd(int sock, void *buf, size_t len, int *fd) {
+  char cbuf[CMSG_SPACE(sizeof(int))];
+  struct iovec iov = {.iov_base = buf, .iov_len = len};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  return n;
+}
+
 static void drop(struct client *c) {
   close(c->fd);
+  if (c->ofd >= 0) close(c->ofd);
+  c->ofd = -1;
   c->kind = C_FREE;
   c->fd = -1;
 }
@@ -283,16 +416,22 @@ static void to_clients(int stream, const char *p, size_t n) {
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &S.clients[i];
     if (c->kind != C_ATTACH || !(stream ? c->err : c->out)) continue;
-    if ((!S.tty && write_all(c->fd, h, 8) < 0) || write_all(c->fd, p, n) < 0) {
-      if (c->in && S.stdin_once) close_stdin();
-      drop(c);
+    int fd = c->ofd >= 0 ? c->ofd : c->fd;
+    if ((S.tty || write_all(fd, h, 8) >= 0) && write_all(fd, p, n) >= 0) continue;
+    if (c->ofd >= 0) { /* the client left (or detached): berthd still holds the rest and says when it ends */
+      close(c->ofd);
+      c->ofd = -1;
+      c->out = c->err = 0;
+      continue;
     }
+    if (c->in && S.stdin_once) close_stdin();
+    drop(c);
   }
 }
 
 /* One read of the process's stdout (0) or stderr (1); 0 when it is finished. */
 static int pump_output(int stream, int fd) {
-  char buf[65536];
+  static char buf[PIPE_BYTES];
   ssize_t n = read(fd, buf, sizeof(buf));
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
   if (n <= 0) return 0;
@@ -318,7 +457,13 @@ static void header(struct client *c) {
     c->err = d;
     write_all(c->fd, "ok\n", 3);
     if (c->in && rest) write_all(S.in_fd, nl + 1, rest);
-  } else if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
+    return;
+  }
+  if (c->ofd >= 0) { /* only an attach hands over a connection */
+    close(c->ofd);
+    c->ofd = -1;
+  }
+  if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     int r = S.tty ? ioctl(S.in_fd, TIOCSWINSZ, &ws) : -1;
     write_all(c->fd, r == 0 ? "ok\n" : "error no tty\n", r == 0 ? 3 : 13);
@@ -337,7 +482,12 @@ static void client_readable(struct client *c) {
     return;
   }
   if (c->kind == C_HEADER) {
-    ssize_t n = read(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen);
+    int fd = -1;
+    ssize_t n = recv_with_fd(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen, &fd);
+    if (fd >= 0) {
+      if (c->ofd >= 0) close(c->ofd);
+      c->ofd = fd;
+    }
     if (n <= 0) {
       drop(c);
       return;
@@ -370,7 +520,7 @@ static void accept_client(int lfd) {
   if (fd < 0) return;
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (S.clients[i].kind == C_FREE) {
-      S.clients[i] = (struct client){.fd = fd, .kind = C_HEADER};
+      S.clients[i] = (struct client){.fd = fd, .ofd = -1, .kind = C_HEADER};
       return;
     }
   close(fd);
@@ -380,15 +530,8 @@ static void accept_client(int lfd) {
 
 static int recv_fd(int sock) {
   char data[256];
-  char cbuf[CMSG_SPACE(sizeof(int))];
-  struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-  if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) < 0) return -1;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
-  int fd;
-  memcpy(&fd, CMSG_DATA(c), sizeof(int));
-  return fd;
+  int fd = -1;
+  return recv_with_fd(sock, data, sizeof(data), &fd) < 0 ? -1 : fd;
 }
 
 static void write_exit(int code) {
@@ -454,6 +597,8 @@ int main(int argc, char **argv) {
   } else {
     if (S.want_stdin && pipe2(in, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
+    fcntl(out[0], F_SETPIPE_SZ, PIPE_BYTES); /* best effort: the limit is fs.pipe-max-size */
+    fcntl(err[0], F_SETPIPE_SZ, PIPE_BYTES);
   }
   if (pipe2(rep, O_CLOEXEC) < 0) die("pipe: %s", strerror(errno));
   if (S.log_path) {
@@ -464,7 +609,7 @@ int main(int argc, char **argv) {
     if (fstat(S.log_fd, &st) == 0) S.log_size = st.st_size;
   }
 
-  for (int k = 0; k < MAX_CLIENTS; k++) S.clients[k] = (struct client){.fd = -1};
+  for (int k = 0; k < MAX_CLIENTS; k++) S.clients[k] = (struct client){.fd = -1, .ofd = -1};
   if (!S.tty) S.in_fd = in[1];
   /* --wait-attach: the process may not run before its client is connected (exec) */
   if (S.wait_attach) {
@@ -591,5 +736,6 @@ int main(int argc, char **argv) {
   }
   snprintf(path, sizeof(path), "%s/shim.sock", S.dir);
   unlink(path);
+  for (int k = 0; k < 1000 && __atomic_load_n(&unlinks_pending, __ATOMIC_SEQ_CST) > 0; k++) usleep(10000);
   return 0;
 }

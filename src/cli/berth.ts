@@ -91,6 +91,8 @@ function buildProgram(verb: string | undefined): Command {
 export async function main(argv: string[]): Promise<number> {
   // everything after `runtime` belongs to the runtime CLI, flags included
   if (argv[0] === 'runtime') return runtimeMain(argv.slice(1));
+  // a reader that stopped early (`berth logs c | head`) ends us quietly, as SIGPIPE ends other CLIs
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
   const verb = verbOf(argv);
   let program = buildProgram(verb);
   // a word that names no verb: build them all, so commander's error lists the choices

@@ -3,6 +3,7 @@
 import { Command, Option } from 'commander';
 import { createWriteStream, readFileSync, renameSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
+import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
@@ -173,17 +174,38 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
   };
 }
 
-/** Splits docker's multiplexed stream into stdout and stderr. */
+/** Writes to stdout or stderr; a full pipe pauses `from` until it drains. */
+function emit(to: NodeJS.WriteStream, d: Buffer, from: Socket): void {
+  if (to.write(d) || from.isPaused()) return;
+  from.pause();
+  to.once('drain', () => from.resume());
+}
+
+/**
+ * Splits docker's multiplexed stream into stdout and stderr. A frame's
+ * payload is passed on as it arrives: frames may be a MiB, chunks 64 KiB.
+ */
 function demux(sock: Socket): Promise<void> {
   return new Promise((res) => {
-    let buf: Buffer = Buffer.alloc(0);
+    let header: Buffer = Buffer.alloc(0);
+    let left = 0; // payload bytes of the current frame still to come
+    let to: NodeJS.WriteStream = process.stdout;
     sock.on('data', (d: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, d]) : d;
-      while (buf.length >= 8) {
-        const n = buf.readUInt32BE(4);
-        if (buf.length < 8 + n) break;
-        (buf[0] === 2 ? process.stderr : process.stdout).write(buf.subarray(8, 8 + n));
-        buf = buf.subarray(8 + n);
+      while (d.length) {
+        if (left) {
+          const part = d.length > left ? d.subarray(0, left) : d;
+          emit(to, part, sock);
+          left -= part.length;
+          d = d.subarray(part.length);
+          continue;
+        }
+        const take = Math.min(8 - header.length, d.length);
+        header = Buffer.concat([header, d.subarray(0, take)]);
+        d = d.subarray(take);
+        if (header.length < 8) return;
+        to = header[0] === 2 ? process.stderr : process.stdout;
+        left = header.readUInt32BE(4);
+        header = Buffer.alloc(0);
       }
     });
     sock.on('end', res);
@@ -202,7 +224,7 @@ async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: bo
     process.stdin.on('end', () => sock.end());
   }
   try {
-    if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => process.stdout.write(d)); sock.on('end', res); sock.on('close', res); });
+    if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => emit(process.stdout, d, sock)); sock.on('end', res); sock.on('close', res); });
     else await demux(sock);
   } finally {
     if (rawTty) process.stdin.setRawMode(false);
@@ -354,7 +376,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const c = await a.call<{ Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
         const t = (v?: string) => (v === undefined ? '' : /^\d+(\.\d+)?$/.test(v) ? v : String(Date.parse(v) / 1000));
         const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
-        if (c.Config.Tty) { for await (const d of res) process.stdout.write(d as Buffer); return; }
+        if (c.Config.Tty) { for await (const d of res) if (!process.stdout.write(d as Buffer)) await once(process.stdout, 'drain'); return; }
         await demux(res as unknown as Socket);
       });
     parent.command('attach').argument('<container>').description('attach to a running container\'s stdio')

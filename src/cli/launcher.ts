@@ -41,13 +41,16 @@ if (warm) {
   void mod.exports.warm().then(saveCache);
 } else {
   const stale = !cachedData || script.cachedDataRejected;
-  void mod.exports.main(rest).then((code) => {
+  void mod.exports.main(rest).then(async (code) => {
     if (stale) saveCache();
     // The berth CLI is done when main is: leaving now skips ~10 ms of
-    // teardown. stdout and stderr are synchronous on Linux (files, pipes,
-    // terminals), so nothing written is lost. The daemon and the runtime CLI
+    // teardown. Writes to a pipe are asynchronous, so what is still queued
+    // on stdout and stderr is flushed first. The daemon and the runtime CLI
     // (whose main may return while it serves) end on their own.
-    if (name === 'berth') process.exit(code);
+    if (name === 'berth') {
+      await Promise.all([process.stdout, process.stderr].map((s) => new Promise((res) => (s.writableLength ? s.write('', res) : res(undefined)))));
+      process.exit(code);
+    }
     process.exitCode = code;
   });
 }

@@ -22,7 +22,7 @@ import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
 import { ociSpec, type SpecMount } from './spec.js';
-import { consoleSocket, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
+import { consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
 import { checkCreateBody } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
@@ -585,7 +585,7 @@ export class Engine extends EventEmitter {
   private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
     let s: Socket;
     try {
-      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`);
+      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, handOverFd(a.socket));
       if ((await replyLine(s)) !== 'ok') throw new Error('refused');
     } catch {
       a.socket.end();
@@ -657,7 +657,7 @@ export class Engine extends EventEmitter {
     });
     let shimSock: Socket | undefined;
     if (attach) {
-      shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting).catch(() => undefined);
+      shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, handOverFd(socket)).catch(() => undefined);
       if (shimSock) await replyLine(shimSock);
     }
     let started;

@@ -1,10 +1,11 @@
 // berth-shim (native/shim): how berthd starts one and talks to it. The shim
 // holds a container process's stdio, log and exit status and outlives the
 // daemon; these helpers speak its one-line protocol on <dir>/shim.sock.
-import { connect, type Socket } from 'node:net';
+import { connect, Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBuild } from '../util/project.js';
+import { fsx } from '../util/fsx.js';
 
 export interface ShimOptions {
   dir: string;
@@ -34,14 +35,42 @@ export function shimVia(o: ShimOptions, stderr?: number) {
 
 export const consoleSocket = (dir: string) => join(dir, 'console.sock');
 
-/** Sends one request line; resolves with the connected socket once the shim accepted it. */
-export function request(dir: string, line: string): Promise<Socket> {
+/**
+ * Sends one request line; resolves with the connected socket once the shim
+ * accepted it. `handOver` (an attach's client connection, see handOverFd)
+ * goes along with the line: the shim then writes the output to it itself.
+ */
+export function request(dir: string, line: string, handOver?: number): Promise<Socket> {
   return new Promise((res, rej) => {
     const s = connect(join(dir, 'shim.sock'));
     s.once('error', rej);
     // the shim may end at any moment: its going shows as 'close', never as a crash here
-    s.once('connect', () => { s.off('error', rej); s.on('error', () => {}); s.write(`${line}\n`); res(s); });
+    s.once('connect', () => {
+      s.off('error', rej);
+      s.on('error', () => {});
+      const fd = handOver === undefined ? undefined : fdOf(s);
+      if (fd === undefined) s.write(`${line}\n`);
+      else {
+        try { fsx().sendFd(fd, handOver!, `${line}\n`); } catch (e) { s.destroy(); rej(e); return; }
+      }
+      res(s);
+    });
   });
+}
+
+const fdOf = (s: unknown): number | undefined => {
+  const fd = (s as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
+};
+
+/**
+ * The file descriptor of an API client's connection that the shim may write
+ * output to directly (no copy through berthd): a raw socket with nothing
+ * of ours still queued on it. Streams of other kinds (a health check's sink,
+ * a non-upgraded HTTP response) are copied through berthd.
+ */
+export function handOverFd(client: unknown): number | undefined {
+  return client instanceof Socket && client.writableLength === 0 ? fdOf(client) : undefined;
 }
 
 /** Reads the shim's first reply line ("ok", "exit N", "error ..."), leaving the rest of the stream. */
@@ -64,11 +93,11 @@ export function replyLine(s: Socket): Promise<string> {
 }
 
 /** Connects once the shim listens (it is being started); gives up when `abandon` settles first. */
-export async function requestWhenUp(dir: string, line: string, abandon: Promise<unknown>): Promise<Socket> {
+export async function requestWhenUp(dir: string, line: string, abandon: Promise<unknown>, handOver?: number): Promise<Socket> {
   let gaveUp = false;
   void abandon.then(() => { gaveUp = true; }, () => { gaveUp = true; });
   for (let i = 0; ; i++) {
-    try { return await request(dir, line); } catch (e) {
+    try { return await request(dir, line, handOver); } catch (e) {
       if (gaveUp || i > 5000) throw e;
       await new Promise((r) => setTimeout(r, i < 50 ? 1 : 5));
     }

@@ -1,5 +1,5 @@
 // The native file operations Node lacks (native/fsx): mknod, xattrs, flock,
-// mount; and removeEntries, which the crash clean-ups share.
+// mount, fd passing; and removeEntries, which the crash clean-ups share.
 import { createRequire } from 'node:module';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ export interface Fsx {
   tryLock(fd: number): boolean;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, detach?: boolean): void;
+  /** Sends `text` on unix socket `sock` with `fd` attached (SCM_RIGHTS), in one message. */
+  sendFd(sock: number, fd: number, text: string): void;
 }
 
 export const MS_RDONLY = 1, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;

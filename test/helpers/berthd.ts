@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { PREFIX, REPO, removeCgroup, unmountUnder } from './env.js';
 
 let n = 0;
-const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
+export const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
 export const BERTH = join(REPO, 'bin', 'berth');
 
 export type Run = { out: string; err: string; code: number | null };
