@@ -178,6 +178,38 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.docker(['volume', 'inspect', 'shared']).err, /no such volume/i);
   });
 
+  test('berth cp copies host paths both ways as docker cp does', () => {
+    assert.equal(d.docker(['run', '-d', '--name', 'cp', IMG, 'sh', '-c', 'mkdir /tmp/b /tmp/k; sleep 60']).code, 0);
+    const src = join(work, 'cp-src');
+    mkdirSync(join(src, 'd', 'sub'), { recursive: true });
+    writeFileSync(join(src, 'file'), 'top\n');
+    writeFileSync(join(src, 'd', 'sub', 'f'), 'deep\n');
+    const clis = { b: (a: string[]) => d.berth(a), k: (a: string[]) => d.docker(a) };
+    const tree = (list: string, root: string) => list.trim().split('\n').map((l) => l.replace(root, '')).sort().join('\n');
+    for (const [tag, cli] of Object.entries(clis)) {
+      const out = join(work, `cp-out-${tag}`);
+      mkdirSync(out);
+      for (const [from, to] of [[join(src, 'file'), 'cp:/tmp/T/'], [join(src, 'file'), 'cp:/tmp/T/renamed'], [join(src, 'd'), 'cp:/tmp/T/newd'], [join(src, 'd'), 'cp:/tmp/T/'], [`${join(src, 'd')}/.`, 'cp:/tmp/T/newd'],
+        ['cp:/etc/os-release', `${out}/`], ['cp:/etc/os-release', `${out}/rel`], ['cp:/tmp/b/d', out], ['cp:/tmp/b/d', `${out}/dd`], ['cp:/tmp/b/d/.', `${out}/content`]]) {
+        const r = cli(['cp', from!.replace('/T', `/${tag}`), to!.replace('/T', `/${tag}`)]);
+        assert.equal(r.code, 0, `${tag}: cp ${from} ${to}: ${r.err}`);
+      }
+    }
+    const inside = (t: string) => tree(d.docker(['exec', 'cp', 'sh', '-c', `find /tmp/${t} -exec sh -c 'echo "$1 $(cat "$1" 2>/dev/null)"' _ {} \\;`]).out, `/tmp/${t}`);
+    assert.equal(inside('b'), inside('k'));
+    assert.match(inside('b'), /^\/newd\/sub\/f deep$/m);
+    const outside = (t: string) => tree(spawnSync('sh', ['-c', `cd ${work}/cp-out-${t} && find . -exec sh -c 'echo "$1 $(cat "$1" 2>/dev/null)"' _ {} \\;`], { encoding: 'utf8' }).stdout, '');
+    assert.equal(outside('b'), outside('k'));
+    assert.match(outside('b'), /^\.\/content\/sub\/f deep$/m);
+    // refusals name what is wrong
+    assert.match(d.berth(['cp', join(src, 'nosuch'), 'cp:/tmp']).err, /no such file or directory: .*nosuch/);
+    assert.match(d.berth(['cp', join(src, 'file'), 'cp:/no/such/dir/x']).err, /Could not find the file \/no\/such\/dir/);
+    assert.match(d.berth(['cp', join(src, 'file'), 'nosuchctr:/tmp']).err, /No such container: nosuchctr/);
+    assert.match(d.berth(['cp', 'cp:/etc', join(src, 'file')]).err, /cannot copy a directory to the file/);
+    assert.match(d.berth(['cp', src, join(src, 'file')]).err, /one of the paths must be CONTAINER:PATH/);
+    assert.equal(d.docker(['rm', '-f', 'cp']).code, 0);
+  });
+
   test('export, cp both ways, diff and commit', () => {
     const r = d.docker(['run', '--name', 'fs', IMG, 'sh', '-c', 'echo new > /etc/added; rm /etc/shared.txt; mkdir /data']);
     assert.equal(r.code, 0, r.err);

@@ -3,6 +3,7 @@
 // berthd in the background when nothing answers, so no step is manual.
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -43,13 +44,16 @@ type Answer = { res: IncomingMessage; upgraded?: { socket: Socket; head: Buffer 
  * One request over a unix socket. The connection is made here rather than by
  * an http.Agent, whose host-name check costs a CLI ~5 ms on first use.
  */
-function exchange(socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer): Promise<Answer> {
+function exchange(socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> {
   return new Promise((res, rej) => {
     const req = httpRequest({ createConnection: () => connect(socket), method, path: `/v1.47${path}`, headers });
     req.on('response', (r) => res({ res: r }));
     req.on('upgrade', (r, sock, head) => res({ res: r, upgraded: { socket: sock, head } }));
     req.on('error', rej);
-    req.end(data);
+    if (data instanceof Readable) {
+      data.on('error', (e) => req.destroy(e));
+      data.pipe(req);
+    } else req.end(data);
   });
 }
 
@@ -77,7 +81,7 @@ export class ApiClient {
   }
 
   /** Sends a request; when no daemon serves the socket (so nothing was sent), starts one and sends it again. */
-  private async send(method: string, path: string, headers: Record<string, string>, data?: Buffer): Promise<Answer> {
+  private async send(method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> {
     try {
       return await exchange(this.socket, method, path, headers, data);
     } catch (e) {
@@ -97,10 +101,14 @@ export class ApiClient {
   async stream(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
     const res = await this.raw(method, path, body);
     if ((res.statusCode ?? 500) < 400) return res;
-    const text = await readText(res);
-    let msg = text;
-    try { msg = (JSON.parse(text) as { message: string }).message; } catch { /* plain text */ }
-    throw new DaemonError(res.statusCode ?? 500, msg);
+    throw await daemonError(res);
+  }
+
+  /** Streams `body` (a tar) as the request's body; a 4xx/5xx becomes a DaemonError. */
+  async upload(method: string, path: string, body: Readable): Promise<void> {
+    const { res } = await this.send(method, path, { 'content-type': 'application/x-tar' }, body);
+    if ((res.statusCode ?? 500) >= 400) throw await daemonError(res);
+    res.resume();
   }
 
   /** A request whose answer is JSON (or nothing). */
@@ -117,10 +125,15 @@ export class ApiClient {
       if (a.upgraded.head.length) a.upgraded.socket.unshift(a.upgraded.head);
       return a.upgraded.socket;
     }
-    let msg = await readText(a.res);
-    try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain */ }
-    throw new DaemonError(a.res.statusCode ?? 500, msg);
+    throw await daemonError(a.res);
   }
+}
+
+/** The daemon's refusal: docker's {"message": ...} (or plain text) and its status. */
+async function daemonError(res: IncomingMessage): Promise<DaemonError> {
+  let msg = await readText(res);
+  try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain text */ }
+  return new DaemonError(res.statusCode ?? 500, msg);
 }
 
 async function readText(res: IncomingMessage): Promise<string> {

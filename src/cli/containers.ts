@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
 import { formatGo } from './images.js';
+import { containerPath, copyIn, copyOut } from './copy.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
 
@@ -463,17 +464,17 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         for (const c of o.change ?? []) q.append('changes', c);
         process.stdout.write(`${(await api().call<{ Id: string }>('POST', `/commit?${q}`, {})).Id}\n`);
       });
-    parent.command('cp').argument('<src>').argument('<dst>').description('copy a tar stream out of or into a container: CONTAINER:PATH - | - CONTAINER:DIR')
-      .action(async (src: string, dst: string) => {
-        if (dst === '-' && src.includes(':')) {
-          const [id, path] = [src.slice(0, src.indexOf(':')), src.slice(src.indexOf(':') + 1)];
-          await toStdoutOrFile(await api().stream('GET', `/containers/${id}/archive?path=${encodeURIComponent(path)}`));
-        } else if (src === '-' && dst.includes(':')) {
-          const [id, path] = [dst.slice(0, dst.indexOf(':')), dst.slice(dst.indexOf(':') + 1)];
-          const chunks: Buffer[] = [];
-          for await (const c of process.stdin) chunks.push(c as Buffer);
-          await api().call('PUT', `/containers/${id}/archive?path=${encodeURIComponent(path)}`, Buffer.concat(chunks));
-        } else throw new InvalidInput('cp', 'berth cp copies tar streams: "CONTAINER:PATH -" or "- CONTAINER:DIR" (docker cp also takes host paths)');
+    parent.command('cp').argument('<src>').argument('<dest>')
+      .description('copy files between a container and the host: CONTAINER:SRC DEST | SRC CONTAINER:DEST ("-" for a tar stream)')
+      .option('-a, --archive', 'keep uid/gid (host side)').option('-L, --follow-link', 'follow a symbolic link in SRC')
+      .action(async (src: string, dest: string, o: { archive?: boolean; followLink?: boolean }) => {
+        const from = containerPath(src), to = containerPath(dest);
+        if (from && to) throw new InvalidInput('cp', 'copying between two containers is not supported: copy through the host');
+        if (!from && !to) throw new InvalidInput('cp', `one of the paths must be CONTAINER:PATH (got ${src} and ${dest})`);
+        if (from && dest === '-') await toStdoutOrFile(await api().stream('GET', `/containers/${from.id}/archive?path=${encodeURIComponent(from.path)}`));
+        else if (to && src === '-') await api().upload('PUT', `/containers/${to.id}/archive?path=${encodeURIComponent(to.path)}`, process.stdin);
+        else if (from) await copyOut(api(), from.id, from.path, dest, o);
+        else await copyIn(api(), src, to!.id, to!.path, o);
       });
   }
 

@@ -767,7 +767,8 @@ export class Engine extends EventEmitter {
       let st;
       try { st = lstatSync(p); } catch { throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`); }
       const mode = (st.mode & 0o7777) + (st.isDirectory() ? 0x80000000 : 0) + (st.isSymbolicLink() ? 0x8000000 : 0);
-      return { name: basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(p) : '' };
+      // "DIR/." names the directory's content, as docker names it "."
+      return { name: path.endsWith('/.') ? '.' : basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(p) : '' };
     });
   }
 
@@ -777,7 +778,7 @@ export class Engine extends EventEmitter {
     return this.withRoot(r, (rootfs) => {
       const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
       if (!existsSync(p) && !isLink(p)) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
-      return tarTo(out, ['-C', dirname(p), basename(p)]);
+      return tarTo(out, path.endsWith('/.') ? ['-C', p, '.'] : ['-C', dirname(p), basename(p)]);
     });
   }
 
