@@ -178,6 +178,18 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.docker(['volume', 'inspect', 'shared']).err, /no such volume/i);
   });
 
+  test('docker save and docker load', () => {
+    assert.equal(d.docker(['tag', IMG, 'berth-test/saved:1']).code, 0);
+    const tar = join(work, 'saved.tar');
+    assert.equal(d.docker(['save', '-o', tar, 'berth-test/saved:1']).code, 0);
+    assert.equal(d.docker(['rmi', 'berth-test/saved:1']).code, 0);
+    assert.equal(d.docker(['load', '-i', tar]).out, 'Loaded image: berth-test/saved:1\n');
+    assert.equal(d.docker(['run', '--rm', 'berth-test/saved:1', 'echo', 'loaded']).out, 'loaded\n');
+    assert.match(d.docker(['save', 'berth-test/nosuch:1']).err, /no such image/);
+    assert.notEqual(d.docker(['load'], 'not a tar').code, 0);
+    assert.equal(d.docker(['rmi', 'berth-test/saved:1']).code, 0, 'the daemon still serves');
+  });
+
   test('berth cp copies host paths both ways as docker cp does', () => {
     assert.equal(d.docker(['run', '-d', '--name', 'cp', IMG, 'sh', '-c', 'mkdir /tmp/b /tmp/k; sleep 60']).code, 0);
     const src = join(work, 'cp-src');

@@ -5,6 +5,7 @@ import { pull } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
 import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
+import { load, loadedLines, save } from '../image/archive.js';
 import { ApiError, type Router } from './server.js';
 
 
@@ -64,6 +65,21 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}` });
     res.end();
   });
+
+  // docker load / docker save
+  r.add('POST', '/images/load', async (req, res) => {
+    const images = await load(store(), req.raw);
+    for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
+    res.end();
+  });
+  const saveTo = async (names: string[], res: ServerResponse) => {
+    for (const n of names) store().resolve(n); // an unknown name is a 404 before the tar starts
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await save(store(), names, res);
+    res.end();
+  };
+  r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));
+  r.add('GET', '/images/{name*}/get', (req, res) => saveTo([req.params.name!], res));
 
   r.add('POST', '/images/{name*}/tag', (req, res) => {
     const repo = req.query.get('repo');

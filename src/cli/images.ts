@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { ImageStore, ImageRecord } from '../image/store.js';
 import { pull, type ProgressEvent } from '../image/pull.js';
 import { push } from '../image/push.js';
-import { importRootfs, load, save } from '../image/archive.js';
+import { importRootfs, load, loadedLines, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { familiarName, parseReference, shortReference } from '../image/reference.js';
@@ -115,10 +115,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   };
   const loadCmd = async (o: { input?: string; quiet?: boolean }) => {
     const src = o.input ? createReadStream(o.input) : process.stdin;
-    for (const img of await load(store(), src)) {
-      if (img.names.length) for (const n of img.names) process.stdout.write(`Loaded image: ${shortReference(n)}\n`);
-      else process.stdout.write(`Loaded image ID: ${img.id}\n`);
-    }
+    for (const l of loadedLines(await load(store(), src))) process.stdout.write(`${l}\n`);
   };
   const importCmd = async (file: string, ref: string | undefined, o: { change?: string[]; message?: string; platform?: string }) => {
     const src = file === '-' ? process.stdin : createReadStream(file);

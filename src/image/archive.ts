@@ -141,17 +141,28 @@ async function storeImage(store: ImageStore, c: Candidate): Promise<ImageRecord>
   });
 }
 
-/** Loads every image of an archive (docker save or OCI layout, as a tar stream). */
+/**
+ * Loads every image of an archive (docker save or OCI layout, as a tar
+ * stream). Each record returned names only what the archive named.
+ */
 export async function load(store: ImageStore, src: Readable): Promise<ImageRecord[]> {
   const dir = mkdtempSync(join(store.root, 'load-'));
   try {
     await extractArchive(src, dir);
     const out: ImageRecord[] = [];
-    for (const c of candidates(dir)) out.push(await storeImage(store, c));
+    for (const c of candidates(dir)) {
+      const rec = await storeImage(store, c);
+      out.push({ ...rec, names: rec.names.filter((n) => c.names.some((m) => formatReference(parseReference(m)) === n)) });
+    }
     return out;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What `load` reports, as docker words it: a line per name, or the ID of an image without one. */
+export function loadedLines(images: ImageRecord[]): string[] {
+  return images.flatMap((img) => (img.names.length ? img.names.map((n) => `Loaded image: ${shortReference(n)}`) : [`Loaded image ID: ${img.id}`]));
 }
 
 /** Writes `images` as one tar: an OCI layout plus docker's manifest.json. */
