@@ -191,7 +191,7 @@ describe('berthd runs containers for the docker CLI', () => {
   });
 
   test('berth cp copies host paths both ways as docker cp does', () => {
-    assert.equal(d.docker(['run', '-d', '--name', 'cp', IMG, 'sh', '-c', 'mkdir /tmp/b /tmp/k; sleep 60']).code, 0);
+    assert.equal(d.docker(['run', '-d', '--name', 'cp', '-v', 'cpvol:/vol', '--tmpfs', '/scratch', IMG, 'sh', '-c', 'mkdir /tmp/b /tmp/k; echo in-tmpfs > /scratch/t; sleep 60']).code, 0);
     const src = join(work, 'cp-src');
     mkdirSync(join(src, 'd', 'sub'), { recursive: true });
     writeFileSync(join(src, 'file'), 'top\n');
@@ -202,7 +202,8 @@ describe('berthd runs containers for the docker CLI', () => {
       const out = join(work, `cp-out-${tag}`);
       mkdirSync(out);
       for (const [from, to] of [[join(src, 'file'), 'cp:/tmp/T/'], [join(src, 'file'), 'cp:/tmp/T/renamed'], [join(src, 'd'), 'cp:/tmp/T/newd'], [join(src, 'd'), 'cp:/tmp/T/'], [`${join(src, 'd')}/.`, 'cp:/tmp/T/newd'],
-        ['cp:/etc/os-release', `${out}/`], ['cp:/etc/os-release', `${out}/rel`], ['cp:/tmp/b/d', out], ['cp:/tmp/b/d', `${out}/dd`], ['cp:/tmp/b/d/.', `${out}/content`]]) {
+        ['cp:/etc/os-release', `${out}/`], ['cp:/etc/os-release', `${out}/rel`], ['cp:/tmp/b/d', out], ['cp:/tmp/b/d', `${out}/dd`], ['cp:/tmp/b/d/.', `${out}/content`],
+        [join(src, 'file'), 'cp:/vol/T'], ['cp:/etc/hostname', out], ['cp:/scratch/t', out]]) {
         const r = cli(['cp', from!.replace('/T', `/${tag}`), to!.replace('/T', `/${tag}`)]);
         assert.equal(r.code, 0, `${tag}: cp ${from} ${to}: ${r.err}`);
       }
@@ -213,6 +214,10 @@ describe('berthd runs containers for the docker CLI', () => {
     const outside = (t: string) => tree(spawnSync('sh', ['-c', `cd ${work}/cp-out-${t} && find . -exec sh -c 'echo "$1 $(cat "$1" 2>/dev/null)"' _ {} \\;`], { encoding: 'utf8' }).stdout, '');
     assert.equal(outside('b'), outside('k'));
     assert.match(outside('b'), /^\.\/content\/sub\/f deep$/m);
+    // a running container's mounts are followed: its hostname file, a tmpfs, a volume
+    assert.match(outside('b'), /^\.\/hostname [0-9a-f]{12}$/m);
+    assert.match(outside('b'), /^\.\/t in-tmpfs$/m);
+    assert.equal(d.docker(['run', '--rm', '-v', 'cpvol:/v', IMG, 'cat', '/v/b', '/v/k']).out, 'top\ntop\n');
     // refusals name what is wrong
     assert.match(d.berth(['cp', join(src, 'nosuch'), 'cp:/tmp']).err, /no such file or directory: .*nosuch/);
     assert.match(d.berth(['cp', join(src, 'file'), 'cp:/no/such/dir/x']).err, /Could not find the file \/no\/such\/dir/);
@@ -220,6 +225,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.berth(['cp', 'cp:/etc', join(src, 'file')]).err, /cannot copy a directory to the file/);
     assert.match(d.berth(['cp', src, join(src, 'file')]).err, /one of the paths must be CONTAINER:PATH/);
     assert.equal(d.docker(['rm', '-f', 'cp']).code, 0);
+    assert.equal(d.docker(['volume', 'rm', 'cpvol']).code, 0);
   });
 
   test('export, cp both ways, diff and commit', () => {

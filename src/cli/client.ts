@@ -8,8 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/daemon.js';
-import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
+import { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/defaults.js';
 import { projectRoot } from '../util/project.js';
 import { fsx } from '../util/fsx.js';
 

@@ -12,6 +12,7 @@ import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
+import { formatGo } from './format.js';
 
 export function units(n: number): string {
   // docker's HumanSize: decimal units, 3 significant digits
@@ -257,11 +258,3 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   });
 }
 
-/** The small part of Go templates people use with --format: {{.A.B}} and {{json .A}}. */
-export function formatGo(tpl: string, v: unknown): string {
-  return tpl.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
-    let x: unknown = v;
-    for (const k of path.split('.').filter(Boolean)) x = (x as Record<string, unknown> | undefined)?.[k];
-    return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
-  });
-}

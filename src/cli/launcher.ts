@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import Module, { createRequire } from 'node:module';
+import { CONTAINER_VERBS, verbOf } from './verbs.js';
 
-const [name, ...rest] = process.argv.slice(2);
+const [cli, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
+// the container verbs have a bundle of their own, a third the size
+const name = cli === 'berth' && CONTAINER_VERBS.has(verbOf(rest) ?? '') ? 'berth-containers' : cli!;
 const file = join(__dirname, `${name}.cjs`);
 const cacheFile = `${file}.cache`;
 let cachedData: Buffer | undefined;
@@ -47,7 +50,7 @@ if (warm) {
     // teardown. Writes to a pipe are asynchronous, so what is still queued
     // on stdout and stderr is flushed first. The daemon and the runtime CLI
     // (whose main may return while it serves) end on their own.
-    if (name === 'berth') {
+    if (cli === 'berth') {
       await Promise.all([process.stdout, process.stderr].map((s) => new Promise((res) => (s.writableLength ? s.write('', res) : res(undefined)))));
       process.exit(code);
     }

@@ -747,6 +747,16 @@ export class Engine extends EventEmitter {
     try { return await fn(rootfs); } finally { if (mountedHere && !r.State.Running) this.unmountRoot(r); }
   }
 
+  /**
+   * The container's files as its processes see them, for cp: a running
+   * container's root through /proc/PID/root, with its volumes, binds, tmpfs
+   * and /etc files mounted; a stopped one's root filesystem alone.
+   */
+  private withView<T>(r: ContainerRecord, fn: (root: string) => Promise<T> | T): Promise<T> {
+    if (r.State.Running && r.State.Pid > 0) return Promise.resolve().then(() => fn(`/proc/${r.State.Pid}/root`));
+    return this.withRoot(r, fn);
+  }
+
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
   export(ref: string, out: Writable): Promise<void> {
     const r = this.get(ref);
@@ -762,7 +772,7 @@ export class Engine extends EventEmitter {
   /** docker's path stat (X-Docker-Container-Path-Stat): name, size, Go file mode, mtime, link target. */
   statPath(ref: string, path: string): Promise<{ name: string; size: number; mode: number; mtime: string; linkTarget: string }> {
     const r = this.get(ref);
-    return this.withRoot(r, (rootfs) => {
+    return this.withView(r, (rootfs) => {
       const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
       let st;
       try { st = lstatSync(p); } catch { throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`); }
@@ -775,7 +785,7 @@ export class Engine extends EventEmitter {
   /** `cp CONTAINER:PATH -`: a tar of the path. */
   getArchive(ref: string, path: string, out: Writable): Promise<void> {
     const r = this.get(ref);
-    return this.withRoot(r, (rootfs) => {
+    return this.withView(r, (rootfs) => {
       const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
       if (!existsSync(p) && !isLink(p)) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
       return tarTo(out, path.endsWith('/.') ? ['-C', p, '.'] : ['-C', dirname(p), basename(p)]);
@@ -786,7 +796,7 @@ export class Engine extends EventEmitter {
   putArchive(ref: string, path: string, src: Readable): Promise<void> {
     const r = this.get(ref);
     if (r.HostConfig.ReadonlyRootfs) return Promise.reject(new Conflict('path', 'container rootfs is marked read-only'));
-    return this.withRoot(r, async (rootfs) => {
+    return this.withView(r, async (rootfs) => {
       const p = this.hostPath(rootfs, path, true);
       if (!existsSync(p) || !lstatSync(p).isDirectory()) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
       await unpackLayer(src, p, 'none', 'sha256', [], true);

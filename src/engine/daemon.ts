@@ -15,9 +15,8 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { fsx } from '../util/fsx.js';
 import { VERSION } from '../version.js';
 
-export const DEFAULT_SOCKET = '/run/berth/berth.sock';
-
-export const DEFAULT_EXEC_ROOT = '/run/berth';
+import { DEFAULT_EXEC_ROOT } from './defaults.js';
+export { DEFAULT_SOCKET, DEFAULT_EXEC_ROOT } from './defaults.js';
 
 export interface DaemonOptions {
   dataRoot: string;

@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { ImageStore } from '../image/store.js';
 
-export const DEFAULT_DATA_ROOT = '/var/lib/berth';
+export { DEFAULT_DATA_ROOT } from './defaults.js';
 
 export function imageStoreIn(dataRoot: string): ImageStore {
   return new ImageStore(join(dataRoot, 'image'));

@@ -1,0 +1,61 @@
+// What every berth CLI bundle shares: the program with its global options,
+// building only the verb that runs, and the run with its error handling.
+import { Command } from 'commander';
+import { VERSION } from '../version.js';
+import { DEFAULT_DATA_ROOT } from '../engine/defaults.js';
+import { verbOf } from './verbs.js';
+import { clientFor, type ApiClient } from './client.js';
+
+/**
+ * Commander builds every option of every verb when it is registered, which
+ * costs a start ~6 ms. `only` hands the registrars a program on which every
+ * other top-level verb is a sink that accepts and ignores its chain.
+ */
+function onlyVerb(program: Command, verb: string): Command {
+  const sink: unknown = new Proxy(() => {}, { get: (_t, key) => (key === 'then' ? undefined : () => sink), apply: () => sink });
+  return new Proxy(program, {
+    get(target, key) {
+      if (key === 'command') return (spec: string, ...rest: unknown[]) => (spec.split(' ')[0] === verb ? (target.command as (...a: unknown[]) => Command)(spec, ...rest) : sink);
+      const v = Reflect.get(target, key, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+/** The program and its global options; `verbs` is where the verb registrars add to it. */
+export function newProgram(verb: string | undefined): { program: Command; verbs: Command } {
+  const program = new Command('berth')
+    .description('berth: a container engine')
+    .version(`berth version ${VERSION}`, '-v, --version')
+    .option('--data-root <dir>', 'where berth keeps images and containers', process.env.BERTH_DATA_ROOT ?? DEFAULT_DATA_ROOT)
+    .option('-H, --host <unix://path>', 'the daemon to use (default: the data root\'s, started when needed)', process.env.BERTH_HOST)
+    .showHelpAfterError()
+    .enablePositionalOptions()
+    .exitOverride();
+  return { program, verbs: verb ? onlyVerb(program, verb) : program };
+}
+
+/** The daemon client the global options name, made on first use. */
+export function apiOf(program: Command): () => ApiClient {
+  let api: ApiClient | undefined;
+  return () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host));
+}
+
+/** Parses and runs a command line; the exit code. */
+export async function runCli(argv: string[], build: (verb: string | undefined) => Command): Promise<number> {
+  // a reader that stopped early (`berth logs c | head`) ends us quietly, as SIGPIPE ends other CLIs
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(141); throw e; });
+  const verb = verbOf(argv);
+  let program = build(verb);
+  // a word that names no verb: build them all, so commander's error lists the choices
+  if (verb && !program.commands.some((c) => c.name() === verb || c.aliases().includes(verb))) program = build(undefined);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0); // a verb may fail part of its work (rmi of several images)
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
+    process.stderr.write(`berth: ${err.message}\n`);
+    return 1;
+  }
+}
