@@ -1,9 +1,9 @@
 // The berth CLI's side of the Docker Engine API: requests over the daemon's
 // unix socket, raw (hijacked) streams for attach and exec, and starting
 // berthd in the background when nothing answers, so no step is manual.
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
+import { request, type Answer, type Response } from './http1.js';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -37,24 +37,9 @@ function dataRootHeld(dataRoot: string): boolean {
 /** The socket is missing or nobody listens: no daemon runs there. */
 const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as NodeJS.ErrnoException).code ?? '');
 
-type Answer = { res: IncomingMessage; upgraded?: { socket: Socket; head: Buffer } };
-
-/**
- * One request over a unix socket. The connection is made here rather than by
- * an http.Agent, whose host-name check costs a CLI ~5 ms on first use.
- */
-function exchange(socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> {
-  return new Promise((res, rej) => {
-    const req = httpRequest({ createConnection: () => connect(socket), method, path: `/v1.47${path}`, headers });
-    req.on('response', (r) => res({ res: r }));
-    req.on('upgrade', (r, sock, head) => res({ res: r, upgraded: { socket: sock, head } }));
-    req.on('error', rej);
-    if (data instanceof Readable) {
-      data.on('error', (e) => req.destroy(e));
-      data.pipe(req);
-    } else req.end(data);
-  });
-}
+/** One request over the daemon's unix socket (see http1.ts), with the API version in the path. */
+const exchange = (socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> =>
+  request(socket, method, `/v1.47${path}`, headers, data);
 
 export class ApiClient {
   private started: Promise<void> | undefined;
@@ -91,13 +76,13 @@ export class ApiClient {
     }
   }
 
-  async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+  async raw(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const data = body === undefined ? undefined : Buffer.from(typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body));
     return (await this.send(method, path, { ...(data ? { 'content-type': 'application/json', 'content-length': String(data.length) } : {}), ...headers }, data)).res;
   }
 
   /** A streamed answer (logs, export, archive); a 4xx/5xx becomes a DaemonError with docker's message. */
-  async stream(method: string, path: string, body?: unknown): Promise<IncomingMessage> {
+  async stream(method: string, path: string, body?: unknown): Promise<Response> {
     const res = await this.raw(method, path, body);
     if ((res.statusCode ?? 500) < 400) return res;
     throw await daemonError(res);
@@ -129,13 +114,13 @@ export class ApiClient {
 }
 
 /** The daemon's refusal: docker's {"message": ...} (or plain text) and its status. */
-async function daemonError(res: IncomingMessage): Promise<DaemonError> {
+async function daemonError(res: Response): Promise<DaemonError> {
   let msg = await readText(res);
   try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain text */ }
   return new DaemonError(res.statusCode ?? 500, msg);
 }
 
-async function readText(res: IncomingMessage): Promise<string> {
+async function readText(res: Response): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of res) chunks.push(c as Buffer);
   return Buffer.concat(chunks).toString();

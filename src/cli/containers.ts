@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { createWriteStream, readFileSync, renameSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
-import type { IncomingMessage } from 'node:http';
+import type { Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
@@ -315,7 +315,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
 
   const container = program.command('container').description('manage containers');
 
-  const toStdoutOrFile = async (res: IncomingMessage, file?: string) => {
+  const toStdoutOrFile = async (res: Response, file?: string) => {
     if (!file && process.stdout.isTTY) throw new InvalidInput('output', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
     if (!file) {
       // a reader that stops early (| head) is not an error

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { IncomingMessage } from 'node:http';
+import type { Response } from './http1.js';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
 
@@ -54,7 +54,7 @@ function tar(args: string[], stdio: 'in' | 'out') {
 
 /** `cp CONTAINER:SRC DEST`: DEST an existing directory receives SRC in it; any other DEST is SRC's new name. */
 export async function copyOut(api: ApiClient, id: string, src: string, dest: string, o: { archive?: boolean }): Promise<void> {
-  const res: IncomingMessage = await api.stream('GET', `/containers/${id}/archive?path=${encodeURIComponent(src)}`);
+  const res: Response = await api.stream('GET', `/containers/${id}/archive?path=${encodeURIComponent(src)}`);
   const stat = JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat'] ?? 'e30='), 'base64').toString()) as PathStat;
   let dir = resolve(dest), as: string | undefined;
   const isDir = existsSync(dir) && statSync(dir).isDirectory();
