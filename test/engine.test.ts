@@ -391,6 +391,23 @@ describe('berthd runs containers for the docker CLI', () => {
     d.docker(['rm', '-f', a, b]);
   });
 
+  test('a crash between the shim\'s start and the state write: the start is finished on restart', async () => {
+    const id = d.docker(['run', '-d', '--name', 'halfstarted', IMG, 'sh', '-c', 'trap "exit 4" TERM; while true; do sleep 0.1; done']).out.trim();
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', id]).out);
+    await d.crash();
+    // what the record says when the crash comes before the start is written
+    const f = join(d.dataRoot, 'containers', id, 'config.v2.json');
+    const rec = JSON.parse(readFileSync(f, 'utf8'));
+    writeFileSync(f, JSON.stringify({ ...rec, State: { ...rec.State, Status: 'created', Running: false, Pid: 0, StartedAt: '0001-01-01T00:00:00Z' } }));
+    await d.start();
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Status}} {{.State.Pid}}', id]).out, `running ${pid}\n`);
+    assert.match(d.docker(['ps', '--format', '{{.Names}}']).out, /halfstarted/);
+    assert.equal(d.docker(['stop', id]).code, 0);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.ExitCode}}', id]).out, '4\n');
+    assert.ok(!existsSync(`/proc/${pid}`));
+    assert.equal(d.docker(['rm', id]).code, 0);
+  });
+
   test('one daemon per data root; a start finishes the volume work a crash cut short', async () => {
     const second = spawnSync(join(BERTH, '..', 'berthd'), ['--data-root', d.dataRoot, '--exec-root', `${d.execRoot}-2`, '-H', `unix://${d.sock}-2`], { encoding: 'utf8', timeout: 30000 });
     assert.equal(second.status, 1);

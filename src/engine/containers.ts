@@ -302,9 +302,7 @@ export class Engine extends EventEmitter {
       });
       await this.connectAttachers(r);
       await this.runtime.start(r.Id);
-      this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: created.state.pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME, Health: undefined });
-      this.event(r, 'start');
-      this.monitor(r);
+      this.started(r, created.state.pid);
     } catch (e) {
       const msg = (e as Error).message;
       await this.runtime.delete(r.Id, true).catch(() => {});
@@ -315,6 +313,31 @@ export class Engine extends EventEmitter {
       this.releaseWaiters(r);
       if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true }).catch(() => {});
       throw new StartError(msg);
+    }
+  }
+
+  /** Records a start (its process runs as `pid`) and follows the process. */
+  private started(r: ContainerRecord, pid: number): void {
+    this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME, Health: undefined });
+    this.event(r, 'start');
+    this.monitor(r);
+  }
+
+  /**
+   * A start that a crash cut short: the shim runs, the record was not yet
+   * written. It is finished (the process is started if the runtime had only
+   * created it) and recorded; what cannot be finished is rolled back.
+   */
+  private async finishStart(r: ContainerRecord): Promise<void> {
+    try {
+      const s = this.runtime.load(r.Id);
+      if (this.runtime.status(s) === 'created') await this.runtime.start(r.Id);
+      if (this.runtime.status(s) !== 'running') throw new Error('not running');
+      this.started(r, s.pid);
+    } catch {
+      await this.runtime.delete(r.Id, true).catch(() => {});
+      await waitExit(this.shimDir(r.Id), this.exitFile(r.Id));
+      this.unmountRoot(r);
     }
   }
 
@@ -854,10 +877,10 @@ export class Engine extends EventEmitter {
     const restarts: ContainerRecord[] = [];
     for (const r of this.records.values()) {
       if (r.State.Running) {
-        if (existsSync(join(this.shimDir(r.Id), 'shim.sock')) && !readExit(this.exitFile(r.Id))) {
-          try { (await request(this.shimDir(r.Id), 'ping')).destroy(); this.monitor(r); continue; } catch { /* shim gone */ }
-        }
+        if (await this.shimAnswers(r)) { this.monitor(r); continue; }
         await this.onExit(r, readExit(this.exitFile(r.Id)) ?? { code: 255, at: new Date() });
+      } else if (await this.shimAnswers(r)) {
+        await this.finishStart(r);
       } else if (r.State.Restarting) {
         restarts.push(r);
       } else if (r.HostConfig.RestartPolicy?.Name === 'always' && !r.StoppedByUser && r.State.Status === 'exited') {
@@ -865,6 +888,12 @@ export class Engine extends EventEmitter {
       }
     }
     for (const r of restarts) this.start(r.Id).catch(() => {});
+  }
+
+  /** Whether the container's shim still holds a process (it answers on its socket and wrote no exit). */
+  private async shimAnswers(r: ContainerRecord): Promise<boolean> {
+    if (!existsSync(join(this.shimDir(r.Id), 'shim.sock')) || readExit(this.exitFile(r.Id))) return false;
+    try { (await request(this.shimDir(r.Id), 'ping')).destroy(); return true; } catch { return false; }
   }
 
   /** The daemon stops: containers keep running (live restore); timers stop. */

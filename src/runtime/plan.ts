@@ -8,7 +8,8 @@ import { InvalidInput } from '../util/check.js';
 import { capMask } from './caps.js';
 import type { CgroupPlan } from './cgroups/index.js';
 import type { Config, Hook, Mount, Process } from './config.js';
-import { compileSeccomp } from './seccomp/bpf.js';
+import { compileSeccomp, type CompiledSeccomp } from './seccomp/bpf.js';
+import type { SeccompConfig } from './seccomp/config.js';
 
 // Opcodes shared with native/executor/plan.h (test/plan.test.ts keeps them equal).
 export const OPCODES = {
@@ -179,11 +180,28 @@ function listenerConnect(config: Config): Op[] {
   return path ? [{ op: 'connectSeccompListener', path }] : [];
 }
 
+/**
+ * Compiled filters by profile: a daemon compiles the same profile for every
+ * start and exec of a container (about a millisecond each). The program is
+ * only read afterwards, so one Buffer serves them all.
+ */
+const compiled = new Map<string, CompiledSeccomp>();
+function seccompFor(cfg: SeccompConfig): CompiledSeccomp {
+  const key = JSON.stringify(cfg, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)); // argument values are BigInts
+  let c = compiled.get(key);
+  if (!c) {
+    c = compileSeccomp(cfg);
+    if (compiled.size >= 32) compiled.delete(compiled.keys().next().value!);
+    compiled.set(key, c);
+  }
+  return c;
+}
+
 function processOps(config: Config, proc: Process, ctx: PlanContext, userns: boolean, status: string): { setup: Op[]; final: Op[] } {
   const setup: Op[] = [];
   for (const r of proc.rlimits) setup.push({ op: 'rlimit', resource: r.resource, soft: r.soft, hard: r.hard, name: r.type });
   const caps = proc.capabilities;
-  const seccomp = config.linux.seccomp ? compileSeccomp(config.linux.seccomp) : undefined;
+  const seccomp = config.linux.seccomp ? seccompFor(config.linux.seccomp) : undefined;
   const seccompOp: Op | undefined = seccomp && { op: 'seccomp', flags: seccomp.flags, program: seccomp.program, listenerState: listenerState(config, ctx, status) };
   const final: Op[] = [];
   // Without no_new_privs the filter needs CAP_SYS_ADMIN: load it before the
