@@ -487,6 +487,8 @@ static void client_readable(struct client *c) {
     if (fd >= 0) {
       if (c->ofd >= 0) close(c->ofd);
       c->ofd = fd;
+      int sz = PIPE_BYTES; /* a frame in one piece: fewer, larger reads for the client */
+      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
     if (n <= 0) {
       drop(c);
