@@ -38,8 +38,8 @@ function dataRootHeld(dataRoot: string): boolean {
 const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as NodeJS.ErrnoException).code ?? '');
 
 /** One request over the daemon's unix socket (see http1.ts), with the API version in the path. */
-const exchange = (socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> =>
-  request(socket, method, `/v1.47${path}`, headers, data);
+const exchange = (socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable, transient = false): Promise<Answer> =>
+  request(socket, method, `/v1.47${path}`, headers, data, transient);
 
 export class ApiClient {
   private started: Promise<void> | undefined;
@@ -65,14 +65,14 @@ export class ApiClient {
   }
 
   /** Sends a request; when no daemon serves the socket (so nothing was sent), starts one and sends it again. */
-  private async send(method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable): Promise<Answer> {
+  private async send(method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable, transient = false): Promise<Answer> {
     try {
-      return await exchange(this.socket, method, path, headers, data);
+      return await exchange(this.socket, method, path, headers, data, transient);
     } catch (e) {
       if (!notServing(e)) throw e;
       if (!this.autostart) throw new Error(`cannot connect to the berth daemon at unix://${this.socket}: is berthd running?`);
       await this.start();
-      return exchange(this.socket, method, path, headers, data);
+      return exchange(this.socket, method, path, headers, data, transient);
     }
   }
 
@@ -101,10 +101,14 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** Takes over the connection after "101 UPGRADED" (attach, exec start). */
-  async hijack(method: string, path: string, body?: unknown): Promise<Socket> {
+  /**
+   * Takes over the connection after "101 UPGRADED" (attach, exec start).
+   * `transient`: its 'data' chunks are valid only while the listeners run
+   * (see http1.ts), for a reader that writes them out synchronously.
+   */
+  async hijack(method: string, path: string, body?: unknown, transient = false): Promise<Socket> {
     const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const a = await this.send(method, path, { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) }, data);
+    const a = await this.send(method, path, { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) }, data, transient);
     if (a.upgraded) {
       if (a.upgraded.head.length) a.upgraded.socket.unshift(a.upgraded.head);
       return a.upgraded.socket;

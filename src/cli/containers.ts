@@ -1,7 +1,7 @@
 // The container verbs of the berth CLI, with docker's names and flags. Each
 // is a client of berthd (src/cli/client.ts), which the first use starts.
 import { Command, Option } from 'commander';
-import { createWriteStream, readFileSync, renameSync } from 'node:fs';
+import { createWriteStream, readFileSync, renameSync, writeSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
 import type { Response } from './http1.js';
@@ -175,27 +175,52 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
   };
 }
 
-/** Writes to stdout or stderr; a full pipe pauses `from` until it drains. */
-function emit(to: NodeJS.WriteStream, d: Buffer, from: Socket): void {
+/** Where output goes: stdout (1) or stderr (2). */
+type Sink = (fd: 1 | 2, d: Buffer) => void;
+
+/** Through process.stdout/stderr; a full pipe pauses `from` until it drains. */
+const queued = (from: Socket): Sink => (fd, d) => {
+  const to = fd === 2 ? process.stderr : process.stdout;
   if (to.write(d) || from.isPaused()) return;
   from.pause();
   to.once('drain', () => from.resume());
-}
+};
+
+/**
+ * Written before it returns, for chunks that are only valid until then
+ * (hijack's `transient`). What a full non-blocking pipe does not take is
+ * copied and queued, and `from` waits for the drain.
+ */
+const immediate = (from: Socket): Sink => {
+  const later = queued(from);
+  return (fd, d) => {
+    // bytes still queued go first: nothing may overtake them
+    if ((fd === 2 ? process.stderr : process.stdout).writableLength) { later(fd, Buffer.from(d)); return; }
+    for (let o = 0; o < d.length;) {
+      try { o += writeSync(fd, d, o, d.length - o); } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') { later(fd, Buffer.from(d.subarray(o))); return; }
+        if (code === 'EPIPE') process.exit(141); // as the queued path ends (program.ts)
+        throw e;
+      }
+    }
+  };
+};
 
 /**
  * Splits docker's multiplexed stream into stdout and stderr. A frame's
  * payload is passed on as it arrives: frames may be a MiB, chunks 64 KiB.
  */
-function demux(sock: Socket): Promise<void> {
+function demux(sock: Socket, sink: Sink): Promise<void> {
   return new Promise((res) => {
     let header: Buffer = Buffer.alloc(0);
     let left = 0; // payload bytes of the current frame still to come
-    let to: NodeJS.WriteStream = process.stdout;
+    let to: 1 | 2 = 1;
     sock.on('data', (d: Buffer) => {
       while (d.length) {
         if (left) {
           const part = d.length > left ? d.subarray(0, left) : d;
-          emit(to, part, sock);
+          sink(to, part);
           left -= part.length;
           d = d.subarray(part.length);
           continue;
@@ -204,7 +229,7 @@ function demux(sock: Socket): Promise<void> {
         header = Buffer.concat([header, d.subarray(0, take)]);
         d = d.subarray(take);
         if (header.length < 8) return;
-        to = header[0] === 2 ? process.stderr : process.stdout;
+        to = header[0] === 2 ? 2 : 1;
         left = header.readUInt32BE(4);
         header = Buffer.alloc(0);
       }
@@ -214,8 +239,13 @@ function demux(sock: Socket): Promise<void> {
   });
 }
 
-/** Connects the terminal (or pipes) to a hijacked stream until its output ends. */
+/**
+ * Connects the terminal (or pipes) to a hijacked stream until its output
+ * ends. Without stdin its caller hijacked it `transient`, and it is
+ * written out at once; with stdin, writing must never block reading it.
+ */
 async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: boolean, resizePath?: string): Promise<void> {
+  const sink = stdin ? queued(sock) : immediate(sock);
   const rawTty = tty && stdin && process.stdin.isTTY;
   if (rawTty) process.stdin.setRawMode(true);
   const resize = () => { if (resizePath && process.stdout.isTTY) void api.call('POST', `${resizePath}?h=${process.stdout.rows}&w=${process.stdout.columns}`).catch(() => {}); };
@@ -225,8 +255,8 @@ async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: bo
     process.stdin.on('end', () => sock.end());
   }
   try {
-    if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => emit(process.stdout, d, sock)); sock.on('end', res); sock.on('close', res); });
-    else await demux(sock);
+    if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => sink(1, d)); sock.on('end', res); sock.on('close', res); });
+    else await demux(sock, sink);
   } finally {
     if (rawTty) process.stdin.setRawMode(false);
     process.stdin.pause();
@@ -284,7 +314,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       return;
     }
     const [sock, waitRes] = await Promise.all([
-      a.hijack('POST', `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`),
+      a.hijack('POST', `/containers/${id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, undefined, !o.interactive),
       a.raw('POST', `/containers/${id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`),
     ]);
     const waited = (async () => { let t = ''; for await (const c of waitRes) t += (c as Buffer).toString(); return JSON.parse(t) as { StatusCode: number; Error?: { Message: string } | null }; })();
@@ -341,7 +371,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         if (!o.attach && !o.interactive) return each((id) => api().call('POST', `/containers/${id}/start`))(ids, {});
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ids[0]}/json`);
-        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`);
+        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, undefined, !o.interactive);
         const waitRes = a.call<{ StatusCode: number }>('POST', `/containers/${c.Id}/wait?condition=next-exit`);
         await a.call('POST', `/containers/${c.Id}/start`);
         await pumpStreams(a, sock, c.Config.Tty, !!o.interactive, `/containers/${c.Id}/resize`);
@@ -378,7 +408,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const t = (v?: string) => (v === undefined ? '' : /^\d+(\.\d+)?$/.test(v) ? v : String(Date.parse(v) / 1000));
         const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
         if (c.Config.Tty) { for await (const d of res) if (!process.stdout.write(d as Buffer)) await once(process.stdout, 'drain'); return; }
-        await demux(res as unknown as Socket);
+        await demux(res as unknown as Socket, queued(res as unknown as Socket));
       });
     parent.command('attach').argument('<container>').description('attach to a running container\'s stdio')
       .option('--no-stdin', 'do not attach stdin')
@@ -386,7 +416,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${id}/json`);
         const stdin = o.stdin && c.Config.OpenStdin;
-        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${stdin ? 1 : 0}&stdout=1&stderr=1`);
+        const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${stdin ? 1 : 0}&stdout=1&stderr=1`, undefined, !stdin);
         await pumpStreams(a, sock, c.Config.Tty, stdin, `/containers/${c.Id}/resize`);
         const st = await a.call<{ State: { Running: boolean; ExitCode: number } }>('GET', `/containers/${c.Id}/json`);
         if (!st.State.Running) process.exitCode = st.State.ExitCode;
@@ -403,7 +433,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
           Env: o.env ?? [], User: o.user ?? '', WorkingDir: o.workdir ?? '', Privileged: !!o.privileged,
         });
         if (o.detach) { await a.call('POST', `/exec/${x.Id}/start`, { Detach: true, Tty: !!o.tty }); return; }
-        const sock = await a.hijack('POST', `/exec/${x.Id}/start`, { Detach: false, Tty: !!o.tty });
+        const sock = await a.hijack('POST', `/exec/${x.Id}/start`, { Detach: false, Tty: !!o.tty }, !o.interactive);
         await pumpStreams(a, sock, !!o.tty, !!o.interactive, `/exec/${x.Id}/resize`);
         process.exitCode = (await a.call<{ ExitCode: number | null }>('GET', `/exec/${x.Id}/json`)).ExitCode ?? 0;
       });

@@ -23,10 +23,24 @@ export interface Answer {
 
 const MAX_HEAD = 64 * 1024;
 
-/** Sends one request on a new connection to `socketPath`; resolves when the answer's headers are in. */
-export function request(socketPath: string, method: string, path: string, headers: Headers, body?: Buffer | Readable): Promise<Answer> {
+/**
+ * Sends one request on a new connection to `socketPath`; resolves when the
+ * answer's headers are in. With `transient`, an upgraded connection reads
+ * into one reused 1 MiB buffer: each 'data' chunk is valid only while its
+ * listeners run, so they must be done with it (write it synchronously).
+ * A 64 KiB allocation per read was most of the CLI's cost on large output.
+ */
+export function request(socketPath: string, method: string, path: string, headers: Headers, body?: Buffer | Readable, transient = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const socket = connect(socketPath);
+    let upgraded = false;
+    const socket = transient
+      ? connect({ path: socketPath, onread: { buffer: Buffer.allocUnsafe(1 << 20), callback: (n: number, buf: Buffer): boolean => {
+        const d = buf.subarray(0, n);
+        if (upgraded) return socket.emit('data', d) || true;
+        onData(Buffer.from(d));
+        return !upgraded; // stop at the upgrade: the caller resumes when it listens
+      } } })
+      : connect(socketPath);
     const streamed = body instanceof Readable;
     const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost'];
     const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
@@ -76,7 +90,8 @@ export function request(socketPath: string, method: string, path: string, header
       res = Object.assign(new PassThrough(), { statusCode: Number(m[1]), headers: hs });
       settled = true;
       if (res.statusCode === 101) {
-        socket.off('data', onData);
+        upgraded = true;
+        if (!transient) socket.off('data', onData);
         // what follows is the caller's: held until it listens (as node:http hands over an upgrade)
         socket.pause();
         (socket as { readableFlowing: boolean | null }).readableFlowing = null;
@@ -89,7 +104,7 @@ export function request(socketPath: string, method: string, path: string, header
       resolve({ res });
       if (rest.length) feed(rest);
     };
-    socket.on('data', onData);
+    if (!transient) socket.on('data', onData);
     socket.once('end', () => {
       if (!settled) fail(new Error('the daemon closed the connection without an answer'));
     });
