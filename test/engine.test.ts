@@ -478,6 +478,11 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['ps', '-aq']).out, '');
     assert.deepEqual(mountsUnder(d.dataRoot), []);
     assert.deepEqual(d.shims(), []);
+    // the shims berthd started (posix_spawn, not Node's spawn) were reaped: no zombie children
+    const zombies = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try { const st = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' '); return st[0] === 'Z' && Number(st[1]) === d.daemon!.pid; } catch { return false; }
+    });
+    assert.deepEqual(zombies, []);
     assert.deepEqual(readdirSync(join(d.execRoot, 's')), []);
     assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), []);
     for (const h of readdirSync('/sys/fs/cgroup')) {

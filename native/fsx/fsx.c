@@ -2,7 +2,8 @@
  * unpacked and diffed: mknod (device nodes, fifos, overlay whiteouts) and
  * extended attributes (security.capability, trusted.overlay.opaque, ...);
  * flock for the stores; mount/umount for container roots; sendFd, which
- * hands an attached client's connection to its container's shim.
+ * hands an attached client's connection to its container's shim; spawn and
+ * reap, which start a shim without copying the daemon's page tables.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -14,6 +15,11 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -242,6 +248,91 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+extern char **environ;
+
+/* pipe(): [readFd, writeFd], both close-on-exec */
+static napi_value js_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, "pipe2", "(pipe)");
+  napi_value out, a, b;
+  CHECK(napi_create_array_with_length(env, 2, &out));
+  CHECK(napi_create_int32(env, fds[0], &a));
+  CHECK(napi_create_int32(env, fds[1], &b));
+  CHECK(napi_set_element(env, out, 0, a));
+  CHECK(napi_set_element(env, out, 1, b));
+  return out;
+}
+
+/* spawn(path, argv, fds): starts `path` in a new session with fds[i] as its
+ * fd i (-1: /dev/null) and default signal handling; its pid. posix_spawn
+ * shares the daemon's memory until the exec (vfork-like), where Node's
+ * spawn forks and copies the page tables of a large process first. The
+ * child is not Node's: the caller reaps it (reap). */
+static napi_value js_spawn(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], out;
+  static char path[PATH_MAX_LEN];
+  uint32_t nargs = 0, nfds = 0;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || get_str(env, argv[0], path, sizeof(path)) || napi_get_array_length(env, argv[1], &nargs) != napi_ok ||
+      napi_get_array_length(env, argv[2], &nfds) != napi_ok || nargs == 0 || nargs > 256 || nfds > 16) {
+    napi_throw_type_error(env, NULL, "spawn(path, argv, fds)");
+    return NULL;
+  }
+  char *args[257] = {0};
+  int ok = 1;
+  for (uint32_t i = 0; i < nargs && ok; i++) {
+    napi_value v;
+    size_t n = 0;
+    ok = napi_get_element(env, argv[1], i, &v) == napi_ok && napi_get_value_string_utf8(env, v, NULL, 0, &n) == napi_ok && (args[i] = malloc(n + 1)) &&
+         napi_get_value_string_utf8(env, v, args[i], n + 1, &n) == napi_ok;
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  for (uint32_t i = 0; i < nfds && ok; i++) {
+    napi_value v;
+    int32_t fd;
+    ok = napi_get_element(env, argv[2], i, &v) == napi_ok && napi_get_value_int32(env, v, &fd) == napi_ok;
+    if (ok) ok = (fd < 0 ? posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0) : posix_spawn_file_actions_adddup2(&fa, fd, (int)i)) == 0;
+  }
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = -1;
+  int err = ok ? posix_spawn(&pid, path, &fa, &at, args, environ) : EINVAL;
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  for (uint32_t i = 0; i < nargs; i++) free(args[i]);
+  if (err) {
+    errno = err;
+    return throw_errno(env, "posix_spawn", path);
+  }
+  CHECK(napi_create_int32(env, pid, &out));
+  return out;
+}
+
+/* reap(pid): true once the child has ended (its status collected), false while it runs */
+static napi_value js_reap(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  int32_t pid;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
+    napi_throw_type_error(env, NULL, "reap(pid)");
+    return NULL;
+  }
+  int st;
+  pid_t r = waitpid(pid, &st, WNOHANG);
+  napi_get_boolean(env, r == pid || (r < 0 && errno == ECHILD), &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -252,6 +343,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   return exports;

@@ -1,6 +1,8 @@
 // Hands a plan to native/executor (berth-exec) and reads its report.
 import { spawn, type StdioOptions } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync } from 'node:fs';
+import { Socket } from 'node:net';
+import { fsx } from '../util/fsx.js';
 import { encodePlan, type Plan } from './plan.js';
 import { nativeBuild } from '../util/project.js';
 import { ALL_CAPABILITIES } from './caps.js';
@@ -46,22 +48,52 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
   const args = ['--plan-fd', String(planFd), '--report-fd', String(reportFd)];
   if (opts.protectExe) args.push('--protect-exe');
   const child = spawn(executorPath(), args, { stdio: stdio as StdioOptions });
-  return readReport(child, child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan);
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
+  return readReport(child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan, ended, (sig) => child.kill(sig));
 }
 
+/** Supervisors started by runVia: not Node's children, so reaped here whenever a child ends. */
+const supervisors = new Set<number>();
+const reapSupervisors = () => { for (const p of supervisors) if (fsx().reap(p)) supervisors.delete(p); };
+
+/**
+ * The supervisor is started with posix_spawn (fsx.spawn), not Node's
+ * spawn: Node forks first, and copying a daemon's page tables took ~3 ms of
+ * every container start and exec.
+ */
 function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
   const args = [...via.args, '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
   if (protectExe) args.push('--protect-exe');
-  const child = spawn(via.path, args, { stdio: ['ignore', 'pipe', via.stderr ?? 'ignore', 'pipe'], detached: true });
-  child.unref();
-  const r = readReport(child, child.stdio[3] as NodeJS.WritableStream, child.stdio[1] as NodeJS.ReadableStream, plan, true);
-  // the supervisor outlives us: once its report ends, nothing here holds it
-  (child.stdio[1] as NodeJS.ReadableStream).on('end', () => { for (const s of child.stdio) (s as { destroy?: () => void } | null)?.destroy?.(); });
-  return r;
+  const f = fsx();
+  const [planR, planW] = f.pipe();
+  const [reportR, reportW] = f.pipe();
+  let pid: number;
+  try {
+    pid = f.spawn(via.path, [via.path, ...args], [-1, reportW, via.stderr ?? -1, planR]);
+  } catch (e) {
+    closeSync(planW);
+    closeSync(reportR);
+    throw e;
+  } finally {
+    closeSync(planR);
+    closeSync(reportW);
+  }
+  if (!process.listeners('SIGCHLD').includes(reapSupervisors)) process.on('SIGCHLD', reapSupervisors);
+  supervisors.add(pid);
+  reapSupervisors(); // one that ended before the listener was there
+  const planPipe = new Socket({ fd: planW, readable: false, writable: true });
+  const report = new Socket({ fd: reportR, readable: true, writable: false });
+  // the supervisor outlives us: once its report ends, it has taken over and nothing here holds it
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => report.once('close', () => { planPipe.destroy(); res({ code: 0, signal: null }); }));
+  return readReport(planPipe, report, plan, ended, (sig) => { try { process.kill(pid, sig); } catch { /* gone */ } }, true);
 }
 
-/** With `atEnd`, the pid is given when the report ends without an error (the supervisor is ready then). */
-function readReport(child: ReturnType<typeof spawn>, planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, atEnd = false): RunningExecutor {
+/**
+ * With `atEnd`, the pid is given when the report ends without an error (the
+ * supervisor is ready then). `ended`: the executor (or the supervisor's
+ * report) is done.
+ */
+function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>, kill: RunningExecutor['kill'], atEnd = false): RunningExecutor {
   planPipe.end(encodePlan(plan));
   planPipe.on('error', () => { /* the executor reports why it stopped reading */ });
   let buf = '', error = '', exitCode = -1, seen = 0;
@@ -87,11 +119,10 @@ function readReport(child: ReturnType<typeof spawn>, planPipe: NodeJS.WritableSt
       else if (seen) resolvePid(seen);
       else rejectPid(new ExecutorError('the supervisor ended before the process started'));
     });
-    child.on('close', (code, sig) => {
-      const e = new ExecutorError(error || `executor exited with ${code ?? sig}`);
-      rejectPid(e);
+    void ended.then(({ code, signal }) => {
+      rejectPid(new ExecutorError(error || `executor exited with ${code ?? signal}`));
       res({ exitCode: exitCode >= 0 ? exitCode : code ?? 1 });
     });
   });
-  return { pid, done, kill: (sig) => child.kill(sig) };
+  return { pid, done, kill };
 }

@@ -1,5 +1,5 @@
 // The native file operations Node lacks (native/fsx): mknod, xattrs, flock,
-// mount, fd passing; and removeEntries, which the crash clean-ups share.
+// mount, fd passing, spawning; and removeEntries, which the crash clean-ups share.
 import { createRequire } from 'node:module';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +16,12 @@ export interface Fsx {
   umount(target: string, detach?: boolean): void;
   /** Sends `text` on unix socket `sock` with `fd` attached (SCM_RIGHTS), in one message. */
   sendFd(sock: number, fd: number, text: string): void;
+  /** pipe2(O_CLOEXEC): [read, write]. */
+  pipe(): [number, number];
+  /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
+  spawn(path: string, argv: string[], fds: number[]): number;
+  /** waitpid(WNOHANG): true once the child has ended. */
+  reap(pid: number): boolean;
 }
 
 export const MS_RDONLY = 1, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;
