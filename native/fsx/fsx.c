@@ -9,6 +9,7 @@
 #include <node_api.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,17 +200,21 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The call's one int32 argument; false, with a TypeError thrown, when it has none. */
+static bool int32_arg(napi_env env, napi_callback_info info, const char *usage, int32_t *v) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && napi_get_value_int32(env, argv[0], v) == napi_ok) return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
 /* flock(fd, exclusive): true when taken, false when another holds it (never blocks).
  * The kernel drops the lock when its holder dies, so a crash leaves no stale lock. */
 static napi_value js_try_lock(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  napi_value out;
   int32_t fd;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok) {
-    napi_throw_type_error(env, NULL, "tryLock(fd)");
-    return NULL;
-  }
+  if (!int32_arg(env, info, "tryLock(fd)", &fd)) return NULL;
   int r = flock(fd, LOCK_EX | LOCK_NB);
   if (r < 0 && errno != EWOULDBLOCK) return throw_errno(env, "flock", "(fd)");
   napi_get_boolean(env, r == 0, &out);
@@ -319,12 +324,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
 
 /* reap(pid): true once the child has ended (its status collected), false while it runs */
 static napi_value js_reap(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
+  napi_value out;
   int32_t pid;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 1 || napi_get_value_int32(env, argv[0], &pid) != napi_ok || pid <= 0) {
-    napi_throw_type_error(env, NULL, "reap(pid)");
+  if (!int32_arg(env, info, "reap(pid)", &pid)) return NULL;
+  if (pid <= 0) {
+    napi_throw_type_error(env, NULL, "reap(pid): pid must be positive");
     return NULL;
   }
   int st;
