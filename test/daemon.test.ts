@@ -3,38 +3,22 @@
 // shape and the daemon keeps serving.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { request } from 'node:http';
-import { PREFIX, REPO } from './helpers/env.js';
+import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from './helpers/oci-image.js';
+import { PrivateBerthd } from './helpers/berthd.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-daemon-`));
 chmodSync(work, 0o755);
-const sock = join(work, 'berth.sock');
-const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
-const docker = (args: string[]) => {
-  const r = spawnSync(dockerBin, args, { encoding: 'utf8', env: { ...process.env, DOCKER_HOST: `unix://${sock}`, DOCKER_CONFIG: join(work, 'client') }, timeout: 60000 });
-  return { out: r.stdout, err: r.stderr, code: r.status };
-};
-/** A raw API call, as a client nobody wrote would make it. */
-function api(method: string, path: string, body?: string): Promise<{ status: number; json: any }> {
-  return new Promise((res, rej) => {
-    const r = request({ socketPath: sock, method, path, headers: body ? { 'content-type': 'application/json' } : {} }, (m) => {
-      let text = '';
-      m.on('data', (d) => { text += d; });
-      m.on('end', () => res({ status: m.statusCode ?? 0, json: (m.headers['content-type'] ?? '').includes('json') ? JSON.parse(text) : text }));
-    });
-    r.on('error', rej);
-    r.end(body);
-  });
-}
 
 describe('berthd with the docker CLI', () => {
-  let daemon: ChildProcess;
+  const d = new PrivateBerthd();
+  const docker = (args: string[]) => d.docker(args);
+  /** status and JSON body of a raw API call */
+  const api = async (method: string, path: string) => { const r = await d.api(method, path); return { status: r.status, json: r.json }; };
   let reg: Awaited<ReturnType<typeof startRegistry>>;
   before(async () => {
     reg = await startRegistry(join(work, 'registry'));
@@ -42,11 +26,10 @@ describe('berthd with the docker CLI', () => {
     const lay = join(work, 'layout');
     writeIndex(lay, 'v1', [addImage(lay, { layers: [tarOf(join(work, 'rootfs'))] })], false);
     skopeo(['copy', '--dest-tls-verify=false', `oci:${lay}:v1`, `docker://${reg.addr}/test/busybox:v1`]);
-    daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', join(work, 'root'), '--exec-root', join(work, 'exec'), '--cgroup-parent', `/${PREFIX}-daemon`, '-H', `unix://${sock}`], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+    await d.start();
   });
   after(async () => {
-    if (daemon.exitCode === null) { const gone = new Promise((r) => daemon.once('exit', r)); daemon.kill('SIGTERM'); await gone; }
+    await d.stop();
     await reg?.stop();
     rmSync(work, { recursive: true, force: true });
   });
