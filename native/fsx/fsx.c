@@ -270,7 +270,8 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
 }
 
 /* spawn(path, argv, fds): starts `path` in a new session with fds[i] as its
- * fd i (-1: /dev/null) and default signal handling; its pid. posix_spawn
+ * fd i (-1: /dev/null), no other descriptor, and default signal handling;
+ * its pid. posix_spawn
  * shares the daemon's memory until the exec (vfork-like), where Node's
  * spawn forks and copies the page tables of a large process first. The
  * child is not Node's: the caller reaps it (reap). */
@@ -303,6 +304,8 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
     ok = napi_get_element(env, argv[2], i, &v) == napi_ok && napi_get_value_int32(env, v, &fd) == napi_ok;
     if (ok) ok = (fd < 0 ? posix_spawn_file_actions_addopen(&fa, (int)i, "/dev/null", O_RDWR, 0) : posix_spawn_file_actions_adddup2(&fa, fd, (int)i)) == 0;
   }
+  /* nothing else of ours: a descriptor berthd inherited without close-on-exec (from the shell that started it) stops here */
+  if (ok) ok = posix_spawn_file_actions_addclosefrom_np(&fa, (int)nfds) == 0;
   sigset_t none, all;
   sigemptyset(&none);
   sigfillset(&all);
