@@ -1,10 +1,13 @@
 // bin/berth: version information, the runtime verbs under `berth runtime`,
-// and clear errors for what it does not know.
+// clear errors for what it does not know, and starting berthd on first use.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO } from './helpers/env.js';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
+import { PREFIX, REPO } from './helpers/env.js';
 
 const berth = (...args: string[]) => spawnSync(join(REPO, 'bin', 'berth'), args, { encoding: 'utf8' });
 
@@ -30,4 +33,33 @@ test('unknown verbs and formats are named in the error', () => {
   const f = berth('version', '--format', 'yaml');
   assert.equal(f.status, 1);
   assert.match(f.stderr, /--format: unknown format "yaml"/);
+});
+
+test('the CLI starts berthd for a data root on first use: once for parallel first uses, in its own session, holding none of the CLI\'s descriptors', async () => {
+  const root = mkdtempSync(join(tmpdir(), `${PREFIX}-autostart-`));
+  try {
+    // four first uses at once, each with a descriptor (251) it inherited without close-on-exec
+    const runs = await Promise.all(Array.from({ length: 4 }, () => new Promise<number | null>((res) => {
+      const c = spawn('bash', ['-c', `exec 251>${join(root, 'held')}; exec ${join(REPO, 'bin', 'berth')} --data-root ${root}/data ps -q`], { stdio: 'ignore' });
+      c.on('exit', res);
+    })));
+    assert.deepEqual(runs, [0, 0, 0, 0]);
+    const daemonsNow = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`berthd\0--data-root\0${root}/data`); } catch { return false; }
+    });
+    let daemons = daemonsNow();
+    // the ones that lost the data root's lock are on their way out
+    for (let i = 0; i < 100 && daemons.length > 1; i++) { await new Promise((r) => setTimeout(r, 50)); daemons = daemonsNow(); }
+    assert.equal(daemons.length, 1, 'one berthd serves the data root');
+    const pid = daemons[0]!;
+    assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[3], pid, 'it leads its own session');
+    const held = readdirSync(`/proc/${pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) === join(root, 'held'); } catch { return false; } });
+    assert.deepEqual(held, []);
+    process.kill(Number(pid), 'SIGTERM');
+    for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    // the exec root the CLI derived for this data root (client.ts daemonPaths)
+    rmSync(`/run/berth-${createHash('sha256').update(join(root, 'data')).digest('hex').slice(0, 12)}`, { recursive: true, force: true });
+    rmSync(root, { recursive: true, force: true });
+  }
 });

@@ -4,7 +4,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { request, type Answer, type Response } from './http1.js';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -52,12 +51,17 @@ export class ApiClient {
       const { dataRoot, execRoot } = this.autostart!;
       mkdirSync(dataRoot, { recursive: true });
       const log = openSync(join(dataRoot, 'berthd.log'), 'a');
-      const d = spawn(join(projectRoot(), 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${this.socket}`], { detached: true, stdio: ['ignore', log, log] });
-      d.unref();
+      // posix_spawn, in its own session, with stdio only: nothing else the CLI
+      // inherited (a pipe of the shell's) stays open in a long-lived daemon
+      const berthd = join(projectRoot(), 'bin', 'berthd');
+      let pid: number;
+      try { pid = fsx().spawn(berthd, [berthd, '--data-root', dataRoot, '--exec-root', execRoot, '-H', `unix://${this.socket}`], [-1, log, log]); } finally { closeSync(log); }
+      let ended = false;
       for (let i = 0; i < 1000; i++) {
         if (await canConnect(this.socket)) return;
         // ours quits when another CLI's berthd took the data root first: wait for that one
-        if (d.exitCode !== null && !dataRootHeld(dataRoot)) break;
+        ended ||= fsx().reap(pid);
+        if (ended && !dataRootHeld(dataRoot)) break;
         await new Promise((r) => setTimeout(r, 10));
       }
       throw new Error(`berthd did not start (see ${join(dataRoot, 'berthd.log')})`);

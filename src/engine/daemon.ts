@@ -149,9 +149,12 @@ export class Daemon {
       await new Promise<void>((res) => x.server.close(() => res()));
       if (x.path) rmSync(x.path, { force: true });
     }
+    // the socket and pid file are ours only with the data root's lock: a
+    // berthd that lost the lock must not take away the winner's
+    if (this.rootLock === undefined) return;
     rmSync(this.opts.socket, { force: true });
     rmSync(join(this.opts.dataRoot, 'berthd.pid'), { force: true });
-    if (this.rootLock !== undefined) closeSync(this.rootLock);
+    closeSync(this.rootLock);
     this.rootLock = undefined;
   }
 }
