@@ -224,6 +224,17 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.berth(['cp', join(src, 'file'), 'nosuchctr:/tmp']).err, /No such container: nosuchctr/);
     assert.match(d.berth(['cp', 'cp:/etc', join(src, 'file')]).err, /cannot copy a directory to the file/);
     assert.match(d.berth(['cp', src, join(src, 'file')]).err, /one of the paths must be CONTAINER:PATH/);
+    // a stopped container: its volume and /etc files are shown too, and nothing stays mounted after
+    assert.equal(d.docker(['stop', '-t', '1', 'cp']).code, 0);
+    for (const [tag, cli] of Object.entries(clis)) {
+      const r = cli(['cp', 'cp:/vol/b', join(work, `stopped-${tag}`)]);
+      assert.equal(r.code, 0, r.err);
+      assert.equal(readFileSync(join(work, `stopped-${tag}`), 'utf8'), 'top\n');
+    }
+    assert.equal(d.berth(['cp', join(src, 'file'), 'cp:/vol/while-stopped']).code, 0);
+    assert.match(d.berth(['cp', 'cp:/etc/hostname', '-']).out, /[0-9a-f]{12}\n/);
+    assert.deepEqual(mountsUnder(d.dataRoot), []);
+    assert.equal(d.docker(['run', '--rm', '-v', 'cpvol:/v', IMG, 'cat', '/v/while-stopped']).out, 'top\n');
     assert.equal(d.docker(['rm', '-f', 'cp']).code, 0);
     assert.equal(d.docker(['volume', 'rm', 'cpvol']).code, 0);
   });

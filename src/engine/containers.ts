@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InvalidInput } from '../util/check.js';
-import { fsx } from '../util/fsx.js';
+import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
@@ -773,11 +773,33 @@ export class Engine extends EventEmitter {
   /**
    * The container's files as its processes see them, for cp: a running
    * container's root through /proc/PID/root, with its volumes, binds, tmpfs
-   * and /etc files mounted; a stopped one's root filesystem alone.
+   * and /etc files mounted; a stopped one's root filesystem with its
+   * volumes, binds and /etc files bound in for the call, as docker shows it.
    */
   private withView<T>(r: ContainerRecord, fn: (root: string) => Promise<T> | T): Promise<T> {
     if (r.State.Running && r.State.Pid > 0) return Promise.resolve().then(() => fn(`/proc/${r.State.Pid}/root`));
-    return this.withRoot(r, fn);
+    return this.withRoot(r, async (rootfs) => {
+      const dir = this.dir(r.Id);
+      const binds = [
+        ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: join(dir, f), destination: `/etc/${f}`, ro: false })),
+        ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
+      ];
+      const f = fsx(), bound: string[] = [];
+      try {
+        for (const b of binds) {
+          let target: string;
+          try { target = resolveInRoot(rootfs, b.destination, true); } catch { continue; }
+          // a mount point the container never had (not started yet) shows nothing
+          if (!existsSync(b.source) || !existsSync(target) || lstatSync(b.source).isDirectory() !== lstatSync(target).isDirectory()) continue;
+          f.mount(b.source, target, '', MS_BIND | MS_REC, '');
+          bound.push(target);
+          if (b.ro) f.mount('', target, '', MS_BIND | MS_REMOUNT | MS_RDONLY, '');
+        }
+        return await fn(rootfs);
+      } finally {
+        for (const t of bound.reverse()) { try { f.umount(t, true); } catch { /* gone with the root */ } }
+      }
+    });
   }
 
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
