@@ -38,6 +38,10 @@
       ],
       "ldflags": [
         "-static-libgcc"
+      ],
+      "libraries": [
+        "-lz",
+        "-lpthread"
       ]
     },
     {

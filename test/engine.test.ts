@@ -82,7 +82,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['ps', '-aq']).out, '', '--rm removed every container');
   });
 
-  test('large output comes whole and in order through both CLIs, to a slow reader too; logs rotate by max-size and max-file', () => {
+  test('large output comes whole and in order through both CLIs, to a slow reader too; logs rotate by max-size and max-file (json-file and local)', () => {
     const seq = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
     const out = seq(300000), err = seq(3000);
     for (const cli of [`${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock}`, dockerBin]) {
@@ -112,6 +112,21 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.ok(kept.every((v, i) => i === 0 || v === kept[i - 1]! + 1), 'the kept lines follow each other without a gap');
     assert.ok(kept.length > 2000, `${kept.length} lines kept`); // two full files of ~75-byte entries at least
     assert.equal(d.docker(['rm', id]).code, 0);
+    // the local driver: docker's protobuf entries, rotated files gzipped (compress=false keeps them plain)
+    for (const compress of ['true', 'false']) {
+      const lid = d.docker(['run', '-d', '--log-driver', 'local', '--log-opt', 'max-size=100k', '--log-opt', 'max-file=3', '--log-opt', `compress=${compress}`, IMG, 'sh', '-c', 'seq 1 200000; printf unterminated']).out.trim();
+      assert.equal(d.docker(['wait', lid]).out, '0\n');
+      const ldir = join(d.dataRoot, 'containers', lid, 'local-logs');
+      const gz = compress === 'true' ? '.gz' : '';
+      assert.deepEqual(readdirSync(ldir).sort(), ['container.log', `container.log.1${gz}`, `container.log.2${gz}`]);
+      const all = d.docker(['logs', lid]).out;
+      assert.ok(all.endsWith('200000\nunterminated'), all.slice(-40));
+      const nums = all.trimEnd().split('\n').slice(0, -1).map(Number);
+      assert.ok(nums.length > 2000 && nums.every((v, i) => i === 0 || v === nums[i - 1]! + 1), 'the kept lines follow each other');
+      assert.match(d.docker(['logs', '-t', '--tail', '1', lid]).out, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z unterminated$/);
+      assert.equal(d.docker(['rm', lid]).code, 0);
+    }
+    assert.match(d.docker(['run', '--rm', '--log-driver', 'local', '--log-opt', 'compress=maybe', IMG, 'true']).err, /compress: "maybe" must be true or false/);
   });
 
   test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {

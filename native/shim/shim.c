@@ -1,7 +1,8 @@
 /* berth-shim: one per container process, started by berthd, outliving it.
  *
  *   berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--wait-attach]
- *              [--log FILE] [--log-max-size BYTES] [--log-max-file N] -- EXECUTOR ARGS...
+ *              [--log FILE] [--log-max-size BYTES] [--log-max-file N]
+ *              [--log-format json|local] [--log-compress] -- EXECUTOR ARGS...
  *
  * Runs EXECUTOR (berth-exec, reading its plan from fd 3 and reporting on fd
  * 4, both inherited from berthd) and becomes the container process's reaper
@@ -39,6 +40,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #define MAX_CLIENTS 64
 #define PARTIAL_MAX 16384 /* docker splits log lines longer than this */
@@ -59,6 +61,7 @@ static struct {
   int tty, want_stdin, stdin_once, wait_attach;
   long long log_max_size;
   int log_max_file;
+  int log_local, log_compress; /* docker's "local" format: protobuf entries, rotated files gzipped */
   int log_fd;
   long long log_size;
   int in_fd, out_fd, err_fd; /* container side: stdin writer, stdout/stderr readers (pty master for all with tty) */
@@ -69,6 +72,7 @@ static struct {
   /* '","stream":"stdout","time":"...Z"}\n' for the lines of one read: formatted once per read */
   char suffix[2][96];
   size_t suffix_len[2];
+  long long nanos[2]; /* the same time, for the local format */
 } S = {.log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
 
 static void die(const char *fmt, ...) {
@@ -142,19 +146,58 @@ static void unlink_later(const char *path) {
   pthread_attr_destroy(&a);
 }
 
+/* --log-compress: the file rotated out (LOG.1) is gzipped beside the output
+ * path, to LOG.1.gz (through a temporary name), and then dropped. */
+static pthread_t compressor;
+static int compressing;
+
+static void *compress_file(void *arg) {
+  char *plain = arg, tmp[4300], dst[4300];
+  snprintf(dst, sizeof(dst), "%s.gz", plain);
+  snprintf(tmp, sizeof(tmp), "%s.gz.tmp", plain);
+  char *buf = malloc(1 << 16);
+  int in = open(plain, O_RDONLY | O_CLOEXEC), ok = 0;
+  int out = buf && in >= 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+  gzFile g = out >= 0 ? gzdopen(out, "wb1") : NULL;
+  if (out >= 0 && !g) close(out);
+  if (g) {
+    ssize_t r;
+    ok = 1;
+    while (ok && (r = read(in, buf, 1 << 16)) > 0) ok = gzwrite(g, buf, (unsigned)r) == r;
+    if (gzclose(g) != Z_OK) ok = 0;
+    if (ok && rename(tmp, dst) == 0) unlink(plain);
+    else unlink(tmp);
+  }
+  if (in >= 0) close(in);
+  free(buf);
+  free(plain);
+  return NULL;
+}
+
+static void compress_wait(void) {
+  if (compressing) pthread_join(compressor, NULL);
+  compressing = 0;
+}
+
 static void log_rotate(void) {
   char from[4200], to[4200];
+  const char *gz = S.log_compress ? ".gz" : "";
+  compress_wait(); /* the last rotated file is LOG.1.gz before the names shift */
   if (S.log_max_file <= 1) { /* keep one file: start it again */
     unlink_later(S.log_path);
   } else {
-    snprintf(from, sizeof(from), "%s.%d", S.log_path, S.log_max_file - 1);
+    snprintf(from, sizeof(from), "%s.%d%s", S.log_path, S.log_max_file - 1, gz);
     unlink_later(from);
     for (int i = S.log_max_file - 1; i >= 1; i--) {
       if (i == 1) snprintf(from, sizeof(from), "%s", S.log_path);
-      else snprintf(from, sizeof(from), "%s.%d", S.log_path, i - 1);
-      snprintf(to, sizeof(to), "%s.%d", S.log_path, i);
+      else snprintf(from, sizeof(from), "%s.%d%s", S.log_path, i - 1, gz);
+      snprintf(to, sizeof(to), "%s.%d%s", S.log_path, i, i == 1 ? "" : gz);
       rename(from, to);
     }
+    snprintf(to, sizeof(to), "%s.1", S.log_path);
+    char *arg = S.log_compress ? strdup(to) : NULL;
+    if (arg && pthread_create(&compressor, NULL, compress_file, arg) == 0) compressing = 1;
+    else if (arg) compress_file(arg);
   }
   close(S.log_fd);
   S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -175,21 +218,44 @@ static struct {
   int busy, started;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-/* Writes whole entries (each ends with its only raw newline), rotating
- * between two whenever the next would take the file past --log-max-size. */
+/* How many bytes of whole entries at p (n bytes) fit in `room`: a json-file
+ * entry ends with its only raw newline; a local one says its length. */
+static size_t whole_entries(const char *p, size_t n, size_t room) {
+  if (!S.log_local) {
+    const char *end = room ? memrchr(p, '\n', room < n ? room : n) : NULL;
+    return end ? (size_t)(end - p) + 1 : 0;
+  }
+  size_t at = 0;
+  while (at + 4 <= n) {
+    const unsigned char *q = (const unsigned char *)p + at;
+    size_t next = at + 8 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
+    if (next > room || next > n) break;
+    at = next;
+  }
+  return at;
+}
+
+/* Writes whole entries, rotating between two whenever the next would take
+ * the file past --log-max-size. */
 static void log_store(const char *p, size_t n) {
   while (n > 0) {
     size_t take = n;
     if (S.log_max_size > 0 && S.log_size + (long long)n > S.log_max_size) {
       long long room = S.log_max_size - S.log_size;
-      const char *end = room > 0 ? memrchr(p, '\n', (size_t)room) : NULL;
-      if (end) take = (size_t)(end - p) + 1;
+      size_t fit = room > 0 ? whole_entries(p, n, (size_t)room) : 0;
+      if (fit) take = fit;
       else if (S.log_size > 0) { /* not one more entry fits */
         log_rotate();
         continue;
       } else { /* an entry larger than a file */
-        const char *nl = memchr(p, '\n', n);
-        take = nl ? (size_t)(nl - p) + 1 : n;
+        if (S.log_local) {
+          const unsigned char *q = (const unsigned char *)p;
+          size_t len = 8 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
+          take = len < n ? len : n;
+        } else {
+          const char *nl = memchr(p, '\n', n);
+          take = nl ? (size_t)(nl - p) + 1 : n;
+        }
       }
     }
     if (S.log_fd >= 0 && write_all(S.log_fd, p, take) == 0) S.log_size += (long long)take;
@@ -273,8 +339,9 @@ static void init_plain(void) {
 
 /* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
  * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
-static void log_entry(int stream, const unsigned char *p, size_t n) {
-  size_t need = n * 6 + 128;
+/* Room for `need` more bytes of entries at the end of obuf (handing the
+ * gathered ones to the writer when it is full); where they go. */
+static char *reserve(size_t need) {
   if (olen + need > ocap) {
     log_write();
     if (need > ocap) {
@@ -284,7 +351,17 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
       if (!obuf) die("out of memory");
     }
   }
-  char *o = obuf + olen;
+  return obuf + olen;
+}
+
+static void log_entry_local(int stream, const unsigned char *p, size_t n);
+
+static void log_entry(int stream, const unsigned char *p, size_t n) {
+  if (S.log_local) {
+    log_entry_local(stream, p, n);
+    return;
+  }
+  char *o = reserve(n * 6 + 128);
   memcpy(o, "{\"log\":\"", 8);
   o += 8;
   static const char hex[] = "0123456789abcdef";
@@ -337,9 +414,49 @@ static void log_entry(int stream, const unsigned char *p, size_t n) {
   olen = (size_t)(o - obuf);
 }
 
+static size_t varint(char *o, unsigned long long v) {
+  size_t n = 0;
+  while (v >= 0x80) {
+    o[n++] = (char)(v | 0x80);
+    v >>= 7;
+  }
+  o[n++] = (char)v;
+  return n;
+}
+
+/* One entry of docker's local format: a big-endian length, a protobuf
+ * LogEntry {1: source, 2: time_nano, 3: line without its newline,
+ * 4: partial when it had none}, and the length again (so it reads backward). */
+static void log_entry_local(int stream, const unsigned char *p, size_t n) {
+  char *frame = reserve(n + 64), *o = frame + 4;
+  int whole = n > 0 && p[n - 1] == '\n';
+  size_t len = whole ? n - 1 : n;
+  *o++ = 0x0a;
+  *o++ = 6;
+  memcpy(o, stream ? "stderr" : "stdout", 6);
+  o += 6;
+  *o++ = 0x10;
+  o += varint(o, (unsigned long long)S.nanos[stream]);
+  *o++ = 0x1a;
+  o += varint(o, len);
+  memcpy(o, p, len);
+  o += len;
+  if (!whole) {
+    *o++ = 0x20;
+    *o++ = 1;
+  }
+  uint32_t size = (uint32_t)(o - frame - 4);
+  unsigned char be[4] = {(unsigned char)(size >> 24), (unsigned char)(size >> 16), (unsigned char)(size >> 8), (unsigned char)size};
+  memcpy(frame, be, 4);
+  memcpy(o, be, 4);
+  o += 4;
+  olen = (size_t)(o - obuf);
+}
+
 static void stamp(int stream) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
+  S.nanos[stream] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   S.suffix_len[stream] = (size_t)snprintf(S.suffix[stream], sizeof(S.suffix[stream]), "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
@@ -568,13 +685,15 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc) S.exit_path = argv[++i];
     else if (strcmp(argv[i], "--log-max-size") == 0 && i + 1 < argc) S.log_max_size = atoll(argv[++i]);
     else if (strcmp(argv[i], "--log-max-file") == 0 && i + 1 < argc) S.log_max_file = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc) S.log_local = strcmp(argv[++i], "local") == 0;
+    else if (strcmp(argv[i], "--log-compress") == 0) S.log_compress = 1;
     else if (strcmp(argv[i], "--tty") == 0) S.tty = 1;
     else if (strcmp(argv[i], "--stdin") == 0) S.want_stdin = 1;
     else if (strcmp(argv[i], "--stdin-once") == 0) S.stdin_once = 1;
     else if (strcmp(argv[i], "--wait-attach") == 0) S.wait_attach = 1;
     else die("unknown argument %s", argv[i]);
   }
-  if (!S.dir || !S.exit_path || i >= argc) die("usage: berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--log FILE] [--log-max-size N] [--log-max-file N] -- EXECUTOR ARGS...");
+  if (!S.dir || !S.exit_path || i >= argc) die("usage: berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--log FILE] [--log-max-size N] [--log-max-file N] [--log-format json|local] [--log-compress] -- EXECUTOR ARGS...");
   prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   setsid();
   signal(SIGPIPE, SIG_IGN);
@@ -738,6 +857,7 @@ int main(int argc, char **argv) {
   }
   snprintf(path, sizeof(path), "%s/shim.sock", S.dir);
   unlink(path);
+  compress_wait();
   for (int k = 0; k < 1000 && __atomic_load_n(&unlinks_pending, __ATOMIC_SEQ_CST) > 0; k++) usleep(10000);
   return 0;
 }

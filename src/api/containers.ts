@@ -97,7 +97,7 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
   const logs = readLogs(r.LogPath, {
     stdout, stderr, follow: bool(q.get('follow')), since: num(q.get('since')), until: num(q.get('until')),
     tail: tail && tail !== 'all' ? Number(tail) : undefined,
-  }, () => e.list().includes(r) && (r.State.Running || r.State.Restarting), () => closed);
+  }, () => e.list().includes(r) && (r.State.Running || r.State.Restarting), () => closed, r.HostConfig.LogConfig?.Type === 'local' ? 'local' : 'json');
   for await (const entry of logs) {
     const data = timestamps ? Buffer.concat([Buffer.from(`${entry.time} `), entry.log]) : entry.log;
     if (!res.write(r.Config.Tty ? data : frame(entry.stream, data))) await new Promise((ok) => res.once('drain', ok));

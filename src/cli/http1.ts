@@ -44,7 +44,11 @@ export function request(socketPath: string, method: string, path: string, header
     const streamed = body instanceof Readable;
     const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost'];
     const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
-    if (!has('upgrade')) lines.push('Connection: close');
+    // "close" lets the daemon end the connection as soon as it answered. Not
+    // with a streamed body: one refused early (cp to a missing directory)
+    // would be cut off unread, and the reset loses the answer; kept alive,
+    // the daemon reads the rest of the body away first.
+    if (!has('upgrade') && !streamed) lines.push('Connection: close');
     for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
     if (streamed) lines.push('Transfer-Encoding: chunked');
     else if ((body || ['POST', 'PUT'].includes(method)) && !has('content-length')) lines.push(`Content-Length: ${body?.length ?? 0}`);

@@ -190,6 +190,7 @@ export class Engine extends EventEmitter {
     if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
     const logType = host.LogConfig?.Type || 'json-file';
     if (!['json-file', 'local', 'none'].includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (json-file, local, none)`);
+    if (logType !== 'none') logOptions(logType, host.LogConfig?.Config ?? {}); // a bad --log-opt is refused now, not at start
     const mounts = this.planMounts(config, host);
     const dir = this.dir(id);
     mkdirSync(dir, { mode: 0o710 });
@@ -199,7 +200,7 @@ export class Engine extends EventEmitter {
         Id: id, Name: cname, Created: now(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
         Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...host, LogConfig: { Type: logType, Config: host.LogConfig?.Config ?? {} } },
         State: { Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
-        RestartCount: 0, Mounts: mounts, LogPath: logType === 'none' ? '' : join(dir, `${id}-json.log`), RootMounts: rootMounts,
+        RestartCount: 0, Mounts: mounts, LogPath: logType === 'none' ? '' : logType === 'local' ? join(dir, 'local-logs', 'container.log') : join(dir, `${id}-json.log`), RootMounts: rootMounts,
       };
       this.save(r);
       this.records.set(id, r);
@@ -295,7 +296,9 @@ export class Engine extends EventEmitter {
       mkdirSync(shim, { recursive: true, mode: 0o700 });
       rmSync(this.exitFile(r.Id), { force: true });
       await this.runtime.delete(r.Id, true).catch(() => {}); // a leftover from a crash
-      const log = r.HostConfig.LogConfig?.Type === 'none' ? undefined : { path: r.LogPath, ...logLimits(r.HostConfig.LogConfig?.Config ?? {}) };
+      const logType = r.HostConfig.LogConfig?.Type ?? 'json-file';
+      const log = logType === 'none' ? undefined : { path: r.LogPath, ...logOptions(logType, r.HostConfig.LogConfig?.Config ?? {}) };
+      if (log) mkdirSync(dirname(log.path), { recursive: true });
       const created = await this.runtime.create(r.Id, join(dir, 'bundle'), {
         consoleSocket: r.Config.Tty ? consoleSocket(shim) : undefined,
         via: shimVia({ dir: shim, exitFile: this.exitFile(r.Id), tty: !!r.Config.Tty, stdin: !!r.Config.OpenStdin, stdinOnce: !!r.Config.StdinOnce, log }),
@@ -999,6 +1002,14 @@ function checkHostConfig(h: HostConfig): void {
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
   if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidInput('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+}
+
+/** The shim's log options from the driver (json-file or local) and its --log-opt values. */
+function logOptions(type: string, c: Record<string, string>): { maxSize: number; maxFile: number; format: 'json' | 'local'; compress: boolean } {
+  const compress = c.compress ?? 'true';
+  if (!['true', 'false'].includes(compress)) throw new InvalidInput('HostConfig.LogConfig.Config.compress', `"${compress}" must be true or false`);
+  // local: docker's protobuf entries, rotated files gzipped unless compress=false
+  return { ...logLimits(c), format: type === 'local' ? 'local' : 'json', compress: type === 'local' && compress === 'true' };
 }
 
 function logLimits(c: Record<string, string>): { maxSize: number; maxFile: number } {

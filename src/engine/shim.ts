@@ -15,7 +15,7 @@ export interface ShimOptions {
   stdinOnce: boolean;
   /** the process waits until a client attached (exec: nothing of its output is lost) */
   waitAttach?: boolean;
-  log?: { path: string; maxSize: number; maxFile: number };
+  log?: { path: string; maxSize: number; maxFile: number; format?: 'json' | 'local'; compress?: boolean };
 }
 
 export function shimPath(): string {
@@ -29,7 +29,8 @@ export function shimVia(o: ShimOptions, stderr?: number) {
   if (o.stdin) args.push('--stdin');
   if (o.stdinOnce) args.push('--stdin-once');
   if (o.waitAttach) args.push('--wait-attach');
-  if (o.log) args.push('--log', o.log.path, '--log-max-size', String(o.log.maxSize), '--log-max-file', String(o.log.maxFile));
+  if (o.log) args.push('--log', o.log.path, '--log-max-size', String(o.log.maxSize), '--log-max-file', String(o.log.maxFile), '--log-format', o.log.format ?? 'json');
+  if (o.log?.compress) args.push('--log-compress');
   return { path: shimPath(), args, stderr };
 }
 
