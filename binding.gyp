@@ -40,8 +40,8 @@
         "-static-libgcc"
       ],
       "libraries": [
-        "-lz",
-        "-lpthread"
+        "-lpthread",
+        "-ldl"
       ]
     },
     {

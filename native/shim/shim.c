@@ -40,7 +40,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <dlfcn.h>
 
 #define MAX_CLIENTS 64
 #define PARTIAL_MAX 16384 /* docker splits log lines longer than this */
@@ -147,9 +147,26 @@ static void unlink_later(const char *path) {
 }
 
 /* --log-compress: the file rotated out (LOG.1) is gzipped beside the output
- * path, to LOG.1.gz (through a temporary name), and then dropped. */
+ * path, to LOG.1.gz (through a temporary name), and then dropped. zlib is
+ * loaded then (libz.so.1 is on every Debian system; its headers need not
+ * be), so a shim that never compresses never maps it. */
 static pthread_t compressor;
 static int compressing;
+static struct {
+  void *(*dopen)(int fd, const char *mode);
+  int (*write)(void *gz, const void *buf, unsigned len);
+  int (*close)(void *gz);
+} Z;
+
+static int zlib_loaded(void) {
+  if (Z.close) return 1;
+  void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return 0;
+  *(void **)&Z.dopen = dlsym(h, "gzdopen");
+  *(void **)&Z.write = dlsym(h, "gzwrite");
+  *(void **)&Z.close = dlsym(h, "gzclose");
+  return Z.dopen && Z.write && Z.close;
+}
 
 static void *compress_file(void *arg) {
   char *plain = arg, tmp[4300], dst[4300];
@@ -157,14 +174,14 @@ static void *compress_file(void *arg) {
   snprintf(tmp, sizeof(tmp), "%s.gz.tmp", plain);
   char *buf = malloc(1 << 16);
   int in = open(plain, O_RDONLY | O_CLOEXEC), ok = 0;
-  int out = buf && in >= 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
-  gzFile g = out >= 0 ? gzdopen(out, "wb1") : NULL;
+  int out = buf && in >= 0 && zlib_loaded() ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+  void *g = out >= 0 ? Z.dopen(out, "wb1") : NULL;
   if (out >= 0 && !g) close(out);
   if (g) {
     ssize_t r;
     ok = 1;
-    while (ok && (r = read(in, buf, 1 << 16)) > 0) ok = gzwrite(g, buf, (unsigned)r) == r;
-    if (gzclose(g) != Z_OK) ok = 0;
+    while (ok && (r = read(in, buf, 1 << 16)) > 0) ok = Z.write(g, buf, (unsigned)r) == r;
+    if (Z.close(g) != 0) ok = 0; /* Z_OK */
     if (ok && rename(tmp, dst) == 0) unlink(plain);
     else unlink(tmp);
   }
