@@ -112,7 +112,19 @@ static int listen_at(const char *path) {
   return fd;
 }
 
-/* ---- json-file log ---- */
+/* ---- the log (json-file or local) ---- */
+
+/* A thread that nobody joins, on a small stack; false when it could not start. */
+static int start_detached(void *(*fn)(void *), void *arg) {
+  pthread_attr_t a;
+  pthread_t t;
+  pthread_attr_init(&a);
+  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&a, 65536);
+  int ok = pthread_create(&t, &a, fn, arg) == 0;
+  pthread_attr_destroy(&a);
+  return ok;
+}
 
 /* Deletes a rotated-out file off the output path: with ext4's `discard`
  * option freeing its blocks waits for the device (tens of ms per file), and
@@ -137,13 +149,7 @@ static void unlink_later(const char *path) {
     return;
   }
   __atomic_add_fetch(&unlinks_pending, 1, __ATOMIC_SEQ_CST);
-  pthread_attr_t a;
-  pthread_t t;
-  pthread_attr_init(&a);
-  pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&a, 65536);
-  if (pthread_create(&t, &a, unlink_file, arg) != 0) unlink_file(arg);
-  pthread_attr_destroy(&a);
+  if (!start_detached(unlink_file, arg)) unlink_file(arg);
 }
 
 /* --log-compress: the file rotated out (LOG.1) is gzipped beside the output
@@ -235,18 +241,30 @@ static struct {
   int busy, started;
 } W = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
-/* How many bytes of whole entries at p (n bytes) fit in `room`: a json-file
- * entry ends with its only raw newline; a local one says its length. */
-static size_t whole_entries(const char *p, size_t n, size_t room) {
+/* The length of the entry at p (n bytes): a json-file entry ends with its
+ * only raw newline; a local one says its length (big-endian) in front of it,
+ * and is that plus 8. */
+static size_t entry_len(const char *p, size_t n) {
   if (!S.log_local) {
+    const char *nl = memchr(p, '\n', n);
+    return nl ? (size_t)(nl - p) + 1 : n;
+  }
+  if (n < 4) return n;
+  const unsigned char *q = (const unsigned char *)p;
+  size_t len = 8 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
+  return len < n ? len : n;
+}
+
+/* How many bytes of whole entries at p (n bytes) fit in `room`. */
+static size_t whole_entries(const char *p, size_t n, size_t room) {
+  if (!S.log_local) { /* the last newline in room, found at once */
     const char *end = room ? memrchr(p, '\n', room < n ? room : n) : NULL;
     return end ? (size_t)(end - p) + 1 : 0;
   }
   size_t at = 0;
-  while (at + 4 <= n) {
-    const unsigned char *q = (const unsigned char *)p + at;
-    size_t next = at + 8 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
-    if (next > room || next > n) break;
+  while (at < n) {
+    size_t next = at + entry_len(p + at, n - at);
+    if (next > room) break;
     at = next;
   }
   return at;
@@ -264,16 +282,7 @@ static void log_store(const char *p, size_t n) {
       else if (S.log_size > 0) { /* not one more entry fits */
         log_rotate();
         continue;
-      } else { /* an entry larger than a file */
-        if (S.log_local) {
-          const unsigned char *q = (const unsigned char *)p;
-          size_t len = 8 + ((size_t)q[0] << 24 | (size_t)q[1] << 16 | (size_t)q[2] << 8 | q[3]);
-          take = len < n ? len : n;
-        } else {
-          const char *nl = memchr(p, '\n', n);
-          take = nl ? (size_t)(nl - p) + 1 : n;
-        }
-      }
+      } else take = entry_len(p, n); /* an entry larger than a file */
     }
     if (S.log_fd >= 0 && write_all(S.log_fd, p, take) == 0) S.log_size += (long long)take;
     p += take;
@@ -304,15 +313,7 @@ static void log_drain(void) {
 
 static void log_write(void) {
   if (olen == 0) return;
-  if (!W.started) {
-    pthread_attr_t a;
-    pthread_t t;
-    pthread_attr_init(&a);
-    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&a, 65536);
-    W.started = pthread_create(&t, &a, log_writer, NULL) == 0 ? 1 : -1;
-    pthread_attr_destroy(&a);
-  }
+  if (!W.started) W.started = start_detached(log_writer, NULL) ? 1 : -1;
   if (W.started < 0) { /* no thread: write here */
     log_store(obuf, olen);
     olen = 0;
@@ -354,8 +355,6 @@ static void init_plain(void) {
   plain['"'] = plain['\\'] = plain['<'] = plain['>'] = plain['&'] = 0;
 }
 
-/* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
- * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
 /* Room for `need` more bytes of entries at the end of obuf (handing the
  * gathered ones to the writer when it is full); where they go. */
 static char *reserve(size_t need) {
@@ -373,6 +372,8 @@ static char *reserve(size_t need) {
 
 static void log_entry_local(int stream, const unsigned char *p, size_t n);
 
+/* One entry: {"log":"...","stream":"stdout","time":"RFC3339Nano"}. Bytes
+ * that are not valid UTF-8 become U+FFFD, as Go's encoder does. */
 static void log_entry(int stream, const unsigned char *p, size_t n) {
   if (S.log_local) {
     log_entry_local(stream, p, n);
@@ -474,6 +475,7 @@ static void stamp(int stream) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   S.nanos[stream] = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+  if (S.log_local) return; /* the JSON suffix is json-file's alone */
   struct tm tm;
   gmtime_r(&ts.tv_sec, &tm);
   S.suffix_len[stream] = (size_t)snprintf(S.suffix[stream], sizeof(S.suffix[stream]), "\",\"stream\":\"%s\",\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ\"}\n",
@@ -532,10 +534,15 @@ static ssize_t recv_with_fd(int sock, void *buf, size_t len, int *fd) {
   return n;
 }
 
+/* Where the client's output goes: `fd` (a handed-over connection), or -1 for its own. */
+static void set_output(struct client *c, int fd) {
+  if (c->ofd >= 0) close(c->ofd);
+  c->ofd = fd;
+}
+
 static void drop(struct client *c) {
   close(c->fd);
-  if (c->ofd >= 0) close(c->ofd);
-  c->ofd = -1;
+  set_output(c, -1);
   c->kind = C_FREE;
   c->fd = -1;
 }
@@ -553,8 +560,7 @@ static void to_clients(int stream, const char *p, size_t n) {
     int fd = c->ofd >= 0 ? c->ofd : c->fd;
     if ((S.tty || write_all(fd, h, 8) >= 0) && write_all(fd, p, n) >= 0) continue;
     if (c->ofd >= 0) { /* the client left (or detached): berthd still holds the rest and says when it ends */
-      close(c->ofd);
-      c->ofd = -1;
+      set_output(c, -1);
       c->out = c->err = 0;
       continue;
     }
@@ -593,10 +599,7 @@ static void header(struct client *c) {
     if (c->in && rest) write_all(S.in_fd, nl + 1, rest);
     return;
   }
-  if (c->ofd >= 0) { /* only an attach hands over a connection */
-    close(c->ofd);
-    c->ofd = -1;
-  }
+  set_output(c, -1); /* only an attach hands over a connection */
   if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     int r = S.tty ? ioctl(S.in_fd, TIOCSWINSZ, &ws) : -1;
@@ -619,8 +622,7 @@ static void client_readable(struct client *c) {
     int fd = -1;
     ssize_t n = recv_with_fd(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen, &fd);
     if (fd >= 0) {
-      if (c->ofd >= 0) close(c->ofd);
-      c->ofd = fd;
+      set_output(c, fd);
       int sz = PIPE_BYTES; /* a frame in one piece: fewer, larger reads for the client */
       setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     }
