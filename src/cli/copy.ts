@@ -2,12 +2,12 @@
 // The daemon speaks tar (GET/PUT /containers/{id}/archive); GNU tar packs
 // and unpacks on the host, renaming the top entry when the destination
 // names a new file or directory.
-import { spawn } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Response } from './http1.js';
 import { InvalidInput } from '../util/check.js';
+import { PACK, runTar } from '../util/tar.js';
 import { DaemonError, type ApiClient } from './client.js';
 
 interface PathStat { name: string; mode: number; linkTarget: string }
@@ -29,7 +29,7 @@ async function statIn(api: ApiClient, id: string, path: string): Promise<PathSta
     await api.call('GET', `/containers/${id}/json`);
     return undefined;
   }
-  if ((res.statusCode ?? 500) >= 400) throw new DaemonError(res.statusCode ?? 500, `cannot stat ${path} in ${id}`);
+  if (res.statusCode >= 400) throw new DaemonError(res.statusCode, `cannot stat ${path} in ${id}`);
   return JSON.parse(Buffer.from(String(res.headers['x-docker-container-path-stat']), 'base64').toString()) as PathStat;
 }
 
@@ -39,17 +39,6 @@ function rename(from: string, to: string): string[] {
   const re = from.replace(/[\\^$.*[\],]/g, (c) => `\\${c}`);
   const repl = to.replace(/[\\&,]/g, (c) => `\\${c}`);
   return [`--transform=s,^${re}\\(/.*\\)\\?$,${repl}\\1,S`];
-}
-
-function tar(args: string[], stdio: 'in' | 'out') {
-  const t = spawn('tar', args, { stdio: stdio === 'in' ? ['pipe', 'ignore', 'pipe'] : ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  t.stderr!.on('data', (d: Buffer) => { err += d; });
-  const done = new Promise<void>((res, rej) => {
-    t.on('error', (e) => rej(new Error(`tar: ${e.message}`)));
-    t.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar: ${err.trim() || `exit ${code}`}`))));
-  });
-  return { t, done };
 }
 
 /** `cp CONTAINER:SRC DEST`: DEST an existing directory receives SRC in it; any other DEST is SRC's new name. */
@@ -70,7 +59,7 @@ export async function copyOut(api: ApiClient, id: string, src: string, dest: str
     dir = dirname(dir);
     if (!existsSync(dir)) throw fail(`the destination directory ${dir} does not exist`);
   }
-  const { t, done } = tar(['-xf', '-', '-C', dir, o.archive ? '--same-owner' : '--no-same-owner', ...(as ? rename(stat.name, as) : [])], 'in');
+  const { t, done } = runTar(['-xf', '-', '-C', dir, o.archive ? '--same-owner' : '--no-same-owner', ...(as ? rename(stat.name, as) : [])], 'in');
   await Promise.all([pipeline(res, t.stdin!), done]);
 }
 
@@ -92,6 +81,6 @@ export async function copyIn(api: ApiClient, src: string, id: string, dest: stri
     into = dirname(dest.replace(/\/+$/, '')) || '/';
     args = ['-C', dirname(path), ...rename(basename(path), basename(dest.replace(/\/+$/, ''))), basename(path)];
   }
-  const { t, done } = tar(['-cf', '-', '--numeric-owner', '--xattrs', '--xattrs-include=*', ...(o.followLink ? ['-h'] : []), ...args], 'out');
+  const { t, done } = runTar([...PACK, ...(o.followLink ? ['-h'] : []), ...args], 'out');
   await Promise.all([api.upload('PUT', `/containers/${id}/archive?path=${encodeURIComponent(into)}`, t.stdout!), done]);
 }

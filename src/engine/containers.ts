@@ -3,15 +3,15 @@
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
-import { spawn } from 'node:child_process';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
+import { PACK, runTar } from '../util/tar.js';
 import { InvalidInput } from '../util/check.js';
-import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
+import { fsx } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
@@ -787,20 +787,19 @@ export class Engine extends EventEmitter {
         ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: join(dir, f), destination: `/etc/${f}`, ro: false })),
         ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
       ];
-      const f = fsx(), bound: string[] = [];
+      const bound: string[] = [];
       try {
         for (const b of binds) {
           let target: string;
           try { target = resolveInRoot(rootfs, b.destination, true); } catch { continue; }
           // a mount point the container never had (not started yet) shows nothing
           if (!existsSync(b.source) || !existsSync(target) || lstatSync(b.source).isDirectory() !== lstatSync(target).isDirectory()) continue;
-          f.mount(b.source, target, '', MS_BIND | MS_REC, '');
-          bound.push(target);
-          if (b.ro) f.mount('', target, '', MS_BIND | MS_REMOUNT | MS_RDONLY, '');
+          bound.push(target); // before the mount: a read-only remount that fails still leaves a bind to undo
+          mountAll([{ type: 'bind', source: b.source, options: ['rbind', b.ro ? 'ro' : 'rw'] }], target);
         }
         return await fn(rootfs);
       } finally {
-        for (const t of bound.reverse()) { try { f.umount(t, true); } catch { /* gone with the root */ } }
+        for (const t of bound.reverse()) { try { fsx().umount(t, true); } catch { /* not mounted, or gone with the root */ } }
       }
     });
   }
@@ -958,14 +957,9 @@ const isLink = (p: string) => { try { return lstatSync(p).isSymbolicLink(); } ca
 
 /** GNU tar to `out`, numeric owners and xattrs kept. */
 function tarTo(out: Writable, args: string[]): Promise<void> {
-  return new Promise((res, rej) => {
-    const t = spawn('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-cf', '-', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let err = '';
-    t.stderr.on('data', (d: Buffer) => { err += d; });
-    t.stdout.pipe(out, { end: false });
-    t.on('error', rej);
-    t.on('close', (code) => (code === 0 ? res() : rej(new Error(`tar: ${err.trim() || `exit ${code}`}`))));
-  });
+  const { t, done } = runTar([...PACK, ...args], 'out');
+  t.stdout!.pipe(out, { end: false });
+  return done;
 }
 
 /** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
