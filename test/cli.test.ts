@@ -6,8 +6,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { createHash } from 'node:crypto';
-import { PREFIX, REPO } from './helpers/env.js';
+import { PREFIX, REPO, pidsWhere } from './helpers/env.js';
+import { execRootOf } from '../src/cli/client.js';
 
 const berth = (...args: string[]) => spawnSync(join(REPO, 'bin', 'berth'), args, { encoding: 'utf8' });
 
@@ -44,22 +44,19 @@ test('the CLI starts berthd for a data root on first use: once for parallel firs
       c.on('exit', res);
     })));
     assert.deepEqual(runs, [0, 0, 0, 0]);
-    const daemonsNow = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(`berthd\0--data-root\0${root}/data`); } catch { return false; }
-    });
+    const daemonsNow = () => pidsWhere((read) => read('cmdline').includes(`berthd\0--data-root\0${root}/data`));
     let daemons = daemonsNow();
     // the ones that lost the data root's lock are on their way out
     for (let i = 0; i < 100 && daemons.length > 1; i++) { await new Promise((r) => setTimeout(r, 50)); daemons = daemonsNow(); }
     assert.equal(daemons.length, 1, 'one berthd serves the data root');
     const pid = daemons[0]!;
-    assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[3], pid, 'it leads its own session');
+    assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[3], String(pid), 'it leads its own session');
     const held = readdirSync(`/proc/${pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) === join(root, 'held'); } catch { return false; } });
     assert.deepEqual(held, []);
-    process.kill(Number(pid), 'SIGTERM');
+    process.kill(pid, 'SIGTERM');
     for (let i = 0; i < 100 && existsSync(`/proc/${pid}`); i++) await new Promise((r) => setTimeout(r, 50));
   } finally {
-    // the exec root the CLI derived for this data root (client.ts daemonPaths)
-    rmSync(`/run/berth-${createHash('sha256').update(join(root, 'data')).digest('hex').slice(0, 12)}`, { recursive: true, force: true });
+    rmSync(execRootOf(join(root, 'data')), { recursive: true, force: true }); // the exec root the CLI gave that berthd
     rmSync(root, { recursive: true, force: true });
   }
 });

@@ -15,11 +15,15 @@ export class DaemonError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
 }
 
-/** Where the daemon of a data root listens and keeps its shims: the defaults for the default root, else derived from it. */
-export function daemonPaths(dataRoot: string): { socket: string; execRoot: string } {
-  if (resolve(dataRoot) === DEFAULT_DATA_ROOT) return { socket: DEFAULT_SOCKET, execRoot: DEFAULT_EXEC_ROOT };
-  const tag = createHash('sha256').update(resolve(dataRoot)).digest('hex').slice(0, 12);
-  return { socket: join(resolve(dataRoot), 'berthd.sock'), execRoot: `/run/berth-${tag}` };
+/** Where the daemon of a data root listens: the default socket for the default root, else one inside the root. */
+export function socketOf(dataRoot: string): string {
+  return resolve(dataRoot) === DEFAULT_DATA_ROOT ? DEFAULT_SOCKET : join(resolve(dataRoot), 'berthd.sock');
+}
+
+/** Where the daemon of a data root keeps its shims: the default for the default root, else a /run directory named by the root's hash. */
+export function execRootOf(dataRoot: string): string {
+  if (resolve(dataRoot) === DEFAULT_DATA_ROOT) return DEFAULT_EXEC_ROOT;
+  return `/run/berth-${createHash('sha256').update(resolve(dataRoot)).digest('hex').slice(0, 12)}`;
 }
 
 const canConnect = (socket: string) => new Promise<boolean>((res) => {
@@ -43,12 +47,14 @@ const exchange = (socket: string, method: string, path: string, headers: Record<
 export class ApiClient {
   private started: Promise<void> | undefined;
 
-  constructor(readonly socket: string, private readonly autostart?: { dataRoot: string; execRoot: string }) {}
+  /** `autostart`: the data root whose berthd this client starts when none answers. */
+  constructor(readonly socket: string, private readonly autostart?: string) {}
 
   /** Starts berthd for this data root and waits until it answers. */
   private start(): Promise<void> {
     return (this.started ??= (async () => {
-      const { dataRoot, execRoot } = this.autostart!;
+      const dataRoot = this.autostart!;
+      const execRoot = execRootOf(dataRoot); // hashed only here: a CLI that finds berthd running never loads crypto
       mkdirSync(dataRoot, { recursive: true });
       const log = openSync(join(dataRoot, 'berthd.log'), 'a');
       // posix_spawn, in its own session, with stdio only: nothing else the CLI
@@ -88,14 +94,14 @@ export class ApiClient {
   /** A streamed answer (logs, export, archive); a 4xx/5xx becomes a DaemonError with docker's message. */
   async stream(method: string, path: string, body?: unknown): Promise<Response> {
     const res = await this.raw(method, path, body);
-    if ((res.statusCode ?? 500) < 400) return res;
+    if (res.statusCode < 400) return res;
     throw await daemonError(res);
   }
 
   /** Streams `body` (a tar) as the request's body; a 4xx/5xx becomes a DaemonError. */
   async upload(method: string, path: string, body: Readable): Promise<void> {
     const { res } = await this.send(method, path, { 'content-type': 'application/x-tar' }, body);
-    if ((res.statusCode ?? 500) >= 400) throw await daemonError(res);
+    if (res.statusCode >= 400) throw await daemonError(res);
     res.resume();
   }
 
@@ -125,7 +131,7 @@ export class ApiClient {
 async function daemonError(res: Response): Promise<DaemonError> {
   let msg = await readText(res);
   try { msg = (JSON.parse(msg) as { message: string }).message; } catch { /* plain text */ }
-  return new DaemonError(res.statusCode ?? 500, msg);
+  return new DaemonError(res.statusCode, msg);
 }
 
 async function readText(res: Response): Promise<string> {
@@ -139,7 +145,7 @@ export function clientFor(dataRoot: string, host?: string): ApiClient {
     if (!host.startsWith('unix://')) throw new Error(`--host: only unix:// sockets (got ${host})`);
     return new ApiClient(host.slice(7));
   }
-  const p = daemonPaths(dataRoot);
-  mkdirSync(dirname(p.socket), { recursive: true });
-  return new ApiClient(p.socket, { dataRoot: resolve(dataRoot), execRoot: p.execRoot });
+  const socket = socketOf(dataRoot);
+  mkdirSync(dirname(socket), { recursive: true });
+  return new ApiClient(socket, resolve(dataRoot));
 }

@@ -4,7 +4,7 @@ import { Command, Option } from 'commander';
 import { createWriteStream, readFileSync, renameSync, writeSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { once } from 'node:events';
-import type { Response } from './http1.js';
+import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
@@ -178,9 +178,11 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
 /** Where output goes: stdout (1) or stderr (2). */
 type Sink = (fd: 1 | 2, d: Buffer) => void;
 
+const streamOf = (fd: 1 | 2) => (fd === 2 ? process.stderr : process.stdout);
+
 /** Through process.stdout/stderr; a full pipe pauses `from` until it drains. */
 const queued = (from: Socket): Sink => (fd, d) => {
-  const to = fd === 2 ? process.stderr : process.stdout;
+  const to = streamOf(fd);
   if (to.write(d) || from.isPaused()) return;
   from.pause();
   to.once('drain', () => from.resume());
@@ -195,7 +197,7 @@ const immediate = (from: Socket): Sink => {
   const later = queued(from);
   return (fd, d) => {
     // bytes still queued go first: nothing may overtake them
-    if ((fd === 2 ? process.stderr : process.stdout).writableLength) { later(fd, Buffer.from(d)); return; }
+    if (streamOf(fd).writableLength) { later(fd, Buffer.from(d)); return; }
     for (let o = 0; o < d.length;) {
       try { o += writeSync(fd, d, o, d.length - o); } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
@@ -241,11 +243,12 @@ function demux(sock: Socket, sink: Sink): Promise<void> {
 
 /**
  * Connects the terminal (or pipes) to a hijacked stream until its output
- * ends. Without stdin its caller hijacked it `transient`, and it is
- * written out at once; with stdin, writing must never block reading it.
+ * ends. Its callers hijack it `transient` when they do not forward stdin:
+ * then output is written out at once; with stdin, writing must never block
+ * reading it.
  */
 async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: boolean, resizePath?: string): Promise<void> {
-  const sink = stdin ? queued(sock) : immediate(sock);
+  const sink = isTransient(sock) ? immediate(sock) : queued(sock);
   const rawTty = tty && stdin && process.stdin.isTTY;
   if (rawTty) process.stdin.setRawMode(true);
   const resize = () => { if (resizePath && process.stdout.isTTY) void api.call('POST', `${resizePath}?h=${process.stdout.rows}&w=${process.stdout.columns}`).catch(() => {}); };
@@ -276,7 +279,7 @@ async function createContainer(api: ApiClient, body: Record<string, unknown>, na
     let text = '';
     for await (const c of res) text += (c as Buffer).toString();
     const err = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((l) => l.error);
-    if (err || (res.statusCode ?? 500) >= 400) throw new Error(err?.error ?? text);
+    if (err || res.statusCode >= 400) throw new Error(err?.error ?? text);
     return (await api.call<{ Id: string }>('POST', `/containers/create${q}`, body)).Id;
   }
 }

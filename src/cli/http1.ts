@@ -23,6 +23,10 @@ export interface Answer {
 
 const MAX_HEAD = 64 * 1024;
 
+const transientSockets = new WeakSet<Socket>();
+/** Whether an upgraded connection's 'data' chunks are transient (see `request`). */
+export const isTransient = (s: Socket): boolean => transientSockets.has(s);
+
 /**
  * Sends one request on a new connection to `socketPath`; resolves when the
  * answer's headers are in. With `transient`, an upgraded connection reads
@@ -41,6 +45,7 @@ export function request(socketPath: string, method: string, path: string, header
         return !upgraded; // stop at the upgrade: the caller resumes when it listens
       } } })
       : connect(socketPath);
+    if (transient) transientSockets.add(socket);
     const streamed = body instanceof Readable;
     const lines = [`${method} ${path} HTTP/1.1`, 'Host: localhost'];
     const has = (name: string) => Object.keys(headers).some((k) => k.toLowerCase() === name);
