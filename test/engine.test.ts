@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
-import { PREFIX, mountsUnder } from './helpers/env.js';
+import { PREFIX, mountsUnder, pidsWhere } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, BERTH, dockerBin } from './helpers/berthd.js';
@@ -505,9 +505,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.deepEqual(mountsUnder(d.dataRoot), []);
     assert.deepEqual(d.shims(), []);
     // the shims berthd started (posix_spawn, not Node's spawn) were reaped: no zombie children
-    const zombies = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
-      try { const st = readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '').split(' '); return st[0] === 'Z' && Number(st[1]) === d.daemon!.pid; } catch { return false; }
-    });
+    const zombies = pidsWhere((read) => { const st = read('stat').replace(/^.*\) /, '').split(' '); return st[0] === 'Z' && Number(st[1]) === d.daemon!.pid; });
     assert.deepEqual(zombies, []);
     assert.deepEqual(readdirSync(join(d.execRoot, 's')), []);
     assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), []);

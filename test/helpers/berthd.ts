@@ -2,11 +2,11 @@
 // parent. stop() removes every container, kills any shim left, and leaves no
 // mount, cgroup or directory behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
-import { PREFIX, REPO, removeCgroup, unmountUnder } from './env.js';
+import { PREFIX, REPO, pidsWhere, removeCgroup, unmountUnder } from './env.js';
 
 let n = 0;
 export const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
@@ -76,14 +76,7 @@ export class PrivateBerthd {
 
   /** Shims still running for this daemon. */
   shims(): number[] {
-    const out: number[] = [];
-    for (const p of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-      try {
-        const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8');
-        if (cmd.includes('berth-shim') && cmd.includes(this.execRoot)) out.push(Number(p));
-      } catch { /* gone */ }
-    }
-    return out;
+    return pidsWhere((read) => { const cmd = read('cmdline'); return cmd.includes('berth-shim') && cmd.includes(this.execRoot); });
   }
 
   async stop(): Promise<void> {

@@ -110,3 +110,13 @@ export function removeCgroup(path: string): void {
     if (existsSync(d)) rmTree(d);
   }
 }
+
+/**
+ * The pids of the processes whose /proc files pass `test` (given a reader
+ * of /proc/PID/FILE); one that ends while it is looked at is left out.
+ */
+export function pidsWhere(test: (read: (file: string) => string) => boolean): number[] {
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+    try { return test((file) => readFileSync(`/proc/${p}/${file}`, 'utf8')); } catch { return false; }
+  }).map(Number);
+}
