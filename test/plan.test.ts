@@ -14,7 +14,7 @@ import { runDeviceFilter } from './helpers/bpf-run.js';
 
 const ctx: PlanContext = {
   id: 'c1', bundle: '/b', rootfs: '/b/rootfs', fifo: '/run/x/exec.fifo', preserveFds: 0, noPivot: false, supervise: false,
-  cgroup: { dirs: ['/sys/fs/cgroup/memory/berth/c1'], writes: [], procs: ['/sys/fs/cgroup/memory/berth/c1/cgroup.procs'] },
+  cgroup: { dirs: ['/sys/fs/cgroup/memory/berth/c1'], writes: [], join: { tasks: ['/sys/fs/cgroup/memory/berth/c1/tasks'], v2Dir: '/sys/fs/cgroup/unified/berth/c1' } },
   cgroupMounts: [['memory', '/sys/fs/cgroup/memory/berth/c1']],
 };
 
@@ -30,13 +30,14 @@ test('a default spec becomes a plan in the expected order', () => {
   const plan = buildCreatePlan(parseConfig(JSON.stringify(spec)), ctx);
   const ops = plan.child.map((o) => o.op);
   const at = (op: string) => ops.indexOf(op as never);
-  assert.ok(at('sync') < at('setsid') && at('setsid') < at('mount'));
+  assert.ok(at('joinCgroup') === 0 && at('sync') < at('setsid') && at('setsid') < at('mount'), 'the child enters its cgroups first');
+  assert.deepEqual(plan.pre.at(-1), { op: 'cloneIntoCgroup', dir: '/sys/fs/cgroup/unified/berth/c1' });
   assert.ok(at('mount') < at('pivotRoot') && at('pivotRoot') < at('mask') && at('mask') < at('readonly'));
   assert.ok(at('closeFds') < at('chdir'), 'fds are closed before the cwd is entered (CVE-2024-21626)');
   assert.ok(at('capBounding') < at('user') && at('user') < at('caps'));
   assert.ok(at('notify') < at('waitFifo') && at('waitFifo') < at('exec'));
   assert.equal(ops.at(-1), 'exec');
-  assert.deepEqual(plan.parent.map((o) => o.op), ['wait', 'joinCgroup', 'ack', 'wait', 'reportPid']);
+  assert.deepEqual(plan.parent.map((o) => o.op), ['wait', 'ack', 'wait', 'reportPid']);
   assert.equal(plan.cloneFlags, 0x20000000 | 0x40000000 | 0x08000000 | 0x04000000 | 0x00020000);
   const ro = plan.child.find((o) => o.op === 'mount' && o.target === '/' && o.flags & MS.RDONLY);
   assert.ok(ro, 'root.readonly remounts / read-only');
@@ -88,5 +89,6 @@ test('the cgroup v2 device filter decides as the rules say, later rules first', 
   const host = { mode: 'v2' as const, hierarchies: [{ version: 2 as const, mount: '/sys/fs/cgroup', controllers: ['memory', 'pids'], own: '/' }] };
   const plan = planCgroup(host, '/t/c', res);
   assert.equal(plan.deviceFilter?.dir, '/sys/fs/cgroup/t/c');
+  assert.deepEqual(plan.join, { tasks: [], v2Dir: '/sys/fs/cgroup/t/c' }, 'v2 is entered by clone3, not by a cgroup.procs write');
   assert.ok(plan.writes.every((w) => !w.file.includes('devices.')));
 });

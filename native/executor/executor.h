@@ -17,6 +17,8 @@ struct exec_ctx {
   int fifo_fd;        /* child: O_PATH fd of exec.fifo */
   int listener_fd;    /* child: connected socket of the seccomp agent, -1 if none */
   int console_fd;     /* child: connected console socket; parent: pty master to proxy; -1 if none */
+  int cgroup_fd;      /* the v2 cgroup dir the child is cloned into, -1 if none */
+  const char *cgroup_dir; /* its path, for the fallback without clone3 */
   char errbuf[1024];  /* the failure being reported */
 };
 

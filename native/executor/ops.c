@@ -717,11 +717,15 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
   }
   case OP_DEVICE_FILTER:
     return op_device_filter(ctx, op);
-  case OP_JOIN_CGROUP: {
-    char pid[32];
-    int n = snprintf(pid, sizeof(pid), "%d", (int)ctx->child);
-    return write_file(A(0), pid, (size_t)n) < 0 ? fail(ctx, "join cgroup %s", A(0)) : 0;
-  }
+  case OP_JOIN_CGROUP:
+    if (need_args(ctx, op, 1) < 0) return -1;
+    return write_file(A(0), "0", 1) < 0 ? fail(ctx, "join cgroup %s", A(0)) : 0;
+  case OP_CLONE_INTO_CGROUP:
+    if (need_args(ctx, op, 1) < 0) return -1;
+    if (ctx->cgroup_fd >= 0) close(ctx->cgroup_fd);
+    ctx->cgroup_fd = open(A(0), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ctx->cgroup_dir = A(0);
+    return ctx->cgroup_fd < 0 ? fail(ctx, "open cgroup %s", A(0)) : 0;
   case OP_SYNC:
     return op_sync(ctx, op, 1);
   case OP_NOTIFY:

@@ -26,7 +26,7 @@ enum op_code {
   OP_UNSHARE = 2,        /* flags */
   OP_WRITE = 3,          /* path, data */
   OP_WRITE_CHILD = 4,    /* name under /proc/<child>/, data */
-  OP_JOIN_CGROUP = 5,    /* cgroup.procs path: write the child's pid */
+  OP_JOIN_CGROUP = 5,    /* child: a v1 `tasks` path: write "0" (moves the caller only, without the global lock) */
   OP_SYNC = 6,           /* tag: child tells the parent and waits for ACK */
   OP_WAIT = 7,           /* tag: parent waits for the child's tag */
   OP_ACK = 8,            /* parent releases the child */
@@ -68,6 +68,7 @@ enum op_code {
   OP_RECV_CONSOLE = 52,  /* parent: receive the pty master from the init; supervise proxies it */
   OP_CONNECT_SECCOMP_LISTENER = 53, /* unix socket path of the seccomp agent */
   OP_LOOPBACK_UP = 54,   /* bring up "lo" in the (new) network namespace */
+  OP_CLONE_INTO_CGROUP = 55, /* cgroup v2 dir: the child is cloned into it (clone3) */
   OP_MAX
 };
 

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { applyCgroup, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { applyCgroup, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
 import { parseConfig, type Config, type Process } from './config.js';
 import { runExecutor, type ExecutorOptions } from './executor.js';
 import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
@@ -289,7 +289,7 @@ export class Runtime {
     if (st !== 'running' && st !== 'created') throw new RuntimeError(`cannot exec in container "${id}": it is ${st}`);
     if (proc.terminal && !opts.consoleSocket && opts.detach) throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
     const plan = buildExecPlan(s.config, withHome(proc, s.rootfs), {
-      id: s.id, bundle: s.bundle, pid: s.pid, cgroupProcs: s.cgroupDirs.map((d) => join(d, 'cgroup.procs')), consoleSocket: opts.consoleSocket,
+      id: s.id, bundle: s.bundle, pid: s.pid, cgroupJoin: cgroupJoin(this.host, s.cgroupDirs), consoleSocket: opts.consoleSocket,
       preserveFds: opts.preserveFds ?? 0, supervise: !opts.detach,
     });
     const exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, protectExe: true, via: opts.via });

@@ -6,7 +6,7 @@ import { statSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { InvalidInput } from '../util/check.js';
 import { capMask } from './caps.js';
-import type { CgroupPlan } from './cgroups/index.js';
+import type { CgroupJoin, CgroupPlan } from './cgroups/index.js';
 import type { Config, Hook, Mount, Process } from './config.js';
 import { compileSeccomp, type CompiledSeccomp } from './seccomp/bpf.js';
 import type { SeccompConfig } from './seccomp/config.js';
@@ -19,6 +19,7 @@ export const OPCODES = {
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
   checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52, connectSeccompListener: 53, loopbackUp: 54,
+  cloneIntoCgroup: 55,
 } as const;
 
 export type Op =
@@ -26,7 +27,8 @@ export type Op =
   | { op: 'unshare'; flags: number }
   | { op: 'write'; path: string; data: string }
   | { op: 'writeChild'; name: string; data: string }
-  | { op: 'joinCgroup'; procs: string }
+  | { op: 'joinCgroup'; tasks: string }
+  | { op: 'cloneIntoCgroup'; dir: string }
   | { op: 'sync' | 'wait' | 'notify'; tag: string }
   | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' | 'loopbackUp' }
   | { op: 'console'; bindConsole: boolean; toParent: boolean }
@@ -227,6 +229,12 @@ function processOps(config: Config, proc: Process, ctx: PlanContext, userns: boo
   return { setup, final };
 }
 
+/** The child enters its cgroups first thing, so all it does is accounted there (see CgroupJoin). */
+function enterCgroups(j: CgroupJoin, pre: Op[], child: Op[]): void {
+  if (j.v2Dir) pre.push({ op: 'cloneIntoCgroup', dir: j.v2Dir });
+  for (const tasks of j.tasks) child.push({ op: 'joinCgroup', tasks });
+}
+
 /** Builds the plan that creates the container's init. */
 export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   const proc = config.process;
@@ -254,8 +262,9 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   if (ctx.fifo) pre.push({ op: 'mkfifo', path: ctx.fifo, mode: 0o622 });
   if (ctx.consoleSocket && proc.terminal) pre.push({ op: 'connectConsole', path: ctx.consoleSocket });
   pre.push(...listenerConnect(config));
+  enterCgroups(ctx.cgroup.join, pre, child);
 
-  // parent: user namespace maps, cgroups, then release the child
+  // parent: user namespace maps, then release the child
   child.push({ op: 'sync', tag: 'init' });
   parent.push({ op: 'wait', tag: 'init' });
   if (userns && !ns.get('user')!.path) {
@@ -265,7 +274,6 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   }
   if (proc.oomScoreAdj !== undefined) parent.push({ op: 'writeChild', name: 'oom_score_adj', data: String(proc.oomScoreAdj) });
   if (ctx.cgroup.deviceFilter) parent.push({ op: 'deviceFilter', ...ctx.cgroup.deviceFilter });
-  for (const p of ctx.cgroup.procs) parent.push({ op: 'joinCgroup', procs: p });
   parent.push({ op: 'ack' });
 
   // child: namespaces
@@ -396,7 +404,8 @@ function args(op: Op): Arg[] {
     case 'unshare': return [op.flags];
     case 'write': return [op.path, op.data];
     case 'writeChild': return [op.name, op.data];
-    case 'joinCgroup': return [op.procs];
+    case 'joinCgroup': return [op.tasks];
+    case 'cloneIntoCgroup': return [op.dir];
     case 'sync': case 'wait': case 'notify': return [op.tag];
     case 'hook': return [op.path, op.timeout, op.args.length, ...op.args, op.env.length, ...op.env, op.statePrefix, op.stateSuffix];
     case 'mount': return [op.source, op.target, op.fstype, op.flags, op.data, op.create, op.inRoot ? 1 : 0];
@@ -457,7 +466,7 @@ export interface ExecContext {
   bundle: string;
   /** The container init's pid: its namespaces are joined. */
   pid: number;
-  cgroupProcs: string[];
+  cgroupJoin: CgroupJoin;
   consoleSocket?: string;
   preserveFds: number;
   supervise: boolean;
@@ -473,10 +482,10 @@ export function buildExecPlan(config: Config, proc: Process, ctx: ExecContext): 
   }
   if (ctx.consoleSocket && proc.terminal) pre.push({ op: 'connectConsole', path: ctx.consoleSocket });
   pre.push(...listenerConnect(config));
+  enterCgroups(ctx.cgroupJoin, pre, child);
   child.push({ op: 'sync', tag: 'init' });
   parent.push({ op: 'wait', tag: 'init' });
   if (proc.oomScoreAdj !== undefined) parent.push({ op: 'writeChild', name: 'oom_score_adj', data: String(proc.oomScoreAdj) });
-  for (const p of ctx.cgroupProcs) parent.push({ op: 'joinCgroup', procs: p });
   parent.push({ op: 'ack' });
   for (const t of ['user', 'ipc', 'uts', 'network', 'cgroup', 'mount'] as const) {
     if (types.has(t)) child.push({ op: 'setns', path: `/proc/${ctx.pid}/ns/${nsFile[t]}`, nstype: NS_FLAG[t] });

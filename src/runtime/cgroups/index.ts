@@ -84,10 +84,34 @@ export function containerCgroupPath(cgroupsPath: string | undefined, id: string,
 }
 
 export interface CgroupWrite { file: string; value: string }
+
+/**
+ * How a new process enters a container's cgroups. A cgroup.procs write takes
+ * the kernel's global threadgroup lock, whose first writer waits out an RCU
+ * grace period: 5-14 ms here, paid by every create and exec. So a v1
+ * hierarchy is joined by the (single-threaded) child writing "0" to its own
+ * `tasks` file, which moves only the caller and skips that lock, and the v2
+ * hierarchy by clone3(CLONE_INTO_CGROUP).
+ */
+export interface CgroupJoin {
+  tasks: string[];  // v1 `tasks` files
+  v2Dir?: string;   // the v2 directory the child is cloned into
+}
+
+/** The join for a container's cgroup directories (CgroupPlan.dirs or ContainerState.cgroupDirs). */
+export function cgroupJoin(host: CgroupHost, dirs: string[]): CgroupJoin {
+  const join_: CgroupJoin = { tasks: [] };
+  for (const d of dirs) {
+    const h = host.hierarchies.find((x) => d === x.mount || d.startsWith(`${x.mount}/`));
+    if (h?.version === 2) join_.v2Dir = d;
+    else join_.tasks.push(join(d, 'tasks'));
+  }
+  return join_;
+}
 export interface CgroupPlan {
   dirs: string[];        // cgroup directories of the container, one per hierarchy used
   writes: CgroupWrite[]; // in order
-  procs: string[];       // cgroup.procs files the init joins
+  join: CgroupJoin;
   /** v2 without a v1 devices hierarchy: the eBPF program for the container's v2 dir. */
   deviceFilter?: { dir: string; program: Buffer };
 }
@@ -101,13 +125,12 @@ function sharesToWeight(shares: number): number {
 
 /** Turns resources into directory creations and writes for this host. */
 export function planCgroup(host: CgroupHost, path: string, res: Resources, devices: Device[] = []): CgroupPlan {
-  const dirs: string[] = [], writes: CgroupWrite[] = [], procs: string[] = [];
+  const dirs: string[] = [], writes: CgroupWrite[] = [];
   const v2 = host.hierarchies.find((h) => h.version === 2);
   const v1 = (c: string) => host.hierarchies.find((h) => h.version === 1 && has(h, c));
   const dirOf = (h: Hierarchy) => join(h.mount, path);
   for (const h of host.hierarchies) {
     dirs.push(dirOf(h));
-    procs.push(join(dirOf(h), 'cgroup.procs'));
   }
   const w = (h: Hierarchy | undefined, file: string, value: string | number | bigint, field: string) => {
     if (!h) throw new InvalidInput(`linux.resources.${field}`, `no cgroup hierarchy on this host has the controller for it`);
@@ -204,7 +227,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
     if (k.includes('/') || k.startsWith('cgroup.')) throw new InvalidInput(`linux.resources.unified.${k}`, 'not a controller file');
     writes.push({ file: join(dirOf(v2), k), value: v });
   }
-  return { dirs, writes, procs, deviceFilter };
+  return { dirs, writes, join: cgroupJoin(host, dirs), deviceFilter };
 }
 
 function readInherited(h: Hierarchy, path: string, file: string): string {
