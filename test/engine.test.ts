@@ -157,6 +157,15 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['exec', '-i', 'ticker', 'cat'], 'piped\n').out, 'piped\n');
     const it = inPty(d, 'docker exec -it ticker sh -c "tty; echo \\$TERM"');
     assert.match(it.out, /\/dev\/pts\/\d+\r?\n/);
+    // exec -d is answered once the process runs (it used to wait for its exit); the
+    // process is in every cgroup of the container (joined by clone3 and v1 `tasks`)
+    const started = Date.now();
+    assert.equal(d.docker(['exec', '-d', 'ticker', 'sleep', '77']).code, 0);
+    assert.ok(Date.now() - started < 60000, 'exec -d waited for the process to end');
+    const row = d.docker(['top', 'ticker']).out.split('\n').find((l) => l.endsWith('sleep 77'));
+    assert.ok(row, 'the detached exec runs');
+    const groups = readFileSync(`/proc/${row.split(/\s+/)[1]}/cgroup`, 'utf8').trim().split('\n');
+    assert.ok(groups.length > 0 && groups.every((g) => g.endsWith(`${d.cgroupParent}/${id}`)), groups.join('\n'));
     const stats = d.docker(['stats', '--no-stream', 'ticker']);
     assert.equal(stats.code, 0, stats.err);
     assert.match(stats.out, /\/ 64MiB/);
@@ -414,6 +423,15 @@ describe('berthd runs containers for the docker CLI', () => {
     const lines = d.docker(['logs', 'survivor']).out.trim().split('\n');
     assert.deepEqual(lines, Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
     assert.equal(d.docker(['exec', 'sleeper', 'echo', 'still here']).out, 'still here\n');
+    // a graceful stop, with a follower and an attached client still streaming, ends berthd and not the container
+    const follower = spawn(dockerBin, ['logs', '-f', 'sleeper'], { env: d.env(), stdio: 'ignore' });
+    const attached = spawn(dockerBin, ['attach', 'sleeper'], { env: d.env(), stdio: 'ignore' });
+    await sleep(500);
+    await d.term();
+    assert.ok(existsSync(`/proc/${pidB}`), 'the container outlived the stopped daemon');
+    await Promise.all([follower, attached].map((c) => new Promise((r) => (c.exitCode !== null ? r(0) : c.once('exit', r)))));
+    await d.start();
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Pid}}', 'sleeper']).out.trim(), String(pidB));
     d.docker(['rm', '-f', a, b]);
   });
 

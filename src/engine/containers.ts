@@ -697,13 +697,15 @@ export class Engine extends EventEmitter {
       rmSync(e.dir, { recursive: true, force: true });
       this.event(r, 'exec_die', { execID: id, exitCode: String(x.code) });
     });
-    if (socket && shimSock) {
+    // detached (docker exec -d): answered once started, as docker does
+    if (!socket) { finished.catch(() => {}); return; }
+    if (shimSock) {
       shimSock.resume();
       // the exec's output ends with the process: wait for both
       await new Promise<void>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false));
     }
     await finished;
-    socket?.end();
+    socket.end();
   }
 
   async execResize(id: string, rows: number, cols: number): Promise<void> {
