@@ -3,7 +3,7 @@
 // ({"message": ...} with 400/404/409/500). Handlers live in the route files.
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { Duplex } from 'node:stream';
-import type { Socket } from 'node:net';
+import type { Server as NetServer, Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { Conflict, NotFound } from '../image/store.js';
 import { RegistryError } from '../image/registry/client.js';
@@ -108,6 +108,15 @@ function jsonBody(raw: IncomingMessage) {
   };
 }
 
+const connections = new WeakMap<NetServer, Set<Socket>>();
+
+/** Stops listening and ends every connection: server.close() alone waits for upgraded streams (attach, exec). */
+export function closeServer(server: NetServer): Promise<void> {
+  const closed = new Promise<void>((res) => server.close(() => res()));
+  for (const s of connections.get(server) ?? []) s.destroy();
+  return closed;
+}
+
 export function apiServer(router: Router, serverVersion: string): Server {
   const server = createServer((raw, res) => {
     const { url, path, hit, refused } = route(router, raw);
@@ -139,6 +148,9 @@ export function apiServer(router: Router, serverVersion: string): Server {
       sendJson(res, statusOf(e), { message });
     });
   });
+  const open = new Set<Socket>();
+  connections.set(server, open);
+  server.on('connection', (s: Socket) => { open.add(s); s.once('close', () => open.delete(s)); });
   // attach and exec ask to upgrade to a raw stream ("Upgrade: tcp")
   server.on('upgrade', (raw: IncomingMessage, socket: Socket, head: Buffer) => {
     const { url, path, hit, refused } = route(router, raw);

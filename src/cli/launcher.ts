@@ -47,10 +47,12 @@ if (warm) {
   void mod.exports.main(rest).then(async (code) => {
     if (stale) saveCache();
     // The berth CLI is done when main is: leaving now skips ~10 ms of
-    // teardown. Writes to a pipe are asynchronous, so what is still queued
-    // on stdout and stderr is flushed first. The daemon and the runtime CLI
-    // (whose main may return while it serves) end on their own.
-    if (cli === 'berth') {
+    // teardown. berthd's main returns when it has stopped serving, but its
+    // connections to the shims, and clients' attach and log streams, would
+    // keep it alive. Writes to a pipe are asynchronous, so what is still
+    // queued on stdout and stderr is flushed first. The runtime CLI (whose
+    // main may return while it serves) ends on its own.
+    if (cli === 'berth' || cli === 'berthd') {
       await Promise.all([process.stdout, process.stderr].map((s) => new Promise((res) => (s.writableLength ? s.write('', res) : res(undefined)))));
       process.exit(code);
     }

@@ -6,7 +6,7 @@ import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
 import type { ImageStore } from '../image/store.js';
 import { imageStoreIn } from './data-root.js';
-import { API_VERSION, MIN_API_VERSION, Router, apiServer } from '../api/server.js';
+import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
 import { Engine } from './containers.js';
@@ -142,11 +142,9 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.containers?.shutdown();
-    (this.server as unknown as { closeAllConnections?: () => void } | undefined)?.closeAllConnections?.();
-    await new Promise<void>((res) => (this.server ? this.server.close(() => res()) : res()));
+    if (this.server) await closeServer(this.server);
     for (const x of this.extra) {
-      (x.server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
-      await new Promise<void>((res) => x.server.close(() => res()));
+      await closeServer(x.server);
       if (x.path) rmSync(x.path, { force: true });
     }
     // the socket and pid file are ours only with the data root's lock: a

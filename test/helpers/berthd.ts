@@ -47,6 +47,16 @@ export class PrivateBerthd {
     await gone;
   }
 
+  /** SIGTERM, as `systemctl stop` would: berthd must exit within 10 s, whatever streams are open. */
+  async term(): Promise<void> {
+    const d = this.daemon!;
+    const gone = new Promise((r) => d.once('exit', r));
+    d.kill('SIGTERM');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise((_r, rej) => { timer = setTimeout(() => rej(new Error('berthd did not exit within 10 s of SIGTERM')), 10000); });
+    try { await Promise.race([gone, late]); } finally { clearTimeout(timer); }
+  }
+
   docker(args: string[], input = '', timeout = 60000): Run {
     const r = spawnSync(dockerBin, args, { encoding: 'utf8', input, env: this.env(), timeout, maxBuffer: 1 << 28 });
     return { out: r.stdout, err: r.stderr, code: r.status };
