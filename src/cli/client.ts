@@ -4,7 +4,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { request, type Answer, type Response } from './http1.js';
-import { createHash } from 'node:crypto';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/defaults.js';
@@ -23,6 +22,8 @@ export function socketOf(dataRoot: string): string {
 /** Where the daemon of a data root keeps its shims: the default for the default root, else a /run directory named by the root's hash. */
 export function execRootOf(dataRoot: string): string {
   if (resolve(dataRoot) === DEFAULT_DATA_ROOT) return DEFAULT_EXEC_ROOT;
+  // loaded here, not imported: a bundle evaluates its imports at start, and crypto costs ~3 ms
+  const { createHash } = process.getBuiltinModule('node:crypto');
   return `/run/berth-${createHash('sha256').update(resolve(dataRoot)).digest('hex').slice(0, 12)}`;
 }
 
