@@ -466,8 +466,12 @@ describe('berthd runs containers for the docker CLI', () => {
     const rec = join(vols, 'halfcopied', 'volume.json');
     writeFileSync(rec, JSON.stringify({ ...JSON.parse(readFileSync(rec, 'utf8')), CopyingUp: true }));
     writeFileSync(join(vols, 'halfcopied', '_data', 'partial'), 'cut short');
+    // and removals whose background deletion it cut short (a container's directory, a snapshot)
+    const trashes = [join(d.dataRoot, 'trash'), join(d.dataRoot, 'image', 'snapshots', 'trash')];
+    for (const t of trashes) mkdirSync(join(t, 'x.1.1', 'rootfs', 'f'), { recursive: true });
     await d.start();
     assert.ok(!existsSync(join(vols, 'norecord')));
+    for (const t of trashes) assert.deepEqual(readdirSync(t), [], `${t} is cleared at start`);
     assert.equal(d.docker(['volume', 'ls', '-q']).out, 'halfcopied\n');
     // the next use copies the image's content again, into an empty volume
     assert.equal(d.docker(['run', '--rm', '-v', 'halfcopied:/etc', IMG, 'ls', '/etc/partial', '/etc/shared.txt']).err, 'ls: /etc/partial: No such file or directory\n');
@@ -527,6 +531,10 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.deepEqual(zombies, []);
     assert.deepEqual(readdirSync(join(d.execRoot, 's')), []);
     assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), []);
+    // removed containers' directories and snapshots are deleted in the background, soon
+    const trashes = [join(d.dataRoot, 'trash'), join(d.dataRoot, 'image', 'snapshots', 'trash'), join(d.dataRoot, 'image', 'snapshots', 'active')];
+    for (let i = 0; i < 100 && trashes.some((t) => readdirSync(t).length); i++) await sleep(50);
+    for (const t of trashes) assert.deepEqual(readdirSync(t), [], `${t} is empty`);
     for (const h of readdirSync('/sys/fs/cgroup')) {
       const dir = join('/sys/fs/cgroup', h, d.cgroupParent);
       if (existsSync(dir)) assert.deepEqual(readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name), [], `cgroups left in ${dir}`);

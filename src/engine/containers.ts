@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
 import { PACK, runTar } from '../util/tar.js';
 import { InvalidInput } from '../util/check.js';
-import { fsx } from '../util/fsx.js';
+import { discard, fsx, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
@@ -78,11 +78,15 @@ export class Engine extends EventEmitter {
   private locks = new Map<string, Promise<unknown>>();
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shutting = false;
+  private readonly trash: string;
 
   constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth') {
     super();
     this.setMaxListeners(0);
     mkdirSync(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
+    this.trash = join(dataRoot, 'trash');
+    mkdirSync(this.trash, { recursive: true, mode: 0o700 });
+    removeEntries(this.trash); // removals a crash cut short
     mkdirSync(join(execRoot, 's'), { recursive: true, mode: 0o700 });
     this.runtime = new Runtime(join(execRoot, 'runtime'));
     this.volumes = new VolumeStore(join(dataRoot, 'volumes'));
@@ -95,7 +99,8 @@ export class Engine extends EventEmitter {
   private exitFile(id: string) { return join(this.dir(id), 'exit'); }
 
   private save(r: ContainerRecord): void {
-    writeFileAtomic(join(this.dir(r.Id), 'config.v2.json'), JSON.stringify(r));
+    const f = join(this.dir(r.Id), 'config.v2.json');
+    writeFileAtomic(f, JSON.stringify(r), { replacing: existsSync(f) });
   }
 
   /** One operation at a time per container: concurrent API calls see consistent state. */
@@ -495,12 +500,13 @@ export class Engine extends EventEmitter {
       try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ }
       await this.onExit(r, await this.exitOf(r));
     }
-    this.setState(r, { Status: 'removing' });
+    // not written: until the rename below, a crash leaves the container as it was
+    r.State = { ...r.State, Status: 'removing' };
     this.records.delete(r.Id);
     await this.runtime.delete(r.Id, true).catch(() => {});
     this.unmountRoot(r);
     try { this.images().snapshots.release(`ctr-${r.Id}`); } catch { /* gone */ }
-    rmSync(this.dir(r.Id), { recursive: true, force: true });
+    discard(this.dir(r.Id), this.trash);
     rmSync(this.shimDir(r.Id), { recursive: true, force: true });
     if (opts.volumes) {
       for (const m of r.Mounts) {

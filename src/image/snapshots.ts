@@ -16,7 +16,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/lock.js';
-import { fsx, removeEntries, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
+import { discard, fsx, removeEntries, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { InvalidInput } from '../util/check.js';
 import { copyMerged } from './layer/merge.js';
 
@@ -70,9 +70,10 @@ export class Snapshots {
   private layers: Record<string, LayerInfo>;
 
   constructor(readonly root: string, driver?: Driver) {
-    for (const d of ['layers', 'active', 'tmp']) mkdirSync(join(root, d), { recursive: true });
-    // unpacks that a crash interrupted never became visible: drop them
+    for (const d of ['layers', 'active', 'tmp', 'trash']) mkdirSync(join(root, d), { recursive: true });
+    // unpacks that a crash interrupted never became visible, and released snapshots: drop them
     removeEntries(join(root, 'tmp'));
+    removeEntries(join(root, 'trash'));
     this.layers = this.load();
     // a layer dir renamed into place whose record a crash prevented
     const known = new Set(Object.values(this.layers).map((l) => l.id));
@@ -186,7 +187,7 @@ export class Snapshots {
   }
 
   release(key: string): void {
-    rmSync(join(this.root, 'active', key), { recursive: true, force: true });
+    discard(join(this.root, 'active', key), join(this.root, 'trash'));
   }
 
   active(): string[] {

@@ -1,8 +1,10 @@
 // The native file operations Node lacks (native/fsx): mknod, xattrs, flock,
-// mount, fd passing, spawning; and removeEntries, which the crash clean-ups share.
+// mount, fd passing, spawning; removeEntries, which the crash clean-ups
+// share, and discard, which takes removals off the request path.
 import { createRequire } from 'node:module';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { nativeBuild } from './project.js';
 
 export interface Fsx {
@@ -39,4 +41,19 @@ export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;
 /** Removes what `dir` holds (all of it, or the entries `drop` picks), keeping `dir` itself. */
 export function removeEntries(dir: string, drop: (name: string) => boolean = () => true): void {
   for (const e of readdirSync(dir)) if (drop(e)) rmSync(join(dir, e), { recursive: true, force: true });
+}
+
+let discarded = 0;
+/**
+ * Removes `path` from view at once, by a rename into `trash` (a directory on
+ * the same filesystem), and deletes it in the background. The caller's
+ * start clears `trash` (removeEntries), so a crash leaves nothing behind.
+ */
+export function discard(path: string, trash: string): void {
+  const to = join(trash, `${basename(path)}.${process.pid}.${++discarded}`);
+  try { renameSync(path, to); } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') rmSync(path, { recursive: true, force: true });
+    return;
+  }
+  rm(to, { recursive: true, force: true }).catch(() => { /* the next start clears it */ });
 }
