@@ -166,6 +166,9 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.ok(row, 'the detached exec runs');
     const groups = readFileSync(`/proc/${row.split(/\s+/)[1]}/cgroup`, 'utf8').trim().split('\n');
     assert.ok(groups.length > 0 && groups.every((g) => g.endsWith(`${d.cgroupParent}/${id}`)), groups.join('\n'));
+    // the shim's socket (made by berthd, handed over listening) reaches neither a container nor an exec: ls's own 3 only
+    assert.equal(d.docker(['run', '--rm', IMG, 'ls', '/proc/self/fd']).out, '0\n1\n2\n3\n');
+    assert.equal(d.docker(['exec', 'ticker', 'ls', '/proc/self/fd']).out, '0\n1\n2\n3\n');
     const stats = d.docker(['stats', '--no-stream', 'ticker']);
     assert.equal(stats.code, 0, stats.err);
     assert.match(stats.out, /\/ 64MiB/);

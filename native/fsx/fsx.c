@@ -16,6 +16,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -269,6 +270,31 @@ static napi_value js_pipe(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* listenUnix(path): a close-on-exec unix stream socket bound at `path` (a
+ * stale file there is replaced) and listening; its fd. Handed to a shim, it
+ * takes connections before the shim runs, so nobody has to poll for it. */
+static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  struct sockaddr_un a = {.sun_family = AF_UNIX};
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1 || get_string(env, argv[0], a.sun_path, sizeof(a.sun_path)) < 0) {
+    napi_throw_type_error(env, NULL, "listenUnix(path): a path shorter than 108 bytes");
+    return NULL;
+  }
+  unlink(a.sun_path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return throw_errno(env, "socket", a.sun_path);
+  if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return throw_errno(env, "listen", a.sun_path);
+  }
+  CHECK(napi_create_int32(env, fd, &out));
+  return out;
+}
+
 /* spawn(path, argv, fds): starts `path` in a new session with fds[i] as its
  * fd i (-1: /dev/null), no other descriptor, and default signal handling;
  * its pid. posix_spawn
@@ -352,6 +378,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);

@@ -1,7 +1,7 @@
 /* berth-shim: one per container process, started by berthd, outliving it.
  *
- *   berth-shim --dir DIR --exit FILE [--tty] [--stdin] [--stdin-once] [--wait-attach]
- *              [--log FILE] [--log-max-size BYTES] [--log-max-file N]
+ *   berth-shim --dir DIR --exit FILE [--exit-nosync] [--listen-fd N] [--tty] [--stdin]
+ *              [--stdin-once] [--wait-attach] [--log FILE] [--log-max-size BYTES] [--log-max-file N]
  *              [--log-format json|local] [--log-compress] -- EXECUTOR ARGS...
  *
  * Runs EXECUTOR (berth-exec, reading its plan from fd 3 and reporting on fd
@@ -11,7 +11,8 @@
  * for the process's pid. The shim then holds the process's stdio: a pty
  * (received on DIR/console.sock) or pipes. Output goes to the json-file log
  * (rotated by size) and to attached clients. DIR/shim.sock takes one line
- * per connection:
+ * per connection (--listen-fd: berthd made and bound it, and hands it over
+ * listening, so its first request never finds it missing):
  *   attach I O E   stream in, out, err (0/1 each); frames as docker's stdcopy
  *                  unless the process has a tty. When the line comes with a
  *                  file descriptor (SCM_RIGHTS: berthd hands over the API
@@ -20,7 +21,8 @@
  *   resize R C     set the pty's size
  *   wait           answered "exit N" when the process ends
  * When the process ends, "CODE SECONDS.NANOS" goes to the exit FILE (temp
- * file, fsync, rename), waiters are told, and the shim exits. */
+ * file, fsync, rename; --exit-nosync: no fsync, for an exec's status that
+ * no restart reads), waiters are told, and the shim exits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -58,7 +60,7 @@ struct client {
 
 static struct {
   const char *dir, *log_path, *exit_path;
-  int tty, want_stdin, stdin_once, wait_attach;
+  int tty, want_stdin, stdin_once, wait_attach, exit_nosync, listen_fd;
   long long log_max_size;
   int log_max_file;
   int log_local, log_compress; /* docker's "local" format: protobuf entries, rotated files gzipped */
@@ -73,7 +75,7 @@ static struct {
   char suffix[2][96];
   size_t suffix_len[2];
   long long nanos[2]; /* the same time, for the local format */
-} S = {.log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
+} S = {.listen_fd = -1, .log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -681,9 +683,10 @@ static void write_exit(int code) {
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   write_all(fd, text, (size_t)n);
-  fsync(fd);
+  if (!S.exit_nosync) fsync(fd);
   close(fd);
   rename(tmp, S.exit_path);
+  if (S.exit_nosync) return;
   char dir[4200];
   snprintf(dir, sizeof(dir), "%s", S.exit_path);
   char *slash = strrchr(dir, '/');
@@ -702,6 +705,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[i], "--dir") == 0 && i + 1 < argc) S.dir = argv[++i];
     else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) S.log_path = argv[++i];
     else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc) S.exit_path = argv[++i];
+    else if (strcmp(argv[i], "--listen-fd") == 0 && i + 1 < argc) S.listen_fd = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--exit-nosync") == 0) S.exit_nosync = 1;
     else if (strcmp(argv[i], "--log-max-size") == 0 && i + 1 < argc) S.log_max_size = atoll(argv[++i]);
     else if (strcmp(argv[i], "--log-max-file") == 0 && i + 1 < argc) S.log_max_file = atoi(argv[++i]);
     else if (strcmp(argv[i], "--log-format") == 0 && i + 1 < argc) S.log_local = strcmp(argv[++i], "local") == 0;
@@ -728,7 +733,9 @@ int main(int argc, char **argv) {
 
   char path[4200];
   snprintf(path, sizeof(path), "%s/shim.sock", S.dir);
-  int lfd = listen_at(path);
+  int lfd = S.listen_fd;
+  if (lfd < 0) lfd = listen_at(path);
+  else fcntl(lfd, F_SETFD, FD_CLOEXEC); /* the executor and the container must not inherit it */
   int console_lfd = -1;
   int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1}, rep[2];
   if (S.tty) {

@@ -685,7 +685,7 @@ export class Engine extends EventEmitter {
     const starting = this.runtime.exec(r.Id, proc, {
       detach: true,
       consoleSocket: proc.terminal ? consoleSocket(e.dir) : undefined,
-      via: shimVia({ dir: e.dir, exitFile, tty: proc.terminal, stdin: e.OpenStdin, stdinOnce: true, waitAttach: attach }),
+      via: shimVia({ dir: e.dir, exitFile, exitNoSync: true, tty: proc.terminal, stdin: e.OpenStdin, stdinOnce: true, waitAttach: attach }),
     });
     let shimSock: Socket | undefined;
     if (attach) {

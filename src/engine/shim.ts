@@ -10,6 +10,8 @@ import { fsx } from '../util/fsx.js';
 export interface ShimOptions {
   dir: string;
   exitFile: string;
+  /** the exit file is not fsynced: an exec's, which no restart reads */
+  exitNoSync?: boolean;
   tty: boolean;
   stdin: boolean;
   stdinOnce: boolean;
@@ -25,13 +27,15 @@ export function shimPath(): string {
 /** The `via` for Runtime.create/exec: the shim runs the executor and stays. */
 export function shimVia(o: ShimOptions, stderr?: number) {
   const args = ['--dir', o.dir, '--exit', o.exitFile];
+  if (o.exitNoSync) args.push('--exit-nosync');
   if (o.tty) args.push('--tty');
   if (o.stdin) args.push('--stdin');
   if (o.stdinOnce) args.push('--stdin-once');
   if (o.waitAttach) args.push('--wait-attach');
   if (o.log) args.push('--log', o.log.path, '--log-max-size', String(o.log.maxSize), '--log-max-file', String(o.log.maxFile), '--log-format', o.log.format ?? 'json');
   if (o.log?.compress) args.push('--log-compress');
-  return { path: shimPath(), args, stderr };
+  // the socket is made here and handed over listening: requests to it never wait for the shim to be up
+  return { path: shimPath(), args, stderr, listen: join(o.dir, 'shim.sock') };
 }
 
 export const consoleSocket = (dir: string) => join(dir, 'console.sock');

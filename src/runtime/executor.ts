@@ -34,7 +34,8 @@ export interface ExecutorOptions {
    * Start the executor through a supervisor (berth-shim): `path args -- executor ...`,
    * detached. The supervisor passes the plan on fd 3 and forwards the report on its stdout.
    */
-  via?: { path: string; args: string[]; stderr?: number };
+  /** a supervisor that runs the executor; `listen`: a unix socket it is handed listening, as --listen-fd 5 */
+  via?: { path: string; args: string[]; stderr?: number; listen?: string };
 }
 
 export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExecutor {
@@ -62,14 +63,15 @@ const reapSupervisors = () => { for (const p of supervisors) if (fsx().reap(p)) 
  * every container start and exec.
  */
 function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
-  const args = [...via.args, '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
+  const args = [...via.args, ...(via.listen ? ['--listen-fd', '5'] : []), '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
   if (protectExe) args.push('--protect-exe');
   const f = fsx();
+  const listening = via.listen ? f.listenUnix(via.listen) : -1;
   const [planR, planW] = f.pipe();
   const [reportR, reportW] = f.pipe();
   let pid: number;
   try {
-    pid = f.spawn(via.path, [via.path, ...args], [-1, reportW, via.stderr ?? -1, planR]);
+    pid = f.spawn(via.path, [via.path, ...args], [-1, reportW, via.stderr ?? -1, planR, -1, listening]);
   } catch (e) {
     closeSync(planW);
     closeSync(reportR);
@@ -77,6 +79,7 @@ function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe
   } finally {
     closeSync(planR);
     closeSync(reportW);
+    if (listening >= 0) closeSync(listening);
   }
   if (!process.listeners('SIGCHLD').includes(reapSupervisors)) process.on('SIGCHLD', reapSupervisors);
   supervisors.add(pid);

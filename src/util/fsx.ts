@@ -22,6 +22,8 @@ export interface Fsx {
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
   spawn(path: string, argv: string[], fds: number[]): number;
+  /** A close-on-exec unix socket bound at `path` and listening: its fd. */
+  listenUnix(path: string): number;
   /** waitpid(WNOHANG): true once the child has ended. */
   reap(pid: number): boolean;
 }
