@@ -127,6 +127,17 @@ describe('berthd runs containers for the docker CLI', () => {
       assert.equal(d.docker(['rm', lid]).code, 0);
     }
     assert.match(d.docker(['run', '--rm', '--log-driver', 'local', '--log-opt', 'compress=maybe', IMG, 'true']).err, /compress: "maybe" must be true or false/);
+    // a rotated file that cannot be gzipped (here its temporary name is taken by a directory) stays plain and is kept
+    const fid = d.docker(['create', '--log-driver', 'local', '--log-opt', 'max-size=100k', '--log-opt', 'max-file=3', IMG, 'seq', '1', '200000']).out.trim();
+    const fdir = join(d.dataRoot, 'containers', fid, 'local-logs');
+    mkdirSync(join(fdir, 'container.log.1.gz.tmp'), { recursive: true });
+    assert.equal(d.docker(['start', fid]).code, 0);
+    assert.equal(d.docker(['wait', fid]).out, '0\n');
+    assert.deepEqual(readdirSync(fdir).sort(), ['container.log', 'container.log.1', 'container.log.1.gz.tmp', 'container.log.2']);
+    const fnums = d.docker(['logs', fid]).out.trimEnd().split('\n').map(Number);
+    assert.equal(fnums.at(-1), 200000);
+    assert.ok(fnums.length > 2000 && fnums.every((v, i) => i === 0 || v === fnums[i - 1]! + 1), 'the kept lines follow each other');
+    assert.equal(d.docker(['rm', fid]).code, 0);
   });
 
   test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {

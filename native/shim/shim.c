@@ -206,20 +206,23 @@ static void compress_wait(void) {
 
 static void log_rotate(void) {
   char from[4200], to[4200];
-  const char *gz = S.log_compress ? ".gz" : "";
   compress_wait(); /* the last rotated file is LOG.1.gz before the names shift */
   if (S.log_max_file <= 1) { /* keep one file: start it again */
     unlink_later(S.log_path);
   } else {
-    snprintf(from, sizeof(from), "%s.%d%s", S.log_path, S.log_max_file - 1, gz);
-    unlink_later(from);
-    for (int i = S.log_max_file - 1; i >= 1; i--) {
-      if (i == 1) snprintf(from, sizeof(from), "%s", S.log_path);
-      else snprintf(from, sizeof(from), "%s.%d%s", S.log_path, i - 1, gz);
-      snprintf(to, sizeof(to), "%s.%d%s", S.log_path, i, i == 1 ? "" : gz);
-      rename(from, to);
+    /* A rotated file that could not be gzipped (no libz, a full disk) stays
+     * plain: LOG.N and LOG.N.gz both shift, so neither is overwritten. */
+    for (int z = 0; z <= S.log_compress; z++) {
+      snprintf(from, sizeof(from), "%s.%d%s", S.log_path, S.log_max_file - 1, z ? ".gz" : "");
+      unlink_later(from);
+      for (int i = S.log_max_file - 1; i >= 2; i--) {
+        snprintf(from, sizeof(from), "%s.%d%s", S.log_path, i - 1, z ? ".gz" : "");
+        snprintf(to, sizeof(to), "%s.%d%s", S.log_path, i, z ? ".gz" : "");
+        rename(from, to);
+      }
     }
     snprintf(to, sizeof(to), "%s.1", S.log_path);
+    rename(S.log_path, to);
     char *arg = S.log_compress ? strdup(to) : NULL;
     if (arg && pthread_create(&compressor, NULL, compress_file, arg) == 0) compressing = 1;
     else if (arg) compress_file(arg);
