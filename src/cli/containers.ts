@@ -261,9 +261,10 @@ async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: bo
     if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => sink(1, d)); sock.on('end', res); sock.on('close', res); });
     else await demux(sock, sink);
   } finally {
+    // process.stdin is made on first use (a tty or pipe stream, ~2 ms): not for a command that never reads it
     if (rawTty) process.stdin.setRawMode(false);
-    process.stdin.pause();
-    process.stdout.off('resize', resize);
+    if (stdin) process.stdin.pause();
+    if (tty) process.stdout.off('resize', resize);
   }
 }
 
