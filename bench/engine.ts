@@ -102,12 +102,15 @@ async function main() {
     }
 
     // 5. stdout throughput with default logging
-    for (const e of engines) put('500 MiB stdout through `run` (MiB/s)', e.name, (await throughput(e)).toFixed(0));
+    // three runs each, interleaved: one run alone moved by ±20% between runs here
+    const rates = new Map<Engine, number[]>(engines.map((e) => [e, []]));
+    for (let i = 0; i < 3; i++) for (const e of engines) rates.get(e)!.push(await throughput(e));
+    for (const e of engines) put('500 MiB stdout through `run` (MiB/s)', e.name, median(rates.get(e)!).toFixed(0));
 
     const names = engines.map((e) => e.name);
     const lines = [
       '# Engine benchmark', '',
-      `Medians of ${RUNS} runs after 3 warm-ups (run, exec); 50 containers for run -d and memory; one 500 MiB run per engine.`,
+      `Medians of ${RUNS} runs after 3 warm-ups (run, exec); 50 containers for run -d and memory; the median of three 500 MiB runs per engine.`,
       `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
       `Date: ${new Date().toISOString()}. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}.`, '',
       `| workload | ${names.join(' | ')} | berth CLI / docker |`, `|---|${names.map(() => '---|').join('')}---|`,
