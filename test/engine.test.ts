@@ -528,6 +528,26 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal((await d.api('GET', '/_ping')).text, 'OK');
   });
 
+  test('system df and ps -s count images, writable layers and volumes', async () => {
+    const id = d.docker(['run', '-d', '-v', 'dfvol:/data', IMG, 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; dd if=/dev/zero of=/data/v bs=1M count=2 2>/dev/null; touch /done; sleep 60']).out.trim();
+    for (let i = 0; i < 100 && d.docker(['exec', id, 'test', '-e', '/done']).code !== 0; i++) await sleep(50);
+    const df = (await d.api('GET', '/v1.47/system/df')).json;
+    const c = df.Containers.find((x: { Id: string }) => x.Id === id);
+    assert.ok(c.SizeRw >= 3 << 20 && c.SizeRw < 4 << 20 && c.SizeRootFs > c.SizeRw, JSON.stringify(c));
+    const v = df.Volumes.find((x: { Name: string }) => x.Name === 'dfvol');
+    assert.ok(v.UsageData.Size >= 2 << 20 && v.UsageData.RefCount === 1, JSON.stringify(v));
+    assert.equal(df.Images.find((x: { Id: string }) => x.Id === c.ImageID).Containers, 1);
+    assert.ok(df.LayersSize > 0 && Array.isArray(df.BuildCache));
+    // the docker CLI's own tables
+    const table = d.docker(['system', 'df']);
+    assert.equal(table.code, 0, table.err);
+    assert.match(table.out, /^Containers\s+1\s+1\s+3\.\d+MB/m);
+    assert.match(table.out, /^Local Volumes\s+1\s+1\s+2\.\d+MB/m);
+    assert.match(d.docker(['ps', '-s', '--format', '{{.Size}}']).out, /^3\.\d+MB \(virtual \d/);
+    assert.equal(d.docker(['rm', '-f', id]).code, 0);
+    assert.equal(d.docker(['volume', 'rm', 'dfvol']).code, 0);
+  });
+
   test('50 runs in parallel all succeed and leave no mount, cgroup, shim or state behind', async () => {
     const runs = Array.from({ length: 50 }, (_, i) => new Promise<{ code: number | null; out: string }>((res) => {
       const child = spawn(existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker', ['run', '--rm', IMG, 'echo', `run ${i}`], { env: d.env() });

@@ -8,6 +8,8 @@ import { spawn } from 'node:child_process';
 import { parseDetachKeys, type Engine, type ContainerRecord } from '../engine/containers.js';
 import { readLogs, frame } from '../engine/logs.js';
 import { InvalidInput } from '../util/check.js';
+import { diskUsage } from '../image/snapshots.js';
+import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
 import { ApiError, type Request, type Router } from './server.js';
 
 const bool = (v: string | null) => v === '1' || v === 'true' || v === 'True';
@@ -120,12 +122,31 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     list = list.filter((c) => matches(e, c, f));
     const limit = Number(req.query.get('limit') ?? -1);
     if (limit > 0) list = list.slice(0, limit);
-    return list.map((c) => ({
-      Id: c.Id, Names: [c.Name], Image: c.ImageName, ImageID: c.Image, Command: command(c), Created: Math.floor(Date.parse(c.Created) / 1000),
-      Ports: [], Labels: c.Config.Labels ?? {}, State: c.State.Status, Status: statusText(c),
-      HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'none' }, NetworkSettings: { Networks: {} },
-      Mounts: c.Mounts.map((m) => ({ ...m })),
-    }));
+    const sized = bool(req.query.get('size'));
+    return list.map((c) => ({ ...containerSummary(c), ...(sized ? diskSizes(e, c) : {}) }));
+  });
+
+  // docker system df: images with their users, containers with their writable layer's size, volumes with theirs
+  r.add('GET', '/system/df', () => {
+    const e = engine();
+    const s = e.images();
+    const containers = e.list();
+    const images = s.list();
+    const users = (imageId: string) => containers.filter((c) => c.Image === imageId).length;
+    // a layer in the chains of two images or more is shared: what removing one image would not free
+    const chains = images.map((i) => layerChain(s, i.chainID));
+    const holders = new Map<string, number>();
+    for (const c of new Set(chains.flat())) holders.set(c, chains.filter((ch) => ch.includes(c)).length);
+    return {
+      LayersSize: Object.values(s.snapshots.all()).reduce((n, l) => n + l.size, 0), // as images' sizes count them
+      Images: images.map((i, k) => ({
+        ...imageSummary(s, i, users(i.id)),
+        SharedSize: imageSize(s, i, chains[k]!.filter((c) => holders.get(c)! > 1)),
+      })),
+      Containers: containers.map((c) => ({ ...containerSummary(c), ...diskSizes(e, c) })),
+      Volumes: e.volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: diskUsage(v.Mountpoint), RefCount: e.volumeUsers(v.Name).length } })),
+      BuildCache: [],
+    };
   });
 
   r.add('GET', '/containers/{id}/json', (req) => { const e = engine(); return inspectContainer(e, e.get(req.params.id!)); });
@@ -363,6 +384,24 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
       if (until) setTimeout(stop, Math.max(0, Number(until) * 1000 - Date.now()));
     });
   });
+}
+
+/** A container's writable layer (SizeRw) and with its image's layers (SizeRootFs), in bytes on disk. */
+function diskSizes(e: Engine, c: ContainerRecord): { SizeRw: number; SizeRootFs: number } {
+  const s = e.images();
+  const rw = diskUsage(s.snapshots.upperDir(`ctr-${c.Id}`));
+  let base = 0;
+  try { base = imageSize(s, s.resolve(c.Image)); } catch { /* its image is gone */ }
+  return { SizeRw: rw, SizeRootFs: rw + base };
+}
+
+function containerSummary(c: ContainerRecord) {
+  return {
+    Id: c.Id, Names: [c.Name], Image: c.ImageName, ImageID: c.Image, Command: command(c), Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [], Labels: c.Config.Labels ?? {}, State: c.State.Status, Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'none' }, NetworkSettings: { Networks: {} },
+    Mounts: c.Mounts.map((m) => ({ ...m })),
+  };
 }
 
 function volumeView(v: { Name: string; Driver: string; Mountpoint: string; CreatedAt: string; Labels: Record<string, string>; Scope: string; Options: Record<string, string> }) {

@@ -4,7 +4,7 @@ import type { ImageStore } from '../image/store.js';
 import { pull } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
-import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
+import { imageHistory, imageSummary, inspectImage } from '../image/inspect.js';
 import { load, loadedLines, save } from '../image/archive.js';
 import { ApiError, type Router } from './server.js';
 
@@ -21,13 +21,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     const dangling = req.query.get('filters') ? (JSON.parse(req.query.get('filters')!) as Record<string, Record<string, boolean>>).dangling : undefined;
     let images = s.list();
     if (dangling) images = images.filter((i) => (i.names.length === 0) === ('true' in dangling));
-    return images.map((i) => {
-      const cfg = s.config(i);
-      return {
-        Id: i.id, ParentId: '', RepoTags: i.names.map(shortReference), RepoDigests: i.repoDigests.map(shortReference), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
-        Size: imageSize(s, i), SharedSize: -1, VirtualSize: imageSize(s, i), Labels: cfg.config?.Labels ?? null, Containers: -1,
-      };
-    });
+    return images.map((i) => imageSummary(s, i));
   });
 
   r.add('GET', '/images/{name*}/json', (req) => {

@@ -3,11 +3,26 @@ import { shortReference } from './reference.js';
 import { chainIDs } from './snapshots.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
-/** Bytes the image's layers take unpacked. */
-export function imageSize(s: ImageStore, i: ImageRecord): number {
-  let total = 0;
-  for (let c = i.chainID; c; c = s.snapshots.info(c)?.parent ?? null) total += s.snapshots.info(c)?.size ?? 0;
-  return total;
+/** The chain IDs of the layers under `top`, top first. */
+export function layerChain(s: ImageStore, top: string | null): string[] {
+  const out: string[] = [];
+  for (let c = top; c; c = s.snapshots.info(c)?.parent ?? null) out.push(c);
+  return out;
+}
+
+/** Bytes these layers take unpacked (all of an image's, by default). */
+export function imageSize(s: ImageStore, i: ImageRecord, layers = layerChain(s, i.chainID)): number {
+  return layers.reduce((n, c) => n + (s.snapshots.info(c)?.size ?? 0), 0);
+}
+
+/** An image as GET /images/json lists it; `containers`: how many use it (-1: not counted). */
+export function imageSummary(s: ImageStore, i: ImageRecord, containers = -1) {
+  const cfg = s.config(i);
+  const size = imageSize(s, i);
+  return {
+    Id: i.id, ParentId: '', RepoTags: i.names.map(shortReference), RepoDigests: i.repoDigests.map(shortReference), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
+    Size: size, SharedSize: -1, VirtualSize: size, Labels: cfg.config?.Labels ?? null, Containers: containers,
+  };
 }
 
 export function inspectImage(s: ImageStore, i: ImageRecord) {
