@@ -528,6 +528,29 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal((await d.api('GET', '/_ping')).text, 'OK');
   });
 
+  test('stats: CPU % over a second, memory and pids through both CLIs; berth stats streams until the container stops', async () => {
+    const id = d.docker(['run', '-d', '-m', '32m', IMG, 'sh', '-c', 'while :; do :; done']).out.trim();
+    for (const [name, cli] of [['docker', d.docker.bind(d)], ['berth', d.berth.bind(d)]] as const) {
+      const out = cli(['stats', '--no-stream', id]);
+      assert.equal(out.code, 0, out.err);
+      const [head, row] = out.out.split('\n');
+      assert.match(head!, /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/);
+      const cpu = parseFloat(row!.split(/\s+/)[2]!);
+      assert.ok(cpu > 20, `${name}: a spinning container uses ${cpu}% CPU`);
+      assert.match(row!, /\/ 32MiB/);
+    }
+    const args = ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`, 'stats', id];
+    const streaming = spawn(BERTH, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    streaming.stdout.on('data', (x: Buffer) => { text += x; });
+    await sleep(2600);
+    assert.equal(d.docker(['stop', '-t', '0', id]).code, 0);
+    const code = await new Promise((r) => streaming.once('exit', r));
+    assert.equal(code, 0);
+    assert.ok(text.split('CONTAINER ID').length - 1 >= 2, `tables printed: ${text}`);
+    assert.equal(d.docker(['rm', id]).code, 0);
+  });
+
   test('system df and ps -s count images, writable layers and volumes', async () => {
     const id = d.docker(['run', '-d', '-v', 'dfvol:/data', IMG, 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; dd if=/dev/zero of=/data/v bs=1M count=2 2>/dev/null; touch /done; sleep 60']).out.trim();
     for (let i = 0; i < 100 && d.docker(['exec', id, 'test', '-e', '/done']).code !== 0; i++) await sleep(50);

@@ -261,7 +261,13 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const c = e.get(req.params.id!);
     const stream = req.query.get('stream') === null || bool(req.query.get('stream'));
     const one = () => statsOf(e, c);
-    if (!stream) return one();
+    if (!stream) {
+      // as docker answers: precpu_stats from a sample a second earlier, unless one-shot
+      const first = one();
+      if (bool(req.query.get('one-shot')) || !c.State.Running) return first;
+      await new Promise((ok) => setTimeout(ok, 1000));
+      return { ...one(), precpu_stats: first.cpu_stats };
+    }
     res.writeHead(200, { 'content-type': 'application/json' });
     let prev = one();
     res.write(`${JSON.stringify(prev)}\n`);
@@ -416,7 +422,7 @@ function statsOf(e: Engine, c: ContainerRecord): Record<string, unknown> {
   return {
     read, preread: read, name: c.Name, id: c.Id, num_procs: 0,
     pids_stats: { current: s.pids.current, limit: s.pids.limit },
-    memory_stats: { usage: s.memory.usage, max_usage: s.memory.maxUsage, limit: s.memory.limit ?? totalMem(), stats: { cache: s.memory.cache ?? 0, rss: s.memory.rss ?? 0, inactive_file: 0 }, failcnt: s.memory.failcnt },
+    memory_stats: { usage: s.memory.usage, max_usage: s.memory.maxUsage, limit: s.memory.limit ?? totalMem(), stats: { cache: s.memory.cache ?? 0, rss: s.memory.rss ?? 0, inactive_file: s.memory.inactiveFile ?? 0, total_inactive_file: s.memory.inactiveFile ?? 0 }, failcnt: s.memory.failcnt },
     cpu_stats: { cpu_usage: { total_usage: s.cpu.usageNs ?? 0, usage_in_kernelmode: s.cpu.systemNs ?? 0, usage_in_usermode: s.cpu.userNs ?? 0 }, system_cpu_usage: sys, online_cpus: onlineCpus(), throttling_data: { periods: 0, throttled_periods: s.cpu.throttledPeriods ?? 0, throttled_time: s.cpu.throttledNs ?? 0 } },
     precpu_stats: { cpu_usage: { total_usage: 0 }, system_cpu_usage: 0, online_cpus: onlineCpus() },
     blkio_stats: { io_service_bytes_recursive: [{ major: 0, minor: 0, op: 'read', value: s.blkio.readBytes }, { major: 0, minor: 0, op: 'write', value: s.blkio.writeBytes }] },

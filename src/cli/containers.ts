@@ -8,7 +8,7 @@ import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
-import { formatGo } from './format.js';
+import { binaryUnits, formatGo, table, units } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
@@ -301,11 +301,6 @@ function securityOpt(opt: string): string {
   }
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
-}
-
 export function registerContainerCommands(program: Command, api: () => ApiClient): void {
   const run = async (image: string, cmd: string[], o: RunOpts, startOnly = false) => {
     const a = api();
@@ -446,18 +441,36 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const t = await api().call<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${id}/top${args.length ? `?ps_args=${encodeURIComponent(args.join(' '))}` : ''}`);
         process.stdout.write(table([t.Titles, ...t.Processes]));
       });
-    parent.command('stats').argument('[containers...]').description('resource usage').option('--no-stream', 'one sample, then exit')
-      .action(async (ids: string[], o: { stream: boolean }) => {
+    parent.command('stats').argument('[containers...]').description('resource usage (all running containers without arguments)')
+      .option('--no-stream', 'one sample, then exit').option('-a, --all', 'stopped containers too')
+      .action(async (ids: string[], o: { stream: boolean; all?: boolean }) => {
         const a = api();
-        if (!ids.length) ids = (await a.call<{ Id: string }[]>('GET', '/containers/json')).map((c) => c.Id);
-        const rows = [['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'PIDS']];
-        for (const id of ids) {
-          const s = await a.call<Record<string, any>>('GET', `/containers/${id}/stats?stream=false`); // eslint-disable-line @typescript-eslint/no-explicit-any
-          const mem = s.memory_stats?.usage ?? 0, lim = s.memory_stats?.limit ?? 0;
-          rows.push([String(s.id).slice(0, 12), String(s.name).replace(/^\//, ''), '0.00%', `${mib(mem)} / ${mib(lim)}`, lim ? `${((mem / lim) * 100).toFixed(2)}%` : '0.00%', String(s.pids_stats?.current ?? 0)]);
+        if (!ids.length) ids = (await a.call<{ Id: string }[]>('GET', `/containers/json${o.all ? '?all=1' : ''}`)).map((c) => c.Id);
+        const header = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'];
+        if (!o.stream) {
+          // the daemon takes two samples a second apart, so CPU % is of that second
+          const all = await Promise.all(ids.map((id) => a.call<Sample>('GET', `/containers/${id}/stats?stream=false`)));
+          process.stdout.write(table([header, ...all.map(statsRow)]));
+          return;
         }
-        process.stdout.write(table(rows));
-        void o;
+        const latest = new Map<string, Sample>();
+        const tty = process.stdout.isTTY;
+        const print = () => process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : ''}${table([header, ...ids.filter((id) => latest.has(id)).map((id) => statsRow(latest.get(id)!))])}`);
+        const timer = setInterval(print, 1000);
+        await Promise.all(ids.map(async (id) => {
+          const res = await a.raw('GET', `/containers/${id}/stats?stream=true`);
+          let buf = '';
+          for await (const chunk of res) {
+            buf += (chunk as Buffer).toString();
+            for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+              const line = buf.slice(0, nl);
+              buf = buf.slice(nl + 1);
+              if (line) latest.set(id, JSON.parse(line) as Sample);
+            }
+          }
+        }));
+        clearInterval(timer);
+        print();
       });
     parent.command('inspect').argument('<containers...>').description('low-level information').option('-f, --format <tpl>', 'Go-template-like format')
       .action(async (ids: string[], o: { format?: string }) => {
@@ -597,7 +610,26 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     });
 }
 
-const mib = (n: number) => (n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(2)}GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(2)}MiB` : `${(n / 1024).toFixed(0)}KiB`);
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type Sample = Record<string, any>;
+
+/** A docker stats row: CPU % over the sample's interval, memory less the inactive page cache, as docker's CLI reckons them. */
+function statsRow(s: Sample): string[] {
+  const cpu = s.cpu_stats ?? {}, pre = s.precpu_stats ?? {};
+  const cpuDelta = (cpu.cpu_usage?.total_usage ?? 0) - (pre.cpu_usage?.total_usage ?? 0);
+  const sysDelta = (cpu.system_cpu_usage ?? 0) - (pre.system_cpu_usage ?? 0);
+  const cpuPct = sysDelta > 0 && cpuDelta > 0 ? (cpuDelta / sysDelta) * (cpu.online_cpus || 1) * 100 : 0;
+  const m = s.memory_stats ?? {};
+  const mem = Math.max(0, (m.usage ?? 0) - (m.stats?.total_inactive_file ?? m.stats?.inactive_file ?? 0));
+  const lim = m.limit ?? 0;
+  const io = (op: string) => ((s.blkio_stats?.io_service_bytes_recursive ?? []) as { op: string; value: number }[]).filter((x) => x.op.toLowerCase() === op).reduce((n, x) => n + x.value, 0);
+  const nets = Object.values(s.networks ?? {}) as { rx_bytes: number; tx_bytes: number }[];
+  const rx = nets.reduce((n, x) => n + x.rx_bytes, 0), tx = nets.reduce((n, x) => n + x.tx_bytes, 0);
+  return [
+    String(s.id).slice(0, 12), String(s.name).replace(/^\//, ''), `${cpuPct.toFixed(2)}%`, `${binaryUnits(mem)} / ${binaryUnits(lim)}`,
+    `${lim ? ((mem / lim) * 100).toFixed(2) : '0.00'}%`, `${units(rx)} / ${units(tx)}`, `${units(io('read'))} / ${units(io('write'))}`, String(s.pids_stats?.current ?? 0),
+  ];
+}
 
 function since(unix: number): string {
   const s = Math.max(0, Date.now() / 1000 - unix);

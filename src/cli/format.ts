@@ -8,3 +8,21 @@ export function formatGo(tpl: string, v: unknown): string {
     return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
   });
 }
+
+/** Columns padded as docker's tabwriter pads them: three spaces after the widest cell. */
+export function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+}
+
+function humanSize(n: number, base: number, names: string[], digits: number): string {
+  let i = 0;
+  while (n >= base && i < names.length - 1) { n /= base; i++; }
+  return `${Number(n.toPrecision(digits))}${names[i]}`;
+}
+
+/** docker's HumanSizeWithPrecision(n, 3): decimal units (sizes of images, I/O counters). */
+export const units = (n: number): string => humanSize(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 3);
+
+/** docker's BytesSize: binary units, 4 significant digits (memory). */
+export const binaryUnits = (n: number): string => humanSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);

@@ -12,15 +12,7 @@ import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
-import { formatGo } from './format.js';
-
-export function units(n: number): string {
-  // docker's HumanSize: decimal units, 3 significant digits
-  const u = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let i = 0;
-  while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
-  return `${Number(n.toPrecision(3))}${u[i]}`;
-}
+import { formatGo, table, units } from './format.js';
 
 function ago(iso: string | undefined): string {
   if (!iso) return 'N/A';
@@ -32,11 +24,6 @@ function ago(iso: string | undefined): string {
   if (s < 86400 * 30) return f(s / 86400, 'day');
   if (s < 86400 * 365) return f(s / 86400 / 30, 'month');
   return f(s / 86400 / 365, 'year');
-}
-
-function table(rows: string[][]): string {
-  const w = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((v, c) => (c === r.length - 1 ? v : v.padEnd(w[c]! + 3))).join('').trimEnd()).join('\n') + '\n';
 }
 
 /** docker's pull output: in-place bars on a terminal, one line per change otherwise. */

@@ -378,7 +378,7 @@ const readKV = (file: string): Record<string, number> => {
 };
 
 export interface CgroupStats {
-  memory: { usage?: number; maxUsage?: number; limit?: number; oomKill: number; failcnt?: number; cache?: number; rss?: number };
+  memory: { usage?: number; maxUsage?: number; limit?: number; oomKill: number; failcnt?: number; cache?: number; rss?: number; inactiveFile?: number };
   cpu: { usageNs?: number; userNs?: number; systemNs?: number; throttledPeriods?: number; throttledNs?: number };
   pids: { current?: number; limit?: number };
   blkio: { readBytes: number; writeBytes: number };
@@ -392,14 +392,14 @@ export function readStats(host: CgroupHost, dirs: string[]): CgroupStats {
   if (mem) {
     if (memV2) {
       const ev = readKV(join(mem, 'memory.events')), st = readKV(join(mem, 'memory.stat'));
-      Object.assign(s.memory, { usage: readNum(join(mem, 'memory.current')), maxUsage: readNum(join(mem, 'memory.peak')), limit: readNum(join(mem, 'memory.max')), oomKill: ev.oom_kill ?? 0, cache: st.file, rss: st.anon });
+      Object.assign(s.memory, { usage: readNum(join(mem, 'memory.current')), maxUsage: readNum(join(mem, 'memory.peak')), limit: readNum(join(mem, 'memory.max')), oomKill: ev.oom_kill ?? 0, cache: st.file, rss: st.anon, inactiveFile: st.inactive_file });
     } else {
       const oc = readKV(join(mem, 'memory.oom_control')), st = readKV(join(mem, 'memory.stat'));
       const lim = readNum(join(mem, 'memory.limit_in_bytes'));
       Object.assign(s.memory, {
         usage: readNum(join(mem, 'memory.usage_in_bytes')), maxUsage: readNum(join(mem, 'memory.max_usage_in_bytes')),
         limit: lim !== undefined && lim >= 2 ** 62 ? undefined : lim, oomKill: oc.oom_kill ?? 0,
-        failcnt: readNum(join(mem, 'memory.failcnt')), cache: st.cache, rss: st.rss,
+        failcnt: readNum(join(mem, 'memory.failcnt')), cache: st.cache, rss: st.rss, inactiveFile: st.total_inactive_file,
       });
     }
   }
