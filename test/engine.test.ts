@@ -567,8 +567,15 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(table.out, /^Containers\s+1\s+1\s+3\.\d+MB/m);
     assert.match(table.out, /^Local Volumes\s+1\s+1\s+2\.\d+MB/m);
     assert.match(d.docker(['ps', '-s', '--format', '{{.Size}}']).out, /^3\.\d+MB \(virtual \d/);
-    assert.equal(d.docker(['rm', '-f', id]).code, 0);
-    assert.equal(d.docker(['volume', 'rm', 'dfvol']).code, 0);
+    // berth's table is docker's
+    const mine = d.berth(['system', 'df']);
+    assert.equal(mine.code, 0, mine.err);
+    assert.equal(mine.out.split('\n').slice(0, 4).join('\n'), table.out.split('\n').slice(0, 4).join('\n'));
+    assert.match(d.berth(['system', 'df', '-v']).out, /Local Volumes space usage:\n\nVOLUME NAME\s+LINKS\s+SIZE\ndfvol\s+1\s+2\.\d+MB/);
+    // what prune frees is counted
+    assert.equal(d.docker(['stop', '-t', '0', id]).code, 0);
+    assert.match(d.docker(['container', 'prune', '-f']).out, new RegExp(`${id}\n\nTotal reclaimed space: 3\\.\\d+MB`));
+    assert.match(d.docker(['volume', 'prune', '-af']).out, /dfvol\n\nTotal reclaimed space: 2\.\d+MB/);
   });
 
   test('50 runs in parallel all succeed and leave no mount, cgroup, shim or state behind', async () => {

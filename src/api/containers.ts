@@ -285,12 +285,15 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   r.add('POST', '/containers/prune', async () => {
     const e = engine();
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const c of e.list()) {
       if (c.State.Running || c.State.Restarting) continue;
+      const { SizeRw } = diskSizes(e, c);
       await e.remove(c.Id, { force: false });
       deleted.push(c.Id);
+      reclaimed += SizeRw;
     }
-    return { ContainersDeleted: deleted, SpaceReclaimed: 0 };
+    return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 
   r.add('GET', '/containers/{id}/export', async (_req, res) => {
@@ -361,13 +364,16 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const e = engine();
     const all = filtersOf(req).all?.[0];
     const deleted: string[] = [];
+    let reclaimed = 0;
     for (const v of e.volumes.list()) {
       if (e.volumeUsers(v.Name).length) continue;
       if (!v.Anonymous && all !== 'true' && all !== '1') continue;
+      const size = diskUsage(v.Mountpoint);
       e.volumes.remove(v.Name, []);
       deleted.push(v.Name);
+      reclaimed += size;
     }
-    return { VolumesDeleted: deleted, SpaceReclaimed: 0 };
+    return { VolumesDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 
   // ---- events ----

@@ -548,8 +548,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   }
   container.command('prune').description('remove all stopped containers').option('-f, --force', 'do not ask')
     .action(async () => {
-      const r = await api().call<{ ContainersDeleted: string[] }>('POST', '/containers/prune');
-      process.stdout.write(`Deleted Containers:\n${r.ContainersDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: 0B\n`);
+      const r = await api().call<{ ContainersDeleted: string[]; SpaceReclaimed: number }>('POST', '/containers/prune');
+      process.stdout.write(`Deleted Containers:\n${r.ContainersDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: ${units(r.SpaceReclaimed)}\n`);
     });
 
   const volume = program.command('volume').description('manage volumes');
@@ -581,8 +581,35 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     });
   volume.command('prune').option('-a, --all', 'named volumes too').option('-f, --force', 'do not ask')
     .action(async (o: { all?: boolean }) => {
-      const r = await api().call<{ VolumesDeleted: string[] }>('POST', `/volumes/prune${o.all ? `?filters=${encodeURIComponent('{"all":["true"]}')}` : ''}`);
-      process.stdout.write(`Deleted Volumes:\n${r.VolumesDeleted.map((x) => `${x}\n`).join('')}\n`);
+      const r = await api().call<{ VolumesDeleted: string[]; SpaceReclaimed: number }>('POST', `/volumes/prune${o.all ? `?filters=${encodeURIComponent('{"all":["true"]}')}` : ''}`);
+      process.stdout.write(`Deleted Volumes:\n${r.VolumesDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: ${units(r.SpaceReclaimed)}\n`);
+    });
+
+  // the daemon's GET /system/df, in docker's table (sizes with 4 digits, as docker system df shows them)
+  program.command('system').description('berth as a whole').command('df').description('disk use').option('-v, --verbose', 'each image, container and volume')
+    .action(async (o: { verbose?: boolean }) => {
+      type Img = { Id: string; RepoTags: string[]; Size: number; SharedSize: number; Containers: number };
+      type Ctr = { Id: string; Names: string[]; Image: string; State: string; Status: string; SizeRw: number; Mounts: { Type: string }[] };
+      type Vol = { Name: string; UsageData: { Size: number; RefCount: number } };
+      const df = await api().call<{ LayersSize: number; Images: Img[]; Containers: Ctr[]; Volumes: Vol[] }>('GET', '/system/df');
+      const size = (n: number) => units(n, 4);
+      const share = (part: number, whole: number) => (whole > 0 ? `${size(part)} (${Math.floor((part * 100) / whole)}%)` : size(part));
+      const usedImages = df.Images.filter((i) => i.Containers > 0);
+      const ctrSize = df.Containers.reduce((n, c) => n + c.SizeRw, 0);
+      const volSize = df.Volumes.reduce((n, v) => n + v.UsageData.Size, 0);
+      process.stdout.write(table([
+        ['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
+        ['Images', String(df.Images.length), String(usedImages.length), size(df.LayersSize), share(df.LayersSize - usedImages.reduce((n, i) => n + i.Size - i.SharedSize, 0), df.LayersSize)],
+        ['Containers', String(df.Containers.length), String(df.Containers.filter((c) => c.State === 'running').length), size(ctrSize), share(df.Containers.filter((c) => c.State !== 'running').reduce((n, c) => n + c.SizeRw, 0), ctrSize)],
+        ['Local Volumes', String(df.Volumes.length), String(df.Volumes.filter((v) => v.UsageData.RefCount > 0).length), size(volSize), share(df.Volumes.filter((v) => v.UsageData.RefCount === 0).reduce((n, v) => n + v.UsageData.Size, 0), volSize)],
+        ['Build Cache', '0', '0', '0B', '0B'],
+      ]));
+      if (!o.verbose) return;
+      process.stdout.write(`\nImages space usage:\n\n${table([['REPOSITORY:TAG', 'IMAGE ID', 'SIZE', 'SHARED SIZE', 'UNIQUE SIZE', 'CONTAINERS'],
+        ...df.Images.map((i) => [i.RepoTags.join(', ') || '<none>', i.Id.replace(/^sha256:/, '').slice(0, 12), size(i.Size), size(i.SharedSize), size(i.Size - i.SharedSize), String(i.Containers)])])}`);
+      process.stdout.write(`\nContainers space usage:\n\n${table([['CONTAINER ID', 'IMAGE', 'LOCAL VOLUMES', 'SIZE', 'STATUS', 'NAMES'],
+        ...df.Containers.map((c) => [c.Id.slice(0, 12), c.Image, String(c.Mounts.filter((m) => m.Type === 'volume').length), size(c.SizeRw), c.Status, c.Names[0]!.replace(/^\//, '')])])}`);
+      process.stdout.write(`\nLocal Volumes space usage:\n\n${table([['VOLUME NAME', 'LINKS', 'SIZE'], ...df.Volumes.map((v) => [v.Name, String(v.UsageData.RefCount), size(v.UsageData.Size)])])}`);
     });
 
   program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect).option('--since <t>').option('--until <t>', 'stop at (unix seconds)')

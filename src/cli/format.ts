@@ -9,10 +9,10 @@ export function formatGo(tpl: string, v: unknown): string {
   });
 }
 
-/** Columns padded as docker's tabwriter pads them: three spaces after the widest cell. */
+/** Columns padded as docker's tabwriter pads them: three spaces after the widest cell, ten at least in all. */
 export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]! + 3))).join('').trimEnd()).join('\n') + '\n';
+  const widths = rows[0]!.map((_, i) => Math.max(10, 3 + Math.max(...rows.map((r) => (r[i] ?? '').length))));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
 }
 
 function humanSize(n: number, base: number, names: string[], digits: number): string {
@@ -21,8 +21,8 @@ function humanSize(n: number, base: number, names: string[], digits: number): st
   return `${Number(n.toPrecision(digits))}${names[i]}`;
 }
 
-/** docker's HumanSizeWithPrecision(n, 3): decimal units (sizes of images, I/O counters). */
-export const units = (n: number): string => humanSize(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], 3);
+/** docker's HumanSizeWithPrecision: decimal units, 3 significant digits (images, I/O counters) or 4 (system df). */
+export const units = (n: number, digits = 3): string => humanSize(n, 1000, ['B', 'kB', 'MB', 'GB', 'TB', 'PB'], digits);
 
 /** docker's BytesSize: binary units, 4 significant digits (memory). */
 export const binaryUnits = (n: number): string => humanSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);

@@ -213,17 +213,6 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
       process.stdout.write(`Total reclaimed space: ${units(r.reclaimed)}\n`);
     });
 
-  const system = program.command('system').description('berth as a whole');
-  system.command('df').description('disk use').option('-v, --verbose', 'per image').action((o: { verbose?: boolean }) => {
-    const s = store();
-    const u = s.usage();
-    const rows = [['TYPE', 'TOTAL', 'ACTIVE', 'SIZE', 'RECLAIMABLE'],
-      ['Images', String(u.images), String(u.activeImages), units(u.layers + u.blobs), `${units(u.reclaimable)} (${Math.round((100 * u.reclaimable) / Math.max(1, u.layers + u.blobs))}%)`],
-      ['Containers', String(s.snapshots.active().length), String(s.snapshots.active().length), units(u.containers), '0B'],
-      ['Local Volumes', '0', '0', '0B', '0B'], ['Build Cache', '0', '0', '0B', '0B']];
-    process.stdout.write(table(rows));
-    if (o.verbose) process.stdout.write(`\nStore ${s.root}: ${u.total} bytes (layers ${u.layers}, blobs ${u.blobs}, containers ${u.containers})\n`);
-  });
 
   program.command('login [server]').description('store credentials for a registry (docker config.json)')
     .requiredOption('-u, --username <name>', 'user').option('-p, --password <password>', 'password').option('--password-stdin', 'read the password from stdin')

@@ -235,7 +235,7 @@ export class ImageStore {
 
   /** Removes images without names (dangling), or all unused ones with `all`. */
   prune(opts: { all?: boolean } = {}): { deleted: string[]; reclaimed: number } {
-    const before = this.usage().total;
+    const before = this.usage();
     const used = this.chainsInUse();
     const deleted: string[] = [];
     this.update((images) => {
@@ -245,23 +245,11 @@ export class ImageStore {
       }
     });
     deleted.push(...this.collect().layers);
-    return { deleted, reclaimed: before - this.usage().total };
+    return { deleted, reclaimed: before - this.usage() };
   }
 
-  /** Bytes on disk, each inode counted once (what du reports for the store). */
-  usage(): { images: number; activeImages: number; layers: number; blobs: number; containers: number; reclaimable: number; total: number } {
-    const seen = new Set<string>();
-    const blobs = diskUsage(join(this.content.root, 'blobs'), seen);
-    const layers = diskUsage(join(this.snapshots.root, 'layers'), seen);
-    const containers = diskUsage(join(this.snapshots.root, 'active'), seen);
-    // what removing every image no container stands on would free
-    const used = this.chainsInUse();
-    const images = this.list();
-    let reclaimable = 0;
-    for (const [chain, l] of Object.entries(this.snapshots.all())) if (!used.has(chain)) reclaimable += l.size;
-    const active = images.filter((i) => i.chainID !== null && used.has(i.chainID));
-    const keep = new Set(active.flatMap((i) => this.refs(i).blobs));
-    for (const d of this.content.list()) if (!keep.has(d)) reclaimable += diskUsage(this.content.path(d));
-    return { images: images.length, activeImages: active.length, layers, blobs, containers, reclaimable, total: diskUsage(this.root, new Set()) };
+  /** Bytes the store takes on disk, each inode counted once (what du reports). */
+  usage(): number {
+    return diskUsage(this.root, new Set());
   }
 }
