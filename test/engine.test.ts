@@ -551,6 +551,35 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rm', id]).code, 0);
   });
 
+  test('events: live, and past ones with --since/--until, through both CLIs and filters', async () => {
+    const since = String(Math.floor(Date.now() / 1000) - 1);
+    const live = spawn(dockerBin, ['events', '--filter', 'container=evt', '--format', '{{.Action}}'], { env: d.env(), stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '';
+    live.stdout.on('data', (x: Buffer) => { seen += x; });
+    await sleep(500);
+    assert.equal(d.docker(['run', '--name', 'evt', IMG, 'true']).code, 0);
+    for (let i = 0; i < 40 && !seen.includes('die'); i++) await sleep(50);
+    live.kill();
+    const order = (lines: string[]) => lines.filter((a) => ['create', 'start', 'die'].includes(a));
+    assert.deepEqual(order(seen.trim().split('\n')), ['create', 'start', 'die']);
+    // the past: replayed, and the answer ends at --until (the docker CLI sends "0s" as whole seconds: wait for the next one)
+    await sleep(1050 - (Date.now() % 1000));
+    const past = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'container=evt', '--format', '{{.Action}}']);
+    assert.equal(past.code, 0, past.err);
+    assert.deepEqual(order(past.out.trim().split('\n')), ['create', 'start', 'die']);
+    const mine = d.berth(['events', '--since', '1m', '--until', '0s', '--filter', 'container=evt', '--filter', 'event=die']);
+    assert.equal(mine.code, 0, mine.err);
+    assert.match(mine.out, /^\S+ container die [0-9a-f]{64} \(.*name=evt.*\)\n$/);
+    // bad times are named
+    const bad = d.berth(['events', '--since', 'yesterday']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /--since: "yesterday" is not a time/);
+    const api = await d.api('GET', '/v1.47/events?since=abc');
+    assert.equal(api.status, 400);
+    assert.match(api.json.message, /since: "abc" is not a unix time/);
+    assert.equal(d.docker(['rm', 'evt']).code, 0);
+  });
+
   test('system df and ps -s count images, writable layers and volumes', async () => {
     const id = d.docker(['run', '-d', '-v', 'dfvol:/data', IMG, 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; dd if=/dev/zero of=/data/v bs=1M count=2 2>/dev/null; touch /done; sleep 60']).out.trim();
     for (let i = 0; i < 100 && d.docker(['exec', id, 'test', '-e', '/done']).code !== 0; i++) await sleep(50);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
-import { parseDetachKeys, type Engine, type ContainerRecord } from '../engine/containers.js';
+import { parseDetachKeys, type Engine, type ContainerRecord, type EngineEvent } from '../engine/containers.js';
 import { readLogs, frame } from '../engine/logs.js';
 import { InvalidInput } from '../util/check.js';
 import { diskUsage } from '../image/snapshots.js';
@@ -377,23 +377,38 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   });
 
   // ---- events ----
+  // since/until are unix times ("SECONDS[.NANOS]", as the docker CLI sends them): the past comes from the
+  // engine's recent events, and an until in the past ends the answer once they are sent
   r.add('GET', '/events', (req, res) => {
     const e = engine();
     const f = filtersOf(req);
-    const until = req.query.get('until');
+    const time = (k: string) => {
+      const v = req.query.get(k);
+      if (!v) return undefined;
+      if (!/^\d+(\.\d+)?$/.test(v)) throw new ApiError(400, `${k}: "${v}" is not a unix time (SECONDS[.NANOSECONDS])`);
+      return BigInt(Math.round(Number(v) * 1e3)) * 1000000n;
+    };
+    const since = time('since'), until = time('until');
+    const wanted = (ev: EngineEvent) => {
+      if (f.type?.length && !f.type.includes(ev.Type)) return false;
+      if (f.event?.length && !f.event.some((x) => ev.Action.startsWith(x))) return false;
+      if (f.container?.length && !f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x)) return false;
+      const t = BigInt(ev.timeNano);
+      return (since === undefined || t >= since) && (until === undefined || t <= until);
+    };
     res.writeHead(200, { 'content-type': 'application/json' });
+    if (since !== undefined) for (const ev of e.recentEvents) if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`);
     res.flushHeaders();
     return new Promise<void>((done) => {
-      const on = (ev: { Type: string; Action: string; id: string; Actor: { Attributes: Record<string, string> } }) => {
-        if (f.type?.length && !f.type.includes(ev.Type)) return;
-        if (f.event?.length && !f.event.some((x) => ev.Action.startsWith(x))) return;
-        if (f.container?.length && !f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x)) return;
-        res.write(`${JSON.stringify(ev)}\n`);
-      };
+      const on = (ev: EngineEvent) => { if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`); };
       e.on('event', on);
       const stop = () => { e.off('event', on); res.end(); done(); };
       res.on('close', stop);
-      if (until) setTimeout(stop, Math.max(0, Number(until) * 1000 - Date.now()));
+      // a timer waits at most 2^31-1 ms: a later until re-arms it
+      let timer: NodeJS.Timeout | undefined;
+      const arm = () => { const wait = Number(until! / 1000000n) - Date.now(); timer = setTimeout(wait > 2147483647 ? arm : stop, Math.max(0, Math.min(wait, 2147483647))); };
+      if (until !== undefined) arm();
+      res.on('close', () => clearTimeout(timer));
     });
   });
 }

@@ -8,7 +8,7 @@ import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, type ApiClient } from './client.js';
-import { binaryUnits, formatGo, table, units } from './format.js';
+import { binaryUnits, formatGo, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
@@ -400,12 +400,11 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')
       .option('-f, --follow', 'follow the output').option('-n, --tail <n>', 'lines from the end', 'all')
-      .option('--since <t>', 'since a time (unix seconds or RFC 3339)').option('--until <t>', 'until a time').option('-t, --timestamps', 'show timestamps')
+      .option('--since <t>', 'since a time (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'until a time (as --since)').option('-t, --timestamps', 'show timestamps')
       .action(async (id: string, o: { follow?: boolean; tail: string; since?: string; until?: string; timestamps?: boolean }) => {
         const a = api();
         const c = await a.call<{ Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
-        const t = (v?: string) => (v === undefined ? '' : /^\d+(\.\d+)?$/.test(v) ? v : String(Date.parse(v) / 1000));
-        const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${t(o.since)}` : ''}${o.until ? `&until=${t(o.until)}` : ''}`);
+        const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`);
         if (c.Config.Tty) { for await (const d of res) if (!process.stdout.write(d as Buffer)) await once(process.stdout, 'drain'); return; }
         await demux(res as unknown as Socket, queued(res as unknown as Socket));
       });
@@ -612,9 +611,11 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       process.stdout.write(`\nLocal Volumes space usage:\n\n${table([['VOLUME NAME', 'LINKS', 'SIZE'], ...df.Volumes.map((v) => [v.Name, String(v.UsageData.RefCount), size(v.UsageData.Size)])])}`);
     });
 
-  program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect).option('--since <t>').option('--until <t>', 'stop at (unix seconds)')
-    .action(async (o: { filter?: string[]; until?: string }) => {
-      const res = await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${o.until ? `&until=${o.until}` : ''}`);
+  program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect)
+    .option('--since <t>', 'from this time on, past events included (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'stop at this time (as --since)')
+    .action(async (o: { filter?: string[]; since?: string; until?: string }) => {
+      const range = `${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`;
+      const res = await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${range}`);
       let buf = '';
       for await (const c of res) {
         buf += (c as Buffer).toString();

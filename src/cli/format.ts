@@ -26,3 +26,22 @@ export const units = (n: number, digits = 3): string => humanSize(n, 1000, ['B',
 
 /** docker's BytesSize: binary units, 4 significant digits (memory). */
 export const binaryUnits = (n: number): string => humanSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);
+
+const DURATION_UNIT: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
+
+/**
+ * A --since or --until value as the API's unix time ("SECONDS.FRACTION"), from
+ * the forms docker's CLI takes: unix seconds, an RFC 3339 time or date, or a
+ * duration before now ("10m", "1h30m").
+ */
+export function unixTime(v: string, flag: string, now = Date.now()): string {
+  if (/^\d+(\.\d+)?$/.test(v)) return v;
+  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
+    let ms = 0;
+    for (const [, n, u] of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * DURATION_UNIT[u!]!;
+    return ((now - ms) / 1000).toFixed(3);
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new Error(`${flag}: "${v}" is not a time: use unix seconds, RFC 3339 (2026-01-02T15:04:05Z) or a duration before now (10m, 1h30m)`);
+  return (t / 1000).toFixed(3);
+}

@@ -136,13 +136,19 @@ export class Engine extends EventEmitter {
     this.save(r);
   }
 
+  /** The latest events, oldest first, for `events --since` (docker keeps 256 too). */
+  readonly recentEvents: EngineEvent[] = [];
+
   private event(r: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
     const t = Date.now();
-    this.emit('event', {
+    const ev: EngineEvent = {
       Type: 'container', Action: action, status: action, id: r.Id, from: r.ImageName,
       Actor: { ID: r.Id, Attributes: { image: r.ImageName, name: r.Name.slice(1), ...(r.Config.Labels ?? {}), ...extra } },
       scope: 'local', time: Math.floor(t / 1000), timeNano: t * 1e6,
-    });
+    };
+    this.recentEvents.push(ev);
+    if (this.recentEvents.length > 256) this.recentEvents.shift();
+    this.emit('event', ev);
   }
 
   // ---- create ----
@@ -934,6 +940,12 @@ export class Engine extends EventEmitter {
     for (const t of this.restartTimers.values()) clearTimeout(t);
     for (const t of this.healthTimers.values()) clearTimeout(t);
   }
+}
+
+export interface EngineEvent {
+  Type: string; Action: string; status: string; id: string; from: string;
+  Actor: { ID: string; Attributes: Record<string, string> };
+  scope: string; time: number; timeNano: number;
 }
 
 export class StartError extends Error {}
