@@ -580,6 +580,27 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rm', 'evt']).code, 0);
   });
 
+  test('networks as far as berth has them, and the prunes docker system prune makes', () => {
+    assert.match(d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).out, /^host host\nnone null\n$/);
+    assert.equal(JSON.parse(d.docker(['network', 'inspect', 'none']).out)[0].Name, 'none');
+    const create = d.docker(['network', 'create', 'mine']);
+    assert.equal(create.code, 1);
+    assert.match(create.err, /cannot create network "mine": berth has only the predefined networks "none" and "host"/);
+    // a dangling image: a second commit takes the first one's name
+    const id = d.docker(['create', IMG, 'true']).out.trim();
+    const first = d.docker(['commit', id, 'prunable:1']).out.trim();
+    d.docker(['commit', '-c', 'ENV X=1', id, 'prunable:1']);
+    assert.match(d.docker(['images', '-q', '--filter', 'dangling=true', '--no-trunc']).out, new RegExp(first));
+    const pruned = d.docker(['image', 'prune', '-f']);
+    assert.equal(pruned.code, 0, pruned.err);
+    assert.match(pruned.out, new RegExp(`deleted: ${first}`));
+    assert.match(pruned.out, /Total reclaimed space: /);
+    const sys = d.docker(['system', 'prune', '-f']);
+    assert.equal(sys.code, 0, sys.err);
+    assert.match(sys.out, new RegExp(`Deleted Containers:\n${id}\n`));
+    assert.equal(d.docker(['rmi', 'prunable:1']).code, 0);
+  });
+
   test('system df and ps -s count images, writable layers and volumes', async () => {
     const id = d.docker(['run', '-d', '-v', 'dfvol:/data', IMG, 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=3 2>/dev/null; dd if=/dev/zero of=/data/v bs=1M count=2 2>/dev/null; touch /done; sleep 60']).out.trim();
     for (let i = 0; i < 100 && d.docker(['exec', id, 'test', '-e', '/done']).code !== 0; i++) await sleep(50);

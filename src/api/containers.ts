@@ -10,21 +10,10 @@ import { readLogs, frame } from '../engine/logs.js';
 import { InvalidInput } from '../util/check.js';
 import { diskUsage } from '../image/snapshots.js';
 import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
-import { ApiError, type Request, type Router } from './server.js';
+import { ApiError, filtersOf, type Request, type Router } from './server.js';
 
 const bool = (v: string | null) => v === '1' || v === 'true' || v === 'True';
 
-function filtersOf(req: Request): Record<string, string[]> {
-  const f = req.query.get('filters');
-  if (!f) return {};
-  let raw: unknown;
-  try { raw = JSON.parse(f); } catch { throw new InvalidInput('filters', `invalid filter JSON: ${f}`); }
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object).filter((x) => (v as Record<string, boolean>)[x]);
-  }
-  return out;
-}
 
 function ago(iso: string): string {
   const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);

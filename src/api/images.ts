@@ -6,7 +6,7 @@ import { push } from '../image/push.js';
 import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
 import { imageHistory, imageSummary, inspectImage } from '../image/inspect.js';
 import { load, loadedLines, save } from '../image/archive.js';
-import { ApiError, type Router } from './server.js';
+import { ApiError, filtersOf, type Router } from './server.js';
 
 
 /** A progress line in docker's JSON message stream. */
@@ -97,6 +97,13 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     line(res, { status: `${r2.tag}: digest: ${r2.digest} size: ${r2.size}` });
     line(res, { progressDetail: {}, aux: { Tag: r2.tag, Digest: r2.digest, Size: r2.size } });
     res.end();
+  });
+
+  // dangling=false: every image no container uses, as docker image prune -a
+  r.add('POST', '/images/prune', (req) => {
+    const all = filtersOf(req).dangling?.some((v) => v === 'false' || v === '0') ?? false;
+    const r2 = store().prune({ all });
+    return { ImagesDeleted: r2.deleted.map((d) => ({ Deleted: d })), SpaceReclaimed: r2.reclaimed };
   });
 
   r.add('DELETE', '/images/{name*}', (req) => {

@@ -194,3 +194,16 @@ export function apiServer(router: Router, serverVersion: string): Server {
   });
   return server;
 }
+
+/** The filters query parameter (docker's {"key": ["v"]} or {"key": {"v": true}}) as lists of values. */
+export function filtersOf(req: Request): Record<string, string[]> {
+  const f = req.query.get('filters');
+  if (!f) return {};
+  let raw: unknown;
+  try { raw = JSON.parse(f); } catch { throw new InvalidInput('filters', `invalid filter JSON: ${f}`); }
+  const out: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    out[k] = Array.isArray(v) ? v.map(String) : Object.keys(v as object).filter((x) => (v as Record<string, boolean>)[x]);
+  }
+  return out;
+}

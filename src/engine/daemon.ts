@@ -9,6 +9,7 @@ import { imageStoreIn } from './data-root.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
+import { systemRoutes } from '../api/system.js';
 import { Engine } from './containers.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -103,6 +104,7 @@ export class Daemon {
     });
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }));
     containerRoutes(r, () => this.engine());
+    systemRoutes(r);
     return r;
   }
 
