@@ -6,7 +6,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
 import { PREFIX, mountsUnder, pidsWhere } from './helpers/env.js';
@@ -356,6 +356,23 @@ describe('berthd runs containers for the docker CLI', () => {
     const dev = run(['--device', '/dev/null:/dev/mynull'], 'sh', '-c', 'ls -l /dev/mynull; echo x > /dev/mynull && echo wrote');
     assert.match(dev.out, /^c.* 1, +3 .*\/dev\/mynull\nwrote\n$/, dev.err);
     assert.equal(run(['--sysctl', 'net.ipv4.ip_forward=1'], 'cat', '/proc/sys/net/ipv4/ip_forward').out, '1\n');
+    // /etc/hosts and /etc/resolv.conf, groups, the OOM killer, block I/O weight
+    assert.match(run(['--add-host', 'db:10.1.2.3', '--add-host', 'v6=::1'], 'cat', '/etc/hosts').out, /\n10\.1\.2\.3\tdb\n::1\tv6\n$/);
+    assert.equal(run(['--dns', '10.0.0.53', '--dns-search', 'example.com', '--dns-option', 'ndots:2'], 'cat', '/etc/resolv.conf').out, 'nameserver 10.0.0.53\nsearch example.com\noptions ndots:2\n');
+    assert.match(run(['--group-add', '1234', '--group-add', 'nogroup'], 'id').out, /groups=1234,65534\(nogroup\)\n$/);
+    assert.match(run(['--group-add', 'nosuchgroup'], 'true').err, /unable to find group nosuchgroup/);
+    assert.equal(run(['-m', '32m', '--oom-kill-disable'], 'head', '-1', '/sys/fs/cgroup/memory/memory.oom_control').out, 'oom_kill_disable 1\n');
+    const weight = run(['--blkio-weight', '300'], 'sh', '-c', 'cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.bfq.weight');
+    assert.match(weight.out, /^(default )?300\n/, weight.err);
+    // host namespaces, one at a time
+    const ns = (t: string) => readlinkSync(`/proc/self/ns/${t}`);
+    assert.equal(run(['--pid', 'host'], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);
+    assert.equal(run(['--ipc', 'host'], 'readlink', '/proc/self/ns/ipc').out, `${ns('ipc')}\n`);
+    assert.equal(run(['--uts', 'host'], 'readlink', '/proc/self/ns/uts').out, `${ns('uts')}\n`);
+    assert.equal(run(['--cgroupns', 'host'], 'readlink', '/proc/self/ns/cgroup').out, `${ns('cgroup')}\n`);
+    assert.notEqual(run([], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);
+    assert.match(run(['--add-host', 'gw:host-gateway'], 'true').err, /host-gateway needs a bridge network/);
+    assert.match(run(['--uts', 'host', '-h', 'named'], 'true').err, /conflicting options: hostname and the UTS mode "host"/);
     const hostSysctl = d.berth(['run', '--rm', '--sysctl', 'vm.swappiness=1', IMG, 'true']);
     assert.equal(hostSysctl.code, 125);
     assert.match(hostSysctl.err, /vm\.swappiness: not namespaced/);

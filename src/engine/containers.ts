@@ -2,12 +2,12 @@
 // remove, pause, exec, attach, and the re-adoption of running containers
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
 import { PACK, runTar } from '../util/tar.js';
 import { InvalidInput } from '../util/check.js';
@@ -165,7 +165,8 @@ export class Engine extends EventEmitter {
     const img = store.resolve(imageRef);
     const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
     const host = (body.HostConfig ?? {}) as HostConfig;
-    checkHostConfig(host);
+    checkHostConfig(host, body.Hostname);
+
     const id = randomBytes(32).toString('hex');
     let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
     if (cname) {
@@ -357,13 +358,16 @@ export class Engine extends EventEmitter {
 
   private etcFiles(r: ContainerRecord) {
     const dir = this.dir(r.Id);
-    const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolvConf = join(dir, 'resolv.conf');
+    const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolv = join(dir, 'resolv.conf');
     const host = r.HostConfig.NetworkMode === 'host';
     writeFileSync(hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
-    if (host) copyFileSync('/etc/hosts', hosts);
-    else writeFileSync(hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
-    try { copyFileSync('/etc/resolv.conf', resolvConf); } catch { writeFileSync(resolvConf, ''); }
-    return { hostname, hosts, resolvConf };
+    const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip}\t${n}\n`).join('');
+    const base = host ? readFileSync('/etc/hosts', 'utf8') : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
+    writeFileSync(hosts, `${base}${base.endsWith('\n') || !base ? '' : '\n'}${extra}`);
+    let hostResolv = '';
+    try { hostResolv = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none on the host */ }
+    writeFileSync(resolv, resolvConf(hostResolv, r.HostConfig));
+    return { hostname, hosts, resolvConf: resolv };
   }
 
   private unmountRoot(r: ContainerRecord): void {
@@ -569,7 +573,7 @@ export class Engine extends EventEmitter {
         if (k === 'RestartPolicy' && !(v as { Name?: string }).Name) continue; // docker sends an empty one when --restart is not given
         (next as Record<string, unknown>)[k] = v;
       }
-      checkHostConfig(next);
+      checkHostConfig(next, undefined);
       if (r.State.Running) {
         const spec = ociSpec({ id: r.Id, config: r.Config, host: next, rootfs: join(this.dir(r.Id), 'rootfs'), etcFiles: { hostname: '', hosts: '', resolvConf: '' }, mounts: [], cgroupParent: this.cgroupParent });
         this.runtime.update(r.Id, (spec.linux as { resources: unknown }).resources);
@@ -1008,7 +1012,10 @@ function mergeEnv(base: string[], over: string[]): string[] {
   return [...out.values()];
 }
 
-function checkHostConfig(h: HostConfig): void {
+function checkHostConfig(h: HostConfig, hostname: unknown): void {
+  for (const [i, e] of (h.ExtraHosts ?? []).entries()) extraHost(e, `HostConfig.ExtraHosts[${i}]`);
+  for (const [i, ip] of (h.Dns ?? []).entries()) if (!isIP(ip)) throw new InvalidInput(`HostConfig.Dns[${i}]`, `"${ip}" is not an IP address`);
+  if (h.UTSMode === 'host' && hostname) throw new InvalidInput('Hostname', 'conflicting options: hostname and the UTS mode "host"');
   const net = h.NetworkMode ?? '';
   if (net && !['none', 'host', 'default', 'bridge'].includes(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host and default)`);
   if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
@@ -1016,6 +1023,31 @@ function checkHostConfig(h: HostConfig): void {
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
   if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidInput('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+}
+
+/** docker's --add-host entry ("name:IP" or "name=IP") as [name, IP]. */
+function extraHost(e: string, field: string): [string, string] {
+  const m = /^([^:=\s]+)[:=](.+)$/.exec(e);
+  if (!m) throw new InvalidInput(field, `"${e}" is not NAME:IP`);
+  if (m[2] === 'host-gateway') throw new InvalidInput(field, `"${e}": host-gateway needs a bridge network, which berth does not have yet`);
+  const ip = m[2]!.replace(/^\[(.*)\]$/, '$1');
+  if (!isIP(ip)) throw new InvalidInput(field, `"${e}": "${ip}" is not an IP address`);
+  return [m[1]!, ip];
+}
+
+/**
+ * /etc/resolv.conf for a container: the host's, with --dns, --dns-search and
+ * --dns-option replacing its nameserver, search and options lines, as docker does.
+ */
+function resolvConf(hostText: string, h: HostConfig): string {
+  const lines = hostText.split('\n');
+  const keep = (word: string, given: string[] | null | undefined) => (given?.length ? [] : lines.filter((l) => l.trim().split(/\s+/)[0] === word));
+  const out = [
+    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : keep('nameserver', null)),
+    ...(h.DnsSearch?.length ? [`search ${h.DnsSearch.join(' ')}`] : keep('search', null)),
+    ...(h.DnsOptions?.length ? [`options ${h.DnsOptions.join(' ')}`] : keep('options', null)),
+  ];
+  return out.length ? `${out.join('\n')}\n` : '';
 }
 
 /** The shim's log options from the driver (json-file or local) and its --log-opt values. */

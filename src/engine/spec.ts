@@ -137,6 +137,11 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   if (args.length === 0) throw new InvalidInput('Cmd', 'no command specified');
   const user = resolveUser(i.rootfs, c.User ?? '');
+  for (const g of h.GroupAdd ?? []) { // --group-add: a gid, or a group of the image's /etc/group
+    const gid = /^\d+$/.test(g) ? Number(g) : Number(readRootFile(i.rootfs, 'etc/group').find((e) => e[0] === g)?.[2] ?? NaN);
+    if (Number.isNaN(gid)) throw new InvalidInput('HostConfig.GroupAdd', `unable to find group ${g}: no matching entries in group file`);
+    if (!user.additionalGids.includes(gid)) user.additionalGids.push(gid);
+  }
   const caps = capabilities(h);
   const sec = securityOptions(h);
   const env = [...(c.Env ?? [])];
@@ -168,17 +173,18 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   mounts.push(...i.mounts);
   if (i.initPath) mounts.push({ destination: '/sbin/berth-init', type: 'bind', source: i.initPath, options: ['bind', 'ro'] });
 
-  const namespaces: { type: string; path?: string }[] = [{ type: 'mount' }, { type: 'uts' }, { type: 'ipc' }, { type: 'pid' }, { type: 'cgroup' }];
+  // a "host" mode shares the host's namespace: the container gets none of its own
   const net = h.NetworkMode ?? 'none';
-  if (net !== 'host') namespaces.push({ type: 'network' });
-  if (net === 'host') namespaces.splice(namespaces.findIndex((n) => n.type === 'uts'), 1);
+  const shared = { network: net === 'host', uts: net === 'host' || h.UTSMode === 'host', ipc: h.IpcMode === 'host', pid: h.PidMode === 'host', cgroup: h.CgroupnsMode === 'host' };
+  const namespaces = (['mount', 'uts', 'ipc', 'pid', 'cgroup', 'network'] as const).filter((t) => t === 'mount' || !shared[t]).map((type) => ({ type }));
 
   const devices = (h.Devices ?? []).map(parseDevice);
-  const memory: Record<string, number> = {};
+  const memory: Record<string, number | boolean> = {};
   if (bytes(h.Memory)) memory.limit = h.Memory!;
   if (h.MemorySwap && h.MemorySwap !== 0) memory.swap = h.MemorySwap; // -1: unlimited
   else if (bytes(h.Memory)) memory.swap = h.Memory! * 2;
   if (bytes(h.MemoryReservation)) memory.reservation = h.MemoryReservation!;
+  if (h.OomKillDisable) memory.disableOOMKiller = true;
   const cpu: Record<string, unknown> = {};
   if (h.NanoCpus) { cpu.period = 100000; cpu.quota = Math.round(h.NanoCpus / 1e4); }
   if (h.CpuQuota) cpu.quota = h.CpuQuota;
@@ -207,7 +213,7 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
     readonlyPaths: h.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
   };
   if (seccomp) linux.seccomp = seccomp;
-  const hostname = net === 'host' ? undefined : c.Hostname;
+  const hostname = shared.uts ? undefined : c.Hostname;
   return {
     ociVersion: '1.2.0',
     process: {

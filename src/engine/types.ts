@@ -68,6 +68,16 @@ export interface HostConfig {
   Init?: boolean | null;
   OomScoreAdj?: number;
   PortBindings?: Record<string, unknown> | null;
+  OomKillDisable?: boolean;
+  Dns?: string[] | null;
+  DnsSearch?: string[] | null;
+  DnsOptions?: string[] | null;
+  ExtraHosts?: string[] | null;
+  GroupAdd?: string[] | null;
+  IpcMode?: string;
+  PidMode?: string;
+  UTSMode?: string;
+  CgroupnsMode?: string;
 }
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

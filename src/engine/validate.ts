@@ -33,11 +33,11 @@ const HOST: Record<string, Kind> = {
 /** Fields berth does not carry out (yet): a value other than empty is refused. */
 const NOT_CARRIED_OUT = new Set([
   'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
-  'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'OomKillDisable', 'CpuCount', 'CpuPercent',
-  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver', 'Dns', 'DnsOptions', 'DnsSearch', 'ExtraHosts', 'GroupAdd', 'Links',
+  'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent',
+  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver', 'Links',
   'PublishAllPorts', 'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
 ]);
-const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable'], PidMode: ['', 'private'], UTSMode: ['', 'private'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
+const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
 
 function typeOk(kind: Kind, v: unknown): boolean {
   switch (kind) {

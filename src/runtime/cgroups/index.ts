@@ -2,7 +2,7 @@
 // of directory creations and file writes (data a test can compare); apply()
 // carries them out, destroy() undoes them.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { InvalidInput } from '../../util/check.js';
 import type { Device, DeviceRule, Resources } from '../config.js';
 import { compileDeviceFilter } from './device-filter.js';
@@ -83,7 +83,8 @@ export function containerCgroupPath(cgroupsPath: string | undefined, id: string,
   return cgroupsPath.startsWith('/') ? cgroupsPath : join(own, cgroupsPath);
 }
 
-export interface CgroupWrite { file: string; value: string }
+/** A write; `or`: the file written instead where `file` does not exist (BFQ's weight where the kernel has no CFQ). */
+export interface CgroupWrite { file: string; value: string; or?: string }
 
 /**
  * How a new process enters a container's cgroups. A cgroup.procs write takes
@@ -190,7 +191,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
   if (bio) {
     const h = ctl(v1('blkio') ? 'blkio' : 'io');
     if (h?.version === 2) {
-      if (bio.weight) w(h, 'io.weight', `default ${bio.weight}`, 'blockIO.weight');
+      if (bio.weight) { w(h, 'io.bfq.weight', `default ${bio.weight}`, 'blockIO.weight'); writes.at(-1)!.or = join(dirOf(h!), 'io.weight'); }
       for (const d of bio.weightDevice) if (d.weight) w(h, 'io.weight', `${d.major}:${d.minor} ${d.weight}`, 'blockIO.weightDevice');
       const io = new Map<string, string[]>();
       const add = (list: typeof bio.throttleReadBpsDevice, key: string) => list.forEach((d) => {
@@ -201,7 +202,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
       add(bio.throttleReadIOPSDevice, 'riops'); add(bio.throttleWriteIOPSDevice, 'wiops');
       for (const [dev, kv] of io) w(h, 'io.max', `${dev} ${kv.join(' ')}`, 'blockIO');
     } else {
-      if (bio.weight) w(h, 'blkio.weight', bio.weight, 'blockIO.weight');
+      if (bio.weight) { w(h, 'blkio.weight', bio.weight, 'blockIO.weight'); writes.at(-1)!.or = join(dirOf(h!), 'blkio.bfq.weight'); }
       if (bio.leafWeight) w(h, 'blkio.leaf_weight', bio.leafWeight, 'blockIO.leafWeight');
       for (const d of bio.weightDevice) if (d.weight) w(h, 'blkio.weight_device', `${d.major}:${d.minor} ${d.weight}`, 'blockIO.weightDevice');
       const t = (list: typeof bio.throttleReadBpsDevice, file: string) => list.forEach((d) => w(h, file, `${d.major}:${d.minor} ${d.rate}`, 'blockIO'));
@@ -275,11 +276,13 @@ export function applyCgroup(host: CgroupHost, path: string, plan: CgroupPlan): v
     if (h.version === 2) enableV2Controllers(h, path, ['cpu', 'cpuset', 'io', 'memory', 'pids', 'hugetlb']);
   }
   for (const d of plan.dirs) mkdirSync(d, { recursive: true });
-  for (const { file, value } of plan.writes) {
+  for (const { file, value, or } of plan.writes) {
+    const target = or && !existsSync(file) ? or : file;
+    if (!existsSync(target)) throw new Error(`cgroup: ${or ? `neither ${basename(file)} nor ${basename(or)}` : basename(file)} exists in ${dirname(file)}: this kernel does not provide it`);
     try {
-      writeFileSync(file, value);
+      writeFileSync(target, value);
     } catch (e) {
-      throw new Error(`cgroup: write ${JSON.stringify(value)} to ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new Error(`cgroup: write ${JSON.stringify(value)} to ${target}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   }
 }
