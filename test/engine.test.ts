@@ -371,6 +371,9 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(run(['--uts', 'host'], 'readlink', '/proc/self/ns/uts').out, `${ns('uts')}\n`);
     assert.equal(run(['--cgroupns', 'host'], 'readlink', '/proc/self/ns/cgroup').out, `${ns('cgroup')}\n`);
     assert.notEqual(run([], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);
+    const viaBerth = d.berth(['run', '--rm', '--add-host', 'db:10.1.2.3', '--dns', '10.0.0.53', '--group-add', '1234', '--pid', 'host', '--oom-kill-disable', '-m', '32m', IMG,
+      'sh', '-c', 'tail -1 /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control']);
+    assert.equal(viaBerth.out, `10.1.2.3\tdb\nnameserver 10.0.0.53\n0 1234\n${ns('pid')}\noom_kill_disable 1\n`, viaBerth.err);
     assert.match(run(['--add-host', 'gw:host-gateway'], 'true').err, /host-gateway needs a bridge network/);
     assert.match(run(['--uts', 'host', '-h', 'named'], 'true').err, /conflicting options: hostname and the UTS mode "host"/);
     const hostSysctl = d.berth(['run', '--rm', '--sysctl', 'vm.swappiness=1', IMG, 'true']);
