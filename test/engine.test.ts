@@ -374,6 +374,19 @@ describe('berthd runs containers for the docker CLI', () => {
     const viaBerth = d.berth(['run', '--rm', '--add-host', 'db:10.1.2.3', '--dns', '10.0.0.53', '--group-add', '1234', '--pid', 'host', '--oom-kill-disable', '-m', '32m', IMG,
       'sh', '-c', 'tail -1 /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control']);
     assert.equal(viaBerth.out, `10.1.2.3\tdb\nnameserver 10.0.0.53\n0 1234\n${ns('pid')}\noom_kill_disable 1\n`, viaBerth.err);
+    // another container's namespaces: its network (and names), processes and IPC
+    const owner = d.docker(['run', '-d', IMG, 'sleep', '300']).out.trim();
+    const ownerPid = d.docker(['inspect', '-f', '{{.State.Pid}}', owner]).out.trim();
+    const joined = run(['--network', `container:${owner}`, '--pid', `container:${owner}`, '--ipc', `container:${owner}`], 'sh', '-c',
+      'for n in net pid ipc; do readlink /proc/self/ns/$n; done; ps -o pid,comm | grep -c "1 sleep"; cat /etc/hostname');
+    const want = ['net', 'pid', 'ipc'].map((t) => readlinkSync(`/proc/${ownerPid}/ns/${t}`)).join('\n');
+    assert.equal(joined.out, `${want}\n1\n${owner.slice(0, 12)}\n`, joined.err);
+    assert.equal(d.berth(['run', '--rm', '--network', `container:${owner}`, IMG, 'readlink', '/proc/self/ns/net']).out, `${readlinkSync(`/proc/${ownerPid}/ns/net`)}\n`);
+    assert.match(run(['--network', 'container:nosuch'], 'true').err, /NetworkMode: no such container: nosuch/);
+    assert.match(run(['--network', `container:${owner}`, '-h', 'x'], 'true').err, /conflicting options: hostname and the network mode/);
+    const stopped = d.docker(['create', IMG, 'true']).out.trim();
+    assert.match(run(['--pid', `container:${stopped}`], 'true').err, /cannot join the pid namespace of \S+: it is not running/);
+    assert.equal(d.docker(['rm', '-f', owner, stopped]).code, 0);
     assert.match(run(['--add-host', 'gw:host-gateway'], 'true').err, /host-gateway needs a bridge network/);
     assert.match(run(['--uts', 'host', '-h', 'named'], 'true').err, /conflicting options: hostname and the UTS mode "host"/);
     const hostSysctl = d.berth(['run', '--rm', '--sysctl', 'vm.swappiness=1', IMG, 'true']);

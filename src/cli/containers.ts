@@ -105,7 +105,7 @@ function addRunOptions(c: Command): Command {
     .option('--dns <ip>', 'a nameserver for /etc/resolv.conf', collect).option('--dns-search <domain>', 'a search domain', collect).option('--dns-option <opt>', 'a resolver option', collect)
     .option('--group-add <group>', 'another group for the process', collect)
     .option('--oom-kill-disable', 'the OOM killer spares this container')
-    .option('--pid <mode>', '"host": the host\'s PID namespace').option('--ipc <mode>', '"host" or "private"').option('--uts <mode>', '"host": the host\'s hostname')
+    .option('--pid <mode>', '"host", or "container:NAME" to share its processes').option('--ipc <mode>', '"host", "private" or "container:NAME"').option('--uts <mode>', '"host": the host\'s hostname')
     .option('--cgroupns <mode>', '"host" or "private" (default)')
     .option('--shm-size <bytes>', 'size of /dev/shm')
     .option('--tmpfs <dir[:opts]>', 'mount a tmpfs', collect)

@@ -296,9 +296,10 @@ export class Engine extends EventEmitter {
       for (const m of r.Mounts) {
         if (m.Type === 'volume' && m.Name && m.Mode !== 'nocopy') this.volumes.populate(m.Name, join(rootfs, m.Destination));
       }
+      const joined = this.joinedNamespaces(r);
       const etc = this.etcFiles(r);
       const spec = ociSpec({
-        id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc,
+        id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc, joined,
         mounts: r.Mounts.map((m): SpecMount => ({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] })),
         initPath: r.HostConfig.Init ? initPath() : undefined, cgroupParent: this.cgroupParent,
       });
@@ -356,10 +357,31 @@ export class Engine extends EventEmitter {
     }
   }
 
+  /** --network/--ipc/--pid container:NAME: the running container whose namespace each joins, by its init's pid. */
+  private joinedNamespaces(r: ContainerRecord): Partial<Record<'network' | 'ipc' | 'pid', number>> {
+    const out: Partial<Record<'network' | 'ipc' | 'pid', number>> = {};
+    for (const [type, field] of [['network', 'NetworkMode'], ['ipc', 'IpcMode'], ['pid', 'PidMode']] as const) {
+      const mode = r.HostConfig[field] ?? '';
+      if (!mode.startsWith('container:')) continue;
+      let other: ContainerRecord;
+      try { other = this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
+      if (other.Id === r.Id) throw new InvalidInput(`HostConfig.${field}`, 'cannot join the container\'s own namespace');
+      if (!other.State.Running) throw new Conflict('container', `cannot join the ${type} namespace of ${other.Name.slice(1)}: it is not running`);
+      out[type] = other.State.Pid;
+    }
+    return out;
+  }
+
   private etcFiles(r: ContainerRecord) {
     const dir = this.dir(r.Id);
     const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolv = join(dir, 'resolv.conf');
     const host = r.HostConfig.NetworkMode === 'host';
+    const net = r.HostConfig.NetworkMode ?? '';
+    if (net.startsWith('container:')) { // the network's owner's names and resolver
+      const od = this.dir(this.get(net.slice(10)).Id);
+      for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(dir, f), readFileSync(join(od, f)));
+      return { hostname, hosts, resolvConf: resolv };
+    }
     writeFileSync(hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
     const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip}\t${n}\n`).join('');
     const base = host ? readFileSync('/etc/hosts', 'utf8') : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
@@ -1017,7 +1039,8 @@ function checkHostConfig(h: HostConfig, hostname: unknown): void {
   for (const [i, ip] of (h.Dns ?? []).entries()) if (!isIP(ip)) throw new InvalidInput(`HostConfig.Dns[${i}]`, `"${ip}" is not an IP address`);
   if (h.UTSMode === 'host' && hostname) throw new InvalidInput('Hostname', 'conflicting options: hostname and the UTS mode "host"');
   const net = h.NetworkMode ?? '';
-  if (net && !['none', 'host', 'default', 'bridge'].includes(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host and default)`);
+  if (net && !['none', 'host', 'default', 'bridge'].includes(net) && !/^container:./.test(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host, default and container:NAME)`);
+  if (/^container:/.test(net) && hostname) throw new InvalidInput('Hostname', `conflicting options: hostname and the network mode "${net}"`);
   if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
   const p = h.RestartPolicy?.Name ?? '';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);

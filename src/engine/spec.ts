@@ -23,6 +23,8 @@ export interface SpecInput {
   /** the init berth provides for --init */
   initPath?: string;
   cgroupParent?: string;
+  /** "container:NAME" modes: the pid of the container whose namespaces are joined, by namespace */
+  joined?: Partial<Record<'network' | 'ipc' | 'pid', number>>;
 }
 
 const PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -176,7 +178,11 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   // a "host" mode shares the host's namespace: the container gets none of its own
   const net = h.NetworkMode ?? 'none';
   const shared = { network: net === 'host', uts: net === 'host' || h.UTSMode === 'host', ipc: h.IpcMode === 'host', pid: h.PidMode === 'host', cgroup: h.CgroupnsMode === 'host' };
-  const namespaces = (['mount', 'uts', 'ipc', 'pid', 'cgroup', 'network'] as const).filter((t) => t === 'mount' || !shared[t]).map((type) => ({ type }));
+  const nsFile = { network: 'net', ipc: 'ipc', pid: 'pid' } as const;
+  const namespaces = (['mount', 'uts', 'ipc', 'pid', 'cgroup', 'network'] as const).filter((t) => t === 'mount' || !shared[t]).map((type) => {
+    const pid = i.joined?.[type as keyof typeof nsFile];
+    return pid ? { type, path: `/proc/${pid}/ns/${nsFile[type as keyof typeof nsFile]}` } : { type };
+  });
 
   const devices = (h.Devices ?? []).map(parseDevice);
   const memory: Record<string, number | boolean> = {};

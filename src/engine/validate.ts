@@ -78,7 +78,8 @@ export function checkCreateBody(body: unknown): Record<string, unknown> {
     check(h, HOST, 'HostConfig.');
     for (const k of Object.keys(h)) {
       if (NOT_CARRIED_OUT.has(k) && !empty(h[k])) throw new InvalidInput(`HostConfig.${k}`, 'is not supported by berth');
-      if (k in MODE_FIELDS && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
+      const joins = (k === 'IpcMode' || k === 'PidMode') && /^container:./.test((h[k] as string) ?? '');
+      if (k in MODE_FIELDS && !joins && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
     }
     if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1) throw new InvalidInput('HostConfig.MemorySwappiness', 'is not supported by berth');
   }
