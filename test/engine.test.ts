@@ -383,6 +383,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(joined.out, `${want}\n1\n${owner.slice(0, 12)}\n`, joined.err);
     assert.equal(d.berth(['run', '--rm', '--network', `container:${owner}`, IMG, 'readlink', '/proc/self/ns/net']).out, `${readlinkSync(`/proc/${ownerPid}/ns/net`)}\n`);
     assert.match(run(['--network', 'container:nosuch'], 'true').err, /NetworkMode: no such container: nosuch/);
+    assert.match(d.docker(['create', '--pid', 'container:nosuch', IMG, 'true']).err, /PidMode: no such container: nosuch/); // refused at create
     assert.match(run(['--network', `container:${owner}`, '-h', 'x'], 'true').err, /conflicting options: hostname and the network mode/);
     const stopped = d.docker(['create', IMG, 'true']).out.trim();
     assert.match(run(['--pid', `container:${stopped}`], 'true').err, /cannot join the pid namespace of \S+: it is not running/);
@@ -603,6 +604,18 @@ describe('berthd runs containers for the docker CLI', () => {
     const mine = d.berth(['events', '--since', '1m', '--until', '0s', '--filter', 'container=evt', '--filter', 'event=die']);
     assert.equal(mine.code, 0, mine.err);
     assert.match(mine.out, /^\S+ container die [0-9a-f]{64} \(.*name=evt.*\)\n$/);
+    // volumes and images have theirs
+    assert.equal(d.docker(['volume', 'create', 'evvol']).code, 0);
+    assert.equal(d.docker(['volume', 'rm', 'evvol']).code, 0);
+    assert.equal(d.docker(['tag', IMG, 'evimg:1']).code, 0);
+    assert.equal(d.docker(['rmi', 'evimg:1']).code, 0);
+    await sleep(1050 - (Date.now() % 1000));
+    const others = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'type=volume', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}}']);
+    assert.equal(others.code, 0, others.err);
+    const lines = others.out.trim().split('\n').map((l) => l.split(' '));
+    assert.deepEqual(lines.map((l) => `${l[0]} ${l[1]}`), ['volume create', 'volume destroy', 'image tag', 'image untag']);
+    assert.deepEqual([lines[0]![2], lines[1]![2]], ['evvol', 'evvol']);
+    assert.match(lines[2]![2]!, /^sha256:[0-9a-f]{64}$/);
     // bad times are named
     const bad = d.berth(['events', '--since', 'yesterday']);
     assert.equal(bad.code, 1);

@@ -381,7 +381,9 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const wanted = (ev: EngineEvent) => {
       if (f.type?.length && !f.type.includes(ev.Type)) return false;
       if (f.event?.length && !f.event.some((x) => ev.Action.startsWith(x))) return false;
-      if (f.container?.length && !f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x)) return false;
+      if (f.container?.length && !(ev.Type === 'container' && f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x))) return false;
+      if (f.volume?.length && !(ev.Type === 'volume' && f.volume.includes(ev.Actor.ID))) return false;
+      if (f.image?.length && !f.image.some((x) => ev.Actor.Attributes.image === x || ev.Actor.Attributes.name === x || ev.id.startsWith(x))) return false;
       const t = BigInt(ev.timeNano);
       return (since === undefined || t >= since) && (until === undefined || t <= until);
     };

@@ -15,7 +15,10 @@ function line(res: ServerResponse, msg: Record<string, unknown>): void {
   res.write(`${JSON.stringify(msg)}\n`);
 }
 
-export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }): void {
+/** Tells berthd's events of an image change: action, the image's ID (or a reference for pull and push), attributes. */
+export type ImageEvents = (action: string, id: string, attributes: Record<string, string>) => void;
+
+export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
   r.add('GET', '/images/json', (req) => {
     const s = store();
     const dangling = req.query.get('filters') ? (JSON.parse(req.query.get('filters')!) as Record<string, Record<string, boolean>>).dangling : undefined;
@@ -56,7 +59,9 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     });
     if (!started) line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest });
     line(res, { status: `Digest: ${result.digest}` });
-    line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}` });
+    const pulled = `${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}`;
+    line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${pulled}` });
+    event('pull', pulled, { name: pulled });
     res.end();
   });
 
@@ -64,12 +69,14 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('POST', '/images/load', async (req, res) => {
     const images = await load(store(), req.raw);
     for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
+    for (const i of images) event('load', i.id, { name: i.names[0] ? shortReference(i.names[0]) : i.id });
     res.end();
   });
   const saveTo = async (names: string[], res: ServerResponse) => {
     for (const n of names) store().resolve(n); // an unknown name is a 404 before the tar starts
     res.writeHead(200, { 'content-type': 'application/x-tar' });
     await save(store(), names, res);
+    for (const n of names) event('save', store().resolve(n).id, { name: n });
     res.end();
   };
   r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));
@@ -78,7 +85,9 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('POST', '/images/{name*}/tag', (req, res) => {
     const repo = req.query.get('repo');
     if (!repo) throw new ApiError(400, 'repo is required');
-    store().tag(req.params.name!, `${repo}:${req.query.get('tag') || 'latest'}`);
+    const name = `${repo}:${req.query.get('tag') || 'latest'}`;
+    store().tag(req.params.name!, name);
+    event('tag', store().resolve(name).id, { name });
     res.writeHead(201); res.end();
   });
 
@@ -96,6 +105,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     } });
     line(res, { status: `${r2.tag}: digest: ${r2.digest} size: ${r2.size}` });
     line(res, { progressDetail: {}, aux: { Tag: r2.tag, Digest: r2.digest, Size: r2.size } });
+    event('push', name, { name });
     res.end();
   });
 
@@ -108,7 +118,10 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
 
   r.add('DELETE', '/images/{name*}', (req) => {
     const force = ['1', 'true'].includes(req.query.get('force') ?? '');
+    const id = store().resolve(req.params.name!).id;
     const r2 = store().remove(req.params.name!, { force });
+    for (const u of r2.untagged) event('untag', id, { name: shortReference(u) });
+    for (const d of r2.deleted) if (d === id) event('delete', id, { name: id });
     return [
       ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
       ...r2.deleted.map((d) => ({ Deleted: d })),

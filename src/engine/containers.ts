@@ -89,7 +89,7 @@ export class Engine extends EventEmitter {
     removeEntries(this.trash); // removals a crash cut short
     mkdirSync(join(execRoot, 's'), { recursive: true, mode: 0o700 });
     this.runtime = new Runtime(join(execRoot, 'runtime'));
-    this.volumes = new VolumeStore(join(dataRoot, 'volumes'));
+    this.volumes = new VolumeStore(join(dataRoot, 'volumes'), (action, v) => this.publish('volume', action, v.Name, { driver: v.Driver }));
   }
 
   // ---- records ----
@@ -139,16 +139,20 @@ export class Engine extends EventEmitter {
   /** The latest events, oldest first, for `events --since` (docker keeps 256 too). */
   readonly recentEvents: EngineEvent[] = [];
 
-  private event(r: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+  /** An event of any type (container, image, volume) for /events and its history. */
+  publish(type: string, action: string, id: string, attributes: Record<string, string>, from = ''): void {
     const t = Date.now();
     const ev: EngineEvent = {
-      Type: 'container', Action: action, status: action, id: r.Id, from: r.ImageName,
-      Actor: { ID: r.Id, Attributes: { image: r.ImageName, name: r.Name.slice(1), ...(r.Config.Labels ?? {}), ...extra } },
+      Type: type, Action: action, status: action, id, from, Actor: { ID: id, Attributes: attributes },
       scope: 'local', time: Math.floor(t / 1000), timeNano: t * 1e6,
     };
     this.recentEvents.push(ev);
     if (this.recentEvents.length > 256) this.recentEvents.shift();
     this.emit('event', ev);
+  }
+
+  private event(r: ContainerRecord, action: string, extra: Record<string, string> = {}): void {
+    this.publish('container', action, r.Id, { image: r.ImageName, name: r.Name.slice(1), ...(r.Config.Labels ?? {}), ...extra }, r.ImageName);
   }
 
   // ---- create ----
@@ -166,6 +170,13 @@ export class Engine extends EventEmitter {
     const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
     const host = (body.HostConfig ?? {}) as HostConfig;
     checkHostConfig(host, body.Hostname);
+    // container:NAME modes name a container that exists now, as docker checks at create (it must run at start)
+    for (const field of ['NetworkMode', 'IpcMode', 'PidMode'] as const) {
+      const mode = host[field] ?? '';
+      if (mode.startsWith('container:')) {
+        try { this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
+      }
+    }
 
     const id = randomBytes(32).toString('hex');
     let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';

@@ -102,7 +102,7 @@ export class Daemon {
         Labels: [], ExperimentalBuild: false, LiveRestoreEnabled: true, Warnings: [],
       };
     });
-    imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }));
+    imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
     containerRoutes(r, () => this.engine());
     systemRoutes(r);
     return r;

@@ -30,7 +30,8 @@ export interface Volume {
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export class VolumeStore {
-  constructor(readonly root: string) {
+  /** `changed`: told of each volume made or removed (berthd's events). */
+  constructor(readonly root: string, private readonly changed: (action: 'create' | 'destroy', v: Volume) => void = () => {}) {
     mkdirSync(root, { recursive: true, mode: 0o701 });
     this.recover();
   }
@@ -71,6 +72,7 @@ export class VolumeStore {
     mkdirSync(join(dir, '_data'), { recursive: true, mode: 0o755 });
     const v: Volume = { Name: name, Driver: 'local', Mountpoint: join(dir, '_data'), CreatedAt: new Date().toISOString(), Labels: labels, Scope: 'local', Options: {}, Anonymous: anonymous || undefined };
     writeFileAtomic(this.file(name), JSON.stringify(v));
+    this.changed('create', v);
     return v;
   }
 
@@ -79,11 +81,12 @@ export class VolumeStore {
   }
 
   remove(name: string, inUseBy: string[]): void {
-    this.get(name);
+    const v = this.get(name);
     if (inUseBy.length) throw new Conflict('volume', `remove ${name}: volume is in use - [${inUseBy.join(', ')}]`);
     // the record goes first: a crash leaves a dir without record, never a record without data
     rmSync(this.file(name), { force: true });
     rmSync(join(this.root, name), { recursive: true, force: true });
+    this.changed('destroy', v);
   }
 
   /** On first use: copies what the image has at the mount point into an empty volume. */
