@@ -663,6 +663,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(table.out, /^Containers\s+1\s+1\s+3\.\d+MB/m);
     assert.match(table.out, /^Local Volumes\s+1\s+1\s+2\.\d+MB/m);
     assert.match(d.docker(['ps', '-s', '--format', '{{.Size}}']).out, /^3\.\d+MB \(virtual \d/);
+    assert.ok(Number(d.docker(['inspect', '--size', '-f', '{{.SizeRw}}', id]).out) >= 3 << 20);
     // berth's table is docker's
     const mine = d.berth(['system', 'df']);
     assert.equal(mine.code, 0, mine.err);

@@ -138,7 +138,11 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     };
   });
 
-  r.add('GET', '/containers/{id}/json', (req) => { const e = engine(); return inspectContainer(e, e.get(req.params.id!)); });
+  r.add('GET', '/containers/{id}/json', (req) => {
+    const e = engine();
+    const c = e.get(req.params.id!);
+    return { ...inspectContainer(e, c), ...(bool(req.query.get('size')) ? diskSizes(e, c) : {}) }; // inspect --size
+  });
 
   r.add('POST', '/containers/{id}/start', async (req, res) => {
     const e = engine();
