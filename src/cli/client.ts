@@ -45,6 +45,19 @@ const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as Nod
 const exchange = (socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable, transient = false): Promise<Answer> =>
   request(socket, method, `/v1.47${path}`, headers, data, transient);
 
+/** The JSON objects of a streamed answer with one per line (events, stats), as they arrive. */
+export async function* jsonLines<T>(res: AsyncIterable<unknown>): AsyncGenerator<T> {
+  let buf = '';
+  for await (const chunk of res) {
+    buf += (chunk as Buffer).toString();
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (line) yield JSON.parse(line) as T;
+    }
+  }
+}
+
 export class ApiClient {
   private started: Promise<void> | undefined;
 

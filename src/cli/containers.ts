@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
-import { DaemonError, type ApiClient } from './client.js';
+import { DaemonError, jsonLines, type ApiClient } from './client.js';
 import { binaryUnits, formatGo, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
 
@@ -467,16 +467,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         const print = () => process.stdout.write(`${tty ? '\x1b[2J\x1b[H' : ''}${table([header, ...ids.filter((id) => latest.has(id)).map((id) => statsRow(latest.get(id)!))])}`);
         const timer = setInterval(print, 1000);
         await Promise.all(ids.map(async (id) => {
-          const res = await a.raw('GET', `/containers/${id}/stats?stream=true`);
-          let buf = '';
-          for await (const chunk of res) {
-            buf += (chunk as Buffer).toString();
-            for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-              const line = buf.slice(0, nl);
-              buf = buf.slice(nl + 1);
-              if (line) latest.set(id, JSON.parse(line) as Sample);
-            }
-          }
+          for await (const sample of jsonLines<Sample>(await a.raw('GET', `/containers/${id}/stats?stream=true`))) latest.set(id, sample);
         }));
         clearInterval(timer);
         print();
@@ -625,17 +616,10 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .option('--since <t>', 'from this time on, past events included (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'stop at this time (as --since)')
     .action(async (o: { filter?: string[]; since?: string; until?: string }) => {
       const range = `${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`;
-      const res = await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${range}`);
-      let buf = '';
-      for await (const c of res) {
-        buf += (c as Buffer).toString();
-        let i;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const e = JSON.parse(buf.slice(0, i)) as { Type: string; Action: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
-          buf = buf.slice(i + 1);
-          const attrs = Object.entries(e.Actor.Attributes).map(([k, v]) => `${k}=${v}`).join(', ');
-          process.stdout.write(`${new Date(e.timeNano / 1e6).toISOString()} ${e.Type} ${e.Action} ${e.id} (${attrs})\n`);
-        }
+      type Event = { Type: string; Action: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
+      for await (const e of jsonLines<Event>(await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${range}`))) {
+        const attrs = Object.entries(e.Actor.Attributes).map(([k, v]) => `${k}=${v}`).join(', ');
+        process.stdout.write(`${new Date(e.timeNano / 1e6).toISOString()} ${e.Type} ${e.Action} ${e.id} (${attrs})\n`);
       }
     });
   program.command('info').description('system-wide information').option('-f, --format <tpl>', 'format')
