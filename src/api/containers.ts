@@ -397,13 +397,12 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     return new Promise<void>((done) => {
       const on = (ev: EngineEvent) => { if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`); };
       e.on('event', on);
-      const stop = () => { e.off('event', on); res.end(); done(); };
+      let timer: NodeJS.Timeout | undefined;
+      const stop = () => { clearTimeout(timer); e.off('event', on); res.end(); done(); };
       res.on('close', stop);
       // a timer waits at most 2^31-1 ms: a later until re-arms it
-      let timer: NodeJS.Timeout | undefined;
       const arm = () => { const wait = Number(until! / 1000000n) - Date.now(); timer = setTimeout(wait > 2147483647 ? arm : stop, Math.max(0, Math.min(wait, 2147483647))); };
       if (until !== undefined) arm();
-      res.on('close', () => clearTimeout(timer));
     });
   });
 }

@@ -73,10 +73,10 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     res.end();
   });
   const saveTo = async (names: string[], res: ServerResponse) => {
-    for (const n of names) store().resolve(n); // an unknown name is a 404 before the tar starts
+    const ids = names.map((n) => store().resolve(n).id); // an unknown name is a 404 before the tar starts
     res.writeHead(200, { 'content-type': 'application/x-tar' });
     await save(store(), names, res);
-    for (const n of names) event('save', store().resolve(n).id, { name: n });
+    names.forEach((n, i) => event('save', ids[i]!, { name: n }));
     res.end();
   };
   r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));

@@ -171,12 +171,7 @@ export class Engine extends EventEmitter {
     const host = (body.HostConfig ?? {}) as HostConfig;
     checkHostConfig(host, body.Hostname);
     // container:NAME modes name a container that exists now, as docker checks at create (it must run at start)
-    for (const field of ['NetworkMode', 'IpcMode', 'PidMode'] as const) {
-      const mode = host[field] ?? '';
-      if (mode.startsWith('container:')) {
-        try { this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
-      }
-    }
+    for (const field of JOINABLE) this.modeContainer(host, field);
 
     const id = randomBytes(32).toString('hex');
     let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
@@ -368,14 +363,20 @@ export class Engine extends EventEmitter {
     }
   }
 
+  /** The container a "container:NAME" mode names (undefined for any other mode); a missing one is refused by the field's name. */
+  private modeContainer(h: HostConfig, field: (typeof JOINABLE)[number]): ContainerRecord | undefined {
+    const mode = h[field] ?? '';
+    if (!mode.startsWith('container:')) return undefined;
+    try { return this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
+  }
+
   /** --network/--ipc/--pid container:NAME: the running container whose namespace each joins, by its init's pid. */
   private joinedNamespaces(r: ContainerRecord): Partial<Record<'network' | 'ipc' | 'pid', number>> {
     const out: Partial<Record<'network' | 'ipc' | 'pid', number>> = {};
-    for (const [type, field] of [['network', 'NetworkMode'], ['ipc', 'IpcMode'], ['pid', 'PidMode']] as const) {
-      const mode = r.HostConfig[field] ?? '';
-      if (!mode.startsWith('container:')) continue;
-      let other: ContainerRecord;
-      try { other = this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
+    for (const field of JOINABLE) {
+      const other = this.modeContainer(r.HostConfig, field);
+      if (!other) continue;
+      const type = ({ NetworkMode: 'network', IpcMode: 'ipc', PidMode: 'pid' } as const)[field];
       if (other.Id === r.Id) throw new InvalidInput(`HostConfig.${field}`, 'cannot join the container\'s own namespace');
       if (!other.State.Running) throw new Conflict('container', `cannot join the ${type} namespace of ${other.Name.slice(1)}: it is not running`);
       out[type] = other.State.Pid;
@@ -387,10 +388,9 @@ export class Engine extends EventEmitter {
     const dir = this.dir(r.Id);
     const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolv = join(dir, 'resolv.conf');
     const host = r.HostConfig.NetworkMode === 'host';
-    const net = r.HostConfig.NetworkMode ?? '';
-    if (net.startsWith('container:')) { // the network's owner's names and resolver
-      const od = this.dir(this.get(net.slice(10)).Id);
-      for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(dir, f), readFileSync(join(od, f)));
+    const owner = this.modeContainer(r.HostConfig, 'NetworkMode');
+    if (owner) { // the network's owner's names and resolver
+      for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(dir, f), readFileSync(join(this.dir(owner.Id), f)));
       return { hostname, hosts, resolvConf: resolv };
     }
     writeFileSync(hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
@@ -979,6 +979,9 @@ export class Engine extends EventEmitter {
   }
 }
 
+/** The modes that can name another container's namespace ("container:NAME"). */
+const JOINABLE = ['NetworkMode', 'IpcMode', 'PidMode'] as const;
+
 export interface EngineEvent {
   Type: string; Action: string; status: string; id: string; from: string;
   Actor: { ID: string; Attributes: Record<string, string> };
@@ -1075,11 +1078,11 @@ function extraHost(e: string, field: string): [string, string] {
  */
 function resolvConf(hostText: string, h: HostConfig): string {
   const lines = hostText.split('\n');
-  const keep = (word: string, given: string[] | null | undefined) => (given?.length ? [] : lines.filter((l) => l.trim().split(/\s+/)[0] === word));
+  const keep = (word: string) => lines.filter((l) => l.trim().split(/\s+/)[0] === word);
   const out = [
-    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : keep('nameserver', null)),
-    ...(h.DnsSearch?.length ? [`search ${h.DnsSearch.join(' ')}`] : keep('search', null)),
-    ...(h.DnsOptions?.length ? [`options ${h.DnsOptions.join(' ')}`] : keep('options', null)),
+    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : keep('nameserver')),
+    ...(h.DnsSearch?.length ? [`search ${h.DnsSearch.join(' ')}`] : keep('search')),
+    ...(h.DnsOptions?.length ? [`options ${h.DnsOptions.join(' ')}`] : keep('options')),
   ];
   return out.length ? `${out.join('\n')}\n` : '';
 }
