@@ -38,6 +38,14 @@ function readRootFile(rootfs: string, path: string): string[][] {
   } catch { return []; }
 }
 
+/** A gid, or a group name looked up in the image's /etc/group entries. */
+function groupId(groups: string[][], g: string, field: string): number {
+  if (/^\d+$/.test(g)) return Number(g);
+  const e = groups.find((p) => p[0] === g);
+  if (!e) throw new InvalidInput(field, `unable to find group ${g}: no matching entries in group file`);
+  return Number(e[2]);
+}
+
 /** docker's --user: name|uid[:group|gid], looked up in the image's /etc/passwd and /etc/group. */
 export function resolveUser(rootfs: string, user: string): { uid: number; gid: number; additionalGids: number[] } {
   if (!user) user = '0';
@@ -54,14 +62,7 @@ export function resolveUser(rootfs: string, user: string): { uid: number; gid: n
     if (!e) throw new InvalidInput('User', `unable to find user ${u}: no matching entries in passwd file`);
     uid = Number(e[2]); gid = Number(e[3]); name = u;
   }
-  if (g !== undefined) {
-    if (/^\d+$/.test(g)) gid = Number(g);
-    else {
-      const e = groups.find((p) => p[0] === g);
-      if (!e) throw new InvalidInput('User', `unable to find group ${g}: no matching entries in group file`);
-      gid = Number(e[2]);
-    }
-  }
+  if (g !== undefined) gid = groupId(groups, g, 'User');
   const additionalGids = name ? groups.filter((e) => (e[3] ?? '').split(',').includes(name!)).map((e) => Number(e[2])).filter((x) => x !== gid) : [];
   return { uid, gid, additionalGids };
 }
@@ -139,9 +140,9 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
   if (args.length === 0) throw new InvalidInput('Cmd', 'no command specified');
   const user = resolveUser(i.rootfs, c.User ?? '');
-  for (const g of h.GroupAdd ?? []) { // --group-add: a gid, or a group of the image's /etc/group
-    const gid = /^\d+$/.test(g) ? Number(g) : Number(readRootFile(i.rootfs, 'etc/group').find((e) => e[0] === g)?.[2] ?? NaN);
-    if (Number.isNaN(gid)) throw new InvalidInput('HostConfig.GroupAdd', `unable to find group ${g}: no matching entries in group file`);
+  const groups = h.GroupAdd?.length ? readRootFile(i.rootfs, 'etc/group') : [];
+  for (const g of h.GroupAdd ?? []) { // --group-add
+    const gid = groupId(groups, g, 'HostConfig.GroupAdd');
     if (!user.additionalGids.includes(gid)) user.additionalGids.push(gid);
   }
   const caps = capabilities(h);

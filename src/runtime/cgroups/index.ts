@@ -101,13 +101,13 @@ export interface CgroupJoin {
 
 /** The join for a container's cgroup directories (CgroupPlan.dirs or ContainerState.cgroupDirs). */
 export function cgroupJoin(host: CgroupHost, dirs: string[]): CgroupJoin {
-  const join_: CgroupJoin = { tasks: [] };
+  const out: CgroupJoin = { tasks: [] };
   for (const d of dirs) {
     const h = host.hierarchies.find((x) => d === x.mount || d.startsWith(`${x.mount}/`));
-    if (h?.version === 2) join_.v2Dir = d;
-    else join_.tasks.push(join(d, 'tasks'));
+    if (h?.version === 2) out.v2Dir = d;
+    else out.tasks.push(join(d, 'tasks'));
   }
-  return join_;
+  return out;
 }
 export interface CgroupPlan {
   dirs: string[];        // cgroup directories of the container, one per hierarchy used
@@ -133,9 +133,9 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
   for (const h of host.hierarchies) {
     dirs.push(dirOf(h));
   }
-  const w = (h: Hierarchy | undefined, file: string, value: string | number | bigint, field: string) => {
+  const w = (h: Hierarchy | undefined, file: string, value: string | number | bigint, field: string, or?: string) => {
     if (!h) throw new InvalidInput(`linux.resources.${field}`, `no cgroup hierarchy on this host has the controller for it`);
-    writes.push({ file: join(dirOf(h), file), value: String(value) });
+    writes.push({ file: join(dirOf(h), file), value: String(value), ...(or ? { or: join(dirOf(h), or) } : {}) });
   };
   // which version provides each controller: v1 first on hybrid hosts
   const ctl = (c: string): Hierarchy | undefined => v1(c) ?? (v2 && v2.controllers.includes(c) ? v2 : undefined);
@@ -191,7 +191,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
   if (bio) {
     const h = ctl(v1('blkio') ? 'blkio' : 'io');
     if (h?.version === 2) {
-      if (bio.weight) { w(h, 'io.bfq.weight', `default ${bio.weight}`, 'blockIO.weight'); writes.at(-1)!.or = join(dirOf(h!), 'io.weight'); }
+      if (bio.weight) w(h, 'io.bfq.weight', `default ${bio.weight}`, 'blockIO.weight', 'io.weight');
       for (const d of bio.weightDevice) if (d.weight) w(h, 'io.weight', `${d.major}:${d.minor} ${d.weight}`, 'blockIO.weightDevice');
       const io = new Map<string, string[]>();
       const add = (list: typeof bio.throttleReadBpsDevice, key: string) => list.forEach((d) => {
@@ -202,7 +202,7 @@ export function planCgroup(host: CgroupHost, path: string, res: Resources, devic
       add(bio.throttleReadIOPSDevice, 'riops'); add(bio.throttleWriteIOPSDevice, 'wiops');
       for (const [dev, kv] of io) w(h, 'io.max', `${dev} ${kv.join(' ')}`, 'blockIO');
     } else {
-      if (bio.weight) { w(h, 'blkio.weight', bio.weight, 'blockIO.weight'); writes.at(-1)!.or = join(dirOf(h!), 'blkio.bfq.weight'); }
+      if (bio.weight) w(h, 'blkio.weight', bio.weight, 'blockIO.weight', 'blkio.bfq.weight');
       if (bio.leafWeight) w(h, 'blkio.leaf_weight', bio.leafWeight, 'blockIO.leafWeight');
       for (const d of bio.weightDevice) if (d.weight) w(h, 'blkio.weight_device', `${d.major}:${d.minor} ${d.weight}`, 'blockIO.weightDevice');
       const t = (list: typeof bio.throttleReadBpsDevice, file: string) => list.forEach((d) => w(h, file, `${d.major}:${d.minor} ${d.rate}`, 'blockIO'));
