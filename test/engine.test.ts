@@ -175,8 +175,16 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.ok(Date.now() - started < 60000, 'exec -d waited for the process to end');
     const row = d.docker(['top', 'ticker']).out.split('\n').find((l) => l.endsWith('sleep 77'));
     assert.ok(row, 'the detached exec runs');
-    const groups = readFileSync(`/proc/${row.split(/\s+/)[1]}/cgroup`, 'utf8').trim().split('\n');
+    const execPid = row.split(/\s+/)[1];
+    const groups = readFileSync(`/proc/${execPid}/cgroup`, 'utf8').trim().split('\n');
     assert.ok(groups.length > 0 && groups.every((g) => g.endsWith(`${d.cgroupParent}/${id}`)), groups.join('\n'));
+    // the executor ran from berthd's sealed copy (CVE-2019-5736), which neither the shim nor the process keeps open
+    const shimPid = readFileSync(`/proc/${execPid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1];
+    assert.ok(readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes('--exec-fd'));
+    for (const p of [shimPid, execPid]) {
+      const links = readdirSync(`/proc/${p}/fd`).map((f) => { try { return readlinkSync(`/proc/${p}/fd/${f}`); } catch { return ''; } });
+      assert.ok(!links.some((l) => l.includes('memfd:berth-exec')), `${p}: ${links.join(' ')}`);
+    }
     // the shim's socket (made by berthd, handed over listening) reaches neither a container nor an exec: ls's own 3 only
     assert.equal(d.docker(['run', '--rm', IMG, 'ls', '/proc/self/fd']).out, '0\n1\n2\n3\n');
     assert.equal(d.docker(['exec', 'ticker', 'ls', '/proc/self/fd']).out, '0\n1\n2\n3\n');
@@ -460,11 +468,14 @@ describe('berthd runs containers for the docker CLI', () => {
     const a = d.docker(['run', '-d', '--name', 'survivor', IMG, 'sh', '-c', 'for i in $(seq 1 30); do echo line $i; sleep 0.1; done; exit 7']).out.trim();
     const b = d.docker(['run', '-d', '--name', 'sleeper', IMG, 'sleep', '60']).out.trim();
     const pidB = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', b]).out);
+    // an auto-removed container that ends while no daemon runs: its end was never written, and is found on restart
+    const gone = d.docker(['run', '-d', '--rm', IMG, 'sleep', '0.5']).out.trim();
     await sleep(300);
     await d.crash();
     await sleep(500); // the containers go on without a daemon
     assert.ok(existsSync(`/proc/${pidB}`), 'the container outlived the daemon');
     await d.start();
+    assert.match(d.docker(['inspect', gone]).err, /No such (container|object)/);
     assert.match(d.docker(['ps', '--format', '{{.Names}}']).out, /sleeper/);
     assert.equal(d.docker(['inspect', '-f', '{{.State.Pid}}', 'sleeper']).out.trim(), String(pidB));
     assert.equal(d.docker(['wait', 'survivor']).out, '7\n');

@@ -25,6 +25,8 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 
 #define PATH_MAX_LEN 4096
 #define CHECK(call)                                                    \
@@ -201,6 +203,38 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The call's one path argument into `path` (PATH_MAX_LEN bytes); false, with a TypeError thrown, when it has none. */
+static bool path_arg(napi_env env, napi_callback_info info, const char *usage, char *path) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) == napi_ok && argc >= 1 && !get_str(env, argv[0], path, PATH_MAX_LEN)) return true;
+  napi_throw_type_error(env, NULL, usage);
+  return false;
+}
+
+/* isMountPoint(path): whether path is the root of a mount (statx's
+ * STATX_ATTR_MOUNT_ROOT, Linux 5.8); null when the kernel does not say. Reading
+ * /proc/self/mountinfo instead costs a parse of every mount on the host. */
+static napi_value js_is_mount_point(napi_env env, napi_callback_info info) {
+  napi_value out;
+  char path[PATH_MAX_LEN];
+  if (!path_arg(env, info, "isMountPoint(path)", path)) return NULL;
+  struct statx st;
+  if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, STATX_TYPE, &st) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) {
+      napi_get_boolean(env, false, &out);
+      return out;
+    }
+    return throw_errno(env, "statx", path);
+  }
+  if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) {
+    napi_get_null(env, &out);
+    return out;
+  }
+  napi_get_boolean(env, (st.stx_attributes & STATX_ATTR_MOUNT_ROOT) != 0, &out);
+  return out;
+}
+
 /* The call's one int32 argument; false, with a TypeError thrown, when it has none. */
 static bool int32_arg(napi_env env, napi_callback_info info, const char *usage, int32_t *v) {
   size_t argc = 1;
@@ -295,6 +329,39 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* sealedCopy(path): a close-on-exec memfd holding a copy of the file at
+ * `path`, sealed against every change; its fd. berthd makes one of the
+ * executor and hands it to each exec's shim, which runs it from there
+ * (CVE-2019-5736): the executor no longer copies itself on every exec. */
+static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
+  napi_value out;
+  char path[PATH_MAX_LEN];
+  if (!path_arg(env, info, "sealedCopy(path)", path)) return NULL;
+  int src = open(path, O_RDONLY | O_CLOEXEC);
+  if (src < 0) return throw_errno(env, "open", path);
+  struct stat st;
+  int mfd = fstat(src, &st) == 0 ? memfd_create("berth-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
+  off_t off = 0;
+  while (mfd >= 0 && off < st.st_size) {
+    ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      close(mfd);
+      mfd = -1;
+    }
+  }
+  if (mfd >= 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
+    close(mfd);
+    mfd = -1;
+  }
+  int e = errno;
+  close(src);
+  errno = e;
+  if (mfd < 0) return throw_errno(env, "sealed copy", path);
+  CHECK(napi_create_int32(env, mfd, &out));
+  return out;
+}
+
 /* spawn(path, argv, fds): starts `path` in a new session with fds[i] as its
  * fd i (-1: /dev/null), no other descriptor, and default signal handling;
  * its pid. posix_spawn
@@ -375,6 +442,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"tryLock", NULL, js_try_lock, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"isMountPoint", NULL, js_is_mount_point, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,13 +1,14 @@
 /* berth-shim: one per container process, started by berthd, outliving it.
  *
- *   berth-shim --dir DIR --exit FILE [--exit-nosync] [--listen-fd N] [--tty] [--stdin]
+ *   berth-shim --dir DIR --exit FILE [--exit-nosync] [--listen-fd N] [--exec-fd N] [--tty] [--stdin]
  *              [--stdin-once] [--wait-attach] [--log FILE] [--log-max-size BYTES] [--log-max-file N]
  *              [--log-format json|local] [--log-compress] -- EXECUTOR ARGS...
  *
  * Runs EXECUTOR (berth-exec, reading its plan from fd 3 and reporting on fd
  * 4, both inherited from berthd) and becomes the container process's reaper
  * (PR_SET_CHILD_SUBREAPER), so the process stays its child when the
- * executor exits. The executor's report is forwarded to fd 4 and read here
+ * executor exits (--exec-fd: EXECUTOR is run from that file descriptor,
+ * berthd's sealed copy of it). The executor's report is forwarded to fd 4 and read here
  * for the process's pid. The shim then holds the process's stdio: a pty
  * (received on DIR/console.sock) or pipes. Output goes to the json-file log
  * (rotated by size) and to attached clients. DIR/shim.sock takes one line
@@ -60,7 +61,7 @@ struct client {
 
 static struct {
   const char *dir, *log_path, *exit_path;
-  int tty, want_stdin, stdin_once, wait_attach, exit_nosync, listen_fd;
+  int tty, want_stdin, stdin_once, wait_attach, exit_nosync, listen_fd, exec_fd;
   long long log_max_size;
   int log_max_file;
   int log_local, log_compress; /* docker's "local" format: protobuf entries, rotated files gzipped */
@@ -75,7 +76,7 @@ static struct {
   char suffix[2][96];
   size_t suffix_len[2];
   long long nanos[2]; /* the same time, for the local format */
-} S = {.listen_fd = -1, .log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
+} S = {.listen_fd = -1, .exec_fd = -1, .log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -709,6 +710,7 @@ int main(int argc, char **argv) {
     else if (strcmp(argv[i], "--log") == 0 && i + 1 < argc) S.log_path = argv[++i];
     else if (strcmp(argv[i], "--exit") == 0 && i + 1 < argc) S.exit_path = argv[++i];
     else if (strcmp(argv[i], "--listen-fd") == 0 && i + 1 < argc) S.listen_fd = atoi(argv[++i]);
+    else if (strcmp(argv[i], "--exec-fd") == 0 && i + 1 < argc) S.exec_fd = atoi(argv[++i]);
     else if (strcmp(argv[i], "--exit-nosync") == 0) S.exit_nosync = 1;
     else if (strcmp(argv[i], "--log-max-size") == 0 && i + 1 < argc) S.log_max_size = atoll(argv[++i]);
     else if (strcmp(argv[i], "--log-max-file") == 0 && i + 1 < argc) S.log_max_file = atoi(argv[++i]);
@@ -781,10 +783,16 @@ int main(int argc, char **argv) {
     dup2(S.tty ? devnull : out[1], 1);
     dup2(S.tty ? devnull : err[1], 2);
     dup2(rep[1], 4); /* the executor reports to us; fd 3 (the plan) is berthd's */
+    if (S.exec_fd >= 0) { /* the executor is this (sealed) file; it closes as it runs */
+      fcntl(S.exec_fd, F_SETFD, FD_CLOEXEC);
+      fexecve(S.exec_fd, argv + i, environ);
+      _exit(127);
+    }
     execv(argv[i], argv + i);
     _exit(127);
   }
   close(3);
+  if (S.exec_fd >= 0) close(S.exec_fd);
   close(rep[1]);
   if (!S.tty) {
     if (in[0] >= 0) close(in[0]);

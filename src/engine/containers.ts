@@ -79,6 +79,8 @@ export class Engine extends EventEmitter {
   private restartTimers = new Map<string, NodeJS.Timeout>();
   private shutting = false;
   private readonly trash: string;
+  /** the exec root's own trash: shim directories are renamed there, never across filesystems */
+  private readonly execTrash: string;
 
   constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth') {
     super();
@@ -88,6 +90,9 @@ export class Engine extends EventEmitter {
     mkdirSync(this.trash, { recursive: true, mode: 0o700 });
     removeEntries(this.trash); // removals a crash cut short
     mkdirSync(join(execRoot, 's'), { recursive: true, mode: 0o700 });
+    this.execTrash = join(execRoot, 'trash');
+    mkdirSync(this.execTrash, { recursive: true, mode: 0o700 });
+    removeEntries(this.execTrash);
     this.runtime = new Runtime(join(execRoot, 'runtime'));
     this.volumes = new VolumeStore(join(dataRoot, 'volumes'), (action, v) => this.publish('volume', action, v.Name, { driver: v.Driver }));
   }
@@ -318,11 +323,14 @@ export class Engine extends EventEmitter {
       const logType = r.HostConfig.LogConfig?.Type ?? 'json-file';
       const log = logType === 'none' ? undefined : { path: r.LogPath, ...logOptions(logType, r.HostConfig.LogConfig?.Config ?? {}) };
       if (log) mkdirSync(dirname(log.path), { recursive: true });
-      const created = await this.runtime.create(r.Id, join(dir, 'bundle'), {
+      const creating = this.runtime.create(r.Id, join(dir, 'bundle'), {
         consoleSocket: r.Config.Tty ? consoleSocket(shim) : undefined,
         via: shimVia({ dir: shim, exitFile: this.exitFile(r.Id), tty: !!r.Config.Tty, stdin: !!r.Config.OpenStdin, stdinOnce: !!r.Config.StdinOnce, log }),
       });
-      await this.connectAttachers(r);
+      // the shim's socket listens from its spawn: attach while the executor sets up (the process waits for start)
+      const attaching = this.connectAttachers(r);
+      const created = await creating;
+      await attaching;
       await this.runtime.start(r.Id);
       this.started(r, created.state.pid);
     } catch (e) {
@@ -439,16 +447,21 @@ export class Engine extends EventEmitter {
     this.exits.delete(r.Id);
     this.stopHealth(r);
     let oom = false;
-    try { oom = this.runtime.stats(r.Id).memory.oomKill > 0; } catch { /* no cgroup any more */ }
+    try { oom = this.runtime.oomKills(r.Id) > 0; } catch { /* no cgroup any more */ }
     await this.runtime.delete(r.Id, true).catch(() => {});
     this.unmountRoot(r);
-    rmSync(this.shimDir(r.Id), { recursive: true, force: true });
-    this.setState(r, { Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exit.code, OOMKilled: oom, FinishedAt: exit.at.toISOString() });
+    discard(this.shimDir(r.Id), this.execTrash);
+    r.State = { ...r.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exit.code, OOMKilled: oom, FinishedAt: exit.at.toISOString() };
+    const restart = this.shouldRestart(r);
+    // An auto-removed container's end is not written: its record goes next.
+    // A crash in between leaves it "running" with its exit file, which the
+    // next start records and removes.
+    if (restart || !r.HostConfig.AutoRemove) this.save(r);
     this.endAttachers(r.Id);
     if (oom) this.event(r, 'oom');
     this.event(r, 'die', { exitCode: String(exit.code) });
     this.releaseWaiters(r);
-    if (this.shouldRestart(r)) this.scheduleRestart(r);
+    if (restart) this.scheduleRestart(r);
     else if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true });
   }
 
@@ -550,7 +563,7 @@ export class Engine extends EventEmitter {
     this.unmountRoot(r);
     try { this.images().snapshots.release(`ctr-${r.Id}`); } catch { /* gone */ }
     discard(this.dir(r.Id), this.trash);
-    rmSync(this.shimDir(r.Id), { recursive: true, force: true });
+    discard(this.shimDir(r.Id), this.execTrash);
     if (opts.volumes) {
       for (const m of r.Mounts) {
         if (m.Type !== 'volume' || !m.Name) continue;
@@ -743,7 +756,7 @@ export class Engine extends EventEmitter {
     const finished = waitExit(e.dir, exitFile).then((x) => {
       e.Running = false;
       e.ExitCode = x.code;
-      rmSync(e.dir, { recursive: true, force: true });
+      discard(e.dir, this.execTrash);
       this.event(r, 'exec_die', { execID: id, exitCode: String(x.code) });
     });
     // detached (docker exec -d): answered once started, as docker does
@@ -1106,6 +1119,8 @@ function logLimits(c: Record<string, string>): { maxSize: number; maxFile: numbe
 }
 
 function isMounted(path: string): boolean {
+  const root = fsx().isMountPoint(path);
+  if (root !== null) return root;
   try {
     const p = resolvePath(path);
     return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);

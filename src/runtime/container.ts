@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { applyCgroup, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { applyCgroup, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
 import { parseConfig, type Config, type Process } from './config.js';
 import { runExecutor, type ExecutorOptions } from './executor.js';
 import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
@@ -83,7 +83,16 @@ export class Runtime {
     let text: string;
     try { text = readFileSync(f, 'utf8'); } catch { throw new RuntimeError(`container "${id}" does not exist`); }
     const s = JSON.parse(text) as Omit<ContainerState, 'config'>;
-    return { ...s, config: parseConfig(s.configText) };
+    return { ...s, config: this.configOf(id, s.configText) };
+  }
+
+  /** Parsed configs by container, kept while their text is the same: every exec and kill loads the state again, and parsing is what costs. */
+  private parsed = new Map<string, { text: string; config: Config }>();
+
+  private configOf(id: string, text: string): Config {
+    let p = this.parsed.get(id);
+    if (p?.text !== text) this.parsed.set(id, p = { text, config: parseConfig(text) });
+    return p.config;
   }
 
   list(): string[] {
@@ -234,6 +243,7 @@ export class Runtime {
     await destroyCgroup(s.cgroupDirs);
     this.runHostHooks(s, 'poststop', 'stopped', true);
     rmSync(join(this.root, id), { recursive: true, force: true });
+    this.parsed.delete(id);
   }
 
   async pause(id: string): Promise<void> {
@@ -280,6 +290,10 @@ export class Runtime {
 
   stats(id: string): CgroupStats {
     return readStats(this.host, this.load(id).cgroupDirs);
+  }
+
+  oomKills(id: string): number {
+    return readOomKills(this.host, this.load(id).cgroupDirs);
   }
 
   /** Runs another process in a running container. */

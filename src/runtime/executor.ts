@@ -62,16 +62,25 @@ const reapSupervisors = () => { for (const p of supervisors) if (fsx().reap(p)) 
  * spawn: Node forks first, and copying a daemon's page tables took ~3 ms of
  * every container start and exec.
  */
+let sealed: number | undefined;
+/** One sealed copy of the executor for the daemon's life (see native/fsx sealedCopy); -1 when it cannot be made. */
+function sealedExecutor(): number {
+  if (sealed === undefined) { try { sealed = fsx().sealedCopy(executorPath()); } catch { sealed = -1; } }
+  return sealed;
+}
+
 function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
-  const args = [...via.args, ...(via.listen ? ['--listen-fd', '5'] : []), '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
-  if (protectExe) args.push('--protect-exe');
   const f = fsx();
+  // protected: run from the sealed copy (fd 6), which the executor recognises and does not copy again
+  const exe = protectExe ? sealedExecutor() : -1;
+  const args = [...via.args, ...(via.listen ? ['--listen-fd', '5'] : []), ...(exe >= 0 ? ['--exec-fd', '6'] : []), '--', executorPath(), '--plan-fd', '3', '--report-fd', '4'];
+  if (protectExe) args.push('--protect-exe');
   const listening = via.listen ? f.listenUnix(via.listen) : -1;
   const [planR, planW] = f.pipe();
   const [reportR, reportW] = f.pipe();
   let pid: number;
   try {
-    pid = f.spawn(via.path, [via.path, ...args], [-1, reportW, via.stderr ?? -1, planR, -1, listening]);
+    pid = f.spawn(via.path, [via.path, ...args], [-1, reportW, via.stderr ?? -1, planR, -1, listening, ...(exe >= 0 ? [exe] : [])]);
   } catch (e) {
     closeSync(planW);
     closeSync(reportR);

@@ -16,12 +16,16 @@ export interface Fsx {
   tryLock(fd: number): boolean;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
   umount(target: string, detach?: boolean): void;
+  /** Whether `path` is the root of a mount; null when the kernel cannot say (before 5.8). */
+  isMountPoint(path: string): boolean | null;
   /** Sends `text` on unix socket `sock` with `fd` attached (SCM_RIGHTS), in one message. */
   sendFd(sock: number, fd: number, text: string): void;
   /** pipe2(O_CLOEXEC): [read, write]. */
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
   spawn(path: string, argv: string[], fds: number[]): number;
+  /** A close-on-exec memfd holding a sealed (unchangeable) copy of the file at `path`: its fd. */
+  sealedCopy(path: string): number;
   /** A close-on-exec unix socket bound at `path` and listening: its fd. */
   listenUnix(path: string): number;
   /** waitpid(WNOHANG): true once the child has ended. */

@@ -302,9 +302,15 @@ export function cgroupPids(dirs: string[]): number[] {
 
 /** Removes the container's cgroups (children first); retries while tasks exit. */
 export async function destroyCgroup(dirs: string[]): Promise<void> {
+  // rmdir first: a cgroup's control files do not count, and listing them costs more than the rmdir
   const rm = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) rm(join(dir, e.name));
+    try { rmdirSync(dir); return; } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return;
+      const children = readdirSync(dir, { withFileTypes: true }).filter((c) => c.isDirectory());
+      if (!children.length) throw e;
+      for (const c of children) rm(join(dir, c.name));
+    }
     rmdirSync(dir);
   };
   for (const d of dirs) {
@@ -385,6 +391,14 @@ export interface CgroupStats {
   cpu: { usageNs?: number; userNs?: number; systemNs?: number; throttledPeriods?: number; throttledNs?: number };
   pids: { current?: number; limit?: number };
   blkio: { readBytes: number; writeBytes: number };
+}
+
+/** The memory cgroup's OOM kill count alone (a container's end asks only this). */
+export function readOomKills(host: CgroupHost, dirs: string[]): number {
+  const mem = findDir(host, dirs, 'memory');
+  if (!mem) return 0;
+  const v2 = readKV(join(mem, 'memory.events'));
+  return (v2.oom_kill ?? readKV(join(mem, 'memory.oom_control')).oom_kill) ?? 0;
 }
 
 export function readStats(host: CgroupHost, dirs: string[]): CgroupStats {
