@@ -79,6 +79,13 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(err.err, 'err\n');
     const t = inPty(d, `docker run --rm -t ${IMG} tty`);
     assert.match(t.out, /\/dev\/pts\/0/);
+    // an auto-removed container's writable layer is never synced (overlay volatile); a kept one's is
+    const rootOf = (args: string[]) => d.docker(['run', ...args, IMG, 'grep', ' / ', '/proc/mounts']).out;
+    assert.match(rootOf(['--rm']), /volatile/);
+    const kept = rootOf(['--name', 'kept']);
+    assert.match(kept, /^overlay \/ overlay /);
+    assert.doesNotMatch(kept, /volatile/);
+    d.docker(['rm', 'kept']);
     assert.equal(d.docker(['ps', '-aq']).out, '', '--rm removed every container');
   });
 

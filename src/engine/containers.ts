@@ -218,7 +218,7 @@ export class Engine extends EventEmitter {
     const dir = this.dir(id);
     mkdirSync(dir, { mode: 0o710 });
     try {
-      const rootMounts = store.prepareRoot(`ctr-${id}`, img);
+      const rootMounts = store.prepareRoot(`ctr-${id}`, img, !!host.AutoRemove);
       const r: ContainerRecord = {
         Id: id, Name: cname, Created: now(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
         Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...host, LogConfig: { Type: logType, Config: host.LogConfig?.Config ?? {} } },

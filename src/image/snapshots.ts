@@ -151,8 +151,14 @@ export class Snapshots {
     return dirs;
   }
 
-  /** A writable root for a container over `chainID` (null: an empty root). */
-  prepare(key: string, chainID: string | null): Mount[] {
+  /**
+   * A writable root for a container over `chainID` (null: an empty root).
+   * `transient` (an auto-removed container's): overlay's `volatile`, which
+   * skips the syncs of the writable layer (its unmount commits the whole
+   * filesystem's journal otherwise), as podman does for `--rm`. After a crash
+   * of the machine such a layer cannot be mounted again; it is removed.
+   */
+  prepare(key: string, chainID: string | null, transient = false): Mount[] {
     const dir = join(this.root, 'active', key);
     if (existsSync(dir)) throw new InvalidInput(key, 'a snapshot with this key exists');
     mkdirSync(dir);
@@ -165,7 +171,7 @@ export class Snapshots {
     mkdirSync(join(dir, 'upper'));
     mkdirSync(join(dir, 'work'));
     if (lowers.length === 0) return [{ type: 'bind', source: join(dir, 'upper'), options: ['rbind', 'rw'] }];
-    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off'] }];
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off', ...(transient ? ['volatile'] : [])] }];
   }
 
   /** A read-only view of `chainID` for inspection; release(key) when done. */
@@ -206,7 +212,12 @@ export function mountAll(mounts: Mount[], target: string): void {
         f.mount(m.source, target, '', MS_BIND | MS_REC, '');
         if (ro) f.mount('', target, '', MS_BIND | MS_REMOUNT | MS_RDONLY, '');
       } else {
-        f.mount(m.source, target, m.type, ro ? MS_RDONLY : 0, opts.filter((o) => o !== 'ro' && o !== 'rw').join(','));
+        const data = opts.filter((o) => o !== 'ro' && o !== 'rw');
+        try { f.mount(m.source, target, m.type, ro ? MS_RDONLY : 0, data.join(',')); } catch (e) {
+          // a kernel before 5.10 has no overlay `volatile`: without it, the layer is synced as any other
+          if ((e as NodeJS.ErrnoException).code !== 'EINVAL' || !data.includes('volatile')) throw e;
+          f.mount(m.source, target, m.type, ro ? MS_RDONLY : 0, data.filter((o) => o !== 'volatile').join(','));
+        }
       }
     } catch (e) {
       throw new Error(`mount ${m.type} on ${target}: ${(e as Error).message}`);

@@ -175,9 +175,10 @@ export class ImageStore {
   }
 
   /** A container's writable root over an image; the image cannot be removed while it exists. */
-  prepareRoot(key: string, img: ImageRecord) {
-    const mounts = this.snapshots.prepare(key, img.chainID);
-    writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '');
+  /** A container's writable root over `img`; `transient` (auto-removed): nothing of it needs to outlive a crash. */
+  prepareRoot(key: string, img: ImageRecord, transient = false) {
+    const mounts = this.snapshots.prepare(key, img.chainID, transient);
+    writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '', { durable: !transient });
     return mounts;
   }
 
