@@ -379,6 +379,8 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(run(['-m', '32m', '--oom-kill-disable'], 'head', '-1', '/sys/fs/cgroup/memory/memory.oom_control').out, 'oom_kill_disable 1\n');
     const weight = run(['--blkio-weight', '300'], 'sh', '-c', 'cat /sys/fs/cgroup/blkio/blkio.weight 2>/dev/null || cat /sys/fs/cgroup/blkio/blkio.bfq.weight');
     assert.match(weight.out, /^(default )?300\n/, weight.err);
+    assert.doesNotMatch(weight.err, /WARNING/, 'this host has BFQ: the weight is kept');
+    assert.match(run(['--blkio-weight', '5'], 'true').err, /Range of blkio weight is from 10 to 1000/);
     // host namespaces, one at a time
     const ns = (t: string) => readlinkSync(`/proc/self/ns/${t}`);
     assert.equal(run(['--pid', 'host'], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);

@@ -1,14 +1,15 @@
 // Plans are data: built and compared without root.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from './helpers/env.js';
 import { parseConfig } from '../src/runtime/config.js';
 import { buildCreatePlan, encodePlan, OPCODES, MS, type PlanContext } from '../src/runtime/plan.js';
 import { compileSeccomp } from '../src/runtime/seccomp/bpf.js';
 import { defaultSpec } from '../src/runtime/spec-default.js';
-import { deviceRules, planCgroup } from '../src/runtime/cgroups/index.js';
+import { blockWeightSupported, deviceRules, planCgroup } from '../src/runtime/cgroups/index.js';
 import { compileDeviceFilter } from '../src/runtime/cgroups/device-filter.js';
 import { runDeviceFilter } from './helpers/bpf-run.js';
 
@@ -91,4 +92,19 @@ test('the cgroup v2 device filter decides as the rules say, later rules first', 
   assert.equal(plan.deviceFilter?.dir, '/sys/fs/cgroup/t/c');
   assert.deepEqual(plan.join, { tasks: [], v2Dir: '/sys/fs/cgroup/t/c' }, 'v2 is entered by clone3, not by a cgroup.procs write');
   assert.ok(plan.writes.every((w) => !w.file.includes('devices.')));
+});
+
+test('a block I/O weight is kept only where the CFQ or BFQ weight file exists below the root (docker drops it otherwise)', () => {
+  // a directory stands for a blkio hierarchy: this host has BFQ, so the other cases cannot be met for real
+  const root = mkdtempSync(join(tmpdir(), 'berth-test-blkio-'));
+  try {
+    const host = { mode: 'v1' as const, hierarchies: [{ version: 1 as const, mount: root, controllers: ['blkio'], own: '/' }] };
+    assert.equal(blockWeightSupported(host, '/berth'), false, 'neither file');
+    writeFileSync(join(root, 'berth', 'blkio.bfq.weight'), '');
+    assert.equal(blockWeightSupported(host, '/berth'), true, 'BFQ');
+    rmSync(join(root, 'berth', 'blkio.bfq.weight'));
+    writeFileSync(join(root, 'berth', 'blkio.weight'), '');
+    assert.equal(blockWeightSupported(host, '/berth'), true, 'CFQ');
+    assert.equal(blockWeightSupported({ mode: 'v1', hierarchies: [] }, '/berth'), false, 'no blkio controller');
+  } finally { rmSync(root, { recursive: true, force: true }); }
 });

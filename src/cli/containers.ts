@@ -280,8 +280,14 @@ async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: bo
 
 async function createContainer(api: ApiClient, body: Record<string, unknown>, name?: string): Promise<string> {
   const q = name ? `?name=${encodeURIComponent(name)}` : '';
+  // docker prints what the daemon dropped (a setting this host cannot carry out) before it goes on
+  const created = async () => {
+    const r = await api.call<{ Id: string; Warnings?: string[] | null }>('POST', `/containers/create${q}`, body);
+    for (const w of r.Warnings ?? []) process.stderr.write(`WARNING: ${w}\n`);
+    return r.Id;
+  };
   try {
-    return (await api.call<{ Id: string }>('POST', `/containers/create${q}`, body)).Id;
+    return await created();
   } catch (e) {
     if (!(e instanceof DaemonError) || e.status !== 404 || !/image/i.test(e.message)) throw e;
     // not here: pull it, as docker does
@@ -291,7 +297,7 @@ async function createContainer(api: ApiClient, body: Record<string, unknown>, na
     for await (const c of res) text += (c as Buffer).toString();
     const err = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((l) => l.error);
     if (err || res.statusCode >= 400) throw new Error(err?.error ?? text);
-    return (await api.call<{ Id: string }>('POST', `/containers/create${q}`, body)).Id;
+    return await created();
   }
 }
 
@@ -405,7 +411,10 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     parent.command('wait').argument('<containers...>').description('wait for containers to stop; print their exit codes')
       .action(async (ids: string[]) => { for (const id of ids) process.stdout.write(`${(await api().call<{ StatusCode: number }>('POST', `/containers/${id}/wait`)).StatusCode}\n`); });
     addResourceOptions(parent.command('update').argument('<containers...>').description('change resource limits and the restart policy'))
-      .action(each((id, o) => api().call('POST', `/containers/${id}/update`, resourceFields(o as ResourceOpts))));
+      .action(each(async (id, o) => {
+        const r = await api().call<{ Warnings?: string[] | null }>('POST', `/containers/${id}/update`, resourceFields(o as ResourceOpts));
+        for (const w of r?.Warnings ?? []) process.stderr.write(`${w}\n`);
+      }));
     parent.command('rename').argument('<container>').argument('<name>').description('rename a container')
       .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')

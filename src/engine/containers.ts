@@ -175,6 +175,7 @@ export class Engine extends EventEmitter {
     const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
     const host = (body.HostConfig ?? {}) as HostConfig;
     checkHostConfig(host, body.Hostname);
+    const warnings = this.unsupported(host);
     // container:NAME modes name a container that exists now, as docker checks at create (it must run at start)
     for (const field of JOINABLE) this.modeContainer(host, field);
 
@@ -228,7 +229,7 @@ export class Engine extends EventEmitter {
       this.save(r);
       this.records.set(id, r);
       this.event(r, 'create');
-      return { Id: id, Warnings: [] };
+      return { Id: id, Warnings: warnings };
     } catch (e) {
       try { store.snapshots.release(`ctr-${id}`); } catch { /* none made */ }
       rmSync(dir, { recursive: true, force: true });
@@ -602,6 +603,13 @@ export class Engine extends EventEmitter {
   }
 
   /** `update`: resources and restart policy; a running container's cgroup changes at once. */
+  /** What this host cannot do of `h` is dropped, with docker's warning for it (its sysinfo checks). */
+  private unsupported(h: HostConfig): string[] {
+    if (!h.BlkioWeight || this.runtime.blockWeightSupported(this.cgroupParent)) return [];
+    h.BlkioWeight = 0;
+    return ['Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.'];
+  }
+
   update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
     const r = this.get(ref);
     const allowed = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'RestartPolicy'];
@@ -620,6 +628,7 @@ export class Engine extends EventEmitter {
         (next as Record<string, unknown>)[k] = v;
       }
       checkHostConfig(next, undefined);
+      const warnings = this.unsupported(next);
       if (r.State.Running) {
         const spec = ociSpec({ id: r.Id, config: r.Config, host: next, rootfs: join(this.dir(r.Id), 'rootfs'), etcFiles: { hostname: '', hosts: '', resolvConf: '' }, mounts: [], cgroupParent: this.cgroupParent });
         this.runtime.update(r.Id, (spec.linux as { resources: unknown }).resources);
@@ -627,7 +636,7 @@ export class Engine extends EventEmitter {
       r.HostConfig = next;
       this.save(r);
       this.event(r, 'update');
-      return { Warnings: [] };
+      return { Warnings: warnings };
     });
   }
 
@@ -1073,6 +1082,7 @@ function checkHostConfig(h: HostConfig, hostname: unknown): void {
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
   if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');
   if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidInput('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+  if (h.BlkioWeight && (h.BlkioWeight < 10 || h.BlkioWeight > 1000)) throw new InvalidInput('HostConfig.BlkioWeight', 'Range of blkio weight is from 10 to 1000');
 }
 
 /** docker's --add-host entry ("name:IP" or "name=IP") as [name, IP]. */

@@ -393,6 +393,23 @@ export interface CgroupStats {
   blkio: { readBytes: number; writeBytes: number };
 }
 
+/**
+ * Whether cgroups under `parent` take a block I/O weight: CFQ's file or
+ * BFQ's. Docker asks the same before it keeps --blkio-weight, and drops it
+ * with a warning otherwise. The weight files exist below the root only:
+ * `parent` is made, as a start would make it, to look. A v2 parent that does
+ * not have the io controller yet is assumed able (the start enables it).
+ */
+export function blockWeightSupported(host: CgroupHost, parent: string): boolean {
+  const v1 = host.hierarchies.find((h) => h.version === 1 && has(h, 'blkio'));
+  const h = v1 ?? host.hierarchies.find((x) => x.version === 2 && has(x, 'io'));
+  if (!h) return false;
+  const dir = join(h.mount, parent);
+  if (h.version === 2 && !(existsSync(dir) && readFileSync(join(dir, 'cgroup.controllers'), 'utf8').split(/\s+/).includes('io'))) return true;
+  try { mkdirSync(dir, { recursive: true }); } catch { return false; }
+  return (h.version === 1 ? ['blkio.weight', 'blkio.bfq.weight'] : ['io.weight', 'io.bfq.weight']).some((f) => existsSync(join(dir, f)));
+}
+
 /** The memory cgroup's OOM kill count alone (a container's end asks only this). */
 export function readOomKills(host: CgroupHost, dirs: string[]): number {
   const mem = findDir(host, dirs, 'memory');
