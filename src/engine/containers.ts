@@ -602,7 +602,6 @@ export class Engine extends EventEmitter {
     });
   }
 
-  /** `update`: resources and restart policy; a running container's cgroup changes at once. */
   /** What this host cannot do of `h` is dropped, with docker's warning for it (its sysinfo checks). */
   private unsupported(h: HostConfig): string[] {
     if (!h.BlkioWeight || this.runtime.blockWeightSupported(this.cgroupParent)) return [];
@@ -610,6 +609,7 @@ export class Engine extends EventEmitter {
     return ['Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.'];
   }
 
+  /** `update`: resources and restart policy; a running container's cgroup changes at once. */
   update(ref: string, body: Record<string, unknown>): Promise<{ Warnings: string[] }> {
     const r = this.get(ref);
     const allowed = ['Memory', 'MemorySwap', 'MemoryReservation', 'NanoCpus', 'CpuShares', 'CpuQuota', 'CpuPeriod', 'CpusetCpus', 'CpusetMems', 'PidsLimit', 'BlkioWeight', 'RestartPolicy'];

@@ -174,8 +174,11 @@ export class ImageStore {
     return used;
   }
 
-  /** A container's writable root over an image; the image cannot be removed while it exists. */
-  /** A container's writable root over `img`; `transient` (auto-removed): nothing of it needs to outlive a crash. */
+  /**
+   * A container's writable root over an image; the image cannot be removed
+   * while it exists. `transient` (an auto-removed container's): nothing of
+   * it needs to outlive a crash of the machine.
+   */
   prepareRoot(key: string, img: ImageRecord, transient = false) {
     const mounts = this.snapshots.prepare(key, img.chainID, transient);
     writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '', { durable: !transient });
