@@ -8,7 +8,8 @@
         "native/executor/plan.c",
         "native/executor/ops.c",
         "native/executor/resolve.c",
-        "native/executor/selfclone.c"
+        "native/executor/selfclone.c",
+        "native/common/sealed.c"
       ],
       "cflags": [
         "-O2",
@@ -65,7 +66,8 @@
     {
       "target_name": "berth_fsx",
       "sources": [
-        "native/fsx/fsx.c"
+        "native/fsx/fsx.c",
+        "native/common/sealed.c"
       ],
       "cflags": [
         "-O2",

@@ -25,8 +25,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
-#include <sys/mman.h>
-#include <sys/sendfile.h>
+#include "../common/sealed.h"
 
 #define PATH_MAX_LEN 4096
 #define CHECK(call)                                                    \
@@ -339,21 +338,7 @@ static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
   if (!path_arg(env, info, "sealedCopy(path)", path)) return NULL;
   int src = open(path, O_RDONLY | O_CLOEXEC);
   if (src < 0) return throw_errno(env, "open", path);
-  struct stat st;
-  int mfd = fstat(src, &st) == 0 ? memfd_create("berth-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING) : -1;
-  off_t off = 0;
-  while (mfd >= 0 && off < st.st_size) {
-    ssize_t n = sendfile(mfd, src, &off, (size_t)(st.st_size - off));
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      close(mfd);
-      mfd = -1;
-    }
-  }
-  if (mfd >= 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0) {
-    close(mfd);
-    mfd = -1;
-  }
+  int mfd = sealed_copy(src);
   int e = errno;
   close(src);
   errno = e;

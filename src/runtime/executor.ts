@@ -57,11 +57,6 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
 const supervisors = new Set<number>();
 const reapSupervisors = () => { for (const p of supervisors) if (fsx().reap(p)) supervisors.delete(p); };
 
-/**
- * The supervisor is started with posix_spawn (fsx.spawn), not Node's
- * spawn: Node forks first, and copying a daemon's page tables took ~3 ms of
- * every container start and exec.
- */
 let sealed: number | undefined;
 /** One sealed copy of the executor for the daemon's life (see native/fsx sealedCopy); -1 when it cannot be made. */
 function sealedExecutor(): number {
@@ -69,6 +64,11 @@ function sealedExecutor(): number {
   return sealed;
 }
 
+/**
+ * The supervisor is started with posix_spawn (fsx.spawn), not Node's
+ * spawn: Node forks first, and copying a daemon's page tables took ~3 ms of
+ * every container start and exec.
+ */
 function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
   const f = fsx();
   // protected: run from the sealed copy (fd 6), which the executor recognises and does not copy again
