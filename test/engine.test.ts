@@ -147,6 +147,34 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rm', fid]).code, 0);
   });
 
+  test('the berth CLI\'s output is written by the shim to the CLI\'s own stdout; a failed write ends it as its own write would', async () => {
+    const cli = `${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock}`;
+    // stdout is a file: while the container runs, its shim holds that file and berthd does not
+    const file = join(work, 'direct.out');
+    const run = spawn('sh', ['-c', `${cli} run --rm ${IMG} sh -c 'echo first; sleep 3; echo second' > ${file}`], { env: d.env() });
+    const ended = new Promise<number | null>((res) => run.on('exit', res));
+    for (let i = 0; i < 200 && !(existsSync(file) && readFileSync(file, 'utf8') === 'first\n'); i++) await sleep(50);
+    const holders = readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+      try { return readdirSync(`/proc/${p}/fd`).some((fd) => { try { return readlinkSync(`/proc/${p}/fd/${fd}`) === file; } catch { return false; } }); } catch { return false; }
+    }).map(Number);
+    const comms = holders.map((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim());
+    assert.ok(comms.includes('berth-shim'), `the file is held by ${comms.join(', ')}`);
+    assert.ok(!holders.includes(d.daemon!.pid!), 'berthd kept a copy of the CLI\'s stdout');
+    assert.equal(await ended, 0);
+    assert.equal(readFileSync(file, 'utf8'), 'first\nsecond\n');
+    // the reader leaves: the CLI ends as SIGPIPE would end it (141), the container runs on, as with docker
+    const epipe = spawnSync('bash', ['-c', `${cli} run --name direct-epipe ${IMG} yes | head -1; echo "\${PIPESTATUS[0]}"`], { encoding: 'utf8', env: d.env(), timeout: 30000 });
+    assert.equal(epipe.stdout, 'y\n141\n', epipe.stderr);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Running}}', 'direct-epipe']).out, 'true\n');
+    assert.equal(d.docker(['rm', '-f', 'direct-epipe']).code, 0);
+    // any other failure is named, as docker names an error in the stream
+    const full = spawnSync('sh', ['-c', `${cli} run --rm ${IMG} echo hi > /dev/full`], { encoding: 'utf8', env: d.env(), timeout: 30000 });
+    assert.equal(full.status, 1);
+    assert.match(full.stderr, /error from daemon in stream: No space left on device/);
+    // with a terminal the output still comes framed on the connection, as for any client
+    assert.match(inPty(d, `${cli} run --rm -t ${IMG} tty`).out, /\/dev\/pts\/0/);
+  });
+
   test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {
     assert.equal(d.docker(['run', '--rm', IMG, 'sh', '-c', 'echo $$']).out, '1\n');
     const ps = d.docker(['run', '--rm', IMG, 'ps', '-ef']).out.trim().split('\n');

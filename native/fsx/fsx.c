@@ -1,8 +1,9 @@
 /* berth_fsx: the file operations Node has no call for, used when layers are
  * unpacked and diffed: mknod (device nodes, fifos, overlay whiteouts) and
  * extended attributes (security.capability, trusted.overlay.opaque, ...);
- * flock for the stores; mount/umount for container roots; sendFd, which
- * hands an attached client's connection to its container's shim; spawn and
+ * flock for the stores; mount/umount for container roots; sendFds, which
+ * hands an attached client's connection (or its own stdout and stderr, which
+ * peerFds takes) to its container's shim; spawn and
  * reap, which start a shim without copying the daemon's page tables.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
 #define NAPI_VERSION 8
@@ -16,6 +17,7 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -255,28 +257,39 @@ static napi_value js_try_lock(napi_env env, napi_callback_info info) {
   return out;
 }
 
-/* sendFd(sock, fd, text): sends text on the unix socket `sock` with `fd`
- * attached (SCM_RIGHTS), in one message so the receiver gets both together. */
-static napi_value js_send_fd(napi_env env, napi_callback_info info) {
+#define MAX_SENT_FDS 4
+
+/* sendFds(sock, fds, text): sends text on the unix socket `sock` with `fds`
+ * attached (SCM_RIGHTS), in one message so the receiver gets them together. */
+static napi_value js_send_fds(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
-  int32_t sock, fd;
+  int32_t sock;
+  uint32_t nfds = 0;
+  bool is_array = false;
   char text[256];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_value_int32(env, argv[1], &fd) != napi_ok ||
-      get_str(env, argv[2], text, sizeof(text)) || !text[0]) {
-    napi_throw_type_error(env, NULL, "sendFd(sock, fd, text)");
+  if (argc == 3) napi_is_array(env, argv[1], &is_array);
+  if (!is_array || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_array_length(env, argv[1], &nfds) != napi_ok ||
+      nfds < 1 || nfds > MAX_SENT_FDS || get_str(env, argv[2], text, sizeof(text)) || !text[0]) {
+    napi_throw_type_error(env, NULL, "sendFds(sock, fds (1-4), text)");
     return NULL;
   }
-  char cbuf[CMSG_SPACE(sizeof(int))];
+  int fds[MAX_SENT_FDS];
+  for (uint32_t i = 0; i < nfds; i++) {
+    napi_value v;
+    CHECK(napi_get_element(env, argv[1], i, &v));
+    CHECK(napi_get_value_int32(env, v, &fds[i]));
+  }
+  char cbuf[CMSG_SPACE(sizeof(fds))];
   memset(cbuf, 0, sizeof(cbuf));
   struct iovec iov = {.iov_base = text, .iov_len = strlen(text)};
-  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
+  struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = CMSG_SPACE(nfds * sizeof(int))};
   struct cmsghdr *c = CMSG_FIRSTHDR(&m);
   c->cmsg_level = SOL_SOCKET;
   c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+  memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   ssize_t n;
   do n = sendmsg(sock, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
   if (n < 0) return throw_errno(env, "sendmsg", "(socket)");
@@ -285,6 +298,56 @@ static napi_value js_send_fd(napi_env env, napi_callback_info info) {
     return NULL;
   }
   return NULL;
+}
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+/* peerFds(sock, nums): copies of the file descriptors `nums` of the process
+ * at the other end of the unix socket `sock` (pidfd_getfd, close-on-exec).
+ * The process is named by SO_PEERPIDFD, so a pid that was reused cannot be
+ * mistaken for it; kernels before 6.5 fall back to SO_PEERCRED's pid. */
+static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  int32_t sock;
+  uint32_t n = 0;
+  bool is_array = false;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc == 2) napi_is_array(env, argv[1], &is_array);
+  if (!is_array || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_array_length(env, argv[1], &n) != napi_ok || n > 16) {
+    napi_throw_type_error(env, NULL, "peerFds(sock, nums)");
+    return NULL;
+  }
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+    struct ucred cred;
+    len = sizeof(cred);
+    if (errno != ENOPROTOOPT || getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+    pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+    if (pidfd < 0) return throw_errno(env, "pidfd_open", "(peer)");
+  }
+  CHECK(napi_create_array_with_length(env, n, &out));
+  int got[16];
+  for (uint32_t i = 0; i < n; i++) {
+    napi_value v;
+    int32_t num;
+    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_get_value_int32(env, v, &num) != napi_ok) num = -1;
+    got[i] = num < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
+    if (got[i] < 0) {
+      int e = num < 0 ? EBADF : errno;
+      for (uint32_t k = 0; k < i; k++) close(got[k]);
+      close(pidfd);
+      errno = e;
+      return throw_errno(env, "pidfd_getfd", "(peer)");
+    }
+    CHECK(napi_create_int32(env, got[i], &v));
+    CHECK(napi_set_element(env, out, i, v));
+  }
+  close(pidfd);
+  return out;
 }
 
 extern char **environ;
@@ -429,7 +492,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isMountPoint", NULL, js_is_mount_point, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"sendFd", NULL, js_send_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerFds", NULL, js_peer_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -18,7 +18,12 @@
  *                  unless the process has a tty. When the line comes with a
  *                  file descriptor (SCM_RIGHTS: berthd hands over the API
  *                  client's connection), output is written to it directly
- *                  and this connection carries only the input.
+ *                  and this connection carries only the input. With two
+ *                  (the client's own stdout and stderr, which berthd took
+ *                  for the berth CLI), each stream is written to its own
+ *                  as it is, without frames; when one fails, a stdcopy
+ *                  systemerr frame (stream 3) on this connection says why
+ *                  ("EPIPE" when the reader is gone) and the client is dropped.
  *   resize R C     set the pty's size
  *   wait           answered "exit N" when the process ends
  * When the process ends, "CODE SECONDS.NANOS" goes to the exit FILE (temp
@@ -55,6 +60,7 @@ enum { C_FREE, C_HEADER, C_ATTACH, C_WAIT };
 struct client {
   int fd, kind, in, out, err, eof; /* eof: the client closed its writing side */
   int ofd; /* output goes here when berthd handed over the client's own connection, else to fd */
+  int dout, derr; /* or as it is to these: the client's own stdout and stderr */
   char hdr[128];
   size_t hlen;
 };
@@ -529,14 +535,23 @@ static void log_flush(void) {
 
 /* ---- clients ---- */
 
-/* read() that also takes a file descriptor sent along (SCM_RIGHTS) into *fd */
-static ssize_t recv_with_fd(int sock, void *buf, size_t len, int *fd) {
-  char cbuf[CMSG_SPACE(sizeof(int))];
+/* read() that also takes up to `max` file descriptors sent along (SCM_RIGHTS)
+ * into fds; *nfds says how many came. More than `max` are closed. */
+static ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int max, int *nfds) {
+  char cbuf[CMSG_SPACE(4 * sizeof(int))];
   struct iovec iov = {.iov_base = buf, .iov_len = len};
   struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
   ssize_t n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
   struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&m) : NULL;
-  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) memcpy(fd, CMSG_DATA(c), sizeof(int));
+  *nfds = 0;
+  if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+    int got = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int)), all[4];
+    memcpy(all, CMSG_DATA(c), (size_t)got * sizeof(int));
+    for (int i = 0; i < got; i++) {
+      if (i < max) fds[(*nfds)++] = all[i];
+      else close(all[i]);
+    }
+  }
   return n;
 }
 
@@ -549,6 +564,9 @@ static void set_output(struct client *c, int fd) {
 static void drop(struct client *c) {
   close(c->fd);
   set_output(c, -1);
+  if (c->dout >= 0) close(c->dout);
+  if (c->derr >= 0) close(c->derr);
+  c->dout = c->derr = -1;
   c->kind = C_FREE;
   c->fd = -1;
 }
@@ -563,6 +581,17 @@ static void to_clients(int stream, const char *p, size_t n) {
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &S.clients[i];
     if (c->kind != C_ATTACH || !(stream ? c->err : c->out)) continue;
+    if (c->dout >= 0) {
+      if (write_all(stream ? c->derr : c->dout, p, n) >= 0) continue;
+      /* as the client's own write would have failed: it is told why, in band */
+      const char *why = errno == EPIPE ? "EPIPE" : strerror(errno);
+      size_t wl = strlen(why);
+      unsigned char eh[8] = {3, 0, 0, 0, 0, 0, 0, (unsigned char)wl};
+      if (write_all(c->fd, eh, 8) == 0) write_all(c->fd, why, wl);
+      if (c->in && S.stdin_once) close_stdin();
+      drop(c);
+      continue;
+    }
     int fd = c->ofd >= 0 ? c->ofd : c->fd;
     if ((S.tty || write_all(fd, h, 8) >= 0) && write_all(fd, p, n) >= 0) continue;
     if (c->ofd >= 0) { /* the client left (or detached): berthd still holds the rest and says when it ends */
@@ -605,7 +634,10 @@ static void header(struct client *c) {
     if (c->in && rest) write_all(S.in_fd, nl + 1, rest);
     return;
   }
-  set_output(c, -1); /* only an attach hands over a connection */
+  set_output(c, -1); /* only an attach hands over a connection or output */
+  if (c->dout >= 0) close(c->dout);
+  if (c->derr >= 0) close(c->derr);
+  c->dout = c->derr = -1;
   if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     int r = S.tty ? ioctl(S.in_fd, TIOCSWINSZ, &ws) : -1;
@@ -625,12 +657,22 @@ static void client_readable(struct client *c) {
     return;
   }
   if (c->kind == C_HEADER) {
-    int fd = -1;
-    ssize_t n = recv_with_fd(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen, &fd);
-    if (fd >= 0) {
-      set_output(c, fd);
+    int fds[2], nfds;
+    ssize_t n = recv_with_fds(c->fd, c->hdr + c->hlen, sizeof(c->hdr) - c->hlen, fds, 2, &nfds);
+    if (nfds == 1) {
+      set_output(c, fds[0]);
       int sz = PIPE_BYTES; /* a frame in one piece: fewer, larger reads for the client */
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+      setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+    } else if (nfds == 2) {
+      set_output(c, -1);
+      if (c->dout >= 0) close(c->dout);
+      if (c->derr >= 0) close(c->derr);
+      c->dout = fds[0];
+      c->derr = fds[1];
+      /* the reader's pipe as large as ours (not a pipe: nothing happens), so a
+       * read of ours goes out in one write, not sixteen */
+      fcntl(c->dout, F_SETPIPE_SZ, PIPE_BYTES);
+      fcntl(c->derr, F_SETPIPE_SZ, PIPE_BYTES);
     }
     if (n <= 0) {
       drop(c);
@@ -664,7 +706,7 @@ static void accept_client(int lfd) {
   if (fd < 0) return;
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (S.clients[i].kind == C_FREE) {
-      S.clients[i] = (struct client){.fd = fd, .ofd = -1, .kind = C_HEADER};
+      S.clients[i] = (struct client){.fd = fd, .ofd = -1, .dout = -1, .derr = -1, .kind = C_HEADER};
       return;
     }
   close(fd);
@@ -674,8 +716,8 @@ static void accept_client(int lfd) {
 
 static int recv_fd(int sock) {
   char data[256];
-  int fd = -1;
-  return recv_with_fd(sock, data, sizeof(data), &fd) < 0 ? -1 : fd;
+  int fd = -1, n;
+  return recv_with_fds(sock, data, sizeof(data), &fd, 1, &n) < 0 || n != 1 ? -1 : fd;
 }
 
 static void write_exit(int code) {
@@ -761,7 +803,7 @@ int main(int argc, char **argv) {
     if (fstat(S.log_fd, &st) == 0) S.log_size = st.st_size;
   }
 
-  for (int k = 0; k < MAX_CLIENTS; k++) S.clients[k] = (struct client){.fd = -1, .ofd = -1};
+  for (int k = 0; k < MAX_CLIENTS; k++) S.clients[k] = (struct client){.fd = -1, .ofd = -1, .dout = -1, .derr = -1};
   if (!S.tty) S.in_fd = in[1];
   /* --wait-attach: the process may not run before its client is connected (exec) */
   if (S.wait_attach) {

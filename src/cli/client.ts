@@ -127,12 +127,18 @@ export class ApiClient {
 
   /**
    * Takes over the connection after "101 UPGRADED" (attach, exec start).
-   * `transient`: its 'data' chunks are valid only while the listeners run
-   * (see http1.ts), for a reader that writes them out synchronously.
+   * `transient`: no stdin goes to it. Its 'data' chunks are valid only while
+   * the listeners run (see http1.ts), for a reader that writes them out
+   * synchronously. berthd is also asked to have the shim write the output
+   * to this process's own stdout and stderr, without frames or a copy
+   * through either process (see engine/shim.ts clientOutput); it declines
+   * for a tty, and output then comes framed on the connection.
    */
   async hijack(method: string, path: string, body?: unknown, transient = false): Promise<Socket> {
     const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
-    const a = await this.send(method, path, { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) }, data, transient);
+    const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) };
+    if (transient) headers['x-berth-output'] = 'direct';
+    const a = await this.send(method, path, headers, data, transient);
     if (a.upgraded) {
       if (a.upgraded.head.length) a.upgraded.socket.unshift(a.upgraded.head);
       return a.upgraded.socket;

@@ -222,17 +222,20 @@ const immediate = (from: Socket): Sink => {
 /**
  * Splits docker's multiplexed stream into stdout and stderr. A frame's
  * payload is passed on as it arrives: frames may be a MiB, chunks 64 KiB.
+ * Resolves with the text of systemerr frames (stream 3): what went wrong
+ * with the stream itself.
  */
-function demux(sock: Socket, sink: Sink): Promise<void> {
+function demux(sock: Socket, sink: Sink): Promise<string> {
   return new Promise((res) => {
     let header: Buffer = Buffer.alloc(0);
     let left = 0; // payload bytes of the current frame still to come
-    let to: 1 | 2 = 1;
+    let to: 1 | 2 | 3 = 1;
+    let systemErr = '';
     sock.on('data', (d: Buffer) => {
       while (d.length) {
         if (left) {
           const part = d.length > left ? d.subarray(0, left) : d;
-          sink(to, part);
+          if (to === 3) systemErr += part.toString(); else sink(to, part);
           left -= part.length;
           d = d.subarray(part.length);
           continue;
@@ -241,13 +244,13 @@ function demux(sock: Socket, sink: Sink): Promise<void> {
         header = Buffer.concat([header, d.subarray(0, take)]);
         d = d.subarray(take);
         if (header.length < 8) return;
-        to = header[0] === 2 ? 2 : 1;
+        to = header[0] === 2 ? 2 : header[0] === 3 ? 3 : 1;
         left = header.readUInt32BE(4);
         header = Buffer.alloc(0);
       }
     });
-    sock.on('end', res);
-    sock.on('close', res);
+    sock.on('end', () => res(systemErr));
+    sock.on('close', () => res(systemErr));
   });
 }
 
@@ -269,7 +272,12 @@ async function pumpStreams(api: ApiClient, sock: Socket, tty: boolean, stdin: bo
   }
   try {
     if (tty) await new Promise<void>((res) => { sock.on('data', (d: Buffer) => sink(1, d)); sock.on('end', res); sock.on('close', res); });
-    else await demux(sock, sink);
+    else {
+      const systemErr = await demux(sock, sink);
+      // the shim's write to our stdout found no reader: end as our own write would have
+      if (systemErr === 'EPIPE') process.exit(141);
+      if (systemErr) throw new Error(`error from daemon in stream: ${systemErr}`);
+    }
   } finally {
     // process.stdin is made on first use (a tty or pipe stream, ~2 ms): not for a command that never reads it
     if (rawTty) process.stdin.setRawMode(false);

@@ -2,7 +2,7 @@
 // remove, pause, exec, attach, and the re-adoption of running containers
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { Duplex, type Readable, type Writable } from 'node:stream';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -22,7 +22,7 @@ import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
 import { ociSpec, type SpecMount } from './spec.js';
-import { consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
+import { clientOutput, consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
 import { checkCreateBody } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
@@ -60,7 +60,8 @@ export interface ExecRecord {
   DetachKeys: string;
 }
 
-interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; ended: () => void }
+/** `direct`: the client asked for its output on its own stdout and stderr (see clientOutput). */
+interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: boolean; ended: () => void }
 
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'rapid', 'sharp', 'tidy', 'vivid', 'witty', 'zen', 'bold'];
 const NOUN = ['anchor', 'barge', 'buoy', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'skiff', 'stern', 'tug', 'wharf', 'yacht'];
@@ -654,7 +655,7 @@ export class Engine extends EventEmitter {
   // ---- attach ----
 
   /** Joins a client to the container's stdio: now if it runs, else when it starts. */
-  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer }): Promise<void> {
+  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: boolean }): Promise<void> {
     const r = this.get(ref);
     return new Promise((res) => {
       const a: Attacher = { socket, ...streams, ended: res };
@@ -681,13 +682,17 @@ export class Engine extends EventEmitter {
 
   private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
     let s: Socket;
+    // taken now, not when the client came: a queued attacher holds nothing of its process
+    const output = a.direct ? directOutput(a.socket, a.stdin, !!r.Config.Tty) : undefined;
     try {
-      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, handOverFd(a.socket));
+      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, output ?? handOverFd(a.socket));
       if ((await replyLine(s)) !== 'ok') throw new Error('refused');
     } catch {
       a.socket.end();
       a.ended();
       return;
+    } finally {
+      for (const fd of output ?? []) closeSync(fd);
     }
     s.resume();
     pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended, true, a.detachKeys);
@@ -728,7 +733,7 @@ export class Engine extends EventEmitter {
   }
 
   /** Starts an exec; with a socket its stdio is attached until it ends. */
-  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean } = {}): Promise<void> {
+  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: boolean } = {}): Promise<void> {
     const e = this.execs.get(id);
     if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
     if (e.Running || e.ExitCode !== null) throw new Conflict('exec', `Error: Exec command ${id} has already run`);
@@ -754,7 +759,12 @@ export class Engine extends EventEmitter {
     });
     let shimSock: Socket | undefined;
     if (attach) {
-      shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, handOverFd(socket)).catch(() => undefined);
+      const output = opts.direct ? directOutput(socket, e.OpenStdin, e.ProcessConfig.tty) : undefined;
+      try {
+        shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, output ?? handOverFd(socket)).catch(() => undefined);
+      } finally {
+        for (const fd of output ?? []) closeSync(fd);
+      }
       if (shimSock) await replyLine(shimSock);
     }
     let started;
@@ -1141,6 +1151,15 @@ function isMounted(path: string): boolean {
  * Client stdin → shim, shim output → client; `done` when the output ends.
  * Without `endClient` the caller ends the client (an exec: after its exit code is known).
  */
+/**
+ * The client's own stdout and stderr, when it asked for them (see
+ * clientOutput). Not with a tty, whose raw stream has no room for the shim's
+ * in-band error, nor with stdin, whose detach keys must end the output.
+ */
+function directOutput(client: Socket, stdin: boolean, tty: boolean): number[] | undefined {
+  return stdin || tty ? undefined : clientOutput(client);
+}
+
 function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
   shim.pipe(client, { end: endClient });
   let finished = false;

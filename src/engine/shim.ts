@@ -42,10 +42,11 @@ export const consoleSocket = (dir: string) => join(dir, 'console.sock');
 
 /**
  * Sends one request line; resolves with the connected socket once the shim
- * accepted it. `handOver` (an attach's client connection, see handOverFd)
- * goes along with the line: the shim then writes the output to it itself.
+ * accepted it. `handOver` goes along with the line: an attach's client
+ * connection (see handOverFd), or the client's own stdout and stderr (see
+ * clientOutput). The shim then writes the output there itself.
  */
-export function request(dir: string, line: string, handOver?: number): Promise<Socket> {
+export function request(dir: string, line: string, handOver?: number[]): Promise<Socket> {
   return new Promise((res, rej) => {
     const s = connect(join(dir, 'shim.sock'));
     s.once('error', rej);
@@ -56,7 +57,7 @@ export function request(dir: string, line: string, handOver?: number): Promise<S
       const fd = handOver === undefined ? undefined : fdOf(s);
       if (fd === undefined) s.write(`${line}\n`);
       else {
-        try { fsx().sendFd(fd, handOver!, `${line}\n`); } catch (e) { s.destroy(); rej(e); return; }
+        try { fsx().sendFds(fd, handOver!, `${line}\n`); } catch (e) { s.destroy(); rej(e); return; }
       }
       res(s);
     });
@@ -74,9 +75,27 @@ const fdOf = (s: unknown): number | undefined => {
  * of ours still queued on it. Streams of other kinds (a health check's sink,
  * a non-upgraded HTTP response) are copied through berthd.
  */
-export function handOverFd(client: unknown): number | undefined {
-  return client instanceof Socket && client.writableLength === 0 ? fdOf(client) : undefined;
+export function handOverFd(client: unknown): number[] | undefined {
+  const fd = client instanceof Socket && client.writableLength === 0 ? fdOf(client) : undefined;
+  return fd === undefined ? undefined : [fd];
 }
+
+/**
+ * The stdout and stderr of the process at the other end of an API client's
+ * connection, for a client that asked to have its output written there
+ * directly (the berth CLI: "X-Berth-Output: direct"). Its process is
+ * root's peer on the daemon's socket; the copies (pidfd_getfd) are the
+ * caller's to close once the shim has them. Undefined when they cannot be
+ * taken: the output then comes framed on the connection, as for any client.
+ */
+export function clientOutput(client: Socket): number[] | undefined {
+  const fd = fdOf(client);
+  if (fd === undefined) return undefined;
+  try { return fsx().peerFds(fd, [1, 2]); } catch { return undefined; }
+}
+
+/** Whether an API request asked for its output on its own stdout and stderr (see clientOutput). */
+export const wantsDirectOutput = (headers: Record<string, string | string[] | undefined>): boolean => headers['x-berth-output'] === 'direct';
 
 /** Reads the shim's first reply line ("ok", "exit N", "error ..."), leaving the rest of the stream. */
 export function replyLine(s: Socket): Promise<string> {
@@ -98,7 +117,7 @@ export function replyLine(s: Socket): Promise<string> {
 }
 
 /** Connects once the shim listens (it is being started); gives up when `abandon` settles first. */
-export async function requestWhenUp(dir: string, line: string, abandon: Promise<unknown>, handOver?: number): Promise<Socket> {
+export async function requestWhenUp(dir: string, line: string, abandon: Promise<unknown>, handOver?: number[]): Promise<Socket> {
   let gaveUp = false;
   void abandon.then(() => { gaveUp = true; }, () => { gaveUp = true; });
   for (let i = 0; ; i++) {

@@ -18,8 +18,14 @@ export interface Fsx {
   umount(target: string, detach?: boolean): void;
   /** Whether `path` is the root of a mount; null when the kernel cannot say (before 5.8). */
   isMountPoint(path: string): boolean | null;
-  /** Sends `text` on unix socket `sock` with `fd` attached (SCM_RIGHTS), in one message. */
-  sendFd(sock: number, fd: number, text: string): void;
+  /** Sends `text` on unix socket `sock` with `fds` (1-4) attached (SCM_RIGHTS), in one message. */
+  sendFds(sock: number, fds: number[], text: string): void;
+  /**
+   * Close-on-exec copies of the file descriptors `nums` of the process at the
+   * other end of unix socket `sock` (pidfd_getfd). Throws when there is none
+   * or they cannot be taken.
+   */
+  peerFds(sock: number, nums: number[]): number[];
   /** pipe2(O_CLOEXEC): [read, write]. */
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
