@@ -363,6 +363,13 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(d.berth(['rm', 'cli']).err, /No such container/);
     assert.match(d.berth(['run', '--rm', '--memory', 'lots', IMG, 'true']).err, /--memory: invalid size/);
     assert.equal(d.berth(['rmi', 'berth-test/cli:1']).code, 0);
+    // with -H alone, image verbs work on that daemon's store (its DockerRootDir), not the default one
+    const { BERTH_DATA_ROOT: _root, ...env } = process.env;
+    const viaHost = spawnSync(BERTH, ['-H', `unix://${d.sock}`, 'images', '--format', '{{.Repository}}:{{.Tag}}'], { encoding: 'utf8', env });
+    assert.equal(viaHost.stdout, `${IMG}\n`, viaHost.stderr);
+    const other = spawnSync(BERTH, ['-H', `unix://${d.sock}`, '--data-root', join(work, 'elsewhere'), 'images'], { encoding: 'utf8', env });
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /--data-root: .*elsewhere is not the data root of the daemon at unix:.* \(/);
   });
 
   test('attach: ctrl-p ctrl-q detaches and leaves the container and its stdin open', async () => {

@@ -13,6 +13,9 @@ import { imageStoreIn } from '../engine/data-root.js';
 import type { ImageStore } from '../image/store.js';
 import { registerContainerCommands } from './containers.js';
 import { apiOf, newProgram, runCli } from './program.js';
+import { CONTAINER_VERBS } from './verbs.js';
+import { InvalidInput } from '../util/check.js';
+import { resolve } from 'node:path';
 
 function versionInfo() {
   const host = detectHost();
@@ -28,11 +31,32 @@ function versionInfo() {
   };
 }
 
+/** Verbs of berth.ts that use neither the image store nor a daemon. */
+const LOCAL_VERBS = new Set(['version', 'login', 'logout', 'runtime']);
+
+/**
+ * Image verbs work on the store directly. With -H they work on the store of
+ * the daemon named, as docker's act on that daemon's images: its data root
+ * comes from /info. A --data-root given as well must name the same one.
+ */
+async function useDaemonRoot(program: Command, action: Command): Promise<void> {
+  const o = program.opts() as { dataRoot: string; host?: string };
+  let verb = action;
+  while (verb.parent && verb.parent !== program) verb = verb.parent;
+  if (!o.host || LOCAL_VERBS.has(verb.name()) || CONTAINER_VERBS.has(verb.name())) return;
+  const root = (await apiOf(program)().call<{ DockerRootDir: string }>('GET', '/info')).DockerRootDir;
+  if (program.getOptionValueSource('dataRoot') === 'cli' && resolve(o.dataRoot) !== resolve(root)) {
+    throw new InvalidInput('--data-root', `${o.dataRoot} is not the data root of the daemon at ${o.host} (${root})`);
+  }
+  program.setOptionValue('dataRoot', root);
+}
+
 function buildProgram(verb: string | undefined): Command {
   const { program, verbs } = newProgram(verb);
   let store: ImageStore | undefined;
   registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
   registerContainerCommands(verbs, apiOf(program));
+  program.hook('preAction', (_p, action) => useDaemonRoot(program, action));
   program.command('version').description('show version and host information')
     .option('-f, --format <fmt>', '"json" for machine-readable output')
     .action((o: { format?: string }) => {

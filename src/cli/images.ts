@@ -119,7 +119,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
       .option('-m, --message <text>', 'history comment').option('--platform <os/arch>', 'platform of the image').action(importCmd);
   }
 
-  const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean }, repo?: string) => {
+  const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean; format?: string }, repo?: string) => {
     const s = store();
     let images = s.list();
     for (const f of o.filter ?? []) {
@@ -140,6 +140,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     const id = (i: ImageRecord) => (o.noTrunc ? i.id : i.id.slice(7, 19));
     if (o.quiet) { process.stdout.write([...new Set(images.map(id))].map((x) => `${x}\n`).join('')); return; }
     const rows = [['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
+    const lines: string[] = [];
     for (const i of images.sort((a, b) => (b.added > a.added ? 1 : -1))) {
       const cfg = s.config(i);
       const size = imageSize(s, i);
@@ -147,16 +148,20 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
       for (const n of names) {
         const r = n === '<none>:<none>' ? undefined : parseReference(n);
         const digest = i.repoDigests.find((d) => r && d.startsWith(`${r.registry}/${r.repository}@`))?.split('@')[1] ?? '<none>';
-        rows.push([r ? familiarName(r) : '<none>', r?.tag ?? '<none>', ...(o.digests ? [digest] : []), id(i), ago(cfg.created), units(size)]);
+        const [repository, tag] = [r ? familiarName(r) : '<none>', r?.tag ?? '<none>'];
+        // docker's --format fields for images
+        if (o.format) lines.push(formatGo(o.format, { Repository: repository, Tag: tag, Digest: digest, ID: id(i), CreatedSince: ago(cfg.created), CreatedAt: cfg.created ?? '', Size: units(size) }));
+        else rows.push([repository, tag, ...(o.digests ? [digest] : []), id(i), ago(cfg.created), units(size)]);
       }
     }
-    process.stdout.write(table(rows));
+    process.stdout.write(o.format ? lines.map((l) => `${l}\n`).join('') : table(rows));
   };
   const lsOptions = (c: Command) => c
     .option('-q, --quiet', 'only image IDs')
     .option('--digests', 'show digests')
     .option('--no-trunc', 'full image IDs')
     .option('-a, --all', 'all images (accepted; berth keeps no intermediate images)')
+    .option('--format <template>', 'Go-template-like fields: {{.Repository}}, {{.Tag}}, {{.ID}}, {{.Digest}}, {{.CreatedSince}}, {{.CreatedAt}}, {{.Size}}')
     .option('-f, --filter <filter>', 'dangling=true|false, reference=PATTERN, label=KEY[=VALUE], before=IMAGE, since=IMAGE', (v: string, p: string[] = []) => [...p, v]);
   lsOptions(program.command('images [repository]').description('list images')).action((repo: string | undefined, o) => ls({ ...o, noTrunc: o.trunc === false }, repo));
 
