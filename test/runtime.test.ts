@@ -2,7 +2,7 @@
 // the container.
 import { test, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { readlinkSync, readFileSync, writeFileSync, symlinkSync, existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { readlinkSync, readFileSync, writeFileSync, symlinkSync, existsSync, readdirSync, rmdirSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -323,6 +323,27 @@ describe('hostile rootfs and runtime CVEs', () => {
     assert.equal(r.status, 0, r.stderr);
     // the host's / got no tmpfs at /mnt
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === '/mnt'));
+  });
+
+  test('missing mount targets are made through symlinks inside the root; a dangling one is refused, nothing made for it', () => {
+    const b = env.bundle(sh('grep -c " /real/a/b " /proc/self/mountinfo'), (s) => {
+      s.mounts.push({ destination: '/via/a/b', type: 'tmpfs', source: 'tmpfs', options: [] });
+    });
+    const root = join(b, 'rootfs');
+    mkdirSync(join(root, 'real'));
+    symlinkSync('/real', join(root, 'via'));
+    const r = env.runtime(['run', '-b', b, env.id()]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, '1\n');
+    assert.ok(existsSync(join(root, 'real', 'a', 'b')));
+    const d = env.bundle(sh('echo ran'), (s) => {
+      s.mounts.push({ destination: '/dangling/x', type: 'tmpfs', source: 'tmpfs', options: [] });
+    });
+    symlinkSync('/nowhere', join(d, 'rootfs', 'dangling'));
+    const bad = env.runtime(['run', '-b', d, env.id()]);
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /\/dangling\/x/);
+    assert.ok(!existsSync(join(d, 'rootfs', 'nowhere')), 'the dangling link\'s target was made');
   });
 
   test('/proc as a symlink to / stays inside the container', () => {

@@ -23,51 +23,67 @@ int root_open(int rootfd, const char *path, int flags, mode_t mode) {
 }
 
 /* mkdir -p of `path` inside the root; returns an O_PATH fd of the directory.
- * Each prefix is resolved from the root again, so a symlink met on the way
- * ("var/run -> /run") is followed inside the root, as the container will see
- * it, and ".." never climbs above the root. */
+ * The deepest directory that exists is found first, from the whole path
+ * backwards (usually the path itself: one lookup); each missing component is
+ * then made in its parent and resolved from the root again, so a symlink met
+ * on the way ("var/run -> /run") is followed inside the root, as the
+ * container will see it, and ".." never climbs above the root. */
 int root_mkdir_p(int rootfd, const char *path, mode_t mode) {
-  char prefix[4096];
-  size_t plen = 0;
-  int dirfd = root_open(rootfd, "/", O_PATH | O_DIRECTORY, 0);
-  if (dirfd < 0) return -1;
-  const char *p = path;
-  while (*p) {
-    while (*p == '/') p++;
-    if (!*p) break;
-    const char *end = strchrnul(p, '/');
-    size_t clen = (size_t)(end - p);
-    if (plen + clen + 2 >= sizeof(prefix) || clen > 255) {
-      close(dirfd);
+  char buf[4096];
+  size_t n = strlen(path);
+  if (n >= sizeof(buf)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+  size_t have = n; /* the length of the prefix tried */
+  int fd;
+  for (;;) {
+    char keep = buf[have];
+    buf[have] = 0;
+    fd = root_open(rootfd, have ? buf : "/", O_PATH | O_DIRECTORY, 0);
+    buf[have] = keep;
+    if (fd >= 0) break;
+    if (errno != ENOENT || have == 0) return -1;
+    while (have > 0 && buf[have - 1] != '/') have--; /* back one component */
+    while (have > 0 && buf[have - 1] == '/') have--;
+  }
+  for (size_t at = have; at < n;) {
+    while (at < n && buf[at] == '/') at++;
+    if (at >= n) break;
+    size_t end = at;
+    while (end < n && buf[end] != '/') end++;
+    char comp[256];
+    if (end - at > 255) {
+      close(fd);
       errno = ENAMETOOLONG;
       return -1;
     }
-    char comp[256];
-    memcpy(comp, p, clen);
-    comp[clen] = 0;
-    prefix[plen++] = '/';
-    memcpy(prefix + plen, p, clen);
-    plen += clen;
-    prefix[plen] = 0;
-    p = end;
-    if (strcmp(comp, ".") == 0) continue;
-    int next = root_open(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
-    if (next < 0 && errno == ENOENT && strcmp(comp, "..") != 0) {
-      /* mkdirat does not follow a final symlink: a dangling one gives EEXIST
-       * and the reopen below fails, instead of creating outside the root. */
-      if (mkdirat(dirfd, comp, mode) == 0 || errno == EEXIST)
-        next = root_open(rootfd, prefix, O_PATH | O_DIRECTORY, 0);
-    }
-    if (next < 0) {
+    memcpy(comp, buf + at, end - at);
+    comp[end - at] = 0;
+    /* mkdirat does not follow a final symlink: a dangling one gives EEXIST
+     * and the reopen below fails, instead of creating outside the root. */
+    if (strcmp(comp, ".") != 0 && strcmp(comp, "..") != 0 && mkdirat(fd, comp, mode) < 0 && errno != EEXIST) {
       int e = errno;
-      close(dirfd);
+      close(fd);
       errno = e;
       return -1;
     }
-    close(dirfd);
-    dirfd = next;
+    char keep = buf[end];
+    buf[end] = 0;
+    int next = root_open(rootfd, buf, O_PATH | O_DIRECTORY, 0);
+    int e = errno;
+    buf[end] = keep;
+    close(fd);
+    if (next < 0) {
+      errno = e;
+      return -1;
+    }
+    fd = next;
+    at = end;
   }
-  return dirfd;
+  return fd;
 }
 
 /* Split "a/b/c" into the parent's fd (created if needed) and "c". */
@@ -94,10 +110,10 @@ int root_parent(int rootfd, const char *path, char *base, size_t baselen, mode_t
 
 /* Make sure `path` exists inside the root as a directory or a file. */
 int root_ensure(int rootfd, const char *path, int want_dir) {
+  if (want_dir) return root_mkdir_p(rootfd, path, 0755); /* which looks up the whole path first */
   int fd = root_open(rootfd, path, O_PATH, 0);
   if (fd >= 0) return fd;
   if (errno != ENOENT) return -1;
-  if (want_dir) return root_mkdir_p(rootfd, path, 0755);
   char base[256];
   int parent = root_parent(rootfd, path, base, sizeof(base), 0755);
   if (parent < 0) return -1;
