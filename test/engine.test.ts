@@ -661,16 +661,18 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(mine.out, /^\S+ container die [0-9a-f]{64} \(.*name=evt.*\)\n$/);
     // volumes and images have theirs
     assert.equal(d.docker(['volume', 'create', 'evvol']).code, 0);
+    assert.equal(d.docker(['run', '--rm', '-v', 'evvol:/data:ro', IMG, 'true']).code, 0);
     assert.equal(d.docker(['volume', 'rm', 'evvol']).code, 0);
     assert.equal(d.docker(['tag', IMG, 'evimg:1']).code, 0);
     assert.equal(d.docker(['rmi', 'evimg:1']).code, 0);
     await sleep(1050 - (Date.now() % 1000));
-    const others = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'type=volume', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}}']);
+    const others = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'type=volume', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "destination"}}']);
     assert.equal(others.code, 0, others.err);
     const lines = others.out.trim().split('\n').map((l) => l.split(' '));
-    assert.deepEqual(lines.map((l) => `${l[0]} ${l[1]}`), ['volume create', 'volume destroy', 'image tag', 'image untag']);
-    assert.deepEqual([lines[0]![2], lines[1]![2]], ['evvol', 'evvol']);
-    assert.match(lines[2]![2]!, /^sha256:[0-9a-f]{64}$/);
+    assert.deepEqual(lines.map((l) => `${l[0]} ${l[1]}`), ['volume create', 'volume mount', 'volume unmount', 'volume destroy', 'image tag', 'image untag']);
+    assert.deepEqual(lines.slice(0, 4).map((l) => l[2]), ['evvol', 'evvol', 'evvol', 'evvol']);
+    assert.equal(lines[1]![3], '/data');
+    assert.match(lines[4]![2]!, /^sha256:[0-9a-f]{64}$/);
     // bad times are named
     const bad = d.berth(['events', '--since', 'yesterday']);
     assert.equal(bad.code, 1);
@@ -696,9 +698,16 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(pruned.code, 0, pruned.err);
     assert.match(pruned.out, new RegExp(`deleted: ${first}`));
     assert.match(pruned.out, /Total reclaimed space: /);
+    const since = (Date.now() / 1000).toFixed(3);
     const sys = d.docker(['system', 'prune', '-f']);
     assert.equal(sys.code, 0, sys.err);
     assert.match(sys.out, new RegExp(`Deleted Containers:\n${id}\n`));
+    assert.equal(d.docker(['volume', 'prune', '-f']).code, 0);
+    // each prune says what it reclaimed, as docker's does
+    const pruneEvents = d.docker(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'event=prune', '--format', '{{.Type}} {{index .Actor.Attributes "reclaimed"}}']);
+    assert.equal(pruneEvents.code, 0, pruneEvents.err);
+    assert.deepEqual(pruneEvents.out.trim().split('\n').map((l) => l.split(' ')[0]).sort(), ['container', 'image', 'network', 'volume']);
+    assert.ok(pruneEvents.out.trim().split('\n').every((l) => /^\w+ \d+$/.test(l)), pruneEvents.out);
     assert.equal(d.docker(['rmi', 'prunable:1']).code, 0);
   });
 

@@ -287,6 +287,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
       deleted.push(c.Id);
       reclaimed += SizeRw;
     }
+    e.publish('container', 'prune', '', { reclaimed: String(reclaimed) });
     return { ContainersDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 
@@ -367,6 +368,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
       deleted.push(v.Name);
       reclaimed += size;
     }
+    e.publish('volume', 'prune', '', { reclaimed: String(reclaimed) });
     return { VolumesDeleted: deleted, SpaceReclaimed: reclaimed };
   });
 

@@ -113,7 +113,10 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('POST', '/images/prune', (req) => {
     const all = filtersOf(req).dangling?.some((v) => v === 'false' || v === '0') ?? false;
     const r2 = store().prune({ all });
-    return { ImagesDeleted: r2.deleted.map((d) => ({ Deleted: d })), SpaceReclaimed: r2.reclaimed };
+    for (const u of r2.untagged) event('untag', u.id, { name: shortReference(u.name) });
+    for (const id of r2.images) event('delete', id, { name: id });
+    event('prune', '', { reclaimed: String(r2.reclaimed) });
+    return { ImagesDeleted: [...r2.untagged.map((u) => ({ Untagged: shortReference(u.name) })), ...r2.deleted.map((d) => ({ Deleted: d }))], SpaceReclaimed: r2.reclaimed };
   });
 
   r.add('DELETE', '/images/{name*}', (req) => {

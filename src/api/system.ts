@@ -14,7 +14,8 @@ const NETWORKS = [
   ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: {},
 }));
 
-export function systemRoutes(r: Router): void {
+/** `publish`: an event to /events (Engine.publish). */
+export function systemRoutes(r: Router, publish: (type: string, action: string, id: string, attrs: Record<string, string>) => void): void {
   r.add('GET', '/networks', () => NETWORKS);
   r.add('GET', '/networks/{id}', (req) => {
     const id = req.params.id!;
@@ -22,8 +23,11 @@ export function systemRoutes(r: Router): void {
     if (!n) throw new ApiError(404, `network ${id} not found`);
     return n;
   });
-  // predefined networks are never pruned
-  r.add('POST', '/networks/prune', () => ({ NetworksDeleted: [] }));
+  // predefined networks are never pruned; docker's prune event comes all the same
+  r.add('POST', '/networks/prune', () => {
+    publish('network', 'prune', '', { reclaimed: '0' });
+    return { NetworksDeleted: [] };
+  });
   r.add('POST', '/networks/create', async (req) => {
     const b = (await req.json()) as { Name?: string };
     throw new ApiError(501, `cannot create network ${JSON.stringify(b.Name ?? '')}: berth has only the predefined networks "none" and "host" (user-defined bridge networks are not built yet)`);

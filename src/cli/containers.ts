@@ -309,6 +309,9 @@ async function createContainer(api: ApiClient, body: Record<string, unknown>, na
   }
 }
 
+/** A prune's list as docker prints it: only when something went. */
+const deletedList = (what: string, names: string[]) => (names.length ? `Deleted ${what}:\n${names.map((x) => `${x}\n`).join('')}\n` : '');
+
 /** --filter K=V flags as the API's filters query value. */
 function filtersParam(list: string[] | undefined): string {
   const filters: Record<string, string[]> = {};
@@ -566,7 +569,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   container.command('prune').description('remove all stopped containers').option('-f, --force', 'do not ask')
     .action(async () => {
       const r = await api().call<{ ContainersDeleted: string[]; SpaceReclaimed: number }>('POST', '/containers/prune');
-      process.stdout.write(`Deleted Containers:\n${r.ContainersDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: ${units(r.SpaceReclaimed)}\n`);
+      process.stdout.write(`${deletedList('Containers', r.ContainersDeleted)}Total reclaimed space: ${units(r.SpaceReclaimed)}\n`);
     });
 
   const volume = program.command('volume').description('manage volumes');
@@ -599,7 +602,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   volume.command('prune').option('-a, --all', 'named volumes too').option('-f, --force', 'do not ask')
     .action(async (o: { all?: boolean }) => {
       const r = await api().call<{ VolumesDeleted: string[]; SpaceReclaimed: number }>('POST', `/volumes/prune${o.all ? `?filters=${encodeURIComponent('{"all":["true"]}')}` : ''}`);
-      process.stdout.write(`Deleted Volumes:\n${r.VolumesDeleted.map((x) => `${x}\n`).join('')}\nTotal reclaimed space: ${units(r.SpaceReclaimed)}\n`);
+      process.stdout.write(`${deletedList('Volumes', r.VolumesDeleted)}Total reclaimed space: ${units(r.SpaceReclaimed)}\n`);
     });
 
   // the daemon's GET /system/df, in docker's table (sizes with 4 digits, as docker system df shows them)

@@ -214,7 +214,8 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     .option('-f, --force', 'do not ask (berth never asks)')
     .action((o: { all?: boolean }) => {
       const r = store().prune({ all: o.all });
-      if (r.deleted.length) process.stdout.write(`Deleted Images:\n${r.deleted.map((d) => `deleted: ${d}\n`).join('')}\n`);
+      const lines = [...r.untagged.map((u) => `untagged: ${shortReference(u.name)}\n`), ...r.deleted.map((d) => `deleted: ${d}\n`)];
+      if (lines.length) process.stdout.write(`Deleted Images:\n${lines.join('')}\n`);
       process.stdout.write(`Total reclaimed space: ${units(r.reclaimed)}\n`);
     });
 

@@ -348,9 +348,21 @@ export class Engine extends EventEmitter {
     }
   }
 
+  /** docker's volume events as a container's volumes are put in place (mount) and left (unmount). */
+  private volumeEvents(r: ContainerRecord, action: 'mount' | 'unmount'): void {
+    for (const m of r.Mounts) {
+      if (m.Type !== 'volume' || !m.Name) continue;
+      const driver = m.Driver || 'local';
+      this.publish('volume', action, m.Name, action === 'mount'
+        ? { container: r.Id, destination: m.Destination, driver, propagation: m.Propagation, 'read/write': String(m.RW) }
+        : { container: r.Id, driver });
+    }
+  }
+
   /** Records a start (its process runs as `pid`) and follows the process. */
   private started(r: ContainerRecord, pid: number): void {
     this.setState(r, { Status: 'running', Running: true, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: now(), FinishedAt: ZERO_TIME, Health: undefined });
+    this.volumeEvents(r, 'mount');
     this.event(r, 'start');
     this.monitor(r);
   }
@@ -452,6 +464,7 @@ export class Engine extends EventEmitter {
     try { oom = this.runtime.oomKills(r.Id) > 0; } catch { /* no cgroup any more */ }
     await this.runtime.delete(r.Id, true).catch(() => {});
     this.unmountRoot(r);
+    this.volumeEvents(r, 'unmount');
     discard(this.shimDir(r.Id), this.execTrash);
     r.State = { ...r.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exit.code, OOMKilled: oom, FinishedAt: exit.at.toISOString() };
     const restart = this.shouldRestart(r);

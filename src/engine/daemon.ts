@@ -104,7 +104,7 @@ export class Daemon {
     });
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
     containerRoutes(r, () => this.engine());
-    systemRoutes(r);
+    systemRoutes(r, (type, action, id, attrs) => this.engine().publish(type, action, id, attrs));
     return r;
   }
 

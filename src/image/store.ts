@@ -237,19 +237,26 @@ export class ImageStore {
     return { blobs, layers };
   }
 
-  /** Removes images without names (dangling), or all unused ones with `all`. */
-  prune(opts: { all?: boolean } = {}): { deleted: string[]; reclaimed: number } {
+  /**
+   * Removes images without names (dangling), or all unused ones with `all`:
+   * the names they had (untagged), the images, and everything deleted
+   * (images, then the layers no image keeps).
+   */
+  prune(opts: { all?: boolean } = {}): { untagged: { name: string; id: string }[]; images: string[]; deleted: string[]; reclaimed: number } {
     const before = this.usage();
     const used = this.chainsInUse();
-    const deleted: string[] = [];
+    const untagged: { name: string; id: string }[] = [], pruned: string[] = [];
     this.update((images) => {
       for (const img of [...images]) {
         if (img.chainID !== null && used.has(img.chainID)) continue;
-        if (img.names.length === 0 || opts.all) { images.splice(images.indexOf(img), 1); deleted.push(img.id); }
+        if (img.names.length === 0 || opts.all) {
+          images.splice(images.indexOf(img), 1);
+          untagged.push(...img.names.map((name) => ({ name, id: img.id })));
+          pruned.push(img.id);
+        }
       }
     });
-    deleted.push(...this.collect().layers);
-    return { deleted, reclaimed: before - this.usage() };
+    return { untagged, images: pruned, deleted: [...pruned, ...this.collect().layers], reclaimed: before - this.usage() };
   }
 
   /** Bytes the store takes on disk, each inode counted once (what du reports). */
