@@ -434,6 +434,13 @@ describe('berthd runs containers for the docker CLI', () => {
     const want = ['net', 'pid', 'ipc'].map((t) => readlinkSync(`/proc/${ownerPid}/ns/${t}`)).join('\n');
     assert.equal(joined.out, `${want}\n1\n${owner.slice(0, 12)}\n`, joined.err);
     assert.equal(d.berth(['run', '--rm', '--network', `container:${owner}`, IMG, 'readlink', '/proc/self/ns/net']).out, `${readlinkSync(`/proc/${ownerPid}/ns/net`)}\n`);
+    // the names and resolver are the owner's files, shared as in docker: what the owner adds, a joined container sees
+    assert.equal(d.docker(['exec', owner, 'sh', '-c', 'echo "10.9.8.7\tadded" >> /etc/hosts']).code, 0);
+    assert.equal(run(['--network', `container:${owner}`], 'tail', '-1', '/etc/hosts').out, '10.9.8.7\tadded\n');
+    const paths = (id: string) => d.docker(['inspect', '-f', '{{.HostsPath}} {{.ResolvConfPath}} {{.HostnamePath}}', id]).out;
+    const sharer = d.docker(['create', '--network', `container:${owner}`, IMG, 'true']).out.trim();
+    assert.equal(paths(sharer), paths(owner));
+    assert.equal(d.docker(['rm', sharer]).code, 0);
     assert.match(run(['--network', 'container:nosuch'], 'true').err, /NetworkMode: no such container: nosuch/);
     assert.match(d.docker(['create', '--pid', 'container:nosuch', IMG, 'true']).err, /PidMode: no such container: nosuch/); // refused at create
     assert.match(run(['--network', `container:${owner}`, '-h', 'x'], 'true').err, /conflicting options: hostname and the network mode/);

@@ -40,7 +40,7 @@ export function statusText(r: ContainerRecord): string {
 const command = (r: ContainerRecord) => [r.Path, ...r.Args].join(' ');
 
 export function inspectContainer(e: Engine, r: ContainerRecord) {
-  const dir = join(e.dataRoot, 'containers', r.Id);
+  const dir = e.etcDir(r);
   return {
     Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args, State: r.State, Image: r.Image,
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'), LogPath: r.LogPath,

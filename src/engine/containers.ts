@@ -406,15 +406,23 @@ export class Engine extends EventEmitter {
     return out;
   }
 
+  /**
+   * Where a container's hostname, hosts and resolv.conf are: its own
+   * directory, or, with another container's network (container:NAME), that
+   * container's. As in docker the files are shared, not copied: what one of
+   * them changes, the other sees.
+   */
+  etcDir(r: ContainerRecord): string {
+    let owner: ContainerRecord | undefined;
+    try { owner = this.modeContainer(r.HostConfig, 'NetworkMode'); } catch { /* removed since: its own */ }
+    return this.dir(owner?.Id ?? r.Id);
+  }
+
   private etcFiles(r: ContainerRecord) {
-    const dir = this.dir(r.Id);
+    const dir = this.etcDir(r);
     const hostname = join(dir, 'hostname'), hosts = join(dir, 'hosts'), resolv = join(dir, 'resolv.conf');
+    if (dir !== this.dir(r.Id)) return { hostname, hosts, resolvConf: resolv }; // the network's owner's, which it wrote at its start
     const host = r.HostConfig.NetworkMode === 'host';
-    const owner = this.modeContainer(r.HostConfig, 'NetworkMode');
-    if (owner) { // the network's owner's names and resolver
-      for (const f of ['hostname', 'hosts', 'resolv.conf']) writeFileSync(join(dir, f), readFileSync(join(this.dir(owner.Id), f)));
-      return { hostname, hosts, resolvConf: resolv };
-    }
     writeFileSync(hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
     const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip}\t${n}\n`).join('');
     const base = host ? readFileSync('/etc/hosts', 'utf8') : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
@@ -754,7 +762,7 @@ export class Engine extends EventEmitter {
     if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
     const rootfs = join(this.dir(r.Id), 'rootfs');
     const user = e.ProcessConfig.user || r.Config.User || '';
-    const dir = this.dir(r.Id);
+    const dir = this.etcDir(r);
     const spec = ociSpec({
       id: r.Id, config: { ...r.Config, User: user, Cmd: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments], Entrypoint: null, Tty: e.ProcessConfig.tty, WorkingDir: e.WorkingDir || r.Config.WorkingDir, Env: mergeEnv(r.Config.Env ?? [], e.Env) },
       host: { ...r.HostConfig, Privileged: e.ProcessConfig.privileged || r.HostConfig.Privileged, Init: false },
@@ -878,7 +886,7 @@ export class Engine extends EventEmitter {
   private withView<T>(r: ContainerRecord, fn: (root: string) => Promise<T> | T): Promise<T> {
     if (r.State.Running && r.State.Pid > 0) return Promise.resolve().then(() => fn(`/proc/${r.State.Pid}/root`));
     return this.withRoot(r, async (rootfs) => {
-      const dir = this.dir(r.Id);
+      const dir = this.etcDir(r);
       const binds = [
         ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: join(dir, f), destination: `/etc/${f}`, ro: false })),
         ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
