@@ -111,6 +111,11 @@ volumes:
     assert.match(logs, /db_1 +\| db ready/);
     assert.match(logs, /app_1 +\| app read hello from db/);
     assert.match(d.docker(['volume', 'ls', '-q']).out, /^berthtest_shared$/m);
+    // exec into a service, and a one-off run (which sends legacy links to what it depends on)
+    assert.equal(compose(['exec', '-T', 'app', 'cat', '/shared/msg']).out, 'hello from db\n');
+    const once = compose(['run', '--rm', '-T', 'app', 'cat', '/shared/msg']);
+    assert.equal(once.code, 0, once.err);
+    assert.match(once.out, /hello from db\n$/);
     const down = compose(['down', '-v']);
     assert.equal(down.code, 0, down.err);
     assert.equal(d.docker(['ps', '-aq']).out, '');

@@ -442,6 +442,10 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(paths(sharer), paths(owner));
     assert.equal(d.docker(['rm', sharer]).code, 0);
     assert.match(run(['--network', 'container:nosuch'], 'true').err, /NetworkMode: no such container: nosuch/);
+    // legacy links are checked as docker checks them; without a bridge network they add nothing, as docker's do on none
+    assert.equal(run(['--link', `${owner}:db`], 'true').code, 0);
+    assert.match(run(['--link', 'nosuch:db'], 'true').err, /Links\[0\]: could not get container for nosuch/);
+    assert.match(run(['--network', 'host', '--link', `${owner}:db`], 'true').err, /host type networking can't be used with links/);
     assert.match(d.docker(['create', '--pid', 'container:nosuch', IMG, 'true']).err, /PidMode: no such container: nosuch/); // refused at create
     assert.match(run(['--network', `container:${owner}`, '-h', 'x'], 'true').err, /conflicting options: hostname and the network mode/);
     const stopped = d.docker(['create', IMG, 'true']).out.trim();

@@ -43,7 +43,7 @@ interface RunOpts {
   device?: string[]; sysctl?: string[]; shmSize?: string; tmpfs?: string[]; stopSignal?: string; stopTimeout?: string; restart?: string; init?: boolean;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; noHealthcheck?: boolean;
   volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
-  addHost?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; groupAdd?: string[]; oomKillDisable?: boolean;
+  addHost?: string[]; link?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; groupAdd?: string[]; oomKillDisable?: boolean;
   pid?: string; ipc?: string; uts?: string; cgroupns?: string;
 }
 
@@ -102,6 +102,7 @@ function addRunOptions(c: Command): Command {
     .option('--device <host[:container[:perms]]>', 'add a host device', collect)
     .option('--sysctl <K=V>', 'namespaced kernel parameter', collect)
     .option('--add-host <name:ip>', 'a line for /etc/hosts', collect)
+    .option('--link <name[:alias]>', 'a legacy link to another container (checked; it adds nothing without a bridge network)', collect)
     .option('--dns <ip>', 'a nameserver for /etc/resolv.conf', collect).option('--dns-search <domain>', 'a search domain', collect).option('--dns-option <opt>', 'a resolver option', collect)
     .option('--group-add <group>', 'another group for the process', collect)
     .option('--oom-kill-disable', 'the OOM killer spares this container')
@@ -178,7 +179,7 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
       Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],
       Privileged: !!o.privileged, ReadonlyRootfs: !!o.readOnly, SecurityOpt: (o.securityOpt ?? []).map(securityOpt), Devices: devices, Sysctls: keyValues(o.sysctl),
       ShmSize: o.shmSize ? bytesOf('--shm-size', o.shmSize) : 0, Init: o.init ?? null,
-      ExtraHosts: o.addHost ?? [], Dns: o.dns ?? [], DnsSearch: o.dnsSearch ?? [], DnsOptions: o.dnsOption ?? [], GroupAdd: o.groupAdd ?? [],
+      ExtraHosts: o.addHost ?? [], Links: o.link ?? [], Dns: o.dns ?? [], DnsSearch: o.dnsSearch ?? [], DnsOptions: o.dnsOption ?? [], GroupAdd: o.groupAdd ?? [],
       OomKillDisable: !!o.oomKillDisable, PidMode: o.pid ?? '', IpcMode: o.ipc ?? '', UTSMode: o.uts ?? '', CgroupnsMode: o.cgroupns ?? '',
       LogConfig: { Type: logDriver ?? '', Config: keyValues(o.logOpt) },
     },

@@ -179,6 +179,10 @@ export class Engine extends EventEmitter {
     const warnings = this.unsupported(host);
     // container:NAME modes name a container that exists now, as docker checks at create (it must run at start)
     for (const field of JOINABLE) this.modeContainer(host, field);
+    for (const [i, link] of (host.Links ?? []).entries()) {
+      const target = link.split(':')[0]!.replace(/^\//, '');
+      try { this.get(target); } catch { throw new InvalidInput(`HostConfig.Links[${i}]`, `could not get container for ${target}`); }
+    }
 
     const id = randomBytes(32).toString('hex');
     let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
@@ -1108,6 +1112,9 @@ function checkHostConfig(h: HostConfig, hostname: unknown): void {
   const net = h.NetworkMode ?? '';
   if (net && !['none', 'host', 'default', 'bridge'].includes(net) && !/^container:./.test(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host, default and container:NAME)`);
   if (/^container:/.test(net) && hostname) throw new InvalidInput('Hostname', `conflicting options: hostname and the network mode "${net}"`);
+  if (h.Links?.length && net === 'host') throw new InvalidInput('HostConfig.Links', 'conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
+  if (h.Links?.length && /^container:/.test(net)) throw new InvalidInput('HostConfig.Links', 'conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
+  for (const [i, l] of (h.Links ?? []).entries()) if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*(:\/?[a-zA-Z0-9][a-zA-Z0-9_./-]*)?$/.test(l)) throw new InvalidInput(`HostConfig.Links[${i}]`, `invalid link "${l}" (NAME[:ALIAS])`);
   if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
   const p = h.RestartPolicy?.Name ?? '';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);

@@ -42,6 +42,8 @@ export interface HostConfig {
   Tmpfs?: Record<string, string> | null;
   VolumesFrom?: string[] | null;
   NetworkMode?: string;
+  /** docker's legacy links ("name:alias"): checked as docker checks them; with no bridge they add nothing, as docker's do without one */
+  Links?: string[] | null;
   RestartPolicy?: { Name: '' | 'no' | 'always' | 'unless-stopped' | 'on-failure'; MaximumRetryCount?: number };
   AutoRemove?: boolean;
   LogConfig?: { Type: string; Config?: Record<string, string> };

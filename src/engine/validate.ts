@@ -34,7 +34,7 @@ const HOST: Record<string, Kind> = {
 const NOT_CARRIED_OUT = new Set([
   'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
   'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent',
-  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver', 'Links',
+  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver',
   'PublishAllPorts', 'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
 ]);
 const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
