@@ -338,6 +338,17 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(out.out, 'new\nfrom the host\nbar\ndeleted\n');
     assert.equal(d.docker(['rm', 'fs']).code, 0);
     assert.equal(d.docker(['rmi', 'berth-test/committed:1']).code, 0);
+    // the mount points berth makes for /etc/hosts, --init, volumes and binds are not the container's
+    // changes (docker keeps them in a hidden init layer): not in diff, size or commit
+    const fresh = d.docker(['run', '-d', '--init', '-v', `${work}:/from-host`, '--tmpfs', '/scratch', IMG, 'sleep', '60']).out.trim();
+    assert.equal(d.docker(['diff', fresh]).out, '');
+    assert.match(d.docker(['ps', '-s', '--filter', `id=${fresh}`, '--format', '{{.Size}}']).out, /^0B /);
+    assert.equal(d.docker(['commit', fresh, 'berth-test/fresh:1']).code, 0);
+    const layers = spawnSync('sh', ['-c', `docker save berth-test/fresh:1 | tar -xO manifest.json`], { encoding: 'utf8', env: d.env() }).stdout;
+    const top = (JSON.parse(layers) as { Layers: string[] }[])[0]!.Layers.at(-1)!;
+    assert.equal(spawnSync('sh', ['-c', `docker save berth-test/fresh:1 | tar -xO ${top} | tar -t`], { encoding: 'utf8', env: d.env() }).stdout, '');
+    assert.equal(d.docker(['rm', '-f', fresh]).code, 0);
+    assert.equal(d.docker(['rmi', 'berth-test/fresh:1']).code, 0);
   });
 
   test('the berth CLI: run, ps, logs, exec, diff, export, cp, commit, stop, rm', () => {

@@ -9,7 +9,7 @@ import { parseDetachKeys, type Engine, type ContainerRecord, type EngineEvent } 
 import { readLogs, frame } from '../engine/logs.js';
 import { wantsDirectOutput } from '../engine/shim.js';
 import { InvalidInput } from '../util/check.js';
-import { diskUsage } from '../image/snapshots.js';
+import { diskUsage, fileBytes } from '../image/snapshots.js';
 import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
 
@@ -413,7 +413,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
 /** A container's writable layer (SizeRw) and with its image's layers (SizeRootFs), in bytes on disk. */
 function diskSizes(e: Engine, c: ContainerRecord): { SizeRw: number; SizeRootFs: number } {
   const s = e.images();
-  const rw = diskUsage(s.snapshots.upperDir(`ctr-${c.Id}`));
+  const rw = fileBytes(s.snapshots.upperDir(`ctr-${c.Id}`));
   let base = 0;
   try { base = imageSize(s, s.resolve(c.Image)); } catch { /* its image is gone */ }
   return { SizeRw: rw, SizeRootFs: rw + base };

@@ -21,7 +21,8 @@ import { commitImage } from '../image/archive.js';
 import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
-import { ociSpec, type SpecMount } from './spec.js';
+import { INIT_TARGET, ociSpec, type SpecMount } from './spec.js';
+import { mountPointEntries } from '../image/layer/diff.js';
 import { clientOutput, consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
 import { checkCreateBody } from './validate.js';
@@ -964,9 +965,9 @@ export class Engine extends EventEmitter {
     const snaps = this.images().snapshots;
     if (snaps.driver !== 'overlay') return Promise.reject(new InvalidInput('diff', 'needs the overlay driver (the copy driver keeps no upper layer)'));
     const chain = this.images().resolve(r.Image).chainID;
-    // mount points berth made for the runtime (docker keeps these in its hidden init layer)
-    const made = new Set(['/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})]);
-    return Promise.resolve(containerChanges(snaps.upperDir(`ctr-${r.Id}`), chain ? snaps.lowerDirs(chain) : []).filter((c) => !(c.Kind === 1 && made.has(c.Path))));
+    const upper = snaps.upperDir(`ctr-${r.Id}`), lowers = chain ? snaps.lowerDirs(chain) : [];
+    const made = mountPointEntries(upper, mountPoints(r), lowers);
+    return Promise.resolve(containerChanges(upper, lowers).filter((c) => !made.has(c.Path.slice(1))));
   }
 
   /** `commit`: the container's changes as a new image on top of its own. */
@@ -978,7 +979,7 @@ export class Engine extends EventEmitter {
     if (pause) await this.runtime.pause(r.Id);
     try {
       const c = { ...r.Config, ...(o.config ?? {}) };
-      const img = await commitImage(store, parent, (out) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out)), {
+      const img = await commitImage(store, parent, (out) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r))), {
         name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,
         createdBy: [r.Path, ...r.Args].join(' '),
         config: {
@@ -1080,6 +1081,16 @@ function tarTo(out: Writable, args: string[]): Promise<void> {
 }
 
 /** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
+/**
+ * The mount points the runtime makes in a container's root for berth's own
+ * mounts and binds: they are not the container's changes (docker keeps them
+ * in its hidden init layer).
+ */
+function mountPoints(r: ContainerRecord): string[] {
+  return ['/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', ...(r.HostConfig.Init ? [INIT_TARGET] : []),
+    ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})];
+}
+
 function containerChanges(upper: string, lowers: string[]): { Path: string; Kind: number }[] {
   const out: { Path: string; Kind: number }[] = [];
   const below = (path: string) => lowers.some((l) => { try { lstatSync(join(l, path)); return true; } catch { return false; } });

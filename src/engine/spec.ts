@@ -9,6 +9,9 @@ import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/spec-de
 import { defaultSeccomp } from './seccomp-default.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 
+/** Where --init's tiny init (native/init) is bound in a container. */
+export const INIT_TARGET = '/sbin/berth-init';
+
 export interface SpecMount { destination: string; type: string; source: string; options: string[] }
 
 export interface SpecInput {
@@ -174,7 +177,7 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   }
   for (const [dest, opts] of Object.entries(h.Tmpfs ?? {})) mounts.push({ destination: dest, type: 'tmpfs', source: 'tmpfs', options: tmpfsOptions(opts) });
   mounts.push(...i.mounts);
-  if (i.initPath) mounts.push({ destination: '/sbin/berth-init', type: 'bind', source: i.initPath, options: ['bind', 'ro'] });
+  if (i.initPath) mounts.push({ destination: INIT_TARGET, type: 'bind', source: i.initPath, options: ['bind', 'ro'] });
 
   // a "host" mode shares the host's namespace: the container gets none of its own
   const net = h.NetworkMode ?? 'none';
@@ -226,7 +229,7 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
     process: {
       terminal: !!c.Tty,
       user,
-      args: h.Init ? ['/sbin/berth-init', '--', ...args] : args,
+      args: h.Init ? [INIT_TARGET, '--', ...args] : args,
       env,
       cwd: c.WorkingDir || '/',
       capabilities: { bounding: caps, effective: caps, permitted: caps },

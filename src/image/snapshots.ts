@@ -49,6 +49,26 @@ export function diskUsage(dir: string, seen = new Set<string>()): number {
   return total;
 }
 
+/**
+ * The bytes of the files under `dir`, each inode once, directories not
+ * counted: what docker reports as a container's size (SizeRw), so the empty
+ * mount points a runtime makes count nothing, as in docker's init layer.
+ */
+export function fileBytes(dir: string): number {
+  const seen = new Set<string>();
+  let total = 0;
+  const walk = (p: string) => {
+    const st = lstatSync(p);
+    if (st.isDirectory()) { for (const e of readdirSync(p)) walk(join(p, e)); return; }
+    const key = `${st.dev}:${st.ino}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    total += st.size;
+  };
+  if (existsSync(dir)) walk(dir);
+  return total;
+}
+
 let overlayWorks: boolean | undefined;
 /** Whether overlayfs mounts here (with the trusted.* xattrs whiteouts need). */
 export function probeOverlay(scratch: string): boolean {

@@ -14,7 +14,7 @@ import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
 import type { Readable, Writable } from 'node:stream';
-import { diffLayer, type DiffResult } from './layer/diff.js';
+import { diffLayer, mountPointEntries, type DiffResult } from './layer/diff.js';
 import { unpackLayer, type UnpackResult } from './layer/unpack.js';
 import type { Compression } from './oci/types.js';
 
@@ -185,12 +185,16 @@ export class ImageStore {
     return mounts;
   }
 
-  /** A container's changes as a layer tar (for commit, export of changes, build). */
-  diffRoot(key: string, out: Writable): Promise<DiffResult> {
+  /**
+   * A container's changes as a layer tar (for commit, export of changes,
+   * build), without the mount points the runtime made at `mountPoints`
+   * (see mountPointEntries).
+   */
+  diffRoot(key: string, out: Writable, mountPoints: string[] = []): Promise<DiffResult> {
     const upper = this.snapshots.upperDir(key);
-    if (this.snapshots.driver === 'overlay') return diffLayer(upper, out);
     const parent = readFileSync(join(this.snapshots.root, 'active', key, 'parent'), 'utf8');
-    return diffLayer(upper, out, parent ? this.snapshots.lowerDirs(parent) : []);
+    const lowers = parent ? this.snapshots.lowerDirs(parent) : [];
+    return diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, mountPointEntries(upper, mountPoints, lowers));
   }
 
   /**

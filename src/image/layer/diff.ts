@@ -105,6 +105,36 @@ function* copyChanges(dir: string, lowers: string[], rel = ''): Generator<Change
   }
 }
 
+/**
+ * The entries of an overlay upper dir that are only a runtime's mount points
+ * (`points`, such as /etc/hosts, which berth makes for its binds): empty
+ * files and directories at those paths, and the directories that hold
+ * nothing else and are new or the lower one's copy (same mode and owner).
+ * docker keeps these in a hidden init layer; diffs and commits leave them out.
+ */
+export function mountPointEntries(upper: string, points: string[], lowers: string[]): Set<string> {
+  const omit = new Set<string>(), parents = new Set<string>();
+  for (const point of points) {
+    const rel = point.replace(/^\/+|\/+$/g, '');
+    if (!rel) continue;
+    let st: Stats;
+    try { st = lstatSync(`${upper}/${rel}`); } catch { continue; }
+    if (!(st.isFile() ? st.size === 0 : st.isDirectory() && readdirSync(`${upper}/${rel}`).length === 0)) continue;
+    omit.add(rel);
+    for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) parents.add(rel.slice(0, i));
+  }
+  for (const dir of [...parents].sort((a, b) => b.length - a.length)) { // deepest first
+    const p = `${upper}/${dir}`;
+    let st: Stats;
+    try { st = lstatSync(p); } catch { continue; }
+    if (!st.isDirectory() || isOpaque(p) || !readdirSync(p).every((n) => omit.has(`${dir}/${n}`))) continue;
+    const low = lowerView(lowers, dir).st;
+    if (low && (!low.isDirectory() || (low.mode & 0o7777) !== (st.mode & 0o7777) || low.uid !== st.uid || low.gid !== st.gid)) continue;
+    omit.add(dir);
+  }
+  return omit;
+}
+
 /** Writes `changes` as a reproducible layer tar to `out`; returns its diffID. */
 async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<DiffResult> {
   const pack = tarStream().pack();
@@ -151,7 +181,13 @@ async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<D
  * Writes a container's changes to `out` as a layer tar. With the overlay
  * driver `upper` is the upper dir; with the copy driver it is the full copy
  * and `lowers` (top first) are the image's layers it is compared with.
+ * `omit`: entries left out (see mountPointEntries).
  */
-export function diffLayer(upper: string, out: Writable, lowers?: string[]): Promise<DiffResult> {
-  return writeChanges(lowers ? copyChanges(upper, lowers) : overlayChanges(upper), out);
+export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>()): Promise<DiffResult> {
+  const changes = lowers ? copyChanges(upper, lowers) : overlayChanges(upper);
+  return writeChanges(omit.size ? without(changes, omit) : changes, out);
+}
+
+function* without(changes: Iterable<Change>, omit: Set<string>): Generator<Change> {
+  for (const c of changes) if (!omit.has(c.rel)) yield c;
 }
