@@ -351,6 +351,22 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rmi', 'berth-test/fresh:1']).code, 0);
   });
 
+  test('the berth CLI passes the signals it gets on to an attached container, as docker\'s sig-proxy does', async () => {
+    const interrupted = (extra: string[]) => new Promise<{ out: string; code: number | null }>((res) => {
+      const c = spawn(BERTH, ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`, 'run', ...extra, IMG, 'sh', '-c', 'trap "echo got INT; exit 7" INT; echo ready; while true; do sleep 0.1; done']);
+      let out = '';
+      c.stdout.on('data', (x: Buffer) => { out += x; if (out.includes('ready') && !c.killed) c.kill('SIGINT'); });
+      c.on('exit', (code) => res({ out, code }));
+    });
+    assert.deepEqual(await interrupted(['--rm']), { out: 'ready\ngot INT\n', code: 7 });
+    // without it, only the CLI ends; the container goes on
+    const alone = await interrupted(['--name', 'unproxied', '--sig-proxy=false']);
+    assert.equal(alone.out, 'ready\n');
+    assert.notEqual(alone.code, 7);
+    assert.equal(d.docker(['inspect', '-f', '{{.State.Running}}', 'unproxied']).out, 'true\n');
+    assert.equal(d.docker(['rm', '-f', 'unproxied']).code, 0);
+  });
+
   test('the berth CLI: run, ps, logs, exec, diff, export, cp, commit, stop, rm', () => {
     assert.equal(d.berth(['run', '--rm', IMG, 'echo', 'hi']).out, 'hi\n');
     assert.equal(d.berth(['run', '--rm', IMG, 'sh', '-c', 'exit 9']).code, 9);

@@ -37,7 +37,7 @@ function keyValues(list: string[] | undefined): Record<string, string> {
 }
 
 interface RunOpts {
-  detach?: boolean; interactive?: boolean; tty?: boolean; rm?: boolean; name?: string; env?: string[]; envFile?: string[]; workdir?: string; user?: string;
+  sigProxy?: boolean; detach?: boolean; interactive?: boolean; tty?: boolean; rm?: boolean; name?: string; env?: string[]; envFile?: string[]; workdir?: string; user?: string;
   hostname?: string; entrypoint?: string; label?: string[]; memory?: string; memorySwap?: string; cpus?: string; cpuShares?: string; cpusetCpus?: string;
   pidsLimit?: string; ulimit?: string[]; capAdd?: string[]; capDrop?: string[]; privileged?: boolean; readOnly?: boolean; securityOpt?: string[];
   device?: string[]; sysctl?: string[]; shmSize?: string; tmpfs?: string[]; stopSignal?: string; stopTimeout?: string; restart?: string; init?: boolean;
@@ -310,6 +310,24 @@ async function createContainer(api: ApiClient, body: Record<string, unknown>, na
   }
 }
 
+/** docker's --sig-proxy[=false] (true by default). */
+const SIG_PROXY = ['--sig-proxy [bool]', 'pass the signals berth receives on to the container (not with -t)', (v: string) => v !== 'false' && v !== '0', true] as const;
+
+/** What docker's CLI passes on (all it can catch, less its own pipes' and children's). */
+const PROXIED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGTSTP', 'SIGTTIN', 'SIGTTOU', 'SIGWINCH'];
+
+/**
+ * While attached without a terminal, the signals the CLI receives go to the
+ * container (docker's sig-proxy): Ctrl-C stops the container's process, not
+ * only the CLI. A terminal sends its own keys. Returns the undo.
+ */
+function proxySignals(api: ApiClient, id: string, on: boolean | undefined, tty: boolean): () => void {
+  if (on === false || tty) return () => {};
+  const pass = (sig: NodeJS.Signals) => { void api.call('POST', `/containers/${id}/kill?signal=${sig}`).catch(() => {}); };
+  for (const s of PROXIED) process.on(s, pass);
+  return () => { for (const s of PROXIED) process.off(s, pass); };
+}
+
 /** A prune's list as docker prints it: only when something went. */
 const deletedList = (what: string, names: string[]) => (names.length ? `Deleted ${what}:\n${names.map((x) => `${x}\n`).join('')}\n` : '');
 
@@ -345,21 +363,28 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       a.raw('POST', `/containers/${id}/wait?condition=${o.rm ? 'removed' : 'next-exit'}`),
     ]);
     const waited = (async () => { let t = ''; for await (const c of waitRes) t += (c as Buffer).toString(); return JSON.parse(t) as { StatusCode: number; Error?: { Message: string } | null }; })();
+    // before the start: the process's output may reach a reader (and its signals come back) before the start is answered
+    const unproxy = proxySignals(a, id, o.sigProxy, !!o.tty);
     try { await a.call('POST', `/containers/${id}/start`); } catch (e) {
+      unproxy();
       sock.destroy();
       process.stderr.write(`berth: ${(e as Error).message}\n`);
       process.exitCode = /not found|no such file/i.test((e as Error).message) ? 127 : /permission denied/i.test((e as Error).message) ? 126 : 125;
       if (o.rm) await a.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => {});
       return;
     }
-    await pumpStreams(a, sock, !!o.tty, !!o.interactive, `/containers/${id}/resize`);
-    const w = await waited;
-    process.exitCode = w.StatusCode;
+    try {
+      await pumpStreams(a, sock, !!o.tty, !!o.interactive, `/containers/${id}/resize`);
+      process.exitCode = (await waited).StatusCode;
+    } finally {
+      unproxy();
+    }
   };
 
   addRunOptions(program.command('run').description('create and start a container from an image')
     .argument('<image>').argument('[command...]')
     .option('-d, --detach', 'run in the background and print the container ID')
+    .option(...SIG_PROXY)
     .option('--rm', 'remove the container when it exits'))
     .passThroughOptions()
     .action((image: string, cmd: string[], o: RunOpts) => run(image, cmd, o));
@@ -393,16 +418,21 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   };
   for (const parent of [program, container]) {
     parent.command('start').argument('<containers...>').description('start stopped containers')
-      .option('-a, --attach', 'attach stdout/stderr').option('-i, --interactive', 'attach stdin')
-      .action(async (ids: string[], o: { attach?: boolean; interactive?: boolean }) => {
+      .option('-a, --attach', 'attach stdout/stderr').option('-i, --interactive', 'attach stdin').option(...SIG_PROXY)
+      .action(async (ids: string[], o: { attach?: boolean; interactive?: boolean; sigProxy?: boolean }) => {
         if (!o.attach && !o.interactive) return each((id) => api().call('POST', `/containers/${id}/start`))(ids, {});
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ids[0]}/json`);
         const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, undefined, !o.interactive);
         const waitRes = a.call<{ StatusCode: number }>('POST', `/containers/${c.Id}/wait?condition=next-exit`);
-        await a.call('POST', `/containers/${c.Id}/start`);
-        await pumpStreams(a, sock, c.Config.Tty, !!o.interactive, `/containers/${c.Id}/resize`);
-        process.exitCode = (await waitRes).StatusCode;
+        const unproxy = proxySignals(a, c.Id, o.sigProxy, c.Config.Tty);
+        try {
+          await a.call('POST', `/containers/${c.Id}/start`);
+          await pumpStreams(a, sock, c.Config.Tty, !!o.interactive, `/containers/${c.Id}/resize`);
+          process.exitCode = (await waitRes).StatusCode;
+        } finally {
+          unproxy();
+        }
       });
     parent.command('stop').argument('<containers...>').description('stop running containers')
       .option('-t, --time <s>', 'seconds to wait before killing').option('-s, --signal <sig>', 'signal to send')
@@ -440,13 +470,14 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         await demux(res as unknown as Socket, queued(res as unknown as Socket));
       });
     parent.command('attach').argument('<container>').description('attach to a running container\'s stdio')
-      .option('--no-stdin', 'do not attach stdin')
-      .action(async (id: string, o: { stdin: boolean }) => {
+      .option('--no-stdin', 'do not attach stdin').option(...SIG_PROXY)
+      .action(async (id: string, o: { stdin: boolean; sigProxy?: boolean }) => {
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean; OpenStdin: boolean } }>('GET', `/containers/${id}/json`);
         const stdin = o.stdin && c.Config.OpenStdin;
         const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${stdin ? 1 : 0}&stdout=1&stderr=1`, undefined, !stdin);
-        await pumpStreams(a, sock, c.Config.Tty, stdin, `/containers/${c.Id}/resize`);
+        const unproxy = proxySignals(a, c.Id, o.sigProxy, c.Config.Tty);
+        try { await pumpStreams(a, sock, c.Config.Tty, stdin, `/containers/${c.Id}/resize`); } finally { unproxy(); }
         const st = await a.call<{ State: { Running: boolean; ExitCode: number } }>('GET', `/containers/${c.Id}/json`);
         if (!st.State.Running) process.exitCode = st.State.ExitCode;
       });
