@@ -167,6 +167,21 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(epipe.stdout, 'y\n141\n', epipe.stderr);
     assert.equal(d.docker(['inspect', '-f', '{{.State.Running}}', 'direct-epipe']).out, 'true\n');
     assert.equal(d.docker(['rm', '-f', 'direct-epipe']).code, 0);
+    // a client that names another pid (here: one that reached the socket through a proxy) gets its output framed, as any client
+    const id = d.docker(['create', IMG, 'echo', 'framed']).out.trim();
+    const framed = await new Promise<Buffer>((res, rej) => {
+      const s = netConnect(d.sock, () => s.write(`POST /v1.47/containers/${id}/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nX-Berth-Output: direct; pid=1\r\n\r\n`));
+      let got = Buffer.alloc(0), started = false;
+      s.on('data', (b: Buffer) => {
+        got = Buffer.concat([got, b]);
+        if (!started && got.includes('\r\n\r\n')) { started = true; void d.api('POST', `/v1.47/containers/${id}/start`); }
+      });
+      s.on('end', () => res(got.subarray(got.indexOf('\r\n\r\n') + 4)));
+      s.on('error', rej);
+    });
+    assert.deepEqual([...framed.subarray(0, 8)], [1, 0, 0, 0, 0, 0, 0, 7]);
+    assert.equal(framed.subarray(8).toString(), 'framed\n');
+    assert.equal(d.docker(['rm', id]).code, 0);
     // any other failure is named, as docker names an error in the stream
     const full = spawnSync('sh', ['-c', `${cli} run --rm ${IMG} echo hi > /dev/full`], { encoding: 'utf8', env: d.env(), timeout: 30000 });
     assert.equal(full.status, 1);

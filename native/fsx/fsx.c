@@ -304,28 +304,35 @@ static napi_value js_send_fds(napi_env env, napi_callback_info info) {
 #define SO_PEERPIDFD 77
 #endif
 
-/* peerFds(sock, nums): copies of the file descriptors `nums` of the process
- * at the other end of the unix socket `sock` (pidfd_getfd, close-on-exec).
- * The process is named by SO_PEERPIDFD, so a pid that was reused cannot be
- * mistaken for it; kernels before 6.5 fall back to SO_PEERCRED's pid. */
+/* peerFds(sock, pid, nums): copies of the file descriptors `nums` of the
+ * process at the other end of the unix socket `sock` (pidfd_getfd,
+ * close-on-exec), which must be `pid` (one that connected through a proxy
+ * is not: EPERM). The process is then named by SO_PEERPIDFD, so a pid that
+ * was reused cannot be mistaken for it; before 6.5, by pidfd_open. */
 static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], out;
-  int32_t sock;
+  size_t argc = 3;
+  napi_value argv[3], out;
+  int32_t sock, pid;
   uint32_t n = 0;
   bool is_array = false;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc == 2) napi_is_array(env, argv[1], &is_array);
-  if (!is_array || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_array_length(env, argv[1], &n) != napi_ok || n > 16) {
-    napi_throw_type_error(env, NULL, "peerFds(sock, nums)");
+  if (argc == 3) napi_is_array(env, argv[2], &is_array);
+  if (!is_array || napi_get_value_int32(env, argv[0], &sock) != napi_ok || napi_get_value_int32(env, argv[1], &pid) != napi_ok ||
+      napi_get_array_length(env, argv[2], &n) != napi_ok || n > 16) {
+    napi_throw_type_error(env, NULL, "peerFds(sock, pid, nums)");
     return NULL;
   }
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+  if (cred.pid != pid) {
+    errno = EPERM;
+    return throw_errno(env, "peerFds", "(not the peer)");
+  }
   int pidfd = -1;
-  socklen_t len = sizeof(pidfd);
+  len = sizeof(pidfd);
   if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-    struct ucred cred;
-    len = sizeof(cred);
-    if (errno != ENOPROTOOPT || getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+    if (errno != ENOPROTOOPT) return throw_errno(env, "getsockopt", "(socket)");
     pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
     if (pidfd < 0) return throw_errno(env, "pidfd_open", "(peer)");
   }
@@ -334,7 +341,7 @@ static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < n; i++) {
     napi_value v;
     int32_t num;
-    if (napi_get_element(env, argv[1], i, &v) != napi_ok || napi_get_value_int32(env, v, &num) != napi_ok) num = -1;
+    if (napi_get_element(env, argv[2], i, &v) != napi_ok || napi_get_value_int32(env, v, &num) != napi_ok) num = -1;
     got[i] = num < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, num, 0);
     if (got[i] < 0) {
       int e = num < 0 ? EBADF : errno;

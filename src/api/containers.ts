@@ -7,7 +7,7 @@ import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
 import { parseDetachKeys, type Engine, type ContainerRecord, type EngineEvent } from '../engine/containers.js';
 import { readLogs, frame } from '../engine/logs.js';
-import { wantsDirectOutput } from '../engine/shim.js';
+import { directOutputPid } from '../engine/shim.js';
 import { InvalidInput } from '../util/check.js';
 import { diskUsage, fileBytes } from '../image/snapshots.js';
 import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
@@ -195,7 +195,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     // a stopped container is attached when it next starts (docker start -a attaches first)
     const detachKeys = parseDetachKeys(q.get('detachKeys') || 'ctrl-p,ctrl-q');
     const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')), detachKeys, direct: wantsDirectOutput(req.headers) });
+    if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')), detachKeys, direct: directOutputPid(req.headers) });
     else sock.end();
   });
 
@@ -220,7 +220,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const x = e.execInspect(req.params.id!);
     if (body.Detach) { await e.execStart(x.ID, undefined, { detach: true }); return; }
     const sock = req.hijack(x.ProcessConfig.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    await e.execStart(x.ID, sock as never, { direct: wantsDirectOutput(req.headers) });
+    await e.execStart(x.ID, sock as never, { direct: directOutputPid(req.headers) });
   });
 
   r.add('GET', '/exec/{id}/json', (req) => engine().execInspect(req.params.id!));

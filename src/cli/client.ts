@@ -137,7 +137,7 @@ export class ApiClient {
   async hijack(method: string, path: string, body?: unknown, transient = false): Promise<Socket> {
     const data = body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = { connection: 'Upgrade', upgrade: 'tcp', 'content-type': 'application/json', 'content-length': String(data.length) };
-    if (transient) headers['x-berth-output'] = 'direct';
+    if (transient) headers['x-berth-output'] = `direct; pid=${process.pid}`;
     const a = await this.send(method, path, headers, data, transient);
     if (a.upgraded) {
       if (a.upgraded.head.length) a.upgraded.socket.unshift(a.upgraded.head);

@@ -61,8 +61,8 @@ export interface ExecRecord {
   DetachKeys: string;
 }
 
-/** `direct`: the client asked for its output on its own stdout and stderr (see clientOutput). */
-interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: boolean; ended: () => void }
+/** `direct`: the pid of a client that asked for its output on its own stdout and stderr (see clientOutput). */
+interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: number; ended: () => void }
 
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'rapid', 'sharp', 'tidy', 'vivid', 'witty', 'zen', 'bold'];
 const NOUN = ['anchor', 'barge', 'buoy', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'skiff', 'stern', 'tug', 'wharf', 'yacht'];
@@ -681,7 +681,7 @@ export class Engine extends EventEmitter {
   // ---- attach ----
 
   /** Joins a client to the container's stdio: now if it runs, else when it starts. */
-  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: boolean }): Promise<void> {
+  async attach(ref: string, socket: Socket, streams: { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: number }): Promise<void> {
     const r = this.get(ref);
     return new Promise((res) => {
       const a: Attacher = { socket, ...streams, ended: res };
@@ -709,7 +709,7 @@ export class Engine extends EventEmitter {
   private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
     let s: Socket;
     // taken now, not when the client came: a queued attacher holds nothing of its process
-    const output = a.direct ? directOutput(a.socket, a.stdin, !!r.Config.Tty) : undefined;
+    const output = a.direct ? directOutput(a.socket, a.direct, a.stdin, !!r.Config.Tty) : undefined;
     try {
       s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, output ?? handOverFd(a.socket));
       if ((await replyLine(s)) !== 'ok') throw new Error('refused');
@@ -759,7 +759,7 @@ export class Engine extends EventEmitter {
   }
 
   /** Starts an exec; with a socket its stdio is attached until it ends. */
-  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: boolean } = {}): Promise<void> {
+  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: number } = {}): Promise<void> {
     const e = this.execs.get(id);
     if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
     if (e.Running || e.ExitCode !== null) throw new Conflict('exec', `Error: Exec command ${id} has already run`);
@@ -785,7 +785,7 @@ export class Engine extends EventEmitter {
     });
     let shimSock: Socket | undefined;
     if (attach) {
-      const output = opts.direct ? directOutput(socket, e.OpenStdin, e.ProcessConfig.tty) : undefined;
+      const output = opts.direct ? directOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty) : undefined;
       try {
         shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, output ?? handOverFd(socket)).catch(() => undefined);
       } finally {
@@ -1195,8 +1195,8 @@ function isMounted(path: string): boolean {
  * clientOutput). Not with a tty, whose raw stream has no room for the shim's
  * in-band error, nor with stdin, whose detach keys must end the output.
  */
-function directOutput(client: Socket, stdin: boolean, tty: boolean): number[] | undefined {
-  return stdin || tty ? undefined : clientOutput(client);
+function directOutput(client: Socket, pid: number, stdin: boolean, tty: boolean): number[] | undefined {
+  return stdin || tty ? undefined : clientOutput(client, pid);
 }
 
 function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {

@@ -83,19 +83,24 @@ export function handOverFd(client: unknown): number[] | undefined {
 /**
  * The stdout and stderr of the process at the other end of an API client's
  * connection, for a client that asked to have its output written there
- * directly (the berth CLI: "X-Berth-Output: direct"). Its process is
- * root's peer on the daemon's socket; the copies (pidfd_getfd) are the
- * caller's to close once the shim has them. Undefined when they cannot be
- * taken: the output then comes framed on the connection, as for any client.
+ * directly (the berth CLI: "X-Berth-Output: direct; pid=N"). That process
+ * must be the pid it named, so one that reached the socket through a proxy
+ * (whose own stdout this would be) is not taken. The copies (pidfd_getfd)
+ * are the caller's to close once the shim has them. Undefined when they
+ * cannot be taken: the output then comes framed on the connection, as for
+ * any client.
  */
-export function clientOutput(client: Socket): number[] | undefined {
+export function clientOutput(client: Socket, pid: number): number[] | undefined {
   const fd = fdOf(client);
   if (fd === undefined) return undefined;
-  try { return fsx().peerFds(fd, [1, 2]); } catch { return undefined; }
+  try { return fsx().peerFds(fd, pid, [1, 2]); } catch { return undefined; }
 }
 
-/** Whether an API request asked for its output on its own stdout and stderr (see clientOutput). */
-export const wantsDirectOutput = (headers: Record<string, string | string[] | undefined>): boolean => headers['x-berth-output'] === 'direct';
+/** The pid of a client that asked for its output on its own stdout and stderr (see clientOutput), else undefined. */
+export function directOutputPid(headers: Record<string, string | string[] | undefined>): number | undefined {
+  const m = /^direct; pid=(\d+)$/.exec(String(headers['x-berth-output'] ?? ''));
+  return m ? Number(m[1]) : undefined;
+}
 
 /** Reads the shim's first reply line ("ok", "exit N", "error ..."), leaving the rest of the stream. */
 export function replyLine(s: Socket): Promise<string> {

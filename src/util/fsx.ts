@@ -22,10 +22,10 @@ export interface Fsx {
   sendFds(sock: number, fds: number[], text: string): void;
   /**
    * Close-on-exec copies of the file descriptors `nums` of the process at the
-   * other end of unix socket `sock` (pidfd_getfd). Throws when there is none
-   * or they cannot be taken.
+   * other end of unix socket `sock` (pidfd_getfd). Throws when that process
+   * is not `pid`, or they cannot be taken.
    */
-  peerFds(sock: number, nums: number[]): number[];
+  peerFds(sock: number, pid: number, nums: number[]): number[];
   /** pipe2(O_CLOEXEC): [read, write]. */
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
