@@ -561,12 +561,18 @@ static void set_output(struct client *c, int fd) {
   c->ofd = fd;
 }
 
+/* Where the client's streams go as they are: its own stdout and stderr (-1: nowhere). */
+static void set_direct(struct client *c, int out, int err) {
+  if (c->dout >= 0) close(c->dout);
+  if (c->derr >= 0) close(c->derr);
+  c->dout = out;
+  c->derr = err;
+}
+
 static void drop(struct client *c) {
   close(c->fd);
   set_output(c, -1);
-  if (c->dout >= 0) close(c->dout);
-  if (c->derr >= 0) close(c->derr);
-  c->dout = c->derr = -1;
+  set_direct(c, -1, -1);
   c->kind = C_FREE;
   c->fd = -1;
 }
@@ -635,9 +641,7 @@ static void header(struct client *c) {
     return;
   }
   set_output(c, -1); /* only an attach hands over a connection or output */
-  if (c->dout >= 0) close(c->dout);
-  if (c->derr >= 0) close(c->derr);
-  c->dout = c->derr = -1;
+  set_direct(c, -1, -1);
   if (sscanf(c->hdr, "resize %hu %hu", &rows, &cols) == 2) {
     struct winsize ws = {.ws_row = rows, .ws_col = cols};
     int r = S.tty ? ioctl(S.in_fd, TIOCSWINSZ, &ws) : -1;
@@ -665,10 +669,7 @@ static void client_readable(struct client *c) {
       setsockopt(fds[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
     } else if (nfds == 2) {
       set_output(c, -1);
-      if (c->dout >= 0) close(c->dout);
-      if (c->derr >= 0) close(c->derr);
-      c->dout = fds[0];
-      c->derr = fds[1];
+      set_direct(c, fds[0], fds[1]);
       /* the reader's pipe as large as ours (not a pipe: nothing happens), so a
        * read of ours goes out in one write, not sixteen */
       fcntl(c->dout, F_SETPIPE_SZ, PIPE_BYTES);

@@ -410,7 +410,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   });
 }
 
-/** A container's writable layer (SizeRw) and with its image's layers (SizeRootFs), in bytes on disk. */
+/** A container's writable layer (SizeRw: the bytes of its files, as docker counts them) and that with its image's layers (SizeRootFs). */
 function diskSizes(e: Engine, c: ContainerRecord): { SizeRw: number; SizeRootFs: number } {
   const s = e.images();
   const rw = fileBytes(s.snapshots.upperDir(`ctr-${c.Id}`));
