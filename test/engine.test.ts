@@ -389,6 +389,10 @@ describe('berthd runs containers for the docker CLI', () => {
     const id = d.berth(['run', '-d', '--name', 'cli', IMG, 'sh', '-c', 'echo started; echo x > /etc/cli; sleep 60']).out.trim();
     assert.match(id, /^[0-9a-f]{64}$/);
     assert.match(d.berth(['ps']).out, /cli\n/);
+    // --format as docker reads it: \t, and a table with its header
+    assert.match(d.berth(['ps', '--format', 'table {{.Names}}\\t{{.State}}']).out, /^NAMES +STATE\ncli +running\n/);
+    assert.equal(d.berth(['ps', '--format', '{{.Names}}\\t{{.State}}']).out, 'cli\trunning\n');
+    assert.match(d.berth(['images', '--format', 'table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}', IMG.split(':')[0]!]).out, /^REPOSITORY +TAG +IMAGE ID\nberth-test\/busybox +1 +[0-9a-f]{12}\n$/);
     for (let i = 0; i < 50 && !d.berth(['logs', 'cli']).out; i++) spawnSync('sleep', ['0.05']);
     assert.equal(d.berth(['logs', 'cli']).out, 'started\n');
     assert.equal(d.berth(['exec', 'cli', 'cat', '/etc/cli']).out, 'x\n');

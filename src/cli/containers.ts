@@ -8,7 +8,7 @@ import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { DaemonError, jsonLines, type ApiClient } from './client.js';
-import { binaryUnits, formatGo, table, units, unixTime } from './format.js';
+import { binaryUnits, formatGo, formatList, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
@@ -582,8 +582,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     const list = await api().call<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; Status: string; State: string; Labels: Record<string, string> }[]>('GET', `/containers/json?all=${o.all ? 1 : 0}${limit ? `&limit=${limit}` : ''}&filters=${filtersParam(o.filter)}`);
     if (o.quiet) { process.stdout.write(list.map((c) => `${o.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join('')); return; }
     if (o.format) {
-      const tpl = o.format.replace(/^table\s+/, '');
-      process.stdout.write(list.map((c) => formatGo(tpl, { ID: o.noTrunc ? c.Id : c.Id.slice(0, 12), Names: c.Names.map((n) => n.slice(1)).join(','), Image: c.Image, Command: `"${c.Command}"`, Status: c.Status, State: c.State, Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','), CreatedAt: new Date(c.Created * 1000).toISOString() })).join('\n') + (list.length ? '\n' : ''));
+      const rows = list.map((c) => ({ ID: o.noTrunc ? c.Id : c.Id.slice(0, 12), Names: c.Names.map((n) => n.slice(1)).join(','), Image: c.Image, Command: `"${c.Command}"`, Status: c.Status, State: c.State, Labels: Object.entries(c.Labels).map(([k, v]) => `${k}=${v}`).join(','), CreatedAt: new Date(c.Created * 1000).toISOString() }));
+      process.stdout.write(formatList(o.format, rows, { ID: 'CONTAINER ID', CreatedAt: 'CREATED AT' }));
       return;
     }
     const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];

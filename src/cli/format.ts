@@ -9,6 +9,21 @@ export function formatGo(tpl: string, v: unknown): string {
   });
 }
 
+/**
+ * docker's --format for a list: a line per item, with `\t` and `\n` read as
+ * docker reads them; with a `table` prefix, first a line of the fields'
+ * column names (`headers`, else the field in capitals), and the cells padded
+ * as docker's tabwriter pads them.
+ */
+export function formatList(tpl: string, items: unknown[], headers: Record<string, string>): string {
+  const unescape = (s: string) => s.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  const m = /^table(\s+|$)([\s\S]*)$/.exec(tpl);
+  if (!m) return items.map((x) => `${formatGo(unescape(tpl), x)}\n`).join('');
+  const line = unescape(m[2]!);
+  const names = new Proxy({}, { get: (_t, k) => headers[String(k)] ?? String(k).toUpperCase() });
+  return table([formatGo(line, names), ...items.map((x) => formatGo(line, x))].map((l) => l.split('\t')));
+}
+
 /** Columns padded as docker's tabwriter pads them: three spaces after the widest cell, ten at least in all. */
 export function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(10, 3 + Math.max(...rows.map((r) => (r[i] ?? '').length))));

@@ -12,7 +12,7 @@ import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
-import { formatGo, table, units } from './format.js';
+import { formatGo, formatList, table, units } from './format.js';
 
 function ago(iso: string | undefined): string {
   if (!iso) return 'N/A';
@@ -140,7 +140,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     const id = (i: ImageRecord) => (o.noTrunc ? i.id : i.id.slice(7, 19));
     if (o.quiet) { process.stdout.write([...new Set(images.map(id))].map((x) => `${x}\n`).join('')); return; }
     const rows = [['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
-    const lines: string[] = [];
+    const fields: Record<string, string>[] = [];
     for (const i of images.sort((a, b) => (b.added > a.added ? 1 : -1))) {
       const cfg = s.config(i);
       const size = imageSize(s, i);
@@ -150,11 +150,11 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
         const digest = i.repoDigests.find((d) => r && d.startsWith(`${r.registry}/${r.repository}@`))?.split('@')[1] ?? '<none>';
         const [repository, tag] = [r ? familiarName(r) : '<none>', r?.tag ?? '<none>'];
         // docker's --format fields for images
-        if (o.format) lines.push(formatGo(o.format, { Repository: repository, Tag: tag, Digest: digest, ID: id(i), CreatedSince: ago(cfg.created), CreatedAt: cfg.created ?? '', Size: units(size) }));
+        if (o.format) fields.push({ Repository: repository, Tag: tag, Digest: digest, ID: id(i), CreatedSince: ago(cfg.created), CreatedAt: cfg.created ?? '', Size: units(size) });
         else rows.push([repository, tag, ...(o.digests ? [digest] : []), id(i), ago(cfg.created), units(size)]);
       }
     }
-    process.stdout.write(o.format ? lines.map((l) => `${l}\n`).join('') : table(rows));
+    process.stdout.write(o.format ? formatList(o.format, fields, { ID: 'IMAGE ID', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT' }) : table(rows));
   };
   const lsOptions = (c: Command) => c
     .option('-q, --quiet', 'only image IDs')
