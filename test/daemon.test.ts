@@ -61,8 +61,11 @@ describe('berthd with the docker CLI', () => {
   test('bad requests get docker\'s error shape and status; the daemon keeps serving', async () => {
     const missing = docker(['rmi', 'nothing:here']);
     assert.equal(missing.code, 1);
-    assert.match(missing.err, /Error response from daemon: nothing:here: no such image/);
-    assert.deepEqual(await api('GET', '/v1.47/images/nothing/json'), { status: 404, json: { message: 'nothing: no such image' } });
+    assert.match(missing.err, /Error response from daemon: No such image: nothing:here/);
+    // docker's words, which clients match: the reference as docker reads it
+    assert.deepEqual(await api('GET', '/v1.47/images/nothing/json'), { status: 404, json: { message: 'No such image: nothing:latest' } });
+    assert.deepEqual(await api('GET', '/v1.47/containers/nothing/json'), { status: 404, json: { message: 'No such container: nothing' } });
+    assert.deepEqual(await api('GET', '/v1.47/volumes/nothing'), { status: 404, json: { message: 'get nothing: no such volume' } });
     assert.equal((await api('POST', '/v1.47/images/create')).status, 400);
     assert.match((await api('POST', '/v1.47/images/create?fromImage=Bad/Name')).json.message, /repository name must be lowercase/);
     assert.equal((await api('GET', '/v1.47/no/such/endpoint')).status, 404);

@@ -281,7 +281,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rmi', 'berth-test/saved:1']).code, 0);
     assert.equal(d.docker(['load', '-i', tar]).out, 'Loaded image: berth-test/saved:1\n');
     assert.equal(d.docker(['run', '--rm', 'berth-test/saved:1', 'echo', 'loaded']).out, 'loaded\n');
-    assert.match(d.docker(['save', 'berth-test/nosuch:1']).err, /no such image/);
+    assert.match(d.docker(['save', 'berth-test/nosuch:1']).err, /No such image: berth-test\/nosuch:1/);
     assert.notEqual(d.docker(['load'], 'not a tar').code, 0);
     assert.equal(d.docker(['rmi', 'berth-test/saved:1']).code, 0, 'the daemon still serves');
   });
@@ -743,6 +743,13 @@ describe('berthd runs containers for the docker CLI', () => {
   test('networks as far as berth has them, and the prunes docker system prune makes', () => {
     assert.match(d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).out, /^host host\nnone null\n$/);
     assert.equal(JSON.parse(d.docker(['network', 'inspect', 'none']).out)[0].Name, 'none');
+    // berth's own network verbs print what docker's print
+    for (const args of [['network', 'ls'], ['network', 'ls', '-q'], ['network', 'rm', 'none']]) {
+      const mine = d.berth(args), theirs = d.docker(args);
+      assert.equal(mine.out, theirs.out, args.join(' '));
+      assert.equal(mine.err.split('\n')[0], theirs.err.split('\n')[0], args.join(' '));
+    }
+    assert.match(d.docker(['network', 'connect', 'none', 'x']).err, /cannot connect a running container to the none network/);
     const create = d.docker(['network', 'create', 'mine']);
     assert.equal(create.code, 1);
     assert.match(create.err, /cannot create network "mine": berth has only the predefined networks "none" and "host"/);

@@ -98,7 +98,7 @@ describe('a Debian image from a registry, run by berth', () => {
       // rmi refuses an image a container stands on
       const rm = spawnSync(BERTH, ['--data-root', root, 'rmi', ref], { encoding: 'utf8' });
       assert.equal(rm.status, 1);
-      assert.match(rm.stderr, /is used by a container/);
+      assert.match(rm.stderr, /conflict: unable to remove repository reference ".*" \(must force\) - a container is using its referenced image/);
       store.snapshots.release(`ctr-${driver}`);
       assert.equal(spawnSync(BERTH, ['--data-root', root, 'rmi', ref]).status, 0);
     });

@@ -126,7 +126,7 @@ describe('pull from docker-registry', () => {
     assert.deepEqual(readdirSync(join(root, 'image', 'content', 'blobs', 'sha256')), []);
     const missing = berth(root, ['rmi', 'nothing:here']);
     assert.equal(missing.code, 1);
-    assert.match(missing.err, /nothing:here: no such image/);
+    assert.match(missing.err, /No such image: nothing:here/);
   });
 
   test('bad input: invalid reference, unknown tag, tampered and truncated blobs leave no image', () => {

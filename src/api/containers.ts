@@ -9,6 +9,7 @@ import { parseDetachKeys, type Engine, type ContainerRecord, type EngineEvent } 
 import { readLogs, frame } from '../engine/logs.js';
 import { directOutputPid } from '../engine/shim.js';
 import { InvalidInput } from '../util/check.js';
+import { ageOf } from '../util/duration.js';
 import { diskUsage, fileBytes } from '../image/snapshots.js';
 import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
@@ -16,25 +17,17 @@ import { ApiError, filtersOf, type Request, type Router } from './server.js';
 const bool = (v: string | null) => v === '1' || v === 'true' || v === 'True';
 
 
-function ago(iso: string): string {
-  const s = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
-  if (s < 1) return 'Less than a second';
-  if (s < 60) return `${Math.floor(s)} second${Math.floor(s) === 1 ? '' : 's'}`;
-  if (s < 3600) return `${Math.floor(s / 60)} minute${Math.floor(s / 60) === 1 ? '' : 's'}`;
-  if (s < 86400) return `${Math.floor(s / 3600)} hour${Math.floor(s / 3600) === 1 ? '' : 's'}`;
-  return `${Math.floor(s / 86400)} days`;
-}
 
 export function statusText(r: ContainerRecord): string {
   const st = r.State;
-  if (st.Restarting) return `Restarting (${st.ExitCode}) ${ago(st.FinishedAt)} ago`;
+  if (st.Restarting) return `Restarting (${st.ExitCode}) ${ageOf(st.FinishedAt)} ago`;
   if (st.Running) {
     const health = st.Health ? ` (${st.Health.Status === 'starting' ? 'health: starting' : st.Health.Status})` : '';
-    return `Up ${ago(st.StartedAt)}${st.Paused ? ' (Paused)' : ''}${health}`;
+    return `Up ${ageOf(st.StartedAt)}${st.Paused ? ' (Paused)' : ''}${health}`;
   }
   if (st.Status === 'created') return 'Created';
   if (st.Status === 'removing') return 'Removal In Progress';
-  return `Exited (${st.ExitCode}) ${ago(st.FinishedAt)} ago`;
+  return `Exited (${st.ExitCode}) ${ageOf(st.FinishedAt)} ago`;
 }
 
 const command = (r: ContainerRecord) => [r.Path, ...r.Args].join(' ');
@@ -429,7 +422,8 @@ function containerSummary(c: ContainerRecord) {
 }
 
 function volumeView(v: { Name: string; Driver: string; Mountpoint: string; CreatedAt: string; Labels: Record<string, string>; Scope: string; Options: Record<string, string> }) {
-  return { Name: v.Name, Driver: v.Driver, Mountpoint: v.Mountpoint, CreatedAt: v.CreatedAt, Labels: v.Labels, Scope: v.Scope, Options: v.Options };
+  // docker's field order (its CLI prints the struct's; berth's prints this)
+  return { CreatedAt: v.CreatedAt, Driver: v.Driver, Labels: v.Labels, Mountpoint: v.Mountpoint, Name: v.Name, Options: v.Options, Scope: v.Scope };
 }
 
 function statsOf(e: Engine, c: ContainerRecord): Record<string, unknown> {

@@ -28,6 +28,18 @@ export function systemRoutes(r: Router, publish: (type: string, action: string, 
     publish('network', 'prune', '', { reclaimed: '0' });
     return { NetworksDeleted: [] };
   });
+  r.add('DELETE', '/networks/{id}', (req) => {
+    const n = NETWORKS.find((x) => x.Name === req.params.id || x.Id === req.params.id);
+    if (!n) throw new ApiError(404, `network ${req.params.id!} not found`);
+    throw new ApiError(403, `${n.Name} is a pre-defined network and cannot be removed`);
+  });
+  for (const verb of ['connect', 'disconnect']) {
+    r.add('POST', `/networks/{id}/${verb}`, (req) => {
+      const n = NETWORKS.find((x) => x.Name === req.params.id || x.Id === req.params.id);
+      if (!n) throw new ApiError(404, `network ${req.params.id!} not found`);
+      throw new ApiError(403, `cannot ${verb} a running container ${verb === 'connect' ? 'to' : 'from'} the ${n.Name} network: berth's containers join none or host when created`);
+    });
+  }
   r.add('POST', '/networks/create', async (req) => {
     const b = (await req.json()) as { Name?: string };
     throw new ApiError(501, `cannot create network ${JSON.stringify(b.Name ?? '')}: berth has only the predefined networks "none" and "host" (user-defined bridge networks are not built yet)`);

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { isTransient, type Response } from './http1.js';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
+import { ageOf } from '../util/duration.js';
 import { DaemonError, jsonLines, type ApiClient } from './client.js';
 import { binaryUnits, formatGo, formatList, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
@@ -500,7 +501,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     parent.command('top').argument('<container>').argument('[ps-options...]').description('processes of a container')
       .action(async (id: string, args: string[]) => {
         const t = await api().call<{ Titles: string[]; Processes: string[][] }>('GET', `/containers/${id}/top${args.length ? `?ps_args=${encodeURIComponent(args.join(' '))}` : ''}`);
-        process.stdout.write(table([t.Titles, ...t.Processes]));
+        process.stdout.write(table([t.Titles, ...t.Processes], 20)); // docker's top pads to twenty
       });
     parent.command('stats').argument('[containers...]').description('resource usage (all running containers without arguments)')
       .option('--no-stream', 'one sample, then exit').option('-a, --all', 'stopped containers too')
@@ -589,7 +590,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     const rows = [['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']];
     for (const c of list) {
       const cmd = o.noTrunc ? c.Command : c.Command.length > 20 ? `${c.Command.slice(0, 19)}…` : c.Command;
-      rows.push([o.noTrunc ? c.Id : c.Id.slice(0, 12), c.Image, `"${cmd}"`, `${since(c.Created)} ago`, c.Status, '', c.Names.map((n) => n.slice(1)).join(',')]);
+      rows.push([o.noTrunc ? c.Id : c.Id.slice(0, 12), c.Image, `"${cmd}"`, `${ageOf(c.Created)} ago`, c.Status, '', c.Names.map((n) => n.slice(1)).join(',')]);
     }
     process.stdout.write(table(rows));
   };
@@ -602,6 +603,35 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     .action(async () => {
       const r = await api().call<{ ContainersDeleted: string[]; SpaceReclaimed: number }>('POST', '/containers/prune');
       process.stdout.write(`${deletedList('Containers', r.ContainersDeleted)}Total reclaimed space: ${units(r.SpaceReclaimed)}\n`);
+    });
+
+  const network = program.command('network').description('manage networks (berth has none and host; bridges come later)');
+  network.command('ls').alias('list').option('-q, --quiet', 'only IDs').option('--no-trunc', 'full IDs').option('--format <tpl>', 'Go-template-like format')
+    .action(async (o: { quiet?: boolean; trunc?: boolean; format?: string }) => {
+      const nets = await api().call<{ Id: string; Name: string; Driver: string; Scope: string }[]>('GET', '/networks');
+      const rows = nets.map((n) => ({ ID: o.trunc === false ? n.Id : n.Id.slice(0, 12), Name: n.Name, Driver: n.Driver, Scope: n.Scope })).sort((a, b) => a.Name.localeCompare(b.Name));
+      if (o.quiet) { process.stdout.write(rows.map((r) => `${r.ID}\n`).join('')); return; }
+      if (o.format) { process.stdout.write(formatList(o.format, rows, { ID: 'NETWORK ID' })); return; }
+      process.stdout.write(table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], ...rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])]));
+    });
+  network.command('inspect').argument('<networks...>').option('-f, --format <tpl>', 'format')
+    .action(async (ids: string[], o: { format?: string }) => {
+      const out = [];
+      for (const id of ids) out.push(await api().call('GET', `/networks/${encodeURIComponent(id)}`));
+      process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
+    });
+  network.command('create').argument('<name>').option('-d, --driver <d>', 'driver', 'bridge')
+    .action(async (name: string, o: { driver: string }) => { await api().call('POST', '/networks/create', { Name: name, Driver: o.driver }); });
+  for (const verb of ['connect', 'disconnect']) {
+    network.command(verb).argument('<network>').argument('<container>')
+      .action(async (net: string, ctr: string) => { await api().call('POST', `/networks/${encodeURIComponent(net)}/${verb}`, { Container: ctr }); });
+  }
+  network.command('rm').alias('remove').argument('<networks...>').description('remove networks')
+    .action(each((id) => api().call('DELETE', `/networks/${encodeURIComponent(id)}`)));
+  network.command('prune').option('-f, --force', 'do not ask (berth never asks)').description('remove unused networks')
+    .action(async () => {
+      const r = await api().call<{ NetworksDeleted: string[] }>('POST', '/networks/prune');
+      if (r.NetworksDeleted.length) process.stdout.write(deletedList('Networks', r.NetworksDeleted).trimEnd() + '\n');
     });
 
   const volume = program.command('volume').description('manage volumes');
@@ -705,10 +735,4 @@ function statsRow(s: Sample): string[] {
   ];
 }
 
-function since(unix: number): string {
-  const s = Math.max(0, Date.now() / 1000 - unix);
-  if (s < 60) return `${Math.floor(s)} seconds`;
-  if (s < 3600) return `${Math.floor(s / 60)} minutes`;
-  if (s < 86400) return `${Math.floor(s / 3600)} hours`;
-  return `${Math.floor(s / 86400)} days`;
-}
+

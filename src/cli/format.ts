@@ -24,9 +24,9 @@ export function formatList(tpl: string, items: unknown[], headers: Record<string
   return table([formatGo(line, names), ...items.map((x) => formatGo(line, x))].map((l) => l.split('\t')));
 }
 
-/** Columns padded as docker's tabwriter pads them: three spaces after the widest cell, ten at least in all. */
-export function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(10, 3 + Math.max(...rows.map((r) => (r[i] ?? '').length))));
+/** Columns padded as docker's tabwriter pads them: three spaces after the widest cell, `min` (ten) at least in all. */
+export function table(rows: string[][], min = 10): string {
+  const widths = rows[0]!.map((_, i) => Math.max(min, 3 + Math.max(...rows.map((r) => (r[i] ?? '').length))));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('').trimEnd()).join('\n') + '\n';
 }
 

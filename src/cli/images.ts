@@ -13,18 +13,9 @@ import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
 import { formatGo, formatList, table, units } from './format.js';
+import { ageOf } from '../util/duration.js';
 
-function ago(iso: string | undefined): string {
-  if (!iso) return 'N/A';
-  const s = (Date.now() - Date.parse(iso)) / 1000;
-  const f = (v: number, w: string) => `${Math.floor(v)} ${w}${Math.floor(v) === 1 ? '' : 's'} ago`;
-  if (s < 60) return 'Less than a minute ago';
-  if (s < 3600) return f(s / 60, 'minute');
-  if (s < 86400) return f(s / 3600, 'hour');
-  if (s < 86400 * 30) return f(s / 86400, 'day');
-  if (s < 86400 * 365) return f(s / 86400 / 30, 'month');
-  return f(s / 86400 / 365, 'year');
-}
+const ago = (iso: string | undefined): string => (iso ? `${ageOf(iso)} ago` : 'N/A');
 
 /** docker's pull output: in-place bars on a terminal, one line per change otherwise. */
 function progressPrinter(): (e: ProgressEvent) => void {

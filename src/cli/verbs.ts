@@ -16,5 +16,5 @@ export function verbOf(argv: string[]): string | undefined {
 /** The top-level verbs registerContainerCommands (src/cli/containers.ts) defines. */
 export const CONTAINER_VERBS = new Set([
   'attach', 'commit', 'container', 'cp', 'create', 'diff', 'events', 'exec', 'export', 'info', 'inspect', 'kill', 'logs',
-  'pause', 'port', 'ps', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'system', 'top', 'unpause', 'update', 'volume', 'wait',
+  'network', 'pause', 'port', 'ps', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'system', 'top', 'unpause', 'update', 'volume', 'wait',
 ]);

@@ -56,8 +56,8 @@ export class VolumeStore {
   private file(name: string) { return join(this.root, name, 'volume.json'); }
 
   get(name: string): Volume {
-    if (!NAME_RE.test(name)) throw new NotFound('volume', `no such volume: ${name}`);
-    try { return JSON.parse(readFileSync(this.file(name), 'utf8')) as Volume; } catch { throw new NotFound('volume', `no such volume: ${name}`); }
+    if (!NAME_RE.test(name)) throw new NotFound('volume', `get ${name}: no such volume`);
+    try { return JSON.parse(readFileSync(this.file(name), 'utf8')) as Volume; } catch { throw new NotFound('volume', `get ${name}: no such volume`); }
   }
 
   has(name: string): boolean { return NAME_RE.test(name) && existsSync(this.file(name)); }

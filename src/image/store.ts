@@ -34,8 +34,20 @@ export interface ImageRecord {
   added: string;
 }
 
-export class NotFound extends InvalidInput {}
-export class Conflict extends InvalidInput {}
+/**
+ * A missing object (404) or a refused change of state (409). Their message
+ * is the problem alone, worded as docker words it ("No such container: x"),
+ * which clients match; `field` still says what it concerns.
+ */
+export class NotFound extends InvalidInput {
+  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
+}
+export class Conflict extends InvalidInput {
+  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
+}
+
+/** docker's words for an image that is not here: the reference as it reads it ("busybox" is busybox:latest). */
+const noSuchImage = (ref: string) => new NotFound(ref, `No such image: ${/^[a-z0-9]/.test(ref) && !/[:@]/.test(ref.slice(ref.lastIndexOf('/') + 1)) ? `${ref}:latest` : ref}`);
 
 
 export class ImageStore {
@@ -72,10 +84,10 @@ export class ImageStore {
     if (/^[a-f0-9]{12,64}$/.test(hex)) {
       const hits = images.filter((i) => i.id.slice(7).startsWith(hex));
       if (hits.length === 1) return hits[0]!;
-      if (hits.length > 1) throw new Conflict(ref, 'matches more than one image ID');
+      if (hits.length > 1) throw new Conflict(ref, `the image ID prefix ${ref} matches more than one image`);
     }
     let r;
-    try { r = parseReference(ref); } catch { throw new NotFound(ref, 'no such image'); }
+    try { r = parseReference(ref); } catch { throw noSuchImage(ref); }
     if (r.digest) {
       const want = `${r.registry}/${r.repository}@${r.digest}`;
       const hit = images.find((i) => i.repoDigests.includes(want) || (i.manifest === r.digest && i.names.some((n) => n.startsWith(`${r.registry}/${r.repository}:`))));
@@ -85,7 +97,7 @@ export class ImageStore {
       const hit = images.find((i) => i.names.includes(name));
       if (hit) return hit;
     }
-    throw new NotFound(ref, 'no such image');
+    throw noSuchImage(ref);
   }
 
   /** Records an image; its names are taken from whatever image had them before. */
@@ -216,8 +228,8 @@ export class ImageStore {
         untagged.push(name);
         return;
       }
-      if (inUse && !opts.force) throw new Conflict(ref, `image ${img.id.slice(7, 19)} is used by a container (remove it first, or force)`);
-      if (!byName && cur.names.length > 1 && !opts.force) throw new Conflict(ref, `image ${img.id.slice(7, 19)} has several names (${cur.names.join(', ')}): remove them by name, or force`);
+      if (inUse && !opts.force) throw new Conflict(ref, `conflict: unable to remove repository reference "${ref}" (must force) - a container is using its referenced image ${img.id.slice(7, 19)}`);
+      if (!byName && cur.names.length > 1 && !opts.force) throw new Conflict(ref, `conflict: unable to delete ${img.id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories (${cur.names.join(', ')})`);
       untagged.push(...cur.names, ...cur.repoDigests);
       if (inUse) { cur.names = []; return; }
       images.splice(images.indexOf(cur), 1);
