@@ -382,6 +382,21 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rm', '-f', 'unproxied']).code, 0);
   });
 
+  test('the berth CLI prints what the docker CLI prints', () => {
+    assert.equal(d.docker(['run', '-d', '--name', 'same-up', '-l', 'k=v', IMG, 'sleep', '60']).code, 0);
+    assert.equal(d.docker(['run', '--name', 'same-done', IMG, 'sh', '-c', 'echo out; echo err >&2; exit 3']).code, 3);
+    for (const args of [
+      ['ps', '-a', '--no-trunc', '-q'], ['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}\\t{{.State}}'], ['ps', '--filter', 'label=k=v', '-q'],
+      ['inspect', '-f', '{{.State.Status}} {{.Name}} {{.State.ExitCode}}', 'same-up', 'same-done'], ['logs', 'same-done'], ['wait', 'same-done'],
+      ['version', '--format', '{{.Server.Version}} {{.Server.Os}} {{.Client.Os}}'], ['start', 'nosuch'], ['stop', 'nosuch'], ['exec', 'same-done', 'true'],
+      ['rm', 'same-up'], ['network', 'ls'], ['volume', 'ls'], ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], ['rmi', 'nosuch'],
+    ]) {
+      const mine = d.berth(args), theirs = d.docker(args);
+      assert.deepEqual(mine, theirs, args.join(' '));
+    }
+    assert.equal(d.docker(['rm', '-f', 'same-up', 'same-done']).code, 0);
+  });
+
   test('the berth CLI: run, ps, logs, exec, diff, export, cp, commit, stop, rm', () => {
     assert.equal(d.berth(['run', '--rm', IMG, 'echo', 'hi']).out, 'hi\n');
     assert.equal(d.berth(['run', '--rm', IMG, 'sh', '-c', 'exit 9']).code, 9);

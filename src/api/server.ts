@@ -8,7 +8,9 @@ import { InvalidInput } from '../util/check.js';
 import { Conflict, NotFound } from '../image/store.js';
 import { RegistryError } from '../image/registry/client.js';
 
-export const API_VERSION = '1.47';
+import { API_VERSION } from '../version.js';
+
+export { API_VERSION };
 export const MIN_API_VERSION = '1.41';
 const MAX_BODY = 16 * 1024 * 1024;
 

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { main as runtimeMain } from './runtime.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { executorPath } from '../runtime/executor.js';
-import { VERSION } from '../version.js';
+import { API_VERSION, VERSION } from '../version.js';
+import { formatGo } from './format.js';
 import { registerImageCommands } from './images.js';
 import { imageStoreIn } from '../engine/data-root.js';
 import type { ImageStore } from '../image/store.js';
@@ -58,11 +59,17 @@ function buildProgram(verb: string | undefined): Command {
   registerContainerCommands(verbs, apiOf(program));
   program.hook('preAction', (_p, action) => useDaemonRoot(program, action));
   program.command('version').description('show version and host information')
-    .option('-f, --format <fmt>', '"json" for machine-readable output')
-    .action((o: { format?: string }) => {
+    .option('-f, --format <fmt>', '"json" for machine-readable output, or a template over docker\'s {{.Client.*}} and {{.Server.*}}')
+    .action(async (o: { format?: string }) => {
       const v = versionInfo();
       if (o.format === 'json') { process.stdout.write(`${JSON.stringify(v)}\n`); return; }
-      if (o.format !== undefined) throw new Error(`--format: unknown format "${o.format}" (use json)`);
+      if (o.format !== undefined) {
+        // docker's shape: the client's fields, and the daemon's /version (asked only when the template reads it)
+        const client = { ...v, Version: v.version, ApiVersion: API_VERSION, Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch };
+        const server = o.format.includes('.Server') ? await apiOf(program)().call('GET', '/version') : null;
+        process.stdout.write(`${formatGo(o.format, { Client: client, Server: server })}\n`);
+        return;
+      }
       process.stdout.write([
         `berth version ${v.version}`,
         ` OCI runtime spec: ${v.ociRuntimeSpec}`,

@@ -8,6 +8,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/defaults.js';
 import { projectRoot } from '../util/project.js';
+import { API_VERSION } from '../version.js';
 import { fsx } from '../util/fsx.js';
 
 export class DaemonError extends Error {
@@ -43,7 +44,7 @@ const notServing = (e: unknown) => ['ENOENT', 'ECONNREFUSED'].includes((e as Nod
 
 /** One request over the daemon's unix socket (see http1.ts), with the API version in the path. */
 const exchange = (socket: string, method: string, path: string, headers: Record<string, string>, data?: Buffer | Readable, transient = false): Promise<Answer> =>
-  request(socket, method, `/v1.47${path}`, headers, data, transient);
+  request(socket, method, `/v${API_VERSION}${path}`, headers, data, transient);
 
 /** The JSON objects of a streamed answer with one per line (events, stats), as they arrive. */
 export async function* jsonLines<T>(res: AsyncIterable<unknown>): AsyncGenerator<T> {

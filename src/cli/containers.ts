@@ -409,19 +409,23 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     await pipeline(res, createWriteStream(tmp));
     renameSync(tmp, file);
   };
-  const each = (fn: (id: string, o: Record<string, string | boolean>) => Promise<unknown>) => async (ids: string[], o: Record<string, string | boolean>) => {
+  /** A verb over several containers, as docker's: each one named as it is done, each failure told; `summary`: docker's last line for some verbs. */
+  const each = (fn: (id: string, o: Record<string, string | boolean>) => Promise<unknown>, summary?: string) => async (ids: string[], o: Record<string, string | boolean>) => {
+    const failed: string[] = [];
     for (const id of ids) {
       try { await fn(id, o); process.stdout.write(`${id}\n`); } catch (e) {
         process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
+        failed.push(id);
         process.exitCode = 1;
       }
     }
+    if (failed.length && summary) process.stderr.write(`Error: ${summary}: ${failed.join(', ')}\n`);
   };
   for (const parent of [program, container]) {
     parent.command('start').argument('<containers...>').description('start stopped containers')
       .option('-a, --attach', 'attach stdout/stderr').option('-i, --interactive', 'attach stdin').option(...SIG_PROXY)
       .action(async (ids: string[], o: { attach?: boolean; interactive?: boolean; sigProxy?: boolean }) => {
-        if (!o.attach && !o.interactive) return each((id) => api().call('POST', `/containers/${id}/start`))(ids, {});
+        if (!o.attach && !o.interactive) return each((id) => api().call('POST', `/containers/${id}/start`), 'failed to start containers')(ids, {});
         const a = api();
         const c = await a.call<{ Id: string; Config: { Tty: boolean } }>('GET', `/containers/${ids[0]}/json`);
         const sock = await a.hijack('POST', `/containers/${c.Id}/attach?stream=1&stdin=${o.interactive ? 1 : 0}&stdout=1&stderr=1`, undefined, !o.interactive);
@@ -578,7 +582,8 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       });
   }
 
-  const ps = async (o: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; noTrunc?: boolean; format?: string }) => {
+  const ps = async (opts: { all?: boolean; quiet?: boolean; last?: string; latest?: boolean; filter?: string[]; trunc?: boolean; format?: string }) => {
+    const o = { ...opts, noTrunc: opts.trunc === false }; // commander's --no-trunc is trunc: false
     const limit = o.latest ? 1 : o.last ? Number(o.last) : 0;
     const list = await api().call<{ Id: string; Names: string[]; Image: string; Command: string; Created: number; Status: string; State: string; Labels: Record<string, string> }[]>('GET', `/containers/json?all=${o.all ? 1 : 0}${limit ? `&limit=${limit}` : ''}&filters=${filtersParam(o.filter)}`);
     if (o.quiet) { process.stdout.write(list.map((c) => `${o.noTrunc ? c.Id : c.Id.slice(0, 12)}\n`).join('')); return; }

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { DEFAULT_DATA_ROOT } from '../engine/defaults.js';
 import { verbOf } from './verbs.js';
-import { clientFor, type ApiClient } from './client.js';
+import { clientFor, DaemonError, type ApiClient } from './client.js';
 
 /**
  * Commander builds every option of every verb when it is registered, which
@@ -55,7 +55,8 @@ export async function runCli(argv: string[], build: (verb: string | undefined) =
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
-    process.stderr.write(`berth: ${err.message}\n`);
+    // the daemon's refusals are worded as docker's CLI words them
+    process.stderr.write(err instanceof DaemonError ? `Error response from daemon: ${err.message}\n` : `berth: ${err.message}\n`);
     return 1;
   }
 }
