@@ -390,6 +390,9 @@ describe('berthd runs containers for the docker CLI', () => {
       ['inspect', '-f', '{{.State.Status}} {{.Name}} {{.State.ExitCode}}', 'same-up', 'same-done'], ['logs', 'same-done'], ['wait', 'same-done'],
       ['version', '--format', '{{.Server.Version}} {{.Server.Os}} {{.Client.Os}}'], ['start', 'nosuch'], ['stop', 'nosuch'], ['exec', 'same-done', 'true'],
       ['rm', 'same-up'], ['network', 'ls'], ['volume', 'ls'], ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], ['rmi', 'nosuch'],
+      ['rename', 'nosuch', 'x'], ['stats', '--no-stream', '--format', '{{.Name}}:{{.PIDs}}', 'same-up'], ['history', '--format', '{{.ID}}:{{.Size}}', IMG],
+      ['tag', 'nosuch', 'x'], ['port', 'same-up', '80'], ['inspect', 'nosuch'], ['inspect', 'same-up', 'nosuch', '--format', '{{.Name}}'],
+      ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
     ]) {
       const mine = d.berth(args), theirs = d.docker(args);
       assert.deepEqual(mine, theirs, args.join(' '));
@@ -540,7 +543,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['wait', quiet]).out, '0\n');
     assert.match(d.docker(['logs', quiet]).err, /configured logging driver does not support reading/);
     assert.equal(d.docker(['port', quiet]).out, '');
-    assert.match(d.berth(['port', quiet, '80']).err, /No public port '80\/tcp' published/);
+    assert.match(d.berth(['port', quiet, '80']).err, /No public port '80' published/);
     assert.equal(d.docker(['rm', quiet]).code, 0);
   });
 

@@ -75,15 +75,25 @@ function statusOf(e: unknown): number {
   return 500;
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  for await (const c of req) {
-    n += (c as Buffer).length;
-    if (n > MAX_BODY) throw new ApiError(413, `request body is larger than ${MAX_BODY} bytes`);
-    parts.push(c as Buffer);
-  }
-  return Buffer.concat(parts);
+/**
+ * The request's body. One over MAX_BODY is refused (413) as soon as it is,
+ * and the rest is still read and dropped: ending the connection under a
+ * client that is still writing would cost it the answer (EPIPE).
+ */
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let n = 0;
+    req.on('data', (c: Buffer) => {
+      if (n > MAX_BODY) return;
+      n += c.length;
+      if (n <= MAX_BODY) { parts.push(c); return; }
+      parts.length = 0;
+      reject(new ApiError(413, `request body is larger than ${MAX_BODY} bytes`));
+    });
+    req.on('end', () => { if (n <= MAX_BODY) resolve(Buffer.concat(parts)); });
+    req.on('error', reject);
+  });
 }
 
 /** The route and API path of a request; an error text when the version is refused. */

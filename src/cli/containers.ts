@@ -329,6 +329,26 @@ function proxySignals(api: ApiClient, id: string, on: boolean | undefined, tty: 
   return () => { for (const s of PROXIED) process.off(s, pass); };
 }
 
+/** What docker's generic inspect says of a name that is neither a container nor an image. */
+class NoSuchObject extends Error {}
+
+/**
+ * docker's inspect of several objects: those found (a JSON array, or a
+ * --format line each), then one line for each that is not, and exit 1.
+ */
+async function inspectEach(names: string[], format: string | undefined, get: (name: string) => Promise<unknown>): Promise<void> {
+  const found: unknown[] = [], missing: string[] = [];
+  for (const n of names) {
+    try { found.push(await get(n)); } catch (e) {
+      if (e instanceof NoSuchObject) missing.push(`Error: ${e.message}`);
+      else if (e instanceof DaemonError && e.status === 404) missing.push(`Error response from daemon: ${e.message}`);
+      else throw e;
+    }
+  }
+  process.stdout.write(format ? found.map((x) => `${formatGo(format, x)}\n`).join('') : `${JSON.stringify(found, null, 4)}\n`);
+  if (missing.length) { process.stderr.write(missing.map((m) => `${m}\n`).join('')); process.exitCode = 1; }
+}
+
 /** A prune's list as docker prints it: only when something went. */
 const deletedList = (what: string, names: string[]) => (names.length ? `Deleted ${what}:\n${names.map((x) => `${x}\n`).join('')}\n` : '');
 
@@ -463,7 +483,13 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         for (const w of r?.Warnings ?? []) process.stderr.write(`${w}\n`);
       }));
     parent.command('rename').argument('<container>').argument('<name>').description('rename a container')
-      .action(async (id: string, name: string) => { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); });
+      .action(async (id: string, name: string) => {
+        try { await api().call('POST', `/containers/${id}/rename?name=${encodeURIComponent(name)}`); } catch (e) {
+          if (!(e instanceof DaemonError)) throw e;
+          process.stderr.write(`Error response from daemon: ${e.message}\nError: failed to rename container named ${id}\n`);
+          process.exitCode = 1;
+        }
+      });
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')
       .option('-f, --follow', 'follow the output').option('-n, --tail <n>', 'lines from the end', 'all')
       .option('--since <t>', 'since a time (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'until a time (as --since)').option('-t, --timestamps', 'show timestamps')
@@ -508,14 +534,20 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         process.stdout.write(table([t.Titles, ...t.Processes], 20)); // docker's top pads to twenty
       });
     parent.command('stats').argument('[containers...]').description('resource usage (all running containers without arguments)')
-      .option('--no-stream', 'one sample, then exit').option('-a, --all', 'stopped containers too')
-      .action(async (ids: string[], o: { stream: boolean; all?: boolean }) => {
+      .option('--no-stream', 'one sample, then exit').option('-a, --all', 'stopped containers too').option('--format <tpl>', 'Go-template-like format ({{.Name}}, {{.CPUPerc}}, {{.MemUsage}}, ...)')
+      .action(async (ids: string[], o: { stream: boolean; all?: boolean; format?: string }) => {
         const a = api();
         if (!ids.length) ids = (await a.call<{ Id: string }[]>('GET', `/containers/json${o.all ? '?all=1' : ''}`)).map((c) => c.Id);
         const header = ['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS'];
         if (!o.stream) {
           // the daemon takes two samples a second apart, so CPU % is of that second
           const all = await Promise.all(ids.map((id) => a.call<Sample>('GET', `/containers/${id}/stats?stream=false`)));
+          if (o.format) {
+            // docker's fields for stats templates
+            const fields = all.map(statsRow).map(([ID, Name, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs], i) => ({ Container: ids[i], ID, Name, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs }));
+            process.stdout.write(formatList(o.format, fields, { ID: 'CONTAINER ID', CPUPerc: 'CPU %', MemUsage: 'MEM USAGE / LIMIT', MemPerc: 'MEM %', NetIO: 'NET I/O', BlockIO: 'BLOCK I/O', Container: 'CONTAINER' }));
+            return;
+          }
           process.stdout.write(table([header, ...all.map(statsRow)]));
           return;
         }
@@ -529,12 +561,17 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         clearInterval(timer);
         print();
       });
-    parent.command('inspect').argument('<containers...>').description('low-level information').option('-f, --format <tpl>', 'Go-template-like format')
-      .action(async (ids: string[], o: { format?: string }) => {
-        const out = [];
-        for (const id of ids) out.push(await api().call('GET', `/containers/${id}/json`));
-        process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
-      });
+    // `inspect` names a container or an image, as docker's; `container inspect` only containers
+    const generic = parent === program;
+    parent.command('inspect').argument(generic ? '<objects...>' : '<containers...>').description('low-level information').option('-f, --format <tpl>', 'Go-template-like format')
+      .action((ids: string[], o: { format?: string }) => inspectEach(ids, o.format, async (id) => {
+        try { return await api().call('GET', `/containers/${encodeURIComponent(id)}/json`); } catch (e) {
+          if (!generic || !(e instanceof DaemonError) || e.status !== 404) throw e;
+          try { return await api().call('GET', `/images/${encodeURIComponent(id)}/json`); } catch (e2) {
+            throw e2 instanceof DaemonError && e2.status === 404 ? new NoSuchObject(`No such object: ${id}`) : e2;
+          }
+        }
+      }));
     parent.command('port').argument('<container>').argument('[private-port]', 'PORT[/PROTO]').description('the container\'s published ports')
       .action(async (id: string, port: string | undefined) => {
         type Binding = { HostIp: string; HostPort: string };
@@ -548,7 +585,11 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
         if (!/^\d+(\/(tcp|udp|sctp))?$/.test(port)) throw new Error(`invalid port "${port}": expected PORT or PORT/PROTO (tcp, udp, sctp)`);
         const key = port.includes('/') ? port : `${port}/tcp`;
         const found = ports.find(([p]) => p === key);
-        if (!found) throw new Error(`No public port '${key}' published for ${c.Name.replace(/^\//, '')}`);
+        if (!found) {
+          process.stderr.write(`Error: No public port '${port}' published for ${c.Name.replace(/^\//, '')}\n`);
+          process.exitCode = 1;
+          return;
+        }
         process.stdout.write(found[1].map((b) => `${show(b)}\n`).join(''));
       });
     parent.command('export').argument('<container>').description('the container\'s filesystem as a tar').option('-o, --output <file>', 'write to a file')
@@ -620,11 +661,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       process.stdout.write(table([['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE'], ...rows.map((r) => [r.ID, r.Name, r.Driver, r.Scope])]));
     });
   network.command('inspect').argument('<networks...>').option('-f, --format <tpl>', 'format')
-    .action(async (ids: string[], o: { format?: string }) => {
-      const out = [];
-      for (const id of ids) out.push(await api().call('GET', `/networks/${encodeURIComponent(id)}`));
-      process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
-    });
+    .action((ids: string[], o: { format?: string }) => inspectEach(ids, o.format, (id) => api().call('GET', `/networks/${encodeURIComponent(id)}`)));
   network.command('create').argument('<name>').option('-d, --driver <d>', 'driver', 'bridge')
     .action(async (name: string, o: { driver: string }) => { await api().call('POST', '/networks/create', { Name: name, Driver: o.driver }); });
   for (const verb of ['connect', 'disconnect']) {
@@ -652,11 +689,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
       process.stdout.write(table([['DRIVER', 'VOLUME NAME'], ...r.Volumes.map((v) => [v.Driver, v.Name])]));
     });
   volume.command('inspect').argument('<names...>').option('-f, --format <tpl>', 'format')
-    .action(async (names: string[], o: { format?: string }) => {
-      const out = [];
-      for (const n of names) out.push(await api().call('GET', `/volumes/${encodeURIComponent(n)}`));
-      process.stdout.write(o.format ? out.map((x) => formatGo(o.format!, x)).join('\n') + '\n' : `${JSON.stringify(out, null, 4)}\n`);
-    });
+    .action((names: string[], o: { format?: string }) => inspectEach(names, o.format, (n) => api().call('GET', `/volumes/${encodeURIComponent(n)}`)));
   volume.command('rm').alias('remove').argument('<names...>').option('-f, --force', 'force')
     .action(async (names: string[]) => {
       for (const n of names) {

@@ -187,17 +187,17 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   image.command('inspect <image...>').description('image details as JSON').option('-f, --format <template>', 'Go-template-like field path, e.g. {{.Id}} or {{json .Config}}').action(inspect);
 
   for (const c of [program.command('history <image>'), image.command('history <image>')]) c.description('the layers an image was made of')
-    .option('-q, --quiet', 'only IDs').option('--no-trunc', 'do not truncate')
-    .action((ref: string, o: { quiet?: boolean; trunc?: boolean }) => {
+    .option('-q, --quiet', 'only IDs').option('--no-trunc', 'do not truncate').option('--format <tpl>', 'Go-template-like format ({{.ID}}, {{.CreatedBy}}, {{.Size}}, ...)')
+    .action((ref: string, o: { quiet?: boolean; trunc?: boolean; format?: string }) => {
       const s = store();
       const img = s.resolve(ref);
-      const rows = [['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT']];
-      imageHistory(s, img).forEach((h, i) => {
+      const fields = imageHistory(s, img).map((h, i) => {
         const by = h.createdBy;
-        rows.push([i === 0 ? img.id.slice(7, 19) : '<missing>', ago(h.created), o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, units(h.size), h.comment]);
+        return { ID: i === 0 ? img.id.slice(7, 19) : '<missing>', CreatedSince: ago(h.created), CreatedAt: h.created ?? '', CreatedBy: o.trunc === false ? by : by.length > 45 ? `${by.slice(0, 44)}…` : by, Size: units(h.size), Comment: h.comment };
       });
       if (o.quiet) process.stdout.write(`${img.id.slice(7, 19)}\n`);
-      else process.stdout.write(table(rows));
+      else if (o.format) process.stdout.write(formatList(o.format, fields, { ID: 'IMAGE', CreatedSince: 'CREATED', CreatedAt: 'CREATED AT', CreatedBy: 'CREATED BY' }));
+      else process.stdout.write(table([['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], ...fields.map((f) => [f.ID, f.CreatedSince, f.CreatedBy, f.Size, f.Comment])]));
     });
 
   image.command('prune').description('remove unused images')

@@ -5,6 +5,7 @@ import { VERSION } from '../version.js';
 import { DEFAULT_DATA_ROOT } from '../engine/defaults.js';
 import { verbOf } from './verbs.js';
 import { clientFor, DaemonError, type ApiClient } from './client.js';
+import { Conflict, NotFound } from '../util/check.js';
 
 /**
  * Commander builds every option of every verb when it is registered, which
@@ -56,7 +57,9 @@ export async function runCli(argv: string[], build: (verb: string | undefined) =
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
     // the daemon's refusals are worded as docker's CLI words them
-    process.stderr.write(err instanceof DaemonError ? `Error response from daemon: ${err.message}\n` : `berth: ${err.message}\n`);
+    // (the image verbs' store answers for the daemon here)
+    const daemon = err instanceof DaemonError || err instanceof NotFound || err instanceof Conflict;
+    process.stderr.write(daemon ? `Error response from daemon: ${err.message}\n` : `berth: ${err.message}\n`);
     return 1;
   }
 }

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { withFileLock } from '../util/lock.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
-import { Field, InvalidInput } from '../util/check.js';
+import { Conflict, Field, InvalidInput, NotFound } from '../util/check.js';
 import { ContentStore, type Expect } from './content.js';
 import { Snapshots, chainIDs, diskUsage, type Driver } from './snapshots.js';
 import { formatReference, parseReference } from './reference.js';
@@ -34,17 +34,7 @@ export interface ImageRecord {
   added: string;
 }
 
-/**
- * A missing object (404) or a refused change of state (409). Their message
- * is the problem alone, worded as docker words it ("No such container: x"),
- * which clients match; `field` still says what it concerns.
- */
-export class NotFound extends InvalidInput {
-  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
-}
-export class Conflict extends InvalidInput {
-  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
-}
+export { NotFound, Conflict };
 
 /** docker's words for an image that is not here: the reference as it reads it ("busybox" is busybox:latest). */
 const noSuchImage = (ref: string) => new NotFound(ref, `No such image: ${/^[a-z0-9]/.test(ref) && !/[:@]/.test(ref.slice(ref.lastIndexOf('/') + 1)) ? `${ref}:latest` : ref}`);

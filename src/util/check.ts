@@ -8,6 +8,18 @@ export class InvalidInput extends Error {
   }
 }
 
+/**
+ * A missing object (404) or a refused change of state (409). Their message
+ * is the problem alone, worded as docker words it ("No such container: x"),
+ * which clients match; `field` still says what it concerns.
+ */
+export class NotFound extends InvalidInput {
+  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
+}
+export class Conflict extends InvalidInput {
+  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
+}
+
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Obj = { [k: string]: Json };
 
