@@ -24,6 +24,10 @@ const CHECKS: [string, string, ((s: Spec) => void)?][] = [
   ['umask', 'umask'],
   ['rlimit nofile', 'ulimit -n; ulimit -Hn', (s) => { s.process.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 321, hard: 654 }]; }],
   ['cwd', 'pwd', (s) => { s.process.cwd = '/tmp'; }],
+  ['cwd that the root lacks (made, 0755)', 'pwd; ls -ld /made/here | cut -c1-10', (s) => { s.process.cwd = '/made/here'; s.process.user = { uid: 65534, gid: 65534 }; }],
+  ['ambient capabilities without inheritable (runc spec\'s own)', 'grep -E "CapAmb|CapEff" /proc/self/status', (s) => {
+    s.process.capabilities = { bounding: ['CAP_KILL', 'CAP_AUDIT_WRITE'], effective: ['CAP_KILL', 'CAP_AUDIT_WRITE'], permitted: ['CAP_KILL', 'CAP_AUDIT_WRITE'], ambient: ['CAP_KILL', 'CAP_AUDIT_WRITE'] };
+  }],
   ['env', 'env | sort', (s) => { s.process.env = ['PATH=/bin', 'A=1', 'B=two words']; }],
   ['/dev entries', 'ls /dev | sort'],
   ['/dev/null writable', 'echo x > /dev/null && echo ok'],

@@ -77,6 +77,13 @@ describe('berthd runs containers for the docker CLI', () => {
     const err = d.docker(['run', '--rm', IMG, 'sh', '-c', 'echo out; echo err >&2']);
     assert.equal(err.out, 'out\n');
     assert.equal(err.err, 'err\n');
+    // a working directory the image lacks is made, as docker's is
+    assert.equal(d.docker(['run', '--rm', '-w', '/made/by/berth', IMG, 'pwd']).out, '/made/by/berth\n');
+    // a start that fails: 127 and the daemon's words only (wait answers Error null, as docker's does)
+    const failed = d.docker(['run', '--rm', IMG, '/no/such']);
+    assert.equal(failed.code, 127);
+    assert.match(failed.err, /^docker: Error response from daemon: .*\/no\/such/);
+    assert.doesNotMatch(failed.err, /Error waiting for container/);
     const t = inPty(d, `docker run --rm -t ${IMG} tty`);
     assert.match(t.out, /\/dev\/pts\/0/);
     // an auto-removed container's writable layer is never synced (overlay volatile); a kept one's is

@@ -558,9 +558,11 @@ static int op_caps(struct exec_ctx *ctx, const struct plan_op *op) {
   }
   if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
     return fail(ctx, "clear ambient capabilities");
+  /* An ambient capability needs to be permitted and inheritable too. runc's
+   * own `spec` asks for ambient ones without inheritable, and runc only warns
+   * (in its log) and goes on: so does this, without a log to warn in. */
   for (int c = 0; c < 64; c++)
-    if ((amb & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
-      return fail(ctx, "raise ambient capability %d", c);
+    if (amb & (1ULL << c)) (void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
   return 0;
 }
 

@@ -174,7 +174,8 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.flushHeaders();
     const done = await wait;
-    res.end(JSON.stringify({ StatusCode: done.State.ExitCode, Error: done.State.Error ? { Message: done.State.Error } : null }));
+    // Error is for a wait that failed, not for a process that did: docker answers null for a start that failed too
+    res.end(JSON.stringify({ StatusCode: done.State.ExitCode, Error: null }));
   });
 
   r.add('DELETE', '/containers/{id}', async (req) => {

@@ -146,6 +146,7 @@ function parseMount(spec: string) {
 
 /** The create body docker's CLI would send for these flags. */
 export function createBody(image: string, cmd: string[], o: RunOpts): Record<string, unknown> {
+  if (o.rm && o.restart && o.restart !== 'no') throw new InvalidInput('--restart', 'conflicting options: cannot specify both --restart and --rm');
   const env = [...(o.envFile ?? []).flatMap(parseEnvFile), ...(o.env ?? []).map((e) => (e.includes('=') ? e : `${e}=${process.env[e] ?? ''}`))];
   const ulimits = (o.ulimit ?? []).map((u) => {
     const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(u);
@@ -389,7 +390,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     try { await a.call('POST', `/containers/${id}/start`); } catch (e) {
       unproxy();
       sock.destroy();
-      process.stderr.write(`berth: ${(e as Error).message}\n`);
+      process.stderr.write(`${e instanceof DaemonError ? 'Error response from daemon' : 'berth'}: ${(e as Error).message}\n`);
       process.exitCode = /not found|no such file/i.test((e as Error).message) ? 127 : /permission denied/i.test((e as Error).message) ? 126 : 125;
       if (o.rm) await a.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => {});
       return;

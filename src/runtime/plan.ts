@@ -328,6 +328,9 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
     }
   }
 
+  // a working directory the root does not have is made, as runc makes it (0755, before any user switch)
+  if (proc.cwd !== '/') child.push({ op: 'mkdir', path: proc.cwd, mode: 0o755 });
+
   // hooks around pivot_root
   const hooksBefore = [...config.hooks.prestart, ...config.hooks.createRuntime];
   if (hooksBefore.length) {
