@@ -63,6 +63,7 @@ function buildProgram(verb: string | undefined): Command {
     .action(async (o: { format?: string }) => {
       const v = versionInfo();
       if (o.format === 'json') { process.stdout.write(`${JSON.stringify(v)}\n`); return; }
+      if (o.format !== undefined && !o.format.includes('{{')) throw new Error(`--format: unknown format "${o.format}" (use json or a template)`);
       if (o.format !== undefined) {
         // docker's shape: the client's fields, and the daemon's /version (asked only when the template reads it)
         const client = { ...v, Version: v.version, ApiVersion: API_VERSION, Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch };
