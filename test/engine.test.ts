@@ -390,9 +390,12 @@ describe('berthd runs containers for the docker CLI', () => {
   });
 
   test('the berth CLI prints what the docker CLI prints', () => {
+    const since = String(Math.floor(Date.now() / 1000));
     assert.equal(d.docker(['run', '-d', '--name', 'same-up', '-l', 'k=v', IMG, 'sleep', '60']).code, 0);
     assert.equal(d.docker(['run', '--name', 'same-done', IMG, 'sh', '-c', 'echo out; echo err >&2; exit 3']).code, 3);
+    const until = String(Math.floor(Date.now() / 1000) + 1);
     for (const args of [
+      ['events', '--since', since, '--until', until, '--filter', 'container=same-done'], ['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Status}}'],
       ['ps', '-a', '--no-trunc', '-q'], ['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}\\t{{.State}}'], ['ps', '--filter', 'label=k=v', '-q'],
       ['inspect', '-f', '{{.State.Status}} {{.Name}} {{.State.ExitCode}}', 'same-up', 'same-done'], ['logs', 'same-done'], ['wait', 'same-done'],
       ['version', '--format', '{{.Server.Version}} {{.Server.Os}} {{.Client.Os}}'], ['start', 'nosuch'], ['stop', 'nosuch'], ['exec', 'same-done', 'true'],

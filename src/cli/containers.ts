@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
 import { ageOf } from '../util/duration.js';
 import { DaemonError, jsonLines, type ApiClient } from './client.js';
-import { binaryUnits, formatGo, formatList, table, units, unixTime } from './format.js';
+import { binaryUnits, formatGo, formatList, rfc3339NanoFixed, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
@@ -735,12 +735,15 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
 
   program.command('events').description('stream the daemon\'s events').option('--filter <K=V>', 'filter', collect)
     .option('--since <t>', 'from this time on, past events included (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'stop at this time (as --since)')
-    .action(async (o: { filter?: string[]; since?: string; until?: string }) => {
+    .option('--format <tpl>', 'Go-template-like format ({{.Type}}, {{.Action}}, {{.Actor.ID}}, {{json .}})')
+    .action(async (o: { filter?: string[]; since?: string; until?: string; format?: string }) => {
       const range = `${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`;
-      type Event = { Type: string; Action: string; id: string; timeNano: number; Actor: { Attributes: Record<string, string> } };
+      type Event = { Type: string; Action: string; timeNano: number; Actor: { ID: string; Attributes: Record<string, string> } };
       for await (const e of jsonLines<Event>(await api().raw('GET', `/events?filters=${filtersParam(o.filter)}${range}`))) {
-        const attrs = Object.entries(e.Actor.Attributes).map(([k, v]) => `${k}=${v}`).join(', ');
-        process.stdout.write(`${new Date(e.timeNano / 1e6).toISOString()} ${e.Type} ${e.Action} ${e.id} (${attrs})\n`);
+        if (o.format) { process.stdout.write(formatList(o.format, [e], {})); continue; }
+        // docker's line: its fixed-width time, and the attributes in key order
+        const attrs = Object.entries(e.Actor.Attributes).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(', ');
+        process.stdout.write(`${rfc3339NanoFixed(e.timeNano)} ${e.Type} ${e.Action} ${e.Actor.ID} (${attrs})\n`);
       }
     });
   program.command('info').description('system-wide information').option('-f, --format <tpl>', 'format')

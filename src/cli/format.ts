@@ -4,7 +4,11 @@
 export function formatGo(tpl: string, v: unknown): string {
   return tpl.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
     let x: unknown = v;
-    for (const k of path.split('.').filter(Boolean)) x = (x as Record<string, unknown> | undefined)?.[k];
+    // docker's templates name Go fields (.ID, .Status); the JSON keys may differ in case (id, status)
+    for (const k of path.split('.').filter(Boolean)) {
+      const o = x as Record<string, unknown> | undefined;
+      x = o?.[k] ?? (o && typeof o === 'object' ? o[Object.keys(o).find((key) => key.toLowerCase() === k.toLowerCase()) ?? k] : undefined);
+    }
     return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
   });
 }
@@ -59,4 +63,14 @@ export function unixTime(v: string, flag: string, now = Date.now()): string {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`${flag}: "${v}" is not a time: use unix seconds, RFC 3339 (2026-01-02T15:04:05Z) or a duration before now (10m, 1h30m)`);
   return (t / 1000).toFixed(3);
+}
+
+/** A time as docker's CLI prints an event's: RFC 3339 with nine decimals, in local time ("2026-11-23T01:03:38.048000000Z"). */
+export function rfc3339NanoFixed(timeNano: number): string {
+  const ms = Math.round(timeNano / 1e6); // berthd's times are to the millisecond
+  const d = new Date(ms);
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  const off = -d.getTimezoneOffset();
+  const zone = off === 0 ? 'Z' : `${off > 0 ? '+' : '-'}${p(Math.floor(Math.abs(off) / 60))}:${p(Math.abs(off) % 60)}`;
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}000000${zone}`;
 }
