@@ -403,6 +403,7 @@ describe('berthd runs containers for the docker CLI', () => {
       ['rename', 'nosuch', 'x'], ['stats', '--no-stream', '--format', '{{.Name}}:{{.PIDs}}', 'same-up'], ['history', '--format', '{{.ID}}:{{.Size}}', IMG],
       ['tag', 'nosuch', 'x'], ['port', 'same-up', '80'], ['inspect', 'nosuch'], ['inspect', 'same-up', 'nosuch', '--format', '{{.Name}}'],
       ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
+      ['images', IMG.split(':')[0]!], ['images', '-q', '--filter', 'reference=berth-test/*'], ['images', '-q', '--filter', 'dangling=false', '--filter', `before=${IMG}`],
     ]) {
       const mine = d.berth(args), theirs = d.docker(args);
       assert.deepEqual(mine, theirs, args.join(' '));

@@ -4,7 +4,7 @@ import type { ImageStore } from '../image/store.js';
 import { pull } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
-import { imageHistory, imageSummary, inspectImage } from '../image/inspect.js';
+import { imageHistory, imageSummary, inspectImage, listImages } from '../image/inspect.js';
 import { load, loadedLines, save } from '../image/archive.js';
 import { ApiError, filtersOf, type Router } from './server.js';
 
@@ -21,10 +21,7 @@ export type ImageEvents = (action: string, id: string, attributes: Record<string
 export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
   r.add('GET', '/images/json', (req) => {
     const s = store();
-    const dangling = req.query.get('filters') ? (JSON.parse(req.query.get('filters')!) as Record<string, Record<string, boolean>>).dangling : undefined;
-    let images = s.list();
-    if (dangling) images = images.filter((i) => (i.names.length === 0) === ('true' in dangling));
-    return images.map((i) => imageSummary(s, i));
+    return listImages(s, filtersOf(req)).map((i) => imageSummary(s, i));
   });
 
   r.add('GET', '/images/{name*}/json', (req) => {

@@ -8,7 +8,7 @@ import { importRootfs, load, loadedLines, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { familiarName, parseReference, shortReference } from '../image/reference.js';
-import { imageHistory, imageSize, inspectImage } from '../image/inspect.js';
+import { imageHistory, imageSize, inspectImage, listImages } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
@@ -112,27 +112,15 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
 
   const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean; format?: string }, repo?: string) => {
     const s = store();
-    let images = s.list();
-    for (const f of o.filter ?? []) {
-      const [k, v] = [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)];
-      if (k === 'dangling') images = images.filter((i) => (i.names.length === 0) === (v === 'true'));
-      else if (k === 'reference') {
-        const re = new RegExp(`^${v.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
-        images = images.filter((i) => i.names.some((n) => { const r = parseReference(n); return re.test(`${familiarName(r)}:${r.tag}`) || re.test(familiarName(r)); }));
-      } else if (k === 'label') {
-        const [lk, lv] = v.split('=');
-        images = images.filter((i) => { const l = s.config(i).config?.Labels ?? {}; return lk! in l && (lv === undefined || l[lk!] === lv); });
-      } else if (k === 'before' || k === 'since') {
-        const pivot = s.resolve(v);
-        images = images.filter((i) => (k === 'before' ? i.added < pivot.added : i.added > pivot.added));
-      } else throw new InvalidInput('--filter', `unknown filter "${k}" (dangling, reference, label, before, since)`);
-    }
+    const filters: Record<string, string[]> = {};
+    for (const f of o.filter ?? []) (filters[f.slice(0, f.indexOf('='))] ??= []).push(f.slice(f.indexOf('=') + 1));
+    let images = listImages(s, filters, '--filter');
     if (repo) { const r = parseReference(repo); images = images.filter((i) => i.names.some((n) => n.startsWith(`${r.registry}/${r.repository}:`) && (!r.tag || n.endsWith(`:${r.tag}`)))); }
     const id = (i: ImageRecord) => (o.noTrunc ? i.id : i.id.slice(7, 19));
     if (o.quiet) { process.stdout.write([...new Set(images.map(id))].map((x) => `${x}\n`).join('')); return; }
     const rows = [['REPOSITORY', 'TAG', ...(o.digests ? ['DIGEST'] : []), 'IMAGE ID', 'CREATED', 'SIZE']];
     const fields: Record<string, string>[] = [];
-    for (const i of images.sort((a, b) => (b.added > a.added ? 1 : -1))) {
+    for (const i of images) {
       const cfg = s.config(i);
       const size = imageSize(s, i);
       const names = i.names.length ? i.names : ['<none>:<none>'];

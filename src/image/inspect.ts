@@ -1,5 +1,6 @@
 // An image as docker's inspect and list show it.
-import { shortReference } from './reference.js';
+import { familiarName, parseReference, shortReference } from './reference.js';
+import { InvalidInput } from '../util/check.js';
 import { chainIDs } from './snapshots.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
@@ -55,4 +56,35 @@ export function imageHistory(s: ImageStore, i: ImageRecord): HistoryLine[] {
     created: h.created, createdBy: h.created_by ?? '', comment: h.comment ?? '',
     size: h.empty_layer ? 0 : s.snapshots.info(chains[li--] ?? '')?.size ?? 0,
   }));
+}
+
+/**
+ * docker's image list: `filters` as the API takes them (values of one key
+ * are alternatives, keys must all hold: dangling, reference, label, before,
+ * since), newest first, as dockerd lists them.
+ */
+export function listImages(s: ImageStore, filters: Record<string, string[]>, field = 'filters'): ImageRecord[] {
+  let images = s.list();
+  for (const [k, values] of Object.entries(filters)) {
+    const keep = (i: ImageRecord, v: string): boolean => {
+      if (k === 'dangling') return (i.names.length === 0) === (v === 'true' || v === '1');
+      if (k === 'reference') {
+        const re = new RegExp(`^${v.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
+        return i.names.some((n) => { const r = parseReference(n); return re.test(`${familiarName(r)}:${r.tag}`) || re.test(familiarName(r)); });
+      }
+      if (k === 'label') {
+        const [lk, lv] = v.split('=');
+        const l = s.config(i).config?.Labels ?? {};
+        return lk! in l && (lv === undefined || l[lk!] === lv);
+      }
+      if (k === 'before' || k === 'since') {
+        const pivot = s.resolve(v);
+        return k === 'before' ? i.added < pivot.added : i.added > pivot.added;
+      }
+      throw new InvalidInput(field, `unknown filter "${k}" (dangling, reference, label, before, since)`);
+    };
+    images = images.filter((i) => values.some((v) => keep(i, v)));
+  }
+  const created = (i: ImageRecord) => s.config(i).created ?? i.added;
+  return images.sort((a, b) => (created(b) > created(a) ? 1 : created(b) < created(a) ? -1 : b.added > a.added ? 1 : -1));
 }
