@@ -404,6 +404,7 @@ describe('berthd runs containers for the docker CLI', () => {
       ['tag', 'nosuch', 'x'], ['port', 'same-up', '80'], ['inspect', 'nosuch'], ['inspect', 'same-up', 'nosuch', '--format', '{{.Name}}'],
       ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
       ['images', IMG.split(':')[0]!], ['images', '-q', '--filter', 'reference=berth-test/*'], ['images', '-q', '--filter', 'dangling=false', '--filter', `before=${IMG}`],
+      ['ps', '-a', '--filter', 'before=same-done', '--format', '{{.Names}}'], ['ps', '-a', '--filter', 'since=same-up', '--format', '{{.Names}}'],
     ]) {
       const mine = d.berth(args), theirs = d.docker(args);
       assert.deepEqual(mine, theirs, args.join(' '));

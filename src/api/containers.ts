@@ -59,6 +59,10 @@ function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): bo
         case 'volume': return r.Mounts.some((m) => m.Name === v || m.Destination === v);
         case 'health': return (r.State.Health?.Status ?? 'none') === v;
         case 'is-task': return v === 'false';
+        case 'before': case 'since': { // created before or after the container named
+          const pivot = e.get(v);
+          return k === 'before' ? r.Created < pivot.Created : r.Created > pivot.Created;
+        }
         default: throw new InvalidInput('filters', `invalid filter '${k}'`);
       }
     });

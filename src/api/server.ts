@@ -76,22 +76,23 @@ function statusOf(e: unknown): number {
 }
 
 /**
- * The request's body. One over MAX_BODY is refused (413) as soon as it is,
- * and the rest is still read and dropped: ending the connection under a
- * client that is still writing would cost it the answer (EPIPE).
+ * The request's body. One over MAX_BODY is refused (413) once the client has
+ * sent it all (up to four times the limit; past that the connection goes):
+ * answering sooner closes the connection under a client that is still
+ * writing, and it loses the answer to EPIPE.
  */
 function readBody(req: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let n = 0;
+    const tooLarge = () => new ApiError(413, `request body is larger than ${MAX_BODY} bytes`);
     req.on('data', (c: Buffer) => {
-      if (n > MAX_BODY) return;
       n += c.length;
-      if (n <= MAX_BODY) { parts.push(c); return; }
-      parts.length = 0;
-      reject(new ApiError(413, `request body is larger than ${MAX_BODY} bytes`));
+      if (n <= MAX_BODY) parts.push(c);
+      else if (parts.length) parts.length = 0; // dropped from here on
+      if (n > 4 * MAX_BODY) { reject(tooLarge()); req.destroy(); }
     });
-    req.on('end', () => { if (n <= MAX_BODY) resolve(Buffer.concat(parts)); });
+    req.on('end', () => (n <= MAX_BODY ? resolve(Buffer.concat(parts)) : reject(tooLarge())));
     req.on('error', reject);
   });
 }

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
 import { PACK, runTar } from '../util/tar.js';
-import { InvalidInput } from '../util/check.js';
+import { DockerWords, InvalidInput } from '../util/check.js';
 import { discard, fsx, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { Conflict, NotFound, type ImageStore } from '../image/store.js';
@@ -200,7 +200,7 @@ export class Engine extends EventEmitter {
     const entrypoint = userEp !== undefined && userEp !== null ? (userEp.length === 1 && userEp[0] === '' ? [] : userEp) : (ic.Entrypoint as string[] | null) ?? [];
     // an entrypoint given here drops the image's Cmd, as docker does
     const cmd = userCmd && userCmd.length ? userCmd : userEp !== undefined && userEp !== null ? [] : (ic.Cmd as string[] | null) ?? [];
-    if (entrypoint.length + cmd.length === 0) throw new InvalidInput('Cmd', 'no command specified');
+    if (entrypoint.length + cmd.length === 0) throw new DockerWords('Cmd', 'No command specified');
     const env = mergeEnv((ic.Env as string[]) ?? [], (body.Env as string[]) ?? []);
     const config: ContainerConfig = {
       Hostname: (body.Hostname as string) || id.slice(0, 12),

@@ -3,7 +3,7 @@
 // can be tested without root.
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { InvalidInput } from '../util/check.js';
+import { DockerWords, InvalidInput } from '../util/check.js';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../runtime/caps.js';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/spec-default.js';
 import { defaultSeccomp } from './seccomp-default.js';
@@ -141,7 +141,7 @@ export function securityOptions(host: HostConfig): { noNewPrivileges: boolean; s
 export function ociSpec(i: SpecInput): Record<string, unknown> {
   const { config: c, host: h } = i;
   const args = [...(c.Entrypoint ?? []), ...(c.Cmd ?? [])];
-  if (args.length === 0) throw new InvalidInput('Cmd', 'no command specified');
+  if (args.length === 0) throw new DockerWords('Cmd', 'No command specified');
   const user = resolveUser(i.rootfs, c.User ?? '');
   const groups = h.GroupAdd?.length ? readRootFile(i.rootfs, 'etc/group') : [];
   for (const g of h.GroupAdd ?? []) { // --group-add

@@ -9,16 +9,16 @@ export class InvalidInput extends Error {
 }
 
 /**
- * A missing object (404) or a refused change of state (409). Their message
- * is the problem alone, worded as docker words it ("No such container: x"),
- * which clients match; `field` still says what it concerns.
+ * Input refused in docker's own words: the message is the problem alone
+ * ("No command specified", "No such container: x"), which clients match;
+ * `field` still says what it concerns. A 400, or for the subclasses a
+ * missing object (404) and a refused change of state (409).
  */
-export class NotFound extends InvalidInput {
+export class DockerWords extends InvalidInput {
   constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
 }
-export class Conflict extends InvalidInput {
-  constructor(field: string, problem: string) { super(field, problem); this.message = problem; }
-}
+export class NotFound extends DockerWords {}
+export class Conflict extends DockerWords {}
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Obj = { [k: string]: Json };
