@@ -394,22 +394,25 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['run', '-d', '--name', 'same-up', '-l', 'k=v', IMG, 'sleep', '60']).code, 0);
     assert.equal(d.docker(['run', '--name', 'same-done', IMG, 'sh', '-c', 'echo out; echo err >&2; exit 3']).code, 3);
     const until = String(Math.floor(Date.now() / 1000) + 1);
-    for (const args of [
-      ['events', '--since', since, '--until', until, '--filter', 'container=same-done'], ['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Status}}'],
-      ['ps', '-a', '--no-trunc', '-q'], ['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}\\t{{.State}}'], ['ps', '--filter', 'label=k=v', '-q'],
-      ['inspect', '-f', '{{.State.Status}} {{.Name}} {{.State.ExitCode}}', 'same-up', 'same-done'], ['logs', 'same-done'], ['wait', 'same-done'],
-      ['version', '--format', '{{.Server.Version}} {{.Server.Os}} {{.Client.Os}}'], ['start', 'nosuch'], ['stop', 'nosuch'], ['exec', 'same-done', 'true'],
-      ['rm', 'same-up'], ['network', 'ls'], ['volume', 'ls'], ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], ['rmi', 'nosuch'],
-      ['rename', 'nosuch', 'x'], ['stats', '--no-stream', '--format', '{{.Name}}:{{.PIDs}}', 'same-up'], ['history', '--format', '{{.ID}}:{{.Size}}', IMG],
-      ['tag', 'nosuch', 'x'], ['port', 'same-up', '80'], ['inspect', 'nosuch'], ['inspect', 'same-up', 'nosuch', '--format', '{{.Name}}'],
-      ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
-      ['images', IMG.split(':')[0]!], ['images', '-q', '--filter', 'reference=berth-test/*'], ['images', '-q', '--filter', 'dangling=false', '--filter', `before=${IMG}`],
-      ['ps', '-a', '--filter', 'before=same-done', '--format', '{{.Names}}'], ['ps', '-a', '--filter', 'since=same-up', '--format', '{{.Names}}'],
-    ]) {
-      const mine = d.berth(args), theirs = d.docker(args);
-      assert.deepEqual(mine, theirs, args.join(' '));
+    try {
+      for (const args of [
+        ['events', '--since', since, '--until', until, '--filter', 'container=same-done'], ['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}} {{.Status}}'],
+        ['ps', '-a', '--no-trunc', '-q'], ['ps', '-a', '--filter', 'status=exited', '--format', '{{.Names}}\\t{{.State}}'], ['ps', '--filter', 'label=k=v', '-q'],
+        ['inspect', '-f', '{{.State.Status}} {{.Name}} {{.State.ExitCode}}', 'same-up', 'same-done'], ['logs', 'same-done'], ['wait', 'same-done'],
+        ['version', '--format', '{{.Server.Version}} {{.Server.Os}} {{.Client.Os}}'], ['start', 'nosuch'], ['stop', 'nosuch'], ['exec', 'same-done', 'true'],
+        ['rm', 'same-up'], ['network', 'ls'], ['volume', 'ls'], ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}'], ['rmi', 'nosuch'],
+        ['rename', 'nosuch', 'x'], ['stats', '--no-stream', '--format', '{{.Name}}:{{.PIDs}}', 'same-up'], ['history', '--format', '{{.ID}}:{{.Size}}', IMG],
+        ['tag', 'nosuch', 'x'], ['port', 'same-up', '80'], ['inspect', 'nosuch'], ['inspect', 'same-up', 'nosuch', '--format', '{{.Name}}'],
+        ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
+        ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', IMG.split(':')[0]!], ['images', '-q', '--filter', 'reference=berth-test/*'], ['images', '-q', '--filter', 'dangling=false', '--filter', `before=${IMG}`],
+        ['ps', '-a', '--filter', 'before=same-done', '--format', '{{.Names}}'], ['ps', '-a', '--filter', 'since=same-up', '--format', '{{.Names}}'],
+      ]) {
+        const mine = d.berth(args), theirs = d.docker(args);
+        assert.deepEqual(mine, theirs, args.join(' '));
+      }
+    } finally {
+      assert.equal(d.docker(['rm', '-f', 'same-up', 'same-done']).code, 0);
     }
-    assert.equal(d.docker(['rm', '-f', 'same-up', 'same-done']).code, 0);
   });
 
   test('the berth CLI: run, ps, logs, exec, diff, export, cp, commit, stop, rm', () => {
