@@ -406,10 +406,13 @@ describe('berthd runs containers for the docker CLI', () => {
         ['inspect', IMG, '--format', '{{.Os}}'], ['volume', 'inspect', 'nosuch'], ['network', 'inspect', 'nosuch'], ['container', 'inspect', 'nosuch'],
         ['images', '--format', '{{.Repository}}:{{.Tag}} {{.ID}}', IMG.split(':')[0]!], ['images', '-q', '--filter', 'reference=berth-test/*'], ['images', '-q', '--filter', 'dangling=false', '--filter', `before=${IMG}`],
         ['ps', '-a', '--filter', 'before=same-done', '--format', '{{.Names}}'], ['ps', '-a', '--filter', 'since=same-up', '--format', '{{.Names}}'],
+        ['logs', '--details', 'same-done'],
       ]) {
         const mine = d.berth(args), theirs = d.docker(args);
         assert.deepEqual(mine, theirs, args.join(' '));
       }
+      // as dockerd prints them: the log's attributes (none here), then a space
+      assert.equal(d.docker(['logs', '--details', 'same-done']).out, ' out\n');
     } finally {
       assert.equal(d.docker(['rm', '-f', 'same-up', 'same-done']).code, 0);
     }

@@ -79,6 +79,8 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
   const tail = q.get('tail');
   const num = (s: string | null) => (s && s !== '0' ? Number(s) : undefined);
   const timestamps = bool(q.get('timestamps'));
+  // details: the log's extra attributes (docker's labels and env log options), comma-joined, then a space; berth keeps none
+  const details = bool(q.get('details')) ? ' ' : '';
   res.writeHead(200, { 'content-type': r.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
   res.flushHeaders();
   let closed = false;
@@ -88,7 +90,8 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
     tail: tail && tail !== 'all' ? Number(tail) : undefined,
   }, () => e.list().includes(r) && (r.State.Running || r.State.Restarting), () => closed, r.HostConfig.LogConfig?.Type === 'local' ? 'local' : 'json');
   for await (const entry of logs) {
-    const data = timestamps ? Buffer.concat([Buffer.from(`${entry.time} `), entry.log]) : entry.log;
+    const prefix = `${timestamps ? `${entry.time} ` : ''}${details}`;
+    const data = prefix ? Buffer.concat([Buffer.from(prefix), entry.log]) : entry.log;
     if (!res.write(r.Config.Tty ? data : frame(entry.stream, data))) await new Promise((ok) => res.once('drain', ok));
   }
   res.end();

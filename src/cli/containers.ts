@@ -494,10 +494,11 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     parent.command('logs').argument('<container>').description('fetch a container\'s logs')
       .option('-f, --follow', 'follow the output').option('-n, --tail <n>', 'lines from the end', 'all')
       .option('--since <t>', 'since a time (unix seconds, RFC 3339, or a duration before now: 10m)').option('--until <t>', 'until a time (as --since)').option('-t, --timestamps', 'show timestamps')
-      .action(async (id: string, o: { follow?: boolean; tail: string; since?: string; until?: string; timestamps?: boolean }) => {
+      .option('--details', 'the log\'s extra attributes before each line (berth keeps none: a space, as docker prints)')
+      .action(async (id: string, o: { follow?: boolean; tail: string; since?: string; until?: string; timestamps?: boolean; details?: boolean }) => {
         const a = api();
         const c = await a.call<{ Config: { Tty: boolean } }>('GET', `/containers/${id}/json`);
-        const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`);
+        const res = await a.stream('GET', `/containers/${id}/logs?stdout=1&stderr=1&follow=${o.follow ? 1 : 0}&tail=${o.tail}&timestamps=${o.timestamps ? 1 : 0}${o.details ? '&details=1' : ''}${o.since ? `&since=${unixTime(o.since, '--since')}` : ''}${o.until ? `&until=${unixTime(o.until, '--until')}` : ''}`);
         if (c.Config.Tty) { for await (const d of res) if (!process.stdout.write(d as Buffer)) await once(process.stdout, 'drain'); return; }
         await demux(res as unknown as Socket, queued(res as unknown as Socket));
       });
