@@ -28,15 +28,18 @@ export function systemRoutes(r: Router, publish: (type: string, action: string, 
     publish('network', 'prune', '', { reclaimed: '0' });
     return { NetworksDeleted: [] };
   });
+  /** A network named by its name or whole ID, or a 404. */
+  const named = (id: string) => {
+    const n = NETWORKS.find((x) => x.Name === id || x.Id === id);
+    if (!n) throw new ApiError(404, `network ${id} not found`);
+    return n;
+  };
   r.add('DELETE', '/networks/{id}', (req) => {
-    const n = NETWORKS.find((x) => x.Name === req.params.id || x.Id === req.params.id);
-    if (!n) throw new ApiError(404, `network ${req.params.id!} not found`);
-    throw new ApiError(403, `${n.Name} is a pre-defined network and cannot be removed`);
+    throw new ApiError(403, `${named(req.params.id!).Name} is a pre-defined network and cannot be removed`);
   });
   for (const verb of ['connect', 'disconnect']) {
     r.add('POST', `/networks/{id}/${verb}`, (req) => {
-      const n = NETWORKS.find((x) => x.Name === req.params.id || x.Id === req.params.id);
-      if (!n) throw new ApiError(404, `network ${req.params.id!} not found`);
+      const n = named(req.params.id!);
       throw new ApiError(403, `cannot ${verb} a running container ${verb === 'connect' ? 'to' : 'from'} the ${n.Name} network: berth's containers join none or host when created`);
     });
   }

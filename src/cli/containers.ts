@@ -11,6 +11,7 @@ import { ageOf } from '../util/duration.js';
 import { DaemonError, jsonLines, type ApiClient } from './client.js';
 import { binaryUnits, formatGo, formatList, rfc3339NanoFixed, table, units, unixTime } from './format.js';
 import { containerPath, copyIn, copyOut } from './copy.js';
+import { errorLine } from './program.js';
 
 const collect = (v: string, p: string[] = []) => [...p, v];
 
@@ -390,7 +391,7 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
     try { await a.call('POST', `/containers/${id}/start`); } catch (e) {
       unproxy();
       sock.destroy();
-      process.stderr.write(`${e instanceof DaemonError ? 'Error response from daemon' : 'berth'}: ${(e as Error).message}\n`);
+      process.stderr.write(errorLine(e));
       process.exitCode = /not found|no such file/i.test((e as Error).message) ? 127 : /permission denied/i.test((e as Error).message) ? 126 : 125;
       if (o.rm) await a.call('DELETE', `/containers/${id}?force=1&v=1`).catch(() => {});
       return;

@@ -56,10 +56,16 @@ export async function runCli(argv: string[], build: (verb: string | undefined) =
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
-    // the daemon's refusals are worded as docker's CLI words them
-    // (the image verbs' store answers for the daemon here)
-    const daemon = err instanceof DaemonError || err instanceof NotFound || err instanceof Conflict;
-    process.stderr.write(daemon ? `Error response from daemon: ${err.message}\n` : `berth: ${err.message}\n`);
+    process.stderr.write(errorLine(err));
     return 1;
   }
+}
+
+/**
+ * An error as the CLI prints it: the daemon's refusals as docker's CLI words
+ * them (the image verbs' store answers for the daemon here), others as berth's.
+ */
+export function errorLine(e: unknown): string {
+  const daemon = e instanceof DaemonError || e instanceof NotFound || e instanceof Conflict;
+  return `${daemon ? 'Error response from daemon' : 'berth'}: ${(e as Error).message}\n`;
 }

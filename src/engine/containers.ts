@@ -708,17 +708,15 @@ export class Engine extends EventEmitter {
 
   private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
     let s: Socket;
-    // taken now, not when the client came: a queued attacher holds nothing of its process
-    const output = a.direct ? directOutput(a.socket, a.direct, a.stdin, !!r.Config.Tty) : undefined;
     try {
-      s = await request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, output ?? handOverFd(a.socket));
+      // the client's output is taken now, not when it came: a queued attacher holds nothing of its process
+      s = await withClientOutput(a.socket, a.direct, a.stdin, !!r.Config.Tty,
+        (handOver) => request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, handOver));
       if ((await replyLine(s)) !== 'ok') throw new Error('refused');
     } catch {
       a.socket.end();
       a.ended();
       return;
-    } finally {
-      for (const fd of output ?? []) closeSync(fd);
     }
     s.resume();
     pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended, true, a.detachKeys);
@@ -785,12 +783,8 @@ export class Engine extends EventEmitter {
     });
     let shimSock: Socket | undefined;
     if (attach) {
-      const output = opts.direct ? directOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty) : undefined;
-      try {
-        shimSock = await requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, output ?? handOverFd(socket)).catch(() => undefined);
-      } finally {
-        for (const fd of output ?? []) closeSync(fd);
-      }
+      shimSock = await withClientOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty,
+        (handOver) => requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, handOver)).catch(() => undefined);
       if (shimSock) await replyLine(shimSock);
     }
     let started;
@@ -1080,7 +1074,6 @@ function tarTo(out: Writable, args: string[]): Promise<void> {
   return done;
 }
 
-/** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
 /**
  * The mount points the runtime makes in a container's root for berth's own
  * mounts and binds: they are not the container's changes (docker keeps them
@@ -1091,6 +1084,7 @@ function mountPoints(r: ContainerRecord): string[] {
     ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})];
 }
 
+/** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
 function containerChanges(upper: string, lowers: string[]): { Path: string; Kind: number }[] {
   const out: { Path: string; Kind: number }[] = [];
   const below = (path: string) => lowers.some((l) => { try { lstatSync(join(l, path)); return true; } catch { return false; } });
@@ -1187,18 +1181,22 @@ function isMounted(path: string): boolean {
 }
 
 /**
+ * Sends an attach request to a shim (`send`) with what its output goes to:
+ * the client's own stdout and stderr when it asked for them (`direct`: its
+ * pid, see clientOutput), else its connection (see handOverFd). Not with a
+ * tty, whose raw stream has no room for the shim's in-band error, nor with
+ * stdin, whose detach keys must end the output. berthd's copies of the
+ * client's descriptors are closed once sent.
+ */
+async function withClientOutput<T>(client: Socket, direct: number | undefined, stdin: boolean, tty: boolean, send: (handOver: number[] | undefined) => Promise<T>): Promise<T> {
+  const own = direct && !stdin && !tty ? clientOutput(client, direct) : undefined;
+  try { return await send(own ?? handOverFd(client)); } finally { for (const fd of own ?? []) closeSync(fd); }
+}
+
+/**
  * Client stdin → shim, shim output → client; `done` when the output ends.
  * Without `endClient` the caller ends the client (an exec: after its exit code is known).
  */
-/**
- * The client's own stdout and stderr, when it asked for them (see
- * clientOutput). Not with a tty, whose raw stream has no room for the shim's
- * in-band error, nor with stdin, whose detach keys must end the output.
- */
-function directOutput(client: Socket, pid: number, stdin: boolean, tty: boolean): number[] | undefined {
-  return stdin || tty ? undefined : clientOutput(client, pid);
-}
-
 function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
   shim.pipe(client, { end: endClient });
   let finished = false;

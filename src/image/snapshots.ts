@@ -10,7 +10,7 @@
 //   layers.json          chainID → { id, diffID, parent, size }
 //   active/<key>/{upper,work} or active/<key>/copy   a container's writable layer
 //   tmp/                 unpacks in progress (removed on start)
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -34,40 +34,30 @@ export function chainIDs(diffIDs: string[]): string[] {
   return out;
 }
 
-/** Disk use of a tree in bytes, counting each inode once (as du does). */
-export function diskUsage(dir: string, seen = new Set<string>()): number {
+/** The sum of `measure` over a tree's inodes, each counted once (a hardlink's other names are not). */
+function sumInodes(dir: string, seen: Set<string>, measure: (st: Stats) => number): number {
   let total = 0;
   const walk = (p: string) => {
     const st = lstatSync(p);
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) return;
     seen.add(key);
-    total += st.blocks * 512;
+    total += measure(st);
     if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
   };
   if (existsSync(dir)) walk(dir);
   return total;
 }
 
+/** Disk use of a tree in bytes, counting each inode once (as du does). */
+export const diskUsage = (dir: string, seen = new Set<string>()): number => sumInodes(dir, seen, (st) => st.blocks * 512);
+
 /**
  * The bytes of the files under `dir`, each inode once, directories not
  * counted: what docker reports as a container's size (SizeRw), so the empty
  * mount points a runtime makes count nothing, as in docker's init layer.
  */
-export function fileBytes(dir: string): number {
-  const seen = new Set<string>();
-  let total = 0;
-  const walk = (p: string) => {
-    const st = lstatSync(p);
-    if (st.isDirectory()) { for (const e of readdirSync(p)) walk(join(p, e)); return; }
-    const key = `${st.dev}:${st.ino}`;
-    if (seen.has(key)) return;
-    seen.add(key);
-    total += st.size;
-  };
-  if (existsSync(dir)) walk(dir);
-  return total;
-}
+export const fileBytes = (dir: string): number => sumInodes(dir, new Set(), (st) => (st.isDirectory() ? 0 : st.size));
 
 let overlayWorks: boolean | undefined;
 /** Whether overlayfs mounts here (with the trusted.* xattrs whiteouts need). */
