@@ -64,6 +64,24 @@
       ]
     },
     {
+      "target_name": "berth-cli",
+      "type": "executable",
+      "sources": [
+        "native/cli/front.c"
+      ],
+      "cflags": [
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-std=gnu11",
+        "-D_GNU_SOURCE"
+      ],
+      "ldflags": [
+        "-static-libgcc"
+      ]
+    },
+    {
       "target_name": "berth_fsx",
       "sources": [
         "native/fsx/fsx.c",

@@ -6,10 +6,10 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { connect as netConnect, type Socket } from 'node:net';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
-import { PREFIX, mountsUnder, pidsWhere } from './helpers/env.js';
+import { PREFIX, REPO, isRunning, mountsUnder, pidsWhere } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, BERTH, dockerBin } from './helpers/berthd.js';
@@ -195,6 +195,55 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(full.stderr, /error from daemon in stream: No space left on device/);
     // with a terminal the output still comes framed on the connection, as for any client
     assert.match(inPty(d, `${cli} run --rm -t ${IMG} tty`).out, /\/dev\/pts\/0/);
+  });
+
+  test('the berth CLI\'s front hands a command to a worker berthd keeps started, which takes its stdio and signals; or runs the Node CLI', async () => {
+    const front = join(REPO, 'build', 'Release', 'berth-cli');
+    const cli = ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`];
+    const linkOf = (pid: number, fd: number) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
+    const until = async (what: string, ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await sleep(50); assert.ok(ok(), what); };
+    d.berth(['ps']); // the first use starts the workers
+    await until('berthd starts its CLI workers', () => d.cliWorkers().length === 2);
+    // a long command: the front (no Node in it, no child) waits; a worker holds the front's stdout and runs it
+    const name = 'front-logs';
+    assert.equal(d.berth(['run', '-d', '--name', name, IMG, 'sh', '-c', 'echo hello; sleep 600']).code, 0);
+    const spawnLogs = (env: NodeJS.ProcessEnv = process.env) => {
+      const p = spawn(BERTH, [...cli, 'logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'], env });
+      let out = '';
+      p.stdout!.on('data', (b: Buffer) => { out += b; });
+      return { p, out: () => out, ended: new Promise<number | null>((res) => p.on('exit', (code, sig) => res(code ?? (sig ? -1 : null)))) };
+    };
+    const logs = spawnLogs();
+    await until('logs -f prints through the worker', () => logs.out() === 'hello\n');
+    const pid = logs.p.pid!;
+    assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'berth-cli');
+    assert.equal(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(), '');
+    const runner = pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(pid, 1));
+    assert.equal(runner.length, 1, 'one worker writes to the front\'s stdout');
+    // the front's end is the command's end, as when the Node CLI is killed
+    logs.p.kill('SIGKILL');
+    await logs.ended;
+    await until('the worker ends with its front', () => !isRunning(runner[0]!));
+    // a signal the front gets is the command's: SIGTERM ends logs -f as it ends the Node CLI
+    const term = spawnLogs();
+    await until('logs -f again', () => term.out() === 'hello\n');
+    term.p.kill('SIGTERM');
+    assert.equal(await term.ended, -1);
+    // asked not to, or for a berthd of another checkout, the front is the Node CLI
+    const node = spawnLogs({ ...process.env, BERTH_CLI_WORKER: '0' });
+    await until('logs -f in the Node CLI', () => node.out() === 'hello\n');
+    assert.equal(readFileSync(`/proc/${node.p.pid}/comm`, 'utf8').trim(), 'node');
+    node.p.kill('SIGKILL');
+    await node.ended;
+    const other = join(work, 'other-dist');
+    mkdirSync(other);
+    symlinkSync(join(REPO, 'dist', 'launcher.cjs'), join(other, 'launcher.cjs'));
+    const elsewhere = spawnSync(front, [other, ...cli, 'inspect', '-f', '{{.Name}}', name], { encoding: 'utf8' });
+    assert.deepEqual([elsewhere.status, elsewhere.stdout], [0, `/${name}\n`]);
+    const refused = await d.api('POST', '/berth/cli', 'x', { connection: 'Upgrade', upgrade: 'berth-cli', 'content-length': '1', 'x-berth-dist': other });
+    assert.equal(refused.status, 503);
+    assert.match(refused.text, /runs the CLI of/);
+    assert.equal(d.berth(['rm', '-f', name]).code, 0);
   });
 
   test('the seeds\' demonstrations: PID 1, only its own processes, host kernel, image release, a host pid', () => {
@@ -608,9 +657,12 @@ describe('berthd runs containers for the docker CLI', () => {
     // an auto-removed container that ends while no daemon runs: its end was never written, and is found on restart
     const gone = d.docker(['run', '-d', '--rm', IMG, 'sleep', '0.5']).out.trim();
     await sleep(300);
+    const workers = d.cliWorkers();
+    assert.ok(workers.length > 0, 'the berth CLI used berthd\'s workers');
     await d.crash();
     await sleep(500); // the containers go on without a daemon
     assert.ok(existsSync(`/proc/${pidB}`), 'the container outlived the daemon');
+    assert.deepEqual(workers.filter(isRunning), [], 'the waiting CLI workers ended with their daemon');
     await d.start();
     assert.match(d.docker(['inspect', gone]).err, /No such (container|object)/);
     assert.match(d.docker(['ps', '--format', '{{.Names}}']).out, /sleeper/);

@@ -3,8 +3,9 @@
  * extended attributes (security.capability, trusted.overlay.opaque, ...);
  * flock for the stores; mount/umount for container roots; sendFds, which
  * hands an attached client's connection (or its own stdout and stderr, which
- * peerFds takes) to its container's shim; spawn and
- * reap, which start a shim without copying the daemon's page tables.
+ * peerFds takes) to its container's shim; peerCred and dup2, with which a
+ * CLI worker takes the place of the berth CLI's front; spawn and reap, which
+ * start a shim without copying the daemon's page tables.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -55,6 +56,7 @@ static const char *errno_code(int e) {
   case E2BIG: return "E2BIG";
   case ERANGE: return "ERANGE";
   case EBUSY: return "EBUSY";
+  case EBADF: return "EBADF";
   default: return "EIO";
   }
 }
@@ -357,6 +359,36 @@ static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* peerCred(sock): {pid, uid} of the process at the other end of unix socket `sock` (SO_PEERCRED) */
+static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
+  int32_t sock;
+  if (!int32_arg(env, info, "peerCred(sock)", &sock)) return NULL;
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+  napi_value out, pid, uid;
+  CHECK(napi_create_object(env, &out));
+  CHECK(napi_create_int32(env, cred.pid, &pid));
+  CHECK(napi_create_uint32(env, cred.uid, &uid));
+  CHECK(napi_set_named_property(env, out, "pid", pid));
+  CHECK(napi_set_named_property(env, out, "uid", uid));
+  return out;
+}
+
+/* dup2(from, to): makes `to` a copy of `from`, inheritable (as stdio is) */
+static napi_value js_dup2(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int32_t from, to;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 2 ||
+      napi_get_value_int32(env, argv[0], &from) != napi_ok || napi_get_value_int32(env, argv[1], &to) != napi_ok) {
+    napi_throw_type_error(env, NULL, "dup2(from, to)");
+    return NULL;
+  }
+  if (dup2(from, to) < 0) return throw_errno(env, "dup2", "(fd)");
+  return NULL;
+}
+
 extern char **environ;
 
 /* pipe(): [readFd, writeFd], both close-on-exec */
@@ -501,6 +533,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"isMountPoint", NULL, js_is_mount_point, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerFds", NULL, js_peer_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"peerCred", NULL, js_peer_cred, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dup2", NULL, js_dup2, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, js_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"listenUnix", NULL, js_listen_unix, NULL, NULL, NULL, napi_enumerable, NULL},

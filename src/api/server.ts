@@ -130,7 +130,25 @@ export function closeServer(server: NetServer): Promise<void> {
   return closed;
 }
 
-export function apiServer(router: Router, serverVersion: string): Server {
+/**
+ * The body of an upgrade request: `head` (what came with the headers) and
+ * the rest from the socket, which is left paused; `rest` is what came after
+ * it. Shorter when the client ended first.
+ */
+export async function upgradeBody(socket: Socket, head: Buffer, n: number): Promise<{ body: Buffer; rest: Buffer }> {
+  while (head.length < n) {
+    const chunk = await new Promise<Buffer | null>((res) => { socket.once('data', res); socket.once('end', () => res(null)); socket.resume(); });
+    socket.pause();
+    if (!chunk) break;
+    head = Buffer.concat([head, chunk]);
+  }
+  return { body: head.subarray(0, n), rest: head.subarray(n) };
+}
+
+/** A protocol of berth's own on the API socket (the CLI's workers): handles the upgrade request, or says it is not its own. */
+export interface UpgradeHandler { owns(path: string): boolean; handle(raw: IncomingMessage, socket: Socket, head: Buffer): void }
+
+export function apiServer(router: Router, serverVersion: string, own?: UpgradeHandler): Server {
   const server = createServer((raw, res) => {
     const { url, path, hit, refused } = route(router, raw);
     if (refused) { sendJson(res, 400, { message: refused }); return; }
@@ -166,6 +184,7 @@ export function apiServer(router: Router, serverVersion: string): Server {
   server.on('connection', (s: Socket) => { open.add(s); s.once('close', () => open.delete(s)); });
   // attach and exec ask to upgrade to a raw stream ("Upgrade: tcp")
   server.on('upgrade', (raw: IncomingMessage, socket: Socket, head: Buffer) => {
+    if (own?.owns(raw.url ?? '')) { own.handle(raw, socket, head); return; }
     const { url, path, hit, refused } = route(router, raw);
     const fail = (status: number, message: string) => {
       const text = JSON.stringify({ message });
@@ -180,14 +199,8 @@ export function apiServer(router: Router, serverVersion: string): Server {
       json: async () => {
         const n = Number(raw.headers['content-length'] ?? 0);
         if (n > MAX_BODY) throw new ApiError(413, `request body is larger than ${MAX_BODY} bytes`);
-        while (head.length < n) {
-          const chunk = await new Promise<Buffer | null>((res) => { socket.once('data', res); socket.once('end', () => res(null)); socket.resume(); });
-          socket.pause();
-          if (!chunk) break;
-          head = Buffer.concat([head, chunk]);
-        }
-        const body = head.subarray(0, n);
-        head = head.subarray(n);
+        const { body, rest } = await upgradeBody(socket, head, n);
+        head = rest;
         if (body.length === 0) return {};
         try { return JSON.parse(body.toString()); } catch (e) { throw new ApiError(400, `invalid JSON in the request body: ${(e as Error).message}`); }
       },

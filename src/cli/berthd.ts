@@ -1,5 +1,8 @@
 // berthd: the daemon's command line.
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { join } from 'node:path';
+import { CliWorkers } from './worker-pool.js';
+import { projectRoot } from '../util/project.js';
 import { Daemon, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/daemon.js';
 import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
 import { VERSION } from '../version.js';
@@ -15,17 +18,21 @@ export async function main(argv: string[]): Promise<number> {
     .option('--cgroup-parent <path>', 'cgroup for containers', '/berth')
     .option('--insecure-registry <host>', 'plain http for this registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--registry-mirror <url>', 'mirror tried first for any registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
+    .option('--cli-workers <n>', 'berth CLIs kept started, so that a berth command does not wait for Node to start (0: none)', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) > 16) throw new InvalidArgumentError('a number from 0 to 16');
+      return Number(v);
+    }, 2)
     .exitOverride();
   try {
     program.parse(argv, { from: 'user' });
   } catch (e) {
     return (e as { exitCode?: number }).exitCode ?? 1;
   }
-  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host?: string[]; tcpAllowRemote?: boolean; insecureRegistry?: string[]; registryMirror?: string[] };
+  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host?: string[]; tcpAllowRemote?: boolean; insecureRegistry?: string[]; registryMirror?: string[]; cliWorkers: number };
   const hosts = o.host ?? [`unix://${DEFAULT_SOCKET}`];
   const main = hosts.find((h) => h.startsWith('unix://'));
   if (!main) { process.stderr.write('berthd: --host: at least one unix:// socket is needed (the berth CLI uses it)\n'); return 1; }
-  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, socket: main.slice(7), extraHosts: hosts.filter((h) => h !== main), allowRemoteTcp: !!o.tcpAllowRemote, insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror });
+  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, socket: main.slice(7), extraHosts: hosts.filter((h) => h !== main), allowRemoteTcp: !!o.tcpAllowRemote, insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror, cli: new CliWorkers(join(projectRoot(), 'dist'), o.cliWorkers, main.slice(7)) });
   try {
     await d.start();
   } catch (e) {

@@ -12,6 +12,8 @@ import { CONTAINER_VERBS, verbOf } from './verbs.js';
 
 const [cli, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
+// a CLI worker of berthd's (src/cli/worker.ts): runs the command a front hands it
+const worker = cli === 'berth' && rest[0] === '--cli-worker';
 // the container verbs have a bundle of their own, a third the size
 const name = cli === 'berth' && CONTAINER_VERBS.has(verbOf(rest) ?? '') ? 'berth-containers' : cli!;
 const file = join(__dirname, `${name}.cjs`);
@@ -29,7 +31,7 @@ function eagerly<T>(fn: () => T): T {
 }
 
 const script = eagerly(() => new Script((Module as unknown as { wrap(s: string): string }).wrap(readFileSync(file, 'utf8')), { filename: file, cachedData }));
-const mod = { exports: {} as { main(argv: string[]): Promise<number>; warm(): Promise<void> } };
+const mod = { exports: {} as { main(argv: string[]): Promise<number>; warm(): Promise<void>; worker(): Promise<number> } };
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, __dirname);
 
 function saveCache(): void {
@@ -44,7 +46,7 @@ if (warm) {
   void mod.exports.warm().then(saveCache);
 } else {
   const stale = !cachedData || script.cachedDataRejected;
-  void mod.exports.main(rest).then(async (code) => {
+  void (worker ? mod.exports.worker() : mod.exports.main(rest)).then(async (code) => {
     if (stale) saveCache();
     // The berth CLI is done when main is: leaving now skips ~10 ms of
     // teardown. berthd's main returns when it has stopped serving, but its

@@ -6,7 +6,7 @@ import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
 import type { ImageStore } from '../image/store.js';
 import { imageStoreIn } from './data-root.js';
-import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer } from '../api/server.js';
+import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
 import { systemRoutes } from '../api/system.js';
@@ -31,6 +31,8 @@ export interface DaemonOptions {
   cgroupParent?: string;
   insecureRegistries?: string[];
   mirrors?: string[];
+  /** Serves "POST /berth/cli" on the main socket: the berth CLI's workers (src/cli/worker-pool.ts). */
+  cli?: UpgradeHandler & { close(): void };
 }
 
 /** Makes `path` free for a listener: refused when a live daemon answers there, a stale file is removed. */
@@ -114,7 +116,7 @@ export class Daemon {
     await claimSocket(sock);
     this.images();
     await this.engine().restore();
-    this.server = apiServer(this.router(), VERSION);
+    this.server = apiServer(this.router(), VERSION, this.opts.cli);
     await new Promise<void>((res, rej) => { this.server!.once('error', rej); this.server!.listen(sock, () => res()); });
     chmodSync(sock, 0o660);
     for (const h of this.opts.extraHosts ?? []) await this.listenExtra(h);
@@ -144,6 +146,7 @@ export class Daemon {
 
   async stop(): Promise<void> {
     this.containers?.shutdown();
+    this.opts.cli?.close();
     if (this.server) await closeServer(this.server);
     for (const x of this.extra) {
       await closeServer(x.server);

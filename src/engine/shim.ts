@@ -5,7 +5,7 @@ import { connect, Socket } from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBuild } from '../util/project.js';
-import { fsx } from '../util/fsx.js';
+import { fdOf, fsx } from '../util/fsx.js';
 
 export interface ShimOptions {
   dir: string;
@@ -63,11 +63,6 @@ export function request(dir: string, line: string, handOver?: number[]): Promise
     });
   });
 }
-
-const fdOf = (s: unknown): number | undefined => {
-  const fd = (s as { _handle?: { fd?: number } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
-};
 
 /**
  * The file descriptor of an API client's connection that the shim may write

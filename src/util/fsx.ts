@@ -26,6 +26,10 @@ export interface Fsx {
    * is not `pid`, or they cannot be taken.
    */
   peerFds(sock: number, pid: number, nums: number[]): number[];
+  /** The pid and uid of the process at the other end of unix socket `sock` (SO_PEERCRED). */
+  peerCred(sock: number): { pid: number; uid: number };
+  /** dup2: `to` becomes an inheritable copy of `from`. */
+  dup2(from: number, to: number): void;
   /** pipe2(O_CLOEXEC): [read, write]. */
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
@@ -46,6 +50,12 @@ export function fsx(): Fsx {
   const p = nativeBuild('berth_fsx.node');
   if (!existsSync(p)) throw new Error(`native module not built: ${p} is missing (run npm install)`);
   return (loaded = createRequire(import.meta.url)(p) as Fsx);
+}
+
+/** The file descriptor under a net.Socket (a unix socket's), for the calls above. */
+export function fdOf(s: unknown): number | undefined {
+  const fd = (s as { _handle?: { fd?: number } })._handle?.fd;
+  return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
 export const S_IFCHR = 0o020000, S_IFBLK = 0o060000, S_IFIFO = 0o010000;

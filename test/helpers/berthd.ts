@@ -89,15 +89,20 @@ export class PrivateBerthd {
     return pidsWhere((read) => { const cmd = read('cmdline'); return cmd.includes('berth-shim') && cmd.includes(this.execRoot); });
   }
 
+  /** The berth CLI workers this daemon started (src/cli/worker-pool.ts). */
+  cliWorkers(): number[] {
+    return pidsWhere((read) => { const cmd = read('cmdline').split('\0'); return cmd.includes('--cli-worker') && cmd.includes(this.sock); });
+  }
+
   async stop(): Promise<void> {
-    if (this.daemon && this.daemon.exitCode === null) {
+    if (this.daemon && this.daemon.exitCode === null && this.daemon.signalCode === null) {
       const list = await this.api('GET', '/containers/json?all=1').catch(() => undefined);
       for (const c of (list?.json ?? []) as { Id: string }[]) await this.api('DELETE', `/containers/${c.Id}?force=1&v=1`).catch(() => {});
       const gone = new Promise((r) => this.daemon!.once('exit', r));
       this.daemon.kill('SIGTERM');
       await gone;
     }
-    for (const p of this.shims()) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    for (const p of [...this.shims(), ...this.cliWorkers()]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
     rmSync(this.execRoot, { recursive: true, force: true });

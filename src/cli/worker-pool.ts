@@ -1,0 +1,116 @@
+// berthd's CLI workers (src/cli/worker.ts): berth CLIs started ahead of
+// need, each waiting to run one command for a front (native/cli/front.c),
+// which asks on berthd's socket ("POST /berth/cli", Upgrade: berth-cli).
+// berthd hands the connection over and starts the next worker at once. It
+// answers 503 when it cannot (the front then starts the Node CLI itself):
+// a front of another checkout, a CLI rebuilt since the workers started, or
+// no worker ready in time. Only root's fronts are served (the worker checks).
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { fork, type ChildProcess } from 'node:child_process';
+import { realpathSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { setPriority } from 'node:os';
+import { upgradeBody } from '../api/server.js';
+
+/** How long a front waits for a worker that is starting; the Node CLI would take longer. */
+const WAIT_MS = 400;
+/** When a worker is started again while the command that took the last one still runs. */
+const REFILL_AFTER_MS = 250;
+/** A command line and environment larger than this is not one a front sends. */
+const MAX_JOB = 4 << 20;
+
+export class CliWorkers {
+  private ready: ChildProcess[] = [];
+  private readonly starting = new Set<ChildProcess>();
+  private readonly waiting: ((w: ChildProcess) => void)[] = [];
+  private readonly dist: string;
+  private stamp: string;
+  private closed = false;
+
+  /** `dist`: the bundles the workers run; `size`: how many are kept ready; `socket`: berthd's, named in their command lines. */
+  constructor(dist: string, private readonly size: number, private readonly socket: string) {
+    this.dist = realpathSync(dist);
+    this.stamp = this.bundleStamp();
+  }
+
+  /** Changes when the berth bundle is built again. */
+  private bundleStamp(): string {
+    try { const s = statSync(join(this.dist, 'berth.cjs')); return `${s.ino}:${s.size}:${s.mtimeMs}`; } catch { return ''; }
+  }
+
+  private spawn(): void {
+    const env = { ...process.env };
+    delete env.NODE_EXTRA_CA_CERTS; // each command brings its own environment; this only slows the start
+    const w = fork(join(this.dist, 'launcher.cjs'), ['berth', '--cli-worker', this.socket], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env, execArgv: [] });
+    this.starting.add(w);
+    // a worker starts on idle CPU, not the commands' (it takes normal priority with its command: worker.ts)
+    try { if (w.pid) setPriority(w.pid, 19); } catch { /* started all the same */ }
+    w.once('message', () => {
+      if (!this.starting.delete(w)) return;
+      const waiter = this.waiting.shift();
+      if (waiter) waiter(w); else this.ready.push(w);
+    });
+    w.once('exit', () => { this.starting.delete(w); this.ready = this.ready.filter((x) => x !== w); });
+    w.on('error', () => { /* seen as its exit */ });
+  }
+
+  /** Keeps `size` workers ready or starting. */
+  private fill(): void {
+    while (!this.closed && this.ready.length + this.starting.size < this.size) this.spawn();
+  }
+
+  owns(path: string): boolean { return path === '/berth/cli'; }
+
+  /** Serves a front's request: hands its connection to a worker, or refuses. */
+  handle(raw: IncomingMessage, socket: Socket, head: Buffer): void {
+    const refuse = (why: string) => socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(why)}\r\nConnection: close\r\n\r\n${why}`);
+    const length = Number(raw.headers['content-length']);
+    if (!(length > 0 && length <= MAX_JOB)) { refuse('bad Content-Length'); return; }
+    if (this.size === 0 || this.closed) { refuse('no CLI workers here'); return; }
+    if (raw.headers['x-berth-dist'] !== this.dist) { refuse(`this berthd runs the CLI of ${this.dist}`); return; }
+    const stamp = this.bundleStamp();
+    if (stamp !== this.stamp) {
+      this.stamp = stamp;
+      for (const w of [...this.ready.splice(0), ...this.starting]) w.kill();
+      this.starting.clear();
+      this.fill();
+      refuse('the berth CLI was built again');
+      return;
+    }
+    // the body is read here: what berthd's socket has buffered would not go with its fd
+    const job = upgradeBody(socket, head, length).then(({ body, rest }) => {
+      if (body.length < length) throw new Error('cut short');
+      // after the body, only the front's signals (a byte each) come before the worker answers
+      const more = socket.read() as Buffer | null;
+      return { body: body.toString('base64'), signals: [...rest, ...(more ?? [])] };
+    });
+    job.catch(() => socket.destroy()); // the front went before it was served
+    const give = (w: ChildProcess) => {
+      job.then((m) => w.send(m, socket, (e) => { if (e) socket.destroy(); }), () => w.kill());
+      // A starting worker slows the commands that run meanwhile (~10 ms of
+      // an exec here): while another is ready, the next starts when this
+      // command has ended, or has run for a while.
+      if (!this.ready.length) { this.fill(); return; }
+      const later = setTimeout(() => this.fill(), REFILL_AFTER_MS);
+      w.once('exit', () => { clearTimeout(later); this.fill(); });
+    };
+    const w = this.ready.shift();
+    if (w) { give(w); return; }
+    this.fill();
+    const timer = setTimeout(() => {
+      const i = this.waiting.indexOf(take);
+      if (i >= 0) this.waiting.splice(i, 1);
+      refuse('no CLI worker ready');
+    }, WAIT_MS);
+    const take = (x: ChildProcess) => { clearTimeout(timer); give(x); };
+    this.waiting.push(take);
+  }
+
+  /** Ends the workers that wait (those running a command are on their own). */
+  close(): void {
+    this.closed = true;
+    for (const w of [...this.ready.splice(0), ...this.starting]) w.kill();
+    this.starting.clear();
+  }
+}
