@@ -98,6 +98,8 @@ export class CliWorkers {
     const w = this.ready.shift();
     if (w) { give(w); return; }
     this.fill();
+    // each front that waits has a starting worker coming to it; more (a burst) start the Node CLI at once
+    if (this.waiting.length >= this.starting.size) { refuse('no CLI worker ready'); return; }
     const timer = setTimeout(() => {
       const i = this.waiting.indexOf(take);
       if (i >= 0) this.waiting.splice(i, 1);

@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { closeSync, statSync, writeSync } from 'node:fs';
 import { setPriority } from 'node:os';
+import { Writable } from 'node:stream';
 import { fdOf, fsx } from '../util/fsx.js';
 
 /** A command the front hands over (its fields: see front.c payload()). */
@@ -51,6 +52,26 @@ function takeOver(socket: Socket, job: Job): void {
 }
 
 /**
+ * Runs a command that changes nothing (ps for a name no container has)
+ * against berthd, so that what every command runs (the program, the API
+ * client, the output) is compiled and warm when one comes. Its output goes
+ * nowhere: process.stdout and stderr are stand-ins meanwhile, and Node
+ * makes its own later, for the front's files.
+ */
+async function warmUp(main: (argv: string[]) => Promise<number>, sock: string): Promise<void> {
+  const names = ['stdout', 'stderr'] as const;
+  const saved = names.map((n) => Object.getOwnPropertyDescriptor(process, n)!);
+  const sink = new Writable({ write: (_c, _e, done) => done() });
+  for (const n of names) Object.defineProperty(process, n, { configurable: true, enumerable: true, get: () => sink });
+  try {
+    await main(['-H', `unix://${sock}`, 'ps', '-q', '--filter', 'name=^berth-cli-warm-up$']);
+  } catch { /* only slower */ } finally {
+    names.forEach((n, i) => Object.defineProperty(process, n, saved[i]!));
+    process.exitCode = undefined;
+  }
+}
+
+/**
  * Waits for berthd's hand-over of a front's connection, takes over, and runs
  * `main` with the front's arguments: its exit code, which the launcher ends
  * the process with (written to the front at the exit).
@@ -62,6 +83,8 @@ export async function serveWorker(main: (argv: string[]) => Promise<number>): Pr
   const handed = new Promise<{ socket: Socket; body: Buffer; signals: number[] }>((res) => {
     process.once('message', (m: { body: string; signals: number[] }, socket: Socket) => { taken = true; res({ socket, body: Buffer.from(m.body, 'base64'), signals: m.signals }); });
   });
+  const sock = process.argv[4];
+  if (sock) await warmUp(main, sock);
   process.send({ ready: true });
   const { socket, body, signals } = await handed;
   process.disconnect();
