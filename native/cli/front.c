@@ -126,11 +126,11 @@ int main(int argc, char **argv) {
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   const char *verb;
   if (socket_path(path, sizeof(path), &verb) < 0) node_cli();
-  /* the Node CLI itself: when asked for, for a CLI that reads extra CA
-   * certificates (Node loads them at its start), and for the runtime, whose
-   * containers are children of the CLI */
+  /* the Node CLI itself: when asked for; for a CLI with Node options or
+   * extra CA certificates, which Node takes at its start; and for the
+   * runtime, whose containers are children of the CLI */
   const char *off = getenv("BERTH_CLI_WORKER");
-  if ((off && !strcmp(off, "0")) || getenv("NODE_EXTRA_CA_CERTS") || (verb && !strcmp(verb, "runtime"))) node_cli();
+  if ((off && !strcmp(off, "0")) || getenv("NODE_OPTIONS") || getenv("NODE_EXTRA_CA_CERTS") || (verb && !strcmp(verb, "runtime"))) node_cli();
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   memcpy(sa.sun_path, path, sizeof(path));
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -26,9 +26,9 @@ function parseJob(body: Buffer): Job {
 const sameFile = (a: string, b: string) => { const x = statSync(a), y = statSync(b); return x.dev === y.dev && x.ino === y.ino; };
 
 /**
- * Takes the front's place, or throws before anything of ours changed. The
- * front must be the connection's peer, root, and see the files and network
- * we see: otherwise the Node CLI, started by the front, serves it.
+ * Takes the front's place. Throws (and the front runs the Node CLI) unless
+ * the front is the connection's peer, root, and sees the files, processes
+ * and network we see.
  */
 function takeOver(socket: Socket, job: Job): void {
   const fd = fdOf(socket);
