@@ -60,7 +60,12 @@ export async function copyOut(api: ApiClient, id: string, src: string, dest: str
     if (!existsSync(dir)) throw fail(`the destination directory ${dir} does not exist`);
   }
   const { t, done } = runTar(['-xf', '-', '-C', dir, o.archive ? '--same-owner' : '--no-same-owner', ...(as ? rename(stat.name, as) : [])], 'in');
-  await Promise.all([pipeline(res, t.stdin!), done]);
+  // tar may end at the archive's end-of-archive blocks before the zeros
+  // that pad it are written: once it has succeeded, its stdin closing early
+  // is no failure
+  const [piped, untarred] = await Promise.allSettled([pipeline(res, t.stdin!), done]);
+  if (untarred.status === 'rejected') throw untarred.reason;
+  if (piped.status === 'rejected' && !(t.exitCode === 0 && ['ERR_STREAM_PREMATURE_CLOSE', 'EPIPE'].includes((piped.reason as NodeJS.ErrnoException).code ?? ''))) throw piped.reason;
 }
 
 /** `cp SRC CONTAINER:DEST`: the same rules, DEST in the container. */

@@ -23,6 +23,9 @@ const MAX_JOB = 4 << 20;
 export class CliWorkers {
   private ready: ChildProcess[] = [];
   private readonly starting = new Set<ChildProcess>();
+  private readonly refill = new Map<ChildProcess, NodeJS.Timeout>();
+  /** The bundle a worker loaded: one of a CLI since built again is not given another command. */
+  private readonly stampOf = new WeakMap<ChildProcess, string>();
   private readonly waiting: ((w: ChildProcess) => void)[] = [];
   private readonly dist: string;
   private stamp: string;
@@ -44,18 +47,33 @@ export class CliWorkers {
     delete env.NODE_EXTRA_CA_CERTS; // each command brings its own environment; this only slows the start
     const w = fork(join(this.dist, 'launcher.cjs'), ['berth', '--cli-worker', this.socket], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env, execArgv: [] });
     this.starting.add(w);
+    this.stampOf.set(w, this.stamp);
     // a worker starts on idle CPU, not the commands' (it takes normal priority with its command: worker.ts)
     try { if (w.pid) setPriority(w.pid, 19); } catch { /* started all the same */ }
-    w.once('message', () => {
-      if (!this.starting.delete(w)) return;
-      const waiter = this.waiting.shift();
-      if (waiter) waiter(w); else this.ready.push(w);
+    w.on('message', () => this.idle(w)); // ready: started, or done with a command
+    w.once('exit', () => {
+      clearTimeout(this.refill.get(w));
+      this.refill.delete(w);
+      this.starting.delete(w);
+      this.ready = this.ready.filter((x) => x !== w);
+      this.fill();
     });
-    w.once('exit', () => { this.starting.delete(w); this.ready = this.ready.filter((x) => x !== w); });
     w.on('error', () => { /* seen as its exit */ });
   }
 
-  /** Keeps `size` workers ready or starting. */
+  /** A worker is ready: for a front that waits, else kept (up to `size`). */
+  private idle(w: ChildProcess): void {
+    this.starting.delete(w);
+    clearTimeout(this.refill.get(w));
+    this.refill.delete(w);
+    const waiter = this.stampOf.get(w) === this.stamp ? this.waiting.shift() : undefined;
+    if (this.stampOf.get(w) !== this.stamp) w.kill();
+    else if (waiter) waiter(w);
+    else if (this.ready.length < this.size && !this.closed) this.ready.push(w);
+    else w.kill();
+  }
+
+  /** Keeps `size` workers ready or starting (busy ones come back, or are replaced when they end). */
   private fill(): void {
     while (!this.closed && this.ready.length + this.starting.size < this.size) this.spawn();
   }
@@ -89,11 +107,10 @@ export class CliWorkers {
     const give = (w: ChildProcess) => {
       job.then((m) => w.send(m, socket, (e) => { if (e) socket.destroy(); }), () => w.kill());
       // A starting worker slows the commands that run meanwhile (~10 ms of
-      // an exec here): while another is ready, the next starts when this
-      // command has ended, or has run for a while.
+      // an exec here), and this one is back when its command ends: while
+      // another is ready, one more starts only if this command runs long.
       if (!this.ready.length) { this.fill(); return; }
-      const later = setTimeout(() => this.fill(), REFILL_AFTER_MS);
-      w.once('exit', () => { clearTimeout(later); this.fill(); });
+      this.refill.set(w, setTimeout(() => { this.refill.delete(w); this.fill(); }, REFILL_AFTER_MS));
     };
     const w = this.ready.shift();
     if (w) { give(w); return; }
@@ -114,5 +131,6 @@ export class CliWorkers {
     this.closed = true;
     for (const w of [...this.ready.splice(0), ...this.starting]) w.kill();
     this.starting.clear();
+    for (const t of this.refill.values()) clearTimeout(t);
   }
 }
