@@ -197,11 +197,11 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(inPty(d, `${cli} run --rm -t ${IMG} tty`).out, /\/dev\/pts\/0/);
   });
 
-  test('the berth CLI\'s front hands a command to a worker berthd keeps started, which takes its stdio and signals; or runs the Node CLI', async () => {
+  test('the berth CLI\'s front hands commands to workers berthd keeps started, which take its stdio and signals and run the next command after; or runs the Node CLI', async () => {
     const front = join(REPO, 'build', 'Release', 'berth-cli');
     const cli = ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`];
     const linkOf = (pid: number, fd: number) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
-    const until = async (what: string, ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await sleep(50); assert.ok(ok(), what); };
+    const until = async (what: string, ok: () => boolean) => { for (let i = 0; i < 200 && !ok(); i++) await sleep(100); assert.ok(ok(), what); };
     d.berth(['ps']); // the first use starts the workers
     await until('berthd starts its CLI workers', () => d.cliWorkers().length === 2);
     // a long command: the front (no Node in it, no child) waits; a worker holds the front's stdout and runs it
@@ -229,6 +229,17 @@ describe('berthd runs containers for the docker CLI', () => {
     await until('logs -f again', () => term.out() === 'hello\n');
     term.p.kill('SIGTERM');
     assert.equal(await term.ended, -1);
+    // a worker runs the next command too, once it has let go of the last one's files; one that read stdin is its last
+    const workers = () => d.cliWorkers().sort().join(' ');
+    const file = join(work, 'front-out');
+    let before = '';
+    await until('the workers settle', () => { const now = workers(); const same = now === before && d.cliWorkers().length === 2; before = now; return same; });
+    for (let i = 0; i < 3; i++) assert.equal(spawnSync('sh', ['-c', `${BERTH} ${cli.join(' ')} inspect -f '{{.Name}}' ${name} > ${file}`]).status, 0);
+    assert.equal(readFileSync(file, 'utf8'), `/${name}\n`);
+    assert.equal(workers(), before, 'the same workers ran the commands');
+    assert.deepEqual(pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => readdirSync(`/proc/${w}/fd`).some((fd) => linkOf(w, Number(fd)) === file)), [], 'a worker kept the file');
+    assert.equal(d.berth(['exec', '-i', name, 'cat'], 'via stdin\n').out, 'via stdin\n');
+    await until('the worker that read stdin ends, another starts', () => d.cliWorkers().length === 2 && workers() !== before);
     // asked not to, or for a berthd of another checkout, the front is the Node CLI
     const node = spawnLogs({ ...process.env, BERTH_CLI_WORKER: '0' });
     await until('logs -f in the Node CLI', () => node.out() === 'hello\n');
