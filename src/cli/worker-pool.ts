@@ -1,10 +1,11 @@
 // berthd's CLI workers (src/cli/worker.ts): berth CLIs started ahead of
-// need, each waiting to run one command for a front (native/cli/front.c),
-// which asks on berthd's socket ("POST /berth/cli", Upgrade: berth-cli).
-// berthd hands the connection over and starts the next worker at once. It
-// answers 503 when it cannot (the front then starts the Node CLI itself):
-// a front of another checkout, a CLI rebuilt since the workers started, or
-// no worker ready in time. Only root's fronts are served (the worker checks).
+// need, which run the commands of fronts (native/cli/front.c) one after
+// another. A front asks on berthd's socket ("POST /berth/cli", Upgrade:
+// berth-cli); berthd hands its connection to a ready worker, which is ready
+// again when the command is done, or ends and is replaced. berthd answers
+// 503 when it cannot (the front then starts the Node CLI itself): a front of
+// another checkout, a CLI rebuilt since the workers started, or no worker
+// ready in time. Only root's fronts are served (the worker checks).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { fork, type ChildProcess } from 'node:child_process';
@@ -105,7 +106,7 @@ export class CliWorkers {
     });
     job.catch(() => socket.destroy()); // the front went before it was served
     const give = (w: ChildProcess) => {
-      job.then((m) => w.send(m, socket, (e) => { if (e) socket.destroy(); }), () => w.kill());
+      job.then((m) => w.send(m, socket, (e) => { if (e) socket.destroy(); }), () => this.idle(w)); // no command came: it is still ready
       // A starting worker slows the commands that run meanwhile (~10 ms of
       // an exec here), and this one is back when its command ends: while
       // another is ready, one more starts only if this command runs long.

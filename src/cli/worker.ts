@@ -68,9 +68,7 @@ function stdioStream(fd: 1 | 2): Writable {
   if (isatty(fd)) {
     s = new WriteStream(fd);
     s._type = 'tty';
-    const resize = () => s._refreshSize!();
-    process.on('SIGWINCH', resize);
-    s.once('close', () => process.off('SIGWINCH', resize));
+    process.on('SIGWINCH', () => s._refreshSize!()); // taken back with the command's other listeners
   } else if (fstatSync(fd).isFIFO() || fstatSync(fd).isSocket()) {
     s = new NetSocket({ fd, readable: false, writable: true });
     s._type = 'pipe';
