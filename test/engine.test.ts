@@ -227,6 +227,13 @@ describe('berthd runs containers for the docker CLI', () => {
     // a signal the front gets is the command's: SIGTERM ends logs -f as it ends the Node CLI
     const term = spawnLogs();
     await until('logs -f again', () => term.out() === 'hello\n');
+    // ctrl-z stops the command with its front, and fg (SIGCONT) lets both go on
+    const [termWorker] = pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(term.p.pid!, 1));
+    const state = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+    term.p.kill('SIGTSTP');
+    await until('front and worker stop', () => state(term.p.pid!) === 'T' && state(termWorker!) === 'T');
+    term.p.kill('SIGCONT');
+    await until('front and worker go on', () => state(term.p.pid!) !== 'T' && state(termWorker!) !== 'T');
     term.p.kill('SIGTERM');
     assert.equal(await term.ended, -1);
     // a worker runs the next command too, once it has let go of the last one's files; one that read stdin is its last

@@ -19,6 +19,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -115,7 +116,8 @@ static int send_request(int fd) {
 }
 
 /* Signals a CLI acts on: passed on as one byte each. Faults and job-control
- * stops are the kernel's business; SIGTSTP stops the worker, then us. */
+ * stops are the kernel's business. SIGTSTP stops the worker, then us, and
+ * SIGCONT goes to the worker directly: stopped, it reads nothing. */
 static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM, SIGCONT, SIGTSTP, SIGWINCH};
 
 int main(int argc, char **argv) {
@@ -143,7 +145,7 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) sigaddset(&set, forwarded[i]);
   sigprocmask(SIG_BLOCK, &set, NULL);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC);
-  int upgraded = 0, last = 0;
+  int upgraded = 0, last = 0, worker = -1;
   char in[2048];
   size_t len = 0;
   if (sfd < 0 || send_request(fd) < 0) goto refused;
@@ -154,9 +156,10 @@ int main(int argc, char **argv) {
       struct signalfd_siginfo si;
       if (read(sfd, &si, sizeof(si)) == sizeof(si)) {
         int sig = (int)si.ssi_signo;
-        unsigned char b = (unsigned char)(sig == SIGTSTP ? SIGSTOP : sig);
+        int to = sig == SIGTSTP ? SIGSTOP : sig;
         if (sig != SIGCONT && sig != SIGWINCH && sig != SIGTSTP) last = sig;
-        write_all(fd, (char *)&b, 1);
+        if ((to == SIGSTOP || to == SIGCONT) && worker >= 0) syscall(SYS_pidfd_send_signal, worker, to, NULL, 0);
+        else { unsigned char b = (unsigned char)to; write_all(fd, (char *)&b, 1); }
         if (sig == SIGTSTP) raise(SIGSTOP);
       }
     }
@@ -171,6 +174,9 @@ int main(int argc, char **argv) {
       if (!end) { if (len == sizeof(in) - 1) goto refused; continue; }
       if (strncmp(in, "HTTP/1.1 101 ", 13)) goto refused;
       upgraded = 1;
+      /* the worker's pid, for the signals it must get while stopped */
+      char *w = strstr(in, "\r\nX-Berth-Worker: ");
+      if (w && w < end) worker = (int)syscall(SYS_pidfd_open, atoi(w + 18), 0);
       end += 4;
       len -= (size_t)(end - in);
       memmove(in, end, len + 1);

@@ -184,7 +184,7 @@ export async function serveWorker(main: (argv: string[]) => Promise<number>): Pr
       return 0; // what it took over in part goes with it
     }
     front = fdOf(socket)!;
-    socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: berth-cli\r\n\r\n');
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: berth-cli\r\nX-Berth-Worker: ${process.pid}\r\n\r\n`);
     // the front's signals, a byte each; its end (killed) is ours too
     const raise = (sigs: Iterable<number>) => { for (const sig of sigs) process.kill(process.pid, sig); };
     socket.on('data', raise);
