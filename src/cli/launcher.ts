@@ -12,7 +12,7 @@ import { CONTAINER_VERBS, verbOf } from './verbs.js';
 
 const [cli, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
-// a CLI worker of berthd's (src/cli/worker.ts): runs the command a front hands it
+// a CLI worker of berthd's (src/cli/worker.ts): runs the commands fronts hand it
 const worker = cli === 'berth' && rest[0] === '--cli-worker';
 // the container verbs have a bundle of their own, a third the size
 const name = cli === 'berth' && CONTAINER_VERBS.has(verbOf(rest) ?? '') ? 'berth-containers' : cli!;
