@@ -97,6 +97,12 @@ export class CliWorkers {
       refuse('the berth CLI was built again');
       return;
     }
+    const w = this.ready.shift();
+    if (!w) {
+      this.fill();
+      // each front that waits has a starting worker coming to it; more (a burst) start the Node CLI at once
+      if (this.waiting.length >= this.starting.size) { refuse('no CLI worker ready'); return; }
+    }
     // the body is read here: what berthd's socket has buffered would not go with its fd
     const job = upgradeBody(socket, head, length).then(({ body, rest }) => {
       if (body.length < length) throw new Error('cut short');
@@ -113,11 +119,7 @@ export class CliWorkers {
       if (!this.ready.length) { this.fill(); return; }
       this.refill.set(w, setTimeout(() => { this.refill.delete(w); this.fill(); }, REFILL_AFTER_MS));
     };
-    const w = this.ready.shift();
     if (w) { give(w); return; }
-    this.fill();
-    // each front that waits has a starting worker coming to it; more (a burst) start the Node CLI at once
-    if (this.waiting.length >= this.starting.size) { refuse('no CLI worker ready'); return; }
     const timer = setTimeout(() => {
       const i = this.waiting.indexOf(take);
       if (i >= 0) this.waiting.splice(i, 1);

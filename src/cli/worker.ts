@@ -65,11 +65,12 @@ const MAX_COMMANDS = 100;
  */
 function stdioStream(fd: 1 | 2): Writable {
   let s: Writable & { fd?: number; _isStdio?: boolean; _type?: string; destroySoon?: () => void; _refreshSize?: () => void; _handle?: { close(): void } };
-  if (isatty(fd)) {
+  const st = isatty(fd) ? undefined : fstatSync(fd);
+  if (!st) {
     s = new WriteStream(fd);
     s._type = 'tty';
     process.on('SIGWINCH', () => s._refreshSize!()); // taken back with the command's other listeners
-  } else if (fstatSync(fd).isFIFO() || fstatSync(fd).isSocket()) {
+  } else if (st.isFIFO() || st.isSocket()) {
     s = new NetSocket({ fd, readable: false, writable: true });
     s._type = 'pipe';
   } else {
