@@ -25,42 +25,48 @@
     },
     {
       "target_name": "berth-shim",
-      "type": "executable",
-      "sources": [
-        "native/shim/shim.c"
-      ],
-      "cflags": [
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-parameter",
-        "-std=gnu11",
-        "-D_GNU_SOURCE"
-      ],
-      "ldflags": [
-        "-static-libgcc"
-      ],
-      "libraries": [
-        "-lpthread",
-        "-ldl"
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/shim/shim.c"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-shim"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-shim",
+            "dynamic",
+            "native/shim/shim.c"
+          ]
+        }
       ]
     },
     {
       "target_name": "berth-init",
-      "type": "executable",
-      "sources": [
-        "native/init/init.c"
-      ],
-      "cflags": [
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-parameter",
-        "-std=gnu11",
-        "-D_GNU_SOURCE"
-      ],
-      "ldflags": [
-        "-static"
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/init/init.c"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-init"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-init",
+            "static",
+            "native/init/init.c"
+          ]
+        }
       ]
     },
     {

@@ -35,7 +35,10 @@ function times(e: Engine, args: string[], n = RUNS, warm = 3): number[] {
 }
 
 const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/proc/meminfo', 'utf8'))![1]) * 1024;
-const pss = (pid: number) => { try { return Number(/Pss:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))![1]) * 1024; } catch { return 0; } };
+/** A /proc field in kB, as bytes (0 when the process is gone). */
+const procKb = (pid: number, file: string, field: string) => {
+  try { return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))![1]) * 1024; } catch { return 0; }
+};
 const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
@@ -95,7 +98,10 @@ async function main() {
       const supervisor = e === berthCli ? `berth-shim --dir ${execRoot}` : e === docker ? 'containerd-shim-runc-v2' : e === podman ? 'conmon' : '';
       if (supervisor) {
         const pids = spawnSync('pgrep', ['-f', supervisor], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map(Number);
-        if (pids.length) put('supervisor PSS per container (MiB)', e.name, (pids.reduce((a, p) => a + pss(p), 0) / 50 / 1048576).toFixed(2));
+        const mib = (file: string, field: string) => (pids.reduce((a, p) => a + procKb(p, file, field), 0) / pids.length / 1048576).toFixed(2);
+        // RSS counts shared library pages in full in every process; PSS divides them among their users
+        if (pids.length) put('supervisor RSS, mean per supervisor (MiB, VmRSS)', e.name, mib('status', 'VmRSS'));
+        if (pids.length) put('supervisor PSS, mean per supervisor (MiB)', e.name, mib('smaps_rollup', 'Pss'));
       }
       put('`exec CONTAINER true` (ms)', e.name, median(times(e, ['exec', ids[0]!, 'true'])).toFixed(1));
       run(e, ['rm', '-f', ...ids]);

@@ -40,15 +40,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <dlfcn.h>
 
 #define MAX_CLIENTS 64
 #define PARTIAL_MAX 16384 /* docker splits log lines longer than this */
@@ -76,13 +77,15 @@ static struct {
   int in_fd, out_fd, err_fd; /* container side: stdin writer, stdout/stderr readers (pty master for all with tty) */
   pid_t init;
   struct client clients[MAX_CLIENTS];
-  char partial[2][PARTIAL_MAX];
   size_t plen[2];
   /* '","stream":"stdout","time":"...Z"}\n' for the lines of one read: formatted once per read */
   char suffix[2][96];
   size_t suffix_len[2];
   long long nanos[2]; /* the same time, for the local format */
 } S = {.listen_fd = -1, .exec_fd = -1, .log_fd = -1, .in_fd = -1, .out_fd = -1, .err_fd = -1, .log_max_size = 20 << 20, .log_max_file = 5};
+
+/* a line not yet ended, per stream (in .bss, where S's initializer does not put it) */
+static char partial[2][PARTIAL_MAX];
 
 static void die(const char *fmt, ...) {
   va_list ap;
@@ -162,53 +165,87 @@ static void unlink_later(const char *path) {
 }
 
 /* --log-compress: the file rotated out (LOG.1) is gzipped beside the output
- * path, to LOG.1.gz (through a temporary name), and then dropped. zlib is
- * loaded then (libz.so.1 is on every Debian system; its headers need not
- * be), so a shim that never compresses never maps it. */
-static pthread_t compressor;
-static int compressing;
+ * path, to LOG.1.gz (through a temporary name), and then dropped. gzip(1)
+ * (Essential on Debian) does it, so the shim stays a small static program
+ * that never maps zlib. It runs under a compressor process that renames or
+ * drops its output when it ends. The compressor is a "clone" child (no exit
+ * signal, and it never execs, which would make it an ordinary child): the
+ * main loop's waitpid(-1) leaves it alone, and only compress_wait reaps it
+ * (__WCLONE), when its pidfd says it has ended or before the next rotation
+ * shifts the names. */
 static struct {
-  void *(*dopen)(int fd, const char *mode);
-  int (*write)(void *gz, const void *buf, unsigned len);
-  int (*close)(void *gz);
-} Z;
+  pthread_mutex_t mu;
+  pid_t pid;
+  int pidfd;
+} C = {.mu = PTHREAD_MUTEX_INITIALIZER, .pidfd = -1};
 
-static int zlib_loaded(void) {
-  if (Z.close) return 1;
-  void *h = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (!h) return 0;
-  *(void **)&Z.dopen = dlsym(h, "gzdopen");
-  *(void **)&Z.write = dlsym(h, "gzwrite");
-  *(void **)&Z.close = dlsym(h, "gzclose");
-  return Z.dopen && Z.write && Z.close;
-}
-
-static void *compress_file(void *arg) {
-  char *plain = arg, tmp[4300], dst[4300];
-  snprintf(dst, sizeof(dst), "%s.gz", plain);
-  snprintf(tmp, sizeof(tmp), "%s.gz.tmp", plain);
-  char *buf = malloc(1 << 16);
-  int in = open(plain, O_RDONLY | O_CLOEXEC), ok = 0;
-  int out = buf && in >= 0 && zlib_loaded() ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
-  void *g = out >= 0 ? Z.dopen(out, "wb1") : NULL;
-  if (out >= 0 && !g) close(out);
-  if (g) {
-    ssize_t r;
-    ok = 1;
-    while (ok && (r = read(in, buf, 1 << 16)) > 0) ok = Z.write(g, buf, (unsigned)r) == r;
-    if (Z.close(g) != 0) ok = 0; /* Z_OK */
-    if (ok && rename(tmp, dst) == 0) unlink(plain);
-    else unlink(tmp);
+static const char *gzip_path(void) {
+  static char found[4200];
+  if (found[0]) return found;
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/bin:/usr/bin:/bin";
+  for (const char *p = path; *p;) {
+    const char *end = strchr(p, ':');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n > 0 && n < sizeof(found) - 6) {
+      snprintf(found, sizeof(found), "%.*s/gzip", (int)n, p);
+      if (access(found, X_OK) == 0) return found;
+    }
+    p += n + (end ? 1 : 0);
   }
-  if (in >= 0) close(in);
-  free(buf);
-  free(plain);
+  found[0] = 0;
   return NULL;
 }
 
+/* The compressor: a copy of one thread of the shim, so it calls nothing
+ * that takes a lock (no malloc, no stdio). A rotated file that could not be
+ * gzipped (no gzip, a full disk) stays plain. */
+static void compressor(const char *gzip, int in, int out, const char *plain, const char *tmp, const char *dst) {
+  pid_t g = (pid_t)syscall(SYS_clone, (long)SIGCHLD, 0L, 0L, 0L, 0L);
+  if (g == 0) {
+    if (dup2(in, 0) < 0 || dup2(out, 1) < 0) _exit(126);
+    char *const args[] = {"gzip", "-1", "-c", NULL};
+    execve(gzip, args, environ);
+    _exit(127);
+  }
+  int st = -1;
+  while (g > 0 && waitpid(g, &st, 0) < 0 && errno == EINTR) {}
+  int ok = g > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 && rename(tmp, dst) == 0;
+  if (ok) unlink(plain);
+  else unlink(tmp);
+  _exit(ok ? 0 : 1);
+}
+
+static void compress_start(const char *plain) {
+  char tmp[4300], dst[4300];
+  const char *gzip = gzip_path();
+  snprintf(tmp, sizeof(tmp), "%s.gz.tmp", plain);
+  snprintf(dst, sizeof(dst), "%s.gz", plain);
+  int in = gzip ? open(plain, O_RDONLY | O_CLOEXEC) : -1;
+  int out = in >= 0 ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640) : -1;
+  if (out >= 0) {
+    pid_t p = (pid_t)syscall(SYS_clone, 0L, 0L, 0L, 0L, 0L); /* fork, without an exit signal */
+    if (p == 0) compressor(gzip, in, out, plain, tmp, dst);
+    if (p > 0) {
+      pthread_mutex_lock(&C.mu);
+      C.pid = p;
+      __atomic_store_n(&C.pidfd, (int)syscall(SYS_pidfd_open, p, 0), __ATOMIC_SEQ_CST);
+      pthread_mutex_unlock(&C.mu);
+    } else unlink(tmp);
+  }
+  if (in >= 0) close(in);
+  if (out >= 0) close(out);
+}
+
 static void compress_wait(void) {
-  if (compressing) pthread_join(compressor, NULL);
-  compressing = 0;
+  pthread_mutex_lock(&C.mu);
+  if (C.pid > 0) {
+    while (waitpid(C.pid, NULL, __WCLONE) < 0 && errno == EINTR) {}
+    if (C.pidfd >= 0) close(C.pidfd);
+    C.pid = 0;
+    __atomic_store_n(&C.pidfd, -1, __ATOMIC_SEQ_CST);
+  }
+  pthread_mutex_unlock(&C.mu);
 }
 
 static void log_rotate(void) {
@@ -217,8 +254,7 @@ static void log_rotate(void) {
   if (S.log_max_file <= 1) { /* keep one file: start it again */
     unlink_later(S.log_path);
   } else {
-    /* A rotated file that could not be gzipped (no libz, a full disk) stays
-     * plain: LOG.N and LOG.N.gz both shift, so neither is overwritten. */
+    /* LOG.N and LOG.N.gz both shift, so neither is overwritten. */
     for (int z = 0; z <= S.log_compress; z++) {
       snprintf(from, sizeof(from), "%s.%d%s", S.log_path, S.log_max_file - 1, z ? ".gz" : "");
       unlink_later(from);
@@ -230,9 +266,7 @@ static void log_rotate(void) {
     }
     snprintf(to, sizeof(to), "%s.1", S.log_path);
     rename(S.log_path, to);
-    char *arg = S.log_compress ? strdup(to) : NULL;
-    if (arg && pthread_create(&compressor, NULL, compress_file, arg) == 0) compressing = 1;
-    else if (arg) compress_file(arg);
+    if (S.log_compress) compress_start(to);
   }
   close(S.log_fd);
   S.log_fd = open(S.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
@@ -499,7 +533,7 @@ static void stamp(int stream) {
 static void log_output(int stream, const unsigned char *p, size_t n) {
   if (S.log_fd < 0) return;
   stamp(stream);
-  char *part = S.partial[stream];
+  char *part = partial[stream];
   size_t *plen = &S.plen[stream];
   while (n > 0) {
     const unsigned char *nl = memchr(p, '\n', n);
@@ -526,7 +560,7 @@ static void log_flush(void) {
   for (int s = 0; s < 2; s++)
     if (S.plen[s]) {
       stamp(s);
-      log_entry(s, (unsigned char *)S.partial[s], S.plen[s]);
+      log_entry(s, (unsigned char *)partial[s], S.plen[s]);
       S.plen[s] = 0;
     }
   log_write();
@@ -610,12 +644,32 @@ static void to_clients(int stream, const char *p, size_t n) {
   }
 }
 
+static char read_buf[PIPE_BYTES] __attribute__((aligned(4096))); /* page-aligned, for madvise */
+static int buffers_held; /* read_buf or the log's buffers hold pages */
+
+/* After a quiet second the output buffers go back to the system: a process
+ * that printed a burst once does not keep megabytes for the rest of its life. */
+static void release_buffers(void) {
+  log_drain();
+  pthread_mutex_lock(&W.mu);
+  free(W.buf);
+  W.buf = NULL;
+  W.cap = 0;
+  pthread_mutex_unlock(&W.mu);
+  free(obuf);
+  obuf = NULL;
+  ocap = 0;
+  madvise(read_buf, sizeof(read_buf), MADV_DONTNEED);
+  buffers_held = 0;
+}
+
 /* One read of the process's stdout (0) or stderr (1); 0 when it is finished. */
 static int pump_output(int stream, int fd) {
-  static char buf[PIPE_BYTES];
-  ssize_t n = read(fd, buf, sizeof(buf));
+  char *buf = read_buf;
+  ssize_t n = read(fd, buf, sizeof(read_buf));
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
   if (n <= 0) return 0;
+  buffers_held = 1;
   log_output(stream, (unsigned char *)buf, (size_t)n);
   to_clients(stream, buf, (size_t)n);
   return 1;
@@ -886,7 +940,7 @@ int main(int argc, char **argv) {
 
   int status = -1;
   for (;;) {
-    struct pollfd p[4 + MAX_CLIENTS];
+    struct pollfd p[5 + MAX_CLIENTS];
     int np = 0;
     p[np++] = (struct pollfd){.fd = sfd, .events = POLLIN};
     p[np++] = (struct pollfd){.fd = lfd, .events = POLLIN};
@@ -894,7 +948,11 @@ int main(int argc, char **argv) {
     p[np++] = (struct pollfd){.fd = S.tty ? -1 : S.err_fd, .events = POLLIN};
     for (int k = 0; k < MAX_CLIENTS; k++)
       p[np++] = (struct pollfd){.fd = S.clients[k].kind == C_FREE ? -1 : S.clients[k].fd, .events = S.clients[k].eof ? 0 : POLLIN};
-    if (poll(p, (nfds_t)np, -1) < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    p[np++] = (struct pollfd){.fd = __atomic_load_n(&C.pidfd, __ATOMIC_SEQ_CST), .events = POLLIN};
+    int ready = poll(p, (nfds_t)np, buffers_held ? 1000 : -1);
+    if (ready < 0 && errno != EINTR) die("poll: %s", strerror(errno));
+    if (ready == 0) release_buffers();
+    if (p[4 + MAX_CLIENTS].revents) compress_wait(); /* gzip has ended */
     if (p[2].revents && !pump_output(0, S.out_fd)) {
       if (!S.tty) close(S.out_fd); /* a pty gives EIO once every slave is closed; it stays open for stdin */
       S.out_fd = -1;
