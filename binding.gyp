@@ -2,25 +2,38 @@
   "targets": [
     {
       "target_name": "berth-exec",
-      "type": "executable",
-      "sources": [
-        "native/executor/main.c",
-        "native/executor/plan.c",
-        "native/executor/ops.c",
-        "native/executor/resolve.c",
-        "native/executor/selfclone.c",
-        "native/common/sealed.c"
-      ],
-      "cflags": [
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-parameter",
-        "-std=gnu11",
-        "-D_GNU_SOURCE"
-      ],
-      "ldflags": [
-        "-static-libgcc"
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/executor/main.c",
+            "native/executor/plan.c",
+            "native/executor/ops.c",
+            "native/executor/resolve.c",
+            "native/executor/selfclone.c",
+            "native/common/sealed.c",
+            "native/executor/executor.h",
+            "native/executor/plan.h",
+            "native/common/sealed.h"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-exec"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-exec",
+            "dynamic",
+            "native/executor/main.c",
+            "native/executor/plan.c",
+            "native/executor/ops.c",
+            "native/executor/resolve.c",
+            "native/executor/selfclone.c",
+            "native/common/sealed.c"
+          ]
+        }
       ]
     },
     {
