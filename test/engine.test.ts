@@ -154,6 +154,22 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rm', fid]).code, 0);
   });
 
+  test('a shim maps no shared library and gives its output buffers back after a quiet second', async () => {
+    const id = d.docker(['run', '-d', IMG, 'sh', '-c', 'seq 1 300000; sleep 60']).out.trim();
+    for (let i = 0; i < 200 && !d.docker(['logs', '--tail', '1', id]).out.includes('300000'); i++) await sleep(50);
+    const pid = d.docker(['inspect', '-f', '{{.State.Pid}}', id]).out.trim();
+    const shim = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1];
+    assert.equal(readFileSync(`/proc/${shim}/comm`, 'utf8').trim(), 'berth-shim');
+    // static musl: no libc and no loader mapped (with glibc: 1.5 MiB resident)
+    const files = new Set(readFileSync(`/proc/${shim}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).filter((f) => f?.startsWith('/')));
+    assert.deepEqual([...files].map((f) => f!.split('/').pop()), ['berth-shim']);
+    // 2 MiB went through its 1 MiB read buffer and the log's buffers; a second later they are returned
+    await sleep(1600);
+    const kb = (f: string) => Number(new RegExp(`${f}:\\s+(\\d+)`).exec(readFileSync(`/proc/${shim}/status`, 'utf8'))![1]);
+    assert.ok(kb('VmRSS') < 512, `the shim holds ${kb('VmRSS')} kB (anonymous ${kb('RssAnon')} kB)`);
+    assert.equal(d.docker(['rm', '-f', id]).code, 0);
+  });
+
   test('the berth CLI\'s output is written by the shim to the CLI\'s own stdout; a failed write ends it as its own write would', async () => {
     const cli = `${BERTH} --data-root ${d.dataRoot} -H unix://${d.sock}`;
     // stdout is a file: while the container runs, its shim holds that file and berthd does not
