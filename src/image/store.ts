@@ -177,6 +177,21 @@ export class ImageStore {
   }
 
   /**
+   * Images containers were made from (recorded by prepareRoot). A container
+   * made before the image was recorded counts the images of its chain.
+   */
+  private imagesInUse(): Set<string> {
+    const used = new Set<string>(), chains = new Set<string>();
+    for (const key of this.snapshots.active()) {
+      const dir = join(this.snapshots.root, 'active', key);
+      if (existsSync(join(dir, 'image'))) used.add(readFileSync(join(dir, 'image'), 'utf8'));
+      else if (existsSync(join(dir, 'parent'))) chains.add(readFileSync(join(dir, 'parent'), 'utf8'));
+    }
+    if (chains.size) for (const img of this.list()) if (img.chainID !== null && chains.has(img.chainID)) used.add(img.id);
+    return used;
+  }
+
+  /**
    * A container's writable root over an image; the image cannot be removed
    * while it exists. `transient` (an auto-removed container's): nothing of
    * it needs to outlive a crash of the machine.
@@ -184,6 +199,7 @@ export class ImageStore {
   prepareRoot(key: string, img: ImageRecord, transient = false) {
     const mounts = this.snapshots.prepare(key, img.chainID, transient);
     writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '', { durable: !transient });
+    writeFileAtomic(join(this.snapshots.root, 'active', key, 'image'), img.id, { durable: !transient });
     return mounts;
   }
 
@@ -201,13 +217,14 @@ export class ImageStore {
 
   /**
    * Removes a name, or the image with all its names when `ref` is an ID.
-   * An image a container uses is refused unless `force` (then only untagged
-   * while in use). Returns what was untagged and deleted, as docker prints it.
+   * The image a container was made from is refused unless `force` (then
+   * only untagged while in use). Returns what was untagged and deleted, as docker prints it.
    */
   remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string[] } {
     const img = this.resolve(ref);
     const byName = !img.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
-    const inUse = img.chainID !== null && this.chainsInUse().has(img.chainID);
+    // docker's rule: the image a container was made from, not another that shares its layers (collect keeps those)
+    const inUse = this.imagesInUse().has(img.id);
     const untagged: string[] = [];
     let drop = false;
     this.update((images) => {
@@ -250,11 +267,11 @@ export class ImageStore {
    */
   prune(opts: { all?: boolean } = {}): { untagged: { name: string; id: string }[]; images: string[]; deleted: string[]; reclaimed: number } {
     const before = this.usage();
-    const used = this.chainsInUse();
+    const used = this.imagesInUse();
     const untagged: { name: string; id: string }[] = [], pruned: string[] = [];
     this.update((images) => {
       for (const img of [...images]) {
-        if (img.chainID !== null && used.has(img.chainID)) continue;
+        if (used.has(img.id)) continue;
         if (img.names.length === 0 || opts.all) {
           images.splice(images.indexOf(img), 1);
           untagged.push(...img.names.map((name) => ({ name, id: img.id })));
