@@ -844,11 +844,26 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['volume', 'rm', 'evvol']).code, 0);
     assert.equal(d.docker(['tag', IMG, 'evimg:1']).code, 0);
     assert.equal(d.docker(['rmi', 'evimg:1']).code, 0);
+    // the berth CLI changes the store itself, and tells berthd for its events
+    assert.equal(d.berth(['tag', IMG, 'evimg:2']).code, 0);
+    assert.equal(d.berth(['rmi', 'evimg:2']).code, 0);
+    const imp = d.docker(['import', join(work, 'rootfs.tar'), 'evimp:1']);
+    assert.equal(imp.code, 0, imp.err);
+    // evt's image shares evimp's layer: only the image a container was made from is refused, as docker refuses it
+    const rmi = d.docker(['rmi', 'evimp:1']);
+    assert.equal(rmi.code, 0, rmi.err);
     await sleep(1050 - (Date.now() % 1000));
     const others = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'type=volume', '--filter', 'type=image', '--format', '{{.Type}} {{.Action}} {{.Actor.ID}} {{index .Actor.Attributes "destination"}}']);
     assert.equal(others.code, 0, others.err);
     const lines = others.out.trim().split('\n').map((l) => l.split(' '));
-    assert.deepEqual(lines.map((l) => `${l[0]} ${l[1]}`), ['volume create', 'volume mount', 'volume unmount', 'volume destroy', 'image tag', 'image untag']);
+    assert.deepEqual(lines.map((l) => `${l[0]} ${l[1]}`), ['volume create', 'volume mount', 'volume unmount', 'volume destroy', 'image tag', 'image untag',
+      'image tag', 'image untag', 'image tag', 'image import', 'image untag', 'image delete']);
+    const names = d.docker(['events', '--since', since, '--until', '0s', '--filter', 'type=image', '--format', '{{.Action}} {{index .Actor.Attributes "name"}}']).out;
+    assert.match(names, /^tag evimg:2\nuntag evimg:2\ntag evimp:1\nimport sha256:/m);
+    // what berthd takes from the CLI is checked
+    const forged = await d.api('POST', '/v1.47/berth/image-events', JSON.stringify([{ action: 'start', id: 'x', attributes: {} }]), { 'content-type': 'application/json' });
+    assert.equal(forged.status, 400);
+    assert.equal(forged.json.message, '[0].action: "start" is not an image event\'s action');
     assert.deepEqual(lines.slice(0, 4).map((l) => l[2]), ['evvol', 'evvol', 'evvol', 'evvol']);
     assert.equal(lines[1]![3], '/data');
     assert.match(lines[4]![2]!, /^sha256:[0-9a-f]{64}$/);
@@ -860,6 +875,53 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(api.status, 400);
     assert.match(api.json.message, /since: "abc" is not a unix time/);
     assert.equal(d.docker(['rm', 'evt']).code, 0);
+  });
+
+  test('docker import: a root filesystem tar from a file, stdin or a URL, with -c and -m; bad sources are named', async () => {
+    const tar = join(work, 'rootfs.tar');
+    const file = d.docker(['import', '-c', 'CMD ["echo", "imported"]', '-m', 'from a file', tar, 'dimp:file']);
+    assert.equal(file.code, 0, file.err);
+    assert.match(file.out, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(d.docker(['run', '--rm', 'dimp:file']).out, 'imported\n');
+    assert.equal(d.docker(['history', '--format', '{{.Comment}}', 'dimp:file']).out, 'from a file\n');
+    const piped = spawnSync(dockerBin, ['import', '-', 'dimp:stdin'], { input: readFileSync(tar), env: d.env(), encoding: 'utf8' });
+    assert.equal(piped.status, 0, piped.stderr);
+    assert.equal(d.docker(['history', '--format', '{{.Comment}}', 'dimp:stdin']).out, 'Imported from -\n');
+    // a URL: a server of this test's, on loopback (so the docker CLI runs asynchronously here); one that fails midway
+    const http = await import('node:http');
+    const srv = http.createServer((req, res) => {
+      if (req.url === '/rootfs.tar') res.end(readFileSync(tar));
+      else if (req.url === '/cut.tar') { res.writeHead(200, { 'content-length': '10000000' }); res.write(readFileSync(tar).subarray(0, 4096)); setTimeout(() => res.destroy(), 100); }
+      else { res.statusCode = 404; res.end(); }
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    const dockerAsync = (args: string[]) => new Promise<{ code: number | null; err: string }>((res) => {
+      const p = spawn(dockerBin, args, { env: d.env(), stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      p.stderr.on('data', (x: Buffer) => { err += x; });
+      p.on('close', (code) => res({ code, err }));
+    });
+    try {
+      const url = `http://127.0.0.1:${(srv.address() as { port: number }).port}`;
+      const got = await dockerAsync(['import', `${url}/rootfs.tar`, 'dimp:url']);
+      assert.equal(got.code, 0, got.err);
+      assert.equal(d.docker(['run', '--rm', 'dimp:url', 'echo', 'from a URL']).out, 'from a URL\n');
+      const missing = await dockerAsync(['import', `${url}/missing.tar`, 'dimp:missing']);
+      assert.equal(missing.code, 1);
+      assert.match(missing.err, new RegExp(`Get "${url}/missing.tar": 404`));
+      const cut = await dockerAsync(['import', `${url}/cut.tar`, 'dimp:cut']);
+      assert.equal(cut.code, 1);
+      assert.match(cut.err, /Error response from daemon: .+/);
+      assert.equal(d.docker(['images', '-q', 'dimp:cut']).out, '');
+    } finally { srv.close(); }
+    const ftp = await d.api('POST', '/v1.47/images/create?fromSrc=ftp://127.0.0.1/x.tar');
+    assert.equal(ftp.status, 400);
+    assert.equal(ftp.json.message, 'fromSrc "ftp://127.0.0.1/x.tar" is neither - (the request body) nor an http(s) URL');
+    const badName = spawnSync(dockerBin, ['import', '-', 'Bad:Name'], { input: readFileSync(tar), env: d.env(), encoding: 'utf8' });
+    assert.equal(badName.status, 1);
+    assert.match(badName.stderr, /Bad:Name|invalid reference format/);
+    assert.equal(d.docker(['images', '-q', 'dimp']).out.trim().split('\n').length, 3);
+    assert.equal(d.docker(['rmi', 'dimp:file', 'dimp:stdin', 'dimp:url']).code, 0);
   });
 
   test('networks as far as berth has them, and the prunes docker system prune makes', () => {

@@ -5,8 +5,10 @@ import { pull } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
 import { imageHistory, imageSummary, inspectImage, listImages } from '../image/inspect.js';
-import { load, loadedLines, save } from '../image/archive.js';
-import { ApiError, filtersOf, type Router } from './server.js';
+import { importRootfs, load, loadedLines, save } from '../image/archive.js';
+import { ApiError, filtersOf, type Request, type Router } from './server.js';
+import { IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/events.js';
+import { Readable } from 'node:stream';
 
 
 /** A progress line in docker's JSON message stream. */
@@ -19,6 +21,22 @@ function line(res: ServerResponse, msg: Record<string, unknown>): void {
 export type ImageEvents = (action: string, id: string, attributes: Record<string, string>) => void;
 
 export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
+  const emit = (evs: ImageEvent[]) => { for (const e of evs) event(e.action, e.id, e.attributes); };
+
+  // the berth CLI changes the store itself (pull, tag, rmi, ...) and then tells berthd, for its events
+  r.add('POST', '/berth/image-events', async (req) => {
+    const body = await req.json();
+    if (!Array.isArray(body)) throw new ApiError(400, 'the body must be a list of image events');
+    const evs = body.map((e: Partial<ImageEvent>, i) => {
+      if (typeof e?.action !== 'string' || !IMAGE_ACTIONS.has(e.action)) throw new ApiError(400, `[${i}].action: "${e?.action}" is not an image event's action`);
+      if (typeof e.id !== 'string') throw new ApiError(400, `[${i}].id must be a string`);
+      const attrs = e.attributes ?? {};
+      if (typeof attrs !== 'object' || Object.values(attrs).some((v) => typeof v !== 'string')) throw new ApiError(400, `[${i}].attributes must map names to strings`);
+      return { action: e.action, id: e.id, attributes: attrs };
+    });
+    emit(evs);
+  });
+
   r.add('GET', '/images/json', (req) => {
     const s = store();
     return listImages(s, filtersOf(req)).map((i) => imageSummary(s, i));
@@ -38,9 +56,31 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     }));
   });
 
+  // docker import: a root filesystem tar from the body (fromSrc=-) or an http(s) URL
+  const importFrom = async (req: Request, res: ServerResponse, src: string) => {
+    const repo = req.query.get('repo'), tag = req.query.get('tag');
+    if (tag && !repo) throw new ApiError(400, `tag "${tag}" needs a repo`);
+    const name = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
+    if (name) parseReference(name); // a bad name is refused before the body is read
+    const [os, architecture, ...rest] = (req.query.get('platform') || 'linux/amd64').split('/');
+    if (!os || !architecture || rest.length > 1) throw new ApiError(400, `platform "${req.query.get('platform')}" is not os/arch[/variant]`);
+    let body: Readable;
+    if (src === '-') body = req.raw;
+    else if (/^https?:\/\//.test(src)) {
+      const got = await fetch(src).catch((e: Error) => { throw new ApiError(500, `Get "${src}": ${e.message}`); });
+      if (!got.ok || !got.body) throw new ApiError(500, `Get "${src}": ${got.status} ${got.statusText}`);
+      body = Readable.fromWeb(got.body as never);
+    } else throw new ApiError(400, `fromSrc "${src}" is neither - (the request body) nor an http(s) URL`);
+    const img = await importRootfs(store(), body, { name, changes: req.query.getAll('changes'), message: req.query.get('message') || `Imported from ${src}`, platform: { os, architecture } });
+    line(res, { status: img.id });
+    emit(importedEvents(img));
+    res.end();
+  };
+
   r.add('POST', '/images/create', async (req, res) => {
-    const from = req.query.get('fromImage');
-    if (!from) throw new ApiError(400, 'fromImage is required (berth has no import through this endpoint yet)');
+    const from = req.query.get('fromImage'), src = req.query.get('fromSrc');
+    if (!from && src) return importFrom(req, res, src);
+    if (!from) throw new ApiError(400, 'fromImage or fromSrc is required');
     const tag = req.query.get('tag');
     const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
     const parsed = parseReference(ref);
@@ -58,7 +98,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     line(res, { status: `Digest: ${result.digest}` });
     const pulled = `${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}`;
     line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${pulled}` });
-    event('pull', pulled, { name: pulled });
+    emit(pulledEvents(pulled));
     res.end();
   });
 
@@ -66,14 +106,14 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('POST', '/images/load', async (req, res) => {
     const images = await load(store(), req.raw);
     for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
-    for (const i of images) event('load', i.id, { name: i.names[0] ? shortReference(i.names[0]) : i.id });
+    emit(loadedEvents(images));
     res.end();
   });
   const saveTo = async (names: string[], res: ServerResponse) => {
     const ids = names.map((n) => store().resolve(n).id); // an unknown name is a 404 before the tar starts
     res.writeHead(200, { 'content-type': 'application/x-tar' });
     await save(store(), names, res);
-    names.forEach((n, i) => event('save', ids[i]!, { name: n }));
+    emit(savedEvents(ids, names));
     res.end();
   };
   r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));
@@ -84,7 +124,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     if (!repo) throw new ApiError(400, 'repo is required');
     const name = `${repo}:${req.query.get('tag') || 'latest'}`;
     store().tag(req.params.name!, name);
-    event('tag', store().resolve(name).id, { name });
+    emit(taggedEvents(store().resolve(name).id, name));
     res.writeHead(201); res.end();
   });
 
@@ -102,7 +142,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     } });
     line(res, { status: `${r2.tag}: digest: ${r2.digest} size: ${r2.size}` });
     line(res, { progressDetail: {}, aux: { Tag: r2.tag, Digest: r2.digest, Size: r2.size } });
-    event('push', name, { name });
+    emit(pushedEvents(name));
     res.end();
   });
 
@@ -110,9 +150,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   r.add('POST', '/images/prune', (req) => {
     const all = filtersOf(req).dangling?.some((v) => v === 'false' || v === '0') ?? false;
     const r2 = store().prune({ all });
-    for (const u of r2.untagged) event('untag', u.id, { name: shortReference(u.name) });
-    for (const id of r2.images) event('delete', id, { name: id });
-    event('prune', '', { reclaimed: String(r2.reclaimed) });
+    emit(prunedEvents(r2));
     return { ImagesDeleted: [...r2.untagged.map((u) => ({ Untagged: shortReference(u.name) })), ...r2.deleted.map((d) => ({ Deleted: d }))], SpaceReclaimed: r2.reclaimed };
   });
 
@@ -120,8 +158,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     const force = ['1', 'true'].includes(req.query.get('force') ?? '');
     const id = store().resolve(req.params.name!).id;
     const r2 = store().remove(req.params.name!, { force });
-    for (const u of r2.untagged) event('untag', id, { name: shortReference(u) });
-    for (const d of r2.deleted) if (d === id) event('delete', id, { name: id });
+    emit(removedEvents(id, r2));
     return [
       ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
       ...r2.deleted.map((d) => ({ Deleted: d })),

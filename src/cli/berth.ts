@@ -13,7 +13,7 @@ import { registerImageCommands } from './images.js';
 import { imageStoreIn } from '../engine/data-root.js';
 import type { ImageStore } from '../image/store.js';
 import { registerContainerCommands } from './containers.js';
-import { apiOf, newProgram, runCli } from './program.js';
+import { apiOf, imageEventsOf, newProgram, runCli } from './program.js';
 import { CONTAINER_VERBS } from './verbs.js';
 import { InvalidInput } from '../util/check.js';
 import { resolve } from 'node:path';
@@ -55,7 +55,7 @@ async function useDaemonRoot(program: Command, action: Command): Promise<void> {
 function buildProgram(verb: string | undefined): Command {
   const { program, verbs } = newProgram(verb);
   let store: ImageStore | undefined;
-  registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)));
+  registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)), imageEventsOf(program));
   registerContainerCommands(verbs, apiOf(program));
   program.hook('preAction', (_p, action) => useDaemonRoot(program, action));
   program.command('version').description('show version and host information')

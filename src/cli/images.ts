@@ -7,7 +7,8 @@ import { push } from '../image/push.js';
 import { importRootfs, load, loadedLines, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { familiarName, parseReference, shortReference } from '../image/reference.js';
+import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
+import { importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/events.js';
 import { imageHistory, imageSize, inspectImage, listImages } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
 import { RegistryClient } from '../image/registry/client.js';
@@ -44,7 +45,7 @@ function progressPrinter(): (e: ProgressEvent) => void {
   };
 }
 
-export function registerImageCommands(program: Command, store: () => ImageStore): void {
+export function registerImageCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
   const insecure = () => (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
   const mirrors = () => (process.env.BERTH_REGISTRY_MIRRORS ?? '').split(',').filter(Boolean);
 
@@ -58,6 +59,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
       if (!o.quiet) process.stdout.write(`${tagged ? `${tagged}: ` : ''}Pulling from ${familiarName(ref)}\n`);
       const printer = o.quiet ? undefined : progressPrinter();
       const r = await pull(store(), image, { platform: o.platform, progress: printer, insecure: insecure(), mirrors: mirrors() });
+      await tell(pulledEvents(`${familiarName(ref)}${tagged ? `:${tagged}` : `@${ref.digest}`}`));
       if (!o.quiet) {
         if (process.stdout.isTTY) process.stdout.write('\n');
         process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}${tagged ? `:${tagged}` : ''}${ref.digest && !ref.tag ? `@${ref.digest}` : ''}\n`);
@@ -79,28 +81,36 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
         },
       });
       process.stdout.write(`${r.tag}: digest: ${r.digest} size: ${r.size}\n`);
+      await tell(pushedEvents(formatReference({ ...ref, tag: ref.tag ?? 'latest' })));
     });
 
   const saveCmd = async (images: string[], o: { output?: string }) => {
     if (!o.output && process.stdout.isTTY) throw new InvalidInput('save', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
-    if (!o.output) { await save(store(), images, process.stdout); return; }
-    const tmp = `${o.output}.${process.pid}.tmp`; // a failed save leaves no half archive
-    try {
-      await save(store(), images, createWriteStream(tmp));
-      renameSync(tmp, o.output);
-    } finally {
-      rmSync(tmp, { force: true });
+    const ids = images.map((n) => store().resolve(n).id);
+    if (!o.output) await save(store(), images, process.stdout);
+    else {
+      const tmp = `${o.output}.${process.pid}.tmp`; // a failed save leaves no half archive
+      try {
+        await save(store(), images, createWriteStream(tmp));
+        renameSync(tmp, o.output);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
     }
+    await tell(savedEvents(ids, images));
   };
   const loadCmd = async (o: { input?: string; quiet?: boolean }) => {
     const src = o.input ? createReadStream(o.input) : process.stdin;
-    for (const l of loadedLines(await load(store(), src))) process.stdout.write(`${l}\n`);
+    const images = await load(store(), src);
+    for (const l of loadedLines(images)) process.stdout.write(`${l}\n`);
+    await tell(loadedEvents(images));
   };
   const importCmd = async (file: string, ref: string | undefined, o: { change?: string[]; message?: string; platform?: string }) => {
     const src = file === '-' ? process.stdin : createReadStream(file);
     const [os, architecture] = (o.platform ?? 'linux/amd64').split('/');
     const img = await importRootfs(store(), src.pipe(new PassThrough()), { name: ref, changes: o.change, message: o.message, platform: { os: os!, architecture: architecture ?? 'amd64' } });
     process.stdout.write(`${img.id}\n`);
+    await tell(importedEvents(img));
   };
   const collectOpt = (v: string, p: string[] = []) => [...p, v];
   for (const c of [program.command('save <image...>'), image.command('save <image...>')]) c.description('write images to a tar archive (docker save format and OCI layout)').option('-o, --output <file>', 'write to a file instead of stdout').action(saveCmd);
@@ -150,9 +160,11 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
     let failed = false;
     for (const ref of images) {
       try {
+        const id = store().resolve(ref).id;
         const r = store().remove(ref, { force: o.force });
         for (const u of r.untagged) process.stdout.write(`Untagged: ${shortReference(u)}\n`);
         for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
+        await tell(removedEvents(id, r));
       } catch (e) {
         failed = true;
         process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);
@@ -163,8 +175,11 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   program.command('rmi <image...>').description('remove images').option('-f, --force', 'also images that are in use or have several names').action(rmi);
   image.command('rm <image...>').alias('remove').description('remove images').option('-f, --force', 'also images in use').action(rmi);
 
-  program.command('tag <source> <target>').description('give an image another name').action((src: string, dst: string) => store().tag(src, dst));
-  image.command('tag <source> <target>').description('give an image another name').action((src: string, dst: string) => store().tag(src, dst));
+  const tag = async (src: string, dst: string) => {
+    store().tag(src, dst);
+    await tell(taggedEvents(store().resolve(dst).id, dst));
+  };
+  for (const c of [program.command('tag <source> <target>'), image.command('tag <source> <target>')]) c.description('give an image another name').action(tag);
 
   const inspect = (refs: string[], o: { format?: string }) => {
     const s = store();
@@ -191,8 +206,9 @@ export function registerImageCommands(program: Command, store: () => ImageStore)
   image.command('prune').description('remove unused images')
     .option('-a, --all', 'all images no container uses, not only unnamed ones')
     .option('-f, --force', 'do not ask (berth never asks)')
-    .action((o: { all?: boolean }) => {
+    .action(async (o: { all?: boolean }) => {
       const r = store().prune({ all: o.all });
+      await tell(prunedEvents(r));
       const lines = [...r.untagged.map((u) => `untagged: ${shortReference(u.name)}\n`), ...r.deleted.map((d) => `deleted: ${d}\n`)];
       if (lines.length) process.stdout.write(`Deleted Images:\n${lines.join('')}\n`);
       process.stdout.write(`Total reclaimed space: ${units(r.reclaimed)}\n`);

@@ -4,7 +4,8 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { DEFAULT_DATA_ROOT } from '../engine/defaults.js';
 import { verbOf } from './verbs.js';
-import { clientFor, DaemonError, type ApiClient } from './client.js';
+import { ApiClient, clientFor, DaemonError, socketOf } from './client.js';
+import type { ImageEvent } from '../image/events.js';
 import { Conflict, NotFound } from '../util/check.js';
 
 /**
@@ -40,6 +41,22 @@ export function newProgram(verb: string | undefined): { program: Command; verbs:
 export function apiOf(program: Command): () => ApiClient {
   let api: ApiClient | undefined;
   return () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host));
+}
+
+/**
+ * Tells the data root's berthd, when one runs (none is started for this), of
+ * image changes the CLI made in the store itself, for its events.
+ */
+export function imageEventsOf(program: Command): (evs: ImageEvent[]) => Promise<void> {
+  return async (evs) => {
+    const o = program.opts() as { dataRoot: string; host?: string };
+    const api = o.host ? clientFor(o.dataRoot, o.host) : new ApiClient(socketOf(o.dataRoot));
+    try {
+      await api.call('POST', '/berth/image-events', evs);
+    } catch (e) {
+      if (e instanceof DaemonError && e.status !== 404) throw e; // not: no daemon, or one without the route
+    }
+  };
 }
 
 /** Parses and runs a command line; the exit code. */
