@@ -156,9 +156,8 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
 
   r.add('DELETE', '/images/{name*}', (req) => {
     const force = ['1', 'true'].includes(req.query.get('force') ?? '');
-    const id = store().resolve(req.params.name!).id;
     const r2 = store().remove(req.params.name!, { force });
-    emit(removedEvents(id, r2));
+    emit(removedEvents(r2));
     return [
       ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
       ...r2.deleted.map((d) => ({ Deleted: d })),

@@ -160,11 +160,10 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
     let failed = false;
     for (const ref of images) {
       try {
-        const id = store().resolve(ref).id;
         const r = store().remove(ref, { force: o.force });
         for (const u of r.untagged) process.stdout.write(`Untagged: ${shortReference(u)}\n`);
         for (const d of r.deleted) process.stdout.write(`Deleted: ${d}\n`);
-        await tell(removedEvents(id, r));
+        await tell(removedEvents(r));
       } catch (e) {
         failed = true;
         process.stderr.write(`Error response from daemon: ${(e as Error).message}\n`);

@@ -24,7 +24,7 @@ export const savedEvents = (ids: string[], names: string[]) => names.map((n, i) 
 /** An import that named the image tags it first, as dockerd does. */
 export const importedEvents = (img: ImageRecord) => [...(img.names[0] ? taggedEvents(img.id, img.names[0]) : []), ev('import', img.id, { name: img.id })];
 
-export const removedEvents = (id: string, r: { untagged: string[]; deleted: string[] }) => [
+export const removedEvents = ({ id, ...r }: { id: string; untagged: string[]; deleted: string[] }) => [
   ...r.untagged.map((u) => ev('untag', id, { name: shortReference(u) })),
   ...r.deleted.filter((d) => d === id).map((d) => ev('delete', d, { name: d })),
 ];

@@ -165,28 +165,32 @@ export class ImageStore {
     return { blobs, chains };
   }
 
-  /** Chains that containers' snapshots stand on (recorded by prepare()). */
+  /** A file prepareRoot keeps beside a container's snapshot: `parent` (its layer chain) or `image`. */
+  private rootFile(key: string, name: 'parent' | 'image'): string { return join(this.snapshots.root, 'active', key, name); }
+
+  /** What each container's snapshot stands on: its chain, and its image (not known for one made before it was recorded). */
+  private containerRoots(): { chain: string | null; image?: string }[] {
+    const roots = [];
+    for (const key of this.snapshots.active()) {
+      if (!existsSync(this.rootFile(key, 'parent'))) continue;
+      const image = this.rootFile(key, 'image');
+      roots.push({ chain: readFileSync(this.rootFile(key, 'parent'), 'utf8') || null, image: existsSync(image) ? readFileSync(image, 'utf8') : undefined });
+    }
+    return roots;
+  }
+
+  /** Chains that containers' snapshots stand on, with their parents. */
   private chainsInUse(): Set<string> {
     const used = new Set<string>();
-    for (const key of this.snapshots.active()) {
-      const f = join(this.snapshots.root, 'active', key, 'parent');
-      if (!existsSync(f)) continue;
-      for (let c: string | null = readFileSync(f, 'utf8') || null; c; c = this.snapshots.info(c)?.parent ?? null) used.add(c);
-    }
+    for (const r of this.containerRoots()) for (let c = r.chain; c; c = this.snapshots.info(c)?.parent ?? null) used.add(c);
     return used;
   }
 
-  /**
-   * Images containers were made from (recorded by prepareRoot). A container
-   * made before the image was recorded counts the images of its chain.
-   */
+  /** Images containers were made from; a container made before that was recorded counts the images of its chain. */
   private imagesInUse(): Set<string> {
-    const used = new Set<string>(), chains = new Set<string>();
-    for (const key of this.snapshots.active()) {
-      const dir = join(this.snapshots.root, 'active', key);
-      if (existsSync(join(dir, 'image'))) used.add(readFileSync(join(dir, 'image'), 'utf8'));
-      else if (existsSync(join(dir, 'parent'))) chains.add(readFileSync(join(dir, 'parent'), 'utf8'));
-    }
+    const roots = this.containerRoots();
+    const used = new Set(roots.flatMap((r) => (r.image ? [r.image] : [])));
+    const chains = new Set(roots.flatMap((r) => (r.image === undefined && r.chain ? [r.chain] : [])));
     if (chains.size) for (const img of this.list()) if (img.chainID !== null && chains.has(img.chainID)) used.add(img.id);
     return used;
   }
@@ -198,8 +202,8 @@ export class ImageStore {
    */
   prepareRoot(key: string, img: ImageRecord, transient = false) {
     const mounts = this.snapshots.prepare(key, img.chainID, transient);
-    writeFileAtomic(join(this.snapshots.root, 'active', key, 'parent'), img.chainID ?? '', { durable: !transient });
-    writeFileAtomic(join(this.snapshots.root, 'active', key, 'image'), img.id, { durable: !transient });
+    writeFileAtomic(this.rootFile(key, 'parent'), img.chainID ?? '', { durable: !transient });
+    writeFileAtomic(this.rootFile(key, 'image'), img.id, { durable: !transient });
     return mounts;
   }
 
@@ -210,7 +214,7 @@ export class ImageStore {
    */
   diffRoot(key: string, out: Writable, mountPoints: string[] = []): Promise<DiffResult> {
     const upper = this.snapshots.upperDir(key);
-    const parent = readFileSync(join(this.snapshots.root, 'active', key, 'parent'), 'utf8');
+    const parent = readFileSync(this.rootFile(key, 'parent'), 'utf8');
     const lowers = parent ? this.snapshots.lowerDirs(parent) : [];
     return diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, mountPointEntries(upper, mountPoints, lowers));
   }
@@ -218,9 +222,9 @@ export class ImageStore {
   /**
    * Removes a name, or the image with all its names when `ref` is an ID.
    * The image a container was made from is refused unless `force` (then
-   * only untagged while in use). Returns what was untagged and deleted, as docker prints it.
+   * only untagged while in use). Returns the image's ID, and what was untagged and deleted, as docker prints it.
    */
-  remove(ref: string, opts: { force?: boolean } = {}): { untagged: string[]; deleted: string[] } {
+  remove(ref: string, opts: { force?: boolean } = {}): { id: string; untagged: string[]; deleted: string[] } {
     const img = this.resolve(ref);
     const byName = !img.id.slice(7).startsWith(ref.replace(/^sha256:/, ''));
     // docker's rule: the image a container was made from, not another that shares its layers (collect keeps those)
@@ -243,7 +247,7 @@ export class ImageStore {
       drop = true;
     });
     const deleted = drop ? [img.id, ...this.collect().layers] : [];
-    return { untagged, deleted };
+    return { id: img.id, untagged, deleted };
   }
 
   /** Frees every blob and layer no image and no container refers to. Returns what went. */
