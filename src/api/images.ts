@@ -1,9 +1,9 @@
 // Image endpoints of the Docker Engine API over berth's image store.
 import type { ServerResponse } from 'node:http';
 import type { ImageStore } from '../image/store.js';
-import { pull } from '../image/pull.js';
+import { parsePlatform, pull } from '../image/pull.js';
 import { push } from '../image/push.js';
-import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
+import { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference } from '../image/reference.js';
 import { imageHistory, imageSummary, inspectImage, listImages } from '../image/inspect.js';
 import { importRootfs, load, loadedLines, save } from '../image/archive.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
@@ -62,8 +62,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     if (tag && !repo) throw new ApiError(400, `tag "${tag}" needs a repo`);
     const name = repo ? (tag ? `${repo}:${tag}` : repo) : undefined;
     if (name) parseReference(name); // a bad name is refused before the body is read
-    const [os, architecture, ...rest] = (req.query.get('platform') || 'linux/amd64').split('/');
-    if (!os || !architecture || rest.length > 1) throw new ApiError(400, `platform "${req.query.get('platform')}" is not os/arch[/variant]`);
+    const platform = parsePlatform(req.query.get('platform') || undefined);
     let body: Readable;
     if (src === '-') body = req.raw;
     else if (/^https?:\/\//.test(src)) {
@@ -71,7 +70,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
       if (!got.ok || !got.body) throw new ApiError(500, `Get "${src}": ${got.status} ${got.statusText}`);
       body = Readable.fromWeb(got.body as never);
     } else throw new ApiError(400, `fromSrc "${src}" is neither - (the request body) nor an http(s) URL`);
-    const img = await importRootfs(store(), body, { name, changes: req.query.getAll('changes'), message: req.query.get('message') || `Imported from ${src}`, platform: { os, architecture } });
+    const img = await importRootfs(store(), body, { name, changes: req.query.getAll('changes'), message: req.query.get('message') || `Imported from ${src}`, platform });
     line(res, { status: img.id });
     emit(importedEvents(img));
     res.end();
@@ -84,7 +83,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     const tag = req.query.get('tag');
     const ref = tag ? (tag.startsWith('sha256:') ? `${from}@${tag}` : `${from}:${tag}`) : from;
     const parsed = parseReference(ref);
-    const shown = parsed.tag ?? (parsed.digest ? undefined : 'latest');
+    const shown = pullTag(parsed);
     let started = false;
     const result = await pull(store(), ref, {
       ...registryOpts(), platform: req.query.get('platform') || undefined,
@@ -96,7 +95,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     });
     if (!started) line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest });
     line(res, { status: `Digest: ${result.digest}` });
-    const pulled = `${familiarName(parsed)}${shown ? `:${shown}` : `@${parsed.digest}`}`;
+    const pulled = pulledName(parsed);
     line(res, { status: `Status: ${result.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${pulled}` });
     emit(pulledEvents(pulled));
     res.end();

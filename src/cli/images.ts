@@ -2,12 +2,12 @@
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
 import type { ImageStore, ImageRecord } from '../image/store.js';
-import { pull, type ProgressEvent } from '../image/pull.js';
+import { parsePlatform, pull, type ProgressEvent } from '../image/pull.js';
 import { push } from '../image/push.js';
 import { importRootfs, load, loadedLines, save } from '../image/archive.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { familiarName, formatReference, parseReference, shortReference } from '../image/reference.js';
+import { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference } from '../image/reference.js';
 import { importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/events.js';
 import { imageHistory, imageSize, inspectImage, listImages } from '../image/inspect.js';
 import { saveCredentials } from '../image/registry/credentials.js';
@@ -55,14 +55,14 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
     .option('-q, --quiet', 'print only the image name')
     .action(async (image: string, o: { platform?: string; quiet?: boolean }) => {
       const ref = parseReference(image);
-      const tagged = ref.tag ?? (ref.digest ? undefined : 'latest');
+      const tagged = pullTag(ref);
       if (!o.quiet) process.stdout.write(`${tagged ? `${tagged}: ` : ''}Pulling from ${familiarName(ref)}\n`);
       const printer = o.quiet ? undefined : progressPrinter();
       const r = await pull(store(), image, { platform: o.platform, progress: printer, insecure: insecure(), mirrors: mirrors() });
-      await tell(pulledEvents(`${familiarName(ref)}${tagged ? `:${tagged}` : `@${ref.digest}`}`));
+      await tell(pulledEvents(pulledName(ref)));
       if (!o.quiet) {
         if (process.stdout.isTTY) process.stdout.write('\n');
-        process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}${tagged ? `:${tagged}` : ''}${ref.digest && !ref.tag ? `@${ref.digest}` : ''}\n`);
+        process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${pulledName(ref)}\n`);
       }
       process.stdout.write(`${ref.registry}/${ref.repository}${tagged ? `:${tagged}` : `@${ref.digest}`}\n`);
     });
@@ -107,8 +107,7 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
   };
   const importCmd = async (file: string, ref: string | undefined, o: { change?: string[]; message?: string; platform?: string }) => {
     const src = file === '-' ? process.stdin : createReadStream(file);
-    const [os, architecture] = (o.platform ?? 'linux/amd64').split('/');
-    const img = await importRootfs(store(), src.pipe(new PassThrough()), { name: ref, changes: o.change, message: o.message, platform: { os: os!, architecture: architecture ?? 'amd64' } });
+    const img = await importRootfs(store(), src.pipe(new PassThrough()), { name: ref, changes: o.change, message: o.message, platform: parsePlatform(o.platform) });
     process.stdout.write(`${img.id}\n`);
     await tell(importedEvents(img));
   };

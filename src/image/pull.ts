@@ -30,8 +30,8 @@ export interface PullResult { image: ImageRecord; digest: string; downloaded: nu
 
 export function parsePlatform(p: string | undefined): Platform {
   if (!p) return { os: 'linux', architecture: hostArch() };
-  const [os, architecture, variant] = p.split('/');
-  if (!os || !architecture) throw new InvalidInput('--platform', `"${p}" is not os/arch[/variant]`);
+  const [os, architecture, variant, ...more] = p.split('/');
+  if (!os || !architecture || more.length) throw new InvalidInput('--platform', `"${p}" is not os/arch[/variant]`);
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 

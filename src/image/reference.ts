@@ -69,6 +69,15 @@ export function familiarName(r: Reference): string {
   return name;
 }
 
+/** The tag a pull of `r` shows: its own, or "latest" unless it names a digest alone. */
+export const pullTag = (r: Reference): string | undefined => r.tag ?? (r.digest ? undefined : DEFAULT_TAG);
+
+/** What a pull of `r` got, as docker's "Status: ... for NAME" and its pull event name it. */
+export function pulledName(r: Reference): string {
+  const tag = pullTag(r);
+  return `${familiarName(r)}${tag ? `:${tag}` : `@${r.digest}`}`;
+}
+
 /** A stored name or name@digest as docker prints it: busybox:latest, 127.0.0.1:5000/x@sha256:... */
 export function shortReference(text: string): string {
   const r = parseReference(text);
