@@ -84,20 +84,25 @@
     },
     {
       "target_name": "berth-cli",
-      "type": "executable",
-      "sources": [
-        "native/cli/front.c"
-      ],
-      "cflags": [
-        "-O2",
-        "-Wall",
-        "-Wextra",
-        "-Wno-unused-parameter",
-        "-std=gnu11",
-        "-D_GNU_SOURCE"
-      ],
-      "ldflags": [
-        "-static-libgcc"
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/cli/front.c"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-cli"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-cli",
+            "dynamic",
+            "native/cli/front.c"
+          ]
+        }
       ]
     },
     {

@@ -710,13 +710,12 @@ static void release_buffers(void) {
 
 /* One read of the process's stdout (0) or stderr (1); 0 when it is finished. */
 static int pump_output(int stream, int fd) {
-  char *buf = read_buf;
-  ssize_t n = read(fd, buf, sizeof(read_buf));
+  ssize_t n = read(fd, read_buf, sizeof(read_buf));
   if (n < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
   if (n <= 0) return 0;
   buffers_held = 1;
-  log_output(stream, (unsigned char *)buf, (size_t)n);
-  to_clients(stream, buf, (size_t)n);
+  log_output(stream, (unsigned char *)read_buf, (size_t)n);
+  to_clients(stream, read_buf, (size_t)n);
   return 1;
 }
 
