@@ -4,8 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { Duplex } from 'node:stream';
 import type { Server as NetServer, Socket } from 'node:net';
-import { InvalidInput } from '../util/check.js';
-import { Conflict, NotFound } from '../image/store.js';
+import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { RegistryError } from '../image/registry/client.js';
 
 import { API_VERSION } from '../version.js';

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { writeFileAtomic } from '../util/atomic.js';
-import { InvalidInput } from '../util/check.js';
+import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { removeEntries } from '../util/fsx.js';
-import { Conflict, NotFound } from '../image/store.js';
 
 export interface Volume {
   Name: string;

@@ -34,8 +34,6 @@ export interface ImageRecord {
   added: string;
 }
 
-export { NotFound, Conflict };
-
 /** docker's words for an image that is not here: the reference as it reads it ("busybox" is busybox:latest). */
 const noSuchImage = (ref: string) => new NotFound(ref, `No such image: ${/^[a-z0-9]/.test(ref) && !/[:@]/.test(ref.slice(ref.lastIndexOf('/') + 1)) ? `${ref}:latest` : ref}`);
 
