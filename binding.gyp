@@ -109,6 +109,7 @@
       "target_name": "berth_fsx",
       "sources": [
         "native/fsx/fsx.c",
+        "native/fsx/at.c",
         "native/common/sealed.c"
       ],
       "cflags": [

@@ -641,7 +641,13 @@ static int op_chdir(struct exec_ctx *ctx, const struct plan_op *op) {
 static int find_exec(const char *file, const char *pathenv, char *out, size_t outlen) {
   if (strchr(file, '/')) {
     snprintf(out, outlen, "%s", file);
-    return access(out, X_OK);
+    if (access(out, X_OK) < 0) return -1;
+    struct stat st;
+    if (stat(out, &st) == 0 && !S_ISREG(st.st_mode)) { /* a directory passes access(X_OK); execve refuses it */
+      errno = EACCES;
+      return -1;
+    }
+    return 0;
   }
   const char *p = pathenv && *pathenv ? pathenv : "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
   int err = ENOENT;
@@ -666,10 +672,18 @@ static const char *env_path(const struct plan_op *op, unsigned envbase, unsigned
   return NULL;
 }
 
+/* runc's words: a command that is there but cannot be run is "permission denied" (126), one that is not there "not found" (127) */
+static int exec_not_found(struct exec_ctx *ctx, const char *file) {
+  if (errno == EACCES) {
+    errno = 0;
+    return fail(ctx, "exec: \"%s\": permission denied", file);
+  }
+  return fail(ctx, "exec: \"%s\": executable file not found in $PATH", file);
+}
+
 static int op_check_exec(struct exec_ctx *ctx, const struct plan_op *op) {
   char path[PATH_MAX];
-  if (find_exec(A(0), op->argc > 1 ? A(1) : NULL, path, sizeof(path)) < 0)
-    return fail(ctx, "exec: \"%s\": executable file not found in $PATH", A(0));
+  if (find_exec(A(0), op->argc > 1 ? A(1) : NULL, path, sizeof(path)) < 0) return exec_not_found(ctx, A(0));
   return 0;
 }
 
@@ -685,8 +699,7 @@ static int op_exec(struct exec_ctx *ctx, const struct plan_op *op) {
   for (unsigned i = 0; i < argc; i++) argv[i] = (char *)A(2 + i);
   for (unsigned i = 0; i < envc; i++) envp[i] = (char *)A(3 + argc + i);
   char path[PATH_MAX];
-  if (find_exec(A(0), env_path(op, 3 + argc, envc), path, sizeof(path)) < 0)
-    return fail(ctx, "exec: \"%s\": executable file not found in $PATH", A(0));
+  if (find_exec(A(0), env_path(op, 3 + argc, envc), path, sizeof(path)) < 0) return exec_not_found(ctx, A(0));
   execve(path, argv, envp);
   return fail(ctx, "exec %s", path);
 }

@@ -7,8 +7,6 @@
  * CLI worker takes the place of the berth CLI's front; spawn and reap, which
  * start a shim without copying the daemon's page tables.
  * Each call is synchronous and throws an Error with Node's code/syscall/path. */
-#define NAPI_VERSION 8
-#include <node_api.h>
 
 #include <errno.h>
 #include <stdbool.h>
@@ -29,6 +27,7 @@
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include "../common/sealed.h"
+#include "fsx.h"
 
 #define PATH_MAX_LEN 4096
 #define CHECK(call)                                                    \
@@ -57,11 +56,16 @@ static const char *errno_code(int e) {
   case ERANGE: return "ERANGE";
   case EBUSY: return "EBUSY";
   case EBADF: return "EBADF";
+  case EXDEV: return "EXDEV";
+  case ENOTEMPTY: return "ENOTEMPTY";
+  case EISDIR: return "EISDIR";
+  case EAGAIN: return "EAGAIN";
+  case EMLINK: return "EMLINK";
   default: return "EIO";
   }
 }
 
-static napi_value throw_errno(napi_env env, const char *syscall, const char *path) {
+napi_value fsx_throw_errno(napi_env env, const char *syscall, const char *path) {
   int e = errno;
   char msg[PATH_MAX_LEN + 128];
   snprintf(msg, sizeof(msg), "%s, %s '%s'", strerror(e), syscall, path);
@@ -100,7 +104,7 @@ static napi_value js_mknod(napi_env env, napi_callback_info info) {
   CHECK(napi_get_value_uint32(env, argv[1], &mode));
   CHECK(napi_get_value_uint32(env, argv[2], &major));
   CHECK(napi_get_value_uint32(env, argv[3], &minor));
-  if (mknod(path, (mode_t)mode, makedev(major, minor)) < 0) return throw_errno(env, "mknod", path);
+  if (mknod(path, (mode_t)mode, makedev(major, minor)) < 0) return fsx_throw_errno(env, "mknod", path);
   return NULL;
 }
 
@@ -117,7 +121,7 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "lsetxattr(path, name, value: Buffer)");
     return NULL;
   }
-  if (lsetxattr(path, name, data, len, 0) < 0) return throw_errno(env, "lsetxattr", path);
+  if (lsetxattr(path, name, data, len, 0) < 0) return fsx_throw_errno(env, "lsetxattr", path);
   return NULL;
 }
 
@@ -137,7 +141,7 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
     napi_get_null(env, &out);
     return out;
   }
-  if (n < 0) return throw_errno(env, "lgetxattr", path);
+  if (n < 0) return fsx_throw_errno(env, "lgetxattr", path);
   CHECK(napi_create_buffer_copy(env, (size_t)n, buf, NULL, &out));
   return out;
 }
@@ -155,7 +159,7 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   char buf[65536];
   ssize_t n = llistxattr(path, buf, sizeof(buf));
   if (n < 0 && errno == ENOTSUP) n = 0;
-  if (n < 0) return throw_errno(env, "llistxattr", path);
+  if (n < 0) return fsx_throw_errno(env, "llistxattr", path);
   CHECK(napi_create_array(env, &out));
   uint32_t i = 0;
   for (ssize_t off = 0; off < n;) {
@@ -186,7 +190,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "mount(source, target, fstype, flags, data)");
     return NULL;
   }
-  if (mount(src, tgt, type[0] ? type : NULL, (unsigned long)flags, data[0] ? data : NULL) < 0) return throw_errno(env, "mount", tgt);
+  if (mount(src, tgt, type[0] ? type : NULL, (unsigned long)flags, data[0] ? data : NULL) < 0) return fsx_throw_errno(env, "mount", tgt);
   return NULL;
 }
 
@@ -202,7 +206,7 @@ static napi_value js_umount(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (argc > 1) napi_get_value_bool(env, argv[1], &detach);
-  if (umount2(tgt, detach ? MNT_DETACH : 0) < 0) return throw_errno(env, "umount", tgt);
+  if (umount2(tgt, detach ? MNT_DETACH : 0) < 0) return fsx_throw_errno(env, "umount", tgt);
   return NULL;
 }
 
@@ -228,7 +232,7 @@ static napi_value js_is_mount_point(napi_env env, napi_callback_info info) {
       napi_get_boolean(env, false, &out);
       return out;
     }
-    return throw_errno(env, "statx", path);
+    return fsx_throw_errno(env, "statx", path);
   }
   if (!(st.stx_attributes_mask & STATX_ATTR_MOUNT_ROOT)) {
     napi_get_null(env, &out);
@@ -254,7 +258,7 @@ static napi_value js_try_lock(napi_env env, napi_callback_info info) {
   int32_t fd;
   if (!int32_arg(env, info, "tryLock(fd)", &fd)) return NULL;
   int r = flock(fd, LOCK_EX | LOCK_NB);
-  if (r < 0 && errno != EWOULDBLOCK) return throw_errno(env, "flock", "(fd)");
+  if (r < 0 && errno != EWOULDBLOCK) return fsx_throw_errno(env, "flock", "(fd)");
   napi_get_boolean(env, r == 0, &out);
   return out;
 }
@@ -294,7 +298,7 @@ static napi_value js_send_fds(napi_env env, napi_callback_info info) {
   memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
   ssize_t n;
   do n = sendmsg(sock, &m, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
-  if (n < 0) return throw_errno(env, "sendmsg", "(socket)");
+  if (n < 0) return fsx_throw_errno(env, "sendmsg", "(socket)");
   if ((size_t)n != iov.iov_len) {
     napi_throw_error(env, NULL, "sendmsg: short write");
     return NULL;
@@ -326,17 +330,17 @@ static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
   }
   struct ucred cred;
   socklen_t len = sizeof(cred);
-  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return fsx_throw_errno(env, "getsockopt", "(socket)");
   if (cred.pid != pid) {
     errno = EPERM;
-    return throw_errno(env, "peerFds", "(not the peer)");
+    return fsx_throw_errno(env, "peerFds", "(not the peer)");
   }
   int pidfd = -1;
   len = sizeof(pidfd);
   if (getsockopt(sock, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
-    if (errno != ENOPROTOOPT) return throw_errno(env, "getsockopt", "(socket)");
+    if (errno != ENOPROTOOPT) return fsx_throw_errno(env, "getsockopt", "(socket)");
     pidfd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
-    if (pidfd < 0) return throw_errno(env, "pidfd_open", "(peer)");
+    if (pidfd < 0) return fsx_throw_errno(env, "pidfd_open", "(peer)");
   }
   CHECK(napi_create_array_with_length(env, n, &out));
   int got[16];
@@ -350,7 +354,7 @@ static napi_value js_peer_fds(napi_env env, napi_callback_info info) {
       for (uint32_t k = 0; k < i; k++) close(got[k]);
       close(pidfd);
       errno = e;
-      return throw_errno(env, "pidfd_getfd", "(peer)");
+      return fsx_throw_errno(env, "pidfd_getfd", "(peer)");
     }
     CHECK(napi_create_int32(env, got[i], &v));
     CHECK(napi_set_element(env, out, i, v));
@@ -365,7 +369,7 @@ static napi_value js_peer_cred(napi_env env, napi_callback_info info) {
   if (!int32_arg(env, info, "peerCred(sock)", &sock)) return NULL;
   struct ucred cred;
   socklen_t len = sizeof(cred);
-  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return throw_errno(env, "getsockopt", "(socket)");
+  if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) return fsx_throw_errno(env, "getsockopt", "(socket)");
   napi_value out, pid, uid;
   CHECK(napi_create_object(env, &out));
   CHECK(napi_create_int32(env, cred.pid, &pid));
@@ -385,7 +389,7 @@ static napi_value js_dup2(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "dup2(from, to)");
     return NULL;
   }
-  if (dup2(from, to) < 0) return throw_errno(env, "dup2", "(fd)");
+  if (dup2(from, to) < 0) return fsx_throw_errno(env, "dup2", "(fd)");
   return NULL;
 }
 
@@ -395,7 +399,7 @@ extern char **environ;
 static napi_value js_pipe(napi_env env, napi_callback_info info) {
   (void)info;
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, "pipe2", "(pipe)");
+  if (pipe2(fds, O_CLOEXEC) < 0) return fsx_throw_errno(env, "pipe2", "(pipe)");
   napi_value out, a, b;
   CHECK(napi_create_array_with_length(env, 2, &out));
   CHECK(napi_create_int32(env, fds[0], &a));
@@ -419,12 +423,12 @@ static napi_value js_listen_unix(napi_env env, napi_callback_info info) {
   }
   unlink(a.sun_path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return throw_errno(env, "socket", a.sun_path);
+  if (fd < 0) return fsx_throw_errno(env, "socket", a.sun_path);
   if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 64) < 0) {
     int e = errno;
     close(fd);
     errno = e;
-    return throw_errno(env, "listen", a.sun_path);
+    return fsx_throw_errno(env, "listen", a.sun_path);
   }
   CHECK(napi_create_int32(env, fd, &out));
   return out;
@@ -439,12 +443,12 @@ static napi_value js_sealed_copy(napi_env env, napi_callback_info info) {
   char path[PATH_MAX_LEN];
   if (!path_arg(env, info, "sealedCopy(path)", path)) return NULL;
   int src = open(path, O_RDONLY | O_CLOEXEC);
-  if (src < 0) return throw_errno(env, "open", path);
+  if (src < 0) return fsx_throw_errno(env, "open", path);
   int mfd = sealed_copy(src);
   int e = errno;
   close(src);
   errno = e;
-  if (mfd < 0) return throw_errno(env, "sealed copy", path);
+  if (mfd < 0) return fsx_throw_errno(env, "sealed copy", path);
   CHECK(napi_create_int32(env, mfd, &out));
   return out;
 }
@@ -499,7 +503,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info) {
   for (uint32_t i = 0; i < nargs; i++) free(args[i]);
   if (err) {
     errno = err;
-    return throw_errno(env, "posix_spawn", path);
+    return fsx_throw_errno(env, "posix_spawn", path);
   }
   CHECK(napi_create_int32(env, pid, &out));
   return out;
@@ -541,6 +545,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
+  fsx_register_at(env, exports);
   return exports;
 }
 

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { parseDetachKeys, type Engine, type ContainerRecord, type EngineEvent } from '../engine/containers.js';
 import { readLogs, frame } from '../engine/logs.js';
 import { directOutputPid } from '../engine/shim.js';
-import { InvalidInput } from '../util/check.js';
+import { DockerWords, InvalidInput } from '../util/check.js';
 import { ageOf } from '../util/duration.js';
 import { diskUsage, fileBytes } from '../image/snapshots.js';
 import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
@@ -71,6 +71,25 @@ function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): bo
   return true;
 }
 
+/** A tty dimension of a resize (h or w), refused as docker refuses it (strconv.Atoi). */
+function dimension(req: Request, key: 'h' | 'w'): number {
+  const v = req.query.get(key) ?? '';
+  if (!/^[+-]?\d+$/.test(v)) throw new DockerWords(key, `strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  const n = Number(v);
+  if (n < 0 || n > 65535) throw new InvalidInput(key, `${v} is not a terminal size (0 to 65535)`);
+  return n;
+}
+
+/** Resolves when `res` can take more, or has closed (a client gone never drains). */
+function drained(res: ServerResponse): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((ok) => {
+    const done = () => { res.off('drain', done); res.off('close', done); ok(); };
+    res.once('drain', done);
+    res.once('close', done);
+  });
+}
+
 async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: ServerResponse): Promise<void> {
   if (r.HostConfig.LogConfig?.Type === 'none') throw new ApiError(501, 'configured logging driver does not support reading');
   const q = req.query;
@@ -92,7 +111,8 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
   for await (const entry of logs) {
     const prefix = `${timestamps ? `${entry.time} ` : ''}${details}`;
     const data = prefix ? Buffer.concat([Buffer.from(prefix), entry.log]) : entry.log;
-    if (!res.write(r.Config.Tty ? data : frame(entry.stream, data))) await new Promise((ok) => res.once('drain', ok));
+    if (closed) break;
+    if (!res.write(r.Config.Tty ? data : frame(entry.stream, data))) await drained(res);
   }
   res.end();
 }
@@ -201,7 +221,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   });
 
   r.add('POST', '/containers/{id}/resize', async (req) => {
-    await engine().resizeTty(req.params.id!, Number(req.query.get('h') ?? 0), Number(req.query.get('w') ?? 0));
+    await engine().resizeTty(req.params.id!, dimension(req, 'h'), dimension(req, 'w'));
   });
 
   r.add('GET', '/containers/{id}/logs', async (req, res) => {
@@ -226,7 +246,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
 
   r.add('GET', '/exec/{id}/json', (req) => engine().execInspect(req.params.id!));
   r.add('POST', '/exec/{id}/resize', async (req) => {
-    await engine().execResize(req.params.id!, Number(req.query.get('h') ?? 0), Number(req.query.get('w') ?? 0));
+    await engine().execResize(req.params.id!, dimension(req, 'h'), dimension(req, 'w'));
   });
 
   r.add('GET', '/containers/{id}/top', (req) => {
@@ -309,15 +329,19 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   };
   r.add('HEAD', '/containers/{id}/archive', async (req, res) => { await pathStat(req, res); res.writeHead(200); res.end(); });
   r.add('GET', '/containers/{id}/archive', async (req, res) => {
-    const path = await pathStat(req, res);
-    res.writeHead(200, { 'content-type': 'application/x-tar' });
-    await engine().getArchive(req.params.id!, path, res);
+    const path = req.query.get('path');
+    if (!path) throw new InvalidInput('path', 'is required');
+    // stat and tar come from one resolution of the path: the container may swap it in between
+    await engine().getArchive(req.params.id!, path, (st) => {
+      res.writeHead(200, { 'content-type': 'application/x-tar', 'X-Docker-Container-Path-Stat': Buffer.from(JSON.stringify(st)).toString('base64') });
+      return res;
+    });
     res.end();
   });
   r.add('PUT', '/containers/{id}/archive', async (req) => {
     const path = req.query.get('path');
     if (!path) throw new InvalidInput('path', 'is required');
-    await engine().putArchive(req.params.id!, path, req.raw);
+    await engine().putArchive(req.params.id!, path, req.body());
   });
 
   r.add('GET', '/containers/{id}/changes', (req) => engine().changes(req.params.id!));

@@ -64,7 +64,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
     if (name) parseReference(name); // a bad name is refused before the body is read
     const platform = parsePlatform(req.query.get('platform') || undefined);
     let body: Readable;
-    if (src === '-') body = req.raw;
+    if (src === '-') body = req.body();
     else if (/^https?:\/\//.test(src)) {
       const got = await fetch(src).catch((e: Error) => { throw new ApiError(500, `Get "${src}": ${e.message}`); });
       if (!got.ok || !got.body) throw new ApiError(500, `Get "${src}": ${got.status} ${got.statusText}`);
@@ -103,7 +103,7 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
 
   // docker load / docker save
   r.add('POST', '/images/load', async (req, res) => {
-    const images = await load(store(), req.raw);
+    const images = await load(store(), req.body());
     for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
     emit(loadedEvents(images));
     res.end();

@@ -2,21 +2,19 @@
 // remove, pause, exec, attach, and the re-adoption of running containers
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
-import { closeSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Duplex, type Readable, type Writable } from 'node:stream';
-import { basename, dirname, join, resolve as resolvePath } from 'node:path';
+import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
 import { writeFileAtomic } from '../util/atomic.js';
-import { PACK, runTar } from '../util/tar.js';
 import { Conflict, DockerWords, InvalidInput, NotFound } from '../util/check.js';
 import { discard, fsx, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import type { ImageStore } from '../image/store.js';
 import { mountAll, type Mount } from '../image/snapshots.js';
 import { parseReference } from '../image/reference.js';
-import { resolveInRoot, unpackLayer } from '../image/layer/unpack.js';
 import { commitImage } from '../image/archive.js';
 import { Runtime } from '../runtime/container.js';
 import { parseConfig } from '../runtime/config.js';
@@ -25,6 +23,8 @@ import { INIT_TARGET, ociSpec, type SpecMount } from './spec.js';
 import { mountPointEntries } from '../image/layer/diff.js';
 import { clientOutput, consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
+import { ContainerFiles, containerChanges, type PathStat } from './files.js';
+import { withRootDir } from '../image/confined/index.js';
 import { checkCreateBody } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
 
@@ -47,6 +47,9 @@ export interface ContainerRecord {
   /** set by `stop`/`kill` from a user: restart policies leave the container alone */
   StoppedByUser?: boolean;
 }
+
+/** An exec whose process could not be started (its exit code is set: 126 or 127). */
+export class ExecStartError extends Error {}
 
 export interface ExecRecord {
   ID: string;
@@ -255,6 +258,7 @@ export class Engine extends EventEmitter {
       const parts = b.split(':');
       if (parts.length < 2 || parts.length > 3 || !parts[0] || !parts[1]) throw new InvalidInput('HostConfig.Binds', `invalid volume specification: "${b}"`);
       const [src, dst, mode = ''] = parts as [string, string, string?];
+      if (dst.replace(/\/+$/, '') === '') throw new DockerWords('HostConfig.Binds', `invalid volume specification: '${b}': invalid mount config for type "${src.startsWith('/') ? 'bind' : 'volume'}": invalid specification: destination can't be '/'`);
       const opts = mode.split(',').filter(Boolean);
       for (const o of opts) if (!['ro', 'rw', 'z', 'Z', 'shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate', 'nocopy'].includes(o)) throw new InvalidInput('HostConfig.Binds', `invalid mode: ${o} in "${b}"`);
       const rw = !opts.includes('ro');
@@ -269,6 +273,7 @@ export class Engine extends EventEmitter {
     }
     for (const m of h.Mounts ?? []) {
       if (!m.Target) throw new InvalidInput('HostConfig.Mounts', 'Target must not be empty');
+      if (m.Target.replace(/\/+$/, '') === '') throw new DockerWords('HostConfig.Mounts', `invalid mount config for type "${m.Type}": invalid specification: destination can't be '/'`);
       if (m.Type === 'bind') {
         if (!m.Source || !m.Source.startsWith('/')) throw new InvalidInput('HostConfig.Mounts', `invalid mount config for type "bind": invalid mount path: '${m.Source ?? ''}' mount path must be absolute`);
         if (!existsSync(m.Source)) throw new InvalidInput('HostConfig.Mounts', `invalid mount config for type "bind": bind source path does not exist: ${m.Source}`);
@@ -311,9 +316,8 @@ export class Engine extends EventEmitter {
     try {
       mkdirSync(rootfs, { recursive: true });
       if (!isMounted(rootfs)) mountAll(r.RootMounts, rootfs);
-      for (const m of r.Mounts) {
-        if (m.Type === 'volume' && m.Name && m.Mode !== 'nocopy') this.volumes.populate(m.Name, join(rootfs, m.Destination));
-      }
+      const copyUp = r.Mounts.filter((m) => m.Type === 'volume' && m.Name && m.Mode !== 'nocopy');
+      if (copyUp.length) await withRootDir(rootfs, async (root) => { for (const m of copyUp) await this.volumes.populate(m.Name!, root, m.Destination); });
       const joined = this.joinedNamespaces(r);
       const etc = this.etcFiles(r);
       const spec = ociSpec({
@@ -788,7 +792,15 @@ export class Engine extends EventEmitter {
       if (shimSock) await replyLine(shimSock);
     }
     let started;
-    try { started = await starting; } catch (err) { shimSock?.destroy(); socket?.end(); throw err; }
+    try { started = await starting; } catch (err) {
+      shimSock?.destroy();
+      // docker's codes: 127 when the command is not found, 126 when it cannot be run (not executable, a bad working directory)
+      const why = (err as Error).message;
+      e.ExitCode = /executable file not found/.test(why) ? 127 : 126;
+      discard(e.dir, this.execTrash);
+      this.event(r, 'exec_die', { execID: id, exitCode: String(e.ExitCode) });
+      throw new ExecStartError(`OCI runtime exec failed: exec failed: unable to start container process: ${why}: unknown`);
+    }
     e.Running = true;
     e.Pid = started.pid;
     this.event(r, `exec_start: ${[e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments].join(' ')}`, { execID: id });
@@ -876,82 +888,20 @@ export class Engine extends EventEmitter {
     try { return await fn(rootfs); } finally { if (mountedHere && !r.State.Running) this.unmountRoot(r); }
   }
 
-  /**
-   * The container's files as its processes see them, for cp: a running
-   * container's root through /proc/PID/root, with its volumes, binds, tmpfs
-   * and /etc files mounted; a stopped one's root filesystem with its
-   * volumes, binds and /etc files bound in for the call, as docker shows it.
-   */
-  private withView<T>(r: ContainerRecord, fn: (root: string) => Promise<T> | T): Promise<T> {
-    if (r.State.Running && r.State.Pid > 0) return Promise.resolve().then(() => fn(`/proc/${r.State.Pid}/root`));
-    return this.withRoot(r, async (rootfs) => {
-      const dir = this.etcDir(r);
-      const binds = [
-        ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: join(dir, f), destination: `/etc/${f}`, ro: false })),
-        ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
-      ];
-      const bound: string[] = [];
-      try {
-        for (const b of binds) {
-          let target: string;
-          try { target = resolveInRoot(rootfs, b.destination, true); } catch { continue; }
-          // a mount point the container never had (not started yet) shows nothing
-          if (!existsSync(b.source) || !existsSync(target) || lstatSync(b.source).isDirectory() !== lstatSync(target).isDirectory()) continue;
-          bound.push(target); // before the mount: a read-only remount that fails still leaves a bind to undo
-          mountAll([{ type: 'bind', source: b.source, options: ['rbind', b.ro ? 'ro' : 'rw'] }], target);
-        }
-        return await fn(rootfs);
-      } finally {
-        for (const t of bound.reverse()) { try { fsx().umount(t, true); } catch { /* not mounted, or gone with the root */ } }
-      }
-    });
-  }
+  /** The container's files, resolved inside its root by fd (cp, the archive API, export). */
+  private readonly files = new ContainerFiles({ withRoot: (r, fn) => this.withRoot(r, fn), etcDir: (r) => this.etcDir(r) });
 
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
-  export(ref: string, out: Writable): Promise<void> {
-    const r = this.get(ref);
-    return this.withRoot(r, (rootfs) => tarTo(out, ['-C', rootfs, '.']));
-  }
-
-  /** Where a path of the container really is on the host, symlinks resolved inside its root. */
-  private hostPath(rootfs: string, path: string, followLast: boolean): string {
-    if (!path.startsWith('/')) throw new InvalidInput('path', `"${path}" must be absolute`);
-    return resolveInRoot(rootfs, path, followLast);
-  }
+  export(ref: string, out: Writable): Promise<void> { return this.files.export(this.get(ref), out); }
 
   /** docker's path stat (X-Docker-Container-Path-Stat): name, size, Go file mode, mtime, link target. */
-  statPath(ref: string, path: string): Promise<{ name: string; size: number; mode: number; mtime: string; linkTarget: string }> {
-    const r = this.get(ref);
-    return this.withView(r, (rootfs) => {
-      const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
-      let st;
-      try { st = lstatSync(p); } catch { throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`); }
-      const mode = (st.mode & 0o7777) + (st.isDirectory() ? 0x80000000 : 0) + (st.isSymbolicLink() ? 0x8000000 : 0);
-      // "DIR/." names the directory's content, as docker names it "."
-      return { name: path.endsWith('/.') ? '.' : basename(p) || '/', size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? readlinkSync(p) : '' };
-    });
-  }
+  statPath(ref: string, path: string): Promise<PathStat> { return this.files.statPath(this.get(ref), path); }
 
   /** `cp CONTAINER:PATH -`: a tar of the path. */
-  getArchive(ref: string, path: string, out: Writable): Promise<void> {
-    const r = this.get(ref);
-    return this.withView(r, (rootfs) => {
-      const p = this.hostPath(rootfs, path, path.endsWith('/.') || path.endsWith('/'));
-      if (!existsSync(p) && !isLink(p)) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
-      return tarTo(out, path.endsWith('/.') ? ['-C', p, '.'] : ['-C', dirname(p), basename(p)]);
-    });
-  }
+  getArchive(ref: string, path: string, begin: (stat: PathStat) => Writable): Promise<void> { return this.files.getArchive(this.get(ref), path, begin); }
 
   /** `cp - CONTAINER:DIR`: unpacks a tar into a directory of the container, confined to its root. */
-  putArchive(ref: string, path: string, src: Readable): Promise<void> {
-    const r = this.get(ref);
-    if (r.HostConfig.ReadonlyRootfs) return Promise.reject(new Conflict('path', 'container rootfs is marked read-only'));
-    return this.withView(r, async (rootfs) => {
-      const p = this.hostPath(rootfs, path, true);
-      if (!existsSync(p) || !lstatSync(p).isDirectory()) throw new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
-      await unpackLayer(src, p, 'none', 'sha256', [], true);
-    });
-  }
+  putArchive(ref: string, path: string, src: Readable): Promise<void> { return this.files.putArchive(this.get(ref), path, src); }
 
   /** `diff`: what the container changed (0 modified, 1 added, 2 deleted). */
   changes(ref: string): Promise<{ Path: string; Kind: number }[]> {
@@ -960,8 +910,7 @@ export class Engine extends EventEmitter {
     if (snaps.driver !== 'overlay') return Promise.reject(new InvalidInput('diff', 'needs the overlay driver (the copy driver keeps no upper layer)'));
     const chain = this.images().resolve(r.Image).chainID;
     const upper = snaps.upperDir(`ctr-${r.Id}`), lowers = chain ? snaps.lowerDirs(chain) : [];
-    const made = mountPointEntries(upper, mountPoints(r), lowers);
-    return Promise.resolve(containerChanges(upper, lowers).filter((c) => !made.has(c.Path.slice(1))));
+    return mountPointEntries(upper, mountPoints(r), lowers).then((made) => containerChanges(upper, lowers, made));
   }
 
   /** `commit`: the container's changes as a new image on top of its own. */
@@ -1065,15 +1014,6 @@ function demuxText(b: Buffer): string {
   return out;
 }
 
-const isLink = (p: string) => { try { return lstatSync(p).isSymbolicLink(); } catch { return false; } };
-
-/** GNU tar to `out`, numeric owners and xattrs kept. */
-function tarTo(out: Writable, args: string[]): Promise<void> {
-  const { t, done } = runTar([...PACK, ...args], 'out');
-  t.stdout!.pipe(out, { end: false });
-  return done;
-}
-
 /**
  * The mount points the runtime makes in a container's root for berth's own
  * mounts and binds: they are not the container's changes (docker keeps them
@@ -1082,23 +1022,6 @@ function tarTo(out: Writable, args: string[]): Promise<void> {
 function mountPoints(r: ContainerRecord): string[] {
   return ['/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', ...(r.HostConfig.Init ? [INIT_TARGET] : []),
     ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})];
-}
-
-/** A container's changes from its upper layer: whiteouts are deletions; what the image's layers have is modified, the rest added. */
-function containerChanges(upper: string, lowers: string[]): { Path: string; Kind: number }[] {
-  const out: { Path: string; Kind: number }[] = [];
-  const below = (path: string) => lowers.some((l) => { try { lstatSync(join(l, path)); return true; } catch { return false; } });
-  const walk = (rel: string) => {
-    for (const e of readdirSync(join(upper, rel), { withFileTypes: true })) {
-      const path = `${rel}/${e.name}`;
-      const st = lstatSync(join(upper, path));
-      if (st.isCharacterDevice() && st.rdev === 0) { out.push({ Path: path, Kind: 2 }); continue; }
-      out.push({ Path: path, Kind: below(path) ? 0 : 1 });
-      if (e.isDirectory()) walk(path);
-    }
-  };
-  walk('');
-  return out.sort((x, y) => x.Path.localeCompare(y.Path));
 }
 
 function mergeEnv(base: string[], over: string[]): string[] {

@@ -101,51 +101,132 @@ function wanted(e: LogEntry, q: LogQuery): boolean {
   return true;
 }
 
-/** Reads the whole entries in `fd` from `pos`; returns them and the new position. */
-function readEntries(fd: number, pos: number, format: LogFormat): { entries: LogEntry[]; pos: number } {
-  const size = fstatSync(fd).size;
-  if (size <= pos) return { entries: [], pos };
-  const buf = Buffer.alloc(size - pos);
-  const n = readSync(fd, buf, 0, buf.length, pos);
-  const r = entriesIn(buf.subarray(0, n), format);
-  return { entries: r.entries, pos: pos + r.used };
+const CHUNK = 1 << 20;
+
+/** Reads the whole entries in `fd` from `pos`, a chunk at a time; the position after the last whole one is `at.pos`. */
+function* forwardEntries(fd: number, at: { pos: number }, format: LogFormat): Generator<LogEntry> {
+  let carry = Buffer.alloc(0);
+  for (;;) {
+    const buf = Buffer.alloc(CHUNK);
+    const n = readSync(fd, buf, 0, CHUNK, at.pos + carry.length);
+    if (n === 0) return;
+    const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
+    const r = entriesIn(data, format);
+    at.pos += r.used;
+    carry = Buffer.from(data.subarray(r.used));
+    yield* r.entries;
+    if (n < CHUNK) return;
+  }
+}
+
+/** The json-file lines of `fd` before `end`, newest first, read backwards a chunk at a time (docker's tail). */
+function* backwardLines(fd: number, end: number): Generator<LogEntry> {
+  let pos = end, carry = Buffer.alloc(0);
+  while (pos > 0) {
+    const len = Math.min(CHUNK, pos);
+    pos -= len;
+    const buf = Buffer.alloc(len);
+    readSync(fd, buf, 0, len, pos);
+    const data = Buffer.concat([buf, carry]);
+    let stop = data.length;
+    for (let nl = data.lastIndexOf(10, stop - 1); nl >= 0; nl = data.lastIndexOf(10, stop - 1)) {
+      const e = parseLine(data.subarray(nl + 1, stop).toString('utf8'));
+      if (e) yield e;
+      stop = nl;
+    }
+    carry = Buffer.from(data.subarray(0, stop));
+  }
+  const first = carry.length ? parseLine(carry.toString('utf8')) : undefined;
+  if (first) yield first;
+}
+
+/** The position after the last whole json-file line of `fd` (a line being written is not yet an entry). */
+function lastLineEnd(fd: number): number {
+  let pos = fstatSync(fd).size;
+  const buf = Buffer.alloc(4096);
+  while (pos > 0) {
+    const len = Math.min(buf.length, pos);
+    readSync(fd, buf, 0, len, pos - len);
+    const nl = buf.subarray(0, len).lastIndexOf(10);
+    if (nl >= 0) return pos - len + nl + 1;
+    pos -= len;
+  }
+  return 0;
+}
+
+/** All entries of a rotated file (gzipped or not), oldest first. */
+function* fileEntries(f: string, format: LogFormat): Generator<LogEntry> {
+  if (f.endsWith('.gz')) {
+    let data: Buffer;
+    try { data = gunzipSync(readFileSync(f)); } catch { return; /* rotated out meanwhile */ }
+    yield* entriesIn(data, format).entries;
+    return;
+  }
+  let fd: number;
+  try { fd = openSync(f, 'r'); } catch { return; }
+  try { yield* forwardEntries(fd, { pos: 0 }, format); } finally { closeSync(fd); }
 }
 
 /**
- * Yields the entries the query asks for; with `follow`, goes on until
- * `running()` is false and the log is read to its end.
+ * The last `n` wanted entries of the log, oldest first, read from its end:
+ * the live json-file backwards, in chunks, so a tail of a large log costs
+ * what it returns. Rotated files are read only when the live one has fewer.
+ */
+function tailOf(fileList: string[], live: { fd: number; end: number } | undefined, q: LogQuery, n: number, format: LogFormat): LogEntry[] {
+  const newestFirst: LogEntry[] = [];
+  const take = (entries: Iterable<LogEntry>, reversed: boolean) => {
+    if (reversed) {
+      for (const e of entries) { if (newestFirst.length >= n) return; if (wanted(e, q)) newestFirst.push(e); }
+      return;
+    }
+    const room = n - newestFirst.length, ring: LogEntry[] = []; // the last `room` wanted, in constant memory
+    for (const e of entries) if (wanted(e, q)) { ring.push(e); if (ring.length >= 2 * room + 1024) ring.splice(0, ring.length - room); }
+    newestFirst.push(...ring.slice(-room).reverse());
+  };
+  if (n <= 0) return [];
+  if (live) take(format === 'json' ? backwardLines(live.fd, live.end) : forwardEntries(live.fd, { pos: 0 }, format), format === 'json');
+  for (const f of [...fileList].reverse()) {
+    if (newestFirst.length >= n) break;
+    take(fileEntries(f, format), false);
+  }
+  return newestFirst.reverse();
+}
+
+/**
+ * Yields the entries the query asks for, reading the log as it goes (never
+ * all of it at once); with `follow`, goes on until `running()` is false and
+ * the log is read to its end.
  */
 export async function* readLogs(path: string, q: LogQuery, running: () => boolean, closed: () => boolean, format: LogFormat = 'json'): AsyncGenerator<LogEntry> {
-  const existing: LogEntry[] = [];
-  let fd = -1, pos = 0;
-  for (const f of files(path)) {
-    if (f.endsWith('.gz')) {
-      let data: Buffer;
-      try { data = gunzipSync(readFileSync(f)); } catch { continue; /* rotated out meanwhile */ }
-      for (const e of entriesIn(data, format).entries) if (wanted(e, q)) existing.push(e);
-      continue;
-    }
-    const h = openSync(f, 'r');
-    const r = readEntries(h, 0, format);
-    for (const e of r.entries) if (wanted(e, q)) existing.push(e);
-    if (f === path) { fd = h; pos = r.pos; } else closeSync(h);
-  }
+  const all = files(path);
+  const rotated = all.filter((f) => f !== path);
+  let fd = -1;
+  const at = { pos: 0 };
+  try { if (all.includes(path)) fd = openSync(path, 'r'); } catch { fd = -1; }
   try {
-    const start = q.tail !== undefined && q.tail >= 0 ? Math.max(0, existing.length - q.tail) : 0;
-    for (let i = start; i < existing.length; i++) yield existing[i]!;
+    if (q.tail !== undefined && q.tail >= 0) {
+      const end = fd >= 0 ? (format === 'json' ? lastLineEnd(fd) : 0) : 0;
+      const last = tailOf(rotated, fd >= 0 ? { fd, end } : undefined, q, q.tail, format);
+      if (fd >= 0) {
+        at.pos = end;
+        if (format !== 'json') for (const _ of forwardEntries(fd, at, format)) { /* to the end of the whole entries */ }
+      }
+      for (const e of last) yield e;
+    } else {
+      for (const f of rotated) for (const e of fileEntries(f, format)) { if (closed()) return; if (wanted(e, q)) yield e; }
+      if (fd >= 0) for (const e of forwardEntries(fd, at, format)) { if (closed()) return; if (wanted(e, q)) yield e; }
+    }
     if (!q.follow) return;
     for (;;) {
       if (closed()) return;
       const live = running();
-      if (fd < 0 && existsSync(path)) { fd = openSync(path, 'r'); pos = 0; }
+      if (fd < 0 && existsSync(path)) { fd = openSync(path, 'r'); at.pos = 0; }
       if (fd >= 0) {
         // rotated: the file we hold was renamed; finish it, then open the new one
-        let rotated = false;
-        try { rotated = statSync(path).ino !== fstatSync(fd).ino; } catch { rotated = true; }
-        const r = readEntries(fd, pos, format);
-        pos = r.pos;
-        for (const e of r.entries) if (wanted(e, q)) yield e;
-        if (rotated) { closeSync(fd); fd = -1; continue; }
+        let moved = false;
+        try { moved = statSync(path).ino !== fstatSync(fd).ino; } catch { moved = true; }
+        for (const e of forwardEntries(fd, at, format)) if (wanted(e, q)) yield e;
+        if (moved) { closeSync(fd); fd = -1; continue; }
       }
       if (!live) return;
       await new Promise((r) => setTimeout(r, 50));

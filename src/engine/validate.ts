@@ -2,7 +2,8 @@
 // them: a wrong type names its field; an unknown field is refused; a field
 // docker has but berth does not carry out is refused unless it is empty, so
 // nothing a client asks for is silently dropped.
-import { InvalidInput, isObj } from '../util/check.js';
+import { availableParallelism } from 'node:os';
+import { DockerWords, InvalidInput, isObj } from '../util/check.js';
 
 type Kind = 'string' | 'bool' | 'int' | 'strings' | 'strOrStrings' | 'object' | 'map' | 'array' | 'any';
 
@@ -64,11 +65,28 @@ function check(obj: Record<string, unknown>, schema: Record<string, Kind>, prefi
     if (!kind) throw new InvalidInput(path, 'unknown field');
     if (v === null) continue; // docker treats null as absent
     if (!typeOk(kind, v)) throw new InvalidInput(path, `must be ${NAMES[kind]}, got ${JSON.stringify(v).slice(0, 60)}`);
+    // docker decodes these into int64: a larger number is refused as its decoder refuses it
+    if (kind === 'int' && !((v as number) >= -(2 ** 63) && (v as number) < 2 ** 63)) throw new DockerWords(path, `json: cannot unmarshal number ${String(v)} into Go struct field ${path} of type int64`);
+  }
+}
+
+/** What docker's daemon checks of the values themselves at create (verifyContainerSettings), with its words. */
+function checkValues(b: Record<string, unknown>, h: Record<string, unknown> | undefined, cpus: number): void {
+  const wd = b.WorkingDir;
+  if (typeof wd === 'string' && wd !== '' && !wd.startsWith('/')) throw new DockerWords('WorkingDir', `the working directory '${wd}' is invalid, it needs to be an absolute path`);
+  if (!h) return;
+  if (typeof h.CpuShares === 'number' && h.CpuShares < 0) throw new DockerWords('HostConfig.CpuShares', `invalid CPU shares (${h.CpuShares}): value must be a positive integer`);
+  if (typeof h.NanoCpus === 'number' && (h.NanoCpus < 0 || h.NanoCpus > cpus * 1e9)) throw new DockerWords('HostConfig.NanoCpus', `range of CPUs is from 0.01 to ${cpus}.00, as there are only ${cpus} CPUs available`);
+  if (typeof h.NanoCpus === 'number' && h.NanoCpus > 0 && typeof h.CpuQuota === 'number' && h.CpuQuota > 0) throw new DockerWords('HostConfig.NanoCpus', 'conflicting options: Nano CPUs and CPU Quota cannot both be set');
+  if (typeof h.CpuPeriod === 'number' && h.CpuPeriod !== 0 && (h.CpuPeriod < 1000 || h.CpuPeriod > 1000000)) throw new DockerWords('HostConfig.CpuPeriod', 'CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)');
+  if (typeof h.CpuQuota === 'number' && h.CpuQuota > 0 && h.CpuQuota < 1000) throw new DockerWords('HostConfig.CpuQuota', 'CPU cfs quota can not be less than 1ms (i.e. 1000)');
+  for (const k of ['Memory', 'MemoryReservation', 'ShmSize'] as const) {
+    if (typeof h[k] === 'number' && (h[k] as number) < 0) throw new DockerWords(`HostConfig.${k}`, k === 'ShmSize' ? 'SHM size can not be less than 0' : `invalid ${k === 'Memory' ? 'memory limit' : 'memory reservation'} (${h[k] as number}): value must not be negative`);
   }
 }
 
 /** Validates and normalises (a string Cmd/Entrypoint becomes a shell form array, as docker's StrSlice does not: one element). */
-export function checkCreateBody(body: unknown): Record<string, unknown> {
+export function checkCreateBody(body: unknown, cpus = availableParallelism()): Record<string, unknown> {
   if (!isObj(body)) throw new InvalidInput('body', 'must be a JSON object');
   check(body, CONFIG, '');
   const b = { ...body } as Record<string, unknown>;
@@ -83,6 +101,7 @@ export function checkCreateBody(body: unknown): Record<string, unknown> {
     }
     if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1) throw new InvalidInput('HostConfig.MemorySwappiness', 'is not supported by berth');
   }
+  checkValues(b, h, cpus);
   const n = b.NetworkingConfig as { EndpointsConfig?: Record<string, unknown> } | undefined;
   if (n?.EndpointsConfig) {
     for (const net of Object.keys(n.EndpointsConfig)) {

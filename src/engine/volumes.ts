@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { removeEntries } from '../util/fsx.js';
+import { closeFd, copyTree, withRootDir, type RootDir } from '../image/confined/index.js';
 
 export interface Volume {
   Name: string;
@@ -88,20 +88,31 @@ export class VolumeStore {
     this.changed('destroy', v);
   }
 
-  /** On first use: copies what the image has at the mount point into an empty volume. */
-  populate(name: string, imagePath: string | undefined): void {
+  /**
+   * On first use: copies what the container's root (`root`, the image's
+   * files) has at `destination` into an empty volume. The destination is
+   * resolved inside the root, as the container will see it: a symlink there
+   * in the image never leads the copy out to the host.
+   */
+  async populate(name: string, root: RootDir, destination: string): Promise<void> {
     const v = this.get(name);
     if (v.Populated) return;
-    if (imagePath && existsSync(imagePath) && readdirSync(v.Mountpoint).length === 0) {
-      writeFileAtomic(this.file(name), JSON.stringify({ ...v, CopyingUp: true }));
-      // cp -a keeps owners, modes, links and xattrs, as docker's copy-up does
-      const r = spawnSync('cp', ['-a', `${imagePath}/.`, `${v.Mountpoint}/`], { encoding: 'utf8' });
-      if (r.status !== 0) {
-        removeEntries(v.Mountpoint);
-        writeFileAtomic(this.file(name), JSON.stringify(v));
-        throw new Error(`copy the image's ${imagePath} into volume ${name}: ${r.stderr.trim()}`);
+    const there = root.stat(destination, true);
+    try {
+      if (there?.st.isDirectory() && readdirSync(v.Mountpoint).length === 0) {
+        writeFileAtomic(this.file(name), JSON.stringify({ ...v, CopyingUp: true }));
+        try {
+          await withRootDir(v.Mountpoint, (to) => copyTree(there.fd, to)); // owners, modes, links and xattrs kept, as docker's copy-up does
+        } catch (e) {
+          removeEntries(v.Mountpoint);
+          writeFileAtomic(this.file(name), JSON.stringify(v));
+          throw new Error(`copy the image's ${destination} into volume ${name}: ${(e as Error).message}`);
+        }
       }
+    } finally {
+      if (there) closeFd(there.fd);
     }
     writeFileAtomic(this.file(name), JSON.stringify({ ...v, Populated: true, CopyingUp: undefined }));
   }
+
 }

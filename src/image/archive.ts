@@ -170,21 +170,36 @@ export async function save(store: ImageStore, refs: string[], out: Writable): Pr
   if (refs.length === 0) throw new InvalidInput('save', 'name at least one image');
   const pack = tarStream().pack();
   const done = pipeline(pack as unknown as Readable, out);
+  // a reader gone early (a client that hung up) ends the pipeline: every write waiting on it fails then
+  const broken = new Promise<never>((_res, rej) => { done.catch(rej); });
+  broken.catch(() => {});
   const written = new Set<string>();
   const put = async (name: string, data: Buffer | Readable, size: number) => {
-    await new Promise<void>((res, rej) => {
+    await Promise.race([broken, new Promise<void>((res, rej) => {
       const header = { name, size, mode: 0o644, mtime: new Date(0) };
       if (Buffer.isBuffer(data)) { pack.entry(header, data, (e) => (e ? rej(e) : res())); return; }
       const entry = pack.entry(header, (e) => (e ? rej(e) : res()));
+      (entry as unknown as Writable).on('error', rej); // the pack destroyed under it (a reader gone)
       data.on('error', rej);
       data.pipe(entry as unknown as Writable);
-    });
+    })]).catch((e) => { if (!Buffer.isBuffer(data)) data.destroy(); throw e; });
   };
   const blob = async (digest: string) => {
     if (written.has(digest)) return;
     written.add(digest);
     await put(`blobs/${digest.replace(':', '/')}`, store.content.stream(digest), store.content.size(digest));
   };
+  try {
+    await saveEntries(store, refs, put, blob);
+  } catch (e) {
+    pack.destroy(e as Error);
+    throw e;
+  }
+  pack.finalize();
+  await done;
+}
+
+async function saveEntries(store: ImageStore, refs: string[], put: (name: string, data: Buffer, size: number) => Promise<void>, blob: (digest: string) => Promise<void>): Promise<void> {
   const index: Descriptor[] = [];
   const dockerManifest: { Config: string; RepoTags: string[]; Layers: string[] }[] = [];
   for (const ref of refs) {
@@ -215,8 +230,6 @@ export async function save(store: ImageStore, refs: string[], out: Writable): Pr
   await put('index.json', idx, idx.length);
   const man = json(dockerManifest);
   await put('manifest.json', man, man.length);
-  pack.finalize();
-  await done;
 }
 
 const CHANGE_KEYS = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];

@@ -214,7 +214,7 @@ export class ImageStore {
     const upper = this.snapshots.upperDir(key);
     const parent = readFileSync(this.rootFile(key, 'parent'), 'utf8');
     const lowers = parent ? this.snapshots.lowerDirs(parent) : [];
-    return diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, mountPointEntries(upper, mountPoints, lowers));
+    return mountPointEntries(upper, mountPoints, lowers).then((omit) => diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, omit));
   }
 
   /**

@@ -40,6 +40,32 @@ export interface Fsx {
   listenUnix(path: string): number;
   /** waitpid(WNOHANG): true once the child has ended. */
   reap(pid: number): boolean;
+
+  // The *at calls (native/fsx/at.c): `name` is one name in the directory `dirfd`.
+  /** openat2(2) with the resolve flags given: a close-on-exec fd. */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  mkdirat(dirfd: number, name: string, mode: number): void;
+  symlinkat(target: string, dirfd: number, name: string): void;
+  /** A new name `name` in `dirfd` for the file open as `fd`. */
+  linkat(fd: number, dirfd: number, name: string): void;
+  mknodat(dirfd: number, name: string, mode: number, major: number, minor: number): void;
+  unlinkat(dirfd: number, name: string, dir: boolean): void;
+  readlinkat(dirfd: number, name: string): string;
+  /** Never through a final symlink; name "" is `dirfd` itself. */
+  fchownat(dirfd: number, name: string, uid: number, gid: number): void;
+  /** atime and mtime (seconds), never through a final symlink. */
+  utimensat(dirfd: number, name: string, seconds: number): void;
+  /** chmod of the file open as `fd` (O_PATH too). */
+  chmodFd(fd: number, mode: number): void;
+  readdirFd(fd: number): string[];
+  xattrsFd(fd: number): [string, Buffer][];
+  setxattrFd(fd: number, name: string, value: Buffer): void;
+  readonly O_PATH: number;
+  readonly RESOLVE_IN_ROOT: number;
+  readonly RESOLVE_BENEATH: number;
+  readonly RESOLVE_NO_SYMLINKS: number;
+  readonly RESOLVE_NO_MAGICLINKS: number;
+  readonly RESOLVE_NO_XDEV: number;
 }
 
 export const MS_RDONLY = 1, MS_REMOUNT = 32, MS_BIND = 4096, MS_REC = 16384;

@@ -22,7 +22,8 @@ export class PrivateBerthd {
   readonly cgroupParent = `/${PREFIX}-c${n}`;
   daemon: ChildProcess | undefined;
 
-  constructor() { chmodSync(this.dir, 0o755); }
+  /** `isolated`: berthd runs in a network namespace of its own (loopback only), so nothing it does can reach another host. */
+  constructor(private readonly opts: { isolated?: boolean } = {}) { chmodSync(this.dir, 0o755); }
 
   env(): NodeJS.ProcessEnv {
     return { ...process.env, DOCKER_HOST: `unix://${this.sock}`, DOCKER_CONFIG: join(this.dir, 'client') };
@@ -30,7 +31,10 @@ export class PrivateBerthd {
 
   async start(): Promise<void> {
     rmSync(this.sock, { force: true });
-    this.daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const args = ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`];
+    const berthd = join(REPO, 'bin', 'berthd');
+    // unshare execs berthd (no fork): the pid is berthd's
+    this.daemon = this.opts.isolated ? spawn('unshare', ['--net', '--', berthd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(berthd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
     for (let i = 0; i < 200; i++) {
       if (existsSync(this.sock) && (await this.api('GET', '/_ping').catch(() => undefined))?.status === 200) return;
       if (this.daemon.exitCode !== null) break;

@@ -3,51 +3,36 @@
 // and opaque directories as `.wh..wh..opq`; with the copy driver they are
 // found by comparing the copy with the image's layers. The tar is reproducible:
 // entries in byte order of their names, no user or group names, no access or
-// change times, so the same tree gives the same digest.
-import { lstatSync, readdirSync, readlinkSync, createReadStream, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { Transform, type Writable, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type tar from 'tar-stream';
-import { tarStream } from './tar-pax.js';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, devNumbers, isOpaque, isWhiteout } from './overlay-format.js';
+// change times, so the same tree gives the same digest. The container's side
+// (upper dir or copy) is read by fd only: it may change it while berth reads.
+import { lstatSync, readdirSync, readlinkSync, fstatSync, type Stats } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, isOpaque, isWhiteout } from './overlay-format.js';
+import {
+  byBytes, closeFd, openChild, walk, withRootDir, writeTar, xattrsOf, type RootDir, type TarItem, type TarResult,
+} from '../confined/index.js';
+import { fsx } from '../../util/fsx.js';
 
-const EPOCH = new Date(0);
+export type DiffResult = TarResult;
 
-/** Pax records of the file's xattrs (raw bytes, see tar-pax.ts), or none. */
-function xattrs(p: string): Record<string, string> | undefined {
-  const x = contentXattrs(p);
-  return x.length ? Object.fromEntries(x.map(([name, v]) => [`SCHILY.xattr.${name}`, v.toString('latin1')])) : undefined;
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/** Whether the directory open as `fd` is opaque (overlay's mark). */
+function opaqueFd(fd: number): boolean {
+  return fsx().xattrsFd(fd).some(([name, v]) => name === OPAQUE_XATTR && v.toString() === 'y');
 }
 
-function header(name: string, st: Stats): Partial<tar.Header> & { name: string } {
-  return {
-    name, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
-    uname: '', gname: '', linkname: '', devmajor: 0, devminor: 0,
-  };
+function marker(rel: string, name: string): TarItem {
+  const i = rel.lastIndexOf('/');
+  return { kind: 'marker', rel: i < 0 ? name : `${rel.slice(0, i)}/${name}` };
 }
 
-const byBytes = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-
-export interface DiffResult { diffID: string; size: number }
-
-/** One change of the layer, in the order the tar gets it. */
-type Change =
-  | { kind: 'whiteout'; rel: string }
-  | { kind: 'opaque'; rel: string }
-  | { kind: 'entry'; rel: string; path: string; st: Stats };
-
-/** Changes in an overlay upper dir: everything in it, whiteouts and opaque dirs as overlay marks them. */
-function* overlayChanges(dir: string, rel = ''): Generator<Change> {
-  for (const name of readdirSync(dir).sort(byBytes)) {
-    const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
-    const st = lstatSync(p);
-    if (isWhiteout(st)) { yield { kind: 'whiteout', rel: r }; continue; }
-    yield { kind: 'entry', rel: r, path: p, st };
-    if (st.isDirectory()) {
-      if (isOpaque(p)) yield { kind: 'opaque', rel: r };
-      yield* overlayChanges(p, r);
-    }
+/** Changes in an overlay upper dir (open as `dirfd`): everything in it, whiteouts and opaque dirs as overlay marks them. */
+function* overlayChanges(dirfd: number): Generator<TarItem> {
+  for (const e of walk(dirfd, '', (d) => !isWhiteout(d.st))) {
+    if (isWhiteout(e.st)) { yield marker(e.rel, `${WHITEOUT_PREFIX}${e.name}`); continue; }
+    yield { kind: 'entry', rel: e.rel, st: e.st, fd: e.fd };
+    if (e.st.isDirectory() && opaqueFd(e.fd)) yield { kind: 'marker', rel: `${e.rel}/${OPAQUE_MARKER}` };
   }
 }
 
@@ -72,35 +57,47 @@ function lowerView(lowers: string[], rel: string): { st?: Stats; path?: string; 
   return { ...found, children };
 }
 
-function sameEntry(a: Stats, ap: string, b: Stats, bp: string): boolean {
-  const kind = (s: Stats) => (s.isFile() ? 'f' : s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFIFO() ? 'p' : s.isCharacterDevice() ? 'c' : 'b');
-  if (kind(a) !== kind(b) || (a.mode & 0o7777) !== (b.mode & 0o7777) || a.uid !== b.uid || a.gid !== b.gid) return false;
-  if (a.isDirectory()) return JSON.stringify(xattrs(ap)) === JSON.stringify(xattrs(bp)) && Math.floor(a.mtimeMs / 1000) === Math.floor(b.mtimeMs / 1000);
-  if (a.isSymbolicLink()) return readlinkSync(ap) === readlinkSync(bp);
-  if (a.size !== b.size || Math.floor(a.mtimeMs / 1000) !== Math.floor(b.mtimeMs / 1000) || a.rdev !== b.rdev) return false;
-  return JSON.stringify(xattrs(ap)) === JSON.stringify(xattrs(bp));
+const kindOf = (s: Stats) => (s.isFile() ? 'f' : s.isDirectory() ? 'd' : s.isSymbolicLink() ? 'l' : s.isFIFO() ? 'p' : s.isCharacterDevice() ? 'c' : 'b');
+const sameXattrs = (fd: number, st: Stats, lowerPath: string) => JSON.stringify(xattrsOf(fd, st)) === JSON.stringify(contentXattrs(lowerPath));
+
+/** Whether the copy's entry (open as `fd`) equals the lower layers' one at `bp`. */
+function sameEntry(a: Stats, fd: number, b: Stats, bp: string): boolean {
+  if (kindOf(a) !== kindOf(b) || (a.mode & 0o7777) !== (b.mode & 0o7777) || a.uid !== b.uid || a.gid !== b.gid) return false;
+  const sameTime = Math.floor(a.mtimeMs / 1000) === Math.floor(b.mtimeMs / 1000);
+  if (a.isDirectory()) return sameTime && sameXattrs(fd, a, bp);
+  if (a.isSymbolicLink()) return fsx().readlinkat(fd, '') === readlinkSync(bp);
+  if (a.size !== b.size || !sameTime || a.rdev !== b.rdev) return false;
+  return sameXattrs(fd, a, bp);
 }
 
-/** Changes of a full copy (the copy driver) against its lower layers: what differs, and whiteouts for what went. */
-function* copyChanges(dir: string, lowers: string[], rel = ''): Generator<Change> {
+/** Changes of a full copy (the copy driver, its directory open as `dirfd`) against its lower layers: what differs, and whiteouts for what went. */
+function* copyChanges(dirfd: number, lowers: string[], rel = ''): Generator<TarItem> {
   const here = lowerView(lowers, rel);
-  const names = new Set([...readdirSync(dir), ...here.children]);
+  const names = new Set([...fsx().readdirFd(dirfd), ...here.children]);
   for (const name of [...names].sort(byBytes)) {
-    const p = `${dir}/${name}`, r = rel ? `${rel}/${name}` : name;
-    let st: Stats | undefined;
-    try { st = lstatSync(p); } catch { st = undefined; }
-    if (!st) { yield { kind: 'whiteout', rel: r }; continue; }
-    const low = here.children.has(name) ? lowerView(lowers, r) : undefined;
-    const changed = !low?.st || !sameEntry(st, p, low.st, low.path!);
-    if (changed || st.isDirectory()) {
+    const r = rel ? `${rel}/${name}` : name;
+    const fd = openChild(dirfd, name);
+    if (fd === undefined) { yield marker(r, `${WHITEOUT_PREFIX}${name}`); continue; }
+    try {
+      const st = fstatSync(fd);
+      const low = here.children.has(name) ? lowerView(lowers, r) : undefined;
+      const changed = !low?.st || !sameEntry(st, fd, low.st, low.path!);
+      const entry: TarItem = { kind: 'entry', rel: r, st, fd };
+      if (changed) yield entry;
+      if (!st.isDirectory()) continue;
+      if (low?.st && !low.st.isDirectory()) { yield* overlayChanges(fd); continue; }
       // an unchanged directory is still walked, but only written if something in it is
-      if (changed) yield { kind: 'entry', rel: r, path: p, st };
-      if (st.isDirectory()) {
-        if (low?.st && !low.st.isDirectory()) { yield* overlayChanges(p, r); continue; }
-        const inner = [...copyChanges(p, lowers, r)];
-        if (inner.length && !changed) yield { kind: 'entry', rel: r, path: p, st };
-        yield* inner;
+      // (looked at first, then walked again: an entry's fd is open only while it is visited)
+      if (!changed) {
+        const look = copyChanges(fd, lowers, r);
+        const any = !look.next().done;
+        look.return(undefined);
+        if (!any) continue;
+        yield entry;
       }
+      yield* copyChanges(fd, lowers, r);
+    } finally {
+      closeFd(fd);
     }
   }
 }
@@ -112,69 +109,34 @@ function* copyChanges(dir: string, lowers: string[], rel = ''): Generator<Change
  * nothing else and are new or the lower one's copy (same mode and owner).
  * docker keeps these in a hidden init layer; diffs and commits leave them out.
  */
-export function mountPointEntries(upper: string, points: string[], lowers: string[]): Set<string> {
+export function mountPointEntries(upper: string, points: string[], lowers: string[]): Promise<Set<string>> {
+  return withRootDir(upper, (root) => omittedIn(root, points, lowers));
+}
+
+function omittedIn(root: RootDir, points: string[], lowers: string[]): Set<string> {
   const omit = new Set<string>(), parents = new Set<string>();
+  const look = <T>(rel: string, fn: (st: Stats, fd: number) => T): T | undefined => {
+    const found = root.stat(rel, false);
+    if (!found) return undefined;
+    try { return fn(found.st, found.fd); } finally { closeFd(found.fd); }
+  };
   for (const point of points) {
     const rel = point.replace(/^\/+|\/+$/g, '');
     if (!rel) continue;
-    let st: Stats;
-    try { st = lstatSync(`${upper}/${rel}`); } catch { continue; }
-    if (!(st.isFile() ? st.size === 0 : st.isDirectory() && readdirSync(`${upper}/${rel}`).length === 0)) continue;
+    const empty = look(rel, (st, fd) => (st.isFile() ? st.size === 0 : st.isDirectory() && fsx().readdirFd(fd).length === 0));
+    if (!empty) continue;
     omit.add(rel);
     for (let i = rel.lastIndexOf('/'); i > 0; i = rel.lastIndexOf('/', i - 1)) parents.add(rel.slice(0, i));
   }
   for (const dir of [...parents].sort((a, b) => b.length - a.length)) { // deepest first
-    const p = `${upper}/${dir}`;
-    let st: Stats;
-    try { st = lstatSync(p); } catch { continue; }
-    if (!st.isDirectory() || isOpaque(p) || !readdirSync(p).every((n) => omit.has(`${dir}/${n}`))) continue;
-    const low = lowerView(lowers, dir).st;
-    if (low && (!low.isDirectory() || (low.mode & 0o7777) !== (st.mode & 0o7777) || low.uid !== st.uid || low.gid !== st.gid)) continue;
-    omit.add(dir);
+    const keep = look(dir, (st, fd) => {
+      if (!st.isDirectory() || opaqueFd(fd) || !fsx().readdirFd(fd).every((n) => omit.has(`${dir}/${n}`))) return false;
+      const low = lowerView(lowers, dir).st;
+      return !(low && (!low.isDirectory() || (low.mode & 0o7777) !== (st.mode & 0o7777) || low.uid !== st.uid || low.gid !== st.gid));
+    });
+    if (keep) omit.add(dir);
   }
   return omit;
-}
-
-/** Writes `changes` as a reproducible layer tar to `out`; returns its diffID. */
-async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<DiffResult> {
-  const pack = tarStream().pack();
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
-  const done = pipeline(pack as unknown as Readable, tap, out);
-  const put = (h: Partial<tar.Header> & { name: string; pax?: Record<string, string> }, body?: Buffer | Readable) => new Promise<void>((res, rej) => {
-    if (body === undefined || Buffer.isBuffer(body)) { pack.entry(h as tar.Header, body ?? Buffer.alloc(0), (e) => (e ? rej(e) : res())); return; }
-    const sink = pack.entry(h as tar.Header, (e) => (e ? rej(e) : res()));
-    body.on('error', rej);
-    body.pipe(sink as unknown as Writable);
-  });
-  const links = new Map<string, string>(); // inode → first name, for hardlinks within the layer
-  const mark = (rel: string, marker: string) => {
-    const i = rel.lastIndexOf('/');
-    return i < 0 ? marker : `${rel.slice(0, i)}/${marker}`;
-  };
-  for (const c of changes) {
-    if (c.kind === 'whiteout') { await put({ name: mark(c.rel, `${WHITEOUT_PREFIX}${c.rel.slice(c.rel.lastIndexOf('/') + 1)}`), mode: 0, mtime: EPOCH, type: 'file', size: 0 }); continue; }
-    if (c.kind === 'opaque') { await put({ name: `${c.rel}/${OPAQUE_MARKER}`, mode: 0, mtime: EPOCH, type: 'file', size: 0 }); continue; }
-    const { rel: r, path: p, st } = c;
-    const h = { ...header(r, st), pax: xattrs(p) };
-    if (st.isDirectory()) { await put({ ...h, name: `${r}/`, type: 'directory' }); continue; }
-    const inode = `${st.dev}:${st.ino}`;
-    const first = st.nlink > 1 ? links.get(inode) : undefined;
-    if (first) { await put({ ...h, type: 'link', linkname: first, size: 0 }); continue; }
-    if (st.nlink > 1) links.set(inode, r);
-    if (st.isFile()) await put({ ...h, type: 'file', size: st.size }, st.size ? createReadStream(p) : undefined);
-    else if (st.isSymbolicLink()) await put({ ...h, type: 'symlink', linkname: readlinkSync(p) });
-    else if (st.isFIFO()) await put({ ...h, type: 'fifo' });
-    else if (st.isCharacterDevice() || st.isBlockDevice()) {
-      const { major, minor } = devNumbers(st.rdev);
-      await put({ ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
-    }
-    // sockets are not carried in layers
-  }
-  pack.finalize();
-  await done;
-  return { diffID: `sha256:${hash.digest('hex')}`, size };
 }
 
 /**
@@ -184,10 +146,12 @@ async function writeChanges(changes: Iterable<Change>, out: Writable): Promise<D
  * `omit`: entries left out (see mountPointEntries).
  */
 export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>()): Promise<DiffResult> {
-  const changes = lowers ? copyChanges(upper, lowers) : overlayChanges(upper);
-  return writeChanges(omit.size ? without(changes, omit) : changes, out);
+  return withRootDir(upper, (root) => {
+    const changes = lowers ? copyChanges(root.fd, lowers) : overlayChanges(root.fd);
+    return writeTar(omit.size ? without(changes, omit) : changes, out);
+  });
 }
 
-function* without(changes: Iterable<Change>, omit: Set<string>): Generator<Change> {
+function* without(changes: Iterable<TarItem>, omit: Set<string>): Generator<TarItem> {
   for (const c of changes) if (!omit.has(c.rel)) yield c;
 }

@@ -28,7 +28,4 @@ export function contentXattrs(p: string): [string, Buffer][] {
   return out;
 }
 
-/** Major and minor of a device number as Linux encodes it (huge_encode_dev, 32-bit part). */
-export function devNumbers(rdev: number): { major: number; minor: number } {
-  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
-}
+export { devNumbers } from '../confined/pack.js';

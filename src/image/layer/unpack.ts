@@ -23,11 +23,13 @@ import { tarStream } from './tar-pax.js';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, markOpaque } from './overlay-format.js';
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidInput } from '../../util/check.js';
+import { entryPath, headerXattrs } from '../confined/unpack.js';
+
+export { entryPath };
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import type { Compression } from '../oci/types.js';
 
 const MAX_SYMLINK_HOPS = 40;
-const MAX_NAME = 4096;
 
 export interface UnpackResult {
   /** Digest of the bytes as they came (the blob), with the algorithm asked for. */
@@ -97,30 +99,12 @@ export function resolveInRoot(root: string, rel: string, followLast: boolean): s
   return done.length ? `${root}/${done.join('/')}` : root;
 }
 
-/** The entry's name as a clean relative path; `..` anywhere is refused. */
-export function entryPath(name: string): string {
-  if (name.length > MAX_NAME) throw new LayerError(`layer entry ${JSON.stringify(name.slice(0, 64))}...`, 'name is too long');
-  if (name.includes('\0')) throw new LayerError(`layer entry ${JSON.stringify(name)}`, 'name contains NUL');
-  const parts = name.split('/').filter((c) => c && c !== '.');
-  if (parts.includes('..')) throw new LayerError(`layer entry ${JSON.stringify(name)}`, 'refers to ".." (outside the layer)');
-  return parts.join('/');
-}
-
 /** Removes what is at `p` (a directory too, unless `keepDir`); returns what was there. */
 function removeExisting(p: string, keepDir: boolean): Stats | undefined {
   let st: Stats | undefined;
   try { st = lstatSync(p); } catch { return undefined; }
   if (!(keepDir && st.isDirectory())) rmSync(p, { recursive: true, force: true });
   return st;
-}
-
-function xattrsOf(h: tar.Header): [string, Buffer][] {
-  const out: [string, Buffer][] = [];
-  for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
-    if (k.startsWith('SCHILY.xattr.')) out.push([k.slice(13), Buffer.from(v, 'latin1')]);
-    else if (k.startsWith('LIBARCHIVE.xattr.')) out.push([decodeURIComponent(k.slice(17)), Buffer.from(v, 'base64')]);
-  }
-  return out;
 }
 
 type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
@@ -248,7 +232,7 @@ class Extractor extends Writable {
     }
     const p = `${parent}/${base}`;
     const mode = (h.mode ?? 0o644) & 0o7777;
-    const xattrs = xattrsOf(h);
+    const xattrs = headerXattrs(h);
     const uid = h.uid ?? 0, gid = h.gid ?? 0;
     switch (h.type) {
       case 'file': case 'contiguous-file': {
@@ -340,7 +324,7 @@ class Extractor extends Writable {
 
   private meta(p: string, h: tar.Header, dir: boolean): void {
     chownSync(p, h.uid ?? 0, h.gid ?? 0);
-    for (const [name, value] of xattrsOf(h)) fsx().lsetxattr(p, name, value);
+    for (const [name, value] of headerXattrs(h)) fsx().lsetxattr(p, name, value);
     if (h.mtime) {
       if (dir) this.dirTimes.push([p, h.mtime]);
       else utimesSync(p, h.mtime, h.mtime);

@@ -1,0 +1,168 @@
+// A container's files for cp, the archive API, export and diff. Every path
+// the client names is resolved inside the container's root by fd (see
+// image/confined): a process in the container that renames directories and
+// swaps in symlinks while berth works can neither make berth read a host
+// file nor write outside the container.
+import { existsSync, lstatSync, type Stats } from 'node:fs';
+import { posix } from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { Conflict, InvalidInput, NotFound } from '../util/check.js';
+import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
+import { RootDir, closeFd, packFd, packPath, unpackInto, walk, withRootDir } from '../image/confined/index.js';
+import type { ContainerRecord } from './containers.js';
+
+/** What the engine lends this module: the container's root mounted for a call, and its /etc files' directory. */
+export interface FilesHost {
+  withRoot<T>(r: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T>;
+  etcDir(r: ContainerRecord): string;
+}
+
+/** docker's path stat (X-Docker-Container-Path-Stat). */
+export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
+
+const GO_DIR = 0x80000000, GO_SYMLINK = 0x8000000;
+
+function absolute(path: string): string {
+  if (!path.startsWith('/')) throw new InvalidInput('path', `"${path}" must be absolute`);
+  if (path.includes('\0')) throw new InvalidInput('path', 'contains a NUL byte');
+  return path;
+}
+
+/** The last component is followed when the path ends in "/" or "/." (docker's rule). */
+const followsLast = (path: string) => path.endsWith('/') || path.endsWith('/.');
+
+/** The name docker gives the archived entry: "." for "DIR/.", else the path's last component. */
+function entryName(path: string): string {
+  if (path.endsWith('/.')) return '.';
+  return posix.basename(path.replace(/\/+$/, '')) || '.';
+}
+
+/** docker's path stat of what is open as `fd`. */
+function pathStat(fd: number, st: Stats, path: string): PathStat {
+  const mode = (st.mode & 0o7777) + (st.isDirectory() ? GO_DIR : 0) + (st.isSymbolicLink() ? GO_SYMLINK : 0);
+  const name = path === '/' ? '/' : entryName(path);
+  return { name, size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? fsx().readlinkat(fd, '') : '' };
+}
+
+function notFound(r: ContainerRecord, path: string): NotFound {
+  return new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
+}
+
+export class ContainerFiles {
+  constructor(private readonly host: FilesHost) {}
+
+  /**
+   * Runs `fn` with the container's files as its processes see them: a
+   * running container's root through /proc/PID/root; a stopped one's root
+   * filesystem with its volumes, binds and /etc files bound in for the call.
+   */
+  view<T>(r: ContainerRecord, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
+    if (r.State.Running && r.State.Pid > 0) return withRootDir(`/proc/${r.State.Pid}/root`, fn);
+    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, async (root) => {
+      const dir = this.host.etcDir(r);
+      const binds = [
+        ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: `${dir}/${f}`, destination: `/etc/${f}`, ro: false })),
+        ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
+      ];
+      const bound: number[] = [];
+      try {
+        for (const b of binds) {
+          const top = bindInto(root, b.source, b.destination, b.ro);
+          if (top !== undefined) bound.push(top);
+        }
+        return await fn(root);
+      } finally {
+        for (const top of bound.reverse()) {
+          try { fsx().umount(`/proc/self/fd/${top}`, true); } catch { /* gone with the root */ }
+          closeFd(top);
+        }
+      }
+    }));
+  }
+
+  statPath(r: ContainerRecord, path: string): Promise<PathStat> {
+    absolute(path);
+    return this.view(r, (root) => this.found(r, root, path, (fd, st) => pathStat(fd, st, path)));
+  }
+
+  /**
+   * `cp CONTAINER:PATH -`: a tar of the path. The path is resolved once:
+   * `begin` gets its stat (the header docker sends) and gives the stream
+   * the tar goes to, and the tar is made from the same open file.
+   */
+  getArchive(r: ContainerRecord, path: string, begin: (stat: PathStat) => Writable): Promise<void> {
+    absolute(path);
+    return this.view(r, (root) => this.found(r, root, path, (fd, st) => packFd(fd, st, begin(pathStat(fd, st, path)), entryName(path))));
+  }
+
+  /** Runs `fn` with `path` open in the container (its last component followed as docker follows it), or throws docker's 404. */
+  private async found<T>(r: ContainerRecord, root: RootDir, path: string, fn: (fd: number, st: Stats) => T | Promise<T>): Promise<T> {
+    const found = root.stat(path, followsLast(path));
+    if (!found) throw notFound(r, path);
+    try { return await fn(found.fd, found.st); } finally { closeFd(found.fd); }
+  }
+
+  /** `cp - CONTAINER:DIR`: unpacks a tar into a directory of the container, confined to its root. */
+  putArchive(r: ContainerRecord, path: string, src: Readable): Promise<void> {
+    absolute(path);
+    if (r.HostConfig.ReadonlyRootfs) return Promise.reject(new Conflict('path', 'container rootfs is marked read-only'));
+    return this.view(r, async (root) => {
+      const found = root.stat(path, true); // once: the copy goes into what this found, whatever is renamed meanwhile
+      if (!found) throw notFound(r, path);
+      const dest = RootDir.fromFd(found.fd, path);
+      try {
+        if (!found.st.isDirectory()) throw new InvalidInput('path', `extraction point is not a directory: ${path}`);
+        await unpackInto(dest, src);
+      } finally {
+        dest.close();
+      }
+    });
+  }
+
+  /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
+  export(r: ContainerRecord, out: Writable): Promise<void> {
+    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.')));
+  }
+}
+
+/**
+ * Binds `source` onto `destination` inside `root` (a stopped container's
+ * root) when both are there and of one kind; the bind's own root, open,
+ * for the unmount. A mount point the container never had shows nothing.
+ */
+function bindInto(root: RootDir, source: string, destination: string, ro: boolean): number | undefined {
+  let src: Stats;
+  try { src = lstatSync(source); } catch { return undefined; }
+  const found = root.stat(destination, true);
+  if (!found) return undefined;
+  try {
+    if (src.isDirectory() !== found.st.isDirectory() || !existsSync(source)) return undefined;
+    fsx().mount(source, `/proc/self/fd/${found.fd}`, '', MS_BIND | MS_REC, '');
+  } finally {
+    closeFd(found.fd);
+  }
+  const top = root.stat(destination, true); // now the bind's root
+  if (!top) return undefined;
+  if (ro) {
+    try { fsx().mount('', `/proc/self/fd/${top.fd}`, '', MS_BIND | MS_REMOUNT | MS_RDONLY, ''); } catch (e) { fsx().umount(`/proc/self/fd/${top.fd}`, true); closeFd(top.fd); throw e; }
+  }
+  return top.fd;
+}
+
+/**
+ * A container's changes from its upper layer (`docker diff`): whiteouts are
+ * deletions; what the image's layers have is modified, the rest added. The
+ * upper layer is walked by fd: the container may change it meanwhile.
+ */
+export function containerChanges(upper: string, lowers: string[], omit: Set<string>): Promise<{ Path: string; Kind: number }[]> {
+  const below = (rel: string) => lowers.some((l) => { try { lstatSync(`${l}/${rel}`); return true; } catch { return false; } });
+  return withRootDir(upper, (root) => {
+    const out: { Path: string; Kind: number }[] = [];
+    for (const e of walk(root.fd)) {
+      if (omit.has(e.rel)) continue;
+      const whiteout = e.st.isCharacterDevice() && e.st.rdev === 0;
+      out.push({ Path: `/${e.rel}`, Kind: whiteout ? 2 : below(e.rel) ? 0 : 1 });
+    }
+    return out.sort((x, y) => x.Path.localeCompare(y.Path));
+  });
+}

@@ -1,0 +1,169 @@
+// Unpacks a tar into a directory of an untrusted tree (docker cp into a
+// container), by fd only (see tree.ts). Each entry's parent is resolved
+// inside the tree's root, as the container sees it; the entry is then made
+// in that parent by name, with calls that never follow a final symlink, so
+// a name the container swaps for a link while berth works never leads out.
+// Names with ".." are refused; what is already there is replaced.
+import { fstatSync, futimesSync, fchownSync, fchmodSync, writeSync, constants as C } from 'node:fs';
+import { posix } from 'node:path';
+import { Writable, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type tar from 'tar-stream';
+import { tarStream } from '../layer/tar-pax.js';
+import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
+import { InvalidInput } from '../../util/check.js';
+import { closeFd, openChild, openChildWith, removeChild, type RootDir } from './tree.js';
+
+const MAX_NAME = 4096;
+
+export class ArchiveError extends InvalidInput {}
+
+/** The entry's name as a clean relative path; `..` anywhere is refused. */
+export function entryPath(name: string, what = 'layer entry'): string {
+  if (name.length > MAX_NAME) throw new ArchiveError(`${what} ${JSON.stringify(name.slice(0, 64))}...`, 'name is too long');
+  if (name.includes('\0')) throw new ArchiveError(`${what} ${JSON.stringify(name)}`, 'name contains NUL');
+  const parts = name.split('/').filter((c) => c && c !== '.');
+  if (parts.includes('..')) throw new ArchiveError(`${what} ${JSON.stringify(name)}`, 'refers to ".." (outside the archive\'s root)');
+  return parts.join('/');
+}
+
+/** The extended attributes a tar header carries (GNU tar's and libarchive's records). */
+export function headerXattrs(h: tar.Header): [string, Buffer][] {
+  const out: [string, Buffer][] = [];
+  for (const [k, v] of Object.entries((h.pax ?? {}) as Record<string, string>)) {
+    if (k.startsWith('SCHILY.xattr.')) out.push([k.slice(13), Buffer.from(v, 'latin1')]);
+    else if (k.startsWith('LIBARCHIVE.xattr.')) out.push([decodeURIComponent(k.slice(17)), Buffer.from(v, 'base64')]);
+  }
+  return out;
+}
+
+type Body = AsyncIterable<unknown> & { resume(): unknown };
+
+class Unpacker {
+  /** Directories whose times are set last (their content changes them): the path inside the root, the time. */
+  private dirTimes: [string, Date][] = [];
+
+  constructor(private readonly root: RootDir, private readonly base: string) {}
+
+  async entry(h: tar.Header, body: Body): Promise<void> {
+    if ((h.type as string) === 'pax-global-header') { body.resume(); return; }
+    const rel = entryPath(h.name, 'archive entry');
+    const full = posix.join(this.base, rel);
+    if (rel === '') { // the destination itself: its metadata only
+      body.resume();
+      if (h.type === 'directory') this.onSelf(this.root.resolve(full, true), h, full);
+      return;
+    }
+    const parent = this.root.mkdirAll(posix.dirname(full));
+    try {
+      await this.make(parent, posix.basename(full), full, h, body);
+    } finally {
+      closeFd(parent);
+    }
+  }
+
+  private async make(parent: number, name: string, full: string, h: tar.Header, body: Body): Promise<void> {
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    if (h.type === 'directory') {
+      body.resume();
+      const had = openChild(parent, name);
+      const isDir = had !== undefined && fstatSync(had).isDirectory();
+      if (had !== undefined) closeFd(had);
+      if (!isDir) { removeChild(parent, name); fsx().mkdirat(parent, name, 0o700); }
+      this.onSelf(openChildWith(parent, name, fsx().O_PATH | C.O_DIRECTORY), h, full);
+      return;
+    }
+    removeChild(parent, name);
+    switch (h.type) {
+      case 'file': case 'contiguous-file': {
+        const fd = openChildWith(parent, name, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+        try {
+          for await (const chunk of body) {
+            const b = chunk as Buffer;
+            for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+          }
+          fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+          for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v); // after chown, which clears security.capability
+          fchmodSync(fd, mode); // after chown, which clears setuid/setgid
+          if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
+        } finally {
+          closeFd(fd);
+        }
+        return;
+      }
+      case 'symlink':
+        body.resume();
+        fsx().symlinkat(h.linkname ?? '', parent, name);
+        fsx().fchownat(parent, name, h.uid ?? 0, h.gid ?? 0);
+        if (h.mtime) fsx().utimensat(parent, name, h.mtime.getTime() / 1000);
+        return;
+      case 'link': {
+        body.resume();
+        const targetRel = entryPath(h.linkname ?? '', 'archive entry');
+        let target: number;
+        try { target = this.root.resolve(posix.join(this.base, targetRel), false); } catch { throw new ArchiveError(`archive entry ${JSON.stringify(h.name)}`, `hardlink to ${JSON.stringify(h.linkname)}, which is not there`); }
+        try {
+          if (fstatSync(target).isDirectory()) throw new ArchiveError(`archive entry ${JSON.stringify(h.name)}`, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
+          fsx().linkat(target, parent, name);
+        } finally {
+          closeFd(target);
+        }
+        return;
+      }
+      case 'character-device': case 'block-device': case 'fifo': {
+        body.resume();
+        const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        fsx().mknodat(parent, name, kind | 0o600, h.devmajor ?? 0, h.devminor ?? 0);
+        const fd = openChildWith(parent, name, fsx().O_PATH);
+        try {
+          fsx().fchownat(fd, '', h.uid ?? 0, h.gid ?? 0);
+          fsx().chmodFd(fd, mode);
+        } finally {
+          closeFd(fd);
+        }
+        if (h.mtime) fsx().utimensat(parent, name, h.mtime.getTime() / 1000);
+        return;
+      }
+      default:
+        body.resume();
+        throw new ArchiveError(`archive entry ${JSON.stringify(h.name)}`, `unsupported entry type ${JSON.stringify(h.type)}`);
+    }
+  }
+
+  /** Owner, xattrs and mode of the directory open (O_PATH) as `fd`, which this closes; its time comes last. */
+  private onSelf(fd: number, h: tar.Header, full: string): void {
+    try {
+      fsx().fchownat(fd, '', h.uid ?? 0, h.gid ?? 0);
+      for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v);
+      fsx().chmodFd(fd, (h.mode ?? 0o755) & 0o7777);
+    } finally {
+      closeFd(fd);
+    }
+    if (h.mtime) this.dirTimes.push([full, h.mtime]);
+  }
+
+  /** Directories' times, deepest last-made first, each resolved inside the root again. */
+  finish(): void {
+    for (const [full, t] of this.dirTimes.reverse()) {
+      const name = posix.basename(full);
+      if (!name || name === '.') continue;
+      let parent: number;
+      try { parent = this.root.resolve(posix.dirname(full), true); } catch { continue; }
+      try { fsx().utimensat(parent, name, t.getTime() / 1000); } catch { /* removed by a later entry */ } finally { closeFd(parent); }
+    }
+  }
+}
+
+/**
+ * Unpacks the tar `src` into `dest` (a directory, open as a RootDir),
+ * replacing what is there: entries are made beneath it, as if it were "/".
+ * Refuses the whole archive at its first bad entry (what came before
+ * stays, as with docker cp).
+ */
+export async function unpackInto(dest: RootDir, src: Readable): Promise<void> {
+  const u = new Unpacker(dest, '/');
+  const extract = tarStream().extract();
+  extract.on('entry', (h, body, next) => { u.entry(h, body).then(() => next(), (e: Error) => { body.resume(); next(e); }); });
+  await pipeline(src, extract as unknown as Writable);
+  u.finish();
+}
