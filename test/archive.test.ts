@@ -82,7 +82,7 @@ describe('save, load and import', () => {
     assert.ok(readdirSync(layers).some((l) => existsSync(join(layers, l, 'etc', 'marker'))), 'the layer is unpacked');
   });
 
-  test('an OCI layout written by umoci (two layers, a deletion) loads, and its root shows both layers', () => {
+  test('an OCI layout written by umoci (two layers, a deletion) loads, and its root shows both layers', async () => {
     const u = join(work, 'umoci');
     mkdirSync(u);
     const um = (args: string[]) => { const r = spawnSync('umoci', args, { cwd: u, encoding: 'utf8' }); assert.equal(r.status, 0, `umoci ${args.join(' ')}: ${r.stderr}`); };
@@ -106,7 +106,7 @@ describe('save, load and import', () => {
     assert.ok(img, 'the image is in the store under umoci\'s manifest digest');
     const target = join(work, 'umoci-root');
     mkdirSync(target);
-    mountAll(store.prepareRoot('umoci-check', img), target);
+    mountAll(await store.prepareRoot('umoci-check', img), target);
     try {
       assert.deepEqual(readdirSync(join(target, 'etc')).sort(), ['three', 'two']);
     } finally {

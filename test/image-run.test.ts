@@ -62,7 +62,7 @@ describe('a Debian image from a registry, run by berth', () => {
       const bundle = join(work, `bundle-${driver}`);
       const rootfs = join(bundle, 'rootfs');
       mkdirSync(rootfs, { recursive: true });
-      mountAll(store.prepareRoot(`ctr-${driver}`, img), rootfs);
+      mountAll(await store.prepareRoot(`ctr-${driver}`, img), rootfs);
       try {
         // what the layers say, seen in the merged tree
         assert.deepEqual(readdirSync(join(rootfs, 'usr', 'share', 'doc')), ['only-this'], 'the opaque dir hides the lower docs');

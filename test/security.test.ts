@@ -20,6 +20,7 @@ chmodSync(work, 0o755);
 const IMG = 'berth-test/attacker:1';
 const ROUNDS = Number(process.env.BERTH_RACE_ROUNDS ?? 1000);
 const CLI_ROUNDS = Math.max(10, Math.floor(ROUNDS / 10));
+after(() => rmSync(work, { recursive: true, force: true }));
 
 /** The attacker's image: busybox and the swapper (test/fixtures/swapper.c). */
 function attackerImage(): string {
@@ -54,7 +55,6 @@ describe('paths inside a running container are hostile: cp and the archive API a
   after(async () => {
     api?.close();
     await d.stop();
-    rmSync(work, { recursive: true, force: true });
   });
 
   test(`${ROUNDS} archive reads and ${CLI_ROUNDS} berth cp out: never a byte of the host's file, and what succeeds is the container's`, async () => {

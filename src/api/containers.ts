@@ -119,7 +119,7 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
 
 export function containerRoutes(r: Router, engine: () => Engine): void {
   r.add('POST', '/containers/create', async (req, res) => {
-    const out = engine().create(await req.json(), req.query.get('name'));
+    const out = await engine().create(await req.json(), req.query.get('name'));
     res.writeHead(201, { 'content-type': 'application/json' });
     res.end(JSON.stringify(out));
   });

@@ -8,7 +8,9 @@ import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
-import { writeFileAtomic } from '../util/atomic.js';
+import { availableParallelism } from 'node:os';
+import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
+import { Limiter } from '../util/limit.js';
 import { Conflict, DockerWords, InvalidInput, NotFound } from '../util/check.js';
 import { discard, fsx, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
@@ -108,9 +110,23 @@ export class Engine extends EventEmitter {
   private shimDir(id: string) { return join(this.execRoot, 's', id.slice(0, 24)); }
   private exitFile(id: string) { return join(this.dir(id), 'exit'); }
 
-  private save(r: ContainerRecord): void {
+  /** Writes still under way, per container: a record's writes go to disk in the order they were made. */
+  private saving = new Map<string, Promise<void>>();
+
+  /**
+   * Writes the record as it is now, atomically and durably, after any
+   * write of it still under way. The disk's waits are not the event
+   * loop's: reads (ps, inspect) are served meanwhile. A failed write is
+   * logged; the caller that awaits it also sees it.
+   */
+  private save(r: ContainerRecord): Promise<void> {
     const f = join(this.dir(r.Id), 'config.v2.json');
-    writeFileAtomic(f, JSON.stringify(r), { replacing: existsSync(f) });
+    const data = JSON.stringify(r);
+    const next = (this.saving.get(r.Id) ?? Promise.resolve()).then(() => writeFileAtomicAsync(f, data, { replacing: () => existsSync(f) }));
+    const tail = next.catch((e: Error) => { if (this.records.has(r.Id)) process.stderr.write(`berthd: saving container ${r.Id}: ${e.message}\n`); });
+    this.saving.set(r.Id, tail);
+    void tail.then(() => { if (this.saving.get(r.Id) === tail) this.saving.delete(r.Id); });
+    return next;
   }
 
   /** One operation at a time per container: concurrent API calls see consistent state. */
@@ -143,7 +159,7 @@ export class Engine extends EventEmitter {
 
   private setState(r: ContainerRecord, s: Partial<ContainerState>): void {
     r.State = { ...r.State, ...s };
-    this.save(r);
+    void this.save(r).catch(() => { /* logged by save */ });
   }
 
   /** The latest events, oldest first, for `events --since` (docker keeps 256 too). */
@@ -167,7 +183,14 @@ export class Engine extends EventEmitter {
 
   // ---- create ----
 
-  create(input: unknown, name?: string | null): { Id: string; Warnings: string[] } {
+  /** Creates and starts under way at once: a burst is admitted a few at a time, so reads are served between them. */
+  private readonly heavy = new Limiter(Math.max(2, 2 * availableParallelism()));
+
+  create(input: unknown, name?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+    return this.heavy.run(() => this.createNow(input, name));
+  }
+
+  private async createNow(input: unknown, name?: string | null): Promise<{ Id: string; Warnings: string[] }> {
     const body = checkCreateBody(input);
     if (name !== undefined && name !== null && name !== '' && !NAME_RE.test(name)) {
       throw new InvalidInput('name', `Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
@@ -228,15 +251,15 @@ export class Engine extends EventEmitter {
     const dir = this.dir(id);
     mkdirSync(dir, { mode: 0o710 });
     try {
-      const rootMounts = store.prepareRoot(`ctr-${id}`, img, !!host.AutoRemove);
+      const rootMounts = await store.prepareRoot(`ctr-${id}`, img, !!host.AutoRemove);
       const r: ContainerRecord = {
         Id: id, Name: cname, Created: now(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
         Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...host, LogConfig: { Type: logType, Config: host.LogConfig?.Config ?? {} } },
         State: { Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
         RestartCount: 0, Mounts: mounts, LogPath: logType === 'none' ? '' : logType === 'local' ? join(dir, 'local-logs', 'container.log') : join(dir, `${id}-json.log`), RootMounts: rootMounts,
       };
-      this.save(r);
-      this.records.set(id, r);
+      this.records.set(id, r); // the name is taken from here on
+      try { await this.save(r); } catch (e) { this.records.delete(id); throw e; }
       this.event(r, 'create');
       return { Id: id, Warnings: warnings };
     } catch (e) {
@@ -303,7 +326,7 @@ export class Engine extends EventEmitter {
 
   start(ref: string): Promise<void> {
     const r = this.get(ref);
-    return this.serial(r.Id, () => this.startLocked(r));
+    return this.serial(r.Id, () => this.heavy.run(() => this.startLocked(r)));
   }
 
   private async startLocked(r: ContainerRecord): Promise<void> {
@@ -488,7 +511,7 @@ export class Engine extends EventEmitter {
     // An auto-removed container's end is not written: its record goes next.
     // A crash in between leaves it "running" with its exit file, which the
     // next start records and removes.
-    if (restart || !r.HostConfig.AutoRemove) this.save(r);
+    if (restart || !r.HostConfig.AutoRemove) void this.save(r).catch(() => { /* logged by save */ });
     this.endAttachers(r.Id);
     if (oom) this.event(r, 'oom');
     this.event(r, 'die', { exitCode: String(exit.code) });
@@ -650,7 +673,7 @@ export class Engine extends EventEmitter {
         throw new InvalidInput(`HostConfig.${k}`, 'cannot be updated (update takes memory, CPU, pids, blkio weight and the restart policy)');
       }
     }
-    return this.serial(r.Id, () => {
+    return this.serial(r.Id, async () => {
       const next: HostConfig = { ...r.HostConfig };
       for (const k of allowed) {
         const v = checked[k];
@@ -665,7 +688,7 @@ export class Engine extends EventEmitter {
         this.runtime.update(r.Id, (spec.linux as { resources: unknown }).resources);
       }
       r.HostConfig = next;
-      this.save(r);
+      await this.save(r);
       this.event(r, 'update');
       return { Warnings: warnings };
     });
@@ -678,7 +701,7 @@ export class Engine extends EventEmitter {
     const other = [...this.records.values()].find((o) => o.Name === n);
     if (other && other !== r) throw new Conflict('name', `Conflict. The container name "${n}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
     r.Name = n;
-    this.save(r);
+    void this.save(r).catch(() => { /* logged by save */ });
     this.event(r, 'rename');
   }
 

@@ -122,10 +122,11 @@ function* forwardEntries(fd: number, at: { pos: number }, format: LogFormat): Ge
 /** The json-file lines of `fd` before `end`, newest first, read backwards a chunk at a time (docker's tail). */
 function* backwardLines(fd: number, end: number): Generator<LogEntry> {
   let pos = end, carry = Buffer.alloc(0);
-  while (pos > 0) {
-    const len = Math.min(CHUNK, pos);
+  // small reads first (a tail of a few lines is the common ask), doubling up to CHUNK
+  for (let size = 16384; pos > 0; size = Math.min(CHUNK, size * 2)) {
+    const len = Math.min(size, pos);
     pos -= len;
-    const buf = Buffer.alloc(len);
+    const buf = Buffer.allocUnsafe(len);
     readSync(fd, buf, 0, len, pos);
     const data = Buffer.concat([buf, carry]);
     let stop = data.length;

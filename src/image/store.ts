@@ -6,10 +6,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { withFileLock } from '../util/lock.js';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/atomic.js';
+import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
 import { Conflict, Field, InvalidInput, NotFound } from '../util/check.js';
 import { ContentStore, type Expect } from './content.js';
-import { Snapshots, chainIDs, diskUsage, type Driver } from './snapshots.js';
+import { Snapshots, chainIDs, diskUsage, type Driver, type Mount } from './snapshots.js';
 import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
@@ -198,10 +198,13 @@ export class ImageStore {
    * while it exists. `transient` (an auto-removed container's): nothing of
    * it needs to outlive a crash of the machine.
    */
-  prepareRoot(key: string, img: ImageRecord, transient = false) {
+  async prepareRoot(key: string, img: ImageRecord, transient = false): Promise<Mount[]> {
     const mounts = this.snapshots.prepare(key, img.chainID, transient);
-    writeFileAtomic(this.rootFile(key, 'parent'), img.chainID ?? '', { durable: !transient });
-    writeFileAtomic(this.rootFile(key, 'image'), img.id, { durable: !transient });
+    // the disk's waits in libuv's threads: a burst of creates leaves the daemon free to serve reads
+    await Promise.all([
+      writeFileAtomicAsync(this.rootFile(key, 'parent'), img.chainID ?? '', { durable: !transient }),
+      writeFileAtomicAsync(this.rootFile(key, 'image'), img.id, { durable: !transient }),
+    ]);
     return mounts;
   }
 

@@ -104,11 +104,26 @@ export function podmanConf(path: string): string {
 }
 
 /** Removes the cgroup `path` (and its children) from every hierarchy. */
+/** The pids in cgroup `d` and below. */
+function cgroupPids(d: string): number[] {
+  const own = (() => { try { return readFileSync(join(d, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number); } catch { return []; } })();
+  return [...own, ...readdirSync(d).filter((e) => statSync(join(d, e)).isDirectory()).flatMap((e) => cgroupPids(join(d, e)))];
+}
+
+/**
+ * Removes a test's cgroup tree, killing what still runs in it first: a
+ * container outlives a daemon that crashed (by design), and would keep
+ * its cgroup busy.
+ */
 export function removeCgroup(path: string): void {
-  for (const h of readdirSync('/sys/fs/cgroup')) {
-    const d = join('/sys/fs/cgroup', h, path);
-    if (existsSync(d)) rmTree(d);
+  const dirs = readdirSync('/sys/fs/cgroup').map((h) => join('/sys/fs/cgroup', h, path)).filter((d) => existsSync(d));
+  for (let i = 0; i < 50; i++) {
+    const pids = [...new Set(dirs.flatMap(cgroupPids))].filter(isRunning);
+    if (pids.length === 0) break;
+    for (const p of pids) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    spawnSync('sleep', ['0.05']);
   }
+  for (const d of dirs) rmTree(d);
 }
 
 /**

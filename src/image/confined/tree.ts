@@ -20,10 +20,23 @@ export function closeFd(fd: number): void {
   try { closeSync(fd); } catch { /* already closed */ }
 }
 
+/**
+ * openat2, again when the kernel says a rename or mount raced a ".." of the
+ * lookup (EAGAIN, which RESOLVE_IN_ROOT and RESOLVE_BENEATH give instead of
+ * a possibly wrong answer).
+ */
+function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+  for (let i = 0; ; i++) {
+    try { return fsx().openat2(dirfd, path, flags, mode, resolve); } catch (e) {
+      if (code(e) !== 'EAGAIN' || i >= 64) throw e;
+    }
+  }
+}
+
 /** An O_PATH fd of `name` in `dirfd`, the link itself when it is a symlink; undefined when nothing is there. */
 export function openChild(dirfd: number, name: string): number | undefined {
   try {
-    return fsx().openat2(dirfd, name, fsx().O_PATH | C.O_NOFOLLOW, 0, ONE_NAME());
+    return openat2(dirfd, name, fsx().O_PATH | C.O_NOFOLLOW, 0, ONE_NAME());
   } catch (e) {
     if (code(e) === 'ENOENT') return undefined;
     throw e;
@@ -32,7 +45,7 @@ export function openChild(dirfd: number, name: string): number | undefined {
 
 /** `name` in `dirfd` opened with `flags` (O_NOFOLLOW added): a symlink there fails with ELOOP. */
 export function openChildWith(dirfd: number, name: string, flags: number, mode = 0): number {
-  return fsx().openat2(dirfd, name, flags | C.O_NOFOLLOW, mode, ONE_NAME());
+  return openat2(dirfd, name, flags | C.O_NOFOLLOW, mode, ONE_NAME());
 }
 
 /** A readable fd of the regular file open (O_PATH) as `fd`: the same inode, reopened through its fd. */
@@ -62,9 +75,9 @@ export class RootDir {
    */
   resolve(path: string, follow: boolean, flags = 0): number {
     try {
-      return fsx().openat2(this.fd, relative(path), fsx().O_PATH | flags | (follow ? 0 : C.O_NOFOLLOW), 0, IN_ROOT());
+      return openat2(this.fd, relative(path), fsx().O_PATH | flags | (follow ? 0 : C.O_NOFOLLOW), 0, IN_ROOT());
     } catch (e) {
-      if (['ENOENT', 'ENOTDIR', 'ELOOP'].includes(code(e) ?? '')) throw new NotFound('path', `${path}: ${code(e) === 'ELOOP' ? 'too many levels of symbolic links' : 'no such file or directory'}`);
+      if (['ENOENT', 'ENOTDIR', 'ELOOP', 'EXDEV', 'ENAMETOOLONG'].includes(code(e) ?? '')) throw new NotFound('path', `${path}: ${code(e) === 'ELOOP' ? 'too many levels of symbolic links' : 'no such file or directory'}`);
       throw e;
     }
   }
@@ -88,11 +101,11 @@ export class RootDir {
       const sub = parts.slice(0, i + 1).join('/');
       let next: number;
       try {
-        next = fsx().openat2(this.fd, sub, fsx().O_PATH | C.O_DIRECTORY, 0, IN_ROOT());
+        next = openat2(this.fd, sub, fsx().O_PATH | C.O_DIRECTORY, 0, IN_ROOT());
       } catch (e) {
         if (code(e) !== 'ENOENT' || parts[i] === '..') { closeFd(fd); throw asInput(path, e); }
         try { fsx().mkdirat(fd, parts[i]!, mode); } catch (m) { if (code(m) !== 'EEXIST') { closeFd(fd); throw m; } }
-        try { next = fsx().openat2(this.fd, sub, fsx().O_PATH | C.O_DIRECTORY, 0, IN_ROOT()); } catch (m) { closeFd(fd); throw asInput(path, m); }
+        try { next = openat2(this.fd, sub, fsx().O_PATH | C.O_DIRECTORY, 0, IN_ROOT()); } catch (m) { closeFd(fd); throw asInput(path, m); }
       }
       closeFd(fd);
       fd = next;
