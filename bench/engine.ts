@@ -5,19 +5,15 @@
 // in bench/results/engine.md.
 // Run: node dist/bench/engine.js  (as root; needs ../shared/bench/setup-anchors.sh
 // for busybox:local in docker and podman; it is run if docker does not answer)
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
-import { join, dirname } from 'node:path';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
+import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 15);
 const IMG = 'busybox:local';
 const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
-const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
 
 interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; runExtra: string[] }
 
@@ -39,7 +35,6 @@ const memAvailable = () => Number(/MemAvailable:\s+(\d+)/.exec(readFileSync('/pr
 const procKb = (pid: number, file: string, field: string) => {
   try { return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))![1]) * 1024; } catch { return 0; }
 };
-const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
  * Streams 500 MiB of 101-byte lines through `run` (attached, default logging); MiB/s.
@@ -61,14 +56,9 @@ function throughput(e: Engine): Promise<number> {
 }
 
 async function main() {
-  if (!existsSync(join(ANCHORS, 'tars', 'busybox.tar')) || spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) {
-    execFileSync('bash', [join(REPO, '..', 'shared', 'bench', 'setup-anchors.sh')], { stdio: 'inherit' });
-  }
-  const work = mkdtempSync(join(tmpdir(), 'berth-bench-engine-'));
-  chmodSync(work, 0o755);
-  const sock = join(work, 'berth.sock'), dataRoot = join(work, 'data'), execRoot = '/run/berth-bench';
-  const daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '--cgroup-parent', '/berth-bench', '-H', `unix://${sock}`], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !existsSync(sock); i++) sleepMs(25);
+  ensureAnchors();
+  const b = startBerthd('engine');
+  const { sock, dataRoot, execRoot, work } = b;
   const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: [] };
   const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
   const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' }, runExtra: ['--network', 'none'] };
@@ -114,30 +104,16 @@ async function main() {
     for (const e of engines) put('500 MiB stdout through `run` (MiB/s)', e.name, median(rates.get(e)!).toFixed(0));
 
     const names = engines.map((e) => e.name);
-    const lines = [
+    writeResults('engine', [
       '# Engine benchmark', '',
       `Medians of ${RUNS} runs after 3 warm-ups (run, exec); 50 containers for run -d and memory; the median of three 500 MiB runs per engine.`,
       `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
-      `Date: ${new Date().toISOString()}. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}.`, '',
-      `| workload | ${names.join(' | ')} | berth CLI / docker |`, `|---|${names.map(() => '---|').join('')}---|`,
-      ...Object.entries(table).map(([w, v]) => {
-        const ratio = v[berthCli.name] && v.docker ? (Number(v[berthCli.name]) / Number(v.docker)).toFixed(2) : '–';
-        return `| ${w} | ${names.map((n) => v[n] ?? '–').join(' | ')} | ${ratio} |`;
-      }),
+      machineLine(), '',
+      ...tableOf(table, names, berthCli.name),
       '', ...rows.map((r) => `- ${r}`),
-    ];
-    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(REPO, 'bench', 'results', 'engine.md'), `${lines.join('\n')}\n`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    ]);
   } finally {
-    const list = spawnSync(dockerBin, ['ps', '-aq'], { encoding: 'utf8', env: dockerOnBerth.env }).stdout.split('\n').filter(Boolean);
-    if (list.length) spawnSync(dockerBin, ['rm', '-f', ...list], { env: dockerOnBerth.env });
-    daemon.kill('SIGTERM');
-    await new Promise((r) => daemon.once('exit', r));
-    spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
-    rmSync(work, { recursive: true, force: true });
-    rmSync(execRoot, { recursive: true, force: true });
-    spawnSync('sh', ['-c', 'find /sys/fs/cgroup/*/berth-bench -depth -type d -exec rmdir {} + 2>/dev/null']);
+    await b.stop();
   }
 }
 

@@ -5,22 +5,17 @@
 // `podman ps`) while 50 `run -d` start at once: its p50 and p99.
 // Table in bench/results/reads.md.
 // Run: node dist/bench/reads.js  (as root; uses ../shared/bench/setup-anchors.sh's busybox:local)
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join, dirname } from 'node:path';
-import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
+import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, startBerthd, table as tableOf, writeResults } from './lib.js';
 
-const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
 const RUNS = Number(process.env.RUNS ?? 15);
 const BURST = Number(process.env.BURST ?? 50);
 const IMG = 'busybox:local';
-const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
 const quantile = (xs: number[], q: number) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!; };
-const sleepMs = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 
 interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; sock?: string; pid?: () => number; runExtra: string[] }
@@ -74,14 +69,9 @@ async function listDuringBurst(e: Engine): Promise<number[]> {
 }
 
 async function main() {
-  if (!existsSync(join(ANCHORS, 'tars', 'busybox.tar')) || spawnSync(dockerBin, ['-H', 'unix:///var/run/docker.sock', 'info'], { stdio: 'ignore' }).status !== 0) {
-    execFileSync('bash', [join(REPO, '..', 'shared', 'bench', 'setup-anchors.sh')], { stdio: 'inherit' });
-  }
-  const work = mkdtempSync(join(tmpdir(), 'berth-bench-reads-'));
-  chmodSync(work, 0o755);
-  const sock = join(work, 'berth.sock'), dataRoot = join(work, 'data'), execRoot = '/run/berth-bench-reads';
-  const daemon = spawn(join(REPO, 'bin', 'berthd'), ['--data-root', dataRoot, '--exec-root', execRoot, '--cgroup-parent', '/berth-bench-reads', '-H', `unix://${sock}`], { stdio: 'ignore' });
-  for (let i = 0; i < 200 && !existsSync(sock); i++) sleepMs(25);
+  ensureAnchors();
+  const b = startBerthd('reads');
+  const { sock, dataRoot, daemon, work } = b;
   const dockerdPid = () => Number(spawnSync('pgrep', ['-xo', 'dockerd'], { encoding: 'utf8' }).stdout.trim());
   const berth: Engine = { name: 'berth', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], sock, pid: () => daemon.pid!, runExtra: [] };
   const dockerOnBerth: Engine = { name: 'docker CLI → berthd', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
@@ -125,30 +115,16 @@ async function main() {
     }
 
     const names = [berth.name, dockerOnBerth.name, ...engines.slice(1).map((e) => e.name)];
-    const lines = [
+    writeResults('reads', [
       '# Reads under load', '',
       `Medians of ${RUNS} runs after 3 warm-ups. The 100 MiB log is one json file (\`--log-opt max-size=1g\` for every engine). The burst: ${BURST} \`run -d busybox sleep\` started at once by the docker CLI (podman: its CLI), the list asked for back to back until all have started; berth's burst goes through the docker CLI.`,
       `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['-H', 'unix:///var/run/docker.sock', 'version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
-      `Date: ${new Date().toISOString()}. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}.`, '',
-      `| workload | ${names.join(' | ')} | berth / docker |`, `|---|${names.map(() => '---|').join('')}---|`,
-      ...Object.entries(table).map(([w, v]) => {
-        const ratio = v.berth && v.docker && !v.berth.includes('→') ? (Number(v.berth) / Number(v.docker)).toFixed(2) : '–';
-        return `| ${w} | ${names.map((n) => v[n] ?? '–').join(' | ')} | ${ratio} |`;
-      }),
+      machineLine(), '',
+      ...tableOf(table, names, berth.name),
       '', ...notes.map((r) => `- ${r}`),
-    ];
-    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(REPO, 'bench', 'results', 'reads.md'), `${lines.join('\n')}\n`);
-    process.stdout.write(`${lines.join('\n')}\n`);
+    ]);
   } finally {
-    const list = spawnSync(dockerBin, ['ps', '-aq'], { encoding: 'utf8', env: dockerOnBerth.env }).stdout.split('\n').filter(Boolean);
-    if (list.length) spawnSync(dockerBin, ['rm', '-f', ...list], { env: dockerOnBerth.env });
-    daemon.kill('SIGTERM');
-    await new Promise((r) => daemon.once('exit', r));
-    spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
-    rmSync(work, { recursive: true, force: true });
-    rmSync(execRoot, { recursive: true, force: true });
-    spawnSync('sh', ['-c', 'find /sys/fs/cgroup/*/berth-bench-reads -depth -type d -exec rmdir {} + 2>/dev/null']);
+    await b.stop();
   }
 }
 

@@ -3,7 +3,7 @@
 // image/confined): a process in the container that renames directories and
 // swaps in symlinks while berth works can neither make berth read a host
 // file nor write outside the container.
-import { existsSync, lstatSync, type Stats } from 'node:fs';
+import { constants as C, existsSync, lstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
@@ -57,7 +57,7 @@ export class ContainerFiles {
    * filesystem with its volumes, binds and /etc files bound in for the call.
    */
   view<T>(r: ContainerRecord, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
-    if (r.State.Running && r.State.Pid > 0) return withRootDir(`/proc/${r.State.Pid}/root`, fn);
+    if (r.State.Running && r.State.Pid > 0) return withProcessRoot(r, fn);
     return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, async (root) => {
       const dir = this.host.etcDir(r);
       const binds = [
@@ -122,6 +122,35 @@ export class ContainerFiles {
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
   export(r: ContainerRecord, out: Writable): Promise<void> {
     return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.')));
+  }
+}
+
+/**
+ * Runs `fn` with a running container's root, reached through its init's
+ * /proc entry. The entry is held open while its root is taken and its
+ * cgroup read, both through it: a pid reused by a host process after the
+ * container ended is seen (its cgroup is not the container's), and its
+ * root, the host's, is never used.
+ */
+async function withProcessRoot<T>(r: ContainerRecord, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
+  let proc: number;
+  try { proc = openSync(`/proc/${r.State.Pid}`, C.O_RDONLY | C.O_DIRECTORY); } catch { throw new Conflict('container', `Container ${r.Id} is not running`); }
+  try {
+    let rootFd: number, cgroup: string;
+    try {
+      rootFd = fsx().openat2(proc, 'root', fsx().O_PATH | C.O_DIRECTORY, 0, 0);
+      const cg = fsx().openat2(proc, 'cgroup', C.O_RDONLY, 0, 0);
+      try { cgroup = readFileSync(cg, 'utf8'); } finally { closeFd(cg); }
+    } catch { throw new Conflict('container', `Container ${r.Id} is not running`); }
+    const root = RootDir.fromFd(rootFd, `/proc/${r.State.Pid}/root`);
+    try {
+      if (!cgroup.includes(r.Id)) throw new Conflict('container', `Container ${r.Id} is not running`);
+      return await fn(root);
+    } finally {
+      root.close();
+    }
+  } finally {
+    closeFd(proc);
   }
 }
 

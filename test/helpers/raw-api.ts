@@ -18,7 +18,11 @@ export class RawApi {
         m.on('end', () => res({ status: m.statusCode ?? 0, headers: m.headers, body: Buffer.concat(parts) }));
         m.on('error', rej);
       });
-      r.on('error', rej);
+      // a kept-alive connection the server closed as it was reused (its idle timeout): Node's advice is to ask again
+      r.on('error', (e: NodeJS.ErrnoException) => {
+        if (r.reusedSocket && ['ECONNRESET', 'EPIPE'].includes(e.code ?? '')) this.call(method, path, body, headers).then(res, rej);
+        else rej(e);
+      });
       r.end(body);
     });
   }
