@@ -3,7 +3,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { join } from 'node:path';
 import { CliWorkers } from './worker-pool.js';
 import { projectRoot } from '../util/project.js';
-import { Daemon, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/daemon.js';
+import { Daemon, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../daemon/daemon.js';
 import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
 import { VERSION } from '../version.js';
 

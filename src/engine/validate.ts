@@ -3,7 +3,9 @@
 // docker has but berth does not carry out is refused unless it is empty, so
 // nothing a client asks for is silently dropped.
 import { availableParallelism } from 'node:os';
+import { isIP } from 'node:net';
 import { DockerWords, InvalidInput, isObj } from '../util/check.js';
+import type { HostConfig } from './types.js';
 
 type Kind = 'string' | 'bool' | 'int' | 'strings' | 'strOrStrings' | 'object' | 'map' | 'array' | 'any';
 
@@ -109,4 +111,33 @@ export function checkCreateBody(body: unknown, cpus = availableParallelism()): R
     }
   }
   return b;
+}
+
+/** What a container's host config must hold together (create and update): docker's conflicts and ranges, with its words. Normalises the default network mode. */
+export function checkHostConfig(h: HostConfig, hostname: unknown): void {
+  for (const [i, e] of (h.ExtraHosts ?? []).entries()) extraHost(e, `HostConfig.ExtraHosts[${i}]`);
+  for (const [i, ip] of (h.Dns ?? []).entries()) if (!isIP(ip)) throw new InvalidInput(`HostConfig.Dns[${i}]`, `"${ip}" is not an IP address`);
+  if (h.UTSMode === 'host' && hostname) throw new InvalidInput('Hostname', 'conflicting options: hostname and the UTS mode "host"');
+  const net = h.NetworkMode ?? '';
+  if (net && !['none', 'host', 'default', 'bridge'].includes(net) && !/^container:./.test(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host, default and container:NAME)`);
+  if (/^container:/.test(net) && hostname) throw new InvalidInput('Hostname', `conflicting options: hostname and the network mode "${net}"`);
+  if (h.Links?.length && net === 'host') throw new InvalidInput('HostConfig.Links', 'conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
+  if (h.Links?.length && /^container:/.test(net)) throw new InvalidInput('HostConfig.Links', 'conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
+  for (const [i, l] of (h.Links ?? []).entries()) if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*(:\/?[a-zA-Z0-9][a-zA-Z0-9_./-]*)?$/.test(l)) throw new InvalidInput(`HostConfig.Links[${i}]`, `invalid link "${l}" (NAME[:ALIAS])`);
+  if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
+  const p = h.RestartPolicy?.Name ?? '';
+  if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
+  if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');
+  if (h.Memory !== undefined && h.Memory !== 0 && h.Memory < 6 * 1024 * 1024) throw new InvalidInput('HostConfig.Memory', 'Minimum memory limit allowed is 6MB');
+  if (h.BlkioWeight && (h.BlkioWeight < 10 || h.BlkioWeight > 1000)) throw new InvalidInput('HostConfig.BlkioWeight', 'Range of blkio weight is from 10 to 1000');
+}
+
+/** docker's --add-host entry ("name:IP" or "name=IP") as [name, IP]. */
+export function extraHost(e: string, field: string): [string, string] {
+  const m = /^([^:=\s]+)[:=](.+)$/.exec(e);
+  if (!m) throw new InvalidInput(field, `"${e}" is not NAME:IP`);
+  if (m[2] === 'host-gateway') throw new InvalidInput(field, `"${e}": host-gateway needs a bridge network, which berth does not have yet`);
+  const ip = m[2]!.replace(/^\[(.*)\]$/, '$1');
+  if (!isIP(ip)) throw new InvalidInput(field, `"${e}": "${ip}" is not an IP address`);
+  return [m[1]!, ip];
 }

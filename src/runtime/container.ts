@@ -1,12 +1,12 @@
 // The OCI lifecycle: create, start, state, kill, delete, pause, resume, exec.
 // State lives in <root>/<id>/state.json, written atomically; a container that
 // failed to be created leaves nothing behind.
-import { closeSync, existsSync, realpathSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, writeFileSync, constants as C } from 'node:fs';
+import { closeSync, existsSync, realpathSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, unlinkSync, constants as C } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { applyCgroup, blockWeightSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { applyCgroup, updateCgroup, blockWeightSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
 import { parseConfig, type Config, type Process } from './config.js';
 import { runExecutor, type ExecutorOptions } from './executor.js';
 import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
@@ -271,14 +271,7 @@ export class Runtime {
     const text = JSON.stringify(raw);
     const config = parseConfig(text);
     const plan = planCgroup(this.host, s.cgroupPath, config.linux.resources, config.linux.devices);
-    const writes = plan.writes.filter((w) => !/\/devices\.(allow|deny)$/.test(w.file));
-    // raising memory above the old memory+swap limit (or lowering it below) needs the other order: try both
-    let pending = writes;
-    for (let round = 0; round < 2 && pending.length; round++) {
-      const failed: typeof writes = [];
-      for (const w of pending) { try { writeFileSync(w.file, w.value); } catch { failed.push(w); } }
-      pending = failed.reverse();
-    }
+    const pending = updateCgroup(plan);
     if (pending.length) throw new RuntimeError(`cannot update container "${id}": cgroup refused ${pending.map((w) => `${w.value} for ${w.file.split('/').pop()}`).join(', ')}`);
     const { config: _c, ...persist } = { ...s, configText: text };
     writeFileAtomic(join(this.root, id, 'state.json'), JSON.stringify(persist), LIVE);

@@ -1,23 +1,24 @@
-// berthd: serves the Docker Engine API on a unix socket over berth's image
-// store (and, as the engine grows, its containers). One daemon per data root.
+// berthd: serves the Docker Engine API on its sockets over berth's image
+// store and containers. One daemon per data root. It stands above the API:
+// it wires the route groups to the engine and the store.
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
 import type { ImageStore } from '../image/store.js';
-import { imageStoreIn } from './data-root.js';
+import { imageStoreIn } from '../engine/data-root.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
 import { systemRoutes } from '../api/system.js';
-import { Engine } from './containers.js';
+import { Engine } from '../engine/containers.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fsx } from '../util/fsx.js';
 import { VERSION } from '../version.js';
 
-import { DEFAULT_EXEC_ROOT } from './defaults.js';
-export { DEFAULT_SOCKET, DEFAULT_EXEC_ROOT } from './defaults.js';
+import { DEFAULT_EXEC_ROOT } from '../engine/defaults.js';
+export { DEFAULT_SOCKET, DEFAULT_EXEC_ROOT } from '../engine/defaults.js';
 
 export interface DaemonOptions {
   dataRoot: string;
