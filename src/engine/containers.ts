@@ -2,8 +2,8 @@
 // remove, pause, exec, attach, and the re-adoption of running containers
 // when the daemon starts. Records live in <data>/containers/<id>/config.v2.json
 // (written atomically); each running process is held by a berth-shim.
-import { closeSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { Duplex, type Readable, type Writable } from 'node:stream';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { dirname, join, resolve as resolvePath } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -19,13 +19,20 @@ import { mountAll, type Mount } from '../image/snapshots.js';
 import { parseReference } from '../image/reference.js';
 import { commitImage } from '../image/archive.js';
 import { Runtime } from '../runtime/container.js';
-import { parseConfig } from '../runtime/config.js';
 import { signalNumber } from '../runtime/signals.js';
 import { INIT_TARGET, ociSpec, type SpecMount } from './spec.js';
 import { mountPointEntries } from '../image/layer/diff.js';
-import { clientOutput, consoleSocket, handOverFd, readExit, replyLine, request, requestWhenUp, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
+import { consoleSocket, readExit, replyLine, request, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
 import { ContainerFiles, containerChanges, type PathStat } from './files.js';
+import { parseDetachKeys, pipeAttach, withClientOutput } from './attach.js';
+import { logOptions } from './log-options.js';
+import { Execs, mergeEnv } from './exec.js';
+import { HealthChecks } from './health.js';
+
+export { ExecStartError, type ExecRecord } from './exec.js';
+
+export { parseDetachKeys };
 import { withRootDir } from '../image/confined/index.js';
 import { checkCreateBody, checkHostConfig, extraHost } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type ContainerState, type HostConfig, type MountPoint } from './types.js';
@@ -50,24 +57,9 @@ export interface ContainerRecord {
   StoppedByUser?: boolean;
 }
 
-/** An exec whose process could not be started (its exit code is set: 126 or 127). */
-export class ExecStartError extends Error {}
-
-export interface ExecRecord {
-  ID: string;
-  ContainerID: string;
-  Running: boolean;
-  ExitCode: number | null;
-  Pid: number;
-  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
-  OpenStdin: boolean; OpenStderr: boolean; OpenStdout: boolean;
-  Env: string[];
-  WorkingDir: string;
-  DetachKeys: string;
-}
-
 /** `direct`: the pid of a client that asked for its output on its own stdout and stderr (see clientOutput). */
 interface Attacher { socket: Socket; stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: number; ended: () => void }
+
 
 const ADJ = ['brave', 'calm', 'eager', 'fancy', 'gentle', 'happy', 'jolly', 'keen', 'lucid', 'merry', 'nimble', 'proud', 'quiet', 'rapid', 'sharp', 'tidy', 'vivid', 'witty', 'zen', 'bold'];
 const NOUN = ['anchor', 'barge', 'buoy', 'cargo', 'dock', 'ferry', 'harbor', 'hull', 'jetty', 'keel', 'mast', 'pier', 'quay', 'rudder', 'sail', 'skiff', 'stern', 'tug', 'wharf', 'yacht'];
@@ -78,7 +70,6 @@ export class Engine extends EventEmitter {
   readonly runtime: Runtime;
   readonly volumes: VolumeStore;
   private records = new Map<string, ContainerRecord>();
-  private execs = new Map<string, ExecRecord & { dir: string }>();
   private attachers = new Map<string, Attacher[]>();
   private waiters = new Map<string, ((r: ContainerRecord) => void)[]>();
   private exits = new Map<string, Promise<ExitRecord>>();
@@ -758,148 +749,27 @@ export class Engine extends EventEmitter {
 
   // ---- exec ----
 
-  execCreate(ref: string, body: Record<string, unknown>): { Id: string } {
-    const r = this.get(ref);
-    if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
-    if (r.State.Paused) throw new Conflict('container', `Container ${r.Id} is paused, unpause the container before exec`);
-    const cmd = body.Cmd as string[] | undefined;
-    if (!Array.isArray(cmd) || cmd.length === 0) throw new InvalidInput('Cmd', 'No exec command specified');
-    const id = randomBytes(32).toString('hex');
-    this.execs.set(id, {
-      ID: id, ContainerID: r.Id, Running: false, ExitCode: null, Pid: 0,
-      ProcessConfig: { tty: !!body.Tty, entrypoint: cmd[0]!, arguments: cmd.slice(1), privileged: !!body.Privileged, user: (body.User as string) ?? '' },
-      OpenStdin: !!body.AttachStdin, OpenStdout: !!body.AttachStdout, OpenStderr: !!body.AttachStderr,
-      Env: (body.Env as string[]) ?? [], WorkingDir: (body.WorkingDir as string) ?? '', DetachKeys: '',
-      dir: join(this.execRoot, 's', `x${id.slice(0, 23)}`),
-    });
-    this.event(r, `exec_create: ${cmd.join(' ')}`, { execID: id });
-    return { Id: id };
-  }
+  /** Execs in running containers (exec.ts). */
+  private readonly execs = new Execs({
+    get: (ref) => this.get(ref), etcDir: (r) => this.etcDir(r), event: (r, action, extra) => this.event(r, action, extra),
+    rootfs: (r) => join(this.dir(r.Id), 'rootfs'), runtime: () => this.runtime, execRoot: () => this.execRoot, execTrash: () => this.execTrash, cgroupParent: () => this.cgroupParent,
+  });
 
-  execInspect(id: string) {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
-    const { dir: _d, ...rest } = e;
-    return { ...rest, CanRemove: false, ContainerID: e.ContainerID };
-  }
-
+  execCreate(ref: string, body: Record<string, unknown>): { Id: string } { return this.execs.create(ref, body); }
+  execInspect(id: string) { return this.execs.inspect(id); }
   /** Starts an exec; with a socket its stdio is attached until it ends. */
-  async execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: number } = {}): Promise<void> {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
-    if (e.Running || e.ExitCode !== null) throw new Conflict('exec', `Error: Exec command ${id} has already run`);
-    const r = this.get(e.ContainerID);
-    if (!r.State.Running) throw new Conflict('container', `Container ${r.Id} is not running`);
-    const rootfs = join(this.dir(r.Id), 'rootfs');
-    const user = e.ProcessConfig.user || r.Config.User || '';
-    const dir = this.etcDir(r);
-    const spec = ociSpec({
-      id: r.Id, config: { ...r.Config, User: user, Cmd: [e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments], Entrypoint: null, Tty: e.ProcessConfig.tty, WorkingDir: e.WorkingDir || r.Config.WorkingDir, Env: mergeEnv(r.Config.Env ?? [], e.Env) },
-      host: { ...r.HostConfig, Privileged: e.ProcessConfig.privileged || r.HostConfig.Privileged, Init: false },
-      rootfs, etcFiles: { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') }, mounts: [], cgroupParent: this.cgroupParent,
-    });
-    const proc = parseConfig(JSON.stringify(spec)).process!;
-    rmSync(e.dir, { recursive: true, force: true });
-    mkdirSync(e.dir, { recursive: true, mode: 0o700 });
-    const exitFile = join(e.dir, 'exit');
-    const attach = !!socket && !opts.detach;
-    const starting = this.runtime.exec(r.Id, proc, {
-      detach: true,
-      consoleSocket: proc.terminal ? consoleSocket(e.dir) : undefined,
-      via: shimVia({ dir: e.dir, exitFile, exitNoSync: true, tty: proc.terminal, stdin: e.OpenStdin, stdinOnce: true, waitAttach: attach }),
-    });
-    let shimSock: Socket | undefined;
-    if (attach) {
-      shimSock = await withClientOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty,
-        (handOver) => requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, handOver)).catch(() => undefined);
-      if (shimSock) await replyLine(shimSock);
-    }
-    let started;
-    try { started = await starting; } catch (err) {
-      shimSock?.destroy();
-      // docker's codes: 127 when the command is not found, 126 when it cannot be run (not executable, a bad working directory)
-      const why = (err as Error).message;
-      e.ExitCode = /executable file not found/.test(why) ? 127 : 126;
-      discard(e.dir, this.execTrash);
-      this.event(r, 'exec_die', { execID: id, exitCode: String(e.ExitCode) });
-      throw new ExecStartError(`OCI runtime exec failed: exec failed: unable to start container process: ${why}: unknown`);
-    }
-    e.Running = true;
-    e.Pid = started.pid;
-    this.event(r, `exec_start: ${[e.ProcessConfig.entrypoint, ...e.ProcessConfig.arguments].join(' ')}`, { execID: id });
-    const finished = waitExit(e.dir, exitFile).then((x) => {
-      e.Running = false;
-      e.ExitCode = x.code;
-      discard(e.dir, this.execTrash);
-      this.event(r, 'exec_die', { execID: id, exitCode: String(x.code) });
-    });
-    // detached (docker exec -d): answered once started, as docker does
-    if (!socket) { finished.catch(() => {}); return; }
-    if (shimSock) {
-      shimSock.resume();
-      // the exec's output ends with the process: wait for both
-      await new Promise<void>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false));
-    }
-    await finished;
-    socket.end();
-  }
-
-  async execResize(id: string, rows: number, cols: number): Promise<void> {
-    const e = this.execs.get(id);
-    if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
-    if (e.Running && e.ProcessConfig.tty) await resize(e.dir, rows, cols);
-  }
+  execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: number } = {}): Promise<void> { return this.execs.start(id, socket, opts); }
+  execResize(id: string, rows: number, cols: number): Promise<void> { return this.execs.resize(id, rows, cols); }
 
   // ---- health checks ----
 
-  private healthTimers = new Map<string, NodeJS.Timeout>();
+  /** HEALTHCHECKs of running containers (health.ts), run as execs. */
+  private readonly health = new HealthChecks({
+    setState: (r, st) => this.setState(r, st), event: (r, action) => this.event(r, action), execs: () => this.execs, shutting: () => this.shutting,
+  });
 
-  /** Runs the container's HEALTHCHECK (image or --health-*) every interval while it runs. */
-  private startHealth(r: ContainerRecord): void {
-    const hc = r.Config.Healthcheck;
-    const test = hc?.Test ?? [];
-    if (!hc || test.length === 0 || test[0] === 'NONE') return;
-    const cmd = test[0] === 'CMD-SHELL' ? ['/bin/sh', '-c', test.slice(1).join(' ')] : test[0] === 'CMD' ? test.slice(1) : test;
-    const ms = (ns: number | undefined, def: number) => (ns && ns > 0 ? ns / 1e6 : def);
-    const interval = ms(hc.Interval, 30000), timeout = ms(hc.Timeout, 30000), retries = hc.Retries && hc.Retries > 0 ? hc.Retries : 3;
-    const startPeriod = ms(hc.StartPeriod, 0);
-    const started = Date.now();
-    if (!r.State.Health) this.setState(r, { Health: { Status: 'starting', FailingStreak: 0, Log: [] } });
-    const probe = async () => {
-      if (!r.State.Running || this.shutting) return;
-      const start = new Date().toISOString();
-      let code = -1, output = '';
-      try {
-        const x = this.execCreate(r.Id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
-        const sink = new Duplex({ read() {}, write(chunk: Buffer, _e, cb) { if (output.length < 4096) output += demuxText(chunk); cb(); } });
-        const run = this.execStart(x.Id, sink as unknown as Socket);
-        const timedOut = new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), timeout).unref());
-        if ((await Promise.race([run, timedOut])) === 'timeout') {
-          const e = this.execs.get(x.Id);
-          if (e?.Pid) { try { process.kill(e.Pid, 'SIGKILL'); } catch { /* gone */ } }
-          output = `Health check exceeded timeout (${timeout / 1000}s)`;
-        } else code = this.execs.get(x.Id)?.ExitCode ?? -1;
-        this.execs.delete(x.Id);
-      } catch (e) { output = (e as Error).message; }
-      if (!r.State.Running || !r.State.Health) return;
-      const h = { ...r.State.Health };
-      h.Log = [...h.Log, { Start: start, End: new Date().toISOString(), ExitCode: code, Output: output.slice(0, 4096) }].slice(-5);
-      const before = h.Status;
-      if (code === 0) { h.Status = 'healthy'; h.FailingStreak = 0; } else if (Date.now() - started >= startPeriod || h.Status !== 'starting') {
-        h.FailingStreak++;
-        if (h.FailingStreak >= retries) h.Status = 'unhealthy';
-      }
-      this.setState(r, { Health: h });
-      if (h.Status !== before) this.event(r, `health_status: ${h.Status}`);
-    };
-    const tick = () => { void probe().finally(() => { if (r.State.Running && this.healthTimers.has(r.Id)) this.healthTimers.set(r.Id, setTimeout(tick, interval)); }); };
-    this.healthTimers.set(r.Id, setTimeout(tick, interval));
-  }
-
-  private stopHealth(r: ContainerRecord): void {
-    clearTimeout(this.healthTimers.get(r.Id));
-    this.healthTimers.delete(r.Id);
-  }
+  private startHealth(r: ContainerRecord): void { this.health.start(r); }
+  private stopHealth(r: ContainerRecord): void { this.health.stop(r); }
 
   // ---- the filesystem: export, cp, diff, commit ----
 
@@ -999,7 +869,7 @@ export class Engine extends EventEmitter {
   shutdown(): void {
     this.shutting = true;
     for (const t of this.restartTimers.values()) clearTimeout(t);
-    for (const t of this.healthTimers.values()) clearTimeout(t);
+    this.health.stopAll();
   }
 }
 
@@ -1014,28 +884,6 @@ export interface EngineEvent {
 
 export class StartError extends Error {}
 
-/** docker's --detach-keys ("ctrl-p,ctrl-q", "ctrl-a,x") as bytes. */
-export function parseDetachKeys(spec: string): Buffer {
-  const out: number[] = [];
-  for (const k of spec.split(',')) {
-    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
-    if (m) out.push(m[1]!.charCodeAt(0) & 0x1f);
-    else if (k.length === 1) out.push(k.charCodeAt(0));
-    else throw new InvalidInput('detachKeys', `invalid detach key "${k}" (use a letter or ctrl-<letter>, comma separated)`);
-  }
-  return Buffer.from(out);
-}
-
-/** The text of docker stdcopy frames (a health check's output). */
-function demuxText(b: Buffer): string {
-  let out = '';
-  for (let i = 0; i + 8 <= b.length;) {
-    const n = b.readUInt32BE(i + 4);
-    out += b.subarray(i + 8, i + 8 + n).toString();
-    i += 8 + n;
-  }
-  return out;
-}
 
 /**
  * The mount points the runtime makes in a container's root for berth's own
@@ -1047,14 +895,6 @@ function mountPoints(r: ContainerRecord): string[] {
     ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})];
 }
 
-function mergeEnv(base: string[], over: string[]): string[] {
-  const out = new Map<string, string>();
-  for (const e of [...base, ...over]) {
-    const i = e.indexOf('=');
-    out.set(i < 0 ? e : e.slice(0, i), e);
-  }
-  return [...out.values()];
-}
 
 
 
@@ -1074,23 +914,6 @@ function resolvConf(hostText: string, h: HostConfig): string {
 }
 
 /** The shim's log options from the driver (json-file or local) and its --log-opt values. */
-function logOptions(type: string, c: Record<string, string>): { maxSize: number; maxFile: number; format: 'json' | 'local'; compress: boolean } {
-  const compress = c.compress ?? 'true';
-  if (!['true', 'false'].includes(compress)) throw new InvalidInput('HostConfig.LogConfig.Config.compress', `"${compress}" must be true or false`);
-  // local: docker's protobuf entries, rotated files gzipped unless compress=false
-  return { ...logLimits(c), format: type === 'local' ? 'local' : 'json', compress: type === 'local' && compress === 'true' };
-}
-
-function logLimits(c: Record<string, string>): { maxSize: number; maxFile: number } {
-  const size = c['max-size'] ?? '20m';
-  const m = /^(\d+)([kmg]?)b?$/i.exec(size);
-  if (!m) throw new InvalidInput('HostConfig.LogConfig.Config.max-size', `"${size}" is not a size`);
-  const unit = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
-  const files = Number(c['max-file'] ?? '5');
-  if (!Number.isInteger(files) || files < 1) throw new InvalidInput('HostConfig.LogConfig.Config.max-file', `"${c['max-file']}" must be a positive integer`);
-  return { maxSize: Number(m[1]) * unit, maxFile: files };
-}
-
 function isMounted(path: string): boolean {
   const root = fsx().isMountPoint(path);
   if (root !== null) return root;
@@ -1098,62 +921,6 @@ function isMounted(path: string): boolean {
     const p = resolvePath(path);
     return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
   } catch { return false; }
-}
-
-/**
- * Sends an attach request to a shim (`send`) with what its output goes to:
- * the client's own stdout and stderr when it asked for them (`direct`: its
- * pid, see clientOutput), else its connection (see handOverFd). Not with a
- * tty, whose raw stream has no room for the shim's in-band error, nor with
- * stdin, whose detach keys must end the output. berthd's copies of the
- * client's descriptors are closed once sent.
- */
-async function withClientOutput<T>(client: Socket, direct: number | undefined, stdin: boolean, tty: boolean, send: (handOver: number[] | undefined) => Promise<T>): Promise<T> {
-  const own = direct && !stdin && !tty ? clientOutput(client, direct) : undefined;
-  try { return await send(own ?? handOverFd(client)); } finally { for (const fd of own ?? []) closeSync(fd); }
-}
-
-/**
- * Client stdin → shim, shim output → client; `done` when the output ends.
- * Without `endClient` the caller ends the client (an exec: after its exit code is known).
- */
-function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
-  shim.pipe(client, { end: endClient });
-  let finished = false;
-  const end = () => { if (!finished) { finished = true; done(); } };
-  let detached = false;
-  if (stdin && detachKeys?.length) {
-    // the detach sequence ends this client only: the connection to the shim stays
-    // (parked, its output dropped) so the container's stdin is not closed
-    let held: number[] = [];
-    client.on('data', (d: Buffer) => {
-      if (detached) return;
-      const out: number[] = [];
-      for (const byte of d) {
-        if (byte === detachKeys[held.length]) {
-          held.push(byte);
-          if (held.length < detachKeys.length) continue;
-          if (out.length) shim.write(Buffer.from(out));
-          detached = true;
-          shim.unpipe(client);
-          shim.resume();
-          client.end();
-          end();
-          return;
-        }
-        out.push(...held);
-        held = [];
-        if (byte === detachKeys[0]) held.push(byte); else out.push(byte);
-      }
-      if (out.length) shim.write(Buffer.from(out));
-    });
-    client.on('end', () => { if (!detached) shim.end(); });
-  } else if (stdin) client.pipe(shim);
-  else client.resume();
-  shim.once('close', () => { if (endClient && !detached) client.end(); end(); });
-  client.once('close', () => { if (!detached) shim.destroy(); end(); });
-  client.on('error', () => shim.destroy());
-  shim.on('error', () => client.destroy());
 }
 
 /** berth's --init (native/init), bind-mounted at /sbin/berth-init. */

@@ -1,0 +1,76 @@
+// A client's attach or exec stream joined to a container's shim: stdin in
+// (with docker's detach keys), output out, or handed to the shim to write
+// itself.
+import { closeSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { InvalidInput } from '../util/check.js';
+import { clientOutput, handOverFd } from './shim.js';
+
+/** docker's --detach-keys ("ctrl-p,ctrl-q", "ctrl-a,x") as bytes. */
+export function parseDetachKeys(spec: string): Buffer {
+  const out: number[] = [];
+  for (const k of spec.split(',')) {
+    const m = /^ctrl-([a-z@[\\\]^_])$/.exec(k);
+    if (m) out.push(m[1]!.charCodeAt(0) & 0x1f);
+    else if (k.length === 1) out.push(k.charCodeAt(0));
+    else throw new InvalidInput('detachKeys', `invalid detach key "${k}" (use a letter or ctrl-<letter>, comma separated)`);
+  }
+  return Buffer.from(out);
+}
+
+/**
+ * Sends an attach request to a shim (`send`) with what its output goes to:
+ * the client's own stdout and stderr when it asked for them (`direct`: its
+ * pid, see clientOutput), else its connection (see handOverFd). Not with a
+ * tty, whose raw stream has no room for the shim's in-band error, nor with
+ * stdin, whose detach keys must end the output. berthd's copies of the
+ * client's descriptors are closed once sent.
+ */
+export async function withClientOutput<T>(client: Socket, direct: number | undefined, stdin: boolean, tty: boolean, send: (handOver: number[] | undefined) => Promise<T>): Promise<T> {
+  const own = direct && !stdin && !tty ? clientOutput(client, direct) : undefined;
+  try { return await send(own ?? handOverFd(client)); } finally { for (const fd of own ?? []) closeSync(fd); }
+}
+
+/**
+ * Client stdin → shim, shim output → client; `done` when the output ends.
+ * Without `endClient` the caller ends the client (an exec: after its exit code is known).
+ */
+export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
+  shim.pipe(client, { end: endClient });
+  let finished = false;
+  const end = () => { if (!finished) { finished = true; done(); } };
+  let detached = false;
+  if (stdin && detachKeys?.length) {
+    // the detach sequence ends this client only: the connection to the shim stays
+    // (parked, its output dropped) so the container's stdin is not closed
+    let held: number[] = [];
+    client.on('data', (d: Buffer) => {
+      if (detached) return;
+      const out: number[] = [];
+      for (const byte of d) {
+        if (byte === detachKeys[held.length]) {
+          held.push(byte);
+          if (held.length < detachKeys.length) continue;
+          if (out.length) shim.write(Buffer.from(out));
+          detached = true;
+          shim.unpipe(client);
+          shim.resume();
+          client.end();
+          end();
+          return;
+        }
+        out.push(...held);
+        held = [];
+        if (byte === detachKeys[0]) held.push(byte); else out.push(byte);
+      }
+      if (out.length) shim.write(Buffer.from(out));
+    });
+    client.on('end', () => { if (!detached) shim.end(); });
+  } else if (stdin) client.pipe(shim);
+  else client.resume();
+  shim.once('close', () => { if (endClient && !detached) client.end(); end(); });
+  client.once('close', () => { if (!detached) shim.destroy(); end(); });
+  client.on('error', () => shim.destroy());
+  shim.on('error', () => client.destroy());
+}
+
