@@ -27,7 +27,8 @@ import { VolumeStore } from './volumes.js';
 import { ContainerFiles, containerChanges, type PathStat } from './files.js';
 import { parseDetachKeys, pipeAttach, withClientOutput } from './attach.js';
 import { logOptions } from './log-options.js';
-import { Execs, mergeEnv } from './exec.js';
+import { Execs } from './exec.js';
+import { containerConfig } from './container-config.js';
 import { HealthChecks } from './health.js';
 
 export { ExecStartError, type ExecRecord } from './exec.js';
@@ -203,45 +204,17 @@ export class Engine extends EventEmitter {
     }
 
     const id = randomBytes(32).toString('hex');
-    let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
-    if (cname) {
-      for (const r of this.records.values()) {
-        if (r.Name === cname) throw new Conflict('name', `Conflict. The container name "${cname}" is already in use by container "${r.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
-      }
-    } else {
-      do cname = `/${ADJ[randomBytes(1)[0]! % ADJ.length]}_${NOUN[randomBytes(1)[0]! % NOUN.length]}${randomBytes(1)[0]! % 100}`;
-      while ([...this.records.values()].some((r) => r.Name === cname));
-    }
-    const userCmd = body.Cmd as string[] | null | undefined;
-    const userEp = body.Entrypoint as string[] | null | undefined;
-    const entrypoint = userEp !== undefined && userEp !== null ? (userEp.length === 1 && userEp[0] === '' ? [] : userEp) : (ic.Entrypoint as string[] | null) ?? [];
-    // an entrypoint given here drops the image's Cmd, as docker does
-    const cmd = userCmd && userCmd.length ? userCmd : userEp !== undefined && userEp !== null ? [] : (ic.Cmd as string[] | null) ?? [];
-    if (entrypoint.length + cmd.length === 0) throw new DockerWords('Cmd', 'No command specified');
-    const env = mergeEnv((ic.Env as string[]) ?? [], (body.Env as string[]) ?? []);
-    const config: ContainerConfig = {
-      Hostname: (body.Hostname as string) || id.slice(0, 12),
-      Domainname: (body.Domainname as string) || '',
-      User: (body.User as string) || (ic.User as string) || '',
-      AttachStdin: !!body.AttachStdin, AttachStdout: !!body.AttachStdout, AttachStderr: !!body.AttachStderr,
-      Tty: !!body.Tty, OpenStdin: !!body.OpenStdin, StdinOnce: !!body.StdinOnce,
-      Env: env, Cmd: cmd, Entrypoint: entrypoint.length ? entrypoint : null, Image: imageRef,
-      Labels: { ...((ic.Labels as Record<string, string>) ?? {}), ...((body.Labels as Record<string, string>) ?? {}) },
-      WorkingDir: (body.WorkingDir as string) || (ic.WorkingDir as string) || '',
-      StopSignal: (body.StopSignal as string) || (ic.StopSignal as string) || undefined,
-      StopTimeout: body.StopTimeout as number | undefined,
-      Healthcheck: (body.Healthcheck as ContainerConfig['Healthcheck']) ?? (ic.Healthcheck as ContainerConfig['Healthcheck']),
-      Volumes: { ...((ic.Volumes as Record<string, object>) ?? {}), ...((body.Volumes as Record<string, object>) ?? {}) },
-      ExposedPorts: { ...((ic.ExposedPorts as Record<string, object>) ?? {}), ...((body.ExposedPorts as Record<string, object>) ?? {}) },
-    };
+    const { config, entrypoint, cmd } = containerConfig(body, ic, id);
     if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
     const logType = host.LogConfig?.Type || 'json-file';
     if (!['json-file', 'local', 'none'].includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (json-file, local, none)`);
     if (logType !== 'none') logOptions(logType, host.LogConfig?.Config ?? {}); // a bad --log-opt is refused now, not at start
-    const mounts = this.planMounts(config, host);
+    // the name is held from here (the store's writes below let other creates run): a second create of it is refused
+    const cname = this.reserveName(name);
     const dir = this.dir(id);
-    mkdirSync(dir, { mode: 0o710 });
     try {
+      const mounts = this.planMounts(config, host);
+      mkdirSync(dir, { mode: 0o710 });
       const rootMounts = await store.prepareRoot(`ctr-${id}`, img, !!host.AutoRemove);
       const r: ContainerRecord = {
         Id: id, Name: cname, Created: now(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
@@ -249,7 +222,7 @@ export class Engine extends EventEmitter {
         State: { Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
         RestartCount: 0, Mounts: mounts, LogPath: logType === 'none' ? '' : logType === 'local' ? join(dir, 'local-logs', 'container.log') : join(dir, `${id}-json.log`), RootMounts: rootMounts,
       };
-      this.records.set(id, r); // the name is taken from here on
+      this.records.set(id, r);
       try { await this.save(r); } catch (e) { this.records.delete(id); throw e; }
       this.event(r, 'create');
       return { Id: id, Warnings: warnings };
@@ -257,7 +230,28 @@ export class Engine extends EventEmitter {
       try { store.snapshots.release(`ctr-${id}`); } catch { /* none made */ }
       rmSync(dir, { recursive: true, force: true });
       throw e;
+    } finally {
+      this.reservedNames.delete(cname);
     }
+  }
+
+  /** Names held by creates under way. */
+  private readonly reservedNames = new Set<string>();
+
+  /** The name asked for (refused when a container or a create under way has it), or a new one; held until released. */
+  private reserveName(name: string | null | undefined): string {
+    const taken = (n: string) => this.reservedNames.has(n) || [...this.records.values()].some((r) => r.Name === n);
+    let cname = name ? (name.startsWith('/') ? name : `/${name}`) : '';
+    if (cname) {
+      const other = [...this.records.values()].find((r) => r.Name === cname);
+      if (other) throw new Conflict('name', `Conflict. The container name "${cname}" is already in use by container "${other.Id}". You have to remove (or rename) that container to be able to reuse that name.`);
+      if (this.reservedNames.has(cname)) throw new Conflict('name', `Conflict. The container name "${cname}" is already in use by a container being created. You have to remove (or rename) that container to be able to reuse that name.`);
+    } else {
+      do cname = `/${ADJ[randomBytes(1)[0]! % ADJ.length]}_${NOUN[randomBytes(1)[0]! % NOUN.length]}${randomBytes(1)[0]! % 100}`;
+      while (taken(cname));
+    }
+    this.reservedNames.add(cname);
+    return cname;
   }
 
   /** Binds, --mount, image VOLUMEs and --volumes-from as mount points (volumes created here). */
