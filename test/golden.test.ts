@@ -73,9 +73,10 @@ test('the device rules: v1 writes docker\'s default allow list; v2 compiles them
   assert.deepEqual(writesFor({ Image: 'x' }, HOSTS.v2!).filter((x) => x.includes('devices.')), []);
 });
 
-test('values refused before any plan: their field and docker\'s words', () => {
+test('values refused on the way to the plan: their field and docker\'s words', () => {
   assert.throws(() => writesFor({ Image: 'x', HostConfig: { Memory: 1 << 20 } }, HOSTS.v2!), /Minimum memory limit allowed is 6MB/);
   assert.throws(() => writesFor({ Image: 'x', HostConfig: { NanoCpus: 3e9 } }, HOSTS.v2!), /range of CPUs is from 0\.01 to 2\.00/);
   assert.throws(() => writesFor({ Image: 'x', HostConfig: { BlkioWeight: 5 } }, HOSTS.v1!), /Range of blkio weight is from 10 to 1000/);
+  // the runtime refuses what cgroup v2 cannot do (the engine discards it first, with docker's warning)
   assert.throws(() => writesFor({ Image: 'x', HostConfig: { OomKillDisable: true, Memory: 64 << 20 } }, HOSTS.v2!), /cgroup v2 has no way to disable the OOM killer/);
 });

@@ -642,10 +642,18 @@ export class Engine extends EventEmitter {
   }
 
   /** What this host cannot do of `h` is dropped, with docker's warning for it (its sysinfo checks). */
+  /** What this host cannot do of `h`, discarded with docker's warnings, as docker does. */
   private unsupported(h: HostConfig): string[] {
-    if (!h.BlkioWeight || this.runtime.blockWeightSupported(this.cgroupParent)) return [];
-    h.BlkioWeight = 0;
-    return ['Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.'];
+    const warnings: string[] = [];
+    if (h.BlkioWeight && !this.runtime.blockWeightSupported(this.cgroupParent)) {
+      h.BlkioWeight = 0;
+      warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
+    }
+    if (h.OomKillDisable && !this.runtime.oomKillDisableSupported()) {
+      h.OomKillDisable = false;
+      warnings.push('Your kernel does not support OomKillDisable. OomKillDisable discarded.');
+    }
+    return warnings;
   }
 
   /** `update`: resources and restart policy; a running container's cgroup changes at once. */

@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { applyCgroup, updateCgroup, blockWeightSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { applyCgroup, updateCgroup, blockWeightSupported, oomKillDisableSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
 import { parseConfig, type Config, type Process } from './config.js';
 import { runExecutor, type ExecutorOptions } from './executor.js';
 import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
@@ -283,6 +283,11 @@ export class Runtime {
 
   stats(id: string): CgroupStats {
     return readStats(this.host, this.load(id).cgroupDirs);
+  }
+
+  /** Whether a container's OOM killer can be disabled on this host (cgroup v1's memory controller). */
+  oomKillDisableSupported(): boolean {
+    return oomKillDisableSupported(this.host);
   }
 
   /** Whether containers under cgroup `parent` can have a block I/O weight (see cgroups blockWeightSupported). */

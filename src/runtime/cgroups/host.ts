@@ -113,3 +113,8 @@ export function blockWeightSupported(host: CgroupHost, parent: string): boolean 
   return (h.version === 1 ? ['blkio.weight', 'blkio.bfq.weight'] : ['io.weight', 'io.bfq.weight']).some((f) => existsSync(join(dir, f)));
 }
 
+
+/** Whether the OOM killer can be disabled for a cgroup: v1's memory.oom_control; cgroup v2 has no such switch. */
+export function oomKillDisableSupported(host: CgroupHost): boolean {
+  return host.hierarchies.some((h) => h.version === 1 && has(h, 'memory'));
+}
