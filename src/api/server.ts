@@ -301,3 +301,6 @@ export function filtersOf(req: Request): Record<string, string[]> {
   }
   return out;
 }
+
+/** A boolean query parameter as docker reads one. */
+export const bool = (v: string | null): boolean => v === '1' || v === 'true' || v === 'True';

@@ -1,51 +1,65 @@
-// The network and build-cache endpoints as far as berth has them: the two
-// networks every container can use ("none", its own namespace with loopback,
-// which "bridge" and "default" also give until bridges are built, and "host"),
-// and no build cache (berth builds no images yet). docker system prune and
-// docker network ls work against them; creating a network is refused by name.
-import { ApiError, type Router } from './server.js';
+// System endpoints over the engine and the store: disk usage (system df) and events.
+import type { Engine, EngineEvent } from '../engine/containers.js';
+import { diskUsage } from '../image/snapshots.js';
+import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
+import { ApiError, filtersOf, type Router } from './server.js';
+import { containerSummary, diskSizes } from './containers.js';
+import { volumeView } from './volumes.js';
 
-const NETWORKS = [
-  { Name: 'none', Driver: 'null' },
-  { Name: 'host', Driver: 'host' },
-].map((n) => ({
-  ...n, Id: Buffer.from(n.Name.padEnd(32, '0')).toString('hex'), Created: '0001-01-01T00:00:00Z', Scope: 'local',
-  EnableIPv6: false, IPAM: { Driver: 'default', Options: null, Config: [] }, Internal: false, Attachable: false, Ingress: false,
-  ConfigFrom: { Network: '' }, ConfigOnly: false, Containers: {}, Options: {}, Labels: {},
-}));
+export function systemRoutes(r: Router, engine: () => Engine): void {
+  r.add('GET', '/system/df', () => {
+    const e = engine();
+    const s = e.images();
+    const containers = e.list();
+    const images = s.list();
+    const users = (imageId: string) => containers.filter((c) => c.Image === imageId).length;
+    // a layer in the chains of two images or more is shared: what removing one image would not free
+    const chains = images.map((i) => layerChain(s, i.chainID));
+    const holders = new Map<string, number>();
+    for (const c of new Set(chains.flat())) holders.set(c, chains.filter((ch) => ch.includes(c)).length);
+    return {
+      LayersSize: Object.values(s.snapshots.all()).reduce((n, l) => n + l.size, 0), // as images' sizes count them
+      Images: images.map((i, k) => ({
+        ...imageSummary(s, i, users(i.id)),
+        SharedSize: imageSize(s, i, chains[k]!.filter((c) => holders.get(c)! > 1)),
+      })),
+      Containers: containers.map((c) => ({ ...containerSummary(c), ...diskSizes(e, c) })),
+      Volumes: e.volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: diskUsage(v.Mountpoint), RefCount: e.volumeUsers(v.Name).length } })),
+      BuildCache: [],
+    };
+  });
 
-/** `publish`: an event to /events (Engine.publish). */
-export function systemRoutes(r: Router, publish: (type: string, action: string, id: string, attrs: Record<string, string>) => void): void {
-  r.add('GET', '/networks', () => NETWORKS);
-  r.add('GET', '/networks/{id}', (req) => {
-    const id = req.params.id!;
-    const n = NETWORKS.find((x) => x.Name === id || (id.length >= 2 && x.Id.startsWith(id)));
-    if (!n) throw new ApiError(404, `network ${id} not found`);
-    return n;
-  });
-  // predefined networks are never pruned; docker's prune event comes all the same
-  r.add('POST', '/networks/prune', () => {
-    publish('network', 'prune', '', { reclaimed: '0' });
-    return { NetworksDeleted: [] };
-  });
-  /** A network named by its name or whole ID, or a 404. */
-  const named = (id: string) => {
-    const n = NETWORKS.find((x) => x.Name === id || x.Id === id);
-    if (!n) throw new ApiError(404, `network ${id} not found`);
-    return n;
-  };
-  r.add('DELETE', '/networks/{id}', (req) => {
-    throw new ApiError(403, `${named(req.params.id!).Name} is a pre-defined network and cannot be removed`);
-  });
-  for (const verb of ['connect', 'disconnect']) {
-    r.add('POST', `/networks/{id}/${verb}`, (req) => {
-      const n = named(req.params.id!);
-      throw new ApiError(403, `cannot ${verb} a running container ${verb === 'connect' ? 'to' : 'from'} the ${n.Name} network: berth's containers join none or host when created`);
+  r.add('GET', '/events', (req, res) => {
+    const e = engine();
+    const f = filtersOf(req);
+    const time = (k: string) => {
+      const v = req.query.get(k);
+      if (!v) return undefined;
+      if (!/^\d+(\.\d+)?$/.test(v)) throw new ApiError(400, `${k}: "${v}" is not a unix time (SECONDS[.NANOSECONDS])`);
+      return BigInt(Math.round(Number(v) * 1e3)) * 1000000n;
+    };
+    const since = time('since'), until = time('until');
+    const wanted = (ev: EngineEvent) => {
+      if (f.type?.length && !f.type.includes(ev.Type)) return false;
+      if (f.event?.length && !f.event.some((x) => ev.Action.startsWith(x))) return false;
+      if (f.container?.length && !(ev.Type === 'container' && f.container.some((x) => ev.id.startsWith(x) || ev.Actor.Attributes.name === x))) return false;
+      if (f.volume?.length && !(ev.Type === 'volume' && f.volume.includes(ev.Actor.ID))) return false;
+      if (f.image?.length && !f.image.some((x) => ev.Actor.Attributes.image === x || ev.Actor.Attributes.name === x || ev.id.startsWith(x))) return false;
+      const t = BigInt(ev.timeNano);
+      return (since === undefined || t >= since) && (until === undefined || t <= until);
+    };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    if (since !== undefined) for (const ev of e.recentEvents) if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`);
+    res.flushHeaders();
+    return new Promise<void>((done) => {
+      const on = (ev: EngineEvent) => { if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`); };
+      e.on('event', on);
+      let timer: NodeJS.Timeout | undefined;
+      const stop = () => { clearTimeout(timer); e.off('event', on); res.end(); done(); };
+      res.on('close', stop);
+      // a timer waits at most 2^31-1 ms: a later until re-arms it
+      const arm = () => { const wait = Number(until! / 1000000n) - Date.now(); timer = setTimeout(wait > 2147483647 ? arm : stop, Math.max(0, Math.min(wait, 2147483647))); };
+      if (until !== undefined) arm();
     });
-  }
-  r.add('POST', '/networks/create', async (req) => {
-    const b = (await req.json()) as { Name?: string };
-    throw new ApiError(501, `cannot create network ${JSON.stringify(b.Name ?? '')}: berth has only the predefined networks "none" and "host" (user-defined bridge networks are not built yet)`);
   });
-  r.add('POST', '/build/prune', () => ({ CachesDeleted: [], SpaceReclaimed: 0 }));
 }

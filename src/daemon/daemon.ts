@@ -10,7 +10,12 @@ import { imageStoreIn } from '../engine/data-root.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
+import { streamRoutes } from '../api/streams.js';
+import { execRoutes } from '../api/exec.js';
+import { fileRoutes } from '../api/files.js';
+import { volumeRoutes } from '../api/volumes.js';
 import { systemRoutes } from '../api/system.js';
+import { networkRoutes } from '../api/networks.js';
 import { Engine } from '../engine/containers.js';
 import { detectHost } from '../runtime/cgroups/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -106,8 +111,9 @@ export class Daemon {
       };
     });
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
-    containerRoutes(r, () => this.engine());
-    systemRoutes(r, (type, action, id, attrs) => this.engine().publish(type, action, id, attrs));
+    const engine = () => this.engine();
+    for (const routes of [containerRoutes, streamRoutes, execRoutes, fileRoutes, volumeRoutes, systemRoutes]) routes(r, engine);
+    networkRoutes(r, (type, action, id, attrs) => this.engine().publish(type, action, id, attrs));
     return r;
   }
 
