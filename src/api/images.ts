@@ -20,10 +20,17 @@ function line(res: ServerResponse, msg: Record<string, unknown>): void {
 /** Tells berthd's events of an image change: action, the image's ID (or a reference for pull and push), attributes. */
 export type ImageEvents = (action: string, id: string, attributes: Record<string, string>) => void;
 
-export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
-  const emit = (evs: ImageEvent[]) => { for (const e of evs) event(e.action, e.id, e.attributes); };
+type Emit = (evs: ImageEvent[]) => void;
 
-  // the berth CLI changes the store itself (pull, tag, rmi, ...) and then tells berthd, for its events
+export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
+  const emit: Emit = (evs) => { for (const e of evs) event(e.action, e.id, e.attributes); };
+  localImageRoutes(r, store, emit);
+  transferRoutes(r, store, registryOpts, emit);
+  archiveRoutes(r, store, emit);
+}
+
+/** The store's own images: list, inspect, history, tag, prune, remove; and the berth CLI's image events. */
+function localImageRoutes(r: Router, store: () => ImageStore, emit: Emit): void {
   r.add('POST', '/berth/image-events', async (req) => {
     const body = await req.json();
     if (!Array.isArray(body)) throw new ApiError(400, 'the body must be a list of image events');
@@ -57,6 +64,35 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   });
 
   // docker import: a root filesystem tar from the body (fromSrc=-) or an http(s) URL
+  r.add('POST', '/images/{name*}/tag', (req, res) => {
+    const repo = req.query.get('repo');
+    if (!repo) throw new ApiError(400, 'repo is required');
+    const name = `${repo}:${req.query.get('tag') || 'latest'}`;
+    store().tag(req.params.name!, name);
+    emit(taggedEvents(store().resolve(name).id, name));
+    res.writeHead(201); res.end();
+  });
+
+  r.add('POST', '/images/prune', (req) => {
+    const all = filtersOf(req).dangling?.some((v) => v === 'false' || v === '0') ?? false;
+    const r2 = store().prune({ all });
+    emit(prunedEvents(r2));
+    return { ImagesDeleted: [...r2.untagged.map((u) => ({ Untagged: shortReference(u.name) })), ...r2.deleted.map((d) => ({ Deleted: d }))], SpaceReclaimed: r2.reclaimed };
+  });
+
+  r.add('DELETE', '/images/{name*}', (req) => {
+    const force = ['1', 'true'].includes(req.query.get('force') ?? '');
+    const r2 = store().remove(req.params.name!, { force });
+    emit(removedEvents(r2));
+    return [
+      ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
+      ...r2.deleted.map((d) => ({ Deleted: d })),
+    ];
+  });
+}
+
+/** Images to and from registries and URLs: pull and import (POST /images/create), push. */
+function transferRoutes(r: Router, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, emit: Emit): void {
   const importFrom = async (req: Request, res: ServerResponse, src: string) => {
     const repo = req.query.get('repo'), tag = req.query.get('tag');
     if (tag && !repo) throw new ApiError(400, `tag "${tag}" needs a repo`);
@@ -102,31 +138,6 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   });
 
   // docker load / docker save
-  r.add('POST', '/images/load', async (req, res) => {
-    const images = await load(store(), req.body());
-    for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
-    emit(loadedEvents(images));
-    res.end();
-  });
-  const saveTo = async (names: string[], res: ServerResponse) => {
-    const ids = names.map((n) => store().resolve(n).id); // an unknown name is a 404 before the tar starts
-    res.writeHead(200, { 'content-type': 'application/x-tar' });
-    await save(store(), names, res);
-    emit(savedEvents(ids, names));
-    res.end();
-  };
-  r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));
-  r.add('GET', '/images/{name*}/get', (req, res) => saveTo([req.params.name!], res));
-
-  r.add('POST', '/images/{name*}/tag', (req, res) => {
-    const repo = req.query.get('repo');
-    if (!repo) throw new ApiError(400, 'repo is required');
-    const name = `${repo}:${req.query.get('tag') || 'latest'}`;
-    store().tag(req.params.name!, name);
-    emit(taggedEvents(store().resolve(name).id, name));
-    res.writeHead(201); res.end();
-  });
-
   r.add('POST', '/images/{name*}/push', async (req, res) => {
     const tag = req.query.get('tag') || 'latest';
     const name = formatReference({ ...parseReference(req.params.name!), tag });
@@ -146,20 +157,23 @@ export function imageRoutes(r: Router, store: () => ImageStore, registryOpts: ()
   });
 
   // dangling=false: every image no container uses, as docker image prune -a
-  r.add('POST', '/images/prune', (req) => {
-    const all = filtersOf(req).dangling?.some((v) => v === 'false' || v === '0') ?? false;
-    const r2 = store().prune({ all });
-    emit(prunedEvents(r2));
-    return { ImagesDeleted: [...r2.untagged.map((u) => ({ Untagged: shortReference(u.name) })), ...r2.deleted.map((d) => ({ Deleted: d }))], SpaceReclaimed: r2.reclaimed };
-  });
+}
 
-  r.add('DELETE', '/images/{name*}', (req) => {
-    const force = ['1', 'true'].includes(req.query.get('force') ?? '');
-    const r2 = store().remove(req.params.name!, { force });
-    emit(removedEvents(r2));
-    return [
-      ...r2.untagged.map((u) => ({ Untagged: shortReference(u) })),
-      ...r2.deleted.map((d) => ({ Deleted: d })),
-    ];
+/** docker load and docker save. */
+function archiveRoutes(r: Router, store: () => ImageStore, emit: Emit): void {
+  r.add('POST', '/images/load', async (req, res) => {
+    const images = await load(store(), req.body());
+    for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
+    emit(loadedEvents(images));
+    res.end();
   });
+  const saveTo = async (names: string[], res: ServerResponse) => {
+    const ids = names.map((n) => store().resolve(n).id); // an unknown name is a 404 before the tar starts
+    res.writeHead(200, { 'content-type': 'application/x-tar' });
+    await save(store(), names, res);
+    emit(savedEvents(ids, names));
+    res.end();
+  };
+  r.add('GET', '/images/get', (req, res) => saveTo(req.query.getAll('names'), res));
+  r.add('GET', '/images/{name*}/get', (req, res) => saveTo([req.params.name!], res));
 }

@@ -46,10 +46,16 @@ function progressPrinter(): (e: ProgressEvent) => void {
 }
 
 export function registerImageCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
+  const image = program.command('image').description('manage images');
+  registerRegistryCommands(program, store, tell);
+  registerArchiveCommands(program, image, store, tell);
+  registerLocalImageCommands(program, image, store, tell);
+}
+
+/** pull, push, login, logout: the verbs that talk to registries. */
+function registerRegistryCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
   const insecure = () => (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
   const mirrors = () => (process.env.BERTH_REGISTRY_MIRRORS ?? '').split(',').filter(Boolean);
-
-  const image = program.command('image').description('manage images');
   program.command('pull <image>').description('download an image from a registry')
     .option('--platform <os/arch[/variant]>', 'which image of a multi-platform index')
     .option('-q, --quiet', 'print only the image name')
@@ -84,6 +90,28 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
       await tell(pushedEvents(formatReference({ ...ref, tag: ref.tag ?? 'latest' })));
     });
 
+  program.command('login [server]').description('store credentials for a registry (docker config.json)')
+    .requiredOption('-u, --username <name>', 'user').option('-p, --password <password>', 'password').option('--password-stdin', 'read the password from stdin')
+    .action(async (server: string | undefined, o: { username: string; password?: string; passwordStdin?: boolean }) => {
+      const registry = server ?? 'docker.io';
+      let password = o.password;
+      if (o.passwordStdin) { const parts: Buffer[] = []; for await (const c of process.stdin) parts.push(c as Buffer); password = Buffer.concat(parts).toString().replace(/\r?\n$/, ''); }
+      if (!password) throw new InvalidInput('--password', 'give --password or --password-stdin');
+      const creds = { username: o.username, password };
+      const c = new RegistryClient(registry, { credentials: creds, insecure: insecure() });
+      await c.request('GET', '/v2/', { scope: '' });
+      saveCredentials(registry, creds);
+      process.stdout.write('Login Succeeded\n');
+    });
+  program.command('logout [server]').description('remove stored credentials').action((server: string | undefined) => {
+    const registry = server ?? 'docker.io';
+    const had = saveCredentials(registry, undefined);
+    process.stdout.write(had ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
+  });
+}
+
+/** save, load, import (as `berth VERB` and `berth image VERB`). */
+function registerArchiveCommands(program: Command, image: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
   const saveCmd = async (images: string[], o: { output?: string }) => {
     if (!o.output && process.stdout.isTTY) throw new InvalidInput('save', 'refusing to write a tar to a terminal: use -o FILE or a pipe');
     const ids = images.map((n) => store().resolve(n).id);
@@ -118,7 +146,10 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
     c.description('make an image from a root filesystem tar (- for stdin)').option('-c, --change <instruction>', 'apply a Dockerfile instruction (CMD, ENV, ...)', collectOpt)
       .option('-m, --message <text>', 'history comment').option('--platform <os/arch>', 'platform of the image').action(importCmd);
   }
+}
 
+/** images (image ls), rmi (image rm), tag, image inspect, history, image prune. */
+function registerLocalImageCommands(program: Command, image: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
   const ls = (o: { quiet?: boolean; digests?: boolean; noTrunc?: boolean; filter?: string[]; all?: boolean; format?: string }, repo?: string) => {
     const s = store();
     const filters: Record<string, string[]> = {};
@@ -211,25 +242,5 @@ export function registerImageCommands(program: Command, store: () => ImageStore,
       if (lines.length) process.stdout.write(`Deleted Images:\n${lines.join('')}\n`);
       process.stdout.write(`Total reclaimed space: ${units(r.reclaimed)}\n`);
     });
-
-
-  program.command('login [server]').description('store credentials for a registry (docker config.json)')
-    .requiredOption('-u, --username <name>', 'user').option('-p, --password <password>', 'password').option('--password-stdin', 'read the password from stdin')
-    .action(async (server: string | undefined, o: { username: string; password?: string; passwordStdin?: boolean }) => {
-      const registry = server ?? 'docker.io';
-      let password = o.password;
-      if (o.passwordStdin) { const parts: Buffer[] = []; for await (const c of process.stdin) parts.push(c as Buffer); password = Buffer.concat(parts).toString().replace(/\r?\n$/, ''); }
-      if (!password) throw new InvalidInput('--password', 'give --password or --password-stdin');
-      const creds = { username: o.username, password };
-      const c = new RegistryClient(registry, { credentials: creds, insecure: insecure() });
-      await c.request('GET', '/v2/', { scope: '' });
-      saveCredentials(registry, creds);
-      process.stdout.write('Login Succeeded\n');
-    });
-  program.command('logout [server]').description('remove stored credentials').action((server: string | undefined) => {
-    const registry = server ?? 'docker.io';
-    const had = saveCredentials(registry, undefined);
-    process.stdout.write(had ? `Removing login credentials for ${registry}\n` : `Not logged in to ${registry}\n`);
-  });
 }
 
