@@ -13,7 +13,11 @@
             "native/executor/ops.c",
             "native/executor/resolve.c",
             "native/executor/selfclone.c",
+            "native/executor/report.c",
+            "native/executor/supervise.c",
             "native/common/sealed.c",
+            "native/common/io.c",
+            "native/common/io.h",
             "native/executor/executor.h",
             "native/executor/plan.h",
             "native/common/sealed.h"
@@ -31,7 +35,10 @@
             "native/executor/ops.c",
             "native/executor/resolve.c",
             "native/executor/selfclone.c",
-            "native/common/sealed.c"
+            "native/executor/report.c",
+            "native/executor/supervise.c",
+            "native/common/sealed.c",
+            "native/common/io.c"
           ]
         }
       ]
@@ -44,7 +51,9 @@
           "action_name": "musl_static",
           "inputs": [
             "native/musl-static.sh",
-            "native/shim/shim.c"
+            "native/shim/shim.c",
+            "native/common/io.c",
+            "native/common/io.h"
           ],
           "outputs": [
             "<(PRODUCT_DIR)/berth-shim"
@@ -54,7 +63,8 @@
             "native/musl-static.sh",
             "<(PRODUCT_DIR)/berth-shim",
             "dynamic",
-            "native/shim/shim.c"
+            "native/shim/shim.c",
+            "native/common/io.c"
           ]
         }
       ]

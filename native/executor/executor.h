@@ -27,6 +27,8 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op);
 /* OP_SUPERVISE: never returns. */
 void supervise(struct exec_ctx *ctx);
 void report(struct exec_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports ctx->errbuf as an "error" line (report.c). */
+void report_error(struct exec_ctx *ctx);
 
 int root_open(int rootfd, const char *path, int flags, mode_t mode);
 int root_mkdir_p(int rootfd, const char *path, mode_t mode);

@@ -29,6 +29,7 @@
  * When the process ends, "CODE SECONDS.NANOS" goes to the exit FILE (temp
  * file, fsync, rename; --exit-nosync: no fsync, for an exec's status that
  * no restart reads), waiters are told, and the shim exits. */
+#include "../common/io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -97,22 +98,6 @@ static void die(const char *fmt, ...) {
   exit(1);
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
-  const char *p = buf;
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && errno == EAGAIN) {
-      struct pollfd pf = {.fd = fd, .events = POLLOUT};
-      poll(&pf, 1, 1000);
-      continue;
-    }
-    if (w <= 0) return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 static int listen_at(const char *path) {
   struct sockaddr_un a = {.sun_family = AF_UNIX};
