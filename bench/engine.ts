@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
-import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
+import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, peersLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 15);
 const IMG = 'busybox:local';
@@ -107,7 +107,7 @@ async function main() {
     writeResults('engine', [
       '# Engine benchmark', '',
       `Medians of ${RUNS} runs after 3 warm-ups (run, exec); 50 containers for run -d and memory; the median of three 500 MiB runs per engine.`,
-      `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
+      peersLine(),
       machineLine(), '',
       ...tableOf(table, names, berthCli.name),
       '', ...rows.map((r) => `- ${r}`),

@@ -41,6 +41,12 @@ export function startBerthd(name: string): BenchDaemon {
   return { work, sock, dataRoot, execRoot, daemon, stop };
 }
 
+/** The line of a results file that says what ran: this checkout's berthd and the system dockerd, both without a network, and podman. */
+export function peersLine(): string {
+  const version = spawnSync(dockerBin, ['-H', 'unix:///var/run/docker.sock', 'version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim();
+  return `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${version}), \`--network none\`; podman with \`--network none\`.`;
+}
+
 /** The machine and date line of a results file. */
 export function machineLine(): string {
   return `Date: ${new Date().toISOString()}. Machine: ${readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? '?'}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}.`;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
-import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, startBerthd, table as tableOf, writeResults } from './lib.js';
+import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, peersLine, startBerthd, table as tableOf, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 15);
 const BURST = Number(process.env.BURST ?? 50);
@@ -118,7 +118,7 @@ async function main() {
     writeResults('reads', [
       '# Reads under load', '',
       `Medians of ${RUNS} runs after 3 warm-ups. The 100 MiB log is one json file (\`--log-opt max-size=1g\` for every engine). The burst: ${BURST} \`run -d busybox sleep\` started at once by the docker CLI (podman: its CLI), the list asked for back to back until all have started; berth's burst goes through the docker CLI.`,
-      `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${spawnSync(dockerBin, ['-H', 'unix:///var/run/docker.sock', 'version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim()}), \`--network none\`; podman with \`--network none\`.`,
+      peersLine(),
       machineLine(), '',
       ...tableOf(table, names, berth.name),
       '', ...notes.map((r) => `- ${r}`),

@@ -22,15 +22,21 @@ const ROUNDS = Number(process.env.BERTH_RACE_ROUNDS ?? 1000);
 const CLI_ROUNDS = Math.max(10, Math.floor(ROUNDS / 10));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-/** The attacker's image: busybox and the swapper (test/fixtures/swapper.c). */
-function attackerImage(): string {
-  const root = join(work, 'rootfs');
+/** Imports a busybox image named `ref` into `d` (its root made by `extra` too, when given). */
+function importBusybox(d: PrivateBerthd, ref: string, extra?: (root: string) => void): void {
+  const root = join(work, `${ref.replace(/\W/g, '-')}-rootfs`);
   makeRootfs(root);
+  extra?.(root);
+  const tarFile = `${root}.tar`;
+  writeFileSync(tarFile, rootfsTar(root));
+  const r = d.berth(['import', '-c', 'CMD ["sh"]', tarFile, ref]);
+  assert.equal(r.code, 0, r.err);
+}
+
+/** The attacker's image: busybox and the swapper (test/fixtures/swapper.c). */
+function withSwapper(root: string): void {
   const cc = spawnSync('cc', ['-static', '-O2', '-o', join(root, 'bin', 'swapper'), join(REPO, 'test', 'fixtures', 'swapper.c')], { encoding: 'utf8' });
   assert.equal(cc.status, 0, cc.stderr);
-  const tarFile = join(work, 'attacker.tar');
-  writeFileSync(tarFile, rootfsTar(root));
-  return tarFile;
 }
 
 describe('paths inside a running container are hostile: cp and the archive API against a racing swapper', () => {
@@ -43,8 +49,7 @@ describe('paths inside a running container are hostile: cp and the archive API a
     writeFileSync(join(hostDir, 'secret'), `${marker}\n`);
     await d.start();
     api = new RawApi(d.sock);
-    const r = d.berth(['import', '-c', 'CMD ["sh"]', attackerImage(), IMG]);
-    assert.equal(r.code, 0, r.err);
+    importBusybox(d, IMG, withSwapper);
     // the swapper exchanges /w (a directory, with the container's secret) and /x (a symlink to the host
     // directory) for the whole test; both are made in the container's upper layer, where overlayfs can swap them
     const run = d.docker(['run', '-d', '--name', 'racer', IMG, 'sh', '-c', `mkdir /w && echo CONTAINER-DATA > /w/secret && ln -s ${hostDir} /x && exec swapper /w /x`]);
@@ -136,10 +141,7 @@ describe('no request takes berthd down', () => {
   before(async () => {
     await d.start();
     api = new RawApi(d.sock);
-    const root = join(work, 'fuzz-rootfs');
-    makeRootfs(root);
-    writeFileSync(join(work, 'fuzz.tar'), rootfsTar(root));
-    assert.equal(d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'fuzz.tar'), 'berth-test/fuzz:1']).code, 0);
+    importBusybox(d, 'berth-test/fuzz:1');
   });
   after(async () => {
     api?.close();
@@ -199,10 +201,7 @@ describe('exec failures, values docker refuses, limits', () => {
   before(async () => {
     await d.start();
     api = new RawApi(d.sock);
-    const root = join(work, 'plain-rootfs');
-    makeRootfs(root);
-    writeFileSync(join(work, 'plain.tar'), rootfsTar(root));
-    assert.equal(d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'plain.tar'), 'berth-test/plain:1']).code, 0);
+    importBusybox(d, 'berth-test/plain:1');
     assert.equal(d.docker(['run', '-d', '--name', 'ex', 'berth-test/plain:1', 'sleep', '1000']).code, 0);
   });
   after(async () => {

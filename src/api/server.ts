@@ -6,6 +6,7 @@ import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { RegistryError } from '../image/registry/client.js';
+import { frame } from '../engine/logs.js';
 
 import { API_VERSION } from '../version.js';
 
@@ -180,11 +181,7 @@ export interface UpgradeHandler { owns(path: string): boolean; handle(raw: Incom
 /** The error of a raw stream that failed after it began, in the stream's own framing (docker writes it to stdout). */
 function streamError(contentType: string, message: string): Buffer {
   const text = Buffer.from(`${message}\r\n`);
-  if (!contentType.includes('multiplexed')) return text;
-  const head = Buffer.alloc(8);
-  head[0] = 1;
-  head.writeUInt32BE(text.length, 4);
-  return Buffer.concat([head, text]);
+  return contentType.includes('multiplexed') ? frame('stdout', text) : text;
 }
 
 /** A handler's end: its answer, or its error in docker's shape; in-band (or closing this connection only) once a stream has begun. */

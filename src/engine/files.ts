@@ -95,9 +95,9 @@ export class ContainerFiles {
     return this.view(r, (root) => this.found(r, root, path, (fd, st) => packFd(fd, st, begin(pathStat(fd, st, path)), entryName(path))));
   }
 
-  /** Runs `fn` with `path` open in the container (its last component followed as docker follows it), or throws docker's 404. */
-  private async found<T>(r: ContainerRecord, root: RootDir, path: string, fn: (fd: number, st: Stats) => T | Promise<T>): Promise<T> {
-    const found = root.stat(path, followsLast(path));
+  /** Runs `fn` with `path` open in the container (its last component followed as docker follows it, or when `follow`), or throws docker's 404. */
+  private async found<T>(r: ContainerRecord, root: RootDir, path: string, fn: (fd: number, st: Stats) => T | Promise<T>, follow = followsLast(path)): Promise<T> {
+    const found = root.stat(path, follow);
     if (!found) throw notFound(r, path);
     try { return await fn(found.fd, found.st); } finally { closeFd(found.fd); }
   }
@@ -106,17 +106,11 @@ export class ContainerFiles {
   putArchive(r: ContainerRecord, path: string, src: Readable): Promise<void> {
     absolute(path);
     if (r.HostConfig.ReadonlyRootfs) return Promise.reject(new Conflict('path', 'container rootfs is marked read-only'));
-    return this.view(r, async (root) => {
-      const found = root.stat(path, true); // once: the copy goes into what this found, whatever is renamed meanwhile
-      if (!found) throw notFound(r, path);
-      const dest = RootDir.fromFd(found.fd, path);
-      try {
-        if (!found.st.isDirectory()) throw new InvalidInput('path', `extraction point is not a directory: ${path}`);
-        await unpackInto(dest, src);
-      } finally {
-        dest.close();
-      }
-    });
+    // resolved once, following a last symlink: the copy goes into what this found, whatever is renamed meanwhile
+    return this.view(r, (root) => this.found(r, root, path, async (fd, st) => {
+      if (!st.isDirectory()) throw new InvalidInput('path', `extraction point is not a directory: ${path}`);
+      await unpackInto(RootDir.fromFd(fd), src); // the fd stays found()'s to close
+    }, true));
   }
 
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
@@ -142,7 +136,7 @@ async function withProcessRoot<T>(r: ContainerRecord, fn: (root: RootDir) => Pro
       const cg = fsx().openat2(proc, 'cgroup', C.O_RDONLY, 0, 0);
       try { cgroup = readFileSync(cg, 'utf8'); } finally { closeFd(cg); }
     } catch { throw new Conflict('container', `Container ${r.Id} is not running`); }
-    const root = RootDir.fromFd(rootFd, `/proc/${r.State.Pid}/root`);
+    const root = RootDir.fromFd(rootFd);
     try {
       if (!cgroup.includes(r.Id)) throw new Conflict('container', `Container ${r.Id} is not running`);
       return await fn(root);

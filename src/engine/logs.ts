@@ -105,17 +105,19 @@ const CHUNK = 1 << 20;
 
 /** Reads the whole entries in `fd` from `pos`, a chunk at a time; the position after the last whole one is `at.pos`. */
 function* forwardEntries(fd: number, at: { pos: number }, format: LogFormat): Generator<LogEntry> {
+  // up to the size it has now (a follower asks again); nothing is allocated when nothing is new
+  const size = fstatSync(fd).size;
   let carry = Buffer.alloc(0);
-  for (;;) {
-    const buf = Buffer.alloc(CHUNK);
-    const n = readSync(fd, buf, 0, CHUNK, at.pos + carry.length);
+  while (at.pos + carry.length < size) {
+    const len = Math.min(CHUNK, size - at.pos - carry.length);
+    const buf = Buffer.allocUnsafe(len);
+    const n = readSync(fd, buf, 0, len, at.pos + carry.length);
     if (n === 0) return;
     const data = carry.length ? Buffer.concat([carry, buf.subarray(0, n)]) : buf.subarray(0, n);
     const r = entriesIn(data, format);
     at.pos += r.used;
     carry = Buffer.from(data.subarray(r.used));
     yield* r.entries;
-    if (n < CHUNK) return;
   }
 }
 

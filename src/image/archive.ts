@@ -15,7 +15,7 @@ import { MediaType, MANIFEST_TYPES, INDEX_TYPES, type Compression, type Descript
 import { parseImageConfig, parseIndex, parseManifest, parseLayoutHeader } from './oci/validate.js';
 import { formatReference, parseReference, shortReference } from './reference.js';
 import { chainIDs } from './snapshots.js';
-import { entryPath } from './layer/unpack.js';
+import { entryPath } from './confined/index.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
 const LAYER_TYPE: Record<Compression, string> = { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd };

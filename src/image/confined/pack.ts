@@ -9,26 +9,21 @@ import { pipeline } from 'node:stream/promises';
 import type tar from 'tar-stream';
 import { tarStream } from '../layer/tar-pax.js';
 import { fsx } from '../../util/fsx.js';
+import { devNumbers, withoutOverlayMarks } from '../layer/overlay-format.js';
 import { closeFd, reopenForReading, walk, type RootDir } from './tree.js';
 
 const EPOCH = new Date(0);
 const CHUNK = 1 << 20;
-const OVERLAY_XATTRS = /^trusted\.overlay\./;
 
 /** One tar entry: a file, directory, link or node open as `fd`; or an empty marker file (a layer's whiteout). */
 export type TarItem = { kind: 'entry'; rel: string; st: Stats; fd: number } | { kind: 'marker'; rel: string };
 
 export interface TarResult { diffID: string; size: number }
 
-/** Major and minor of a device number as Linux encodes it (huge_encode_dev, 32-bit part). */
-export function devNumbers(rdev: number): { major: number; minor: number } {
-  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
-}
-
 /** The extended attributes of the file open as `fd`, without overlay's own marks (none for a symlink). */
 export function xattrsOf(fd: number, st: Stats): [string, Buffer][] {
   if (st.isSymbolicLink()) return [];
-  return fsx().xattrsFd(fd).filter(([name]) => !OVERLAY_XATTRS.test(name));
+  return withoutOverlayMarks(fsx().xattrsFd(fd));
 }
 
 function paxOf(fd: number, st: Stats): Record<string, string> | undefined {

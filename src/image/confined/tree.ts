@@ -58,14 +58,15 @@ export function reopenForReading(fd: number): number {
  * a path inside the tree, resolved as if the root were "/".
  */
 export class RootDir {
-  private constructor(readonly fd: number, readonly where: string) {}
+  private constructor(readonly fd: number) {}
 
   /** Opens the root at `hostPath`, a path berth controls (a mount it made, /proc/PID/root). */
   static open(hostPath: string): RootDir {
-    return new RootDir(openSync(hostPath, fsx().O_PATH | C.O_DIRECTORY), hostPath);
+    return new RootDir(openSync(hostPath, fsx().O_PATH | C.O_DIRECTORY));
   }
 
-  static fromFd(fd: number, where: string): RootDir { return new RootDir(fd, where); }
+  /** A root already open as `fd` (a directory found inside another root); close() closes it. */
+  static fromFd(fd: number): RootDir { return new RootDir(fd); }
 
   close(): void { closeFd(this.fd); }
 
@@ -129,7 +130,7 @@ function relative(path: string): string {
 export const byBytes = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /** One entry met by walk(): its path relative to the walk's start and an O_PATH fd valid until the walk moves on. */
-export interface TreeEntry { rel: string; name: string; st: Stats; fd: number; parent: number }
+export interface TreeEntry { rel: string; name: string; st: Stats; fd: number }
 
 /**
  * The entries under the directory open as `dirfd`, in byte order of their
@@ -141,7 +142,7 @@ export function* walk(dirfd: number, rel = '', enter: (e: TreeEntry) => boolean 
     const fd = openChild(dirfd, name);
     if (fd === undefined) continue; // gone since the listing
     try {
-      const e: TreeEntry = { rel: rel ? `${rel}/${name}` : name, name, st: fstatSync(fd), fd, parent: dirfd };
+      const e: TreeEntry = { rel: rel ? `${rel}/${name}` : name, name, st: fstatSync(fd), fd };
       yield e;
       if (e.st.isDirectory() && enter(e)) yield* walk(fd, e.rel, enter);
     } finally {

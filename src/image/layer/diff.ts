@@ -7,20 +7,13 @@
 // (upper dir or copy) is read by fd only: it may change it while berth reads.
 import { lstatSync, readdirSync, readlinkSync, fstatSync, type Stats } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, isOpaque, isWhiteout } from './overlay-format.js';
+import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, isOpaque, isOpaqueFd, isWhiteout } from './overlay-format.js';
 import {
   byBytes, closeFd, openChild, walk, withRootDir, writeTar, xattrsOf, type RootDir, type TarItem, type TarResult,
 } from '../confined/index.js';
 import { fsx } from '../../util/fsx.js';
 
 export type DiffResult = TarResult;
-
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
-
-/** Whether the directory open as `fd` is opaque (overlay's mark). */
-function opaqueFd(fd: number): boolean {
-  return fsx().xattrsFd(fd).some(([name, v]) => name === OPAQUE_XATTR && v.toString() === 'y');
-}
 
 function marker(rel: string, name: string): TarItem {
   const i = rel.lastIndexOf('/');
@@ -32,7 +25,7 @@ function* overlayChanges(dirfd: number): Generator<TarItem> {
   for (const e of walk(dirfd, '', (d) => !isWhiteout(d.st))) {
     if (isWhiteout(e.st)) { yield marker(e.rel, `${WHITEOUT_PREFIX}${e.name}`); continue; }
     yield { kind: 'entry', rel: e.rel, st: e.st, fd: e.fd };
-    if (e.st.isDirectory() && opaqueFd(e.fd)) yield { kind: 'marker', rel: `${e.rel}/${OPAQUE_MARKER}` };
+    if (e.st.isDirectory() && isOpaqueFd(e.fd)) yield { kind: 'marker', rel: `${e.rel}/${OPAQUE_MARKER}` };
   }
 }
 
@@ -130,7 +123,7 @@ function omittedIn(root: RootDir, points: string[], lowers: string[]): Set<strin
   }
   for (const dir of [...parents].sort((a, b) => b.length - a.length)) { // deepest first
     const keep = look(dir, (st, fd) => {
-      if (!st.isDirectory() || opaqueFd(fd) || !fsx().readdirFd(fd).every((n) => omit.has(`${dir}/${n}`))) return false;
+      if (!st.isDirectory() || isOpaqueFd(fd) || !fsx().readdirFd(fd).every((n) => omit.has(`${dir}/${n}`))) return false;
       const low = lowerView(lowers, dir).st;
       return !(low && (!low.isDirectory() || (low.mode & 0o7777) !== (st.mode & 0o7777) || low.uid !== st.uid || low.gid !== st.gid));
     });

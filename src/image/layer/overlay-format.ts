@@ -13,6 +13,12 @@ export const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.r
 
 export const isOpaque = (dir: string): boolean => fsx().lgetxattr(dir, OPAQUE_XATTR)?.toString() === 'y';
 
+/** isOpaque for a directory open as `fd` (a tree read by fd). */
+export const isOpaqueFd = (fd: number): boolean => fsx().xattrsFd(fd).some(([name, v]) => name === OPAQUE_XATTR && v.toString() === 'y');
+
+/** A file's extended attributes without overlay's own marks. */
+export const withoutOverlayMarks = (xattrs: [string, Buffer][]): [string, Buffer][] => xattrs.filter(([name]) => !OVERLAY_XATTRS.test(name));
+
 export function markOpaque(dir: string): void {
   fsx().lsetxattr(dir, OPAQUE_XATTR, Buffer.from('y'));
 }
@@ -28,4 +34,7 @@ export function contentXattrs(p: string): [string, Buffer][] {
   return out;
 }
 
-export { devNumbers } from '../confined/pack.js';
+/** Major and minor of a device number as Linux encodes it (huge_encode_dev, 32-bit part). */
+export function devNumbers(rdev: number): { major: number; minor: number } {
+  return { major: Math.floor(rdev / 256) & 0xfff, minor: (rdev & 0xff) | ((rdev >> 12) & 0xfff00) };
+}

@@ -24,8 +24,6 @@ import { OPAQUE_MARKER, WHITEOUT_PREFIX, markOpaque } from './overlay-format.js'
 import { Decompress as ZstdDecompress } from 'fzstd';
 import { InvalidInput } from '../../util/check.js';
 import { entryPath, headerXattrs } from '../confined/unpack.js';
-
-export { entryPath };
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import type { Compression } from '../oci/types.js';
 
