@@ -376,7 +376,8 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.docker(['rmi', 'berth-test/saved:1']).code, 0, 'the daemon still serves');
   });
 
-  test('berth cp copies host paths both ways as docker cp does', () => {
+  test('berth cp copies host paths both ways as docker cp does', async (t) => {
+    t.after(() => { d.docker(['rm', '-f', 'cp']); d.docker(['volume', 'rm', '-f', 'cpvol']); }); // a failure here leaves nothing for the next tests
     assert.equal(d.docker(['run', '-d', '--name', 'cp', '-v', 'cpvol:/vol', '--tmpfs', '/scratch', IMG, 'sh', '-c', 'mkdir /tmp/b /tmp/k; echo in-tmpfs > /scratch/t; sleep 60']).code, 0);
     const src = join(work, 'cp-src');
     mkdirSync(join(src, 'd', 'sub'), { recursive: true });
@@ -420,6 +421,12 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(d.berth(['cp', join(src, 'file'), 'cp:/vol/while-stopped']).code, 0);
     assert.match(d.berth(['cp', 'cp:/etc/hostname', '-']).out, /[0-9a-f]{12}\n/);
     assert.deepEqual(mountsUnder(d.dataRoot), []);
+    // the response ends only once what the copy mounted is unmounted: a client that checks at once finds nothing
+    for (let i = 0; i < 30; i++) {
+      const path = i % 3 === 2 ? '/containers/cp/export' : `/containers/cp/archive?path=${i % 3 ? '/vol/b' : '/etc/hostname'}`;
+      assert.equal((await d.api('GET', path)).status, 200);
+      assert.deepEqual(mountsUnder(d.dataRoot), [], `after GET ${path}`);
+    }
     assert.equal(d.docker(['run', '--rm', '-v', 'cpvol:/v', IMG, 'cat', '/v/while-stopped']).out, 'top\n');
     assert.equal(d.docker(['rm', '-f', 'cp']).code, 0);
     assert.equal(d.docker(['volume', 'rm', 'cpvol']).code, 0);

@@ -88,11 +88,14 @@ export class ContainerFiles {
   /**
    * `cp CONTAINER:PATH -`: a tar of the path. The path is resolved once:
    * `begin` gets its stat (the header docker sends) and gives the stream
-   * the tar goes to, and the tar is made from the same open file.
+   * the tar goes to, and the tar is made from the same open file. The
+   * stream is left open: its end tells the client that the copy is over,
+   * so the caller ends it after this resolves, when what the view mounted
+   * is unmounted.
    */
   getArchive(r: ContainerRecord, path: string, begin: (stat: PathStat) => Writable): Promise<void> {
     absolute(path);
-    return this.view(r, (root) => this.found(r, root, path, (fd, st) => packFd(fd, st, begin(pathStat(fd, st, path)), entryName(path))));
+    return this.view(r, (root) => this.found(r, root, path, (fd, st) => packFd(fd, st, begin(pathStat(fd, st, path)), entryName(path), false)));
   }
 
   /** Runs `fn` with `path` open in the container (its last component followed as docker follows it, or when `follow`), or throws docker's 404. */
@@ -113,9 +116,9 @@ export class ContainerFiles {
     }, true));
   }
 
-  /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker). */
+  /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker); `out` is left for the caller to end, as with getArchive. */
   export(r: ContainerRecord, out: Writable): Promise<void> {
-    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.')));
+    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.', false)));
   }
 }
 

@@ -51,13 +51,17 @@ async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffer> {
   }
 }
 
-/** Writes `items` as a tar to `out`; returns the tar's sha256 and size. */
-export async function writeTar(items: Iterable<TarItem>, out: Writable): Promise<TarResult> {
+/**
+ * Writes `items` as a tar to `out`; returns the tar's sha256 and size.
+ * With `end: false`, `out` stays open: a caller that must clean up first
+ * (unmount what it lent the walk) ends it after.
+ */
+export async function writeTar(items: Iterable<TarItem>, out: Writable, end = true): Promise<TarResult> {
   const pack = tarStream().pack();
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
-  const done = pipeline(pack as unknown as Readable, tap, out);
+  const done = pipeline(pack as unknown as Readable, tap, out, { end });
   // a reader gone early ends the pipeline: every write waiting on it fails then
   const broken = new Promise<never>((_res, rej) => { done.catch(rej); });
   broken.catch(() => {});
@@ -122,17 +126,17 @@ function* subtree(fd: number, st: Stats, name: string): Generator<TarItem> {
  * entry under its own name ("DIR/." gives the directory's content, named
  * "."). A symlink is archived as itself unless the path ends in "/" or "/.".
  */
-export async function packPath(root: RootDir, path: string, out: Writable, name: string): Promise<void> {
+export async function packPath(root: RootDir, path: string, out: Writable, name: string, end = true): Promise<void> {
   const follow = path.endsWith('/') || path.endsWith('/.');
   const fd = root.resolve(path, follow);
   try {
-    await packFd(fd, fstatSync(fd), out, name);
+    await packFd(fd, fstatSync(fd), out, name, end);
   } finally {
     closeFd(fd);
   }
 }
 
-/** A tar of what is open as `fd` (found already, its `st` shown to the client), named `name`, and all under it. */
-export async function packFd(fd: number, st: Stats, out: Writable, name: string): Promise<void> {
-  await writeTar(subtree(fd, st, name), out);
+/** A tar of what is open as `fd` (found already, its `st` shown to the client), named `name`, and all under it; `out` is ended unless `end` is false. */
+export async function packFd(fd: number, st: Stats, out: Writable, name: string, end = true): Promise<void> {
+  await writeTar(subtree(fd, st, name), out, end);
 }
