@@ -1,11 +1,10 @@
 // Container endpoints of the Docker Engine API over the engine: create, list,
 // inspect and the changes of state (start, stop, kill, wait, remove, ...).
 import { join } from 'node:path';
-import type { Engine, ContainerRecord } from '../engine/containers.js';
+import type { Engine, ContainerRecord } from '../engine/index.js';
 import { InvalidInput } from '../util/check.js';
 import { ageOf } from '../util/duration.js';
-import { fileBytes } from '../image/snapshots.js';
-import { imageSize } from '../image/inspect.js';
+import { fileBytes, imageSize } from '../image/index.js';
 import { bool, filtersOf, type Router } from './server.js';
 
 export function statusText(r: ContainerRecord): string {

@@ -1,6 +1,5 @@
 // docker exec: create, start (attached, upgraded or not, or detached), inspect, resize.
-import type { Engine } from '../engine/containers.js';
-import { directOutputPid } from '../engine/shim.js';
+import { type Engine, directOutputPid } from '../engine/index.js';
 import type { Router } from './server.js';
 import { dimension } from './streams.js';
 

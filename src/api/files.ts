@@ -1,6 +1,6 @@
 // A container's files: export, the archive API (cp), its changes (diff) and commit.
 import type { ServerResponse } from 'node:http';
-import type { Engine } from '../engine/containers.js';
+import type { Engine } from '../engine/index.js';
 import { InvalidInput } from '../util/check.js';
 import type { Request, Router } from './server.js';
 

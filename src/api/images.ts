@@ -1,13 +1,7 @@
 // Image endpoints of the Docker Engine API over berth's image store.
 import type { ServerResponse } from 'node:http';
-import type { ImageStore } from '../image/store.js';
-import { parsePlatform, pull } from '../image/pull.js';
-import { push } from '../image/push.js';
-import { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference } from '../image/reference.js';
-import { imageHistory, imageSummary, inspectImage, listImages } from '../image/inspect.js';
-import { importRootfs, load, loadedLines, save } from '../image/archive.js';
+import { type ImageStore, parsePlatform, pull, push, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, imageHistory, imageSummary, inspectImage, listImages, importRootfs, load, loadedLines, save, IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/index.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
-import { IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/events.js';
 import { Readable } from 'node:stream';
 
 

@@ -5,8 +5,8 @@ import { createServer, type IncomingMessage, type ServerResponse, type Server } 
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { Server as NetServer, Socket } from 'node:net';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
-import { RegistryError } from '../image/registry/client.js';
-import { frame } from '../engine/logs.js';
+import { RegistryError } from '../image/index.js';
+import { frame } from '../engine/index.js';
 
 import { API_VERSION } from '../version.js';
 

@@ -4,9 +4,7 @@ import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
-import { parseDetachKeys, type Engine, type ContainerRecord } from '../engine/containers.js';
-import { readLogs, frame } from '../engine/logs.js';
-import { directOutputPid } from '../engine/shim.js';
+import { parseDetachKeys, type Engine, type ContainerRecord, readLogs, frame, directOutputPid } from '../engine/index.js';
 import { DockerWords, InvalidInput } from '../util/check.js';
 import { ApiError, bool, type Request, type Router } from './server.js';
 

@@ -1,7 +1,6 @@
 // System endpoints over the engine and the store: disk usage (system df) and events.
-import type { Engine, EngineEvent } from '../engine/containers.js';
-import { diskUsage } from '../image/snapshots.js';
-import { imageSize, imageSummary, layerChain } from '../image/inspect.js';
+import type { Engine, EngineEvent } from '../engine/index.js';
+import { diskUsage, imageSize, imageSummary, layerChain } from '../image/index.js';
 import { ApiError, filtersOf, type Router } from './server.js';
 import { containerSummary, diskSizes } from './containers.js';
 import { volumeView } from './volumes.js';

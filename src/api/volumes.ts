@@ -1,6 +1,6 @@
 // Volume endpoints: list, create, inspect, remove, prune.
-import type { Engine } from '../engine/containers.js';
-import { diskUsage } from '../image/snapshots.js';
+import type { Engine } from '../engine/index.js';
+import { diskUsage } from '../image/index.js';
 import { filtersOf, type Router } from './server.js';
 
 export function volumeView(v: { Name: string; Driver: string; Mountpoint: string; CreatedAt: string; Labels: Record<string, string>; Scope: string; Options: Record<string, string> }) {

@@ -5,4 +5,4 @@ import { serveWorker } from './worker.js';
 export { main };
 /** A CLI worker (src/cli/worker.ts), which berthd starts. */
 export const worker = () => serveWorker(main);
-export { warmPlanning as warm } from '../runtime/warmup.js';
+export { warmPlanning as warm } from '../runtime/index.js';

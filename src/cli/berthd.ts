@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { CliWorkers } from './worker-pool.js';
 import { projectRoot } from '../util/project.js';
 import { Daemon, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../daemon/daemon.js';
-import { DEFAULT_DATA_ROOT } from '../engine/data-root.js';
+import { DEFAULT_DATA_ROOT } from '../engine/index.js';
 import { VERSION } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream';
 import { request, type Answer, type Response } from './http1.js';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/defaults.js';
+import { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from '../engine/index.js';
 import { projectRoot } from '../util/project.js';
 import { API_VERSION } from '../version.js';
 import { fsx } from '../util/fsx.js';

@@ -1,17 +1,9 @@
 // berth's image verbs, with docker's names, flags and output shapes:
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
-import type { ImageStore, ImageRecord } from '../image/store.js';
-import { parsePlatform, pull, type ProgressEvent } from '../image/pull.js';
-import { push } from '../image/push.js';
-import { importRootfs, load, loadedLines, save } from '../image/archive.js';
+import { type ImageStore, type ImageRecord, parsePlatform, pull, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, RegistryClient } from '../image/index.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference } from '../image/reference.js';
-import { importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/events.js';
-import { imageHistory, imageSize, inspectImage, listImages } from '../image/inspect.js';
-import { saveCredentials } from '../image/registry/credentials.js';
-import { RegistryClient } from '../image/registry/client.js';
 import { InvalidInput } from '../util/check.js';
 import { formatGo, formatList, table, units } from './format.js';
 import { ageOf } from '../util/duration.js';

@@ -2,10 +2,10 @@
 // building only the verb that runs, and the run with its error handling.
 import { Command } from 'commander';
 import { VERSION } from '../version.js';
-import { DEFAULT_DATA_ROOT } from '../engine/defaults.js';
+import { DEFAULT_DATA_ROOT } from '../engine/index.js';
 import { verbOf } from './verbs.js';
 import { ApiClient, clientFor, DaemonError, socketOf } from './client.js';
-import type { ImageEvent } from '../image/events.js';
+import type { ImageEvent } from '../image/index.js';
 import { Conflict, NotFound } from '../util/check.js';
 
 /**

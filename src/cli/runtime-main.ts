@@ -1,3 +1,3 @@
 // Entry of the bundled runtime CLI, started by src/cli/launcher.ts.
 export { main } from './runtime.js';
-export { warmPlanning as warm } from '../runtime/warmup.js';
+export { warmPlanning as warm } from '../runtime/index.js';

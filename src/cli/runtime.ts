@@ -4,9 +4,7 @@ import { Command, Option } from 'commander';
 import { appendFileSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput, Field } from '../util/check.js';
-import { Runtime, DEFAULT_ROOT } from '../runtime/container.js';
-import { parseConfig } from '../runtime/config.js';
-import { defaultSpec, features } from '../runtime/spec-default.js';
+import { Runtime, DEFAULT_ROOT, parseConfig, defaultSpec, features } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 
 interface Globals { root: string; log?: string; logFormat: string; debug?: boolean; systemdCgroup?: boolean }
@@ -62,7 +60,26 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride();
   const g = () => program.opts() as Globals;
   const rt = () => new Runtime(g().root);
+  const exited = (c: number) => { code = c; };
+  registerLifecycle(program, rt, exited);
+  registerInspection(program, rt);
+  registerExec(program, rt, exited);
 
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (e) {
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
+    logError(g(), err instanceof InvalidInput ? `invalid config: ${err.message}` : err.message);
+    return 1;
+  }
+  return code;
+}
+
+type RuntimeOf = () => Runtime;
+
+/** create, start, run, state, kill, delete, pause, resume: a container's life. */
+function registerLifecycle(program: Command, rt: RuntimeOf, exited: (code: number) => void): void {
   program.command('create <id>').description('create a container (its process waits for start)')
     .option('-b, --bundle <dir>', 'bundle directory', '.')
     .option('--console-socket <path>', 'unix socket that receives the pty master')
@@ -96,7 +113,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       if (o.detach) return;
       const res = await done;
-      code = res.exitCode;
+      exited(res.exitCode);
       if (!o.keep) await r.delete(id, true);
     });
 
@@ -116,6 +133,10 @@ export async function main(argv: string[]): Promise<number> {
   program.command('pause <id>').description('freeze all processes').action(async (id: string) => { await rt().pause(id); });
   program.command('resume <id>').description('thaw all processes').action(async (id: string) => { await rt().resume(id); });
 
+}
+
+/** ps, list, events, spec, features: what is there, and what the runtime can do. */
+function registerInspection(program: Command, rt: RuntimeOf): void {
   program.command('ps <id> [psArgs...]').description('list the processes of a container')
     .passThroughOptions()
     .option('-f, --format <fmt>', 'table or json', 'table')
@@ -141,26 +162,6 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write('ID\tPID\tSTATUS\tBUNDLE\tCREATED\n');
         for (const s of all) process.stdout.write(`${s.id}\t${s.pid}\t${s.status}\t${s.bundle}\t${s.created}\n`);
       }
-    });
-
-  program.command('exec <id> [command...]').description('run a process in a running container')
-    .passThroughOptions()
-    .option('-p, --process <file>', 'process.json')
-    .option('--console-socket <path>', 'unix socket that receives the pty master')
-    .option('--pid-file <path>', 'write the pid here')
-    .option('-d, --detach', 'do not wait')
-    .option('-t, --tty', 'allocate a pty')
-    .option('--cwd <dir>', 'working directory')
-    .option('-e, --env <kv>', 'environment variable', collect)
-    .option('-u, --user <uid[:gid]>', 'user')
-    .option('-c, --cap <cap>', 'add a capability', collect)
-    .option('--no-new-privs', 'set no_new_privs')
-    .option('--preserve-fds <n>', 'extra fds passed to the process', '0')
-    .action(async (id: string, cmd: string[], o) => {
-      const r = rt();
-      const proc = readProcess(o.process, cmd, r, id, { tty: o.tty, cwd: o.cwd, env: o.env, user: o.user, cap: o.cap, noNewPrivs: o.newPrivs === false ? true : undefined });
-      const { done } = await r.exec(id, proc, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, detach: !!o.detach, preserveFds: Number(o.preserveFds) });
-      if (!o.detach) code = (await done).exitCode;
     });
 
   program.command('events <id>').description('container statistics and OOM events')
@@ -194,13 +195,28 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(features(), null, 2)}\n`);
   });
 
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-  } catch (e) {
-    const err = e as Error & { code?: string; exitCode?: number };
-    if (err.code?.startsWith('commander.')) return err.exitCode ?? 1;
-    logError(g(), err instanceof InvalidInput ? `invalid config: ${err.message}` : err.message);
-    return 1;
-  }
-  return code;
+}
+
+/** exec: a process in a running container. */
+function registerExec(program: Command, rt: RuntimeOf, exited: (code: number) => void): void {
+  program.command('exec <id> [command...]').description('run a process in a running container')
+    .passThroughOptions()
+    .option('-p, --process <file>', 'process.json')
+    .option('--console-socket <path>', 'unix socket that receives the pty master')
+    .option('--pid-file <path>', 'write the pid here')
+    .option('-d, --detach', 'do not wait')
+    .option('-t, --tty', 'allocate a pty')
+    .option('--cwd <dir>', 'working directory')
+    .option('-e, --env <kv>', 'environment variable', collect)
+    .option('-u, --user <uid[:gid]>', 'user')
+    .option('-c, --cap <cap>', 'add a capability', collect)
+    .option('--no-new-privs', 'set no_new_privs')
+    .option('--preserve-fds <n>', 'extra fds passed to the process', '0')
+    .action(async (id: string, cmd: string[], o) => {
+      const r = rt();
+      const proc = readProcess(o.process, cmd, r, id, { tty: o.tty, cwd: o.cwd, env: o.env, user: o.user, cap: o.cap, noNewPrivs: o.newPrivs === false ? true : undefined });
+      const { done } = await r.exec(id, proc, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, detach: !!o.detach, preserveFds: Number(o.preserveFds) });
+      if (!o.detach) exited((await done).exitCode);
+    });
+
 }

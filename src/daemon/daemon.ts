@@ -5,8 +5,8 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
-import type { ImageStore } from '../image/store.js';
-import { imageStoreIn } from '../engine/data-root.js';
+import type { ImageStore } from '../image/index.js';
+import { imageStoreIn, Engine, DEFAULT_EXEC_ROOT } from '../engine/index.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
@@ -16,14 +16,12 @@ import { fileRoutes } from '../api/files.js';
 import { volumeRoutes } from '../api/volumes.js';
 import { systemRoutes } from '../api/system.js';
 import { networkRoutes } from '../api/networks.js';
-import { Engine } from '../engine/containers.js';
-import { detectHost } from '../runtime/cgroups/index.js';
+import { detectHost } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fsx } from '../util/fsx.js';
 import { VERSION } from '../version.js';
 
-import { DEFAULT_EXEC_ROOT } from '../engine/defaults.js';
-export { DEFAULT_SOCKET, DEFAULT_EXEC_ROOT } from '../engine/defaults.js';
+export { DEFAULT_SOCKET, DEFAULT_EXEC_ROOT } from '../engine/index.js';
 
 export interface DaemonOptions {
   dataRoot: string;

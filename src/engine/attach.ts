@@ -4,7 +4,8 @@
 import { closeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { InvalidInput } from '../util/check.js';
-import { clientOutput, handOverFd } from './shim.js';
+import { clientOutput, handOverFd, replyLine, request } from './shim.js';
+import type { ContainerRecord } from './records.js';
 
 /** docker's --detach-keys ("ctrl-p,ctrl-q", "ctrl-a,x") as bytes. */
 export function parseDetachKeys(spec: string): Buffer {
@@ -74,3 +75,55 @@ export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: (
   shim.on('error', () => client.destroy());
 }
 
+
+/** `direct`: the pid of a client that asked for its output on its own stdout and stderr (see clientOutput). */
+export interface AttachStreams { stdin: boolean; stdout: boolean; stderr: boolean; detachKeys?: Buffer; direct?: number }
+interface Attacher extends AttachStreams { socket: Socket; ended: () => void }
+
+/** Clients attached to containers' stdio: joined to the shim now, or queued until the container starts. */
+export class Attachers {
+  private readonly waiting = new Map<string, Attacher[]>();
+
+  constructor(private readonly shimDir: (id: string) => string) {}
+
+  /** Joins a client to the container's stdio: now if it runs, else when it starts; resolves when the client is done. */
+  attach(r: ContainerRecord, socket: Socket, streams: AttachStreams): Promise<void> {
+    return new Promise((res) => {
+      const a: Attacher = { socket, ...streams, ended: res };
+      if (r.State.Running) { void this.connect(r, a); return; }
+      const l = this.waiting.get(r.Id) ?? [];
+      l.push(a);
+      this.waiting.set(r.Id, l);
+      socket.once('close', () => { const l2 = this.waiting.get(r.Id); if (l2) this.waiting.set(r.Id, l2.filter((x) => x !== a)); res(); });
+    });
+  }
+
+  /** The container started: the queued clients are joined to it. */
+  async connectWaiting(r: ContainerRecord): Promise<void> {
+    const l = this.waiting.get(r.Id) ?? [];
+    this.waiting.delete(r.Id);
+    await Promise.all(l.map((a) => this.connect(r, a)));
+  }
+
+  /** The container ended or did not start: the queued clients are let go. */
+  end(id: string): void {
+    for (const a of this.waiting.get(id) ?? []) { a.socket.end(); a.ended(); }
+    this.waiting.delete(id);
+  }
+
+  private async connect(r: ContainerRecord, a: Attacher): Promise<void> {
+    let s: Socket;
+    try {
+      // the client's output is taken now, not when it came: a queued attacher holds nothing of its process
+      s = await withClientOutput(a.socket, a.direct, a.stdin, !!r.Config.Tty,
+        (handOver) => request(this.shimDir(r.Id), `attach ${a.stdin && r.Config.OpenStdin ? 1 : 0} ${a.stdout ? 1 : 0} ${a.stderr ? 1 : 0}`, handOver));
+      if ((await replyLine(s)) !== 'ok') throw new Error('refused');
+    } catch {
+      a.socket.end();
+      a.ended();
+      return;
+    }
+    s.resume();
+    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended, true, a.detachKeys);
+  }
+}

@@ -1,7 +1,7 @@
 // Where berth keeps its state: one data root (images now, containers next),
 // shared by the berth CLI and berthd.
 import { join } from 'node:path';
-import { ImageStore } from '../image/store.js';
+import { ImageStore } from '../image/index.js';
 
 export { DEFAULT_DATA_ROOT } from './defaults.js';
 

@@ -6,12 +6,11 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { discard } from '../util/fsx.js';
-import type { Runtime } from '../runtime/container.js';
-import { parseConfig } from '../runtime/config.js';
+import { type Runtime, parseConfig } from '../runtime/index.js';
 import { ociSpec } from './spec.js';
 import { consoleSocket, replyLine, requestWhenUp, resize, shimVia, waitExit } from './shim.js';
 import { pipeAttach, withClientOutput } from './attach.js';
-import type { ContainerRecord } from './containers.js';
+import type { ContainerRecord } from './records.js';
 
 /** An exec whose process could not be started (its exit code is set: 126 or 127). */
 export class ExecStartError extends Error {}

@@ -8,14 +8,24 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
-import { RootDir, closeFd, packFd, packPath, unpackInto, walk, withRootDir } from '../image/confined/index.js';
-import type { ContainerRecord } from './containers.js';
+import { RootDir, closeFd, commitImage, mountPointEntries, packFd, packPath, unpackInto, walk, withRootDir, type ImageStore } from '../image/index.js';
+import { mountPoints, withRoot } from './container-root.js';
+import type { ContainerConfig } from './types.js';
+import type { ContainerRecord } from './records.js';
 
-/** What the engine lends this module: the container's root mounted for a call, and its /etc files' directory. */
+/** What the engine lends this module. */
 export interface FilesHost {
-  withRoot<T>(r: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T>;
+  /** where the container's root is mounted */
+  rootfs(r: ContainerRecord): string;
+  /** the directory of its hostname, hosts and resolv.conf */
   etcDir(r: ContainerRecord): string;
+  images(): ImageStore;
+  event(r: ContainerRecord, action: string): void;
+  pause(r: ContainerRecord): Promise<void>;
+  resume(r: ContainerRecord): Promise<void>;
 }
+
+export interface CommitOptions { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: Partial<ContainerConfig> }
 
 /** docker's path stat (X-Docker-Container-Path-Stat). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -58,7 +68,7 @@ export class ContainerFiles {
    */
   view<T>(r: ContainerRecord, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
     if (r.State.Running && r.State.Pid > 0) return withProcessRoot(r, fn);
-    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, async (root) => {
+    return this.withRoot(r, (rootfs) => withRootDir(rootfs, async (root) => {
       const dir = this.host.etcDir(r);
       const binds = [
         ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: `${dir}/${f}`, destination: `/etc/${f}`, ro: false })),
@@ -79,6 +89,9 @@ export class ContainerFiles {
       }
     }));
   }
+
+  /** Runs `fn` with the container's root mounted (a stopped container's only for the call). */
+  private withRoot<T>(r: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T> { return withRoot(r, this.host.rootfs(r), fn); }
 
   statPath(r: ContainerRecord, path: string): Promise<PathStat> {
     absolute(path);
@@ -118,7 +131,39 @@ export class ContainerFiles {
 
   /** `export`: the whole root filesystem as a tar (volumes are not part of it, as with docker); `out` is left for the caller to end, as with getArchive. */
   export(r: ContainerRecord, out: Writable): Promise<void> {
-    return this.host.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.', false)));
+    return this.withRoot(r, (rootfs) => withRootDir(rootfs, (root) => packPath(root, '/.', out, '.', false)));
+  }
+
+  /** `diff`: what the container changed (0 modified, 1 added, 2 deleted). */
+  changes(r: ContainerRecord): Promise<{ Path: string; Kind: number }[]> {
+    const images = this.host.images(), snaps = images.snapshots;
+    if (snaps.driver !== 'overlay') return Promise.reject(new InvalidInput('diff', 'needs the overlay driver (the copy driver keeps no upper layer)'));
+    const chain = images.resolve(r.Image).chainID;
+    const upper = snaps.upperDir(`ctr-${r.Id}`), lowers = chain ? snaps.lowerDirs(chain) : [];
+    return mountPointEntries(upper, mountPoints(r), lowers).then((made) => containerChanges(upper, lowers, made));
+  }
+
+  /** `commit`: the container's changes as a new image on top of its own (a running one paused meanwhile, unless told not to). */
+  async commit(r: ContainerRecord, o: CommitOptions): Promise<string> {
+    const store = this.host.images();
+    const parent = store.resolve(r.Image);
+    const pause = o.pause !== false && r.State.Running && !r.State.Paused;
+    if (pause) await this.host.pause(r);
+    try {
+      const c = { ...r.Config, ...(o.config ?? {}) };
+      const img = await commitImage(store, parent, (out) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r))), {
+        name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,
+        createdBy: [r.Path, ...r.Args].join(' '),
+        config: {
+          Env: c.Env ?? [], Cmd: c.Cmd ?? undefined, Entrypoint: c.Entrypoint ?? undefined, WorkingDir: c.WorkingDir || undefined, User: c.User || undefined,
+          Labels: c.Labels, ExposedPorts: c.ExposedPorts ?? undefined, Volumes: c.Volumes ?? undefined, StopSignal: c.StopSignal,
+        } as never,
+      });
+      this.host.event(r, 'commit');
+      return img.id;
+    } finally {
+      if (pause) await this.host.resume(r);
+    }
   }
 }
 

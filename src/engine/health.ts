@@ -2,7 +2,7 @@
 // container runs; its status, failing streak and last five results.
 import { Duplex } from 'node:stream';
 import type { Socket } from 'node:net';
-import type { ContainerRecord } from './containers.js';
+import type { ContainerRecord } from './records.js';
 import type { ContainerState } from './types.js';
 import type { Execs } from './exec.js';
 

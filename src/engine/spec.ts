@@ -4,8 +4,7 @@
 import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DockerWords, InvalidInput } from '../util/check.js';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from '../runtime/caps.js';
-import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/spec-default.js';
+import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/index.js';
 import { defaultSeccomp } from './seccomp-default.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 

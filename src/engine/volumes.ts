@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { removeEntries } from '../util/fsx.js';
-import { closeFd, copyTree, withRootDir, type RootDir } from '../image/confined/index.js';
+import { closeFd, copyTree, withRootDir, type RootDir } from '../image/index.js';
 
 export interface Volume {
   Name: string;

@@ -291,42 +291,9 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   child.push({ op: 'mount', source: ctx.rootfs, target: ctx.rootfs, fstype: '', flags: MS.BIND | MS.REC, data: '', create: 0, inRoot: false });
   child.push({ op: 'openRoot', path: ctx.rootfs });
   if (ctx.fifo) child.push({ op: 'openFifo', path: ctx.fifo });
-  let devMounted = false;
-  config.mounts.forEach((m, i) => {
-    const field = `mounts[${i}]`;
-    const o = parseMountOptions(m, field);
-    if (m.destination === '/dev') devMounted = true;
-    if (m.type === 'cgroup' || m.type === 'cgroup2') {
-      child.push(...cgroupMountOps(m, o, ctx));
-      return;
-    }
-    if (o.bind) {
-      if (!m.source) throw new InvalidInput(`${field}.source`, 'a bind mount needs a source');
-      const src = isAbsolute(m.source) ? m.source : resolve(ctx.bundle, m.source);
-      let isDir: boolean;
-      try { isDir = statSync(src).isDirectory(); } catch { throw new InvalidInput(`${field}.source`, `${src} does not exist`); }
-      child.push({ op: 'mount', source: src, target: m.destination, fstype: '', flags: o.flags & (MS.BIND | MS.REC), data: '', create: isDir ? 1 : 2, inRoot: true });
-      const extra = o.flags & REMOUNT_MASK;
-      if (extra) child.push({ op: 'mount', source: '', target: m.destination, fstype: '', flags: MS.BIND | MS.REMOUNT | extra, data: '', create: 0, inRoot: true });
-    } else {
-      if (!m.type) throw new InvalidInput(`${field}.type`, 'is required for a mount that is not a bind');
-      child.push({ op: 'mount', source: m.source || m.type, target: m.destination, fstype: m.type, flags: o.flags, data: o.data.join(','), create: 1, inRoot: true });
-    }
-    for (const p of o.propagation) child.push({ op: 'mount', source: '', target: m.destination, fstype: '', flags: p, data: '', create: 0, inRoot: true });
-  });
-
-  // child: devices (into the /dev tmpfs if the config mounts one, as runc does)
-  const devs = [...DEFAULT_DEVICES.map((d) => ({ path: d.path, type: 'c' as const, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 })),
-    ...L.devices.map((d) => ({ ...d, type: d.type === 'u' ? 'c' as const : d.type, fileMode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0 }))];
-  const byPath = new Map(devs.map((d) => [d.path, d])); // a config device replaces a default one
-  for (const d of byPath.values()) {
-    child.push({ op: 'mknod', path: d.path, type: d.type, major: d.major, minor: d.minor, mode: d.fileMode, uid: d.uid, gid: d.gid });
-  }
-  if (devMounted) {
-    for (const [target, path] of [['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'], ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx']]) {
-      child.push({ op: 'symlink', target, path });
-    }
-  }
+  const mounted = configMountOps(config, ctx);
+  child.push(...mounted.ops);
+  child.push(...deviceOps(L, mounted.devMounted));
 
   // a working directory the root does not have is made, as runc makes it (0755, before any user switch)
   if (proc.cwd !== '/') child.push({ op: 'mkdir', path: proc.cwd, mode: 0o755 });
@@ -351,13 +318,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   if (config.linux.namespaces.some((n) => n.type === 'network' && !n.path)) child.push({ op: 'loopbackUp' });
   if (config.hostname !== undefined) child.push({ op: 'sethostname', name: config.hostname });
   if (config.domainname !== undefined) child.push({ op: 'setdomainname', name: config.domainname });
-  for (const [k, v] of Object.entries(L.sysctl)) {
-    if (k.includes('/') || k.split('.').includes('..')) throw new InvalidInput(`linux.sysctl.${k}`, 'not a sysctl name');
-    const need = SYSCTL_NS.find(([re]) => re.test(k))?.[1];
-    if (!need) throw new InvalidInput(`linux.sysctl.${k}`, 'not namespaced: it would change the host');
-    if (!ns.has(need as never)) throw new InvalidInput(`linux.sysctl.${k}`, `needs a ${need} namespace`);
-    child.push({ op: 'write', path: `/proc/sys/${k.replace(/\./g, '/')}`, data: v });
-  }
+  child.push(...sysctlOps(L, ns));
 
   // after the sysctls: /proc/sys is among the read-only paths
   for (const p of L.maskedPaths) child.push({ op: 'mask', path: p });
@@ -376,6 +337,68 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   child.push(...hookOps(config.hooks.startContainer, hookState(config, ctx, 'running')));
   child.push(...final);
   return { cloneFlags, pre, parent, child };
+}
+
+/** The config's mounts, in order, in the container's root; whether one of them is /dev. */
+function configMountOps(config: Config, ctx: PlanContext): { ops: Op[]; devMounted: boolean } {
+  const ops: Op[] = [];
+  let devMounted = false;
+  config.mounts.forEach((m, i) => {
+    const field = `mounts[${i}]`;
+    const o = parseMountOptions(m, field);
+    if (m.destination === '/dev') devMounted = true;
+    if (m.type === 'cgroup' || m.type === 'cgroup2') {
+      ops.push(...cgroupMountOps(m, o, ctx));
+      return;
+    }
+    if (o.bind) {
+      if (!m.source) throw new InvalidInput(`${field}.source`, 'a bind mount needs a source');
+      const src = isAbsolute(m.source) ? m.source : resolve(ctx.bundle, m.source);
+      let isDir: boolean;
+      try { isDir = statSync(src).isDirectory(); } catch { throw new InvalidInput(`${field}.source`, `${src} does not exist`); }
+      ops.push({ op: 'mount', source: src, target: m.destination, fstype: '', flags: o.flags & (MS.BIND | MS.REC), data: '', create: isDir ? 1 : 2, inRoot: true });
+      const extra = o.flags & REMOUNT_MASK;
+      if (extra) ops.push({ op: 'mount', source: '', target: m.destination, fstype: '', flags: MS.BIND | MS.REMOUNT | extra, data: '', create: 0, inRoot: true });
+    } else {
+      if (!m.type) throw new InvalidInput(`${field}.type`, 'is required for a mount that is not a bind');
+      ops.push({ op: 'mount', source: m.source || m.type, target: m.destination, fstype: m.type, flags: o.flags, data: o.data.join(','), create: 1, inRoot: true });
+    }
+    for (const p of o.propagation) ops.push({ op: 'mount', source: '', target: m.destination, fstype: '', flags: p, data: '', create: 0, inRoot: true });
+  });
+
+  return { ops, devMounted };
+}
+
+/** The default devices and the config's (which replace a default at its path), made in the root; /dev's links when the config mounts a /dev. */
+function deviceOps(L: Config['linux'], devMounted: boolean): Op[] {
+  const ops: Op[] = [];
+  const devs = [...DEFAULT_DEVICES.map((d) => ({ path: d.path, type: 'c' as const, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 })),
+    ...L.devices.map((d) => ({ ...d, type: d.type === 'u' ? 'c' as const : d.type, fileMode: d.fileMode ?? 0o666, uid: d.uid ?? 0, gid: d.gid ?? 0 }))];
+  const byPath = new Map(devs.map((d) => [d.path, d])); // a config device replaces a default one
+  for (const d of byPath.values()) {
+    ops.push({ op: 'mknod', path: d.path, type: d.type, major: d.major, minor: d.minor, mode: d.fileMode, uid: d.uid, gid: d.gid });
+  }
+  if (devMounted) {
+    for (const [target, path] of [['/proc/self/fd', '/dev/fd'], ['/proc/self/fd/0', '/dev/stdin'], ['/proc/self/fd/1', '/dev/stdout'], ['/proc/self/fd/2', '/dev/stderr'], ['pts/ptmx', '/dev/ptmx']]) {
+      ops.push({ op: 'symlink', target, path });
+    }
+  }
+
+  return ops;
+}
+
+/** The config's sysctls as writes under /proc/sys: only namespaced ones, and only with their namespace. */
+function sysctlOps(L: Config['linux'], ns: Map<string, unknown>): Op[] {
+  const ops: Op[] = [];
+  for (const [k, v] of Object.entries(L.sysctl)) {
+    if (k.includes('/') || k.split('.').includes('..')) throw new InvalidInput(`linux.sysctl.${k}`, 'not a sysctl name');
+    const need = SYSCTL_NS.find(([re]) => re.test(k))?.[1];
+    if (!need) throw new InvalidInput(`linux.sysctl.${k}`, 'not namespaced: it would change the host');
+    if (!ns.has(need as never)) throw new InvalidInput(`linux.sysctl.${k}`, `needs a ${need} namespace`);
+    ops.push({ op: 'write', path: `/proc/sys/${k.replace(/\./g, '/')}`, data: v });
+  }
+
+  return ops;
 }
 
 function cgroupMountOps(m: Mount, o: ParsedMountOptions, ctx: PlanContext): Op[] {

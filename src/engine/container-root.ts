@@ -1,0 +1,89 @@
+// A container's root filesystem on the host (mounted for its run, or for a
+// call on a stopped container) and the /etc files berth writes for it:
+// hostname, hosts and resolv.conf.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
+import { fsx } from '../util/fsx.js';
+import { mountAll } from '../image/index.js';
+import { INIT_TARGET } from './spec.js';
+import { extraHost } from './validate.js';
+import type { ContainerRecord } from './records.js';
+import type { HostConfig } from './types.js';
+
+export function isMounted(path: string): boolean {
+  const root = fsx().isMountPoint(path);
+  if (root !== null) return root;
+  try {
+    const p = resolvePath(path);
+    return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === p);
+  } catch { return false; }
+}
+
+/** Mounts the container's root at `rootfs` unless it is mounted; whether this call mounted it. */
+export function mountRoot(r: ContainerRecord, rootfs: string): boolean {
+  mkdirSync(rootfs, { recursive: true });
+  if (isMounted(rootfs)) return false;
+  mountAll(r.RootMounts, rootfs);
+  return true;
+}
+
+/** Unmounts the root and what is under it (lazily when busy). */
+export function unmountRoot(rootfs: string): void {
+  for (let i = 0; i < 4 && isMounted(rootfs); i++) {
+    try { fsx().umount(rootfs); } catch { try { fsx().umount(rootfs, true); } catch { /* not mounted */ } }
+  }
+}
+
+/** Runs `fn` with the container's root mounted: a stopped container's only for the call. */
+export async function withRoot<T>(r: ContainerRecord, rootfs: string, fn: (rootfs: string) => Promise<T> | T): Promise<T> {
+  const mountedHere = mountRoot(r, rootfs);
+  try { return await fn(rootfs); } finally { if (mountedHere && !r.State.Running) unmountRoot(rootfs); }
+}
+
+/**
+ * The mount points the runtime makes in a container's root for berth's own
+ * mounts and binds: they are not the container's changes (docker keeps them
+ * in its hidden init layer).
+ */
+export function mountPoints(r: ContainerRecord): string[] {
+  return ['/proc', '/sys', '/dev', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', ...(r.HostConfig.Init ? [INIT_TARGET] : []),
+    ...r.Mounts.map((m) => m.Destination), ...Object.keys(r.HostConfig.Tmpfs ?? {})];
+}
+
+export interface EtcFiles { hostname: string; hosts: string; resolvConf: string }
+
+/** The paths of the /etc files in `dir`. */
+export function etcPaths(dir: string): EtcFiles {
+  return { hostname: join(dir, 'hostname'), hosts: join(dir, 'hosts'), resolvConf: join(dir, 'resolv.conf') };
+}
+
+const LOCAL_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
+
+/** Writes the container's hostname, hosts and resolv.conf into `dir` (with the host's network: the host's own). */
+export function writeEtcFiles(r: ContainerRecord, dir: string): EtcFiles {
+  const files = etcPaths(dir);
+  const host = r.HostConfig.NetworkMode === 'host';
+  writeFileSync(files.hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
+  const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip}\t${n}\n`).join('');
+  const base = host ? readFileSync('/etc/hosts', 'utf8') : LOCAL_HOSTS;
+  writeFileSync(files.hosts, `${base}${base.endsWith('\n') || !base ? '' : '\n'}${extra}`);
+  let hostResolv = '';
+  try { hostResolv = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none on the host */ }
+  writeFileSync(files.resolvConf, resolvConf(hostResolv, r.HostConfig));
+  return files;
+}
+
+/**
+ * /etc/resolv.conf for a container: the host's, with --dns, --dns-search and
+ * --dns-option replacing its nameserver, search and options lines, as docker does.
+ */
+function resolvConf(hostText: string, h: HostConfig): string {
+  const lines = hostText.split('\n');
+  const keep = (word: string) => lines.filter((l) => l.trim().split(/\s+/)[0] === word);
+  const out = [
+    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : keep('nameserver')),
+    ...(h.DnsSearch?.length ? [`search ${h.DnsSearch.join(' ')}`] : keep('search')),
+    ...(h.DnsOptions?.length ? [`options ${h.DnsOptions.join(' ')}`] : keep('options')),
+  ];
+  return out.length ? `${out.join('\n')}\n` : '';
+}
