@@ -11,6 +11,9 @@
             "native/executor/main.c",
             "native/executor/plan.c",
             "native/executor/ops.c",
+            "native/executor/ops-fs.c",
+            "native/executor/ops-console.c",
+            "native/executor/ops-process.c",
             "native/executor/resolve.c",
             "native/executor/selfclone.c",
             "native/executor/report.c",
@@ -19,6 +22,7 @@
             "native/common/io.c",
             "native/common/io.h",
             "native/executor/executor.h",
+            "native/executor/ops.h",
             "native/executor/plan.h",
             "native/common/sealed.h"
           ],
@@ -33,6 +37,9 @@
             "native/executor/main.c",
             "native/executor/plan.c",
             "native/executor/ops.c",
+            "native/executor/ops-fs.c",
+            "native/executor/ops-console.c",
+            "native/executor/ops-process.c",
             "native/executor/resolve.c",
             "native/executor/selfclone.c",
             "native/executor/report.c",
@@ -51,7 +58,11 @@
           "action_name": "musl_static",
           "inputs": [
             "native/musl-static.sh",
-            "native/shim/shim.c",
+            "native/shim/main.c",
+            "native/shim/clients.c",
+            "native/shim/log-entry.c",
+            "native/shim/log-file.c",
+            "native/shim/shim.h",
             "native/common/io.c",
             "native/common/io.h"
           ],
@@ -63,7 +74,10 @@
             "native/musl-static.sh",
             "<(PRODUCT_DIR)/berth-shim",
             "dynamic",
-            "native/shim/shim.c",
+            "native/shim/main.c",
+            "native/shim/clients.c",
+            "native/shim/log-entry.c",
+            "native/shim/log-file.c",
             "native/common/io.c"
           ]
         }
@@ -120,6 +134,7 @@
       "sources": [
         "native/fsx/fsx.c",
         "native/fsx/at.c",
+        "native/fsx/proc.c",
         "native/common/sealed.c"
       ],
       "cflags": [

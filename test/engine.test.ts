@@ -573,7 +573,7 @@ describe('berthd runs containers for the docker CLI', () => {
     d.docker(['rm', '-f', id]);
   });
 
-  test('devices, sysctls, security options, tmpfs, ulimits, shm, network modes, log driver none, port', () => {
+  test('devices, sysctls, security options, tmpfs, ulimits, shm, network modes, log driver none, port', (t) => {
     const run = (flags: string[], ...cmd: string[]) => d.docker(['run', '--rm', ...flags, IMG, ...cmd]);
     const dev = run(['--device', '/dev/null:/dev/mynull'], 'sh', '-c', 'ls -l /dev/mynull; echo x > /dev/mynull && echo wrote');
     assert.match(dev.out, /^c.* 1, +3 .*\/dev\/mynull\nwrote\n$/, dev.err);
@@ -586,12 +586,17 @@ describe('berthd runs containers for the docker CLI', () => {
     // the OOM killer can be disabled only where cgroup v1 has the memory controller; elsewhere docker warns and runs
     const v1Memory = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => / - cgroup .*\bmemory\b/.test(l));
     const oom = run(['-m', '32m', '--oom-kill-disable'], 'sh', '-c', 'head -1 /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo no v1 memory');
+    t.diagnostic(v1Memory ? 'host: cgroup v1 memory controller: --oom-kill-disable checked in memory.oom_control'
+      : 'host: no cgroup v1 memory controller: --oom-kill-disable checked to be discarded with docker\'s warning (the v1 check is not run here)');
     if (v1Memory) assert.equal(oom.out, 'oom_kill_disable 1\n', oom.err);
     else assert.match(oom.err, /WARNING: Your kernel does not support OomKillDisable\. OomKillDisable discarded\./);
     const weight = run(['--blkio-weight', '300'], 'sh', '-c', 'for f in /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight /sys/fs/cgroup/io.weight /sys/fs/cgroup/io.bfq.weight; do [ -e $f ] && exec cat $f; done; echo none');
     // the host decides, as it does for docker: a weight file below the root (CFQ's or BFQ's) keeps the weight, else it is dropped with docker's warning
     const weightFiles = ['blkio/%/blkio.weight', 'blkio/%/blkio.bfq.weight', '%/io.weight', '%/io.bfq.weight', 'unified/%/io.weight', 'unified/%/io.bfq.weight'].map((f) => join('/sys/fs/cgroup', f.replace('%', d.cgroupParent)));
-    if (weightFiles.some((f) => existsSync(f))) {
+    const weighted = weightFiles.some((f) => existsSync(f));
+    t.diagnostic(weighted ? 'host: a block I/O weight file (CFQ or BFQ): --blkio-weight checked to be kept'
+      : 'host: no CFQ or BFQ weight file: --blkio-weight checked to be discarded with docker\'s warning (the kept-weight check is not run here)');
+    if (weighted) {
       assert.match(weight.out, /^(default )?300\n/, weight.err);
       assert.doesNotMatch(weight.err, /WARNING/, 'this host takes a block I/O weight: it is kept');
     } else {
