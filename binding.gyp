@@ -84,6 +84,32 @@
       ]
     },
     {
+      "target_name": "berth-net",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/net/net.c",
+            "native/common/io.c",
+            "native/common/io.h"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-net"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-net",
+            "static",
+            "native/net/net.c",
+            "native/common/io.c"
+          ]
+        }
+      ]
+    },
+    {
       "target_name": "berth-init",
       "type": "none",
       "actions": [

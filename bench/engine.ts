@@ -59,8 +59,8 @@ async function main() {
   ensureAnchors();
   const b = startBerthd('engine');
   const { sock, dataRoot, execRoot, work } = b;
-  const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: [] };
-  const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: [] };
+  const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', dataRoot, '-H', `unix://${sock}`], runExtra: ['--network', 'none'] };
+  const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${sock}` }, runExtra: ['--network', 'none'] };
   const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' }, runExtra: ['--network', 'none'] };
   // runc: crun refuses this VM's hybrid cgroups
   const podman: Engine = { name: 'podman', cmd: 'podman', args: ['--runtime', 'runc'], env: { ...process.env, CONTAINERS_CONF: podmanConf(join(work, 'containers.conf')) }, runExtra: ['--network', 'none'] };

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { hostNames } from '../src/network/index.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
@@ -31,8 +32,13 @@ export function startBerthd(name: string): BenchDaemon {
     const env = { ...process.env, DOCKER_HOST: `unix://${sock}` };
     const list = spawnSync(dockerBin, ['ps', '-aq'], { encoding: 'utf8', env }).stdout.split('\n').filter(Boolean);
     if (list.length) spawnSync(dockerBin, ['rm', '-f', ...list], { env });
+    spawnSync(dockerBin, ['network', 'prune', '-f'], { env, stdio: 'ignore' });
     daemon.kill('SIGTERM');
     await new Promise((r) => daemon.once('exit', r));
+    // its default bridge and nft table outlive it, as containers do: a bench's go with it
+    const net = hostNames(dataRoot, '/var/lib/berth');
+    spawnSync('ip', ['link', 'del', net.defaultBridge], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'ip', net.table], { stdio: 'ignore' });
     spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
     rmSync(work, { recursive: true, force: true });
     rmSync(execRoot, { recursive: true, force: true });
@@ -44,7 +50,7 @@ export function startBerthd(name: string): BenchDaemon {
 /** The line of a results file that says what ran: this checkout's berthd and the system dockerd, both without a network, and podman. */
 export function peersLine(): string {
   const version = spawnSync(dockerBin, ['-H', 'unix:///var/run/docker.sock', 'version', '-f', '{{.Server.Version}}'], { encoding: 'utf8' }).stdout.trim();
-  return `berth: berthd from this checkout, a fresh data root; docker: the system dockerd (${version}), \`--network none\`; podman with \`--network none\`.`;
+  return `berth: berthd from this checkout, a fresh data root, \`--network none\`; docker: the system dockerd (${version}), \`--network none\`; podman with \`--network none\` (the bridge is bench/network.ts's).`;
 }
 
 /** The machine and date line of a results file. */

@@ -3,8 +3,11 @@
 # imported from Debian's busybox-static, then `berth run` (which starts berthd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! [ -x /bin/busybox ] || ldd /bin/busybox >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
+need=()
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || need+=(busybox-static)
+command -v nft >/dev/null || need+=(nftables) # the default bridge network's NAT and published ports
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 [ -x build/Release/berth-shim ] && [ -f dist/berth.cjs ] || npm install --no-audit --no-fund
 if ! bin/berth images -q berth-demo/busybox:latest | grep -q .; then

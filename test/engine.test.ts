@@ -579,7 +579,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(dev.out, /^c.* 1, +3 .*\/dev\/mynull\nwrote\n$/, dev.err);
     assert.equal(run(['--sysctl', 'net.ipv4.ip_forward=1'], 'cat', '/proc/sys/net/ipv4/ip_forward').out, '1\n');
     // /etc/hosts and /etc/resolv.conf, groups, the OOM killer, block I/O weight
-    assert.match(run(['--add-host', 'db:10.1.2.3', '--add-host', 'v6=::1'], 'cat', '/etc/hosts').out, /\n10\.1\.2\.3\tdb\n::1\tv6\n$/);
+    assert.match(run(['--add-host', 'db:10.1.2.3', '--add-host', 'v6=::1'], 'cat', '/etc/hosts').out, /\n10\.1\.2\.3\tdb\n::1\tv6\n[\d.]+\t[0-9a-f]{12}\n$/, "the container's own address comes last, as in docker's");
     assert.equal(run(['--dns', '10.0.0.53', '--dns-search', 'example.com', '--dns-option', 'ndots:2'], 'cat', '/etc/resolv.conf').out, 'nameserver 10.0.0.53\nsearch example.com\noptions ndots:2\n');
     assert.match(run(['--group-add', '1234', '--group-add', 'nogroup'], 'id').out, /groups=1234,65534\(nogroup\)\n$/);
     assert.match(run(['--group-add', 'nosuchgroup'], 'true').err, /unable to find group nosuchgroup/);
@@ -612,7 +612,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(run(['--cgroupns', 'host'], 'readlink', '/proc/self/ns/cgroup').out, `${ns('cgroup')}\n`);
     assert.notEqual(run([], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);
     const viaBerth = d.berth(['run', '--rm', '--add-host', 'db:10.1.2.3', '--dns', '10.0.0.53', '--group-add', '1234', '--pid', 'host', '--oom-kill-disable', '-m', '32m', IMG,
-      'sh', '-c', 'tail -1 /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo no v1 memory']);
+      'sh', '-c', 'grep db /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo no v1 memory']);
     assert.equal(viaBerth.out, `10.1.2.3\tdb\nnameserver 10.0.0.53\n0 1234\n${ns('pid')}\n${v1Memory ? 'oom_kill_disable 1' : 'no v1 memory'}\n`, viaBerth.err);
     // another container's namespaces: its network (and names), processes and IPC
     const owner = d.docker(['run', '-d', IMG, 'sleep', '300']).out.trim();
@@ -660,7 +660,8 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(run(['--ulimit', 'nofile=100:100'], 'sh', '-c', 'ulimit -n').out, '100\n');
     assert.match(run(['--cap-drop', 'CHOWN'], 'chown', '1', '/etc/passwd').err, /Operation not permitted/);
     assert.match(run(['--read-only'], 'touch', '/x').err, /Read-only file system/);
-    assert.equal(run([], 'ls', '/sys/class/net').out, 'lo\n');
+    assert.equal(run([], 'ls', '/sys/class/net').out, 'eth0\nlo\n', 'the default bridge gives eth0');
+    assert.equal(run(['--network', 'none'], 'ls', '/sys/class/net').out, 'lo\n');
     const hostNet = run(['--network', 'host'], 'ls', '/sys/class/net').out.trim().split('\n').sort();
     assert.deepEqual(hostNet, readdirSync('/sys/class/net').sort());
     const quiet = d.docker(['run', '-d', '--log-driver', 'none', IMG, 'echo', 'hi']).out.trim();
@@ -949,7 +950,7 @@ describe('berthd runs containers for the docker CLI', () => {
   });
 
   test('networks as far as berth has them, and the prunes docker system prune makes', () => {
-    assert.match(d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).out, /^host host\nnone null\n$/);
+    assert.match(d.docker(['network', 'ls', '--format', '{{.Name}} {{.Driver}}']).out, /^bridge bridge\nhost host\nnone null\n$/);
     assert.equal(JSON.parse(d.docker(['network', 'inspect', 'none']).out)[0].Name, 'none');
     // berth's own network verbs print what docker's print
     for (const args of [['network', 'ls'], ['network', 'ls', '-q'], ['network', 'rm', 'none']]) {
@@ -957,10 +958,11 @@ describe('berthd runs containers for the docker CLI', () => {
       assert.equal(mine.out, theirs.out, args.join(' '));
       assert.equal(mine.err.split('\n')[0], theirs.err.split('\n')[0], args.join(' '));
     }
-    assert.match(d.docker(['network', 'connect', 'none', 'x']).err, /cannot connect a running container to the none network/);
-    const create = d.docker(['network', 'create', 'mine']);
-    assert.equal(create.code, 1);
-    assert.match(create.err, /cannot create network "mine": berth has only the predefined networks "none" and "host"/);
+    assert.match(d.docker(['network', 'connect', 'none', 'nosuchctr']).err, /No such container: nosuchctr/);
+    // a network of the berth CLI's making is one the docker CLI sees, and prunes
+    const create = d.berth(['network', 'create', '--subnet', '10.240.0.0/24', '--label', 'made=berth', 'mine']);
+    assert.equal(create.code, 0, create.err);
+    assert.equal(d.docker(['network', 'inspect', '-f', '{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}} {{.Labels.made}}', 'mine']).out, '10.240.0.0/24 10.240.0.1 berth\n');
     // a dangling image: a second commit takes the first one's name
     const id = d.docker(['create', IMG, 'true']).out.trim();
     const first = d.docker(['commit', id, 'prunable:1']).out.trim();

@@ -6,6 +6,7 @@ import { InvalidInput } from '../util/check.js';
 import { ageOf } from '../util/duration.js';
 import { fileBytes, imageSize } from '../image/index.js';
 import { bool, filtersOf, type Router } from './server.js';
+import { networkSettings, summaryNetworks } from './networks.js';
 
 export function statusText(r: ContainerRecord): string {
   const st = r.State;
@@ -29,7 +30,7 @@ export function inspectContainer(e: Engine, r: ContainerRecord) {
     Name: r.Name, RestartCount: r.RestartCount, Driver: e.images().snapshots.driver, Platform: 'linux', MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
     ExecIDs: null, HostConfig: r.HostConfig, GraphDriver: { Name: e.images().snapshots.driver, Data: null }, Mounts: r.Mounts,
     Config: r.Config,
-    NetworkSettings: { Bridge: '', SandboxID: '', Ports: {}, SandboxKey: '', Networks: r.HostConfig.NetworkMode === 'host' ? { host: {} } : { none: {} } },
+    NetworkSettings: networkSettings(e, r),
   };
 }
 
@@ -69,11 +70,12 @@ export function diskSizes(e: Engine, c: ContainerRecord): { SizeRw: number; Size
   return { SizeRw: rw, SizeRootFs: rw + base };
 }
 
-export function containerSummary(c: ContainerRecord) {
+export function containerSummary(e: Engine, c: ContainerRecord) {
   return {
+    ...summaryNetworks(e, c),
     Id: c.Id, Names: [c.Name], Image: c.ImageName, ImageID: c.Image, Command: command(c), Created: Math.floor(Date.parse(c.Created) / 1000),
-    Ports: [], Labels: c.Config.Labels ?? {}, State: c.State.Status, Status: statusText(c),
-    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'none' }, NetworkSettings: { Networks: {} },
+    Labels: c.Config.Labels ?? {}, State: c.State.Status, Status: statusText(c),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode ?? 'none' },
     Mounts: c.Mounts.map((m) => ({ ...m })),
   };
 }
@@ -94,7 +96,7 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
     const limit = Number(req.query.get('limit') ?? -1);
     if (limit > 0) list = list.slice(0, limit);
     const sized = bool(req.query.get('size'));
-    return list.map((c) => ({ ...containerSummary(c), ...(sized ? diskSizes(e, c) : {}) }));
+    return list.map((c) => ({ ...containerSummary(e, c), ...(sized ? diskSizes(e, c) : {}) }));
   });
 
   // docker system df: images with their users, containers with their writable layer's size, volumes with theirs

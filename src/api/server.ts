@@ -4,7 +4,7 @@
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import { Duplex, PassThrough, type Readable } from 'node:stream';
 import type { Server as NetServer, Socket } from 'node:net';
-import { Conflict, InvalidInput, NotFound } from '../util/check.js';
+import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { RegistryError } from '../image/index.js';
 import { frame } from '../engine/index.js';
 
@@ -73,6 +73,7 @@ function statusOf(e: unknown): number {
   if (e instanceof ApiError) return e.status;
   if (e instanceof NotFound) return 404;
   if (e instanceof Conflict) return 409;
+  if (e instanceof Forbidden) return 403;
   if (e instanceof RegistryError) {
     if (e.status === 404) return 404;
     return e.status === 401 || e.status === 403 ? 403 : 500;

@@ -22,7 +22,7 @@ export function systemRoutes(r: Router, engine: () => Engine): void {
         ...imageSummary(s, i, users(i.id)),
         SharedSize: imageSize(s, i, chains[k]!.filter((c) => holders.get(c)! > 1)),
       })),
-      Containers: containers.map((c) => ({ ...containerSummary(c), ...diskSizes(e, c) })),
+      Containers: containers.map((c) => ({ ...containerSummary(e, c), ...diskSizes(e, c) })),
       Volumes: e.volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: diskUsage(v.Mountpoint), RefCount: e.volumeUsers(v.Name).length } })),
       BuildCache: [],
     };

@@ -111,7 +111,7 @@ export class Daemon {
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
     const engine = () => this.engine();
     for (const routes of [containerRoutes, streamRoutes, execRoutes, fileRoutes, volumeRoutes, systemRoutes]) routes(r, engine);
-    networkRoutes(r, (type, action, id, attrs) => this.engine().publish(type, action, id, attrs));
+    networkRoutes(r, () => this.engine());
     return r;
   }
 

@@ -29,6 +29,7 @@ export function containerConfig(body: Record<string, unknown>, ic: Record<string
     Healthcheck: (body.Healthcheck as ContainerConfig['Healthcheck']) ?? (ic.Healthcheck as ContainerConfig['Healthcheck']),
     Volumes: merged<object>('Volumes'),
     ExposedPorts: merged<object>('ExposedPorts'),
+    ...(body.MacAddress ? { MacAddress: body.MacAddress as string } : {}),
   };
   return { config, entrypoint, cmd };
 }

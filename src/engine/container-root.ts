@@ -1,7 +1,7 @@
 // A container's root filesystem on the host (mounted for its run, or for a
 // call on a stopped container) and the /etc files berth writes for it:
 // hostname, hosts and resolv.conf.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
 import { fsx } from '../util/fsx.js';
 import { mountAll } from '../image/index.js';
@@ -71,6 +71,11 @@ export function writeEtcFiles(r: ContainerRecord, dir: string): EtcFiles {
   try { hostResolv = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none on the host */ }
   writeFileSync(files.resolvConf, resolvConf(hostResolv, r.HostConfig));
   return files;
+}
+
+/** Adds lines to a hosts file in place (the container has it bound: the inode stays). */
+export function appendHosts(path: string, lines: string[]): void {
+  if (lines.length) appendFileSync(path, lines.map((l) => `${l}\n`).join(''));
 }
 
 /**

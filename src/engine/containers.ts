@@ -13,7 +13,7 @@ import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { writeFileAtomic } from '../util/atomic.js';
 import { Limiter } from '../util/limit.js';
-import { Conflict, InvalidInput, NotFound } from '../util/check.js';
+import { Conflict, NotFound } from '../util/check.js';
 import { discard, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
 import { withRootDir, type ImageStore } from '../image/index.js';
@@ -28,9 +28,13 @@ import { Execs } from './exec.js';
 import { HealthChecks } from './health.js';
 import { checkUpdate, updatedHostConfig } from './container-config.js';
 import { createContainer, discardUnsupported } from './create.js';
-import { ContainerStore, type ContainerRecord, type EngineEvent } from './records.js';
+import { ContainerStore, type ContainerRecord, type EndpointSettings, type EngineEvent } from './records.js';
 import { etcPaths, mountRoot, unmountRoot, writeEtcFiles, type EtcFiles } from './container-root.js';
 import { ZERO_TIME, type HostConfig } from './types.js';
+import { Networks, hostNames, type EndpointRecord, type NetworkRecord } from '../network/index.js';
+import { ContainerNetworks } from './networking.js';
+import { JOINABLE, joinedNamespaces, modeContainer } from './joined.js';
+import { DEFAULT_DATA_ROOT } from './defaults.js';
 
 export { ExecStartError, type ExecRecord } from './exec.js';
 export { parseDetachKeys };
@@ -41,6 +45,7 @@ const now = () => new Date().toISOString();
 export class Engine extends EventEmitter {
   readonly runtime: Runtime;
   readonly volumes: VolumeStore;
+  readonly networks: Networks;
   /** the records, their names, locks and events (records.ts) */
   readonly store: ContainerStore;
   private readonly attachers: Attachers;
@@ -57,6 +62,7 @@ export class Engine extends EventEmitter {
     this.setMaxListeners(0);
     this.store = new ContainerStore(dataRoot, execRoot, (ev) => this.emit('event', ev));
     this.attachers = new Attachers((id) => this.store.shimDir(id));
+    this.nets = new ContainerNetworks({ store: this.store, networks: () => this.networks, ownEtc: (r) => this.etcDir(r) === this.store.dir(r.Id) });
     mkdirSync(join(dataRoot, 'containers'), { recursive: true, mode: 0o710 });
     this.trash = join(dataRoot, 'trash');
     mkdirSync(this.trash, { recursive: true, mode: 0o700 });
@@ -67,6 +73,10 @@ export class Engine extends EventEmitter {
     removeEntries(this.execTrash);
     this.runtime = new Runtime(join(execRoot, 'runtime'));
     this.volumes = new VolumeStore(join(dataRoot, 'volumes'), (action, v) => this.publish('volume', action, v.Name, { driver: v.Driver }));
+    this.networks = new Networks(join(dataRoot, 'network'), {
+      ...hostNames(dataRoot, DEFAULT_DATA_ROOT),
+      publish: (action, n, extra = {}) => this.publish('network', action, n.Id, { name: n.Name, type: n.Driver, ...extra }),
+    });
   }
 
   // ---- records (records.ts) ----
@@ -87,9 +97,9 @@ export class Engine extends EventEmitter {
 
   create(input: unknown, name?: string | null): Promise<{ Id: string; Warnings: string[] }> {
     return this.heavy.run(() => createContainer({
-      store: this.store, images: this.images, volumes: this.volumes,
+      store: this.store, images: this.images, volumes: this.volumes, networks: this.networks,
       discardUnsupported: (h) => this.unsupported(h),
-      checkJoinable: (h) => { for (const field of JOINABLE) this.modeContainer(h, field); },
+      checkJoinable: (h) => { for (const field of JOINABLE) modeContainer(h, field, (ref) => this.get(ref)); },
     }, input, name));
   }
 
@@ -114,7 +124,7 @@ export class Engine extends EventEmitter {
       mountRoot(r, rootfs);
       const copyUp = r.Mounts.filter((m) => m.Type === 'volume' && m.Name && m.Mode !== 'nocopy');
       if (copyUp.length) await withRootDir(rootfs, async (root) => { for (const m of copyUp) await this.volumes.populate(m.Name!, root, m.Destination); });
-      const joined = this.joinedNamespaces(r);
+      const joined = joinedNamespaces(r, (ref) => this.get(ref));
       const etc = this.etcFiles(r);
       const spec = ociSpec({
         id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc, joined,
@@ -138,11 +148,13 @@ export class Engine extends EventEmitter {
       const attaching = this.attachers.connectWaiting(r);
       const created = await creating;
       await attaching;
+      this.nets.join(r, created.state.pid);
       await this.runtime.start(r.Id);
       this.started(r, created.state.pid);
     } catch (e) {
       const msg = (e as Error).message;
       await this.runtime.delete(r.Id, true).catch(() => {});
+      this.nets.release(r);
       unmountRoot(this.store.rootfs(r.Id));
       rmSync(shim, { recursive: true, force: true });
       this.store.setState(r, { Status: r.State.Status === 'created' ? 'created' : 'exited', Running: false, Pid: 0, ExitCode: 127, Error: msg });
@@ -174,30 +186,10 @@ export class Engine extends EventEmitter {
       this.started(r, s.pid);
     } catch {
       await this.runtime.delete(r.Id, true).catch(() => {});
+      this.nets.release(r);
       await waitExit(this.store.shimDir(r.Id), this.store.exitFile(r.Id));
       unmountRoot(this.store.rootfs(r.Id));
     }
-  }
-
-  /** The container a "container:NAME" mode names (undefined for any other mode); a missing one is refused by the field's name. */
-  private modeContainer(h: HostConfig, field: (typeof JOINABLE)[number]): ContainerRecord | undefined {
-    const mode = h[field] ?? '';
-    if (!mode.startsWith('container:')) return undefined;
-    try { return this.get(mode.slice(10)); } catch { throw new InvalidInput(`HostConfig.${field}`, `no such container: ${mode.slice(10)}`); }
-  }
-
-  /** --network/--ipc/--pid container:NAME: the running container whose namespace each joins, by its init's pid. */
-  private joinedNamespaces(r: ContainerRecord): Partial<Record<'network' | 'ipc' | 'pid', number>> {
-    const out: Partial<Record<'network' | 'ipc' | 'pid', number>> = {};
-    for (const field of JOINABLE) {
-      const other = this.modeContainer(r.HostConfig, field);
-      if (!other) continue;
-      const type = ({ NetworkMode: 'network', IpcMode: 'ipc', PidMode: 'pid' } as const)[field];
-      if (other.Id === r.Id) throw new InvalidInput(`HostConfig.${field}`, 'cannot join the container\'s own namespace');
-      if (!other.State.Running) throw new Conflict('container', `cannot join the ${type} namespace of ${other.Name.slice(1)}: it is not running`);
-      out[type] = other.State.Pid;
-    }
-    return out;
   }
 
   /**
@@ -208,7 +200,7 @@ export class Engine extends EventEmitter {
    */
   etcDir(r: ContainerRecord): string {
     let owner: ContainerRecord | undefined;
-    try { owner = this.modeContainer(r.HostConfig, 'NetworkMode'); } catch { /* removed since: its own */ }
+    try { owner = modeContainer(r.HostConfig, 'NetworkMode', (ref) => this.get(ref)); } catch { /* removed since: its own */ }
     return this.store.dir(owner?.Id ?? r.Id);
   }
 
@@ -217,6 +209,15 @@ export class Engine extends EventEmitter {
     const dir = this.etcDir(r);
     return dir === this.store.dir(r.Id) ? writeEtcFiles(r, dir) : etcPaths(dir);
   }
+
+  /** The container's networks (networking.ts): joined at start, given back at its end, connected and disconnected on request. */
+  private readonly nets: ContainerNetworks;
+  /** `network connect`: the container joins the network now if it runs, and at every start. */
+  connectNetwork(netRef: string, ref: string, cfg: EndpointSettings): Promise<void> { return this.nets.connect(netRef, this.get(ref), cfg); }
+  /** `network disconnect`: off the network now if it runs, and from now on. */
+  disconnectNetwork(netRef: string, ref: string, _force: boolean): Promise<void> { return this.nets.disconnect(netRef, this.get(ref)); }
+  /** What inspect shows of a container's networks. */
+  networkView(r: ContainerRecord): { network: NetworkRecord; endpoint?: EndpointRecord }[] { return this.nets.view(r); }
 
   /** Follows the shim until the process ends, then records the end. */
   private monitor(r: ContainerRecord): void {
@@ -249,6 +250,7 @@ export class Engine extends EventEmitter {
     let oom = false;
     try { oom = this.runtime.oomKills(r.Id) > 0; } catch { /* no cgroup any more */ }
     await this.runtime.delete(r.Id, true).catch(() => {});
+    this.nets.release(r);
     unmountRoot(this.store.rootfs(r.Id));
     this.store.volumeEvents(r, 'unmount');
     discard(this.store.shimDir(r.Id), this.execTrash);
@@ -504,6 +506,8 @@ export class Engine extends EventEmitter {
         restarts.push(r);
       }
     }
+    // endpoints of containers that ended while berthd was down are given back; bridges a reboot took are made again
+    try { this.networks.restore((id) => this.store.has(id) && this.get(id).State.Running); } catch (e) { process.stderr.write(`berthd: networks: ${(e as Error).message}\n`); }
     for (const r of restarts) this.start(r.Id).catch(() => {});
   }
 
@@ -521,8 +525,6 @@ export class Engine extends EventEmitter {
   }
 }
 
-/** The modes that can name another container's namespace ("container:NAME"). */
-const JOINABLE = ['NetworkMode', 'IpcMode', 'PidMode'] as const;
 
 export class StartError extends Error {}
 

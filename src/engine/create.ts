@@ -7,12 +7,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DockerWords, InvalidInput } from '../util/check.js';
 import { parseReference, type ImageStore } from '../image/index.js';
+import { exposedPorts, parsePortBindings, type Networks } from '../network/index.js';
 import { type Runtime, signalNumber } from '../runtime/index.js';
 import { logOptions } from './log-options.js';
 import { containerConfig } from './container-config.js';
 import { checkCreateBody, checkHostConfig } from './validate.js';
 import { ZERO_TIME, type ContainerConfig, type HostConfig, type MountPoint } from './types.js';
-import { checkName, type ContainerRecord, type ContainerStore } from './records.js';
+import { checkName, type ContainerRecord, type ContainerStore, type EndpointSettings } from './records.js';
 import type { VolumeStore } from './volumes.js';
 
 /** What the engine lends a create. */
@@ -20,6 +21,7 @@ export interface CreateHost {
   store: ContainerStore;
   images(): ImageStore;
   volumes: VolumeStore;
+  networks: Networks;
   /** Drops what this host cannot do, with docker's warnings. */
   discardUnsupported(h: HostConfig): string[];
   /** Refuses container:NAME modes that name no container. */
@@ -47,8 +49,11 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
     try { host.store.get(target); } catch { throw new InvalidInput(`HostConfig.Links[${i}]`, `could not get container for ${target}`); }
   }
 
+  const networks = joinedNetworks(host.networks, hc, body.NetworkingConfig as { EndpointsConfig?: Record<string, EndpointSettings | null> } | undefined);
+  parsePortBindings(hc.PortBindings as never, undefined, false); // a bad binding is refused now
   const id = randomBytes(32).toString('hex');
   const { config, entrypoint, cmd } = containerConfig(body, ic, id);
+  for (const p of exposedPorts(hc.PortBindings ?? undefined)) config.ExposedPorts = { ...(config.ExposedPorts ?? {}), [p]: {} }; // docker exposes what it publishes
   if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
   const logType = hc.LogConfig?.Type || 'json-file';
   if (!LOG_DRIVERS.includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (${LOG_DRIVERS.join(', ')})`);
@@ -64,7 +69,7 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
       Id: id, Name: cname, Created: new Date().toISOString(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
       Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...hc, LogConfig: { Type: logType, Config: hc.LogConfig?.Config ?? {} } },
       State: { Status: 'created', Running: false, Paused: false, Restarting: false, OOMKilled: false, Dead: false, Pid: 0, ExitCode: 0, Error: '', StartedAt: ZERO_TIME, FinishedAt: ZERO_TIME },
-      RestartCount: 0, Mounts: mounts, LogPath: logPath(logType, dir, id), RootMounts: rootMounts,
+      RestartCount: 0, Mounts: mounts, LogPath: logPath(logType, dir, id), RootMounts: rootMounts, Networks: networks,
     };
     host.store.add(r);
     try { await host.store.save(r); } catch (e) { host.store.delete(id); throw e; }
@@ -77,6 +82,33 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
   } finally {
     host.store.releaseName(cname);
   }
+}
+
+/**
+ * The networks a new container joins at start, by name: its network mode's
+ * (a bridge network; none for none, host and container:NAME) first, then the
+ * others NetworkingConfig names, each with what it asked of that network.
+ */
+function joinedNetworks(networks: Networks, h: HostConfig, nc: { EndpointsConfig?: Record<string, EndpointSettings | null> } | undefined): Record<string, EndpointSettings> {
+  const mode = h.NetworkMode ?? 'bridge';
+  // the docker CLI names the default network "default"
+  const asked = Object.fromEntries(Object.entries(nc?.EndpointsConfig ?? {}).map(([k, v]) => [k === 'default' ? 'bridge' : k, v]));
+  if (mode === 'none' || mode === 'host' || mode.startsWith('container:')) {
+    const other = Object.keys(asked).find((n) => n !== mode);
+    if (other) throw new InvalidInput('NetworkingConfig.EndpointsConfig', `container cannot be connected to network ${other} with network mode ${mode}`);
+    return {};
+  }
+  const out: Record<string, EndpointSettings> = {};
+  for (const name of [mode, ...Object.keys(asked).filter((n) => n !== mode)]) {
+    let n;
+    // a 400, not a 404: the docker CLI takes a 404 from create for a missing image, and would pull
+    try { n = networks.get(name); } catch (e) { throw new InvalidInput('NetworkingConfig.EndpointsConfig', (e as Error).message); }
+    if (!n.Bridge) throw new InvalidInput('NetworkingConfig.EndpointsConfig', `container cannot be connected to the ${n.Name} network and another`);
+    const e = asked[name] ?? {};
+    if (e.IPAMConfig?.IPv4Address && n.Name === 'bridge') throw new InvalidInput('NetworkingConfig.EndpointsConfig', 'user specified IP address is supported only with user-defined networks');
+    out[n.Name] = { Aliases: e.Aliases ?? [], IPAMConfig: e.IPAMConfig ?? null, MacAddress: e.MacAddress ?? '' };
+  }
+  return out;
 }
 
 function logPath(logType: string, dir: string, id: string): string {

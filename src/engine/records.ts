@@ -27,7 +27,12 @@ export interface ContainerRecord {
   RootMounts: Mount[];
   /** set by `stop`/`kill` from a user: restart policies leave the container alone */
   StoppedByUser?: boolean;
+  /** the networks it joins when it starts, by name, with what it asked of each (create's NetworkingConfig) */
+  Networks?: Record<string, EndpointSettings>;
 }
+
+/** docker's EndpointSettings as a create body or a connect gives them. */
+export interface EndpointSettings { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string; Links?: string[] | null }
 
 export interface EngineEvent {
   Type: string; Action: string; status: string; id: string; from: string;

@@ -24,6 +24,7 @@ export interface ContainerConfig {
   Healthcheck?: HealthConfig;
   Volumes?: Record<string, object> | null;
   ExposedPorts?: Record<string, object> | null;
+  MacAddress?: string;
 }
 
 export interface MountSpec {
@@ -70,6 +71,7 @@ export interface HostConfig {
   Init?: boolean | null;
   OomScoreAdj?: number;
   PortBindings?: Record<string, unknown> | null;
+  PublishAllPorts?: boolean;
   OomKillDisable?: boolean;
   Dns?: string[] | null;
   DnsSearch?: string[] | null;

@@ -37,8 +37,8 @@ const HOST: Record<string, Kind> = {
 const NOT_CARRIED_OUT = new Set([
   'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
   'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent',
-  'IOMaximumIOps', 'IOMaximumBandwidth', 'PortBindings', 'VolumeDriver',
-  'PublishAllPorts', 'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
+  'IOMaximumIOps', 'IOMaximumBandwidth', 'VolumeDriver',
+  'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
 ]);
 const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
 
@@ -105,11 +105,7 @@ export function checkCreateBody(body: unknown, cpus = availableParallelism()): R
   }
   checkValues(b, h, cpus);
   const n = b.NetworkingConfig as { EndpointsConfig?: Record<string, unknown> } | undefined;
-  if (n?.EndpointsConfig) {
-    for (const net of Object.keys(n.EndpointsConfig)) {
-      if (!['none', 'host', 'default', 'bridge'].includes(net)) throw new InvalidInput('NetworkingConfig.EndpointsConfig', `network ${net} not found`);
-    }
-  }
+  if (n?.EndpointsConfig !== undefined && !isObj(n.EndpointsConfig)) throw new InvalidInput('NetworkingConfig.EndpointsConfig', 'must be an object');
   return b;
 }
 
@@ -119,12 +115,11 @@ export function checkHostConfig(h: HostConfig, hostname: unknown): void {
   for (const [i, ip] of (h.Dns ?? []).entries()) if (!isIP(ip)) throw new InvalidInput(`HostConfig.Dns[${i}]`, `"${ip}" is not an IP address`);
   if (h.UTSMode === 'host' && hostname) throw new InvalidInput('Hostname', 'conflicting options: hostname and the UTS mode "host"');
   const net = h.NetworkMode ?? '';
-  if (net && !['none', 'host', 'default', 'bridge'].includes(net) && !/^container:./.test(net)) throw new InvalidInput('HostConfig.NetworkMode', `network ${net} not found (berth has none, host, default and container:NAME)`);
   if (/^container:/.test(net) && hostname) throw new InvalidInput('Hostname', `conflicting options: hostname and the network mode "${net}"`);
   if (h.Links?.length && net === 'host') throw new InvalidInput('HostConfig.Links', 'conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
   if (h.Links?.length && /^container:/.test(net)) throw new InvalidInput('HostConfig.Links', 'conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
   for (const [i, l] of (h.Links ?? []).entries()) if (!/^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]*(:\/?[a-zA-Z0-9][a-zA-Z0-9_./-]*)?$/.test(l)) throw new InvalidInput(`HostConfig.Links[${i}]`, `invalid link "${l}" (NAME[:ALIAS])`);
-  if (net === 'default' || net === 'bridge' || net === '') h.NetworkMode = 'none';
+  if (net === 'default' || net === '') h.NetworkMode = 'bridge';
   const p = h.RestartPolicy?.Name ?? '';
   if (!['', 'no', 'always', 'unless-stopped', 'on-failure'].includes(p)) throw new InvalidInput('HostConfig.RestartPolicy.Name', `invalid restart policy '${p}'`);
   if (h.AutoRemove && p && p !== 'no') throw new InvalidInput('HostConfig.AutoRemove', 'can\'t create \'AutoRemove\' container with restart policy');

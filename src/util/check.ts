@@ -19,6 +19,8 @@ export class DockerWords extends InvalidInput {
 }
 export class NotFound extends DockerWords {}
 export class Conflict extends DockerWords {}
+/** A change docker refuses outright (403): removing a predefined network, one with endpoints. */
+export class Forbidden extends DockerWords {}
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type Obj = { [k: string]: Json };

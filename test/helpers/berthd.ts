@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { PREFIX, REPO, pidsWhere, removeCgroup, unmountUnder } from './env.js';
+import { hostNames } from '../../src/network/index.js';
 
 let n = 0;
 export const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
@@ -98,15 +99,34 @@ export class PrivateBerthd {
     return pidsWhere((read) => { const cmd = read('cmdline').split('\0'); return cmd.includes('--cli-worker') && cmd.includes(this.sock); });
   }
 
+  /** The nftables table and default bridge this daemon's networks use on the host. */
+  get netNames(): { table: string; defaultBridge: string } { return hostNames(this.dataRoot, '/var/lib/berth'); }
+
+  /** What this daemon's networks have on the host now: its nft table, bridges and host veths (berth's "bv" links). */
+  netLeftovers(): string[] {
+    const out: string[] = [];
+    if (spawnSync('nft', ['list', 'table', 'ip', this.netNames.table], { encoding: 'utf8' }).status === 0) out.push(`nft table ip ${this.netNames.table}`);
+    const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
+    for (const l of links) if (l === this.netNames.defaultBridge || (l.startsWith('bv') && l.length === 14)) out.push(`link ${l}`);
+    return out;
+  }
+
   async stop(): Promise<void> {
     if (this.daemon && this.daemon.exitCode === null && this.daemon.signalCode === null) {
       const list = await this.api('GET', '/containers/json?all=1').catch(() => undefined);
       for (const c of (list?.json ?? []) as { Id: string }[]) await this.api('DELETE', `/containers/${c.Id}?force=1&v=1`).catch(() => {});
+      const nets = await this.api('GET', '/networks').catch(() => undefined);
+      for (const n of (nets?.json ?? []) as { Id: string; Name: string }[]) if (!['bridge', 'host', 'none'].includes(n.Name)) await this.api('DELETE', `/networks/${n.Id}`).catch(() => {});
       const gone = new Promise((r) => this.daemon!.once('exit', r));
       this.daemon.kill('SIGTERM');
       await gone;
     }
     for (const p of [...this.shims(), ...this.cliWorkers()]) { try { process.kill(p, 'SIGKILL'); } catch { /* gone */ } }
+    // the default bridge and the nft table stay while berthd is gone (containers outlive it); a test's go with it
+    if (!this.opts.isolated) {
+      spawnSync('ip', ['link', 'del', this.netNames.defaultBridge], { stdio: 'ignore' });
+      spawnSync('nft', ['delete', 'table', 'ip', this.netNames.table], { stdio: 'ignore' });
+    }
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
     rmSync(this.execRoot, { recursive: true, force: true });

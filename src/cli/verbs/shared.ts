@@ -39,7 +39,8 @@ export interface RunOpts {
   pidsLimit?: string; ulimit?: string[]; capAdd?: string[]; capDrop?: string[]; privileged?: boolean; readOnly?: boolean; securityOpt?: string[];
   device?: string[]; sysctl?: string[]; shmSize?: string; tmpfs?: string[]; stopSignal?: string; stopTimeout?: string; restart?: string; init?: boolean;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; noHealthcheck?: boolean;
-  volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
+  volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string;
+  publish?: string[]; publishAll?: boolean; expose?: string[]; ip?: string; networkAlias?: string[]; macAddress?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
   addHost?: string[]; link?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; groupAdd?: string[]; oomKillDisable?: boolean;
   pid?: string; ipc?: string; uts?: string; cgroupns?: string;
 }
@@ -119,7 +120,13 @@ export function addRunOptions(c: Command): Command {
     .option('-v, --volume <src:dst[:opts]>', 'bind mount or named volume', collect)
     .option('--mount <spec>', 'type=bind|volume|tmpfs,source=...,target=...[,readonly]', collect)
     .option('--volumes-from <container[:ro]>', 'mount the volumes of another container', collect)
-    .option('--network <mode>', 'none (own namespace, loopback) or host', 'none')
+    .option('--network <mode>', 'bridge (the default), a network of yours, none (loopback only), host, or container:NAME', 'default')
+    .option('-p, --publish <[ip:][hostPort:]port[/proto]>', 'publish a container port on the host (ranges too)', collect)
+    .option('-P, --publish-all', 'publish every exposed port on a free host port')
+    .option('--expose <port[/proto]>', 'expose a port (or a range)', collect)
+    .option('--ip <address>', 'IPv4 address on a network of yours')
+    .option('--network-alias <name>', 'another name on the network', collect)
+    .option('--mac-address <mac>', 'MAC address of eth0')
     .addOption(new Option('--net <mode>').hideHelp())
     .option('--log-driver <driver>', 'json-file, local or none')
     .option('--log-opt <K=V>', 'max-size, max-file', collect);
@@ -138,6 +145,40 @@ export function parseMount(spec: string) {
     ...(type === 'volume' && 'volume-nocopy' in kv ? { VolumeOptions: { NoCopy: true } } : {}),
     ...(type === 'tmpfs' ? { TmpfsOptions: { SizeBytes: kv['tmpfs-size'] ? bytesOf('--mount tmpfs-size', kv['tmpfs-size']) : undefined, Mode: kv['tmpfs-mode'] ? parseInt(kv['tmpfs-mode'], 8) : undefined } } : {}),
   };
+}
+
+/** A port or a range ("80", "8000-8010") as numbers. */
+function portRange(text: string, flag: string): number[] {
+  const m = /^(\d+)(?:-(\d+))?$/.exec(text);
+  const a = Number(m?.[1]), b = Number(m?.[2] ?? m?.[1]);
+  if (!m || a < 1 || b > 65535 || b < a) throw new InvalidInput(flag, `invalid port or range "${text}"`);
+  return Array.from({ length: b - a + 1 }, (_, i) => a + i);
+}
+
+/** -p [ip:][hostPort:]port[/proto] and --expose as docker's PortBindings and ExposedPorts. */
+export function publishedPorts(publish: string[], expose: string[]): { bindings: Record<string, { HostIp: string; HostPort: string }[]>; exposed: Record<string, object> } {
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {}, exposed: Record<string, object> = {};
+  for (const e of expose) {
+    const [ports, proto = 'tcp'] = e.split('/');
+    for (const p of portRange(ports!, '--expose')) exposed[`${p}/${proto}`] = {};
+  }
+  for (const spec of publish) {
+    const [addr, proto = 'tcp'] = spec.split('/');
+    if (!['tcp', 'udp', 'sctp'].includes(proto)) throw new InvalidInput('--publish', `invalid protocol "${proto}" in "${spec}"`);
+    const v6 = /^\[([^\]]+)\]:(.*)$/.exec(addr!);
+    const parts = v6 ? [v6[1]!, ...v6[2]!.split(':')] : addr!.split(':');
+    if (parts.length > 3) throw new InvalidInput('--publish', `invalid port specification "${spec}"`);
+    const [hostIp, hostPorts, ctrPorts] = parts.length === 3 ? parts : parts.length === 2 ? ['', parts[0]!, parts[1]!] : ['', '', parts[0]!];
+    const ctr = portRange(ctrPorts!, '--publish');
+    const host = hostPorts ? portRange(hostPorts, '--publish') : [];
+    if (host.length && host.length !== ctr.length && host.length !== 1) throw new InvalidInput('--publish', `the host and container ranges of "${spec}" differ in size`);
+    ctr.forEach((p, i) => {
+      const key = `${p}/${proto}`;
+      exposed[key] = {};
+      (bindings[key] ??= []).push({ HostIp: hostIp ?? '', HostPort: host.length ? String(host.length === 1 ? host[0]! : host[i]!) : '' });
+    });
+  }
+  return { bindings, exposed };
 }
 
 /** The create body docker's CLI would send for these flags. */
@@ -163,7 +204,11 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
     };
   }
   const logDriver = o.logDriver;
+  const net = o.net ?? o.network ?? 'default';
+  const { bindings, exposed } = publishedPorts(o.publish ?? [], o.expose ?? []);
+  const endpoint = o.ip || o.networkAlias?.length ? { [net]: { IPAMConfig: o.ip ? { IPv4Address: o.ip } : undefined, Aliases: o.networkAlias ?? [] } } : {};
   return {
+    ExposedPorts: exposed, MacAddress: o.macAddress, NetworkingConfig: { EndpointsConfig: endpoint },
     Image: image, Cmd: cmd.length ? cmd : undefined, Entrypoint: o.entrypoint !== undefined ? [o.entrypoint].filter((x, i) => x !== '' || i > 0) : undefined,
     Env: env, WorkingDir: o.workdir, User: o.user, Hostname: o.hostname, Labels: keyValues(o.label),
     Tty: !!o.tty, OpenStdin: !!o.interactive, StdinOnce: !!o.interactive && !o.detach,
@@ -171,7 +216,7 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
     StopSignal: o.stopSignal, StopTimeout: o.stopTimeout !== undefined ? Number(o.stopTimeout) : undefined, Healthcheck: health,
     HostConfig: {
       AutoRemove: !!o.rm, Binds: o.volume ?? [], Mounts: (o.mount ?? []).map(parseMount), VolumesFrom: o.volumesFrom ?? [], Tmpfs: tmpfs,
-      NetworkMode: o.net ?? o.network ?? 'none',
+      NetworkMode: net, PortBindings: bindings, PublishAllPorts: !!o.publishAll,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 }, Memory: 0, MemorySwap: 0, NanoCpus: 0, CpuShares: 0, CpusetCpus: '', PidsLimit: null,
       ...resourceFields(o),
       Ulimits: ulimits, CapAdd: o.capAdd ?? [], CapDrop: o.capDrop ?? [],

@@ -1,0 +1,128 @@
+// Network benchmark: berth (its CLI, and the docker CLI pointed at berthd)
+// side by side with docker (and podman when its bridge works here) in one
+// run: run --rm on the default bridge (and berth's on none, for what the
+// network costs), 50 × run -d on the bridge, TCP throughput to a published
+// port from the host's 127.0.0.1 and to the container's own address, between
+// two containers on a user network, and short connections per second to a
+// published port. Servers run in the containers' network namespaces
+// (nsenter), so the path measured is the engine's: veth, bridge, NAT.
+// Table in bench/results/network.md.
+// Run: node dist/bench/network.js  (as root; iperf3 from Debian)
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { podmanConf } from '../test/helpers/env.js';
+import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
+
+const RUNS = Number(process.env.RUNS ?? 15);
+const IMG = 'busybox:local';
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+
+interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv }
+
+function run(e: Engine, args: string[]): { ms: number; out: string } {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(e.cmd, [...e.args, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: e.env ?? process.env, encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  if (r.status !== 0) throw new Error(`${e.name}: ${args.join(' ')}: ${r.stderr}`);
+  return { ms, out: r.stdout };
+}
+
+const times = (e: Engine, args: string[]) => { for (let i = 0; i < 3; i++) run(e, args); return Array.from({ length: RUNS }, () => run(e, args).ms); };
+const pidOf = (e: Engine, id: string) => Number(run(e, ['inspect', '-f', '{{.State.Pid}}', id]).out.trim());
+
+/** A server in a container's network namespace; killed by the caller. */
+const serveIn = (pid: number, cmd: string[]): ChildProcess => spawn('nsenter', ['-t', String(pid), '-n', ...cmd], { stdio: 'ignore' });
+
+/** iperf3 for 5 s from `from` (a pid's namespace, or the host) to host:port; Gbit/s received. */
+function iperf(host: string, port: number, from?: number): number {
+  const args = ['-c', host, '-p', String(port), '-t', '5', '-J'];
+  const r = from ? spawnSync('nsenter', ['-t', String(from), '-n', 'iperf3', ...args], { encoding: 'utf8' }) : spawnSync('iperf3', args, { encoding: 'utf8' });
+  const j = JSON.parse(r.stdout) as { end?: { sum_received?: { bits_per_second: number } }; error?: string };
+  if (!j.end?.sum_received) throw new Error(`iperf3 to ${host}:${port}: ${j.error ?? r.stderr}`);
+  return j.end.sum_received.bits_per_second / 1e9;
+}
+
+/** Short TCP connections to 127.0.0.1:port, one after another, for 3 s; per second. */
+async function connectionRate(port: number): Promise<number> {
+  const end = Date.now() + 3000;
+  let n = 0;
+  while (Date.now() < end) {
+    await new Promise<void>((res, rej) => { const s = connect(port, '127.0.0.1'); s.on('data', () => {}); s.on('end', () => { s.destroy(); res(); }); s.on('error', rej); });
+    n++;
+  }
+  return n / 3;
+}
+
+const CLOSER = ['node', '-e', 'require("net").createServer((s) => s.end("x")).listen(80)'];
+
+async function main() {
+  ensureAnchors();
+  const b = startBerthd('network');
+  const berthCli: Engine = { name: 'berth (berth CLI)', cmd: join(REPO, 'bin', 'berth'), args: ['--data-root', b.dataRoot, '-H', `unix://${b.sock}`] };
+  const dockerOnBerth: Engine = { name: 'berth (docker CLI)', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: `unix://${b.sock}` } };
+  const docker: Engine = { name: 'docker', cmd: dockerBin, args: [], env: { ...process.env, DOCKER_HOST: 'unix:///var/run/docker.sock' } };
+  const podman: Engine = { name: 'podman', cmd: 'podman', args: ['--runtime', 'runc'], env: { ...process.env, CONTAINERS_CONF: podmanConf(join(b.work, 'containers.conf')) } };
+  const notes: string[] = [];
+  const note = (s: string) => { process.stderr.write(`${s}\n`); notes.push(s); };
+  const rows: Record<string, Record<string, string>> = {};
+  const put = (w: string, e: string, v: string) => { (rows[w] ??= {})[e] = v; };
+  try {
+    run(berthCli, ['import', '-c', 'CMD ["sh"]', join(ANCHORS, 'tars', 'busybox.tar'), IMG]);
+    const engines = [berthCli, dockerOnBerth, docker];
+    try { run(podman, ['run', '--rm', IMG, 'true']); engines.push(podman); } catch (e) { note(`podman left out: its bridge did not run here: ${(e as Error).message.split('\n').slice(-2).join(' ')}`); }
+
+    for (const e of engines) put('`run --rm busybox true`, default bridge (ms)', e.name, median(times(e, ['run', '--rm', IMG, 'true'])).toFixed(1));
+    for (const e of [berthCli, dockerOnBerth, docker]) put('`run --rm --network none busybox true` (ms)', e.name, median(times(e, ['run', '--rm', '--network', 'none', IMG, 'true'])).toFixed(1));
+    for (const e of engines) {
+      const t0 = process.hrtime.bigint();
+      const ids = Array.from({ length: 50 }, () => run(e, ['run', '-d', IMG, 'sleep', '600']).out.trim());
+      put('50 × `run -d sleep` on the bridge, per container (ms)', e.name, (Number(process.hrtime.bigint() - t0) / 1e6 / 50).toFixed(1));
+      run(e, ['rm', '-f', ...ids]);
+    }
+
+    // throughput and connection rate: the berth CLI's daemon and docker's
+    for (const [e, port] of [[berthCli, 15201], [docker, 15202]] as const) {
+      const srv = run(e, ['run', '-d', '-p', `127.0.0.1:${port}:5201`, IMG, 'sleep', '600']).out.trim();
+      const pid = pidOf(e, srv);
+      const ip = run(e, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', srv]).out.trim();
+      const server = serveIn(pid, ['iperf3', '-s', '-p', '5201']);
+      sleepMs(500);
+      put('TCP, host 127.0.0.1 → published port (Gbit/s, iperf3 5 s)', e.name, iperf('127.0.0.1', port).toFixed(1));
+      put('TCP, host → container address (Gbit/s)', e.name, iperf(ip, 5201).toFixed(1));
+      server.kill();
+      const web = run(e, ['run', '-d', '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
+      const closer = serveIn(pidOf(e, web), CLOSER);
+      sleepMs(700);
+      put('short connections to a published port (per s)', e.name, (await connectionRate(port + 10)).toFixed(0));
+      closer.kill();
+      // container → container on a user network
+      run(e, ['network', 'create', 'benchnet']);
+      const a = run(e, ['run', '-d', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+      const c = run(e, ['run', '-d', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+      const aIp = run(e, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', a]).out.trim();
+      const s2 = serveIn(pidOf(e, a), ['iperf3', '-s', '-p', '5201']);
+      sleepMs(500);
+      put('TCP, container → container on a user network (Gbit/s)', e.name, iperf(aIp, 5201, pidOf(e, c)).toFixed(1));
+      s2.kill();
+      run(e, ['rm', '-f', srv, web, a, c]);
+      run(e, ['network', 'rm', 'benchnet']);
+    }
+    put('TCP, host loopback alone (Gbit/s)', 'host', (() => { const s = spawn('iperf3', ['-s', '-p', '15299'], { stdio: 'ignore' }); sleepMs(500); try { return iperf('127.0.0.1', 15299).toFixed(1); } finally { s.kill(); } })());
+
+    const names = [...engines.map((e) => e.name), 'host'];
+    writeResults('network', [
+      '# Network benchmark', '',
+      `Medians of ${RUNS} runs after 3 warm-ups (run --rm); 50 containers for run -d; one 5 s iperf3 per row; 3 s of sequential connections.`,
+      'berth: berthd from this checkout, a fresh data root, its default bridge (kernel DNAT for published ports); docker: the system dockerd with its default bridge and docker-proxy; podman: its default network.',
+      'Servers (iperf3; a node server that answers "x" and closes for the connection rate) run in the container\'s network namespace by nsenter; clients on the host or in the other container\'s namespace.',
+      machineLine(), '',
+      ...tableOf(rows, names, berthCli.name),
+      '', ...notes.map((r) => `- ${r}`),
+    ]);
+  } finally {
+    await b.stop();
+  }
+}
+
+await main();

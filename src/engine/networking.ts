@@ -1,0 +1,92 @@
+// A container's networks: joined between the runtime's create and start
+// (eth0 on the first, with the default route and the published ports),
+// given back when it ends, connected and disconnected on request, and what
+// inspect shows of them. The links and rules are src/network's.
+import { Forbidden } from '../util/check.js';
+import { parsePortBindings, type EndpointRecord, type NetworkRecord, type Networks } from '../network/index.js';
+import { appendHosts, etcPaths } from './container-root.js';
+import type { ContainerRecord, ContainerStore, EndpointSettings } from './records.js';
+
+/** What the engine lends this module. */
+export interface NetworkingHost {
+  store: ContainerStore;
+  networks(): Networks;
+  /** whether the container's /etc files are its own (not a container:NAME owner's) */
+  ownEtc(r: ContainerRecord): boolean;
+}
+
+export class ContainerNetworks {
+  constructor(private readonly host: NetworkingHost) {}
+
+  /**
+   * Joins the created (not yet started) container to its networks, in
+   * order: the first gets eth0, the default route and the published ports.
+   * Its /etc/hosts then names it by its addresses, as docker's does.
+   */
+  join(r: ContainerRecord, pid: number): void {
+    const nets = Object.entries(r.Networks ?? legacyNetworks(r));
+    if (!nets.length) return;
+    const ports = parsePortBindings(r.HostConfig.PortBindings as never, r.Config.ExposedPorts ?? undefined, !!r.HostConfig.PublishAllPorts);
+    const made: EndpointRecord[] = [];
+    nets.forEach(([name, cfg], i) => {
+      made.push(this.host.networks().connect(name, {
+        containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${pid}/ns/net`, ifname: `eth${i}`,
+        aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, mac: cfg.MacAddress || (i === 0 ? r.Config.MacAddress : undefined) || undefined,
+        ports: i === 0 ? ports : [], defaultRoute: i === 0,
+      }));
+    });
+    if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, made.map((e) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`));
+  }
+
+  /** `network connect`: the container joins the network now if it runs, and at every start. */
+  connect(netRef: string, r: ContainerRecord, cfg: EndpointSettings): Promise<void> {
+    const n = this.host.networks().get(netRef);
+    return this.host.store.serial(r.Id, async () => {
+      const mode = r.HostConfig.NetworkMode ?? 'none';
+      if (mode === 'host' || mode === 'none' || mode.startsWith('container:')) throw new Forbidden('container', `container sharing network namespace with another container or host cannot be connected to any other network (${mode})`);
+      if (!n.Bridge) throw new Forbidden('network', `container cannot be connected to the ${n.Name} network`);
+      const nets = r.Networks ?? legacyNetworks(r);
+      if (nets[n.Name]) throw new Forbidden('network', `endpoint with name ${r.Name.slice(1)} already exists in network ${n.Name}`);
+      const settings = { Aliases: cfg.Aliases ?? [], IPAMConfig: cfg.IPAMConfig ?? null, MacAddress: cfg.MacAddress ?? '' };
+      if (r.State.Running) {
+        const e = this.host.networks().connect(n.Name, {
+          containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${r.State.Pid}/ns/net`, ifname: `eth${Object.keys(nets).length}`,
+          aliases: settings.Aliases, ip: settings.IPAMConfig?.IPv4Address || undefined, mac: settings.MacAddress || undefined, defaultRoute: false,
+        });
+        if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, [`${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`]);
+      }
+      r.Networks = { ...nets, [n.Name]: settings };
+      await this.host.store.save(r);
+    });
+  }
+
+  /** `network disconnect`: off the network now if it runs, and from now on. */
+  disconnect(netRef: string, r: ContainerRecord): Promise<void> {
+    const n = this.host.networks().get(netRef);
+    return this.host.store.serial(r.Id, async () => {
+      const nets = r.Networks ?? legacyNetworks(r);
+      if (!nets[n.Name]) throw new Forbidden('container', `container ${r.Id} is not connected to network ${n.Name}`);
+      if (r.State.Running) this.host.networks().disconnect(n.Name, r.Id);
+      const { [n.Name]: _gone, ...rest } = nets;
+      r.Networks = rest;
+      await this.host.store.save(r);
+    });
+  }
+
+  release(r: ContainerRecord): void {
+    try { this.host.networks().release(r.Id); } catch (e) { process.stderr.write(`berthd: releasing the networks of ${r.Id}: ${(e as Error).message}\n`); }
+  }
+
+  /** What inspect shows of a container's networks: its endpoints while it runs, the networks it will join while it does not. */
+  view(r: ContainerRecord): { network: NetworkRecord; endpoint?: EndpointRecord }[] {
+    const live = this.host.networks().endpointsOf(r.Id);
+    if (live.length) return live;
+    return Object.keys(r.Networks ?? legacyNetworks(r)).flatMap((name) => { try { return [{ network: this.host.networks().get(name) }]; } catch { return []; } });
+  }
+}
+
+/** A record from before networks: its mode names the one network it joins (none for none, host and container:NAME). */
+function legacyNetworks(r: ContainerRecord): Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }> {
+  const m = r.HostConfig.NetworkMode ?? 'none';
+  return m === 'none' || m === 'host' || m.startsWith('container:') || m === 'default' ? {} : { [m]: {} };
+}

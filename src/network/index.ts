@@ -1,0 +1,336 @@
+// Networks, the subsystem's public face: the predefined ones (bridge, host,
+// none) and user-defined bridges; a container's endpoints (a veth pair, an
+// address from IPAM, published ports) made when it starts and given back
+// when it ends; berth's nftables table kept in step with them. The engine
+// calls connect / release; the API lists, creates and removes.
+import { createHash, randomBytes } from 'node:crypto';
+import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
+import { applyRuleset, ruleset } from './firewall.js';
+import { bridgePlan, endpointPlan, linkExists, runLinks } from './links.js';
+import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, type Subnet } from './ipam.js';
+import { NetworkFiles, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
+import { portInUse, type PortRequest } from './ports.js';
+
+export type { EndpointRecord, NetworkRecord, PortMapping } from './records.js';
+export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
+export { LinkError } from './links.js';
+export { FirewallError } from './firewall.js';
+
+export interface NetworkOptions {
+  /** berth's nftables table (ip family) */
+  table: string;
+  /** the default network's bridge */
+  defaultBridge: string;
+  publish(action: string, n: NetworkRecord, extra?: Record<string, string>): void;
+}
+
+/** What a container asks of one network when it joins. */
+export interface JoinRequest {
+  containerId: string; name: string; netns: string; ifname: string;
+  aliases?: string[]; ip?: string; mac?: string; ports?: PortRequest[];
+  /** the default route goes through this network */
+  defaultRoute: boolean;
+}
+
+const PREDEFINED = ['bridge', 'host', 'none'];
+
+/**
+ * The names a daemon's network state takes on the host: "berth" and
+ * "berth0" for the default data root, else names derived from the root, so
+ * that two daemons (a test's and the system's) never share a table or a bridge.
+ */
+export function hostNames(dataRoot: string, defaultRoot: string): { table: string; defaultBridge: string } {
+  if (dataRoot === defaultRoot) return { table: 'berth', defaultBridge: 'berth0' };
+  const h = createHash('sha256').update(dataRoot).digest('hex').slice(0, 8);
+  return { table: `berth_${h}`, defaultBridge: `bh${h}` };
+}
+const MTU_OPT = 'com.docker.network.driver.mtu', NAME_OPT = 'com.docker.network.bridge.name';
+
+export class Networks {
+  private readonly files: NetworkFiles;
+  private readonly nets = new Map<string, NetworkRecord>();
+
+  constructor(dir: string, private readonly o: NetworkOptions) {
+    this.files = new NetworkFiles(dir);
+    for (const n of this.files.load()) this.nets.set(n.Id, n);
+  }
+
+  /** Makes the predefined networks; drops the endpoints of containers no longer running (their links went with them) and remakes missing bridges. */
+  restore(running: (containerId: string) => boolean): void {
+    for (const name of PREDEFINED) if (!this.byName(name)) this.add(predefined(name, this.o.defaultBridge, this.takenSubnets()));
+    for (const n of this.nets.values()) {
+      let changed = false;
+      for (const [cid, e] of Object.entries(n.Endpoints)) {
+        if (running(cid)) continue;
+        delete n.Endpoints[cid];
+        if (linkExists(e.HostLink)) runLinks([{ op: 'del', name: e.HostLink }]);
+        changed = true;
+      }
+      if (n.Bridge && !linkExists(n.Bridge)) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
+      if (changed) this.files.save(n);
+    }
+    this.syncFirewall();
+  }
+
+  list(): NetworkRecord[] { return [...this.nets.values()].sort((a, b) => a.Name.localeCompare(b.Name)); }
+
+  /** By name, whole ID, or a unique ID prefix, as docker finds them. */
+  get(ref: string): NetworkRecord {
+    const n = this.nets.get(ref) ?? this.byName(ref);
+    if (n) return n;
+    const hits = [...this.nets.values()].filter((x) => ref.length >= 1 && x.Id.startsWith(ref));
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length > 1) throw new InvalidInput('network', `network ${ref} is ambiguous (${hits.length} matches found based on ID prefix)`);
+    throw new NotFound('network', `network ${ref} not found`);
+  }
+
+  private byName(name: string): NetworkRecord | undefined { return [...this.nets.values()].find((n) => n.Name === name); }
+
+  private add(n: NetworkRecord): void {
+    // the default bridge's name is this daemon's: one a crash left with no record is made again
+    if (n.Bridge && n.Name === 'bridge' && linkExists(n.Bridge)) runLinks([{ op: 'del', name: n.Bridge }]);
+    if (n.Bridge) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
+    this.files.save(n);
+    this.nets.set(n.Id, n);
+  }
+
+  private takenSubnets(except?: string): Subnet[] {
+    const mine = [...this.nets.values()].filter((n) => n.Id !== except).flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet, 'Subnet')));
+    const ownBridges = new Set([...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet)));
+    return [...mine, ...hostRoutes().filter((r) => !ownBridges.has(formatSubnet(r)))];
+  }
+
+  /** `network create` (bridge driver). */
+  create(body: Record<string, unknown>): { Id: string; Warning: string } {
+    const name = body.Name;
+    if (typeof name !== 'string' || !name) throw new InvalidInput('Name', 'is required');
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/.test(name)) throw new InvalidInput('Name', `invalid network name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    if (this.byName(name)) throw new Conflict('Name', `network with name ${name} already exists`);
+    const driver = (body.Driver as string) || 'bridge';
+    if (driver !== 'bridge') throw new NotFound('Driver', `plugin "${driver}" not found (berth has the bridge driver)`);
+    const options = (body.Options ?? {}) as Record<string, string>;
+    const mtu = options[MTU_OPT] ? Number(options[MTU_OPT]) : 0;
+    if (!Number.isInteger(mtu) || mtu < 0 || mtu > 65535) throw new InvalidInput(`Options.${MTU_OPT}`, `invalid MTU ${options[MTU_OPT]}`);
+    const id = randomBytes(32).toString('hex');
+    const bridge = options[NAME_OPT] || `br-${id.slice(0, 12)}`;
+    if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw new InvalidInput(`Options.${NAME_OPT}`, `invalid bridge name "${bridge}" (at most 15 of [a-zA-Z0-9_.-])`);
+    if (linkExists(bridge) || [...this.nets.values()].some((n) => n.Bridge === bridge)) throw new Conflict(`Options.${NAME_OPT}`, `bridge ${bridge} already exists`);
+    const ipam = (body.IPAM ?? {}) as { Config?: { Subnet?: string; Gateway?: string; IPRange?: string }[] };
+    const config = this.ipamConfig(ipam.Config ?? [], !!body.EnableIPv6);
+    const n: NetworkRecord = {
+      Name: name, Id: id, Created: new Date().toISOString(), Scope: 'local', Driver: 'bridge', EnableIPv6: !!body.EnableIPv6,
+      IPAM: { Driver: 'default', Options: {}, Config: config }, Internal: !!body.Internal, Attachable: !!body.Attachable, Ingress: false,
+      ConfigFrom: { Network: '' }, ConfigOnly: false, Options: options, Labels: (body.Labels ?? {}) as Record<string, string>,
+      Bridge: bridge, Mtu: mtu, Endpoints: {},
+    };
+    try { this.add(n); } catch (e) {
+      try { runLinks([{ op: 'del', name: bridge }]); } catch { /* not made */ }
+      this.files.remove(id);
+      throw e;
+    }
+    this.o.publish('create', n, { type: 'bridge' });
+    return { Id: id, Warning: '' };
+  }
+
+  /** The IPAM config of a new network: the subnets asked for (checked) or one picked from the pools. */
+  private ipamConfig(asked: { Subnet?: string; Gateway?: string; IPRange?: string }[], ipv6: boolean): IpamConfig[] {
+    const taken = this.takenSubnets();
+    const out: IpamConfig[] = [];
+    for (const [i, c] of asked.entries()) {
+      const field = `IPAM.Config[${i}]`;
+      if (!c.Subnet) throw new InvalidInput(`${field}.Subnet`, 'is required with a gateway or an IP range');
+      const s = parseSubnet(c.Subnet, `${field}.Subnet`);
+      if (s.family === 6 && !ipv6) throw new InvalidInput(`${field}.Subnet`, `an IPv6 subnet (${c.Subnet}) needs EnableIPv6 (--ipv6)`);
+      const clash = taken.find((t) => overlaps(s, t));
+      if (clash) throw new Forbidden(`${field}.Subnet`, `Pool overlaps with other one on this address space: ${c.Subnet} overlaps ${formatSubnet(clash)}`);
+      if (c.IPRange) {
+        const r = parseSubnet(c.IPRange, `${field}.IPRange`);
+        if (r.family !== s.family || r.base < s.base || r.base + (1n << BigInt((s.family === 4 ? 32 : 128) - r.bits)) > s.base + (1n << BigInt((s.family === 4 ? 32 : 128) - s.bits))) {
+          throw new InvalidInput(`${field}.IPRange`, `the IP range ${c.IPRange} is not inside the subnet ${c.Subnet}`);
+        }
+      }
+      let gw = s.base + 1n;
+      if (c.Gateway) {
+        const g = parseIp(c.Gateway, `${field}.Gateway`);
+        if (!contains(s, g.family, g.value)) throw new InvalidInput(`${field}.Gateway`, `no matching subnet for gateway ${c.Gateway}: it is outside ${c.Subnet}`);
+        gw = g.value;
+      }
+      out.push({ Subnet: formatSubnet(s), Gateway: formatIp(s.family, gw), ...(c.IPRange ? { IPRange: c.IPRange } : {}) });
+      taken.push(s);
+    }
+    if (!out.some((c) => !c.Subnet.includes(':'))) {
+      const s = pickSubnet(taken);
+      out.unshift({ Subnet: formatSubnet(s), Gateway: formatIp(4, s.base + 1n) });
+    }
+    return out;
+  }
+
+  /** `network rm`: refused (403, as docker does) for the predefined ones and while containers are connected. */
+  remove(ref: string): void {
+    const n = this.get(ref);
+    if (PREDEFINED.includes(n.Name)) throw new Forbidden('network', `${n.Name} is a pre-defined network and cannot be removed`);
+    if (Object.keys(n.Endpoints).length) throw new Forbidden('network', `error while removing network: network ${n.Name} id ${n.Id} has active endpoints`);
+    this.drop(n);
+  }
+
+  private drop(n: NetworkRecord): void {
+    if (n.Bridge) runLinks([{ op: 'del', name: n.Bridge }]);
+    this.files.remove(n.Id);
+    this.nets.delete(n.Id);
+    this.o.publish('destroy', n, { type: n.Driver });
+  }
+
+  /** `network prune`: user networks without endpoints, unless `keep` says otherwise. */
+  prune(keep: (n: NetworkRecord) => boolean): string[] {
+    const gone: string[] = [];
+    for (const n of [...this.nets.values()]) {
+      if (PREDEFINED.includes(n.Name) || Object.keys(n.Endpoints).length || keep(n)) continue;
+      this.drop(n);
+      gone.push(n.Name);
+    }
+    return gone;
+  }
+
+  /**
+   * Joins a started (not yet running) container's namespace to a network:
+   * a veth pair, an address, the default route when asked, its published
+   * ports. Nothing is left of it when it fails.
+   */
+  connect(ref: string, j: JoinRequest): EndpointRecord {
+    const n = this.get(ref);
+    if (!n.Bridge) throw new InvalidInput('network', `container cannot be connected to the ${n.Name} network`);
+    if (n.Endpoints[j.containerId]) throw new Forbidden('network', `endpoint with name ${j.name} already exists in network ${n.Name}`);
+    const v4 = n.IPAM.Config.find((c) => !c.Subnet.includes(':'))!;
+    const subnet = parseSubnet(v4.Subnet, 'Subnet');
+    const ip = this.lease(n, subnet, v4, j.ip);
+    const eid = randomBytes(32).toString('hex');
+    const e: EndpointRecord = {
+      EndpointID: eid, ContainerID: j.containerId, Name: j.name, IPv4Address: `${formatIp(4, ip)}/${subnet.bits}`, IPv6Address: '',
+      MacAddress: j.mac || macOf(ip), Aliases: j.aliases ?? [], HostLink: `bv${eid.slice(0, 12)}`, Ports: [],
+    };
+    e.Ports = this.resolvePorts(j.ports ?? []);
+    n.Endpoints[j.containerId] = e;
+    try {
+      runLinks(endpointPlan({
+        bridge: n.Bridge, hostLink: e.HostLink, mtu: n.Mtu, netns: j.netns, ifname: j.ifname, mac: e.MacAddress,
+        addresses: [e.IPv4Address], gateways: j.defaultRoute && !n.Internal ? [v4.Gateway] : [],
+      }));
+      this.syncFirewall();
+      this.files.save(n);
+    } catch (err) {
+      delete n.Endpoints[j.containerId];
+      try { runLinks([{ op: 'del', name: e.HostLink }]); } catch { /* gone */ }
+      try { this.syncFirewall(); } catch { /* the old table stays */ }
+      throw err;
+    }
+    this.o.publish('connect', n, { container: j.containerId });
+    return e;
+  }
+
+  private lease(n: NetworkRecord, subnet: Subnet, c: IpamConfig, asked?: string): bigint {
+    const used = new Set([parseIp(c.Gateway, 'Gateway').value, ...Object.values(n.Endpoints).map((e) => parseIp(e.IPv4Address.split('/')[0]!, 'IPv4Address').value)]);
+    if (asked) {
+      if (!n.IPAM.Config.some((x) => x.Subnet === c.Subnet && n.Name !== 'bridge')) throw new InvalidInput('IPAMConfig.IPv4Address', 'user specified IP address is supported only with user-defined networks');
+      const a = parseIp(asked, 'IPAMConfig.IPv4Address');
+      if (!contains(subnet, a.family, a.value)) throw new InvalidInput('IPAMConfig.IPv4Address', `no available IP: ${asked} is outside ${c.Subnet}`);
+      if (used.has(a.value)) throw new Conflict('IPAMConfig.IPv4Address', `Address already in use: ${asked}`);
+      return a.value;
+    }
+    const ip = nextFree(subnet, c.IPRange ? parseSubnet(c.IPRange, 'IPRange') : subnet, used);
+    if (ip === undefined) throw new Conflict('network', `no available IPv4 addresses on this network's address pools: ${n.Name} (${n.Id})`);
+    return ip;
+  }
+
+  /** Host ports for the requests: the ones asked for (free of berth's and the host's), or free ones from the kernel's ephemeral range. */
+  private resolvePorts(asked: PortRequest[]): PortMapping[] {
+    const mine = [...this.nets.values()].flatMap((n) => Object.values(n.Endpoints).flatMap((e) => e.Ports));
+    const out: PortMapping[] = [];
+    const taken = (p: PortMapping) => [...mine, ...out].some((m) => m.proto === p.proto && m.hostPort === p.hostPort && (m.hostIp === p.hostIp || !m.hostIp || m.hostIp === '0.0.0.0' || !p.hostIp || p.hostIp === '0.0.0.0'));
+    for (const a of asked) {
+      const hostIp = a.hostIp || '0.0.0.0';
+      if (a.hostPort !== undefined) {
+        const p = { proto: a.proto, hostIp, hostPort: a.hostPort, containerPort: a.containerPort };
+        if (taken(p)) throw new PortAllocated(`Bind for ${hostIp}:${a.hostPort} failed: port is already allocated`);
+        if (portInUse(a.proto, a.hostPort)) throw new PortAllocated(`driver failed programming external connectivity: listen ${a.proto}4 ${hostIp}:${a.hostPort}: bind: address already in use`);
+        out.push(p);
+        continue;
+      }
+      let found: PortMapping | undefined;
+      for (let port = 32768 + (randomBytes(2).readUInt16BE() % 28000), tries = 0; tries < 28000; tries++, port = port >= 60999 ? 32768 : port + 1) {
+        const p = { proto: a.proto, hostIp, hostPort: port, containerPort: a.containerPort };
+        if (!taken(p) && !portInUse(a.proto, port)) { found = p; break; }
+      }
+      if (!found) throw new PortAllocated('no host port is free in 32768-60999');
+      out.push(found);
+    }
+    return out;
+  }
+
+  /** Takes a running container off one network: its veth (both ends) goes, its lease and ports are given back. */
+  disconnect(ref: string, containerId: string): void {
+    const n = this.get(ref);
+    const e = n.Endpoints[containerId];
+    if (!e) return;
+    runLinks([{ op: 'del', name: e.HostLink }]);
+    delete n.Endpoints[containerId];
+    this.files.save(n);
+    this.syncFirewall();
+    this.o.publish('disconnect', n, { container: containerId });
+  }
+
+  /** A container ended (its namespace, and the veth with it, are gone): its endpoints and ports are given back. */
+  release(containerId: string): void {
+    let changed = false;
+    for (const n of this.nets.values()) {
+      const e = n.Endpoints[containerId];
+      if (!e) continue;
+      delete n.Endpoints[containerId];
+      if (linkExists(e.HostLink)) { try { runLinks([{ op: 'del', name: e.HostLink }]); } catch { /* gone meanwhile */ } }
+      this.files.save(n);
+      this.o.publish('disconnect', n, { container: containerId });
+      changed = true;
+    }
+    if (changed) this.syncFirewall();
+  }
+
+  /** The networks a container is on now, by name. */
+  endpointsOf(containerId: string): { network: NetworkRecord; endpoint: EndpointRecord }[] {
+    return this.list().flatMap((n) => (n.Endpoints[containerId] ? [{ network: n, endpoint: n.Endpoints[containerId]! }] : []));
+  }
+
+  private syncFirewall(): void {
+    applyRuleset(this.o.table, ruleset(this.o.table, [...this.nets.values()]));
+  }
+}
+
+/** A host port that cannot be had (docker's 500 at start). */
+export class PortAllocated extends Error {}
+
+function gatewayCidrs(n: NetworkRecord): string[] {
+  return n.IPAM.Config.map((c) => `${c.Gateway}/${c.Subnet.split('/')[1]}`);
+}
+
+/** docker's MAC for an IPv4 address: 02:42 and the address's four bytes. */
+function macOf(ip: bigint): string {
+  const b = [2, 0x42, ...[24n, 16n, 8n, 0n].map((s) => Number((ip >> s) & 255n))];
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
+
+function predefined(name: string, defaultBridge: string, taken: Subnet[]): NetworkRecord {
+  const id = createHash('sha256').update(`berth-network-${name}-${randomBytes(8).toString('hex')}`).digest('hex');
+  const base = {
+    Name: name, Id: id, Created: new Date().toISOString(), Scope: 'local' as const, EnableIPv6: false, Internal: false, Attachable: false, Ingress: false as const,
+    ConfigFrom: { Network: '' }, ConfigOnly: false as const, Labels: {}, Endpoints: {}, Mtu: 0,
+  };
+  if (name !== 'bridge') return { ...base, Driver: name === 'host' ? 'host' : 'null', IPAM: { Driver: 'default', Options: {}, Config: [] }, Options: {}, Bridge: '' };
+  const s = pickSubnet(taken);
+  return {
+    ...base, Driver: 'bridge', Bridge: defaultBridge,
+    IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: formatSubnet(s), Gateway: formatIp(4, s.base + 1n) }] },
+    Options: {
+      'com.docker.network.bridge.default_bridge': 'true', 'com.docker.network.bridge.enable_icc': 'true', 'com.docker.network.bridge.enable_ip_masquerade': 'true',
+      'com.docker.network.bridge.host_binding_ipv4': '0.0.0.0', [NAME_OPT]: defaultBridge, [MTU_OPT]: '1500',
+    },
+  };
+}
+

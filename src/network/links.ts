@@ -1,0 +1,93 @@
+// Links as a plan (data): a network's bridge, a container's veth pair and
+// its addresses and routes. berth-net (native/net) carries a plan out over
+// rtnetlink, one process per change; tests read the plans without root.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { nativeBuild } from '../util/project.js';
+
+export type LinkOp =
+  | { op: 'netns'; path: string }
+  | { op: 'bridge'; name: string; mtu: number }
+  | { op: 'veth'; name: string; peer: string; mtu: number; peerNs: string }
+  | { op: 'master'; name: string; bridge: string }
+  | { op: 'mac'; name: string; mac: string }
+  | { op: 'rename'; name: string; to: string }
+  | { op: 'up'; name: string }
+  | { op: 'addr'; name: string; cidr: string }
+  | { op: 'route'; dest: string; gateway: string }
+  | { op: 'del'; name: string }
+  | { op: 'sysctl'; path: string; value: string };
+
+/**
+ * A bridge with its gateway addresses, up; loopback traffic may be DNATed
+ * onto it (route_localnet). The host forwards IPv4, as docker makes it do,
+ * so that traffic out of the network is routed.
+ */
+export function bridgePlan(name: string, mtu: number, gateways: string[]): LinkOp[] {
+  return [
+    { op: 'sysctl', path: 'net/ipv4/ip_forward', value: '1' },
+    { op: 'bridge', name, mtu },
+    ...gateways.map((cidr): LinkOp => ({ op: 'addr', name, cidr })),
+    { op: 'sysctl', path: `net/ipv4/conf/${name}/route_localnet`, value: '1' },
+    { op: 'up', name },
+  ];
+}
+
+export interface EndpointLinks {
+  bridge: string; hostLink: string; mtu: number; netns: string;
+  /** the name inside (eth0, eth1, ...) */
+  ifname: string; mac: string; addresses: string[];
+  /** the default routes' gateways (none on an internal network, or when another network has the default route) */
+  gateways: string[];
+}
+
+/** The container's end is made in its namespace under a temporary name, then named, addressed and routed there. */
+export function endpointPlan(e: EndpointLinks): LinkOp[] {
+  const tmp = `${e.hostLink}p`;
+  return [
+    { op: 'veth', name: e.hostLink, peer: tmp, mtu: e.mtu, peerNs: e.netns },
+    { op: 'master', name: e.hostLink, bridge: e.bridge },
+    { op: 'up', name: e.hostLink },
+    { op: 'netns', path: e.netns },
+    { op: 'rename', name: tmp, to: e.ifname },
+    { op: 'mac', name: e.ifname, mac: e.mac },
+    ...e.addresses.map((cidr): LinkOp => ({ op: 'addr', name: e.ifname, cidr })),
+    { op: 'up', name: e.ifname },
+    ...e.gateways.map((g): LinkOp => ({ op: 'route', dest: g.includes(':') ? '::/0' : '0.0.0.0/0', gateway: g })),
+    { op: 'netns', path: 'host' },
+  ];
+}
+
+/** The plan as berth-net reads it: one op a line. */
+export function planText(ops: LinkOp[]): string {
+  return ops.map((o) => {
+    switch (o.op) {
+      case 'netns': return `netns ${o.path}`;
+      case 'bridge': return `bridge ${o.name} ${o.mtu}`;
+      case 'veth': return `veth ${o.name} ${o.peer} ${o.mtu} ${o.peerNs}`;
+      case 'master': return `master ${o.name} ${o.bridge}`;
+      case 'mac': return `mac ${o.name} ${o.mac}`;
+      case 'rename': return `rename ${o.name} ${o.to}`;
+      case 'up': return `up ${o.name}`;
+      case 'addr': return `addr ${o.name} ${o.cidr}`;
+      case 'route': return `route ${o.dest} ${o.gateway}`;
+      case 'del': return `del ${o.name}`;
+      case 'sysctl': return `sysctl ${o.path} ${o.value}`;
+    }
+  }).join('\n') + '\n';
+}
+
+export class LinkError extends Error {}
+
+/** Carries the plan out; throws berth-net's words on the first op that fails. */
+export function runLinks(ops: LinkOp[]): void {
+  if (!ops.length) return;
+  const r = spawnSync(nativeBuild('berth-net'), [], { input: planText(ops), encoding: 'utf8' });
+  if (r.error) throw new LinkError(`berth-net: ${r.error.message}`);
+  if (r.status !== 0) throw new LinkError(r.stderr.trim() || `berth-net exited ${r.status}`);
+}
+
+/** Does a host link of this name exist (in berthd's namespace)? */
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}

@@ -1,0 +1,67 @@
+// Network records as docker shows them, with what berth keeps beside them
+// (the bridge's name, its MTU, the endpoints with their leases and
+// published ports), each written atomically to <data>/network/<id>.json.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic.js';
+
+export interface IpamConfig { Subnet: string; Gateway: string; IPRange?: string }
+
+/** A port published on the host: hostIp '' is every address. */
+export interface PortMapping { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number; containerPort: number }
+
+export interface EndpointRecord {
+  EndpointID: string;
+  ContainerID: string;
+  /** the container's name, without "/" */
+  Name: string;
+  IPv4Address: string;
+  IPv6Address: string;
+  MacAddress: string;
+  Aliases: string[];
+  /** the host end of its veth */
+  HostLink: string;
+  Ports: PortMapping[];
+}
+
+export interface NetworkRecord {
+  Name: string;
+  Id: string;
+  Created: string;
+  Scope: 'local';
+  Driver: string;
+  EnableIPv6: boolean;
+  IPAM: { Driver: 'default'; Options: Record<string, string>; Config: IpamConfig[] };
+  Internal: boolean;
+  Attachable: boolean;
+  Ingress: false;
+  ConfigFrom: { Network: string };
+  ConfigOnly: false;
+  Options: Record<string, string>;
+  Labels: Record<string, string>;
+  /** berth's own: the bridge (none for host and null), its MTU, the endpoints by container */
+  Bridge: string;
+  Mtu: number;
+  Endpoints: Record<string, EndpointRecord>;
+}
+
+export class NetworkFiles {
+  constructor(readonly dir: string) { mkdirSync(dir, { recursive: true, mode: 0o700 }); }
+
+  save(n: NetworkRecord): void {
+    writeFileAtomic(join(this.dir, `${n.Id}.json`), JSON.stringify(n));
+  }
+
+  remove(id: string): void { rmSync(join(this.dir, `${id}.json`), { force: true }); }
+
+  /** Every record; a file a crash left half-written (a temp name) is not one. */
+  load(): NetworkRecord[] {
+    if (!existsSync(this.dir)) return [];
+    const out: NetworkRecord[] = [];
+    for (const f of readdirSync(this.dir)) {
+      if (!f.endsWith('.json')) { rmSync(join(this.dir, f), { force: true }); continue; }
+      try { out.push(JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as NetworkRecord); } catch { /* unreadable: skipped */ }
+    }
+    return out;
+  }
+}

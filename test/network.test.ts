@@ -1,0 +1,228 @@
+// Networks through the docker CLI against berthd, on real bridges, veths and
+// nftables: the default bridge, user-defined networks, published ports,
+// connect to a running container, internal networks, bad input, a crash of
+// berthd with ports published. Traffic goes only to the host's loopback and
+// to the containers' own namespaces. Nothing is left behind.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { get } from 'node:http';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { PREFIX } from './helpers/env.js';
+import { makeRootfs } from './helpers/make-bundle.js';
+import { tarOf } from './helpers/oci-image.js';
+import { PrivateBerthd, dockerBin } from './helpers/berthd.js';
+import { bridgePlan, endpointPlan, planText } from '../src/network/links.js';
+import { ruleset } from '../src/network/firewall.js';
+import { formatIp, parseIp, parseSubnet, pickSubnet, hostRoutes } from '../src/network/ipam.js';
+import type { NetworkRecord } from '../src/network/index.js';
+
+const IMG = 'berth-test/netbox:1';
+const work = mkdtempSync(join(tmpdir(), `${PREFIX}-net-`));
+
+/** An HTTP GET of the host's loopback; the body, or the error's code. */
+function fetchText(port: number, host = '127.0.0.1'): Promise<string> {
+  return new Promise((res) => {
+    const r = get({ host, port, path: '/', timeout: 5000 }, (m) => { let t = ''; m.on('data', (d) => { t += d; }); m.on('end', () => res(t)); });
+    r.on('error', (e: NodeJS.ErrnoException) => res(`error ${e.code}`));
+    r.on('timeout', () => { r.destroy(); res('error timeout'); });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('plans and rules (no root)', () => {
+  test('IPAM: subnets and addresses as docker writes them; the default pools skip what the host routes', () => {
+    assert.equal(formatIp(6, parseIp('fd00::1', 'x').value), 'fd00::1');
+    assert.equal(formatIp(4, parseIp('10.1.2.3', 'x').value), '10.1.2.3');
+    assert.throws(() => parseSubnet('10.1.2.3/16', 'Subnet'), /it should be 10\.1\.0\.0\/16/);
+    assert.throws(() => parseSubnet('10.1.0.0/33', 'Subnet'), /prefix is longer/);
+    assert.throws(() => parseIp('300.1.1.1', 'Gateway'), /Gateway: invalid IP address: 300\.1\.1\.1/);
+    const routes = hostRoutes('Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n' +
+      'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\ndocker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n');
+    assert.deepEqual(routes.map((r) => `${formatIp(4, r.base)}/${r.bits}`), ['172.17.0.0/16']);
+    assert.equal(`${formatIp(4, pickSubnet(routes).base)}`, '172.18.0.0');
+  });
+
+  test('a container\'s links are one plan: its veth end made in its namespace, named, addressed and routed there', () => {
+    assert.equal(planText(bridgePlan('br-x', 0, ['172.20.0.1/16'])), 'sysctl net/ipv4/ip_forward 1\nbridge br-x 0\naddr br-x 172.20.0.1/16\nsysctl net/ipv4/conf/br-x/route_localnet 1\nup br-x\n');
+    assert.equal(planText(endpointPlan({ bridge: 'br-x', hostLink: 'bv0123456789ab', mtu: 0, netns: '/proc/9/ns/net', ifname: 'eth0', mac: '02:42:ac:14:00:02', addresses: ['172.20.0.2/16'], gateways: ['172.20.0.1'] })),
+      'veth bv0123456789ab bv0123456789abp 0 /proc/9/ns/net\nmaster bv0123456789ab br-x\nup bv0123456789ab\nnetns /proc/9/ns/net\nrename bv0123456789abp eth0\n' +
+      'mac eth0 02:42:ac:14:00:02\naddr eth0 172.20.0.2/16\nup eth0\nroute 0.0.0.0/0 172.20.0.1\nnetns host\n');
+  });
+
+  test('the firewall is one table: DNAT for published ports, masquerade out, isolation between networks, none left when nothing is attached', () => {
+    const net = (name: string, bridge: string, subnet: string, internal: boolean, endpoints: NetworkRecord['Endpoints']): NetworkRecord => ({
+      Name: name, Id: name, Created: '', Scope: 'local', Driver: 'bridge', EnableIPv6: false, IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: subnet, Gateway: '' }] },
+      Internal: internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Options: {}, Labels: {}, Bridge: bridge, Mtu: 0, Endpoints: endpoints,
+    });
+    const ep = { EndpointID: 'e', ContainerID: 'c', Name: 'web', IPv4Address: '172.18.0.2/16', IPv6Address: '', MacAddress: '', Aliases: [], HostLink: 'bv1', Ports: [{ proto: 'tcp' as const, hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 }, { proto: 'udp' as const, hostIp: '0.0.0.0', hostPort: 5353, containerPort: 53 }] };
+    assert.equal(ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, {})]), '');
+    const text = ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, { c: ep }), net('quiet', 'br-q', '172.19.0.0/16', true, {})]);
+    for (const line of ['ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80', 'udp dport 5353 dnat to 172.18.0.2:53', 'ip saddr 172.18.0.0/16 oifname != "berth0" masquerade',
+      'iifname "berth0" oifname { "br-q" } drop', 'iifname "br-q" oifname != "br-q" drop', 'fib daddr type local jump published']) assert.ok(text.includes(line), `${line}\n${text}`);
+    assert.ok(!text.includes('ip saddr 172.19.0.0/16 oifname != "br-q" masquerade'), 'an internal network has no way out');
+  });
+});
+
+describe('networks through the docker CLI', () => {
+  const d = new PrivateBerthd();
+  let hostListener: Server | undefined;
+  before(async () => {
+    makeRootfs(join(work, 'rootfs'));
+    writeFileSync(join(work, 'rootfs.tar'), tarOf(join(work, 'rootfs')));
+    await d.start();
+    const r = d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'rootfs.tar'), IMG]);
+    assert.equal(r.code, 0, r.err);
+  });
+  after(async () => {
+    hostListener?.close();
+    await d.stop();
+    assert.deepEqual(d.netLeftovers(), [], 'no table, bridge or veth of this daemon stays');
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  const web = (name: string, extra: string[] = [], text = name) => {
+    const r = d.docker(['run', '-d', '--name', name, ...extra, IMG, 'sh', '-c', `mkdir -p /www && echo ${text} > /www/index.html && exec httpd -f -p 80 -h /www`]);
+    assert.equal(r.code, 0, r.err);
+    return r.out.trim();
+  };
+  /** The body of GET / at ip:80, fetched from inside `from` with nc (busybox's static wget crashes on Debian). */
+  const getFrom = (from: string, ip: string) => d.docker(['exec', from, 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 80 | tail -1`]).out;
+  const ipOf = (name: string, net = 'bridge') => d.docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name]).out.trim();
+
+  test('the default bridge: each container has its own eth0 and lo, an address, a route out, and reaches the others by address', () => {
+    web('wa');
+    web('wb');
+    const inA = d.docker(['exec', 'wa', 'sh', '-c', 'ls /sys/class/net; ip route 2>/dev/null || route -n']);
+    assert.match(inA.out, /^eth0\nlo\n/);
+    const ipA = ipOf('wa'), ipB = ipOf('wb');
+    assert.match(ipA, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.notEqual(ipA, ipB);
+    assert.equal(getFrom('wb', ipA), 'wa\n');
+    const bridge = JSON.parse(d.docker(['network', 'inspect', 'bridge']).out)[0];
+    assert.equal(bridge.Driver, 'bridge');
+    assert.ok(bridge.IPAM.Config[0].Gateway, 'testcontainers reads the gateway here');
+    assert.equal(Object.keys(bridge.Containers).length, 2);
+    const s = JSON.parse(d.docker(['inspect', 'wa']).out)[0].NetworkSettings;
+    assert.equal(s.IPAddress, ipA);
+    assert.equal(s.Networks.bridge.Gateway, bridge.IPAM.Config[0].Gateway);
+    assert.match(s.Networks.bridge.MacAddress, /^02:42:/);
+    assert.match(d.docker(['exec', 'wa', 'cat', '/etc/hosts']).out, new RegExp(`${ipA.replace(/\./g, '\\.')}\\t[0-9a-f]{12}\\n$`));
+    assert.equal(d.docker(['rm', '-f', 'wa', 'wb']).code, 0);
+  });
+
+  test('the seeds\' demonstration: two containers listen on port 80 at once, and so can the host; -p publishes each without a proxy', async (t) => {
+    t.after(() => { d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4']); });
+    web('p1', ['-p', '127.0.0.1:18081:80']);
+    web('p2', ['-p', '18082:80']);
+    hostListener = createServer().listen(18083, '127.0.0.1');
+    assert.equal(await fetchText(18081), 'p1\n');
+    assert.equal(await fetchText(18082), 'p2\n');
+    assert.equal(d.docker(['port', 'p1']).out, '80/tcp -> 127.0.0.1:18081\n');
+    const ports = JSON.parse(d.docker(['inspect', 'p2']).out)[0].NetworkSettings.Ports;
+    assert.deepEqual(ports['80/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18082' }]);
+    assert.match(d.docker(['ps', '--format', '{{.Names}} {{.Ports}}']).out, /p2 0\.0\.0\.0:18082->80\/tcp/);
+    // -P: a free host port for each exposed port
+    const p3 = d.docker(['run', '-d', '--name', 'p3', '--expose', '80', '-P', IMG, 'sh', '-c', 'mkdir -p /w && echo p3 > /w/index.html && exec httpd -f -p 80 -h /w']);
+    assert.equal(p3.code, 0, p3.err);
+    const port3 = Number(/:(\d+)$/.exec(d.docker(['port', 'p3', '80']).out.trim())?.[1]);
+    assert.ok(port3 >= 32768 && port3 <= 60999, String(port3));
+    assert.equal(await fetchText(port3), 'p3\n');
+    // no process holds the published ports: the kernel forwards them
+    const holders = spawnSync('sh', ['-c', 'cat /proc/net/tcp | awk \'$4=="0A"{print $2}\' | grep -ci ":46A1$" || true'], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(holders, '0', 'nothing listens on 18081 on the host');
+    // a host port in use is refused: by berth, and by another program
+    const again = d.docker(['run', '-d', '--name', 'p4', '-p', '18082:80', IMG, 'true']);
+    assert.notEqual(again.code, 0);
+    assert.match(again.err, /Bind for 0\.0\.0\.0:18082 failed: port is already allocated/);
+    const busy = d.docker(['run', '--rm', '-p', '18083:80', IMG, 'true']);
+    assert.match(busy.err, /18083: bind: address already in use/);
+    assert.equal(d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4']).code, 0);
+    assert.match(await fetchText(18082), /^error/);
+  });
+
+  test('user-defined networks: subnet, static IP, connect to a running container, isolation, internal', (t) => {
+    t.after(() => { d.docker(['rm', '-f', 'f1', 'k1']); d.docker(['network', 'rm', 'front', 'back']); });
+    assert.equal(d.docker(['network', 'create', '--subnet', '10.231.0.0/24', '--gateway', '10.231.0.1', '--label', 'k=v', 'front']).code, 0);
+    assert.equal(d.docker(['network', 'create', '--internal', 'back']).code, 0);
+    assert.match(d.docker(['network', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}}']).out, /^front\n$/);
+    web('f1', ['--network', 'front', '--ip', '10.231.0.50']);
+    assert.equal(ipOf('f1', 'front'), '10.231.0.50');
+    web('k1', ['--network', 'back']);
+    assert.doesNotMatch(d.docker(['exec', 'k1', 'sh', '-c', 'ip route 2>/dev/null || route -n']).out, /default|^0\.0\.0\.0/m, 'an internal network has no route out');
+    // isolated: back cannot reach front
+    assert.equal(getFrom('k1', '10.231.0.50'), '');
+    // connect k1 to front while it runs: it gets eth1 at once, and reaches f1
+    assert.equal(d.docker(['network', 'connect', '--alias', 'kay', 'front', 'k1']).code, 0);
+    assert.match(d.docker(['exec', 'k1', 'ls', '/sys/class/net']).out, /^eth0\neth1\nlo\n$/);
+    assert.equal(getFrom('k1', '10.231.0.50'), 'f1\n');
+    const k1 = JSON.parse(d.docker(['inspect', 'k1']).out)[0].NetworkSettings.Networks;
+    assert.deepEqual(Object.keys(k1).sort(), ['back', 'front']);
+    assert.deepEqual(k1.front.Aliases, ['kay']);
+    assert.equal(d.docker(['network', 'disconnect', 'front', 'k1']).code, 0);
+    assert.match(d.docker(['exec', 'k1', 'ls', '/sys/class/net']).out, /^eth0\nlo\n$/);
+    // refusals, with docker's codes
+    assert.match(d.docker(['network', 'rm', 'front']).err, /has active endpoints/);
+    assert.match(d.docker(['network', 'rm', 'bridge']).err, /pre-defined network and cannot be removed/);
+    assert.equal(d.docker(['rm', '-f', 'f1', 'k1']).code, 0);
+    assert.equal(d.docker(['network', 'rm', 'front', 'back']).code, 0);
+  });
+
+  test('bad input gets docker\'s status and words, and leaves nothing made', async () => {
+    const create = (body: unknown) => d.api('POST', '/networks/create', JSON.stringify(body));
+    assert.equal((await create({ Name: 'n1', IPAM: { Config: [{ Subnet: '10.232.0.0/16' }] } })).status, 201);
+    const overlap = await create({ Name: 'n2', IPAM: { Config: [{ Subnet: '10.232.5.0/24' }] } });
+    assert.equal(overlap.status, 403);
+    assert.match(overlap.json.message, /Pool overlaps with other one on this address space/);
+    const dup = await create({ Name: 'n1' });
+    assert.equal(dup.status, 409);
+    assert.match(dup.json.message, /network with name n1 already exists/);
+    const gw = await create({ Name: 'n3', IPAM: { Config: [{ Subnet: '10.233.0.0/16', Gateway: '10.234.0.1' }] } });
+    assert.equal(gw.status, 400);
+    assert.match(gw.json.message, /no matching subnet for gateway 10\.234\.0\.1/);
+    assert.equal((await create({ Name: 'n4', IPAM: { Config: [{ Subnet: '10.235.0.0/40' }] } })).status, 400);
+    assert.equal((await create({ Name: 'n5', Driver: 'overlay' })).status, 404);
+    assert.equal((await d.api('POST', '/networks/nosuch/connect', JSON.stringify({ Container: 'x' }))).status, 404);
+    const outside = d.docker(['run', '--rm', '--network', 'n1', '--ip', '10.99.0.5', IMG, 'true']);
+    assert.match(outside.err, /10\.99\.0\.5 is outside 10\.232\.0\.0\/16/);
+    assert.match(d.docker(['run', '--rm', '--network', 'nosuchnet', IMG, 'true']).err, /network nosuchnet not found/);
+    assert.deepEqual(d.docker(['network', 'ls', '--format', '{{.Name}}']).out.trim().split('\n').sort(), ['bridge', 'host', 'n1', 'none']);
+    assert.equal(d.docker(['network', 'prune', '-f']).code, 0);
+    assert.deepEqual(d.docker(['network', 'ls', '--format', '{{.Name}}']).out.trim().split('\n').sort(), ['bridge', 'host', 'none']);
+    assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv')), [], 'no veth of a refused start stays');
+  });
+
+  test('50 containers started at once on one network get distinct addresses; removing them frees every lease', async () => {
+    assert.equal(d.docker(['network', 'create', 'many']).code, 0);
+    const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => new Promise<string>((res) => {
+      const c = spawn(dockerBin, ['run', '-d', '--network', 'many', IMG, 'sleep', '60'], { env: d.env() });
+      let out = '', err = '';
+      c.stdout.on('data', (b) => { out += b; });
+      c.stderr.on('data', (b) => { err += b; });
+      c.on('close', () => res(out.trim() || `failed ${i}: ${err}`));
+    })));
+    assert.ok(ids.every((id) => /^[0-9a-f]{64}$/.test(id)), ids.join(' '));
+    const addrs = Object.values(JSON.parse(d.docker(['network', 'inspect', 'many']).out)[0].Containers).map((c) => (c as { IPv4Address: string }).IPv4Address);
+    assert.equal(new Set(addrs).size, 50);
+    assert.equal(d.docker(['rm', '-f', ...ids]).code, 0);
+    assert.deepEqual(JSON.parse(d.docker(['network', 'inspect', 'many']).out)[0].Containers, {});
+    assert.equal(d.docker(['network', 'rm', 'many']).code, 0);
+  });
+
+  test('kill -9 of berthd: published ports keep answering; the restarted daemon shows and manages them', async () => {
+    web('survivor', ['-p', '127.0.0.1:18084:80']);
+    await d.crash();
+    assert.equal(await fetchText(18084), 'survivor\n');
+    await d.start();
+    assert.equal(d.docker(['port', 'survivor']).out, '80/tcp -> 127.0.0.1:18084\n');
+    assert.equal(await fetchText(18084), 'survivor\n');
+    assert.equal(d.docker(['rm', '-f', 'survivor']).code, 0);
+    await sleep(100);
+    assert.match(await fetchText(18084), /^error/);
+    assert.deepEqual(d.netLeftovers().filter((l) => !l.startsWith(`link ${d.netNames.defaultBridge}`)), [], 'with no container attached, the table is gone');
+  });
+});
