@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
 import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
@@ -73,6 +74,24 @@ describe('dockerode and docker-compose against berthd', () => {
     await assert.rejects(docker.getContainer('no-such').inspect(), (er: { statusCode?: number }) => er.statusCode === 404);
   });
 
+  test('dockerode: network create, connect to a running container, inspect, disconnect, remove; GET /networks/bridge as testcontainers reads it', async () => {
+    const bridge = await docker.getNetwork('bridge').inspect();
+    assert.match(bridge.IPAM!.Config![0]!.Gateway!, /^\d+\.\d+\.\d+\.1$/);
+    const net = await docker.createNetwork({ Name: 'dockerode-net', IPAM: { Driver: 'default', Config: [{ Subnet: '10.236.0.0/24' }] }, Labels: { by: 'dockerode' } });
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '30'] });
+    await c.start();
+    await net.connect({ Container: c.id, EndpointConfig: { IPAMConfig: { IPv4Address: '10.236.0.9' }, Aliases: ['dode'] } });
+    const seen = await net.inspect();
+    assert.equal(seen.Containers![c.id]!.IPv4Address, '10.236.0.9/24');
+    assert.equal(seen.Labels!.by, 'dockerode');
+    const info = await c.inspect();
+    assert.equal(info.NetworkSettings.Networks['dockerode-net']!.IPAddress, '10.236.0.9');
+    await net.disconnect({ Container: c.id });
+    await c.remove({ force: true });
+    await net.remove();
+    await assert.rejects(net.inspect(), /404|not found/);
+  });
+
   test('docker-compose: two services, depends_on, a shared named volume, environment; up -d, ps, logs, down -v', () => {
     const proj = join(work, 'proj');
     mkdirSync(proj);
@@ -120,5 +139,53 @@ volumes:
     assert.equal(down.code, 0, down.err);
     assert.equal(d.docker(['ps', '-aq']).out, '');
     assert.doesNotMatch(d.docker(['volume', 'ls', '-q']).out, /berthtest_shared/);
+  });
+
+  test('docker-compose with networks: the default network, a client that finds the server by its service name, a published port; a service on one of two networks cannot reach the other; down leaves nothing', async () => {
+    const proj = join(work, 'netproj');
+    mkdirSync(proj);
+    writeFileSync(join(proj, 'docker-compose.yml'), `version: "3"
+services:
+  web:
+    image: ${IMG}
+    command: sh -c 'mkdir -p /w && echo served by web > /w/index.html && exec httpd -f -p 80 -h /w'
+    ports:
+      - "127.0.0.1:18090:80"
+  client:
+    image: ${IMG}
+    depends_on: [web]
+    command: sh -c 'sleep 0.5; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 web 80 | tail -1; sleep 300'
+  back:
+    image: ${IMG}
+    networks: [private]
+    command: sleep 300
+networks:
+  private:
+`);
+    const compose = (args: string[]) => {
+      const r = spawnSync('docker-compose', ['-p', 'berthnet', ...args], { cwd: proj, encoding: 'utf8', env: d.env(), timeout: 120000 });
+      return { out: r.stdout, err: r.stderr, code: r.status };
+    };
+    const up = compose(['up', '-d']);
+    assert.equal(up.code, 0, up.err);
+    assert.deepEqual(d.docker(['network', 'ls', '--format', '{{.Name}}', '--filter', 'name=berthnet']).out.trim().split('\n').sort(), ['berthnet_default', 'berthnet_private']);
+    let logs = '';
+    for (let i = 0; i < 50 && !/served by web/.test(logs); i++) { spawnSync('sleep', ['0.1']); logs = compose(['logs', '--no-color', 'client']).out; }
+    assert.match(logs, /client_1 +\| served by web/);
+    const body = await new Promise<string>((res) => {
+      const r = httpGet({ host: '127.0.0.1', port: 18090, path: '/' }, (m) => { let t = ''; m.on('data', (c) => { t += c; }); m.on('end', () => res(t)); });
+      r.on('error', (e) => res(String(e)));
+    });
+    assert.equal(body, 'served by web\n');
+    assert.match(compose(['ps']).out, /127\.0\.0\.1:18090->80\/tcp/);
+    // back is on "private" only: web's name does not resolve there, nor is its address reachable
+    const webIp = d.docker(['inspect', '-f', '{{(index .NetworkSettings.Networks "berthnet_default").IPAddress}}', 'berthnet_web_1']).out.trim();
+    assert.notEqual(compose(['exec', '-T', 'back', 'nslookup', 'web']).code, 0);
+    assert.equal(compose(['exec', '-T', 'back', 'sh', '-c', `printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${webIp} 80 | tail -1`]).out, '');
+    const down = compose(['down']);
+    assert.equal(down.code, 0, down.err);
+    assert.equal(d.docker(['ps', '-aq']).out, '');
+    assert.equal(d.docker(['network', 'ls', '-q', '--filter', 'name=berthnet']).out, '');
+    assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv') || l.startsWith('nft')), []);
   });
 });

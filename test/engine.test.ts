@@ -639,7 +639,8 @@ describe('berthd runs containers for the docker CLI', () => {
     const stopped = d.docker(['create', IMG, 'true']).out.trim();
     assert.match(run(['--pid', `container:${stopped}`], 'true').err, /cannot join the pid namespace of \S+: it is not running/);
     assert.equal(d.docker(['rm', '-f', owner, stopped]).code, 0);
-    assert.match(run(['--add-host', 'gw:host-gateway'], 'true').err, /host-gateway needs a bridge network/);
+    const bridgeGw = JSON.parse(d.docker(['network', 'inspect', 'bridge']).out)[0].IPAM.Config[0].Gateway;
+    assert.match(run(['--add-host', 'gw:host-gateway'], 'cat', '/etc/hosts').out, new RegExp(`\n${bridgeGw.replace(/\./g, '\\.')}\tgw\n`), 'host-gateway is the default bridge\'s gateway');
     assert.match(run(['--uts', 'host', '-h', 'named'], 'true').err, /conflicting options: hostname and the UTS mode "host"/);
     const hostSysctl = d.berth(['run', '--rm', '--sysctl', 'vm.swappiness=1', IMG, 'true']);
     assert.equal(hostSysctl.code, 125);

@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { createSocket, type Socket } from 'node:dgram';
+import dnsPacket from 'dns-packet';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -68,10 +70,27 @@ describe('plans and rules (no root)', () => {
   });
 });
 
+/** A resolver on the host's loopback that knows one name: berthd forwards there, and nowhere else. */
+const UPSTREAM = '127.0.0.153';
+function startUpstream(): Promise<Socket> {
+  const s = createSocket('udp4');
+  s.on('message', (m, from) => {
+    const q = dnsPacket.decode(m);
+    const name = q.questions?.[0]?.name ?? '';
+    const answers = name === 'upstream.test' ? [{ type: 'A' as const, name, ttl: 60, class: 'IN' as const, data: '10.9.9.9' }] : [];
+    s.send(dnsPacket.encode({ id: q.id, type: 'response', flags: answers.length ? 0 : 3, questions: q.questions, answers }), from.port, from.address);
+  });
+  return new Promise((res) => s.bind(53, UPSTREAM, () => res(s)));
+}
+
 describe('networks through the docker CLI', () => {
-  const d = new PrivateBerthd();
+  const resolvConf = join(work, 'resolv.conf');
+  writeFileSync(resolvConf, `nameserver ${UPSTREAM}\n`);
+  const d = new PrivateBerthd({ env: { BERTH_RESOLV_CONF: resolvConf } });
   let hostListener: Server | undefined;
+  let upstream: Socket | undefined;
   before(async () => {
+    upstream = await startUpstream();
     makeRootfs(join(work, 'rootfs'));
     writeFileSync(join(work, 'rootfs.tar'), tarOf(join(work, 'rootfs')));
     await d.start();
@@ -80,6 +99,7 @@ describe('networks through the docker CLI', () => {
   });
   after(async () => {
     hostListener?.close();
+    upstream?.close();
     await d.stop();
     assert.deepEqual(d.netLeftovers(), [], 'no table, bridge or veth of this daemon stays');
     rmSync(work, { recursive: true, force: true });
@@ -112,6 +132,10 @@ describe('networks through the docker CLI', () => {
     assert.equal(s.Networks.bridge.Gateway, bridge.IPAM.Config[0].Gateway);
     assert.match(s.Networks.bridge.MacAddress, /^02:42:/);
     assert.match(d.docker(['exec', 'wa', 'cat', '/etc/hosts']).out, new RegExp(`${ipA.replace(/\./g, '\\.')}\\t[0-9a-f]{12}\\n$`));
+    // a legacy link names the linked container in /etc/hosts; --add-host host-gateway is the bridge's gateway
+    const hosts = d.docker(['run', '--rm', '--link', 'wa:webby', '--add-host', 'outside:host-gateway', IMG, 'cat', '/etc/hosts']).out;
+    assert.match(hosts, new RegExp(`\\n${ipA.replace(/\./g, '\\.')}\\twebby [0-9a-f]{12} wa\\n`));
+    assert.match(hosts, new RegExp(`\\n${bridge.IPAM.Config[0].Gateway.replace(/\./g, '\\.')}\\toutside\\n`));
     assert.equal(d.docker(['rm', '-f', 'wa', 'wb']).code, 0);
   });
 

@@ -5,6 +5,7 @@ import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join, resolve as resolvePath } from 'node:path';
 import { fsx } from '../util/fsx.js';
 import { mountAll } from '../image/index.js';
+import { hostResolvConf } from '../network/index.js';
 import { INIT_TARGET } from './spec.js';
 import { extraHost } from './validate.js';
 import type { ContainerRecord } from './records.js';
@@ -59,17 +60,19 @@ export function etcPaths(dir: string): EtcFiles {
 
 const LOCAL_HOSTS = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n';
 
-/** Writes the container's hostname, hosts and resolv.conf into `dir` (with the host's network: the host's own). */
-export function writeEtcFiles(r: ContainerRecord, dir: string): EtcFiles {
+/**
+ * Writes the container's hostname, hosts and resolv.conf into `dir` (with
+ * the host's network: the host's own). `hostGateway` is what --add-host
+ * NAME:host-gateway names: the default bridge's gateway, as in docker.
+ */
+export function writeEtcFiles(r: ContainerRecord, dir: string, hostGateway = ''): EtcFiles {
   const files = etcPaths(dir);
   const host = r.HostConfig.NetworkMode === 'host';
   writeFileSync(files.hostname, `${host ? readFileSync('/etc/hostname', 'utf8').trim() : r.Config.Hostname}\n`);
-  const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip}\t${n}\n`).join('');
+  const extra = (r.HostConfig.ExtraHosts ?? []).map((e, i) => extraHost(e, `HostConfig.ExtraHosts[${i}]`)).map(([n, ip]) => `${ip === 'host-gateway' ? hostGateway : ip}\t${n}\n`).join('');
   const base = host ? readFileSync('/etc/hosts', 'utf8') : LOCAL_HOSTS;
   writeFileSync(files.hosts, `${base}${base.endsWith('\n') || !base ? '' : '\n'}${extra}`);
-  let hostResolv = '';
-  try { hostResolv = readFileSync('/etc/resolv.conf', 'utf8'); } catch { /* none on the host */ }
-  writeFileSync(files.resolvConf, resolvConf(hostResolv, r.HostConfig));
+  writeFileSync(files.resolvConf, resolvConf(hostResolvConf(), r.HostConfig));
   return files;
 }
 
@@ -78,15 +81,30 @@ export function appendHosts(path: string, lines: string[]): void {
   if (lines.length) appendFileSync(path, lines.map((l) => `${l}\n`).join(''));
 }
 
+/** Makes `ip` the resolv.conf's only nameserver (in place: the container has the file bound), keeping its search and options. */
+export function useNameserver(path: string, ip: string): void {
+  const rest = readFileSync(path, 'utf8').split('\n').filter((l) => l && l.trim().split(/\s+/)[0] !== 'nameserver');
+  writeFileSync(path, `nameserver ${ip}\n${rest.map((l) => `${l}\n`).join('')}`);
+}
+
+/** A nameserver on the host's loopback, which a container's own namespace cannot reach. */
+const loopback = (l: string) => /^nameserver\s+(127\.|::1\s*$)/.test(l.trim());
+
 /**
  * /etc/resolv.conf for a container: the host's, with --dns, --dns-search and
- * --dns-option replacing its nameserver, search and options lines, as docker does.
+ * --dns-option replacing its nameserver, search and options lines, as docker
+ * does. With a network of its own the host's loopback resolvers are left
+ * out, and docker's fallback (8.8.8.8, 8.8.4.4) stands in when none is left
+ * (unless berthd's resolvers were given in $BERTH_RESOLV_CONF).
  */
 function resolvConf(hostText: string, h: HostConfig): string {
   const lines = hostText.split('\n');
   const keep = (word: string) => lines.filter((l) => l.trim().split(/\s+/)[0] === word);
+  const reachable = h.NetworkMode === 'host' ? keep('nameserver') : keep('nameserver').filter((l) => !loopback(l));
+  // resolvers berthd was given ($BERTH_RESOLV_CONF) are all it uses: no fallback
+  const servers = reachable.length || h.NetworkMode === 'host' || h.NetworkMode === 'none' || process.env.BERTH_RESOLV_CONF ? reachable : ['nameserver 8.8.8.8', 'nameserver 8.8.4.4'];
   const out = [
-    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : keep('nameserver')),
+    ...(h.Dns?.length ? h.Dns.map((ip) => `nameserver ${ip}`) : servers),
     ...(h.DnsSearch?.length ? [`search ${h.DnsSearch.join(' ')}`] : keep('search')),
     ...(h.DnsOptions?.length ? [`options ${h.DnsOptions.join(' ')}`] : keep('options')),
   ];

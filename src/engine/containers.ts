@@ -207,7 +207,10 @@ export class Engine extends EventEmitter {
   /** The container's /etc files: its own, written now, or its network owner's (container:NAME), written at that one's start. */
   private etcFiles(r: ContainerRecord): EtcFiles {
     const dir = this.etcDir(r);
-    return dir === this.store.dir(r.Id) ? writeEtcFiles(r, dir) : etcPaths(dir);
+    if (dir !== this.store.dir(r.Id)) return etcPaths(dir);
+    let gateway = '';
+    try { gateway = this.networks.get('bridge').IPAM.Config[0]?.Gateway ?? ''; } catch { /* no default bridge */ }
+    return writeEtcFiles(r, dir, gateway);
   }
 
   /** The container's networks (networking.ts): joined at start, given back at its end, connected and disconnected on request. */
@@ -520,6 +523,7 @@ export class Engine extends EventEmitter {
   /** The daemon stops: containers keep running (live restore); timers stop. */
   shutdown(): void {
     this.shutting = true;
+    this.networks.shutdown();
     for (const t of this.restartTimers.values()) clearTimeout(t);
     this.health.stopAll();
   }

@@ -4,7 +4,7 @@
 // inspect shows of them. The links and rules are src/network's.
 import { Forbidden } from '../util/check.js';
 import { parsePortBindings, type EndpointRecord, type NetworkRecord, type Networks } from '../network/index.js';
-import { appendHosts, etcPaths } from './container-root.js';
+import { appendHosts, etcPaths, useNameserver } from './container-root.js';
 import type { ContainerRecord, ContainerStore, EndpointSettings } from './records.js';
 
 /** What the engine lends this module. */
@@ -35,7 +35,25 @@ export class ContainerNetworks {
         ports: i === 0 ? ports : [], defaultRoute: i === 0,
       }));
     });
-    if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, made.map((e) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`));
+    if (!this.host.ownEtc(r)) return;
+    const etc = etcPaths(this.host.store.dir(r.Id));
+    appendHosts(etc.hosts, [...made.map((e) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`), ...this.linkLines(r)]);
+    // on a user-defined network the network's own resolver answers (names there, the host's resolvers for the rest), unless --dns names others
+    const resolver = this.host.networks().resolverOf(nets[0]![0]);
+    if (resolver && !r.HostConfig.Dns?.length) useNameserver(etc.resolvConf, resolver);
+  }
+
+  /** Legacy --link NAME[:ALIAS]: the linked container's address under its alias, ID and name, as docker writes them. */
+  private linkLines(r: ContainerRecord): string[] {
+    return (r.HostConfig.Links ?? []).flatMap((l) => {
+      const [name, alias] = l.replace(/^\//, '').split(':') as [string, string?];
+      let target: ContainerRecord;
+      try { target = this.host.store.get(name); } catch { return []; }
+      const ep = this.host.networks().endpointsOf(target.Id)[0]?.endpoint;
+      if (!ep) return [];
+      const names = [...new Set([(alias ?? name).replace(/^.*\//, ''), target.Id.slice(0, 12), target.Name.slice(1)])];
+      return [`${ep.IPv4Address.split('/')[0]}\t${names.join(' ')}`];
+    });
   }
 
   /** `network connect`: the container joins the network now if it runs, and at every start. */

@@ -131,7 +131,7 @@ export function checkHostConfig(h: HostConfig, hostname: unknown): void {
 export function extraHost(e: string, field: string): [string, string] {
   const m = /^([^:=\s]+)[:=](.+)$/.exec(e);
   if (!m) throw new InvalidInput(field, `"${e}" is not NAME:IP`);
-  if (m[2] === 'host-gateway') throw new InvalidInput(field, `"${e}": host-gateway needs a bridge network, which berth does not have yet`);
+  if (m[2] === 'host-gateway') return [m[1]!, 'host-gateway']; // the default bridge's gateway, filled in at start
   const ip = m[2]!.replace(/^\[(.*)\]$/, '$1');
   if (!isIP(ip)) throw new InvalidInput(field, `"${e}": "${ip}" is not an IP address`);
   return [m[1]!, ip];

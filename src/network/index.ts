@@ -10,11 +10,13 @@ import { bridgePlan, endpointPlan, linkExists, runLinks } from './links.js';
 import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, type Subnet } from './ipam.js';
 import { NetworkFiles, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
+import { EmbeddedDns } from './dns.js';
 
 export type { EndpointRecord, NetworkRecord, PortMapping } from './records.js';
 export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
 export { LinkError } from './links.js';
 export { FirewallError } from './firewall.js';
+export { hostResolvConf } from './dns.js';
 
 export interface NetworkOptions {
   /** berth's nftables table (ip family) */
@@ -49,9 +51,11 @@ const MTU_OPT = 'com.docker.network.driver.mtu', NAME_OPT = 'com.docker.network.
 export class Networks {
   private readonly files: NetworkFiles;
   private readonly nets = new Map<string, NetworkRecord>();
+  private readonly dns: EmbeddedDns;
 
   constructor(dir: string, private readonly o: NetworkOptions) {
     this.files = new NetworkFiles(dir);
+    this.dns = new EmbeddedDns((id) => this.nets.get(id), (m) => process.stderr.write(`berthd: ${m}\n`));
     for (const n of this.files.load()) this.nets.set(n.Id, n);
   }
 
@@ -68,8 +72,18 @@ export class Networks {
       }
       if (n.Bridge && !linkExists(n.Bridge)) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
       if (changed) this.files.save(n);
+      if (hasDns(n)) this.dns.serve(n);
     }
     this.syncFirewall();
+  }
+
+  /** The daemon stops: the DNS sockets close (links and rules stay, with the containers). */
+  shutdown(): void { this.dns.stopAll(); }
+
+  /** The address of a network's embedded DNS (its gateway), for a user-defined network; the default bridge has none, as in docker. */
+  resolverOf(ref: string): string | undefined {
+    const n = this.get(ref);
+    return hasDns(n) ? n.IPAM.Config.find((c) => !c.Subnet.includes(':'))?.Gateway : undefined;
   }
 
   list(): NetworkRecord[] { return [...this.nets.values()].sort((a, b) => a.Name.localeCompare(b.Name)); }
@@ -128,6 +142,7 @@ export class Networks {
       this.files.remove(id);
       throw e;
     }
+    this.dns.serve(n);
     this.o.publish('create', n, { type: 'bridge' });
     return { Id: id, Warning: '' };
   }
@@ -174,6 +189,7 @@ export class Networks {
   }
 
   private drop(n: NetworkRecord): void {
+    this.dns.stop(n.Id);
     if (n.Bridge) runLinks([{ op: 'del', name: n.Bridge }]);
     this.files.remove(n.Id);
     this.nets.delete(n.Id);
@@ -305,6 +321,9 @@ export class Networks {
 
 /** A host port that cannot be had (docker's 500 at start). */
 export class PortAllocated extends Error {}
+
+/** User-defined bridges resolve their containers' names; the default bridge does not (docker's rule). */
+const hasDns = (n: NetworkRecord) => !!n.Bridge && n.Name !== 'bridge';
 
 function gatewayCidrs(n: NetworkRecord): string[] {
   return n.IPAM.Config.map((c) => `${c.Gateway}/${c.Subnet.split('/')[1]}`);

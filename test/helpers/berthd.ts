@@ -2,7 +2,7 @@
 // parent. stop() removes every container, kills any shim left, and leaves no
 // mount, cgroup or directory behind.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
@@ -24,7 +24,7 @@ export class PrivateBerthd {
   daemon: ChildProcess | undefined;
 
   /** `isolated`: berthd runs in a network namespace of its own (loopback only), so nothing it does can reach another host. */
-  constructor(private readonly opts: { isolated?: boolean } = {}) { chmodSync(this.dir, 0o755); }
+  constructor(private readonly opts: { isolated?: boolean; env?: NodeJS.ProcessEnv } = {}) { chmodSync(this.dir, 0o755); }
 
   env(): NodeJS.ProcessEnv {
     return { ...process.env, DOCKER_HOST: `unix://${this.sock}`, DOCKER_CONFIG: join(this.dir, 'client') };
@@ -35,7 +35,11 @@ export class PrivateBerthd {
     const args = ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`];
     const berthd = join(REPO, 'bin', 'berthd');
     // unshare execs berthd (no fork): the pid is berthd's
-    this.daemon = this.opts.isolated ? spawn('unshare', ['--net', '--', berthd, ...args], { stdio: ['ignore', 'ignore', 'inherit'] }) : spawn(berthd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    // no test daemon uses the machine's resolvers: an empty list unless the test gives its own
+    const resolv = join(this.dir, 'resolv.conf');
+    if (!existsSync(resolv)) writeFileSync(resolv, '');
+    const env = { ...process.env, BERTH_RESOLV_CONF: resolv, ...this.opts.env };
+    this.daemon = this.opts.isolated ? spawn('unshare', ['--net', '--', berthd, ...args], { stdio: ['ignore', 'ignore', 'inherit'], env }) : spawn(berthd, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
     for (let i = 0; i < 200; i++) {
       if (existsSync(this.sock) && (await this.api('GET', '/_ping').catch(() => undefined))?.status === 200) return;
       if (this.daemon.exitCode !== null) break;
