@@ -314,8 +314,15 @@ export class Networks {
     return this.list().flatMap((n) => (n.Endpoints[containerId] ? [{ network: n, endpoint: n.Endpoints[containerId]! }] : []));
   }
 
+  /** The table as berthd last wrote it: a change that leaves the rules as they are (a container without ports) costs no nft. */
+  private applied: string | undefined;
+
   private syncFirewall(): void {
-    applyRuleset(this.o.table, ruleset(this.o.table, [...this.nets.values()]));
+    const text = ruleset(this.o.table, [...this.nets.values()]);
+    if (text === this.applied) return;
+    this.applied = undefined; // unknown until nft has taken it
+    applyRuleset(this.o.table, text);
+    this.applied = text;
   }
 }
 

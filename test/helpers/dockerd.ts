@@ -27,6 +27,12 @@ export class PrivateDockerd {
   readonly sock = join(this.dir, 'docker.sock');
   readonly cgroupParent = `/${PREFIX}-docker-${Math.random().toString(36).slice(2, 8)}`;
   readonly bin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
+  /**
+   * A bridge of its own: with --bridge=none dockerd deletes the host's
+   * docker0 (the system dockerd's), so it gets this one, on an address of
+   * the benchmarking range (198.18.0.0/15) that nothing here routes.
+   */
+  readonly bridge = `bd${process.pid % 1000000}`;
   private daemon: ChildProcess | undefined;
   private containerd: ChildProcess | undefined;
 
@@ -46,11 +52,13 @@ export class PrivateDockerd {
     ], { stdio: ['ignore', clog, clog] });
     closeSync(clog);
     for (let i = 0; i < 100 && !existsSync(ctrSock); i++) await sleep(100);
+    spawnSync('ip', ['link', 'add', this.bridge, 'type', 'bridge']);
+    spawnSync('ip', ['addr', 'add', `198.18.${process.pid % 250}.1/24`, 'dev', this.bridge]);
     const log = openSync(join(this.dir, 'dockerd.log'), 'a');
     this.daemon = spawn('dockerd', [
       '--containerd', ctrSock,
       '--data-root', join(this.dir, 'data'), '--exec-root', join(this.dir, 'exec'), '--pidfile', join(this.dir, 'dockerd.pid'),
-      '-H', `unix://${this.sock}`, '--bridge=none', '--iptables=false', '--ip6tables=false', '--ip-masq=false',
+      '-H', `unix://${this.sock}`, `--bridge=${this.bridge}`, '--iptables=false', '--ip6tables=false', '--ip-masq=false',
       '--cgroup-parent', this.cgroupParent, '--add-runtime', `berth=${BERTH_RUNTIME}`,
     ], { stdio: ['ignore', log, log] });
     closeSync(log);
@@ -67,6 +75,7 @@ export class PrivateDockerd {
     await terminate(this.containerd, 10000);
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
+    spawnSync('ip', ['link', 'del', this.bridge]);
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
