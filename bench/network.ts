@@ -31,6 +31,7 @@ function run(e: Engine, args: string[]): { ms: number; out: string } {
 const times = (e: Engine, args: string[]) => { for (let i = 0; i < 3; i++) run(e, args); return Array.from({ length: RUNS }, () => run(e, args).ms); };
 const pidOf = (e: Engine, id: string) => Number(run(e, ['inspect', '-f', '{{.State.Pid}}', id]).out.trim());
 
+
 /** A server in a container's network namespace; killed by the caller. */
 const serveIn = (pid: number, cmd: string[]): ChildProcess => spawn('nsenter', ['-t', String(pid), '-n', ...cmd], { stdio: 'ignore' });
 
@@ -82,28 +83,34 @@ async function main() {
     }
 
     // throughput and connection rate: the berth CLI's daemon and docker's
+    // what a failed run of this bench left in docker (berth's daemon is fresh)
+    const left = spawnSync(dockerBin, ['ps', '-aq', '--filter', 'label=berth-bench=network'], { encoding: 'utf8', env: docker.env }).stdout.split('\n').filter(Boolean);
+    if (left.length) run(docker, ['rm', '-f', ...left]);
+    spawnSync(dockerBin, ['network', 'rm', 'benchnet'], { env: docker.env, stdio: 'ignore' });
     for (const [e, port] of [[berthCli, 15201], [docker, 15202]] as const) {
-      const srv = run(e, ['run', '-d', '-p', `127.0.0.1:${port}:5201`, IMG, 'sleep', '600']).out.trim();
+      const insp = e === berthCli ? dockerOnBerth : e; // the docker CLI's templates (range, index), for either daemon
+      const srv = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `127.0.0.1:${port}:5201`, IMG, 'sleep', '600']).out.trim();
       const pid = pidOf(e, srv);
-      const ip = run(e, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', srv]).out.trim();
+      const ip = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', srv]).out.trim();
       const server = serveIn(pid, ['iperf3', '-s', '-p', '5201']);
       sleepMs(500);
-      put('TCP, host 127.0.0.1 → published port (Gbit/s, iperf3 5 s)', e.name, iperf('127.0.0.1', port).toFixed(1));
-      put('TCP, host → container address (Gbit/s)', e.name, iperf(ip, 5201).toFixed(1));
+      const measured = (row: string, f: () => number) => { try { put(row, e.name, f().toFixed(1)); } catch (err) { put(row, e.name, 'failed'); note(`${e.name}, ${row}: ${(err as Error).message}`); } };
+      measured('TCP, host 127.0.0.1 → published port (Gbit/s, iperf3 5 s)', () => iperf('127.0.0.1', port));
+      measured('TCP, host → container address (Gbit/s)', () => iperf(ip, 5201));
       server.kill();
-      const web = run(e, ['run', '-d', '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
+      const web = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
       const closer = serveIn(pidOf(e, web), CLOSER);
       sleepMs(700);
-      put('short connections to a published port (per s)', e.name, (await connectionRate(port + 10)).toFixed(0));
+      try { put('short connections to a published port (per s)', e.name, (await connectionRate(port + 10)).toFixed(0)); } catch (err) { note(`${e.name}, connection rate: ${(err as Error).message}`); }
       closer.kill();
       // container → container on a user network
       run(e, ['network', 'create', 'benchnet']);
-      const a = run(e, ['run', '-d', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
-      const c = run(e, ['run', '-d', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
-      const aIp = run(e, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', a]).out.trim();
+      const a = run(e, ['run', '-d', '--label', 'berth-bench=network', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+      const c = run(e, ['run', '-d', '--label', 'berth-bench=network', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+      const aIp = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', a]).out.trim();
       const s2 = serveIn(pidOf(e, a), ['iperf3', '-s', '-p', '5201']);
       sleepMs(500);
-      put('TCP, container → container on a user network (Gbit/s)', e.name, iperf(aIp, 5201, pidOf(e, c)).toFixed(1));
+      measured('TCP, container → container on a user network (Gbit/s)', () => iperf(aIp, 5201, pidOf(e, c)));
       s2.kill();
       run(e, ['rm', '-f', srv, web, a, c]);
       run(e, ['network', 'rm', 'benchnet']);

@@ -70,7 +70,8 @@ export class Networks {
         if (linkExists(e.HostLink)) runLinks([{ op: 'del', name: e.HostLink }]);
         changed = true;
       }
-      if (n.Bridge && !linkExists(n.Bridge)) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
+      // a bridge with containers on it that a reboot took is made again; the default one waits for its first container
+      if (n.Bridge && (n.Name !== 'bridge' || Object.keys(n.Endpoints).length)) this.ensureBridge(n);
       if (changed) this.files.save(n);
       if (hasDns(n)) this.dns.serve(n);
     }
@@ -100,12 +101,16 @@ export class Networks {
 
   private byName(name: string): NetworkRecord | undefined { return [...this.nets.values()].find((n) => n.Name === name); }
 
+  /** A network's record; a user-defined network's bridge is made now, the default one with its first container (a daemon that runs none leaves no bridge). */
   private add(n: NetworkRecord): void {
-    // the default bridge's name is this daemon's: one a crash left with no record is made again
-    if (n.Bridge && n.Name === 'bridge' && linkExists(n.Bridge)) runLinks([{ op: 'del', name: n.Bridge }]);
-    if (n.Bridge) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
+    if (n.Bridge && n.Name === 'bridge' && linkExists(n.Bridge)) runLinks([{ op: 'del', name: n.Bridge }]); // this daemon's name: left by a crash with no record
+    if (n.Bridge && n.Name !== 'bridge') this.ensureBridge(n);
     this.files.save(n);
     this.nets.set(n.Id, n);
+  }
+
+  private ensureBridge(n: NetworkRecord): void {
+    if (!linkExists(n.Bridge)) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
   }
 
   private takenSubnets(except?: string): Subnet[] {
@@ -216,6 +221,7 @@ export class Networks {
     const n = this.get(ref);
     if (!n.Bridge) throw new InvalidInput('network', `container cannot be connected to the ${n.Name} network`);
     if (n.Endpoints[j.containerId]) throw new Forbidden('network', `endpoint with name ${j.name} already exists in network ${n.Name}`);
+    this.ensureBridge(n);
     const v4 = n.IPAM.Config.find((c) => !c.Subnet.includes(':'))!;
     const subnet = parseSubnet(v4.Subnet, 'Subnet');
     const ip = this.lease(n, subnet, v4, j.ip);
