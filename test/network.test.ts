@@ -56,13 +56,14 @@ describe('plans and rules (no root)', () => {
       'mac eth0 02:42:ac:14:00:02\naddr eth0 172.20.0.2/16\nup eth0\nroute 0.0.0.0/0 172.20.0.1\nnetns host\n');
   });
 
-  test('the firewall is one table: DNAT for published ports, masquerade out, isolation between networks, none left when nothing is attached', () => {
+  test('the firewall is one table: DNAT for published ports, masquerade out, isolation between networks, none left when no bridge is', () => {
     const net = (name: string, bridge: string, subnet: string, internal: boolean, endpoints: NetworkRecord['Endpoints']): NetworkRecord => ({
       Name: name, Id: name, Created: '', Scope: 'local', Driver: 'bridge', EnableIPv6: false, IPAM: { Driver: 'default', Options: {}, Config: [{ Subnet: subnet, Gateway: '' }] },
       Internal: internal, Attachable: false, Ingress: false, ConfigFrom: { Network: '' }, ConfigOnly: false, Options: {}, Labels: {}, Bridge: bridge, Mtu: 0, Endpoints: endpoints,
     });
     const ep = { EndpointID: 'e', ContainerID: 'c', Name: 'web', IPv4Address: '172.18.0.2/16', IPv6Address: '', MacAddress: '', Aliases: [], HostLink: 'bv1', Ports: [{ proto: 'tcp' as const, hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 }, { proto: 'udp' as const, hostIp: '0.0.0.0', hostPort: 5353, containerPort: 53 }] };
-    assert.equal(ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, {})]), '');
+    assert.equal(ruleset('berth', []), '');
+    assert.ok(!ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, {})]).includes('dnat to'), 'a bridge without published ports has no DNAT');
     const text = ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, { c: ep }), net('quiet', 'br-q', '172.19.0.0/16', true, {})]);
     for (const line of ['ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80', 'udp dport 5353 dnat to 172.18.0.2:53', 'ip saddr 172.18.0.0/16 oifname != "berth0" masquerade',
       'iifname "berth0" oifname { "br-q" } drop', 'iifname "br-q" oifname != "br-q" drop', 'fib daddr type local jump published']) assert.ok(text.includes(line), `${line}\n${text}`);
@@ -247,6 +248,7 @@ describe('networks through the docker CLI', () => {
     assert.equal(d.docker(['rm', '-f', 'survivor']).code, 0);
     await sleep(100);
     assert.match(await fetchText(18084), /^error/);
-    assert.deepEqual(d.netLeftovers().filter((l) => !l.startsWith(`link ${d.netNames.defaultBridge}`)), [], 'with no container attached, the table is gone');
+    assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv')), [], 'no veth stays');
+    assert.doesNotMatch(spawnSync('nft', ['list', 'table', 'ip', d.netNames.table], { encoding: 'utf8' }).stdout, /dnat to/, 'its port is gone from the table');
   });
 });

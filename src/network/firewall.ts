@@ -8,10 +8,10 @@ import type { NetworkRecord } from './records.js';
 
 const q = (s: string) => JSON.stringify(s);
 
-/** The table's text for these networks; '' when nothing needs a rule (the table is then removed). */
+/** The table's text for these networks (those whose bridge exists); '' when there is none (the table is then removed). */
 export function ruleset(table: string, networks: NetworkRecord[]): string {
   const bridged = networks.filter((n) => n.Bridge);
-  if (!bridged.some((n) => Object.keys(n.Endpoints).length)) return '';
+  if (!bridged.length) return '';
   const published: string[] = [], nat: string[] = [], forward: string[] = [];
   const bridges = bridged.map((n) => n.Bridge);
   for (const n of bridged) {

@@ -324,7 +324,9 @@ export class Networks {
   private applied: string | undefined;
 
   private syncFirewall(): void {
-    const text = ruleset(this.o.table, [...this.nets.values()]);
+    // a bridge that exists keeps its rules (masquerade, isolation) whether or not a container is on it now:
+    // a run --rm then costs no nft at its start or end; the table goes when no berth bridge is left
+    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && linkExists(n.Bridge)));
     if (text === this.applied) return;
     this.applied = undefined; // unknown until nft has taken it
     applyRuleset(this.o.table, text);
