@@ -147,6 +147,7 @@ export class Networks {
       this.files.remove(id);
       throw e;
     }
+    this.syncFirewall(); // isolated from the others, masqueraded out, from the start
     this.dns.serve(n);
     this.o.publish('create', n, { type: 'bridge' });
     return { Id: id, Warning: '' };
@@ -198,6 +199,7 @@ export class Networks {
     if (n.Bridge) runLinks([{ op: 'del', name: n.Bridge }]);
     this.files.remove(n.Id);
     this.nets.delete(n.Id);
+    this.syncFirewall(); // its rules go with it, and the table when it was the last bridge
     this.o.publish('destroy', n, { type: n.Driver });
   }
 
