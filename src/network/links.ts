@@ -2,7 +2,7 @@
 // its addresses and routes. berth-net (native/net) carries a plan out over
 // rtnetlink, one process per change; tests read the plans without root.
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { nativeBuild } from '../util/project.js';
 
 export type LinkOp =
@@ -87,7 +87,13 @@ export function runLinks(ops: LinkOp[]): void {
   if (r.status !== 0) throw new LinkError(r.stderr.trim() || `berth-net exited ${r.status}`);
 }
 
-/** Does a host link of this name exist (in berthd's namespace)? */
+/**
+ * Does a link of this name exist in berthd's network namespace? Read from
+ * /proc/net/dev, which is the reader's namespace's; /sys/class/net is the
+ * namespace's that mounted /sys (the host's, for a berthd in a namespace of its own).
+ */
 export function linkExists(name: string): boolean {
-  return existsSync(`/sys/class/net/${name}`);
+  let text = '';
+  try { text = readFileSync('/proc/net/dev', 'utf8'); } catch { return false; }
+  return text.split('\n').slice(2).some((l) => l.trim().split(':')[0] === name);
 }
