@@ -2,7 +2,7 @@
 // disconnect) and what a container shows of its networks (inspect's
 // NetworkSettings, the list's Ports), as dockerd shows them.
 import type { Engine, ContainerRecord } from '../engine/index.js';
-import type { EndpointRecord, NetworkRecord } from '../network/index.js';
+import { ipv4Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
 import { InvalidInput } from '../util/check.js';
 import { filtersOf, type Router } from './server.js';
 
@@ -80,7 +80,7 @@ export function networkSettings(e: Engine, r: ContainerRecord) {
     (Ports[key] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
   }
   const [ip, bits] = (first?.IPv4Address ?? '').split('/');
-  const gw = first ? view.find((v) => v.endpoint === first)!.network.IPAM.Config[0]?.Gateway ?? '' : '';
+  const gw = first ? ipv4Config(view.find((v) => v.endpoint === first)!.network)?.Gateway ?? '' : '';
   return {
     Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports,
     SandboxKey: r.State.Running && r.State.Pid ? `/proc/${r.State.Pid}/ns/net` : '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
@@ -95,7 +95,7 @@ function endpointView(n: NetworkRecord | undefined, ep: EndpointRecord | undefin
   const custom = n && !['bridge', 'host', 'none'].includes(n.Name);
   return {
     IPAMConfig: cfg?.IPAMConfig ?? null, Links: null, Aliases: cfg?.Aliases?.length ? cfg.Aliases : null, MacAddress: ep?.MacAddress ?? '', DriverOpts: null,
-    NetworkID: n?.Id ?? '', EndpointID: ep?.EndpointID ?? '', Gateway: ep && n ? n.IPAM.Config[0]?.Gateway ?? '' : '', IPAddress: ip ?? '', IPPrefixLen: bits ? Number(bits) : 0,
+    NetworkID: n?.Id ?? '', EndpointID: ep?.EndpointID ?? '', Gateway: ep && n ? ipv4Config(n)?.Gateway ?? '' : '', IPAddress: ip ?? '', IPPrefixLen: bits ? Number(bits) : 0,
     IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
     DNSNames: ep && custom ? [r.Name.slice(1), r.Id.slice(0, 12), ...(cfg?.Aliases ?? [])] : null,
   };

@@ -31,7 +31,7 @@ import { createContainer, discardUnsupported } from './create.js';
 import { ContainerStore, type ContainerRecord, type EndpointSettings, type EngineEvent } from './records.js';
 import { etcPaths, mountRoot, unmountRoot, writeEtcFiles, type EtcFiles } from './container-root.js';
 import { ZERO_TIME, type HostConfig } from './types.js';
-import { Networks, hostNames, type EndpointRecord, type NetworkRecord } from '../network/index.js';
+import { Networks, hostNames, ipv4Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
 import { ContainerNetworks } from './networking.js';
 import { JOINABLE, joinedNamespaces, modeContainer } from './joined.js';
 import { DEFAULT_DATA_ROOT } from './defaults.js';
@@ -209,7 +209,7 @@ export class Engine extends EventEmitter {
     const dir = this.etcDir(r);
     if (dir !== this.store.dir(r.Id)) return etcPaths(dir);
     let gateway = '';
-    try { gateway = this.networks.get('bridge').IPAM.Config[0]?.Gateway ?? ''; } catch { /* no default bridge */ }
+    try { gateway = ipv4Config(this.networks.get('bridge'))?.Gateway ?? ''; } catch { /* no default bridge */ }
     return writeEtcFiles(r, dir, gateway);
   }
 

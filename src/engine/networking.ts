@@ -3,7 +3,7 @@
 // given back when it ends, connected and disconnected on request, and what
 // inspect shows of them. The links and rules are src/network's.
 import { Forbidden } from '../util/check.js';
-import { parsePortBindings, type EndpointRecord, type NetworkRecord, type Networks } from '../network/index.js';
+import { parsePortBindings, type EndpointRecord, type NetworkRecord, type Networks, type PortRequest } from '../network/index.js';
 import { appendHosts, etcPaths, useNameserver } from './container-root.js';
 import type { ContainerRecord, ContainerStore, EndpointSettings } from './records.js';
 
@@ -27,20 +27,27 @@ export class ContainerNetworks {
     const nets = Object.entries(r.Networks ?? legacyNetworks(r));
     if (!nets.length) return;
     const ports = parsePortBindings(r.HostConfig.PortBindings as never, r.Config.ExposedPorts ?? undefined, !!r.HostConfig.PublishAllPorts);
-    const made: EndpointRecord[] = [];
-    nets.forEach(([name, cfg], i) => {
-      made.push(this.host.networks().connect(name, {
-        containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${pid}/ns/net`, ifname: `eth${i}`,
-        aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, mac: cfg.MacAddress || (i === 0 ? r.Config.MacAddress : undefined) || undefined,
-        ports: i === 0 ? ports : [], defaultRoute: i === 0,
-      }));
-    });
+    const made = nets.map(([name, cfg], i) => this.joinOne(r, pid, name, cfg, i, i === 0 ? ports : undefined));
     if (!this.host.ownEtc(r)) return;
     const etc = etcPaths(this.host.store.dir(r.Id));
-    appendHosts(etc.hosts, [...made.map((e) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`), ...this.linkLines(r)]);
+    appendHosts(etc.hosts, [...made.map((e) => hostsLine(r, e)), ...this.linkLines(r)]);
     // on a user-defined network the network's own resolver answers (names there, the host's resolvers for the rest), unless --dns names others
     const resolver = this.host.networks().resolverOf(nets[0]![0]);
     if (resolver && !r.HostConfig.Dns?.length) useNameserver(etc.resolvConf, resolver);
+  }
+
+  /**
+   * One network for the container whose init is `pid`, as its `eth${index}`.
+   * `ports` (the published ones) make it the container's first network: it
+   * gets the default route and the container's own --mac-address.
+   */
+  private joinOne(r: ContainerRecord, pid: number, name: string, cfg: EndpointSettings, index: number, ports?: PortRequest[]): EndpointRecord {
+    const first = ports !== undefined;
+    return this.host.networks().connect(name, {
+      containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${pid}/ns/net`, ifname: `eth${index}`,
+      aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, mac: cfg.MacAddress || (first ? r.Config.MacAddress : undefined) || undefined,
+      ports: ports ?? [], defaultRoute: first,
+    });
   }
 
   /** Legacy --link NAME[:ALIAS]: the linked container's address under its alias, ID and name, as docker writes them. */
@@ -67,11 +74,8 @@ export class ContainerNetworks {
       if (nets[n.Name]) throw new Forbidden('network', `endpoint with name ${r.Name.slice(1)} already exists in network ${n.Name}`);
       const settings = { Aliases: cfg.Aliases ?? [], IPAMConfig: cfg.IPAMConfig ?? null, MacAddress: cfg.MacAddress ?? '' };
       if (r.State.Running) {
-        const e = this.host.networks().connect(n.Name, {
-          containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${r.State.Pid}/ns/net`, ifname: `eth${Object.keys(nets).length}`,
-          aliases: settings.Aliases, ip: settings.IPAMConfig?.IPv4Address || undefined, mac: settings.MacAddress || undefined, defaultRoute: false,
-        });
-        if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, [`${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`]);
+        const e = this.joinOne(r, r.State.Pid, n.Name, settings, Object.keys(nets).length);
+        if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, [hostsLine(r, e)]);
       }
       r.Networks = { ...nets, [n.Name]: settings };
       await this.host.store.save(r);
@@ -108,3 +112,6 @@ function legacyNetworks(r: ContainerRecord): Record<string, { Aliases?: string[]
   const m = r.HostConfig.NetworkMode ?? 'none';
   return m === 'none' || m === 'host' || m.startsWith('container:') || m === 'default' ? {} : { [m]: {} };
 }
+
+/** The /etc/hosts line that names the container by an address of its own. */
+const hostsLine = (r: ContainerRecord, e: EndpointRecord) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`;

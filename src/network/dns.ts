@@ -7,7 +7,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import dnsPacket from 'dns-packet';
-import type { NetworkRecord } from './records.js';
+import { ipv4Config, type NetworkRecord } from './records.js';
 
 /** The nameservers of a resolv.conf text. */
 export function nameservers(text: string): string[] {
@@ -46,7 +46,7 @@ export class EmbeddedDns {
 
   /** Answers on the network's gateway (IPv4), until stop. */
   serve(n: NetworkRecord): void {
-    const gw = n.IPAM.Config.find((c) => !c.Subnet.includes(':'))?.Gateway;
+    const gw = ipv4Config(n)?.Gateway;
     if (!gw || this.sockets.has(n.Id)) return;
     const s = createSocket({ type: 'udp4', reuseAddr: true });
     s.on('error', (e) => { this.log(`dns on ${gw}:53 (${n.Name}): ${e.message}`); this.stop(n.Id); });

@@ -6,13 +6,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { applyRuleset, ruleset } from './firewall.js';
-import { bridgePlan, endpointPlan, linkExists, runLinks } from './links.js';
-import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, type Subnet } from './ipam.js';
-import { NetworkFiles, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
+import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks } from './links.js';
+import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, within, type Subnet } from './ipam.js';
+import { NetworkFiles, ipv4Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
 import { EmbeddedDns } from './dns.js';
 
-export type { EndpointRecord, NetworkRecord, PortMapping } from './records.js';
+export { ipv4Config, type EndpointRecord, type NetworkRecord, type PortMapping } from './records.js';
 export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
 export { LinkError } from './links.js';
 export { FirewallError } from './firewall.js';
@@ -84,7 +84,7 @@ export class Networks {
   /** The address of a network's embedded DNS (its gateway), for a user-defined network; the default bridge has none, as in docker. */
   resolverOf(ref: string): string | undefined {
     const n = this.get(ref);
-    return hasDns(n) ? n.IPAM.Config.find((c) => !c.Subnet.includes(':'))?.Gateway : undefined;
+    return hasDns(n) ? ipv4Config(n)?.Gateway : undefined;
   }
 
   list(): NetworkRecord[] { return [...this.nets.values()].sort((a, b) => a.Name.localeCompare(b.Name)); }
@@ -113,10 +113,9 @@ export class Networks {
     if (!linkExists(n.Bridge)) runLinks(bridgePlan(n.Bridge, n.Mtu, gatewayCidrs(n)));
   }
 
-  private takenSubnets(except?: string): Subnet[] {
-    const mine = [...this.nets.values()].filter((n) => n.Id !== except).flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet, 'Subnet')));
-    const ownBridges = new Set([...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => c.Subnet)));
-    return [...mine, ...hostRoutes().filter((r) => !ownBridges.has(formatSubnet(r)))];
+  /** What a new network's subnet must not overlap: the other networks', and the host's routes. */
+  private takenSubnets(): Subnet[] {
+    return [...[...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet, 'Subnet'))), ...hostRoutes()];
   }
 
   /** `network create` (bridge driver). */
@@ -166,9 +165,7 @@ export class Networks {
       if (clash) throw new Forbidden(`${field}.Subnet`, `Pool overlaps with other one on this address space: ${c.Subnet} overlaps ${formatSubnet(clash)}`);
       if (c.IPRange) {
         const r = parseSubnet(c.IPRange, `${field}.IPRange`);
-        if (r.family !== s.family || r.base < s.base || r.base + (1n << BigInt((s.family === 4 ? 32 : 128) - r.bits)) > s.base + (1n << BigInt((s.family === 4 ? 32 : 128) - s.bits))) {
-          throw new InvalidInput(`${field}.IPRange`, `the IP range ${c.IPRange} is not inside the subnet ${c.Subnet}`);
-        }
+        if (!within(r, s)) throw new InvalidInput(`${field}.IPRange`, `the IP range ${c.IPRange} is not inside the subnet ${c.Subnet}`);
       }
       let gw = s.base + 1n;
       if (c.Gateway) {
@@ -224,15 +221,14 @@ export class Networks {
     if (!n.Bridge) throw new InvalidInput('network', `container cannot be connected to the ${n.Name} network`);
     if (n.Endpoints[j.containerId]) throw new Forbidden('network', `endpoint with name ${j.name} already exists in network ${n.Name}`);
     this.ensureBridge(n);
-    const v4 = n.IPAM.Config.find((c) => !c.Subnet.includes(':'))!;
+    const v4 = ipv4Config(n)!;
     const subnet = parseSubnet(v4.Subnet, 'Subnet');
     const ip = this.lease(n, subnet, v4, j.ip);
     const eid = randomBytes(32).toString('hex');
     const e: EndpointRecord = {
       EndpointID: eid, ContainerID: j.containerId, Name: j.name, IPv4Address: `${formatIp(4, ip)}/${subnet.bits}`, IPv6Address: '',
-      MacAddress: j.mac || macOf(ip), Aliases: j.aliases ?? [], HostLink: `bv${eid.slice(0, 12)}`, Ports: [],
+      MacAddress: j.mac || macOf(ip), Aliases: j.aliases ?? [], HostLink: `bv${eid.slice(0, 12)}`, Ports: this.resolvePorts(j.ports ?? []),
     };
-    e.Ports = this.resolvePorts(j.ports ?? []);
     n.Endpoints[j.containerId] = e;
     try {
       runLinks(endpointPlan({
@@ -254,7 +250,7 @@ export class Networks {
   private lease(n: NetworkRecord, subnet: Subnet, c: IpamConfig, asked?: string): bigint {
     const used = new Set([parseIp(c.Gateway, 'Gateway').value, ...Object.values(n.Endpoints).map((e) => parseIp(e.IPv4Address.split('/')[0]!, 'IPv4Address').value)]);
     if (asked) {
-      if (!n.IPAM.Config.some((x) => x.Subnet === c.Subnet && n.Name !== 'bridge')) throw new InvalidInput('IPAMConfig.IPv4Address', 'user specified IP address is supported only with user-defined networks');
+      if (n.Name === 'bridge') throw new InvalidInput('IPAMConfig.IPv4Address', 'user specified IP address is supported only with user-defined networks');
       const a = parseIp(asked, 'IPAMConfig.IPv4Address');
       if (!contains(subnet, a.family, a.value)) throw new InvalidInput('IPAMConfig.IPv4Address', `no available IP: ${asked} is outside ${c.Subnet}`);
       if (used.has(a.value)) throw new Conflict('IPAMConfig.IPv4Address', `Address already in use: ${asked}`);
@@ -328,7 +324,8 @@ export class Networks {
   private syncFirewall(): void {
     // a bridge that exists keeps its rules (masquerade, isolation) whether or not a container is on it now:
     // a run --rm then costs no nft at its start or end; the table goes when no berth bridge is left
-    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && linkExists(n.Bridge)));
+    const links = linkNames();
+    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && links.has(n.Bridge)));
     if (text === this.applied) return;
     this.applied = undefined; // unknown until nft has taken it
     applyRuleset(this.o.table, text);

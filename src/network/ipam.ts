@@ -58,6 +58,7 @@ export const formatSubnet = (s: Subnet) => `${formatIp(s.family, s.base)}/${s.bi
 const mask = (f: 4 | 6, bits: number) => ((1n << BigInt(width(f))) - 1n) ^ ((1n << BigInt(width(f) - bits)) - 1n);
 export const size = (s: Subnet) => 1n << BigInt(width(s.family) - s.bits);
 export const contains = (s: Subnet, family: 4 | 6, ip: bigint) => family === s.family && ip >= s.base && ip < s.base + size(s);
+export const within = (inner: Subnet, outer: Subnet) => inner.family === outer.family && inner.base >= outer.base && inner.base + size(inner) <= outer.base + size(outer);
 export const overlaps = (a: Subnet, b: Subnet) => a.family === b.family && a.base < b.base + size(b) && b.base < a.base + size(a);
 
 /** docker's default address pools: 172.17–31.0.0/16, then 192.168.0.0/16 in /20s. */

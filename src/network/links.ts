@@ -92,8 +92,10 @@ export function runLinks(ops: LinkOp[]): void {
  * /proc/net/dev, which is the reader's namespace's; /sys/class/net is the
  * namespace's that mounted /sys (the host's, for a berthd in a namespace of its own).
  */
-export function linkExists(name: string): boolean {
+export function linkNames(): Set<string> {
   let text = '';
-  try { text = readFileSync('/proc/net/dev', 'utf8'); } catch { return false; }
-  return text.split('\n').slice(2).some((l) => l.trim().split(':')[0] === name);
+  try { text = readFileSync('/proc/net/dev', 'utf8'); } catch { return new Set(); }
+  return new Set(text.split('\n').slice(2).map((l) => l.trim().split(':')[0]!).filter(Boolean));
 }
+
+export const linkExists = (name: string): boolean => linkNames().has(name);

@@ -45,6 +45,9 @@ export interface NetworkRecord {
   Endpoints: Record<string, EndpointRecord>;
 }
 
+/** A network's IPv4 IPAM config (its gateway is the one its containers route through). */
+export const ipv4Config = (n: NetworkRecord): IpamConfig | undefined => n.IPAM.Config.find((c) => !c.Subnet.includes(':'));
+
 export class NetworkFiles {
   constructor(readonly dir: string) { mkdirSync(dir, { recursive: true, mode: 0o700 }); }
 

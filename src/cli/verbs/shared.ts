@@ -100,7 +100,7 @@ export function addRunOptions(c: Command): Command {
     .option('--device <host[:container[:perms]]>', 'add a host device', collect)
     .option('--sysctl <K=V>', 'namespaced kernel parameter', collect)
     .option('--add-host <name:ip>', 'a line for /etc/hosts', collect)
-    .option('--link <name[:alias]>', 'a legacy link to another container (checked; it adds nothing without a bridge network)', collect)
+    .option('--link <name[:alias]>', 'a legacy link to another container (its address in /etc/hosts)', collect)
     .option('--dns <ip>', 'a nameserver for /etc/resolv.conf', collect).option('--dns-search <domain>', 'a search domain', collect).option('--dns-option <opt>', 'a resolver option', collect)
     .option('--group-add <group>', 'another group for the process', collect)
     .option('--oom-kill-disable', 'the OOM killer spares this container')
