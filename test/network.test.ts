@@ -36,6 +36,13 @@ function fetchText(port: number, host = '127.0.0.1'): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** fetchText once the container's server listens: `run -d` returns before its process has bound the port. */
+async function fetchWhenUp(port: number): Promise<string> {
+  let got = await fetchText(port);
+  for (let i = 0; i < 30 && got === 'error ECONNREFUSED'; i++) { await sleep(100); got = await fetchText(port); }
+  return got;
+}
+
 describe('plans and rules (no root)', () => {
   test('IPAM: subnets and addresses as docker writes them; the default pools skip what the host routes', () => {
     assert.equal(formatIp(6, parseIp('fd00::1', 'x').value), 'fd00::1');
@@ -145,8 +152,8 @@ describe('networks through the docker CLI', () => {
     web('p1', ['-p', '127.0.0.1:18081:80']);
     web('p2', ['-p', '18082:80']);
     hostListener = createServer().listen(18083, '127.0.0.1');
-    assert.equal(await fetchText(18081), 'p1\n');
-    assert.equal(await fetchText(18082), 'p2\n');
+    assert.equal(await fetchWhenUp(18081), 'p1\n');
+    assert.equal(await fetchWhenUp(18082), 'p2\n');
     assert.equal(d.docker(['port', 'p1']).out, '80/tcp -> 127.0.0.1:18081\n');
     const ports = JSON.parse(d.docker(['inspect', 'p2']).out)[0].NetworkSettings.Ports;
     assert.deepEqual(ports['80/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18082' }]);
@@ -156,7 +163,7 @@ describe('networks through the docker CLI', () => {
     assert.equal(p3.code, 0, p3.err);
     const port3 = Number(/:(\d+)$/.exec(d.docker(['port', 'p3', '80']).out.trim())?.[1]);
     assert.ok(port3 >= 32768 && port3 <= 60999, String(port3));
-    assert.equal(await fetchText(port3), 'p3\n');
+    assert.equal(await fetchWhenUp(port3), 'p3\n');
     // no process holds the published ports: the kernel forwards them
     const holders = spawnSync('sh', ['-c', 'cat /proc/net/tcp | awk \'$4=="0A"{print $2}\' | grep -ci ":46A1$" || true'], { encoding: 'utf8' }).stdout.trim();
     assert.equal(holders, '0', 'nothing listens on 18081 on the host');
@@ -240,6 +247,7 @@ describe('networks through the docker CLI', () => {
 
   test('kill -9 of berthd: published ports keep answering; the restarted daemon shows and manages them', async () => {
     web('survivor', ['-p', '127.0.0.1:18084:80']);
+    assert.equal(await fetchWhenUp(18084), 'survivor\n');
     await d.crash();
     assert.equal(await fetchText(18084), 'survivor\n');
     await d.start();
