@@ -84,32 +84,6 @@
       ]
     },
     {
-      "target_name": "berth-net",
-      "type": "none",
-      "actions": [
-        {
-          "action_name": "musl_static",
-          "inputs": [
-            "native/musl-static.sh",
-            "native/net/net.c",
-            "native/common/io.c",
-            "native/common/io.h"
-          ],
-          "outputs": [
-            "<(PRODUCT_DIR)/berth-net"
-          ],
-          "action": [
-            "sh",
-            "native/musl-static.sh",
-            "<(PRODUCT_DIR)/berth-net",
-            "static",
-            "native/net/net.c",
-            "native/common/io.c"
-          ]
-        }
-      ]
-    },
-    {
       "target_name": "berth-init",
       "type": "none",
       "actions": [
@@ -161,6 +135,9 @@
         "native/fsx/fsx.c",
         "native/fsx/at.c",
         "native/fsx/proc.c",
+        "native/net/net.c",
+        "native/net/napi.c",
+        "native/common/io.c",
         "native/common/sealed.c"
       ],
       "cflags": [

@@ -261,6 +261,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   fsx_register_at(env, exports);
   fsx_register_proc(env, exports);
+  net_register(env, exports);
   return exports;
 }
 

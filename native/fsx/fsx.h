@@ -28,4 +28,5 @@ bool fsx_int32_arg(napi_env env, napi_callback_info info, const char *usage, int
 /* Add the *at calls (at.c) and the process and descriptor calls (proc.c) to the module's exports. */
 void fsx_register_at(napi_env env, napi_value exports);
 void fsx_register_proc(napi_env env, napi_value exports);
+void net_register(napi_env env, napi_value exports); /* native/net/napi.c */
 #endif

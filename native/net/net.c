@@ -1,6 +1,9 @@
-/* berth-net: carries out a network plan over rtnetlink, one op per line on
- * stdin, in order, and stops at the first that fails. It decides nothing:
- * src/network/links.ts writes the plan (names, addresses, routes).
+/* The network executor: carries out a plan over rtnetlink, one op per line,
+ * in order, and stops at the first that fails. It decides nothing:
+ * src/network/links.ts writes the plan (names, addresses, routes). It runs
+ * inside berthd (napi.c): a process per change cost more than the change.
+ * A network namespace is per thread, so "netns" moves only the calling
+ * thread, and the thread is back in its own before the call returns.
  *
  *   netns PATH                 later ops run in this network namespace ("host": the one we started in)
  *   bridge NAME MTU            a bridge (MTU 0: the kernel's)
@@ -14,7 +17,7 @@
  *   del NAME                   delete a link; one that is gone already is no error
  *   sysctl PATH VALUE          write /proc/sys/PATH in the current namespace
  *
- * A failure is one line on stderr, "berth-net: line N: OP: reason", and exit 1. */
+ * A failure is "line N: OP: reason", and nothing after that op is done. */
 #include "../common/io.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,7 +27,9 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include "net.h"
 #include <sched.h>
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +39,21 @@
 
 unsigned int if_nametoindex(const char *ifname);
 
+/* One plan at a time (berthd's main thread); a failure unwinds to net_run_plan. */
 static int lineno;
 static char op_name[32];
+static char *err_out;
+static size_t err_len;
+static jmp_buf failed;
+static int pending_fd = -1; /* a namespace fd an op holds when it fails */
 
-static void die(const char *fmt, ...) {
+static __attribute__((noreturn)) void die(const char *fmt, ...) {
+  int n = snprintf(err_out, err_len, "line %d: %s: ", lineno, op_name);
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "berth-net: line %d: %s: ", lineno, op_name);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, "\n");
+  if (n >= 0 && (size_t)n < err_len) vsnprintf(err_out + n, err_len - (size_t)n, fmt, ap);
   va_end(ap);
-  exit(1);
+  longjmp(failed, 1);
 }
 
 /* ---- messages ---- */
@@ -84,11 +93,12 @@ static int talk(struct msg *m) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) die("netlink socket: %s", strerror(errno));
   struct sockaddr_nl sa = {.nl_family = AF_NETLINK};
-  if (sendto(fd, m, m->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) die("netlink send: %s", strerror(errno));
   char reply[8192];
-  ssize_t n = recv(fd, reply, sizeof(reply), 0);
+  ssize_t n = sendto(fd, m, m->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa));
+  if (n >= 0) n = recv(fd, reply, sizeof(reply), 0);
+  int e = errno;
   close(fd);
-  if (n < 0) die("netlink receive: %s", strerror(errno));
+  if (n < 0) die("netlink: %s", strerror(e));
   struct nlmsghdr *h = (struct nlmsghdr *)reply;
   if (!NLMSG_OK(h, (unsigned)n) || h->nlmsg_type != NLMSG_ERROR) die("netlink: unexpected reply");
   return -((struct nlmsgerr *)NLMSG_DATA(h))->error;
@@ -220,15 +230,17 @@ static int parse_mac(const char *s, unsigned char *mac) {
 
 static void run(int argc, char **a, int host_ns) {
   if (!strcmp(a[0], "netns") && argc == 2) {
-    int fd = strcmp(a[1], "host") ? open_ns(a[1]) : host_ns;
+    int fd = strcmp(a[1], "host") ? (pending_fd = open_ns(a[1])) : host_ns;
     if (setns(fd, CLONE_NEWNET) < 0) die("%s: %s", a[1], strerror(errno));
     if (fd != host_ns) close(fd);
+    pending_fd = -1;
   } else if (!strcmp(a[0], "bridge") && argc == 3) {
     new_link(a[1], atoi(a[2]), "bridge", NULL, -1);
   } else if (!strcmp(a[0], "veth") && argc == 5) {
-    int ns = open_ns(a[4]);
-    new_link(a[1], atoi(a[3]), "veth", a[2], ns);
-    close(ns);
+    pending_fd = open_ns(a[4]);
+    new_link(a[1], atoi(a[3]), "veth", a[2], pending_fd);
+    close(pending_fd);
+    pending_fd = -1;
   } else if (!strcmp(a[0], "master") && argc == 3) {
     int br = ifindex(a[2]);
     set_link(a[1], 0, IFLA_MASTER, &br, sizeof(br));
@@ -253,17 +265,36 @@ static void run(int argc, char **a, int host_ns) {
   }
 }
 
-int main(void) {
-  int host_ns = open_ns("/proc/self/ns/net");
-  char line[1024];
-  while (fgets(line, sizeof(line), stdin)) {
-    lineno++;
-    char *a[8];
-    int argc = 0;
-    for (char *t = strtok(line, " \t\n"); t && argc < 8; t = strtok(NULL, " \t\n")) a[argc++] = t;
-    if (!argc) continue;
-    snprintf(op_name, sizeof(op_name), "%s", a[0]);
-    run(argc, a, host_ns);
+int net_run_plan(char *plan, char *err, size_t errlen) {
+  err_out = err;
+  err_len = errlen;
+  err[0] = 0;
+  lineno = 0;
+  snprintf(op_name, sizeof(op_name), "start");
+  /* this thread's namespace, not the process's: the one to come back to */
+  int host_ns = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host_ns < 0) {
+    snprintf(err, errlen, "open /proc/thread-self/ns/net: %s", strerror(errno));
+    return -1;
   }
-  return 0;
+  int rc = 0;
+  char *save = NULL;
+  if (setjmp(failed)) {
+    rc = -1;
+  } else {
+    for (char *line = strtok_r(plan, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+      lineno++;
+      char *a[8], *word = NULL;
+      int argc = 0;
+      for (char *t = strtok_r(line, " \t", &word); t && argc < 8; t = strtok_r(NULL, " \t", &word)) a[argc++] = t;
+      if (!argc) continue;
+      snprintf(op_name, sizeof(op_name), "%s", a[0]);
+      run(argc, a, host_ns);
+    }
+  }
+  if (pending_fd >= 0) close(pending_fd);
+  pending_fd = -1;
+  if (setns(host_ns, CLONE_NEWNET) < 0) abort(); /* a daemon thread left in a container's namespace must not go on */
+  close(host_ns);
+  return rc;
 }

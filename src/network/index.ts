@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { applyRuleset, ruleset } from './firewall.js';
-import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks } from './links.js';
+import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks, type LinkOp } from './links.js';
 import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, within, type Subnet } from './ipam.js';
 import { NetworkFiles, ipv4Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
@@ -79,7 +79,11 @@ export class Networks {
   }
 
   /** The daemon stops: the DNS sockets close (links and rules stay, with the containers). */
-  shutdown(): void { this.dns.stopAll(); }
+  shutdown(): void {
+    this.dns.stopAll();
+    clearTimeout(this.sweep);
+    this.deleteLingering();
+  }
 
   /** The address of a network's embedded DNS (its gateway), for a user-defined network; the default bridge has none, as in docker. */
   resolverOf(ref: string): string | undefined {
@@ -298,19 +302,37 @@ export class Networks {
     this.o.publish('disconnect', n, { container: containerId });
   }
 
-  /** A container ended (its namespace, and the veth with it, are gone): its endpoints and ports are given back. */
+  /**
+   * A container ended: its endpoints and ports are given back. Its veth goes
+   * with its namespace, which the kernel tears down a little later; deleting
+   * it here would wait for that (about 10 ms of RCU grace per link) on the
+   * exit path. A link still there a while later (its namespace held open) is
+   * deleted then.
+   */
   release(containerId: string): void {
     let changed = false;
     for (const n of this.nets.values()) {
       const e = n.Endpoints[containerId];
       if (!e) continue;
       delete n.Endpoints[containerId];
-      if (linkExists(e.HostLink)) { try { runLinks([{ op: 'del', name: e.HostLink }]); } catch { /* gone meanwhile */ } }
+      this.lingering.add(e.HostLink);
       this.files.save(n);
       this.o.publish('disconnect', n, { container: containerId });
       changed = true;
     }
     if (changed) this.syncFirewall();
+    if (changed && !this.sweep) this.sweep = setTimeout(() => this.deleteLingering(), 2000).unref();
+  }
+
+  private readonly lingering = new Set<string>();
+  private sweep: NodeJS.Timeout | undefined;
+
+  private deleteLingering(): void {
+    this.sweep = undefined;
+    const links = linkNames();
+    const left = [...this.lingering].filter((l) => links.has(l));
+    this.lingering.clear();
+    if (left.length) { try { runLinks(left.map((name): LinkOp => ({ op: 'del', name }))); } catch (e) { process.stderr.write(`berthd: ${(e as Error).message}\n`); } }
   }
 
   /** The networks a container is on now, by name. */

@@ -1,9 +1,9 @@
 // Links as a plan (data): a network's bridge, a container's veth pair and
-// its addresses and routes. berth-net (native/net) carries a plan out over
-// rtnetlink, one process per change; tests read the plans without root.
-import { spawnSync } from 'node:child_process';
+// its addresses and routes. The network executor (native/net, a call of
+// berthd's addon) carries a plan out over rtnetlink; tests read the plans
+// without root.
 import { readFileSync } from 'node:fs';
-import { nativeBuild } from '../util/project.js';
+import { fsx } from '../util/fsx.js';
 
 export type LinkOp =
   | { op: 'netns'; path: string }
@@ -58,7 +58,7 @@ export function endpointPlan(e: EndpointLinks): LinkOp[] {
   ];
 }
 
-/** The plan as berth-net reads it: one op a line. */
+/** The plan as the executor reads it: one op a line. */
 export function planText(ops: LinkOp[]): string {
   return ops.map((o) => {
     switch (o.op) {
@@ -79,12 +79,10 @@ export function planText(ops: LinkOp[]): string {
 
 export class LinkError extends Error {}
 
-/** Carries the plan out; throws berth-net's words on the first op that fails. */
+/** Carries the plan out; throws the executor's words on the first op that fails (the ops before it stay done). */
 export function runLinks(ops: LinkOp[]): void {
   if (!ops.length) return;
-  const r = spawnSync(nativeBuild('berth-net'), [], { input: planText(ops), encoding: 'utf8' });
-  if (r.error) throw new LinkError(`berth-net: ${r.error.message}`);
-  if (r.status !== 0) throw new LinkError(r.stderr.trim() || `berth-net exited ${r.status}`);
+  try { fsx().netPlan(planText(ops)); } catch (e) { throw new LinkError(`network: ${(e as Error).message}`); }
 }
 
 /**

@@ -34,6 +34,8 @@ export interface Fsx {
   pipe(): [number, number];
   /** posix_spawn in a new session, fds[i] as the child's fd i (-1: /dev/null); the pid. The caller reaps it. */
   spawn(path: string, argv: string[], fds: number[]): number;
+  /** Carries out a network plan (src/network/links.ts's text) over rtnetlink; throws the failing op's words. */
+  netPlan(text: string): void;
   /** A close-on-exec memfd holding a sealed (unchangeable) copy of the file at `path`: its fd. */
   sealedCopy(path: string): number;
   /** A close-on-exec unix socket bound at `path` and listening: its fd. */

@@ -107,7 +107,14 @@ export class PrivateBerthd {
   get netNames(): { table: string; defaultBridge: string } { return hostNames(this.dataRoot, '/var/lib/berth'); }
 
   /** What this daemon's networks have on the host now: its nft table, bridges and host veths (berth's "bv" links). */
+  /** berth's links and table on the host; a container's veth goes with its namespace, which the kernel tears down in its own time: waited for up to 3 s. */
   netLeftovers(): string[] {
+    let left = this.netLeftoversNow();
+    for (let i = 0; i < 30 && left.length; i++) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); left = this.netLeftoversNow(); }
+    return left;
+  }
+
+  private netLeftoversNow(): string[] {
     const out: string[] = [];
     if (spawnSync('nft', ['list', 'table', 'ip', this.netNames.table], { encoding: 'utf8' }).status === 0) out.push(`nft table ip ${this.netNames.table}`);
     const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
