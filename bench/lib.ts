@@ -38,7 +38,7 @@ export function startBerthd(name: string): BenchDaemon {
     // its default bridge and nft table outlive it, as containers do: a bench's go with it
     const net = hostNames(dataRoot, '/var/lib/berth');
     spawnSync('ip', ['link', 'del', net.defaultBridge], { stdio: 'ignore' });
-    spawnSync('nft', ['delete', 'table', 'ip', net.table], { stdio: 'ignore' });
+    spawnSync('nft', ['delete', 'table', 'inet', net.table], { stdio: 'ignore' });
     spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
     rmSync(work, { recursive: true, force: true });
     rmSync(execRoot, { recursive: true, force: true });

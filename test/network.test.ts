@@ -5,10 +5,10 @@
 // to the containers' own namespaces. Nothing is left behind.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
-import { createSocket, type Socket } from 'node:dgram';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -19,10 +19,11 @@ import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, dockerBin } from './helpers/berthd.js';
 import { bridgePlan, endpointPlan, planText } from '../src/network/links.js';
 import { ruleset } from '../src/network/firewall.js';
-import { formatIp, parseIp, parseSubnet, pickSubnet, hostRoutes } from '../src/network/ipam.js';
+import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
 import type { NetworkRecord } from '../src/network/index.js';
 
 const IMG = 'berth-test/netbox:1';
+const require = createRequire(import.meta.url);
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-net-`));
 
 /** An HTTP GET of the host's loopback; the body, or the error's code. */
@@ -54,6 +55,11 @@ describe('plans and rules (no root)', () => {
       'eth0\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\ndocker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n');
     assert.deepEqual(routes.map((r) => `${formatIp(4, r.base)}/${r.bits}`), ['172.17.0.0/16']);
     assert.equal(`${formatIp(4, pickSubnet(routes).base)}`, '172.18.0.0');
+    // IPv6: the host's routes (a new network must not overlap them either), and docker's unique local /64 when --ipv6 names no subnet
+    const six = hostRoutes6('fd000000000000000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     eth0\n' +
+      '00000000000000000000000000000000 00 00000000000000000000000000000000 00 fd000000000000000000000000000001 00000400 00000001 00000000 00000003     eth0\n');
+    assert.deepEqual(six.map(formatSubnet), ['fd00::/64']);
+    assert.equal(formatSubnet(ulaSubnet(Buffer.from('0123456789', 'hex'))), 'fd01:2345:6789::/64');
   });
 
   test('a container\'s links are one plan: its veth end made in its namespace, named, addressed and routed there', () => {
@@ -70,25 +76,56 @@ describe('plans and rules (no root)', () => {
     });
     const ep = { EndpointID: 'e', ContainerID: 'c', Name: 'web', IPv4Address: '172.18.0.2/16', IPv6Address: '', MacAddress: '', Aliases: [], HostLink: 'bv1', Ports: [{ proto: 'tcp' as const, hostIp: '127.0.0.1', hostPort: 8080, containerPort: 80 }, { proto: 'udp' as const, hostIp: '0.0.0.0', hostPort: 5353, containerPort: 53 }] };
     assert.equal(ruleset('berth', []), '');
-    assert.ok(!ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, {})]).includes('dnat to'), 'a bridge without published ports has no DNAT');
+    assert.ok(!ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, {})]).includes('dnat ip'), 'a bridge without published ports has no DNAT');
     const text = ruleset('berth', [net('bridge', 'berth0', '172.18.0.0/16', false, { c: ep }), net('quiet', 'br-q', '172.19.0.0/16', true, {})]);
-    for (const line of ['ip daddr 127.0.0.1 tcp dport 8080 dnat to 172.18.0.2:80', 'udp dport 5353 dnat to 172.18.0.2:53', 'ip saddr 172.18.0.0/16 oifname != "berth0" masquerade',
+    for (const line of ['meta nfproto ipv4 ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 172.18.0.2:80', 'meta nfproto ipv4 udp dport 5353 dnat ip to 172.18.0.2:53', 'ip saddr 172.18.0.0/16 oifname != "berth0" masquerade',
       'iifname "berth0" oifname { "br-q" } drop', 'iifname "br-q" oifname != "br-q" drop', 'fib daddr type local jump published']) assert.ok(text.includes(line), `${line}\n${text}`);
     assert.ok(!text.includes('ip saddr 172.19.0.0/16 oifname != "br-q" masquerade'), 'an internal network has no way out');
+    assert.ok(!text.includes('ipv6'), 'no IPv6 rule for a network without IPv6');
+    // IPv6: its subnet masqueraded, its ports published on the host's IPv6 addresses too (but for one bound to 127.0.0.1)
+    const six = { ...net('six', 'br-6', '172.21.0.0/16', false, { c: { ...ep, IPv4Address: '172.21.0.2/16', IPv6Address: 'fd00:1::2/64' } }), EnableIPv6: true };
+    six.IPAM.Config.push({ Subnet: 'fd00:1::/64', Gateway: 'fd00:1::1' });
+    const text6 = ruleset('berth', [six]);
+    for (const line of ['ip6 saddr fd00:1::/64 oifname != "br-6" masquerade', 'meta nfproto ipv6 ip6 daddr != ::1 udp dport 5353 dnat ip6 to [fd00:1::2]:53', 'meta nfproto ipv4 udp dport 5353 dnat ip to 172.21.0.2:53']) assert.ok(text6.includes(line), `${line}\n${text6}`);
+    assert.ok(!text6.includes('dport 8080 dnat ip6'), 'a port bound to 127.0.0.1 is not published on IPv6');
   });
 });
 
-/** A resolver on the host's loopback that knows one name: berthd forwards there, and nowhere else. */
+/**
+ * A resolver on the host's loopback that knows one name: berthd forwards
+ * there, and nowhere else. Its own process: the docker CLI calls of the
+ * tests block this one's event loop.
+ */
 const UPSTREAM = '127.0.0.153';
-function startUpstream(): Promise<Socket> {
-  const s = createSocket('udp4');
-  s.on('message', (m, from) => {
-    const q = dnsPacket.decode(m);
-    const name = q.questions?.[0]?.name ?? '';
-    const answers = name === 'upstream.test' ? [{ type: 'A' as const, name, ttl: 60, class: 'IN' as const, data: '10.9.9.9' }] : [];
-    s.send(dnsPacket.encode({ id: q.id, type: 'response', flags: answers.length ? 0 : 3, questions: q.questions, answers }), from.port, from.address);
+const UPSTREAM_JS = `
+const dns = require(${JSON.stringify(require.resolve('dns-packet'))}), net = require('net'), dgram = require('dgram');
+const answer = (m) => {
+  const q = dns.decode(m), name = q.questions[0] ? q.questions[0].name : '';
+  const answers = name === 'upstream.test' && q.questions[0].type === 'A' ? [{ type: 'A', name, ttl: 60, class: 'IN', data: '10.9.9.9' }] : [];
+  return dns.encode({ id: q.id, type: 'response', flags: name === 'upstream.test' ? 0 : 3, questions: q.questions, answers });
+};
+const udp = dgram.createSocket('udp4');
+udp.on('message', (m, f) => udp.send(answer(m), f.port, f.address));
+const tcp = net.createServer((c) => c.once('data', (b) => { const a = answer(b.subarray(2)); c.end(Buffer.concat([Buffer.from([a.length >> 8, a.length & 255]), a])); }));
+udp.bind(53, '${UPSTREAM}', () => tcp.listen(53, '${UPSTREAM}', () => console.log('ready')));
+`;
+function startUpstream(): Promise<ChildProcess> {
+  const p = spawn(process.execPath, ['-e', UPSTREAM_JS], { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((res, rej) => { p.stdout!.once('data', () => res(p)); p.once('exit', (c) => rej(new Error(`the test resolver exited ${c}`))); });
+}
+
+/** A query for an A record over TCP to server:53, as a resolver asks when UDP's answer was truncated: the addresses answered. */
+function askTcp(server: string, name: string): Promise<string[]> {
+  return new Promise((res, rej) => {
+    const c = createConnection(53, server, () => c.write(dnsPacket.streamEncode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] })));
+    let buf = Buffer.alloc(0);
+    c.on('data', (b) => {
+      buf = Buffer.concat([buf, b]);
+      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { c.destroy(); res((dnsPacket.streamDecode(buf).answers ?? []).map((a) => String((a as { data: unknown }).data))); }
+    });
+    c.on('error', rej);
+    c.setTimeout(5000, () => { c.destroy(); rej(new Error(`no TCP answer from ${server}`)); });
   });
-  return new Promise((res) => s.bind(53, UPSTREAM, () => res(s)));
 }
 
 describe('networks through the docker CLI', () => {
@@ -96,7 +133,7 @@ describe('networks through the docker CLI', () => {
   writeFileSync(resolvConf, `nameserver ${UPSTREAM}\n`);
   const d = new PrivateBerthd({ env: { BERTH_RESOLV_CONF: resolvConf } });
   let hostListener: Server | undefined;
-  let upstream: Socket | undefined;
+  let upstream: ChildProcess | undefined;
   before(async () => {
     upstream = await startUpstream();
     makeRootfs(join(work, 'rootfs'));
@@ -107,7 +144,7 @@ describe('networks through the docker CLI', () => {
   });
   after(async () => {
     hostListener?.close();
-    upstream?.close();
+    upstream?.kill();
     await d.stop();
     assert.deepEqual(d.netLeftovers(), [], 'no table, bridge or veth of this daemon stays');
     rmSync(work, { recursive: true, force: true });
@@ -204,6 +241,54 @@ describe('networks through the docker CLI', () => {
     assert.equal(d.docker(['network', 'rm', 'front', 'back']).code, 0);
   });
 
+  test('embedded DNS on a user-defined network: names and aliases over UDP and TCP, other names from the host\'s resolver; none on the default bridge', async (t) => {
+    t.after(() => { d.docker(['rm', '-f', 'dn1']); d.docker(['network', 'rm', 'dnsnet']); });
+    assert.equal(d.docker(['network', 'create', 'dnsnet']).code, 0);
+    assert.equal(d.docker(['run', '-d', '--name', 'dn1', '--network', 'dnsnet', '--network-alias', 'dee', IMG, 'sleep', '60']).code, 0);
+    const ip = ipOf('dn1', 'dnsnet');
+    const gw = JSON.parse(d.docker(['network', 'inspect', 'dnsnet']).out)[0].IPAM.Config[0].Gateway as string;
+    const look = (net: string, name: string) => d.docker(['run', '--rm', '--network', net, IMG, 'sh', '-c', `cat /etc/resolv.conf; nslookup ${name}`]);
+    const byName = look('dnsnet', 'dn1');
+    assert.match(byName.out, new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}\n`));
+    assert.match(byName.out, new RegExp(`Address:? ${ip.replace(/\./g, '\\.')}`));
+    assert.match(look('dnsnet', 'dee').out, new RegExp(`Address:? ${ip.replace(/\./g, '\\.')}`));
+    assert.match(look('dnsnet', 'upstream.test').out, /Address:? 10\.9\.9\.9/, 'other names go to the host\'s resolver (the test\'s)');
+    assert.doesNotMatch(look('bridge', 'dn1').out, new RegExp(ip.replace(/\./g, '\\.')), 'the default bridge resolves no container names');
+    // TCP, from the host to the network's resolver: local names, and forwarded ones over TCP
+    assert.deepEqual(await askTcp(gw, 'dee'), [ip]);
+    assert.deepEqual(await askTcp(gw, 'upstream.test'), ['10.9.9.9']);
+  });
+
+  test('IPv6: a network with an IPv6 subnet gives each container an address of it and a route, names answer AAAA, ports publish on the host\'s IPv6 addresses', async (t) => {
+    if (!existsSync('/proc/net/if_inet6')) {
+      t.diagnostic('this kernel has no IPv6: network create --ipv6 must fail with the kernel\'s words');
+      assert.notEqual(d.docker(['network', 'create', '--ipv6', '--subnet', 'fd0c:b:1::/64', 'v6net']).code, 0);
+      return;
+    }
+    t.after(() => { d.docker(['rm', '-f', 's6']); d.docker(['network', 'rm', 'v6net']); });
+    assert.equal(d.docker(['network', 'create', '--ipv6', '--subnet', 'fd0c:b:1::/64', 'v6net']).code, 0);
+    const overlap = d.docker(['network', 'create', '--ipv6', '--subnet', 'fd0c:b:1::/80', 'v6b']);
+    assert.match(overlap.err, /Pool overlaps with other one on this address space/);
+    web('s6', ['--network', 'v6net', '-p', '18095:80']);
+    const s = JSON.parse(d.docker(['inspect', 's6']).out)[0].NetworkSettings.Networks.v6net;
+    assert.equal(s.GlobalIPv6Address, 'fd0c:b:1::2');
+    assert.equal(s.GlobalIPv6PrefixLen, 64);
+    assert.equal(s.IPv6Gateway, 'fd0c:b:1::1');
+    assert.match(s.IPAddress, /^\d+\.\d+\.\d+\.\d+$/, 'and IPv4 beside it, as docker gives');
+    const probe = d.docker(['run', '--rm', '--network', 'v6net', '--ip6', 'fd0c:b:1::99', IMG, 'sh', '-c',
+      'ip -6 addr show eth0; ip -6 route; nslookup -type=AAAA s6; printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 fd0c:b:1::2 80 | tail -1']);
+    assert.match(probe.out, /inet6 fd0c:b:1::99\/64/);
+    assert.match(probe.out, /default via fd0c:b:1::1/);
+    assert.match(probe.out, /Address:? fd0c:b:1::2/);
+    assert.match(probe.out, /s6\n$/);
+    assert.match(d.docker(['exec', 's6', 'cat', '/etc/hosts']).out, /fd0c:b:1::2\t[0-9a-f]{12}\n$/);
+    // published: from the host's IPv6 address on the bridge, and from 127.0.0.1; ::1 is refused at once, not left to time out
+    assert.equal(await fetchText(18095, 'fd0c:b:1::1'), 's6\n');
+    assert.equal(await fetchText(18095), 's6\n');
+    assert.equal(await fetchText(18095, '::1'), 'error ECONNREFUSED');
+    assert.match(d.docker(['run', '--rm', '--network', 'v6net', '--ip6', 'fd0c:b:2::9', IMG, 'true']).err, /fd0c:b:2::9 is outside fd0c:b:1::\/64/);
+  });
+
   test('bad input gets docker\'s status and words, and leaves nothing made', async () => {
     const create = (body: unknown) => d.api('POST', '/networks/create', JSON.stringify(body));
     assert.equal((await create({ Name: 'n1', IPAM: { Config: [{ Subnet: '10.232.0.0/16' }] } })).status, 201);
@@ -257,6 +342,6 @@ describe('networks through the docker CLI', () => {
     await sleep(100);
     assert.match(await fetchText(18084), /^error/);
     assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv')), [], 'no veth stays');
-    assert.doesNotMatch(spawnSync('nft', ['list', 'table', 'ip', d.netNames.table], { encoding: 'utf8' }).stdout, /dnat to/, 'its port is gone from the table');
+    assert.doesNotMatch(spawnSync('nft', ['list', 'table', 'inet', d.netNames.table], { encoding: 'utf8' }).stdout, /dnat ip6? to/, 'its port is gone from the table');
   });
 });

@@ -19,6 +19,7 @@
  *
  * A failure is "line N: OP: reason", and nothing after that op is done. */
 #include "../common/io.h"
+#include "net.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,7 +28,6 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
-#include "net.h"
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +176,7 @@ static void add_addr(const char *name, const char *cidr) {
   start(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof(ifa));
   put(&m, IFA_LOCAL, a, alen);
   put(&m, IFA_ADDRESS, a, alen);
+  if (fam == AF_INET6) put_u32(&m, IFA_FLAGS, IFA_F_NODAD); /* the address is ours alone: usable at once, not after DAD */
   if (fam == AF_INET && plen < 31) {
     unsigned char b[4];
     memcpy(b, a, 4);

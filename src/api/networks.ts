@@ -2,7 +2,7 @@
 // disconnect) and what a container shows of its networks (inspect's
 // NetworkSettings, the list's Ports), as dockerd shows them.
 import type { Engine, ContainerRecord } from '../engine/index.js';
-import { ipv4Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
+import { ipv4Config, ipv6Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
 import { InvalidInput } from '../util/check.js';
 import { filtersOf, type Router } from './server.js';
 
@@ -79,25 +79,31 @@ export function networkSettings(e: Engine, r: ContainerRecord) {
     const key = `${p.containerPort}/${p.proto}`;
     (Ports[key] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
   }
-  const [ip, bits] = (first?.IPv4Address ?? '').split('/');
-  const gw = first ? ipv4Config(view.find((v) => v.endpoint === first)!.network)?.Gateway ?? '' : '';
+  const firstNet = first ? view.find((v) => v.endpoint === first)!.network : undefined;
+  const a = addresses(firstNet, first);
   return {
     Bridge: '', SandboxID: '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0, Ports,
     SandboxKey: r.State.Running && r.State.Pid ? `/proc/${r.State.Pid}/ns/net` : '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
-    EndpointID: first?.EndpointID ?? '', Gateway: gw, GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
-    IPAddress: ip ?? '', IPPrefixLen: bits ? Number(bits) : 0, IPv6Gateway: '', MacAddress: first?.MacAddress ?? '', Networks,
+    EndpointID: first?.EndpointID ?? '', ...a, MacAddress: first?.MacAddress ?? '', Networks,
   };
 }
 
 function endpointView(n: NetworkRecord | undefined, ep: EndpointRecord | undefined, r: ContainerRecord) {
   const cfg = n ? r.Networks?.[n.Name] : undefined;
-  const [ip, bits] = (ep?.IPv4Address ?? '').split('/');
   const custom = n && !['bridge', 'host', 'none'].includes(n.Name);
   return {
     IPAMConfig: cfg?.IPAMConfig ?? null, Links: null, Aliases: cfg?.Aliases?.length ? cfg.Aliases : null, MacAddress: ep?.MacAddress ?? '', DriverOpts: null,
-    NetworkID: n?.Id ?? '', EndpointID: ep?.EndpointID ?? '', Gateway: ep && n ? ipv4Config(n)?.Gateway ?? '' : '', IPAddress: ip ?? '', IPPrefixLen: bits ? Number(bits) : 0,
-    IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+    NetworkID: n?.Id ?? '', EndpointID: ep?.EndpointID ?? '', ...addresses(n, ep),
     DNSNames: ep && custom ? [r.Name.slice(1), r.Id.slice(0, 12), ...(cfg?.Aliases ?? [])] : null,
+  };
+}
+
+/** An endpoint's addresses and gateways as docker's fields name them ('' and 0 when it has none). */
+function addresses(n: NetworkRecord | undefined, ep: EndpointRecord | undefined) {
+  const [ip, bits] = (ep?.IPv4Address ?? '').split('/'), [ip6, bits6] = (ep?.IPv6Address ?? '').split('/');
+  return {
+    Gateway: ep && n ? ipv4Config(n)?.Gateway ?? '' : '', IPAddress: ip ?? '', IPPrefixLen: bits ? Number(bits) : 0,
+    IPv6Gateway: ep?.IPv6Address && n ? ipv6Config(n)?.Gateway ?? '' : '', GlobalIPv6Address: ip6 ?? '', GlobalIPv6PrefixLen: bits6 ? Number(bits6) : 0,
   };
 }
 

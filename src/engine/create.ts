@@ -105,7 +105,7 @@ function joinedNetworks(networks: Networks, h: HostConfig, nc: { EndpointsConfig
     try { n = networks.get(name); } catch (e) { throw new InvalidInput('NetworkingConfig.EndpointsConfig', (e as Error).message); }
     if (!n.Bridge) throw new InvalidInput('NetworkingConfig.EndpointsConfig', `container cannot be connected to the ${n.Name} network and another`);
     const e = asked[name] ?? {};
-    if (e.IPAMConfig?.IPv4Address && n.Name === 'bridge') throw new InvalidInput('NetworkingConfig.EndpointsConfig', 'user specified IP address is supported only with user-defined networks');
+    if ((e.IPAMConfig?.IPv4Address || e.IPAMConfig?.IPv6Address) && n.Name === 'bridge') throw new InvalidInput('NetworkingConfig.EndpointsConfig', 'user specified IP address is supported only with user-defined networks');
     out[n.Name] = { Aliases: e.Aliases ?? [], IPAMConfig: e.IPAMConfig ?? null, MacAddress: e.MacAddress ?? '' };
   }
   return out;

@@ -30,7 +30,7 @@ export class ContainerNetworks {
     const made = nets.map(([name, cfg], i) => this.joinOne(r, pid, name, cfg, i, i === 0 ? ports : undefined));
     if (!this.host.ownEtc(r)) return;
     const etc = etcPaths(this.host.store.dir(r.Id));
-    appendHosts(etc.hosts, [...made.map((e) => hostsLine(r, e)), ...this.linkLines(r)]);
+    appendHosts(etc.hosts, [...made.flatMap((e) => hostsLines(r, e)), ...this.linkLines(r)]);
     // on a user-defined network the network's own resolver answers (names there, the host's resolvers for the rest), unless --dns names others
     const resolver = this.host.networks().resolverOf(nets[0]![0]);
     if (resolver && !r.HostConfig.Dns?.length) useNameserver(etc.resolvConf, resolver);
@@ -45,7 +45,7 @@ export class ContainerNetworks {
     const first = ports !== undefined;
     return this.host.networks().connect(name, {
       containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${pid}/ns/net`, ifname: `eth${index}`,
-      aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, mac: cfg.MacAddress || (first ? r.Config.MacAddress : undefined) || undefined,
+      aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, ip6: cfg.IPAMConfig?.IPv6Address || undefined, mac: cfg.MacAddress || (first ? r.Config.MacAddress : undefined) || undefined,
       ports: ports ?? [], defaultRoute: first,
     });
   }
@@ -75,7 +75,7 @@ export class ContainerNetworks {
       const settings = { Aliases: cfg.Aliases ?? [], IPAMConfig: cfg.IPAMConfig ?? null, MacAddress: cfg.MacAddress ?? '' };
       if (r.State.Running) {
         const e = this.joinOne(r, r.State.Pid, n.Name, settings, Object.keys(nets).length);
-        if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, [hostsLine(r, e)]);
+        if (this.host.ownEtc(r)) appendHosts(etcPaths(this.host.store.dir(r.Id)).hosts, hostsLines(r, e));
       }
       r.Networks = { ...nets, [n.Name]: settings };
       await this.host.store.save(r);
@@ -108,10 +108,10 @@ export class ContainerNetworks {
 }
 
 /** A record from before networks: its mode names the one network it joins (none for none, host and container:NAME). */
-function legacyNetworks(r: ContainerRecord): Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }> {
+function legacyNetworks(r: ContainerRecord): Record<string, { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; MacAddress?: string }> {
   const m = r.HostConfig.NetworkMode ?? 'none';
   return m === 'none' || m === 'host' || m.startsWith('container:') || m === 'default' ? {} : { [m]: {} };
 }
 
-/** The /etc/hosts line that names the container by an address of its own. */
-const hostsLine = (r: ContainerRecord, e: EndpointRecord) => `${e.IPv4Address.split('/')[0]}\t${r.Config.Hostname}`;
+/** The /etc/hosts lines that name the container by its addresses on a network (IPv4, and IPv6 when it has one). */
+const hostsLines = (r: ContainerRecord, e: EndpointRecord) => [e.IPv4Address, e.IPv6Address].filter(Boolean).map((a) => `${a.split('/')[0]}\t${r.Config.Hostname}`);

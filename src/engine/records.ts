@@ -32,7 +32,7 @@ export interface ContainerRecord {
 }
 
 /** docker's EndpointSettings as a create body or a connect gives them. */
-export interface EndpointSettings { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string } | null; MacAddress?: string }
+export interface EndpointSettings { Aliases?: string[] | null; IPAMConfig?: { IPv4Address?: string; IPv6Address?: string } | null; MacAddress?: string }
 
 export interface EngineEvent {
   Type: string; Action: string; status: string; id: string; from: string;

@@ -4,7 +4,7 @@
 // a network is masqueraded unless it is internal; networks are isolated from
 // each other. Rules berth did not write are never touched.
 import { spawnSync } from 'node:child_process';
-import type { NetworkRecord } from './records.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
 
 const q = (s: string) => JSON.stringify(s);
 
@@ -15,32 +15,24 @@ export function ruleset(table: string, networks: NetworkRecord[]): string {
   const published: string[] = [], nat: string[] = [], forward: string[] = [];
   const bridges = bridged.map((n) => n.Bridge);
   for (const n of bridged) {
-    const v4 = n.IPAM.Config.filter((c) => !c.Subnet.includes(':')).map((c) => c.Subnet);
+    const subnets = n.IPAM.Config.filter((c) => n.EnableIPv6 || !c.Subnet.includes(':')).map((c) => ({ s: c.Subnet, ip: c.Subnet.includes(':') ? 'ip6' : 'ip' }));
     const br = q(n.Bridge);
     const others = bridges.filter((b) => b !== n.Bridge);
     if (others.length) forward.push(`iifname ${br} oifname { ${others.map(q).join(', ')} } drop`);
     if (n.Internal) {
       forward.push(`iifname ${br} oifname != ${br} drop`, `oifname ${br} iifname != ${br} drop`);
     } else {
-      for (const s of v4) nat.push(`ip saddr ${s} oifname != ${br} masquerade`);
+      for (const { s, ip } of subnets) nat.push(`${ip} saddr ${s} oifname != ${br} masquerade`);
       forward.push(`iifname ${br} accept`, `oifname ${br} ct state established,related accept`, `oifname ${br} ct status dnat accept`);
     }
     // the host's loopback reaches a published port: its source must be one the container can answer
     nat.push(`oifname ${br} ip saddr 127.0.0.0/8 masquerade`);
     // hairpin: a container reaches a published port of its own network
-    for (const s of v4) nat.push(`oifname ${br} ip saddr ${s} ct status dnat masquerade`);
-    for (const e of Object.values(n.Endpoints)) {
-      const ip = e.IPv4Address.split('/')[0];
-      if (!ip || n.Internal) continue;
-      for (const p of e.Ports) {
-        const daddr = p.hostIp && p.hostIp !== '0.0.0.0' && !p.hostIp.includes(':') ? `ip daddr ${p.hostIp} ` : '';
-        if (p.hostIp.includes(':') && p.hostIp !== '::') continue; // an IPv6 host address: not for this table
-        published.push(`${daddr}${p.proto} dport ${p.hostPort} dnat to ${ip}:${p.containerPort}`);
-      }
-    }
+    for (const { s, ip } of subnets) nat.push(`oifname ${br} ${ip} saddr ${s} ct status dnat masquerade`);
+    if (!n.Internal) for (const e of Object.values(n.Endpoints)) published.push(...portRules(e));
   }
   const chain = (name: string, head: string, rules: string[]) => `  chain ${name} {\n${head ? `    ${head}\n` : ''}${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
-  return `table ip ${table} {\n`
+  return `table inet ${table} {\n`
     + chain('published', '', published)
     + chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', ['fib daddr type local jump published'])
     + chain('output', 'type nat hook output priority -100; policy accept;', ['fib daddr type local jump published'])
@@ -51,9 +43,26 @@ export function ruleset(table: string, networks: NetworkRecord[]): string {
 
 export class FirewallError extends Error {}
 
-/** Replaces berth's table with `text` (or removes it when '') in one transaction. */
+/**
+ * An endpoint's published ports as DNAT rules: to its IPv4 address from
+ * host addresses of either family ('' and 0.0.0.0: all), and to its IPv6
+ * address, when it has one, from the host's IPv6 addresses but ::1 ('' and ::: all).
+ */
+function portRules(e: EndpointRecord): string[] {
+  const v4 = e.IPv4Address.split('/')[0], v6 = e.IPv6Address.split('/')[0];
+  const out: string[] = [];
+  for (const p of e.Ports) {
+    const h = p.hostIp, any = !h || h === '0.0.0.0' || h === '::';
+    if (v4 && (any || !h.includes(':'))) out.push(`meta nfproto ipv4 ${any ? '' : `ip daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip to ${v4}:${p.containerPort}`);
+    // not from ::1: the kernel does not route IPv6 loopback traffic out of lo (there is no route_localnet for IPv6), and a DNAT there would be dropped, not refused
+    if (v6 && (any || h.includes(':')) && h !== '::1') out.push(`meta nfproto ipv6 ${any ? 'ip6 daddr != ::1 ' : `ip6 daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip6 to [${v6}]:${p.containerPort}`);
+  }
+  return out;
+}
+
+/** Replaces berth's table with `text` (or removes it when '') in one transaction; an ip-family table of an older berth goes too. */
 export function applyRuleset(table: string, text: string): void {
-  const script = `table ip ${table}\ndelete table ip ${table}\n${text}`;
+  const script = `table ip ${table}\ndelete table ip ${table}\ntable inet ${table}\ndelete table inet ${table}\n${text}`;
   const r = spawnSync('nft', ['-f', '-'], { input: script, encoding: 'utf8' });
   if (r.error) throw new FirewallError(`nft: ${r.error.message} (berth needs nftables: apt-get install nftables)`);
   if (r.status !== 0) throw new FirewallError(`nft: ${r.stderr.trim()}`);

@@ -7,12 +7,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { applyRuleset, ruleset } from './firewall.js';
 import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks, type LinkOp } from './links.js';
-import { contains, formatIp, formatSubnet, hostRoutes, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, within, type Subnet } from './ipam.js';
-import { NetworkFiles, ipv4Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
+import { contains, formatIp, formatSubnet, hostRoutes, hostRoutes6, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, ulaSubnet, within, type Subnet } from './ipam.js';
+import { NetworkFiles, ipv4Config, ipv6Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
 import { EmbeddedDns } from './dns.js';
 
-export { ipv4Config, type EndpointRecord, type NetworkRecord, type PortMapping } from './records.js';
+export { ipv4Config, ipv6Config, type EndpointRecord, type NetworkRecord, type PortMapping } from './records.js';
 export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
 export { LinkError } from './links.js';
 export { FirewallError } from './firewall.js';
@@ -29,7 +29,7 @@ export interface NetworkOptions {
 /** What a container asks of one network when it joins. */
 export interface JoinRequest {
   containerId: string; name: string; netns: string; ifname: string;
-  aliases?: string[]; ip?: string; mac?: string; ports?: PortRequest[];
+  aliases?: string[]; ip?: string; ip6?: string; mac?: string; ports?: PortRequest[];
   /** the default route goes through this network */
   defaultRoute: boolean;
 }
@@ -119,7 +119,7 @@ export class Networks {
 
   /** What a new network's subnet must not overlap: the other networks', and the host's routes. */
   private takenSubnets(): Subnet[] {
-    return [...[...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet, 'Subnet'))), ...hostRoutes()];
+    return [...[...this.nets.values()].flatMap((n) => n.IPAM.Config.map((c) => parseSubnet(c.Subnet, 'Subnet'))), ...hostRoutes(), ...hostRoutes6()];
   }
 
   /** `network create` (bridge driver). */
@@ -184,6 +184,10 @@ export class Networks {
       const s = pickSubnet(taken);
       out.unshift({ Subnet: formatSubnet(s), Gateway: formatIp(4, s.base + 1n) });
     }
+    if (ipv6 && !out.some((c) => c.Subnet.includes(':'))) {
+      const s = ulaSubnet();
+      out.push({ Subnet: formatSubnet(s), Gateway: formatIp(6, s.base + 1n) });
+    }
     return out;
   }
 
@@ -225,19 +229,20 @@ export class Networks {
     if (!n.Bridge) throw new InvalidInput('network', `container cannot be connected to the ${n.Name} network`);
     if (n.Endpoints[j.containerId]) throw new Forbidden('network', `endpoint with name ${j.name} already exists in network ${n.Name}`);
     this.ensureBridge(n);
-    const v4 = ipv4Config(n)!;
-    const subnet = parseSubnet(v4.Subnet, 'Subnet');
-    const ip = this.lease(n, subnet, v4, j.ip);
+    const v4 = ipv4Config(n)!, v6 = ipv6Config(n);
+    const ip = this.lease(n, v4, j.ip, 'IPv4Address');
+    const ip6 = v6 ? this.lease(n, v6, j.ip6, 'IPv6Address') : undefined;
+    if (j.ip6 && !v6) throw new InvalidInput('IPAMConfig.IPv6Address', `network ${n.Name} has no IPv6 subnet (create it with --ipv6 --subnet)`);
     const eid = randomBytes(32).toString('hex');
     const e: EndpointRecord = {
-      EndpointID: eid, ContainerID: j.containerId, Name: j.name, IPv4Address: `${formatIp(4, ip)}/${subnet.bits}`, IPv6Address: '',
-      MacAddress: j.mac || macOf(ip), Aliases: j.aliases ?? [], HostLink: `bv${eid.slice(0, 12)}`, Ports: this.resolvePorts(j.ports ?? []),
+      EndpointID: eid, ContainerID: j.containerId, Name: j.name, IPv4Address: ip, IPv6Address: ip6 ?? '',
+      MacAddress: j.mac || macOf(parseIp(ip.split('/')[0]!, 'IPv4Address').value), Aliases: j.aliases ?? [], HostLink: `bv${eid.slice(0, 12)}`, Ports: this.resolvePorts(j.ports ?? []),
     };
     n.Endpoints[j.containerId] = e;
     try {
       runLinks(endpointPlan({
         bridge: n.Bridge, hostLink: e.HostLink, mtu: n.Mtu, netns: j.netns, ifname: j.ifname, mac: e.MacAddress,
-        addresses: [e.IPv4Address], gateways: j.defaultRoute && !n.Internal ? [v4.Gateway] : [],
+        addresses: [e.IPv4Address, ...(ip6 ? [ip6] : [])], gateways: j.defaultRoute && !n.Internal ? [v4.Gateway, ...(v6 ? [v6.Gateway] : [])] : [],
       }));
       this.syncFirewall();
       this.files.save(n);
@@ -251,18 +256,22 @@ export class Networks {
     return e;
   }
 
-  private lease(n: NetworkRecord, subnet: Subnet, c: IpamConfig, asked?: string): bigint {
-    const used = new Set([parseIp(c.Gateway, 'Gateway').value, ...Object.values(n.Endpoints).map((e) => parseIp(e.IPv4Address.split('/')[0]!, 'IPv4Address').value)]);
+  /** An address of the config's subnet ("ADDR/BITS"): the one asked for (checked), or the first free one. */
+  private lease(n: NetworkRecord, c: IpamConfig, asked: string | undefined, field: 'IPv4Address' | 'IPv6Address'): string {
+    const subnet = parseSubnet(c.Subnet, 'Subnet');
+    const mine = (e: EndpointRecord) => e[field].split('/')[0];
+    const used = new Set([parseIp(c.Gateway, 'Gateway').value, ...Object.values(n.Endpoints).filter(mine).map((e) => parseIp(mine(e)!, field).value)]);
+    const cidr = (ip: bigint) => `${formatIp(subnet.family, ip)}/${subnet.bits}`;
     if (asked) {
-      if (n.Name === 'bridge') throw new InvalidInput('IPAMConfig.IPv4Address', 'user specified IP address is supported only with user-defined networks');
-      const a = parseIp(asked, 'IPAMConfig.IPv4Address');
-      if (!contains(subnet, a.family, a.value)) throw new InvalidInput('IPAMConfig.IPv4Address', `no available IP: ${asked} is outside ${c.Subnet}`);
-      if (used.has(a.value)) throw new Conflict('IPAMConfig.IPv4Address', `Address already in use: ${asked}`);
-      return a.value;
+      if (n.Name === 'bridge') throw new InvalidInput(`IPAMConfig.${field}`, 'user specified IP address is supported only with user-defined networks');
+      const a = parseIp(asked, `IPAMConfig.${field}`);
+      if (!contains(subnet, a.family, a.value)) throw new InvalidInput(`IPAMConfig.${field}`, `no available IP: ${asked} is outside ${c.Subnet}`);
+      if (used.has(a.value)) throw new Conflict(`IPAMConfig.${field}`, `Address already in use: ${asked}`);
+      return cidr(a.value);
     }
     const ip = nextFree(subnet, c.IPRange ? parseSubnet(c.IPRange, 'IPRange') : subnet, used);
-    if (ip === undefined) throw new Conflict('network', `no available IPv4 addresses on this network's address pools: ${n.Name} (${n.Id})`);
-    return ip;
+    if (ip === undefined) throw new Conflict('network', `no available IPv${subnet.family} addresses on this network's address pools: ${n.Name} (${n.Id})`);
+    return cidr(ip);
   }
 
   /** Host ports for the requests: the ones asked for (free of berth's and the host's), or free ones from the kernel's ephemeral range. */

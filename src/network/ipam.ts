@@ -2,6 +2,7 @@
 // address pools, the host's own routes (a new network's subnet must not
 // overlap them), and leases inside a subnet. Pure data, but for the routes
 // read from /proc.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { InvalidInput } from '../util/check.js';
 
@@ -67,7 +68,7 @@ export function* defaultPools(): Generator<Subnet> {
   for (let i = 0; i < 16; i++) yield { family: 4, base: (192n << 24n) | (168n << 16n) | (BigInt(i * 16) << 8n), bits: 20 };
 }
 
-/** The host's IPv4 routes other than the default, from /proc/net/route: a network must not shadow them. */
+/** The host's IPv4 routes other than the default, from /proc/net/route: a network must not shadow them (nor IPv6 ones, below). */
 export function hostRoutes(text = safeRead('/proc/net/route')): Subnet[] {
   const out: Subnet[] = [];
   for (const l of text.split('\n').slice(1)) {
@@ -82,12 +83,30 @@ export function hostRoutes(text = safeRead('/proc/net/route')): Subnet[] {
   return out;
 }
 
+/** The host's IPv6 routes other than the default, from /proc/net/ipv6_route (every table: its own addresses too). */
+export function hostRoutes6(text = safeRead('/proc/net/ipv6_route')): Subnet[] {
+  const out: Subnet[] = [];
+  for (const l of text.split('\n')) {
+    const f = l.trim().split(/\s+/);
+    if (f.length < 10 || !/^[0-9a-f]{32}$/.test(f[0]!)) continue;
+    const bits = parseInt(f[1]!, 16);
+    if (bits > 0) out.push({ family: 6, base: BigInt(`0x${f[0]}`), bits });
+  }
+  return out;
+}
+
 function safeRead(p: string): string { try { return readFileSync(p, 'utf8'); } catch { return ''; } }
 
 /** The first default pool that overlaps none of `taken`. */
 export function pickSubnet(taken: Subnet[]): Subnet {
   for (const s of defaultPools()) if (!taken.some((t) => overlaps(s, t))) return s;
   throw new InvalidInput('IPAM', 'could not find an available, non-overlapping IPv4 address pool among the defaults for the local address space');
+}
+
+/** IPv6 with no subnet given: a /64 of a random unique local /48 (fdXX:XXXX:XXXX::/48, RFC 4193), as docker's default IPv6 pool. */
+export function ulaSubnet(random = randomBytes(5)): Subnet {
+  const global = BigInt(`0x${random.toString('hex')}`);
+  return { family: 6, base: ((0xfdn << 40n) | global) << 80n, bits: 64 };
 }
 
 /** The first free address of `range` (inside `subnet`) that is not its network, broadcast or `used`. */

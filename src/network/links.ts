@@ -26,6 +26,8 @@ export type LinkOp =
 export function bridgePlan(name: string, mtu: number, gateways: string[]): LinkOp[] {
   return [
     { op: 'sysctl', path: 'net/ipv4/ip_forward', value: '1' },
+    // and IPv6, for a network that has it (docker does the same; the host then no longer takes router advertisements on interfaces with accept_ra=1)
+    ...(gateways.some((g) => g.includes(':')) ? [{ op: 'sysctl', path: 'net/ipv6/conf/all/forwarding', value: '1' } as LinkOp] : []),
     { op: 'bridge', name, mtu },
     ...gateways.map((cidr): LinkOp => ({ op: 'addr', name, cidr })),
     { op: 'sysctl', path: `net/ipv4/conf/${name}/route_localnet`, value: '1' },

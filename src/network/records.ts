@@ -48,6 +48,9 @@ export interface NetworkRecord {
 /** A network's IPv4 IPAM config (its gateway is the one its containers route through). */
 export const ipv4Config = (n: NetworkRecord): IpamConfig | undefined => n.IPAM.Config.find((c) => !c.Subnet.includes(':'));
 
+/** A network's IPv6 IPAM config, when it has IPv6 (EnableIPv6 and an IPv6 subnet). */
+export const ipv6Config = (n: NetworkRecord): IpamConfig | undefined => (n.EnableIPv6 ? n.IPAM.Config.find((c) => c.Subnet.includes(':')) : undefined);
+
 export class NetworkFiles {
   constructor(readonly dir: string) { mkdirSync(dir, { recursive: true, mode: 0o700 }); }
 

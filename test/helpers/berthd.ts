@@ -116,7 +116,7 @@ export class PrivateBerthd {
 
   private netLeftoversNow(): string[] {
     const out: string[] = [];
-    if (spawnSync('nft', ['list', 'table', 'ip', this.netNames.table], { encoding: 'utf8' }).status === 0) out.push(`nft table ip ${this.netNames.table}`);
+    if (spawnSync('nft', ['list', 'table', 'inet', this.netNames.table], { encoding: 'utf8' }).status === 0) out.push(`nft table inet ${this.netNames.table}`);
     const links = spawnSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' }).stdout.split('\n').map((l) => l.split(': ')[1]?.split('@')[0] ?? '');
     for (const l of links) if (l === this.netNames.defaultBridge || (l.startsWith('bv') && l.length === 14)) out.push(`link ${l}`);
     return out;
@@ -136,7 +136,7 @@ export class PrivateBerthd {
     // the default bridge and the nft table stay while berthd is gone (containers outlive it); a test's go with it
     if (!this.opts.isolated) {
       spawnSync('ip', ['link', 'del', this.netNames.defaultBridge], { stdio: 'ignore' });
-      spawnSync('nft', ['delete', 'table', 'ip', this.netNames.table], { stdio: 'ignore' });
+      spawnSync('nft', ['delete', 'table', 'inet', this.netNames.table], { stdio: 'ignore' });
     }
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);

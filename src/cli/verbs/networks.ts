@@ -30,9 +30,10 @@ export function registerNetworks(program: Command, api: () => ApiClient): void {
       });
       process.stdout.write(`${r.Id}\n`);
     });
-  network.command('connect').argument('<network>').argument('<container>').option('--alias <name>', 'network alias', many).option('--ip <ip>', 'IPv4 address')
-    .action(async (net: string, ctr: string, o: { alias?: string[]; ip?: string }) => {
-      await api().call('POST', `/networks/${encodeURIComponent(net)}/connect`, { Container: ctr, EndpointConfig: { Aliases: o.alias ?? [], ...(o.ip ? { IPAMConfig: { IPv4Address: o.ip } } : {}) } });
+  network.command('connect').argument('<network>').argument('<container>').option('--alias <name>', 'network alias', many).option('--ip <ip>', 'IPv4 address').option('--ip6 <ip>', 'IPv6 address')
+    .action(async (net: string, ctr: string, o: { alias?: string[]; ip?: string; ip6?: string }) => {
+      const ipam = { ...(o.ip ? { IPv4Address: o.ip } : {}), ...(o.ip6 ? { IPv6Address: o.ip6 } : {}) };
+      await api().call('POST', `/networks/${encodeURIComponent(net)}/connect`, { Container: ctr, EndpointConfig: { Aliases: o.alias ?? [], ...(o.ip || o.ip6 ? { IPAMConfig: ipam } : {}) } });
     });
   network.command('disconnect').argument('<network>').argument('<container>').option('-f, --force', 'force')
     .action(async (net: string, ctr: string, o: { force?: boolean }) => { await api().call('POST', `/networks/${encodeURIComponent(net)}/disconnect`, { Container: ctr, Force: !!o.force }); });

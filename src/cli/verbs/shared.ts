@@ -40,7 +40,7 @@ export interface RunOpts {
   device?: string[]; sysctl?: string[]; shmSize?: string; tmpfs?: string[]; stopSignal?: string; stopTimeout?: string; restart?: string; init?: boolean;
   healthCmd?: string; healthInterval?: string; healthTimeout?: string; healthRetries?: string; healthStartPeriod?: string; noHealthcheck?: boolean;
   volume?: string[]; mount?: string[]; volumesFrom?: string[]; network?: string; net?: string;
-  publish?: string[]; publishAll?: boolean; expose?: string[]; ip?: string; networkAlias?: string[]; macAddress?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
+  publish?: string[]; publishAll?: boolean; expose?: string[]; ip?: string; ip6?: string; networkAlias?: string[]; macAddress?: string; logDriver?: string; logOpt?: string[]; attach?: string[];
   addHost?: string[]; link?: string[]; dns?: string[]; dnsSearch?: string[]; dnsOption?: string[]; groupAdd?: string[]; oomKillDisable?: boolean;
   pid?: string; ipc?: string; uts?: string; cgroupns?: string;
 }
@@ -125,6 +125,7 @@ export function addRunOptions(c: Command): Command {
     .option('-P, --publish-all', 'publish every exposed port on a free host port')
     .option('--expose <port[/proto]>', 'expose a port (or a range)', collect)
     .option('--ip <address>', 'IPv4 address on a network of yours')
+    .option('--ip6 <address>', 'IPv6 address on a network of yours with IPv6')
     .option('--network-alias <name>', 'another name on the network', collect)
     .option('--mac-address <mac>', 'MAC address of eth0')
     .addOption(new Option('--net <mode>').hideHelp())
@@ -206,7 +207,8 @@ export function createBody(image: string, cmd: string[], o: RunOpts): Record<str
   const logDriver = o.logDriver;
   const net = o.net ?? o.network ?? 'default';
   const { bindings, exposed } = publishedPorts(o.publish ?? [], o.expose ?? []);
-  const endpoint = o.ip || o.networkAlias?.length ? { [net]: { IPAMConfig: o.ip ? { IPv4Address: o.ip } : undefined, Aliases: o.networkAlias ?? [] } } : {};
+  const ipam = o.ip || o.ip6 ? { ...(o.ip ? { IPv4Address: o.ip } : {}), ...(o.ip6 ? { IPv6Address: o.ip6 } : {}) } : undefined;
+  const endpoint = ipam || o.networkAlias?.length ? { [net]: { IPAMConfig: ipam, Aliases: o.networkAlias ?? [] } } : {};
   return {
     ExposedPorts: exposed, MacAddress: o.macAddress, NetworkingConfig: { EndpointsConfig: endpoint },
     Image: image, Cmd: cmd.length ? cmd : undefined, Entrypoint: o.entrypoint !== undefined ? [o.entrypoint].filter((x, i) => x !== '' || i > 0) : undefined,
