@@ -84,6 +84,29 @@
       ]
     },
     {
+      "target_name": "berth-proxy",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/proxy/proxy.c"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-proxy"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-proxy",
+            "static",
+            "native/proxy/proxy.c"
+          ]
+        }
+      ]
+    },
+    {
       "target_name": "berth-init",
       "type": "none",
       "actions": [

@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
 import { get } from 'node:http';
@@ -19,11 +19,13 @@ import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, dockerBin } from './helpers/berthd.js';
 import { bridgePlan, endpointPlan, planText } from '../src/network/links.js';
 import { ruleset } from '../src/network/firewall.js';
+import { proxyPlan } from '../src/network/proxy.js';
 import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
 import type { NetworkRecord } from '../src/network/index.js';
 
 const IMG = 'berth-test/netbox:1';
 const require = createRequire(import.meta.url);
+const ipv6Host = existsSync('/proc/net/if_inet6') && readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001');
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-net-`));
 
 /** An HTTP GET of the host's loopback; the body, or the error's code. */
@@ -83,11 +85,26 @@ describe('plans and rules (no root)', () => {
     assert.ok(!text.includes('ip saddr 172.19.0.0/16 oifname != "br-q" masquerade'), 'an internal network has no way out');
     assert.ok(!text.includes('ipv6'), 'no IPv6 rule for a network without IPv6');
     // IPv6: its subnet masqueraded, its ports published on the host's IPv6 addresses too (but for one bound to 127.0.0.1)
-    const six = { ...net('six', 'br-6', '172.21.0.0/16', false, { c: { ...ep, IPv4Address: '172.21.0.2/16', IPv6Address: 'fd00:1::2/64' } }), EnableIPv6: true };
+    const ep6 = { ...ep, IPv4Address: '172.21.0.2/16', IPv6Address: 'fd00:1::2/64', Ports: [...ep.Ports, { proto: 'udp' as const, hostIp: '::', hostPort: 5353, containerPort: 53 }] };
+    const six = { ...net('six', 'br-6', '172.21.0.0/16', false, { c: ep6 }), EnableIPv6: true };
     six.IPAM.Config.push({ Subnet: 'fd00:1::/64', Gateway: 'fd00:1::1' });
     const text6 = ruleset('berth', [six]);
     for (const line of ['ip6 saddr fd00:1::/64 oifname != "br-6" masquerade', 'meta nfproto ipv6 ip6 daddr != ::1 udp dport 5353 dnat ip6 to [fd00:1::2]:53', 'meta nfproto ipv4 udp dport 5353 dnat ip to 172.21.0.2:53']) assert.ok(text6.includes(line), `${line}\n${text6}`);
     assert.ok(!text6.includes('dport 8080 dnat ip6'), 'a port bound to 127.0.0.1 is not published on IPv6');
+    // outside traffic must pass the host's input chain: no DNAT before it (prerouting), the host's own traffic still DNATed (output)
+    const obeying = ruleset('berth', [six], true);
+    assert.match(obeying, /chain prerouting \{\n\s+type nat hook prerouting priority dstnat; policy accept;\n\s+\}/);
+    assert.match(obeying, /chain output \{\n.*\n\s+fib daddr type local jump published/);
+  });
+
+  test('the splice forwarder takes what the kernel cannot: IPv6 loopback, IPv6 to a container without it, and every TCP port when the input chain must decide', () => {
+    const ports = [{ proto: 'tcp' as const, hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80 }, { proto: 'tcp' as const, hostIp: '::', hostPort: 8080, containerPort: 80 },
+      { proto: 'udp' as const, hostIp: '::', hostPort: 53, containerPort: 53 }];
+    const e = { EndpointID: 'e', ContainerID: 'c', Name: 'web', IPv4Address: '172.18.0.2/16', IPv6Address: '', MacAddress: '', Aliases: [], HostLink: 'bv1', Ports: ports };
+    assert.deepEqual(proxyPlan(e, false), [{ listenIp: '::', listenPort: 8080, targetIp: '172.18.0.2', targetPort: 80 }], 'IPv6 to an IPv4-only container: all of it');
+    assert.deepEqual(proxyPlan({ ...e, IPv6Address: 'fd00:1::2/64' }, false), [{ listenIp: '::1', listenPort: 8080, targetIp: 'fd00:1::2', targetPort: 80 }], 'with IPv6: only loopback');
+    assert.deepEqual(proxyPlan({ ...e, Ports: [ports[0]!] }, false), [], 'IPv4 is the kernel\'s');
+    assert.deepEqual(proxyPlan(e, true).map((l) => `${l.listenIp}:${l.listenPort}`), ['0.0.0.0:8080', ':::8080'], 'every TCP port, when the input chain decides; UDP never');
   });
 });
 
@@ -193,7 +210,9 @@ describe('networks through the docker CLI', () => {
     assert.equal(await fetchWhenUp(18082), 'p2\n');
     assert.equal(d.docker(['port', 'p1']).out, '80/tcp -> 127.0.0.1:18081\n');
     const ports = JSON.parse(d.docker(['inspect', 'p2']).out)[0].NetworkSettings.Ports;
-    assert.deepEqual(ports['80/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18082' }]);
+    // no host address: every IPv4 address and, on a host with IPv6, every IPv6 one, as docker shows it
+    assert.deepEqual(ports['80/tcp'], [{ HostIp: '0.0.0.0', HostPort: '18082' }, ...(ipv6Host ? [{ HostIp: '::', HostPort: '18082' }] : [])]);
+    if (ipv6Host) assert.equal(await fetchText(18082, '::1'), 'p2\n', 'IPv6 loopback: the splice forwarder');
     assert.match(d.docker(['ps', '--format', '{{.Names}} {{.Ports}}']).out, /p2 0\.0\.0\.0:18082->80\/tcp/);
     // -P: a free host port for each exposed port
     const p3 = d.docker(['run', '-d', '--name', 'p3', '--expose', '80', '-P', IMG, 'sh', '-c', 'mkdir -p /w && echo p3 > /w/index.html && exec httpd -f -p 80 -h /w']);
@@ -282,10 +301,10 @@ describe('networks through the docker CLI', () => {
     assert.match(probe.out, /Address:? fd0c:b:1::2/);
     assert.match(probe.out, /s6\n$/);
     assert.match(d.docker(['exec', 's6', 'cat', '/etc/hosts']).out, /fd0c:b:1::2\t[0-9a-f]{12}\n$/);
-    // published: from the host's IPv6 address on the bridge, and from 127.0.0.1; ::1 is refused at once, not left to time out
+    // published: from the host's IPv6 address on the bridge (DNAT), from 127.0.0.1 (DNAT), and from ::1 (the forwarder)
     assert.equal(await fetchText(18095, 'fd0c:b:1::1'), 's6\n');
     assert.equal(await fetchText(18095), 's6\n');
-    assert.equal(await fetchText(18095, '::1'), 'error ECONNREFUSED');
+    assert.equal(await fetchText(18095, '::1'), 's6\n', 'IPv6 loopback: the splice forwarder');
     assert.match(d.docker(['run', '--rm', '--network', 'v6net', '--ip6', 'fd0c:b:2::9', IMG, 'true']).err, /fd0c:b:2::9 is outside fd0c:b:1::\/64/);
   });
 
@@ -313,6 +332,47 @@ describe('networks through the docker CLI', () => {
     assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv')), [], 'no veth of a refused start stays');
   });
 
+  test('another host: a namespace the test makes, routed through the host, reaches a published port; a container\'s way out is masqueraded to the host\'s address; the host\'s input chain decides with --ports-obey-input', async (t) => {
+    // the "other host" is a network namespace joined to this one by a veth pair: 10.251.N.2 there, 10.251.N.1 here
+    const n = process.pid % 250, ns = `${PREFIX}-ext`, here = `bxh${process.pid % 100000}`, there = `bxn${process.pid % 100000}`, inTable = `bt${process.pid}in`;
+    const sh = (cmd: string) => { const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' }); assert.equal(r.status, 0, `${cmd}: ${r.stderr}`); return r.stdout; };
+    const obey = new PrivateBerthd({ args: ['--ports-obey-input'] });
+    t.after(async () => {
+      d.docker(['rm', '-f', 'pub']);
+      await obey.stop();
+      spawnSync('nft', ['delete', 'table', 'inet', inTable]);
+      spawnSync('ip', ['link', 'del', here]);
+      spawnSync('ip', ['netns', 'del', ns]);
+    });
+    sh(`ip netns add ${ns} && ip link add ${here} type veth peer name ${there} netns ${ns} && ip addr add 10.251.${n}.1/30 dev ${here} && ip link set ${here} up`);
+    sh(`ip -n ${ns} addr add 10.251.${n}.2/30 dev ${there} && ip -n ${ns} link set ${there} up && ip -n ${ns} link set lo up && ip -n ${ns} route add default via 10.251.${n}.1`);
+    /** GET / of the host's address on `port`, from the other host: the body, or the error */
+    const fromThere = (port: number) => {
+      const js = `const g = () => require('http').get({ host: '10.251.${n}.1', port: ${port}, timeout: 1500 }, (m) => { let t = ''; m.on('data', (d) => t += d); m.on('end', () => console.log(t.trim())); })
+        .on('timeout', function () { console.log('error timeout'); process.exit(0); }).on('error', (e) => (e.code === 'ECONNREFUSED' && ++tries < 30 ? setTimeout(g, 100) : console.log('error', e.code))); let tries = 0; g();`;
+      return sh(`ip netns exec ${ns} ${process.execPath} -e "${js.replace(/"/g, '\\"')}"`).trim();
+    };
+    // a host firewall of the test's own that drops both ports on the way in from the other host
+    sh(`nft 'add table inet ${inTable}; add chain inet ${inTable} input { type filter hook input priority 0; policy accept; }; add rule inet ${inTable} input iifname "${here}" tcp dport { 18087, 18089 } drop'`);
+    web('pub', ['-p', '18087:80']);
+    assert.equal(fromThere(18087), 'pub', 'docker\'s way: the other host reaches the published port; DNAT came before the host\'s input chain, which never saw it');
+    // with --ports-obey-input the host's input chain decides, as for any local service; the host itself is served either way
+    await obey.start();
+    assert.equal(obey.berth(['import', '-c', 'CMD ["sh"]', join(work, 'rootfs.tar'), IMG]).code, 0);
+    const o = obey.docker(['run', '-d', '--name', 'guarded', '-p', '18089:80', IMG, 'sh', '-c', 'mkdir -p /w && echo guarded > /w/index.html && exec httpd -f -p 80 -h /w']);
+    assert.equal(o.code, 0, o.err);
+    assert.equal(await fetchWhenUp(18089), 'guarded\n');
+    assert.equal(fromThere(18089), 'error timeout', 'the input chain dropped it');
+    sh(`nft flush chain inet ${inTable} input`);
+    assert.equal(fromThere(18089), 'guarded', 'and lets it in once its rule is gone (through the forwarder)');
+    // out: a server there tells the address it sees; the container's is hidden behind the host's
+    const server = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', `require('net').createServer((c) => c.end(c.remoteAddress + '\\n')).listen(18088, '10.251.${n}.2', () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.after(() => server.kill());
+    spawnSync('sh', ['-c', `for i in $(seq 50); do ip netns exec ${ns} ss -ltn | grep -q 18088 && exit 0; sleep 0.1; done`]);
+    const seen = d.docker(['exec', 'pub', 'sh', '-c', `nc -w 3 10.251.${n}.2 18088 </dev/null`]).out.trim();
+    assert.equal(seen.replace(/^::ffff:/, ''), `10.251.${n}.1`, 'masqueraded to the host\'s address on the way out');
+  });
+
   test('50 containers started at once on one network get distinct addresses; removing them frees every lease', async () => {
     assert.equal(d.docker(['network', 'create', 'many']).code, 0);
     const ids = await Promise.all(Array.from({ length: 50 }, (_, i) => new Promise<string>((res) => {
@@ -330,17 +390,20 @@ describe('networks through the docker CLI', () => {
     assert.equal(d.docker(['network', 'rm', 'many']).code, 0);
   });
 
-  test('kill -9 of berthd: published ports keep answering; the restarted daemon shows and manages them', async () => {
-    web('survivor', ['-p', '127.0.0.1:18084:80']);
+  test('kill -9 of berthd: published ports keep answering (the forwarder too); the restarted daemon shows and manages them', async () => {
+    web('survivor', ['-p', '18084:80']);
     assert.equal(await fetchWhenUp(18084), 'survivor\n');
     await d.crash();
     assert.equal(await fetchText(18084), 'survivor\n');
+    if (ipv6Host) assert.equal(await fetchText(18084, '::1'), 'survivor\n');
     await d.start();
-    assert.equal(d.docker(['port', 'survivor']).out, '80/tcp -> 127.0.0.1:18084\n');
+    assert.equal(d.docker(['port', 'survivor']).out, `80/tcp -> 0.0.0.0:18084\n${ipv6Host ? '80/tcp -> [::]:18084\n' : ''}`);
     assert.equal(await fetchText(18084), 'survivor\n');
+    if (ipv6Host) assert.equal(await fetchText(18084, '::1'), 'survivor\n');
     assert.equal(d.docker(['rm', '-f', 'survivor']).code, 0);
     await sleep(100);
     assert.match(await fetchText(18084), /^error/);
+    assert.match(await fetchText(18084, '::1'), /^error/, 'the forwarder ended with the container');
     assert.deepEqual(d.netLeftovers().filter((l) => l.startsWith('link bv')), [], 'no veth stays');
     assert.doesNotMatch(spawnSync('nft', ['list', 'table', 'inet', d.netNames.table], { encoding: 'utf8' }).stdout, /dnat ip6? to/, 'its port is gone from the table');
   });

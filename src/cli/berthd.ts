@@ -16,6 +16,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('-H, --host <unix://path|tcp://127.0.0.1:PORT>', 'where to serve the API (repeatable: the first unix socket is the main one, e.g. add unix:///var/run/docker.sock)', (v: string, p: string[] | undefined) => [...(p ?? []), v])
     .option('--tcp-allow-remote', 'allow a tcp:// address other than loopback (no authentication!)')
     .option('--cgroup-parent <path>', 'cgroup for containers', '/berth')
+    .option('--ports-obey-input', 'published TCP ports take outside traffic through berth\'s splice forwarder, so that the host\'s input chain (inet filter input) decides on it as on any local service; without it (docker\'s way) it is DNATed before that chain')
     .option('--insecure-registry <host>', 'plain http for this registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--registry-mirror <url>', 'mirror tried first for any registry (repeatable)', (v: string, p: string[] = []) => [...p, v])
     .option('--cli-workers <n>', 'berth CLIs kept started, so that a berth command does not wait for Node to start (0: none)', (v: string) => {
@@ -28,11 +29,11 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     return (e as { exitCode?: number }).exitCode ?? 1;
   }
-  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host?: string[]; tcpAllowRemote?: boolean; insecureRegistry?: string[]; registryMirror?: string[]; cliWorkers: number };
+  const o = program.opts() as { dataRoot: string; execRoot: string; cgroupParent: string; host?: string[]; tcpAllowRemote?: boolean; insecureRegistry?: string[]; registryMirror?: string[]; cliWorkers: number; portsObeyInput?: boolean };
   const hosts = o.host ?? [`unix://${DEFAULT_SOCKET}`];
   const main = hosts.find((h) => h.startsWith('unix://'));
   if (!main) { process.stderr.write('berthd: --host: at least one unix:// socket is needed (the berth CLI uses it)\n'); return 1; }
-  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, socket: main.slice(7), extraHosts: hosts.filter((h) => h !== main), allowRemoteTcp: !!o.tcpAllowRemote, insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror, cli: new CliWorkers(join(projectRoot(), 'dist'), o.cliWorkers, main.slice(7)) });
+  const d = new Daemon({ dataRoot: o.dataRoot, execRoot: o.execRoot, cgroupParent: o.cgroupParent, portsObeyInput: !!o.portsObeyInput, socket: main.slice(7), extraHosts: hosts.filter((h) => h !== main), allowRemoteTcp: !!o.tcpAllowRemote, insecureRegistries: o.insecureRegistry, mirrors: o.registryMirror, cli: new CliWorkers(join(projectRoot(), 'dist'), o.cliWorkers, main.slice(7)) });
   try {
     await d.start();
   } catch (e) {

@@ -33,6 +33,8 @@ export interface DaemonOptions {
   allowRemoteTcp?: boolean;
   /** cgroup under which containers go (default /berth) */
   cgroupParent?: string;
+  /** published TCP ports take outside traffic past the host's input chain (the forwarder), not by DNAT before it */
+  portsObeyInput?: boolean;
   insecureRegistries?: string[];
   mirrors?: string[];
   /** Serves "POST /berth/cli" on the main socket: the berth CLI's workers (src/cli/worker-pool.ts). */
@@ -81,7 +83,7 @@ export class Daemon {
   }
 
   engine(): Engine {
-    return (this.containers ??= new Engine(this.opts.dataRoot, this.opts.execRoot ?? DEFAULT_EXEC_ROOT, () => this.images(), this.opts.cgroupParent));
+    return (this.containers ??= new Engine(this.opts.dataRoot, this.opts.execRoot ?? DEFAULT_EXEC_ROOT, () => this.images(), this.opts.cgroupParent, { portsObeyInput: this.opts.portsObeyInput }));
   }
 
   router(): Router {

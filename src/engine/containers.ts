@@ -57,7 +57,7 @@ export class Engine extends EventEmitter {
   /** the exec root's own trash: shim directories are renamed there, never across filesystems */
   private readonly execTrash: string;
 
-  constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth') {
+  constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth', net: { portsObeyInput?: boolean } = {}) {
     super();
     this.setMaxListeners(0);
     this.store = new ContainerStore(dataRoot, execRoot, (ev) => this.emit('event', ev));
@@ -74,7 +74,7 @@ export class Engine extends EventEmitter {
     this.runtime = new Runtime(join(execRoot, 'runtime'));
     this.volumes = new VolumeStore(join(dataRoot, 'volumes'), (action, v) => this.publish('volume', action, v.Name, { driver: v.Driver }));
     this.networks = new Networks(join(dataRoot, 'network'), {
-      ...hostNames(dataRoot, DEFAULT_DATA_ROOT),
+      ...hostNames(dataRoot, DEFAULT_DATA_ROOT), portsObeyInput: net.portsObeyInput,
       publish: (action, n, extra = {}) => this.publish('network', action, n.Id, { name: n.Name, type: n.Driver, ...extra }),
     });
   }
@@ -510,7 +510,7 @@ export class Engine extends EventEmitter {
       }
     }
     // endpoints of containers that ended while berthd was down are given back; bridges a reboot took are made again
-    try { this.networks.restore((id) => this.store.has(id) && this.get(id).State.Running); } catch (e) { process.stderr.write(`berthd: networks: ${(e as Error).message}\n`); }
+    try { this.networks.restore((id) => (this.store.has(id) && this.get(id).State.Running ? this.get(id).State.Pid : undefined)); } catch (e) { process.stderr.write(`berthd: networks: ${(e as Error).message}\n`); }
     for (const r of restarts) this.start(r.Id).catch(() => {});
   }
 

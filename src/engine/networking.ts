@@ -44,7 +44,7 @@ export class ContainerNetworks {
   private joinOne(r: ContainerRecord, pid: number, name: string, cfg: EndpointSettings, index: number, ports?: PortRequest[]): EndpointRecord {
     const first = ports !== undefined;
     return this.host.networks().connect(name, {
-      containerId: r.Id, name: r.Name.slice(1), netns: `/proc/${pid}/ns/net`, ifname: `eth${index}`,
+      containerId: r.Id, name: r.Name.slice(1), pid, netns: `/proc/${pid}/ns/net`, ifname: `eth${index}`,
       aliases: cfg.Aliases ?? [], ip: cfg.IPAMConfig?.IPv4Address || undefined, ip6: cfg.IPAMConfig?.IPv6Address || undefined, mac: cfg.MacAddress || (first ? r.Config.MacAddress : undefined) || undefined,
       ports: ports ?? [], defaultRoute: first,
     });

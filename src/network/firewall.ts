@@ -9,7 +9,7 @@ import type { EndpointRecord, NetworkRecord } from './records.js';
 const q = (s: string) => JSON.stringify(s);
 
 /** The table's text for these networks (those whose bridge exists); '' when there is none (the table is then removed). */
-export function ruleset(table: string, networks: NetworkRecord[]): string {
+export function ruleset(table: string, networks: NetworkRecord[], obeyInput = false): string {
   const bridged = networks.filter((n) => n.Bridge);
   if (!bridged.length) return '';
   const published: string[] = [], nat: string[] = [], forward: string[] = [];
@@ -34,7 +34,8 @@ export function ruleset(table: string, networks: NetworkRecord[]): string {
   const chain = (name: string, head: string, rules: string[]) => `  chain ${name} {\n${head ? `    ${head}\n` : ''}${rules.map((r) => `    ${r}\n`).join('')}  }\n`;
   return `table inet ${table} {\n`
     + chain('published', '', published)
-    + chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', ['fib daddr type local jump published'])
+    // outside traffic to a published port: DNAT before the host's input chain, unless it must pass that chain (then the forwarder takes it)
+    + chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', obeyInput ? [] : ['fib daddr type local jump published'])
     + chain('output', 'type nat hook output priority -100; policy accept;', ['fib daddr type local jump published'])
     + chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', nat)
     + chain('forward', 'type filter hook forward priority filter; policy accept;', forward)
@@ -45,17 +46,18 @@ export class FirewallError extends Error {}
 
 /**
  * An endpoint's published ports as DNAT rules: to its IPv4 address from
- * host addresses of either family ('' and 0.0.0.0: all), and to its IPv6
- * address, when it has one, from the host's IPv6 addresses but ::1 ('' and ::: all).
+ * IPv4 host addresses (0.0.0.0: all), to its IPv6 address, when it has one,
+ * from IPv6 host addresses (::: all) but ::1: the kernel does not route IPv6
+ * loopback traffic out of lo (no route_localnet for IPv6), so the forwarder
+ * (proxy.ts) serves ::1, and IPv6 to a container without IPv6.
  */
 function portRules(e: EndpointRecord): string[] {
   const v4 = e.IPv4Address.split('/')[0], v6 = e.IPv6Address.split('/')[0];
   const out: string[] = [];
   for (const p of e.Ports) {
-    const h = p.hostIp, any = !h || h === '0.0.0.0' || h === '::';
-    if (v4 && (any || !h.includes(':'))) out.push(`meta nfproto ipv4 ${any ? '' : `ip daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip to ${v4}:${p.containerPort}`);
-    // not from ::1: the kernel does not route IPv6 loopback traffic out of lo (there is no route_localnet for IPv6), and a DNAT there would be dropped, not refused
-    if (v6 && (any || h.includes(':')) && h !== '::1') out.push(`meta nfproto ipv6 ${any ? 'ip6 daddr != ::1 ' : `ip6 daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip6 to [${v6}]:${p.containerPort}`);
+    const h = p.hostIp || '0.0.0.0';
+    if (v4 && !h.includes(':')) out.push(`meta nfproto ipv4 ${h === '0.0.0.0' ? '' : `ip daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip to ${v4}:${p.containerPort}`);
+    if (v6 && h.includes(':') && h !== '::1') out.push(`meta nfproto ipv6 ${h === '::' ? 'ip6 daddr != ::1 ' : `ip6 daddr ${h} `}${p.proto} dport ${p.hostPort} dnat ip6 to [${v6}]:${p.containerPort}`);
   }
   return out;
 }

@@ -4,6 +4,7 @@
 // when it ends; berth's nftables table kept in step with them. The engine
 // calls connect / release; the API lists, creates and removes.
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { applyRuleset, ruleset } from './firewall.js';
 import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks, type LinkOp } from './links.js';
@@ -11,6 +12,7 @@ import { contains, formatIp, formatSubnet, hostRoutes, hostRoutes6, nextFree, ov
 import { NetworkFiles, ipv4Config, ipv6Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
 import { EmbeddedDns } from './dns.js';
+import { ProxyError, proxyPlan, proxyRuns, reapProxy, startProxy, stopProxy } from './proxy.js';
 
 export { ipv4Config, ipv6Config, type EndpointRecord, type NetworkRecord, type PortMapping } from './records.js';
 export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
@@ -24,11 +26,15 @@ export interface NetworkOptions {
   /** the default network's bridge */
   defaultBridge: string;
   publish(action: string, n: NetworkRecord, extra?: Record<string, string>): void;
+  /** published TCP ports take outside traffic through the forwarder, past the host's input chain, not by DNAT before it */
+  portsObeyInput?: boolean;
 }
 
 /** What a container asks of one network when it joins. */
 export interface JoinRequest {
-  containerId: string; name: string; netns: string; ifname: string;
+  containerId: string; name: string; ifname: string;
+  /** the container's init, and its network namespace */
+  pid: number; netns: string;
   aliases?: string[]; ip?: string; ip6?: string; mac?: string; ports?: PortRequest[];
   /** the default route goes through this network */
   defaultRoute: boolean;
@@ -60,12 +66,13 @@ export class Networks {
   }
 
   /** Makes the predefined networks; drops the endpoints of containers no longer running (their links went with them) and remakes missing bridges. */
-  restore(running: (containerId: string) => boolean): void {
+  restore(initPid: (containerId: string) => number | undefined): void {
     for (const name of PREDEFINED) if (!this.byName(name)) this.add(predefined(name, this.o.defaultBridge, this.takenSubnets()));
     for (const n of this.nets.values()) {
       let changed = false;
       for (const [cid, e] of Object.entries(n.Endpoints)) {
-        if (running(cid)) continue;
+        const pid = initPid(cid);
+        if (pid) { changed = this.restoreProxy(e, pid) || changed; continue; }
         delete n.Endpoints[cid];
         if (linkExists(e.HostLink)) runLinks([{ op: 'del', name: e.HostLink }]);
         changed = true;
@@ -78,7 +85,15 @@ export class Networks {
     this.syncFirewall();
   }
 
-  /** The daemon stops: the DNS sockets close (links and rules stay, with the containers). */
+  /** A forwarder that a crash or a kill took is started again: false when none was missing. */
+  private restoreProxy(e: EndpointRecord, pid: number): boolean {
+    const plan = proxyPlan(e, !!this.o.portsObeyInput);
+    if (!plan.length || proxyRuns(e.ProxyPid)) return false;
+    try { e.ProxyPid = startProxy(pid, plan); } catch (err) { process.stderr.write(`berthd: ports of ${e.Name}: ${(err as Error).message}\n`); e.ProxyPid = undefined; }
+    return true;
+  }
+
+  /** The daemon stops: the DNS sockets close (links, rules and forwarders stay, with the containers). */
   shutdown(): void {
     this.dns.stopAll();
     clearTimeout(this.sweep);
@@ -245,12 +260,15 @@ export class Networks {
         addresses: [e.IPv4Address, ...(ip6 ? [ip6] : [])], gateways: j.defaultRoute && !n.Internal ? [v4.Gateway, ...(v6 ? [v6.Gateway] : [])] : [],
       }));
       this.syncFirewall();
+      const plan = proxyPlan(e, !!this.o.portsObeyInput);
+      if (plan.length) e.ProxyPid = startProxy(j.pid, plan);
       this.files.save(n);
     } catch (err) {
+      this.endProxy(e);
       delete n.Endpoints[j.containerId];
       try { runLinks([{ op: 'del', name: e.HostLink }]); } catch { /* gone */ }
       try { this.syncFirewall(); } catch { /* the old table stays */ }
-      throw err;
+      throw err instanceof ProxyError ? new PortAllocated(`driver failed programming external connectivity on endpoint ${j.name}: ${err.message}`) : err;
     }
     this.o.publish('connect', n, { container: j.containerId });
     return e;
@@ -274,27 +292,36 @@ export class Networks {
     return cidr(ip);
   }
 
-  /** Host ports for the requests: the ones asked for (free of berth's and the host's), or free ones from the kernel's ephemeral range. */
+  /**
+   * Host ports for the requests: the ones asked for (free of berth's and the
+   * host's), or free ones from the kernel's ephemeral range. No host address
+   * is every address: 0.0.0.0 and, on a host with IPv6, :: beside it (as
+   * docker binds both).
+   */
   private resolvePorts(asked: PortRequest[]): PortMapping[] {
     const mine = [...this.nets.values()].flatMap((n) => Object.values(n.Endpoints).flatMap((e) => e.Ports));
     const out: PortMapping[] = [];
-    const taken = (p: PortMapping) => [...mine, ...out].some((m) => m.proto === p.proto && m.hostPort === p.hostPort && (m.hostIp === p.hostIp || !m.hostIp || m.hostIp === '0.0.0.0' || !p.hostIp || p.hostIp === '0.0.0.0'));
+    const clash = (a: PortMapping, b: PortMapping) => a.proto === b.proto && a.hostPort === b.hostPort && a.hostIp.includes(':') === b.hostIp.includes(':') &&
+      (a.hostIp === b.hostIp || [a.hostIp, b.hostIp].some((ip) => ip === '0.0.0.0' || ip === '::'));
+    const ipv6 = hostHasIpv6();
     for (const a of asked) {
-      const hostIp = a.hostIp || '0.0.0.0';
+      const hostIps = a.hostIp ? [a.hostIp] : ipv6 ? ['0.0.0.0', '::'] : ['0.0.0.0'];
+      const at = (port: number) => hostIps.map((hostIp) => ({ proto: a.proto, hostIp, hostPort: port, containerPort: a.containerPort }));
       if (a.hostPort !== undefined) {
-        const p = { proto: a.proto, hostIp, hostPort: a.hostPort, containerPort: a.containerPort };
-        if (taken(p)) throw new PortAllocated(`Bind for ${hostIp}:${a.hostPort} failed: port is already allocated`);
-        if (portInUse(a.proto, a.hostPort)) throw new PortAllocated(`driver failed programming external connectivity: listen ${a.proto}4 ${hostIp}:${a.hostPort}: bind: address already in use`);
-        out.push(p);
+        const ps = at(a.hostPort);
+        const other = ps.find((p) => [...mine, ...out].some((m) => clash(m, p)));
+        if (other) throw new PortAllocated(`Bind for ${other.hostIp.includes(':') ? `[${other.hostIp}]` : other.hostIp}:${a.hostPort} failed: port is already allocated`);
+        if (portInUse(a.proto, a.hostPort)) throw new PortAllocated(`driver failed programming external connectivity: listen ${a.proto}4 ${hostIps[0]}:${a.hostPort}: bind: address already in use`);
+        out.push(...ps);
         continue;
       }
-      let found: PortMapping | undefined;
+      let found: PortMapping[] | undefined;
       for (let port = 32768 + (randomBytes(2).readUInt16BE() % 28000), tries = 0; tries < 28000; tries++, port = port >= 60999 ? 32768 : port + 1) {
-        const p = { proto: a.proto, hostIp, hostPort: port, containerPort: a.containerPort };
-        if (!taken(p) && !portInUse(a.proto, port)) { found = p; break; }
+        const ps = at(port);
+        if (!ps.some((p) => [...mine, ...out].some((m) => clash(m, p))) && !portInUse(a.proto, port)) { found = ps; break; }
       }
       if (!found) throw new PortAllocated('no host port is free in 32768-60999');
-      out.push(found);
+      out.push(...found);
     }
     return out;
   }
@@ -304,6 +331,7 @@ export class Networks {
     const n = this.get(ref);
     const e = n.Endpoints[containerId];
     if (!e) return;
+    this.endProxy(e);
     runLinks([{ op: 'del', name: e.HostLink }]);
     delete n.Endpoints[containerId];
     this.files.save(n);
@@ -324,20 +352,33 @@ export class Networks {
       const e = n.Endpoints[containerId];
       if (!e) continue;
       delete n.Endpoints[containerId];
+      this.endProxy(e);
       this.lingering.add(e.HostLink);
       this.files.save(n);
       this.o.publish('disconnect', n, { container: containerId });
       changed = true;
     }
     if (changed) this.syncFirewall();
-    if (changed && !this.sweep) this.sweep = setTimeout(() => this.deleteLingering(), 2000).unref();
+    if (changed) this.sweep ??= setTimeout(() => this.deleteLingering(), 2000).unref();
   }
 
   private readonly lingering = new Set<string>();
+  /** ended forwarders of this berthd, to be collected */
+  private readonly proxies = new Set<number>();
   private sweep: NodeJS.Timeout | undefined;
+
+  private endProxy(e: EndpointRecord): void {
+    if (!e.ProxyPid) return;
+    stopProxy(e.ProxyPid);
+    this.proxies.add(e.ProxyPid);
+    e.ProxyPid = undefined;
+    this.sweep ??= setTimeout(() => this.deleteLingering(), 2000).unref();
+  }
 
   private deleteLingering(): void {
     this.sweep = undefined;
+    for (const pid of this.proxies) if (reapProxy(pid)) this.proxies.delete(pid);
+    if (this.proxies.size) this.sweep = setTimeout(() => this.deleteLingering(), 2000).unref();
     const links = linkNames();
     const left = [...this.lingering].filter((l) => links.has(l));
     this.lingering.clear();
@@ -356,13 +397,16 @@ export class Networks {
     // a bridge that exists keeps its rules (masquerade, isolation) whether or not a container is on it now:
     // a run --rm then costs no nft at its start or end; the table goes when no berth bridge is left
     const links = linkNames();
-    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && links.has(n.Bridge)));
+    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && links.has(n.Bridge)), !!this.o.portsObeyInput);
     if (text === this.applied) return;
     this.applied = undefined; // unknown until nft has taken it
     applyRuleset(this.o.table, text);
     this.applied = text;
   }
 }
+
+/** Whether this host has IPv6 (a kernel with it, and ::1 on its loopback). */
+const hostHasIpv6 = (): boolean => { try { return readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001'); } catch { return false; } };
 
 /** A host port that cannot be had (docker's 500 at start). */
 export class PortAllocated extends Error {}

@@ -22,6 +22,8 @@ export interface EndpointRecord {
   /** the host end of its veth */
   HostLink: string;
   Ports: PortMapping[];
+  /** the splice forwarder serving ports the kernel cannot (proxy.ts), when one runs */
+  ProxyPid?: number;
 }
 
 export interface NetworkRecord {

@@ -24,7 +24,7 @@ export class PrivateBerthd {
   daemon: ChildProcess | undefined;
 
   /** `isolated`: berthd runs in a network namespace of its own (loopback only), so nothing it does can reach another host. */
-  constructor(private readonly opts: { isolated?: boolean; env?: NodeJS.ProcessEnv } = {}) { chmodSync(this.dir, 0o755); }
+  constructor(private readonly opts: { isolated?: boolean; env?: NodeJS.ProcessEnv; args?: string[] } = {}) { chmodSync(this.dir, 0o755); }
 
   env(): NodeJS.ProcessEnv {
     return { ...process.env, DOCKER_HOST: `unix://${this.sock}`, DOCKER_CONFIG: join(this.dir, 'client') };
@@ -32,7 +32,7 @@ export class PrivateBerthd {
 
   async start(): Promise<void> {
     rmSync(this.sock, { force: true });
-    const args = ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`];
+    const args = ['--data-root', this.dataRoot, '--exec-root', this.execRoot, '--cgroup-parent', this.cgroupParent, '-H', `unix://${this.sock}`, ...(this.opts.args ?? [])];
     const berthd = join(REPO, 'bin', 'berthd');
     // unshare execs berthd (no fork): the pid is berthd's
     // no test daemon uses the machine's resolvers: an empty list unless the test gives its own
