@@ -160,6 +160,7 @@
         "native/fsx/proc.c",
         "native/net/net.c",
         "native/net/napi.c",
+        "native/net/socket.c",
         "native/common/io.c",
         "native/common/sealed.c"
       ],

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { hostNames } from '../src/network/index.js';
+import { hostNames, syncDockerUser } from '../src/network/index.js';
 
 export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
@@ -39,6 +39,7 @@ export function startBerthd(name: string): BenchDaemon {
     const net = hostNames(dataRoot, '/var/lib/berth');
     spawnSync('ip', ['link', 'del', net.defaultBridge], { stdio: 'ignore' });
     spawnSync('nft', ['delete', 'table', 'inet', net.table], { stdio: 'ignore' });
+    syncDockerUser(net.table, []);
     spawnSync('sh', ['-c', `grep -o '${work}[^ ]*' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
     rmSync(work, { recursive: true, force: true });
     rmSync(execRoot, { recursive: true, force: true });

@@ -55,6 +55,16 @@ async function connectionRate(port: number): Promise<number> {
   return n / 3;
 }
 
+/** Sequential lookups of `name` from inside container `from` to the resolver its resolv.conf names (berth: the network's gateway; docker: 127.0.0.11; podman: aardvark-dns). */
+function dnsMedian(e: Engine, from: string, name: string): number {
+  const resolver = /^nameserver\s+(\S+)/m.exec(run(e, ['exec', from, 'cat', '/etc/resolv.conf']).out)?.[1];
+  if (!resolver) throw new Error('no nameserver in its resolv.conf');
+  const r = spawnSync('nsenter', ['-t', String(pidOf(e, from)), '-n', process.execPath, join(REPO, 'dist', 'bench', 'dns-client.js'), resolver, name, '300'], { encoding: 'utf8' });
+  const j = JSON.parse(r.stdout || '{}') as { medianMs?: number; answered?: number };
+  if (!j.medianMs || j.answered !== 300) throw new Error(`${resolver}: ${j.answered ?? 0} of 300 answered ${r.stderr}`);
+  return j.medianMs;
+}
+
 const CLOSER = ['node', '-e', 'require("net").createServer((s) => s.end("x")).listen(80)'];
 
 async function main() {
@@ -74,7 +84,7 @@ async function main() {
     try { run(podman, ['run', '--rm', IMG, 'true']); engines.push(podman); } catch (e) { note(`podman left out: its bridge did not run here: ${(e as Error).message.split('\n').slice(-2).join(' ')}`); }
 
     for (const e of engines) put('`run --rm busybox true`, default bridge (ms)', e.name, median(times(e, ['run', '--rm', IMG, 'true'])).toFixed(1));
-    for (const e of [berthCli, dockerOnBerth, docker]) put('`run --rm --network none busybox true` (ms)', e.name, median(times(e, ['run', '--rm', '--network', 'none', IMG, 'true'])).toFixed(1));
+    for (const e of engines) put('`run --rm --network none busybox true` (ms)', e.name, median(times(e, ['run', '--rm', '--network', 'none', IMG, 'true'])).toFixed(1));
     for (const e of engines) {
       const t0 = process.hrtime.bigint();
       const ids = Array.from({ length: 50 }, () => run(e, ['run', '-d', IMG, 'sleep', '600']).out.trim());
@@ -84,18 +94,22 @@ async function main() {
 
     // throughput and connection rate: the berth CLI's daemon and docker's
     // what a failed run of this bench left in docker (berth's daemon is fresh)
-    const left = spawnSync(dockerBin, ['ps', '-aq', '--filter', 'label=berth-bench=network'], { encoding: 'utf8', env: docker.env }).stdout.split('\n').filter(Boolean);
-    if (left.length) run(docker, ['rm', '-f', ...left]);
-    spawnSync(dockerBin, ['network', 'rm', 'benchnet'], { env: docker.env, stdio: 'ignore' });
-    for (const [e, port] of [[berthCli, 15201], [docker, 15202]] as const) {
+    for (const e of engines.filter((x) => x === docker || x === podman)) {
+      const left = spawnSync(e.cmd, [...e.args, 'ps', '-aq', '--filter', 'label=berth-bench=network'], { encoding: 'utf8', env: e.env }).stdout.split('\n').filter(Boolean);
+      if (left.length) run(e, ['rm', '-f', ...left]);
+      spawnSync(e.cmd, [...e.args, 'network', 'rm', 'benchnet'], { env: e.env, stdio: 'ignore' });
+    }
+    const measuredEngines: [Engine, number][] = [[berthCli, 15201], [docker, 15202], ...(engines.includes(podman) ? [[podman, 15203] as [Engine, number]] : [])];
+    for (const [e, port] of measuredEngines) {
       const insp = e === berthCli ? dockerOnBerth : e; // the docker CLI's templates (range, index), for either daemon
-      const srv = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `127.0.0.1:${port}:5201`, IMG, 'sleep', '600']).out.trim();
+      const measured = (row: string, f: () => number, digits = 1) => { try { put(row, e.name, f().toFixed(digits)); } catch (err) { put(row, e.name, 'failed'); note(`${e.name}, ${row}: ${(err as Error).message.split('\n')[0]}`); } };
+      const srv = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `${port}:5201`, IMG, 'sleep', '600']).out.trim();
       const pid = pidOf(e, srv);
       const ip = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', srv]).out.trim();
       const server = serveIn(pid, ['iperf3', '-s', '-p', '5201']);
       sleepMs(500);
-      const measured = (row: string, f: () => number) => { try { put(row, e.name, f().toFixed(1)); } catch (err) { put(row, e.name, 'failed'); note(`${e.name}, ${row}: ${(err as Error).message}`); } };
       measured('TCP, host 127.0.0.1 → published port (Gbit/s, iperf3 5 s)', () => iperf('127.0.0.1', port));
+      measured('TCP, host [::1] → published port (Gbit/s; berth: its splice forwarder, docker: docker-proxy)', () => iperf('::1', port));
       measured('TCP, host → container address (Gbit/s)', () => iperf(ip, 5201));
       server.kill();
       const web = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
@@ -103,15 +117,16 @@ async function main() {
       sleepMs(700);
       try { put('short connections to a published port (per s)', e.name, (await connectionRate(port + 10)).toFixed(0)); } catch (err) { note(`${e.name}, connection rate: ${(err as Error).message}`); }
       closer.kill();
-      // container → container on a user network
+      // container → container on a user network, and its names
       run(e, ['network', 'create', 'benchnet']);
-      const a = run(e, ['run', '-d', '--label', 'berth-bench=network', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+      const a = run(e, ['run', '-d', '--label', 'berth-bench=network', '--name', `benchsrv${port}`, '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
       const c = run(e, ['run', '-d', '--label', 'berth-bench=network', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
       const aIp = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', a]).out.trim();
       const s2 = serveIn(pidOf(e, a), ['iperf3', '-s', '-p', '5201']);
       sleepMs(500);
       measured('TCP, container → container on a user network (Gbit/s)', () => iperf(aIp, 5201, pidOf(e, c)));
       s2.kill();
+      measured('DNS: a container name from inside a container, median of 300 (ms)', () => dnsMedian(e, c, `benchsrv${port}`), 2);
       run(e, ['rm', '-f', srv, web, a, c]);
       run(e, ['network', 'rm', 'benchnet']);
     }
@@ -121,7 +136,8 @@ async function main() {
     writeResults('network', [
       '# Network benchmark', '',
       `Medians of ${RUNS} runs after 3 warm-ups (run --rm); 50 containers for run -d; one 5 s iperf3 per row; 3 s of sequential connections.`,
-      'berth: berthd from this checkout, a fresh data root, its default bridge (kernel DNAT for published ports); docker: the system dockerd with its default bridge and docker-proxy; podman: its default network.',
+      'berth: berthd from this checkout, a fresh data root, its default bridge (kernel DNAT for published ports; its splice forwarder for [::1]); docker: the system dockerd with its default bridge and docker-proxy; podman: its default network (netavark).',
+      'DNS: 300 sequential A queries for a container\'s name, from inside another container on the same user network, to the resolver its resolv.conf names (berth: the network\'s gateway; docker: 127.0.0.11; podman: aardvark-dns).',
       'Servers (iperf3; a node server that answers "x" and closes for the connection rate) run in the container\'s network namespace by nsenter; clients on the host or in the other container\'s namespace.',
       machineLine(), '',
       ...tableOf(rows, names, berthCli.name),

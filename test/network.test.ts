@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection, createServer, type Server } from 'node:net';
-import dnsPacket from 'dns-packet';
+import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -131,18 +130,19 @@ function startUpstream(): Promise<ChildProcess> {
   return new Promise((res, rej) => { p.stdout!.once('data', () => res(p)); p.once('exit', (c) => rej(new Error(`the test resolver exited ${c}`))); });
 }
 
-/** A query for an A record over TCP to server:53, as a resolver asks when UDP's answer was truncated: the addresses answered. */
-function askTcp(server: string, name: string): Promise<string[]> {
-  return new Promise((res, rej) => {
-    const c = createConnection(53, server, () => c.write(dnsPacket.streamEncode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] })));
+/**
+ * A query for an A record over TCP to 127.0.0.11:53 inside the network
+ * namespace of process `pid`, as a resolver asks when UDP's answer was
+ * truncated: the addresses answered.
+ */
+function askTcpIn(pid: number, name: string): string[] {
+  const js = `const dns = require(${JSON.stringify(require.resolve('dns-packet'))});
+    const c = require('net').createConnection(53, '127.0.0.11', () => c.write(dns.streamEncode({ type: 'query', id: 7, flags: dns.RECURSION_DESIRED, questions: [{ type: 'A', name: ${JSON.stringify(name)} }] })));
     let buf = Buffer.alloc(0);
-    c.on('data', (b) => {
-      buf = Buffer.concat([buf, b]);
-      if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { c.destroy(); res((dnsPacket.streamDecode(buf).answers ?? []).map((a) => String((a as { data: unknown }).data))); }
-    });
-    c.on('error', rej);
-    c.setTimeout(5000, () => { c.destroy(); rej(new Error(`no TCP answer from ${server}`)); });
-  });
+    c.on('data', (b) => { buf = Buffer.concat([buf, b]); if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { c.destroy(); console.log(JSON.stringify((dns.streamDecode(buf).answers || []).map((a) => a.data))); } });
+    c.on('error', (e) => console.log(JSON.stringify(e.code))); c.setTimeout(5000, () => { c.destroy(); console.log('"timeout"'); });`;
+  const r = spawnSync('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', js], { encoding: 'utf8' });
+  return JSON.parse(r.stdout || `"${r.stderr}"`) as string[];
 }
 
 describe('networks through the docker CLI', () => {
@@ -265,17 +265,22 @@ describe('networks through the docker CLI', () => {
     assert.equal(d.docker(['network', 'create', 'dnsnet']).code, 0);
     assert.equal(d.docker(['run', '-d', '--name', 'dn1', '--network', 'dnsnet', '--network-alias', 'dee', IMG, 'sleep', '60']).code, 0);
     const ip = ipOf('dn1', 'dnsnet');
-    const gw = JSON.parse(d.docker(['network', 'inspect', 'dnsnet']).out)[0].IPAM.Config[0].Gateway as string;
     const look = (net: string, name: string) => d.docker(['run', '--rm', '--network', net, IMG, 'sh', '-c', `cat /etc/resolv.conf; nslookup ${name}`]);
     const byName = look('dnsnet', 'dn1');
-    assert.match(byName.out, new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}\n`));
+    assert.match(byName.out, /^nameserver 127\.0\.0\.11\n/, 'docker\'s address, in the container\'s own namespace');
+    assert.match(byName.out, /\noptions ndots:0\n/);
     assert.match(byName.out, new RegExp(`Address:? ${ip.replace(/\./g, '\\.')}`));
     assert.match(look('dnsnet', 'dee').out, new RegExp(`Address:? ${ip.replace(/\./g, '\\.')}`));
     assert.match(look('dnsnet', 'upstream.test').out, /Address:? 10\.9\.9\.9/, 'other names go to the host\'s resolver (the test\'s)');
     assert.doesNotMatch(look('bridge', 'dn1').out, new RegExp(ip.replace(/\./g, '\\.')), 'the default bridge resolves no container names');
-    // TCP, from the host to the network's resolver: local names, and forwarded ones over TCP
-    assert.deepEqual(await askTcp(gw, 'dee'), [ip]);
-    assert.deepEqual(await askTcp(gw, 'upstream.test'), ['10.9.9.9']);
+    // TCP, in dn1's namespace: local names, and forwarded ones over TCP
+    const pid = Number(d.docker(['inspect', '-f', '{{.State.Pid}}', 'dn1']).out.trim());
+    assert.deepEqual(askTcpIn(pid, 'dee'), [ip]);
+    assert.deepEqual(askTcpIn(pid, 'upstream.test'), ['10.9.9.9']);
+    // a restarted berthd answers again (its sockets went with the old one)
+    await d.crash();
+    await d.start();
+    assert.deepEqual(askTcpIn(pid, 'dn1'), [ip]);
   });
 
   test('IPv6: a network with an IPv6 subnet gives each container an address of it and a route, names answer AAAA, ports publish on the host\'s IPv6 addresses', async (t) => {
@@ -371,6 +376,28 @@ describe('networks through the docker CLI', () => {
     spawnSync('sh', ['-c', `for i in $(seq 50); do ip netns exec ${ns} ss -ltn | grep -q 18088 && exit 0; sleep 0.1; done`]);
     const seen = d.docker(['exec', 'pub', 'sh', '-c', `nc -w 3 10.251.${n}.2 18088 </dev/null`]).out.trim();
     assert.equal(seen.replace(/^::ffff:/, ''), `10.251.${n}.1`, 'masqueraded to the host\'s address on the way out');
+  });
+
+  test('beside a docker whose FORWARD policy drops: berth lets its own bridges through in DOCKER-USER, and takes its rules out with them', (t) => {
+    const rules = () => spawnSync('iptables', ['-w', '5', '-S', 'DOCKER-USER'], { encoding: 'utf8' });
+    if (rules().status !== 0) {
+      t.diagnostic('no iptables DOCKER-USER chain here (no dockerd): nothing of docker\'s to live beside');
+      return;
+    }
+    const policy = /^-P FORWARD (\w+)$/m.exec(spawnSync('iptables', ['-w', '5', '-S', 'FORWARD'], { encoding: 'utf8' }).stdout)?.[1] ?? 'ACCEPT';
+    t.after(() => { d.docker(['rm', '-f', 'fw1', 'fw2']); d.docker(['network', 'rm', 'fwd']); spawnSync('iptables', ['-w', '5', '-P', 'FORWARD', policy]); });
+    assert.equal(spawnSync('iptables', ['-w', '5', '-P', 'FORWARD', 'DROP']).status, 0);
+    assert.equal(d.docker(['network', 'create', 'fwd']).code, 0);
+    const bridge = `br-${JSON.parse(d.docker(['network', 'inspect', 'fwd']).out)[0].Id.slice(0, 12)}`;
+    assert.match(rules().stdout, new RegExp(`-A DOCKER-USER -i ${bridge} -m comment --comment ${d.netNames.table} -j ACCEPT`));
+    assert.match(rules().stdout, new RegExp(`-A DOCKER-USER -o ${bridge} -m comment --comment ${d.netNames.table} -j ACCEPT`));
+    // bridged traffic passes the FORWARD hook where br_netfilter is on: it gets through
+    web('fw1', ['--network', 'fwd']);
+    assert.equal(d.docker(['run', '-d', '--name', 'fw2', '--network', 'fwd', IMG, 'sleep', '60']).code, 0);
+    assert.equal(getFrom('fw2', ipOf('fw1', 'fwd')), 'fw1\n');
+    assert.equal(d.docker(['rm', '-f', 'fw1', 'fw2']).code, 0);
+    assert.equal(d.docker(['network', 'rm', 'fwd']).code, 0);
+    assert.doesNotMatch(rules().stdout, new RegExp(bridge), 'its rules went with its bridge');
   });
 
   test('50 containers started at once on one network get distinct addresses; removing them frees every lease', async () => {

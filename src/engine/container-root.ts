@@ -84,7 +84,9 @@ export function appendHosts(path: string, lines: string[]): void {
 /** Makes `ip` the resolv.conf's only nameserver (in place: the container has the file bound), keeping its search and options. */
 export function useNameserver(path: string, ip: string): void {
   const rest = readFileSync(path, 'utf8').split('\n').filter((l) => l && l.trim().split(/\s+/)[0] !== 'nameserver');
-  writeFileSync(path, `nameserver ${ip}\n${rest.map((l) => `${l}\n`).join('')}`);
+  // docker's ndots:0 beside its resolver, unless options say otherwise: a bare name is asked as it is first
+  const ndots = rest.some((l) => /^options\s.*\bndots:/.test(l.trim())) ? [] : ['options ndots:0'];
+  writeFileSync(path, `nameserver ${ip}\n${[...rest, ...ndots].map((l) => `${l}\n`).join('')}`);
 }
 
 /** A nameserver on the host's loopback, which a container's own namespace cannot reach. */

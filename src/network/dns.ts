@@ -1,14 +1,16 @@
-// The embedded DNS of user-defined networks: berthd answers on each such
-// network's gateway address (port 53, UDP and TCP, as podman's aardvark-dns does) for the
-// names of the containers on that network (name, short ID, aliases, which
-// compose sets to the service name); other names go to the host's resolvers
-// (its /etc/resolv.conf, or $BERTH_RESOLV_CONF), and their answers come back
-// as they are.
+// The embedded DNS of user-defined networks: for each container on one,
+// berthd answers at 127.0.0.11:53 (UDP and TCP) in the container's own
+// network namespace, as docker does, for the names of the containers on its
+// networks (name, short ID, aliases, which compose sets to the service
+// name); other names go to the host's resolvers (its /etc/resolv.conf, or
+// $BERTH_RESOLV_CONF), asked from the host, and their answers come back as
+// they are.
 import { createSocket, type Socket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import dnsPacket from 'dns-packet';
-import { ipv4Config, type EndpointRecord, type NetworkRecord } from './records.js';
+import { fsx } from '../util/fsx.js';
+import type { EndpointRecord, NetworkRecord } from './records.js';
 
 /** The nameservers of a resolv.conf text. */
 export function nameservers(text: string): string[] {
@@ -26,13 +28,13 @@ export function endpointsNamed(n: NetworkRecord, name: string): EndpointRecord[]
 }
 
 
-/** The answer to a query from what the network knows, or undefined when the name is not one of its own. */
-export function localAnswer(n: NetworkRecord, query: Buffer): Buffer | undefined {
+/** The answer to a query from the names of the networks a container is on, or undefined when the name is none of theirs. */
+export function localAnswer(nets: NetworkRecord[], query: Buffer): Buffer | undefined {
   let q: dnsPacket.Packet;
   try { q = dnsPacket.decode(query); } catch { return undefined; }
   const question = q.questions?.[0];
   if (!question) return undefined;
-  const named = endpointsNamed(n, question.name);
+  const named = nets.flatMap((n) => endpointsNamed(n, question.name));
   if (!named.length) return undefined;
   // A and AAAA from the endpoints' addresses; a known name has no record of other types: an empty answer, not NXDOMAIN (as docker's resolver answers)
   const field = question.type === 'A' ? 'IPv4Address' : question.type === 'AAAA' ? 'IPv6Address' : undefined;
@@ -41,20 +43,31 @@ export function localAnswer(n: NetworkRecord, query: Buffer): Buffer | undefined
   return dnsPacket.encode({ id: q.id, type: 'response', flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | dnsPacket.AUTHORITATIVE_ANSWER, questions: q.questions, answers });
 }
 
+/** Where a container's embedded resolver answers, in its own network namespace: docker's address. */
+export const RESOLVER_IP = '127.0.0.11';
+
 export class EmbeddedDns {
   private readonly servers = new Map<string, { udp: Socket; tcp: Server }>();
 
-  constructor(private readonly network: (id: string) => NetworkRecord | undefined, private readonly log: (msg: string) => void) {}
+  constructor(private readonly networksOf: (containerId: string) => NetworkRecord[], private readonly log: (msg: string) => void) {}
 
-  /** Answers on the network's gateway (IPv4), over UDP and TCP, until stop. */
-  serve(n: NetworkRecord): void {
-    const gw = ipv4Config(n)?.Gateway;
-    if (!gw || this.servers.has(n.Id)) return;
-    const failed = (e: Error) => { this.log(`dns on ${gw}:53 (${n.Name}): ${e.message}`); this.stop(n.Id); };
-    const udp = createSocket({ type: 'udp4', reuseAddr: true });
+  /**
+   * Answers at 127.0.0.11:53 (UDP and TCP) inside the container's network
+   * namespace, as docker's resolver does, until detach: sockets made there
+   * by the addon and served here. Queries never cross the bridge, and the
+   * host's firewall never sees them.
+   */
+  attach(containerId: string, pid: number): void {
+    if (this.servers.has(containerId)) return;
+    const ns = `/proc/${pid}/ns/net`, f = fsx();
+    const ufd = f.netSocket(ns, false, RESOLVER_IP, 53);
+    let tfd: number;
+    try { tfd = f.netSocket(ns, true, RESOLVER_IP, 53); } catch (e) { closeSync(ufd); throw e; }
+    const failed = (e: Error) => { this.log(`dns of ${containerId.slice(0, 12)}: ${e.message}`); this.detach(containerId); };
+    const udp = createSocket('udp4');
     udp.on('error', failed);
-    udp.on('message', (msg, from) => this.answer(n.Id, msg, false, (reply) => udp.send(reply, from.port, from.address)));
-    udp.bind(53, gw);
+    udp.on('message', (msg, from) => this.answer(containerId, msg, false, (reply) => udp.send(reply, from.port, from.address)));
+    udp.bind({ fd: ufd });
     // TCP: each message has a two-byte length before it (RFC 1035 4.2.2); a client may send several on one connection
     const tcp = createServer((c) => {
       let buf = Buffer.alloc(0);
@@ -65,33 +78,32 @@ export class EmbeddedDns {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          this.answer(n.Id, msg, true, (reply) => { if (!c.destroyed) c.write(framed(reply)); });
+          this.answer(containerId, msg, true, (reply) => { if (!c.destroyed) c.write(framed(reply)); });
         }
       });
     });
     tcp.on('error', failed);
-    tcp.listen(53, gw);
-    this.servers.set(n.Id, { udp, tcp });
+    tcp.listen({ fd: tfd });
+    this.servers.set(containerId, { udp, tcp });
   }
 
-  /** From the network's names, or else from upstream, over the transport the query came by. */
-  private answer(id: string, msg: Buffer, tcp: boolean, reply: (b: Buffer) => void): void {
-    const net = this.network(id);
-    const local = net ? localAnswer(net, msg) : undefined;
+  /** From the container's networks' names, or else from upstream, over the transport the query came by. */
+  private answer(containerId: string, msg: Buffer, tcp: boolean, reply: (b: Buffer) => void): void {
+    const local = localAnswer(this.networksOf(containerId), msg);
     if (local) reply(local);
     else this.forward(msg, tcp, reply);
   }
 
-  stop(id: string): void {
-    const s = this.servers.get(id);
-    this.servers.delete(id);
+  detach(containerId: string): void {
+    const s = this.servers.get(containerId);
+    this.servers.delete(containerId);
     try { s?.udp.close(); } catch { /* closed */ }
     s?.tcp.close();
   }
 
-  stopAll(): void { for (const id of [...this.servers.keys()]) this.stop(id); }
+  stopAll(): void { for (const id of [...this.servers.keys()]) this.detach(id); }
 
-  /** Sends the query to each upstream in turn (2 s each) and relays the first reply; none: SERVFAIL. */
+/** Sends the query to each upstream in turn (2 s each) and relays the first reply; none: SERVFAIL. */
   private forward(query: Buffer, tcp: boolean, reply: (b: Buffer) => void): void {
     const upstreams = nameservers(hostResolvConf());
     const tryNext = (i: number) => {

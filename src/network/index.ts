@@ -11,7 +11,8 @@ import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks, type LinkOp 
 import { contains, formatIp, formatSubnet, hostRoutes, hostRoutes6, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, ulaSubnet, within, type Subnet } from './ipam.js';
 import { NetworkFiles, ipv4Config, ipv6Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
-import { EmbeddedDns } from './dns.js';
+import { EmbeddedDns, RESOLVER_IP } from './dns.js';
+import { syncDockerUser } from './docker-user.js';
 import { ProxyError, proxyPlan, proxyRuns, reapProxy, startProxy, stopProxy } from './proxy.js';
 
 export { ipv4Config, ipv6Config, type EndpointRecord, type NetworkRecord, type PortMapping } from './records.js';
@@ -19,6 +20,7 @@ export { parsePortBindings, exposedPorts, type PortRequest } from './ports.js';
 export { LinkError } from './links.js';
 export { FirewallError } from './firewall.js';
 export { hostResolvConf } from './dns.js';
+export { syncDockerUser } from './docker-user.js';
 
 export interface NetworkOptions {
   /** berth's nftables table (ip family) */
@@ -61,7 +63,7 @@ export class Networks {
 
   constructor(dir: string, private readonly o: NetworkOptions) {
     this.files = new NetworkFiles(dir);
-    this.dns = new EmbeddedDns((id) => this.nets.get(id), (m) => process.stderr.write(`berthd: ${m}\n`));
+    this.dns = new EmbeddedDns((cid) => [...this.nets.values()].filter((n) => hasDns(n) && n.Endpoints[cid]), (m) => process.stderr.write(`berthd: ${m}\n`));
     for (const n of this.files.load()) this.nets.set(n.Id, n);
   }
 
@@ -72,7 +74,11 @@ export class Networks {
       let changed = false;
       for (const [cid, e] of Object.entries(n.Endpoints)) {
         const pid = initPid(cid);
-        if (pid) { changed = this.restoreProxy(e, pid) || changed; continue; }
+        if (pid) {
+          changed = this.restoreProxy(e, pid) || changed;
+          if (hasDns(n)) this.attachDns(cid, pid);
+          continue;
+        }
         delete n.Endpoints[cid];
         if (linkExists(e.HostLink)) runLinks([{ op: 'del', name: e.HostLink }]);
         changed = true;
@@ -80,7 +86,6 @@ export class Networks {
       // a bridge with containers on it that a reboot took is made again; the default one waits for its first container
       if (n.Bridge && (n.Name !== 'bridge' || Object.keys(n.Endpoints).length)) this.ensureBridge(n);
       if (changed) this.files.save(n);
-      if (hasDns(n)) this.dns.serve(n);
     }
     this.syncFirewall();
   }
@@ -100,10 +105,14 @@ export class Networks {
     this.deleteLingering();
   }
 
-  /** The address of a network's embedded DNS (its gateway), for a user-defined network; the default bridge has none, as in docker. */
+  /** The address of the embedded DNS for a container on a user-defined network (127.0.0.11, in its namespace); the default bridge has none, as in docker. */
   resolverOf(ref: string): string | undefined {
-    const n = this.get(ref);
-    return hasDns(n) ? ipv4Config(n)?.Gateway : undefined;
+    return hasDns(this.get(ref)) ? RESOLVER_IP : undefined;
+  }
+
+  /** A container without its names answers without them; the rest of its network works. */
+  private attachDns(containerId: string, pid: number): void {
+    try { this.dns.attach(containerId, pid); } catch (e) { process.stderr.write(`berthd: the embedded DNS of ${containerId.slice(0, 12)}: ${(e as Error).message}\n`); }
   }
 
   list(): NetworkRecord[] { return [...this.nets.values()].sort((a, b) => a.Name.localeCompare(b.Name)); }
@@ -166,7 +175,6 @@ export class Networks {
       throw e;
     }
     this.syncFirewall(); // isolated from the others, masqueraded out, from the start
-    this.dns.serve(n);
     this.o.publish('create', n, { type: 'bridge' });
     return { Id: id, Warning: '' };
   }
@@ -215,7 +223,6 @@ export class Networks {
   }
 
   private drop(n: NetworkRecord): void {
-    this.dns.stop(n.Id);
     if (n.Bridge) runLinks([{ op: 'del', name: n.Bridge }]);
     this.files.remove(n.Id);
     this.nets.delete(n.Id);
@@ -270,6 +277,7 @@ export class Networks {
       try { this.syncFirewall(); } catch { /* the old table stays */ }
       throw err instanceof ProxyError ? new PortAllocated(`driver failed programming external connectivity on endpoint ${j.name}: ${err.message}`) : err;
     }
+    if (hasDns(n)) this.attachDns(j.containerId, j.pid);
     this.o.publish('connect', n, { container: j.containerId });
     return e;
   }
@@ -336,6 +344,7 @@ export class Networks {
     delete n.Endpoints[containerId];
     this.files.save(n);
     this.syncFirewall();
+    if (!this.list().some((x) => hasDns(x) && x.Endpoints[containerId])) this.dns.detach(containerId);
     this.o.publish('disconnect', n, { container: containerId });
   }
 
@@ -347,6 +356,7 @@ export class Networks {
    * deleted then.
    */
   release(containerId: string): void {
+    this.dns.detach(containerId);
     let changed = false;
     for (const n of this.nets.values()) {
       const e = n.Endpoints[containerId];
@@ -397,12 +407,21 @@ export class Networks {
     // a bridge that exists keeps its rules (masquerade, isolation) whether or not a container is on it now:
     // a run --rm then costs no nft at its start or end; the table goes when no berth bridge is left
     const links = linkNames();
-    const text = ruleset(this.o.table, [...this.nets.values()].filter((n) => n.Bridge && links.has(n.Bridge)), !!this.o.portsObeyInput);
+    const bridged = [...this.nets.values()].filter((n) => n.Bridge && links.has(n.Bridge));
+    const text = ruleset(this.o.table, bridged, !!this.o.portsObeyInput);
     if (text === this.applied) return;
     this.applied = undefined; // unknown until nft has taken it
     applyRuleset(this.o.table, text);
     this.applied = text;
+    const bridges = bridged.map((n) => n.Bridge).sort();
+    if (bridges.join() !== this.dockerUserFor) {
+      syncDockerUser(this.o.table, bridges);
+      this.dockerUserFor = bridges.join();
+    }
   }
+
+  /** the bridges berth's DOCKER-USER rules were last made for (docker-user.ts) */
+  private dockerUserFor: string | undefined;
 }
 
 /** Whether this host has IPv6 (a kernel with it, and ::1 on its loopback). */

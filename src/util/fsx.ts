@@ -36,6 +36,8 @@ export interface Fsx {
   spawn(path: string, argv: string[], fds: number[]): number;
   /** Carries out a network plan (src/network/links.ts's text) over rtnetlink; throws the failing op's words. */
   netPlan(text: string): void;
+  /** A non-blocking IPv4 socket bound to ip:port (listening, for TCP) in the network namespace at nsPath: its fd (close-on-exec). */
+  netSocket(nsPath: string, tcp: boolean, ip: string, port: number): number;
   /** A close-on-exec memfd holding a sealed (unchangeable) copy of the file at `path`: its fd. */
   sealedCopy(path: string): number;
   /** A close-on-exec unix socket bound at `path` and listening: its fd. */

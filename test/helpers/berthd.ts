@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { PREFIX, REPO, pidsWhere, removeCgroup, unmountUnder } from './env.js';
-import { hostNames } from '../../src/network/index.js';
+import { hostNames, syncDockerUser } from '../../src/network/index.js';
 
 let n = 0;
 export const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
@@ -137,6 +137,7 @@ export class PrivateBerthd {
     if (!this.opts.isolated) {
       spawnSync('ip', ['link', 'del', this.netNames.defaultBridge], { stdio: 'ignore' });
       spawnSync('nft', ['delete', 'table', 'inet', this.netNames.table], { stdio: 'ignore' });
+      syncDockerUser(this.netNames.table, []); // its accept rules in docker's DOCKER-USER, when docker's FORWARD policy drops
     }
     unmountUnder(this.dir);
     removeCgroup(this.cgroupParent);
