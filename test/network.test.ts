@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -19,12 +19,12 @@ import { PrivateBerthd, dockerBin } from './helpers/berthd.js';
 import { bridgePlan, endpointPlan, planText } from '../src/network/links.js';
 import { ruleset } from '../src/network/firewall.js';
 import { proxyPlan } from '../src/network/proxy.js';
-import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
+import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostHasIpv6, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
 import type { NetworkRecord } from '../src/network/index.js';
 
 const IMG = 'berth-test/netbox:1';
 const require = createRequire(import.meta.url);
-const ipv6Host = existsSync('/proc/net/if_inet6') && readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001');
+const ipv6Host = hostHasIpv6();
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-net-`));
 
 /** An HTTP GET of the host's loopback; the body, or the error's code. */

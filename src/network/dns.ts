@@ -27,7 +27,6 @@ export function endpointsNamed(n: NetworkRecord, name: string): EndpointRecord[]
   return Object.values(n.Endpoints).filter((e) => [e.Name, e.ContainerID.slice(0, 12), ...e.Aliases].some((x) => x.toLowerCase() === want));
 }
 
-
 /** The answer to a query from the names of the networks a container is on, or undefined when the name is none of theirs. */
 export function localAnswer(nets: NetworkRecord[], query: Buffer): Buffer | undefined {
   let q: dnsPacket.Packet;
@@ -68,16 +67,14 @@ export class EmbeddedDns {
     udp.on('error', failed);
     udp.on('message', (msg, from) => this.answer(containerId, msg, false, (reply) => udp.send(reply, from.port, from.address)));
     udp.bind({ fd: ufd });
-    // TCP: each message has a two-byte length before it (RFC 1035 4.2.2); a client may send several on one connection
+    // TCP: a client may send several messages on one connection
     const tcp = createServer((c) => {
       let buf = Buffer.alloc(0);
       c.setTimeout(10_000, () => c.destroy());
       c.on('error', () => c.destroy());
       c.on('data', (b) => {
-        buf = Buffer.concat([buf, b]);
-        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-          buf = buf.subarray(2 + msg.length);
+        let msg;
+        for (buf = Buffer.concat([buf, b]); (msg = unframe(buf)); buf = buf.subarray(2 + msg.length)) {
           this.answer(containerId, msg, true, (reply) => { if (!c.destroyed) c.write(framed(reply)); });
         }
       });
@@ -103,7 +100,7 @@ export class EmbeddedDns {
 
   stopAll(): void { for (const id of [...this.servers.keys()]) this.detach(id); }
 
-/** Sends the query to each upstream in turn (2 s each) and relays the first reply; none: SERVFAIL. */
+  /** Sends the query to each upstream in turn (2 s each) and relays the first reply; none: SERVFAIL. */
   private forward(query: Buffer, tcp: boolean, reply: (b: Buffer) => void): void {
     const upstreams = nameservers(hostResolvConf());
     const tryNext = (i: number) => {
@@ -114,7 +111,10 @@ export class EmbeddedDns {
   }
 }
 
+// DNS over TCP: each message has a two-byte length before it (RFC 1035 4.2.2)
 const framed = (m: Buffer) => Buffer.concat([Buffer.from([m.length >> 8, m.length & 255]), m]);
+/** The first whole message at the start of `buf`, or undefined while it is still coming. */
+const unframe = (buf: Buffer): Buffer | undefined => (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0) ? buf.subarray(2, 2 + buf.readUInt16BE(0)) : undefined);
 
 /** One query to one upstream over UDP: its reply, or undefined after an error or 2 s. */
 function askUdp(server: string, query: Buffer, done: (m?: Buffer) => void): void {
@@ -136,7 +136,8 @@ function askTcp(server: string, query: Buffer, done: (m?: Buffer) => void): void
   c.on('connect', () => c.write(framed(query)));
   c.on('data', (b) => {
     buf = Buffer.concat([buf, b]);
-    if (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) end(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+    const m = unframe(buf);
+    if (m) end(m);
   });
   c.on('end', () => end());
 }

@@ -4,11 +4,10 @@
 // when it ends; berth's nftables table kept in step with them. The engine
 // calls connect / release; the API lists, creates and removes.
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Conflict, Forbidden, InvalidInput, NotFound } from '../util/check.js';
 import { applyRuleset, ruleset } from './firewall.js';
 import { bridgePlan, endpointPlan, linkExists, linkNames, runLinks, type LinkOp } from './links.js';
-import { contains, formatIp, formatSubnet, hostRoutes, hostRoutes6, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, ulaSubnet, within, type Subnet } from './ipam.js';
+import { contains, formatIp, formatSubnet, hostHasIpv6, hostRoutes, hostRoutes6, nextFree, overlaps, parseIp, parseSubnet, pickSubnet, ulaSubnet, within, type Subnet } from './ipam.js';
 import { NetworkFiles, ipv4Config, ipv6Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
 import { EmbeddedDns, RESOLVER_IP } from './dns.js';
@@ -23,7 +22,7 @@ export { hostResolvConf } from './dns.js';
 export { syncDockerUser } from './docker-user.js';
 
 export interface NetworkOptions {
-  /** berth's nftables table (ip family) */
+  /** berth's nftables table (inet family) */
   table: string;
   /** the default network's bridge */
   defaultBridge: string;
@@ -63,7 +62,7 @@ export class Networks {
 
   constructor(dir: string, private readonly o: NetworkOptions) {
     this.files = new NetworkFiles(dir);
-    this.dns = new EmbeddedDns((cid) => [...this.nets.values()].filter((n) => hasDns(n) && n.Endpoints[cid]), (m) => process.stderr.write(`berthd: ${m}\n`));
+    this.dns = new EmbeddedDns((cid) => this.namedNetworksOf(cid), (m) => process.stderr.write(`berthd: ${m}\n`));
     for (const n of this.files.load()) this.nets.set(n.Id, n);
   }
 
@@ -102,12 +101,17 @@ export class Networks {
   shutdown(): void {
     this.dns.stopAll();
     clearTimeout(this.sweep);
-    this.deleteLingering();
+    this.sweepEnded();
   }
 
   /** The address of the embedded DNS for a container on a user-defined network (127.0.0.11, in its namespace); the default bridge has none, as in docker. */
   resolverOf(ref: string): string | undefined {
     return hasDns(this.get(ref)) ? RESOLVER_IP : undefined;
+  }
+
+  /** The user-defined networks a container is on: the ones whose names its resolver answers. */
+  private namedNetworksOf(containerId: string): NetworkRecord[] {
+    return [...this.nets.values()].filter((n) => hasDns(n) && n.Endpoints[containerId]);
   }
 
   /** A container without its names answers without them; the rest of its network works. */
@@ -252,9 +256,9 @@ export class Networks {
     if (n.Endpoints[j.containerId]) throw new Forbidden('network', `endpoint with name ${j.name} already exists in network ${n.Name}`);
     this.ensureBridge(n);
     const v4 = ipv4Config(n)!, v6 = ipv6Config(n);
+    if (j.ip6 && !v6) throw new InvalidInput('IPAMConfig.IPv6Address', `network ${n.Name} has no IPv6 subnet (create it with --ipv6 --subnet)`);
     const ip = this.lease(n, v4, j.ip, 'IPv4Address');
     const ip6 = v6 ? this.lease(n, v6, j.ip6, 'IPv6Address') : undefined;
-    if (j.ip6 && !v6) throw new InvalidInput('IPAMConfig.IPv6Address', `network ${n.Name} has no IPv6 subnet (create it with --ipv6 --subnet)`);
     const eid = randomBytes(32).toString('hex');
     const e: EndpointRecord = {
       EndpointID: eid, ContainerID: j.containerId, Name: j.name, IPv4Address: ip, IPv6Address: ip6 ?? '',
@@ -344,7 +348,7 @@ export class Networks {
     delete n.Endpoints[containerId];
     this.files.save(n);
     this.syncFirewall();
-    if (!this.list().some((x) => hasDns(x) && x.Endpoints[containerId])) this.dns.detach(containerId);
+    if (!this.namedNetworksOf(containerId).length) this.dns.detach(containerId);
     this.o.publish('disconnect', n, { container: containerId });
   }
 
@@ -368,27 +372,32 @@ export class Networks {
       this.o.publish('disconnect', n, { container: containerId });
       changed = true;
     }
-    if (changed) this.syncFirewall();
-    if (changed) this.sweep ??= setTimeout(() => this.deleteLingering(), 2000).unref();
+    if (!changed) return;
+    this.syncFirewall();
+    this.sweepLater();
   }
 
+  /** host veths of ended containers, deleted if still there at the next sweep */
   private readonly lingering = new Set<string>();
-  /** ended forwarders of this berthd, to be collected */
+  /** ended forwarders of this berthd, collected at a sweep */
   private readonly proxies = new Set<number>();
   private sweep: NodeJS.Timeout | undefined;
+
+  private sweepLater(): void { this.sweep ??= setTimeout(() => this.sweepEnded(), 2000).unref(); }
 
   private endProxy(e: EndpointRecord): void {
     if (!e.ProxyPid) return;
     stopProxy(e.ProxyPid);
     this.proxies.add(e.ProxyPid);
     e.ProxyPid = undefined;
-    this.sweep ??= setTimeout(() => this.deleteLingering(), 2000).unref();
+    this.sweepLater();
   }
 
-  private deleteLingering(): void {
+  /** Collects ended forwarders (again later for those not yet ended) and deletes the veths their namespaces left. */
+  private sweepEnded(): void {
     this.sweep = undefined;
     for (const pid of this.proxies) if (reapProxy(pid)) this.proxies.delete(pid);
-    if (this.proxies.size) this.sweep = setTimeout(() => this.deleteLingering(), 2000).unref();
+    if (this.proxies.size) this.sweepLater();
     const links = linkNames();
     const left = [...this.lingering].filter((l) => links.has(l));
     this.lingering.clear();
@@ -423,9 +432,6 @@ export class Networks {
   /** the bridges berth's DOCKER-USER rules were last made for (docker-user.ts) */
   private dockerUserFor: string | undefined;
 }
-
-/** Whether this host has IPv6 (a kernel with it, and ::1 on its loopback). */
-const hostHasIpv6 = (): boolean => { try { return readFileSync('/proc/net/if_inet6', 'utf8').includes('00000000000000000000000000000001'); } catch { return false; } };
 
 /** A host port that cannot be had (docker's 500 at start). */
 export class PortAllocated extends Error {}

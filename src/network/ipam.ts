@@ -95,6 +95,9 @@ export function hostRoutes6(text = safeRead('/proc/net/ipv6_route')): Subnet[] {
   return out;
 }
 
+/** Whether this host has IPv6 (a kernel with it, and ::1 on its loopback). */
+export const hostHasIpv6 = (text = safeRead('/proc/net/if_inet6')): boolean => text.includes('00000000000000000000000000000001');
+
 function safeRead(p: string): string { try { return readFileSync(p, 'utf8'); } catch { return ''; } }
 
 /** The first default pool that overlaps none of `taken`. */

@@ -6,6 +6,7 @@
 // with the container's init (it watches a pidfd).
 import { closeSync, readFileSync, readSync } from 'node:fs';
 import { fsx } from '../util/fsx.js';
+import { pause } from '../util/lock.js';
 import { nativeBuild } from '../util/project.js';
 import type { EndpointRecord } from './records.js';
 
@@ -56,17 +57,16 @@ export function startProxy(watchPid: number, plan: ProxyListen[]): number {
 
 /** Ends a forwarder (the container's went on): only a process that is one, as a pid may have been reused. */
 export function stopProxy(pid: number | undefined): void {
-  if (!pid) return;
-  let cmd = '';
-  try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return; }
-  if (!cmd.startsWith(`${binary()}\0`)) return;
+  if (!pid || !isProxy(pid)) return;
   try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
 }
 
-/** Whether a forwarder runs as `pid`. */
+/** Whether a forwarder runs as `pid` (not one that has ended and waits to be collected). */
 export function proxyRuns(pid: number | undefined): boolean {
-  try { return !!pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`${binary()}\0`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); } catch { return false; }
+  try { return !!pid && isProxy(pid) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '); } catch { return false; }
 }
+
+const isProxy = (pid: number): boolean => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith(`${binary()}\0`); } catch { return false; } };
 
 /** Collects ended forwarders that are berthd's children (not those a previous berthd started); true when `pid` is gone. */
 export function reapProxy(pid: number): boolean {
@@ -74,6 +74,5 @@ export function reapProxy(pid: number): boolean {
 }
 
 function waitReaped(pid: number): void {
-  const tick = new Int32Array(new SharedArrayBuffer(4));
-  for (let i = 0; i < 1000 && !reapProxy(pid); i++) Atomics.wait(tick, 0, 0, 1);
+  for (let i = 0; i < 1000 && !reapProxy(pid); i++) pause(1);
 }

@@ -3,7 +3,8 @@
 import { closeSync, openSync } from 'node:fs';
 import { fsx } from './fsx.js';
 
-const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+/** Blocks this thread for `ms` (for waits too short to give the event loop back). */
+export const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 export function withFileLock<T>(path: string, fn: () => T, timeoutMs = 60000): T {
   const fd = openSync(path, 'a', 0o600);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { request } from 'node:http';
 import { PREFIX, REPO, pidsWhere, removeCgroup, unmountUnder } from './env.js';
 import { hostNames, syncDockerUser } from '../../src/network/index.js';
+import { pause } from '../../src/util/lock.js';
 
 let n = 0;
 export const dockerBin = existsSync('/usr/local/bin/docker') ? '/usr/local/bin/docker' : 'docker';
@@ -110,7 +111,7 @@ export class PrivateBerthd {
   /** berth's links and table on the host; a container's veth goes with its namespace, which the kernel tears down in its own time: waited for up to 3 s. */
   netLeftovers(): string[] {
     let left = this.netLeftoversNow();
-    for (let i = 0; i < 30 && left.length; i++) { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100); left = this.netLeftoversNow(); }
+    for (let i = 0; i < 30 && left.length; i++) { pause(100); left = this.netLeftoversNow(); }
     return left;
   }
 
