@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -66,7 +66,7 @@ describe('plans and rules (no root)', () => {
   test('a container\'s links are one plan: its veth end made in its namespace, named, addressed and routed there', () => {
     assert.equal(planText(bridgePlan('br-x', 0, ['172.20.0.1/16'])), 'sysctl net/ipv4/ip_forward 1\nbridge br-x 0\naddr br-x 172.20.0.1/16\nsysctl net/ipv4/conf/br-x/route_localnet 1\nup br-x\n');
     assert.equal(planText(endpointPlan({ bridge: 'br-x', hostLink: 'bv0123456789ab', mtu: 0, netns: '/proc/9/ns/net', ifname: 'eth0', mac: '02:42:ac:14:00:02', addresses: ['172.20.0.2/16'], gateways: ['172.20.0.1'] })),
-      'veth bv0123456789ab bv0123456789abp 0 /proc/9/ns/net\nmaster bv0123456789ab br-x\nup bv0123456789ab\nnetns /proc/9/ns/net\nrename bv0123456789abp eth0\n' +
+      'veth bv0123456789ab bv0123456789abp 0 /proc/9/ns/net\nmaster bv0123456789ab br-x\nhairpin bv0123456789ab\nup bv0123456789ab\nnetns /proc/9/ns/net\nrename bv0123456789abp eth0\n' +
       'mac eth0 02:42:ac:14:00:02\naddr eth0 172.20.0.2/16\nup eth0\nroute 0.0.0.0/0 172.20.0.1\nnetns host\n');
   });
 
@@ -82,6 +82,8 @@ describe('plans and rules (no root)', () => {
     for (const line of ['meta nfproto ipv4 ip daddr 127.0.0.1 tcp dport 8080 dnat ip to 172.18.0.2:80', 'meta nfproto ipv4 udp dport 5353 dnat ip to 172.18.0.2:53', 'ip saddr 172.18.0.0/16 oifname != "berth0" masquerade',
       'iifname "berth0" oifname { "br-q" } drop', 'iifname "br-q" oifname != "br-q" drop', 'fib daddr type local jump published']) assert.ok(text.includes(line), `${line}\n${text}`);
     assert.ok(!text.includes('ip saddr 172.19.0.0/16 oifname != "br-q" masquerade'), 'an internal network has no way out');
+    // a published port is reached from another network (both ways of the DNATed connection), but not from an internal one
+    assert.match(text, /oifname "br-q" iifname != "br-q" drop\n\s+ct status dnat accept\n\s+iifname "berth0" oifname \{ "br-q" \} drop/);
     assert.ok(!text.includes('ipv6'), 'no IPv6 rule for a network without IPv6');
     // IPv6: its subnet masqueraded, its ports published on the host's IPv6 addresses too (but for one bound to 127.0.0.1)
     const ep6 = { ...ep, IPv4Address: '172.21.0.2/16', IPv6Address: 'fd00:1::2/64', Ports: [...ep.Ports, { proto: 'udp' as const, hostIp: '::', hostPort: 5353, containerPort: 53 }] };
@@ -173,7 +175,7 @@ describe('networks through the docker CLI', () => {
     return r.out.trim();
   };
   /** The body of GET / at ip:80, fetched from inside `from` with nc (busybox's static wget crashes on Debian). */
-  const getFrom = (from: string, ip: string) => d.docker(['exec', from, 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 80 | tail -1`]).out;
+  const getFrom = (from: string, ip: string, port = 80) => d.docker(['exec', from, 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} ${port} | tail -1`]).out;
   const ipOf = (name: string, net = 'bridge') => d.docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${net}").IPAddress}}`, name]).out.trim();
 
   test('the default bridge: each container has its own eth0 and lo, an address, a route out, and reaches the others by address', () => {
@@ -231,6 +233,35 @@ describe('networks through the docker CLI', () => {
     assert.match(busy.err, /18083: bind: address already in use/);
     assert.equal(d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4']).code, 0);
     assert.match(await fetchText(18082), /^error/);
+  });
+
+  test('hairpin: a published port at a host address answers a container of its network, the container itself, and one of another network', async (t) => {
+    t.after(() => { d.docker(['rm', '-f', 'h1', 'h2', 'h3']); d.docker(['network', 'rm', 'hair']); });
+    assert.equal(d.docker(['network', 'create', 'hair']).code, 0);
+    web('h1', ['--network', 'hair', '-p', '18091:80']);
+    web('h2', ['--network', 'hair']);
+    web('h3', ['-p', '18092:80']);
+    assert.equal(await fetchWhenUp(18091), 'h1\n');
+    assert.equal(await fetchWhenUp(18092), 'h3\n');
+    // a host address every host has: the gateways, the bridges' own addresses
+    const hairGw = d.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'hair']).out.trim();
+    const bridgeGw = d.docker(['network', 'inspect', '-f', '{{(index .IPAM.Config 0).Gateway}}', 'bridge']).out.trim();
+    // with br_netfilter (docker loads it) bridged frames pass the IP hooks, and a frame DNATed to its sender goes back out its port; without it the host routes them
+    const brNf = '/proc/sys/net/bridge/bridge-nf-call-iptables';
+    const was = existsSync(brNf) ? readFileSync(brNf, 'utf8').trim() : undefined;
+    try {
+      for (const nf of was === undefined ? [undefined] : ['1', '0']) {
+        if (nf !== undefined) writeFileSync(brNf, nf);
+        for (const host of [hairGw, bridgeGw]) {
+          const how = `at ${host}, bridge-nf-call-iptables ${nf ?? 'absent'}`;
+          assert.equal(getFrom('h2', host, 18091), 'h1\n', `another container of its network, ${how}`);
+          assert.equal(getFrom('h1', host, 18091), 'h1\n', `the container itself, ${how} (hairpin_mode on its bridge port)`);
+          assert.equal(getFrom('h2', host, 18092), 'h3\n', `a container of another network, ${how}`);
+        }
+      }
+    } finally { if (was !== undefined) writeFileSync(brNf, was); }
+    // the networks stay isolated but for published ports
+    assert.equal(getFrom('h2', ipOf('h3')), '');
   });
 
   test('user-defined networks: subnet, static IP, connect to a running container, isolation, internal', (t) => {

@@ -155,6 +155,18 @@ static void set_link(const char *name, unsigned flags, unsigned short attr, cons
   must(&m, name);
 }
 
+/* The bridge sends a frame back out the port it came in on (a DNAT to the sender itself, with br_netfilter). */
+static void hairpin(const char *name) {
+  struct msg m;
+  struct ifinfomsg ifi = {.ifi_family = AF_BRIDGE, .ifi_index = ifindex(name)};
+  start(&m, RTM_SETLINK, 0, &ifi, sizeof(ifi));
+  struct rtattr *p = nest(&m, IFLA_PROTINFO | NLA_F_NESTED);
+  unsigned char on = 1;
+  put(&m, IFLA_BRPORT_MODE, &on, 1);
+  end_nest(&m, p);
+  must(&m, name);
+}
+
 static int parse_addr(const char *text, unsigned char *out, int *plen) {
   char buf[64];
   snprintf(buf, sizeof(buf), "%s", text);
@@ -245,6 +257,8 @@ static void run(int argc, char **a, int host_ns) {
   } else if (!strcmp(a[0], "master") && argc == 3) {
     int br = ifindex(a[2]);
     set_link(a[1], 0, IFLA_MASTER, &br, sizeof(br));
+  } else if (!strcmp(a[0], "hairpin") && argc == 2) {
+    hairpin(a[1]);
   } else if (!strcmp(a[0], "mac") && argc == 3) {
     unsigned char mac[6];
     if (parse_mac(a[2], mac) < 0) die("not a MAC address: %s", a[2]);

@@ -2,7 +2,7 @@
 // networks and their endpoints and swapped in by one `nft -f` transaction.
 // Published ports are DNAT in the kernel (no userland proxy); traffic out of
 // a network is masqueraded unless it is internal; networks are isolated from
-// each other. Rules berth did not write are never touched.
+// each other but for published ports. Rules berth did not write are never touched.
 import { spawnSync } from 'node:child_process';
 import type { EndpointRecord, NetworkRecord } from './records.js';
 
@@ -12,7 +12,7 @@ const q = (s: string) => JSON.stringify(s);
 export function ruleset(table: string, networks: NetworkRecord[], obeyInput = false): string {
   const bridged = networks.filter((n) => n.Bridge);
   if (!bridged.length) return '';
-  const published: string[] = [], nat: string[] = [], forward: string[] = [];
+  const published: string[] = [], nat: string[] = [], closed: string[] = [], forward: string[] = [];
   const bridges = bridged.map((n) => n.Bridge);
   for (const n of bridged) {
     const subnets = n.IPAM.Config.filter((c) => n.EnableIPv6 || !c.Subnet.includes(':')).map((c) => ({ s: c.Subnet, ip: c.Subnet.includes(':') ? 'ip6' : 'ip' }));
@@ -20,7 +20,7 @@ export function ruleset(table: string, networks: NetworkRecord[], obeyInput = fa
     const others = bridges.filter((b) => b !== n.Bridge);
     if (others.length) forward.push(`iifname ${br} oifname { ${others.map(q).join(', ')} } drop`);
     if (n.Internal) {
-      forward.push(`iifname ${br} oifname != ${br} drop`, `oifname ${br} iifname != ${br} drop`);
+      closed.push(`iifname ${br} oifname != ${br} drop`, `oifname ${br} iifname != ${br} drop`);
     } else {
       for (const { s, ip } of subnets) nat.push(`${ip} saddr ${s} oifname != ${br} masquerade`);
       forward.push(`iifname ${br} accept`, `oifname ${br} ct state established,related accept`, `oifname ${br} ct status dnat accept`);
@@ -38,7 +38,8 @@ export function ruleset(table: string, networks: NetworkRecord[], obeyInput = fa
     + chain('prerouting', 'type nat hook prerouting priority dstnat; policy accept;', obeyInput ? [] : ['fib daddr type local jump published'])
     + chain('output', 'type nat hook output priority -100; policy accept;', ['fib daddr type local jump published'])
     + chain('postrouting', 'type nat hook postrouting priority srcnat; policy accept;', nat)
-    + chain('forward', 'type filter hook forward priority filter; policy accept;', forward)
+    // a published port at a host address answers a container of another network too (docker's proxy serves it), both ways
+    + chain('forward', 'type filter hook forward priority filter; policy accept;', [...closed, 'ct status dnat accept', ...forward])
     + '}\n';
 }
 

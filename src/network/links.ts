@@ -10,6 +10,7 @@ export type LinkOp =
   | { op: 'bridge'; name: string; mtu: number }
   | { op: 'veth'; name: string; peer: string; mtu: number; peerNs: string }
   | { op: 'master'; name: string; bridge: string }
+  | { op: 'hairpin'; name: string }
   | { op: 'mac'; name: string; mac: string }
   | { op: 'rename'; name: string; to: string }
   | { op: 'up'; name: string }
@@ -49,6 +50,8 @@ export function endpointPlan(e: EndpointLinks): LinkOp[] {
   return [
     { op: 'veth', name: e.hostLink, peer: tmp, mtu: e.mtu, peerNs: e.netns },
     { op: 'master', name: e.hostLink, bridge: e.bridge },
+    // a container reaches its own published port at a host address: with br_netfilter the DNATed frame goes back out its port
+    { op: 'hairpin', name: e.hostLink },
     { op: 'up', name: e.hostLink },
     { op: 'netns', path: e.netns },
     { op: 'rename', name: tmp, to: e.ifname },
@@ -68,6 +71,7 @@ export function planText(ops: LinkOp[]): string {
       case 'bridge': return `bridge ${o.name} ${o.mtu}`;
       case 'veth': return `veth ${o.name} ${o.peer} ${o.mtu} ${o.peerNs}`;
       case 'master': return `master ${o.name} ${o.bridge}`;
+      case 'hairpin': return `hairpin ${o.name}`;
       case 'mac': return `mac ${o.name} ${o.mac}`;
       case 'rename': return `rename ${o.name} ${o.to}`;
       case 'up': return `up ${o.name}`;
