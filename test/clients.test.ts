@@ -3,7 +3,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,7 @@ const work = mkdtempSync(join(tmpdir(), `${PREFIX}-clients-`));
 chmodSync(work, 0o755);
 const IMG = 'berth-test/busybox:clients';
 
-describe('dockerode and docker-compose against berthd', () => {
+describe('dockerode, testcontainers and docker-compose against berthd', () => {
   const d = new PrivateBerthd();
   let docker: Docker;
   before(async () => {
@@ -90,6 +90,36 @@ describe('dockerode and docker-compose against berthd', () => {
     await c.remove({ force: true });
     await net.remove();
     await assert.rejects(net.inspect(), /404|not found/);
+  });
+
+  test('testcontainers: a mapped port behind a wait strategy, a network with an alias, the host found as testcontainers finds it (the bridge\'s gateway when /.dockerenv is there)', async () => {
+    const lock = '/tmp/testcontainers-node-0.lock', hadLock = existsSync(lock);
+    Object.assign(process.env, { DOCKER_HOST: `unix://${d.sock}`, TESTCONTAINERS_RYUK_DISABLED: 'true' }); // ryuk is an image from Docker Hub
+    delete process.env.TESTCONTAINERS_HOST_OVERRIDE;
+    const { GenericContainer, Network, Wait } = await import('testcontainers');
+    const net = await new Network().start();
+    const web = await new GenericContainer(IMG).withNetwork(net).withNetworkAliases('web').withExposedPorts(80).withLabels({ 'berth-test': 'tc' })
+      .withCommand(['sh', '-c', 'mkdir -p /w && echo from testcontainers > /w/index.html && exec httpd -f -p 80 -h /w']).withWaitStrategy(Wait.forListeningPorts()).start()
+      .catch(async (e: unknown) => { // a start that failed leaves its container: take it and the network away
+        d.docker(['rm', '-f', ...d.docker(['ps', '-aq', '--filter', 'label=berth-test=tc']).out.split('\n').filter(Boolean)]);
+        await net.stop();
+        throw e;
+      });
+    try {
+      const gateway = (await docker.getNetwork('bridge').inspect()).IPAM!.Config![0]!.Gateway!;
+      assert.equal(web.getHost(), existsSync('/.dockerenv') ? gateway : 'localhost');
+      const body = await new Promise<string>((res, rej) => httpGet({ host: web.getHost(), port: web.getMappedPort(80), path: '/' }, (m) => { let t = ''; m.on('data', (c) => { t += c; }); m.on('end', () => res(t)); }).on('error', rej));
+      assert.equal(body, 'from testcontainers\n');
+      const client = await new GenericContainer(IMG).withNetwork(net).withCommand(['sleep', '60']).start();
+      const got = await client.exec(['sh', '-c', 'printf "GET / HTTP/1.0\\r\\n\\r\\n" | nc -w 3 web 80 | tail -1']);
+      await client.stop();
+      assert.equal(got.output, 'from testcontainers\n', 'by its alias, through the embedded DNS');
+    } finally {
+      await web.stop();
+      await net.stop();
+      if (!hadLock) rmSync(lock, { force: true });
+    }
+    assert.equal(d.docker(['ps', '-aq']).out, '');
   });
 
   test('docker-compose: two services, depends_on, a shared named volume, environment; up -d, ps, logs, down -v', () => {

@@ -204,7 +204,7 @@ describe('networks through the docker CLI', () => {
   });
 
   test('the seeds\' demonstration: two containers listen on port 80 at once, and so can the host; -p publishes each without a proxy', async (t) => {
-    t.after(() => { d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4']); });
+    t.after(() => { d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']); });
     web('p1', ['-p', '127.0.0.1:18081:80']);
     web('p2', ['-p', '18082:80']);
     hostListener = createServer().listen(18083, '127.0.0.1');
@@ -222,6 +222,16 @@ describe('networks through the docker CLI', () => {
     const port3 = Number(/:(\d+)$/.exec(d.docker(['port', 'p3', '80']).out.trim())?.[1]);
     assert.ok(port3 >= 32768 && port3 <= 60999, String(port3));
     assert.equal(await fetchWhenUp(port3), 'p3\n');
+    // a host range for one container port is the first free port of it (docker's HostPort "A-B"); HostPort "0" is any free port (testcontainers sends it)
+    web('p5', ['-p', '18084-18086:80']);
+    web('p6', ['-p', '127.0.0.1:18084-18086:80']);
+    assert.equal(d.docker(['port', 'p5', '80']).out.split('\n')[0], '0.0.0.0:18084');
+    assert.equal(d.docker(['port', 'p6', '80']).out, '127.0.0.1:18085\n');
+    assert.equal(await fetchWhenUp(18085), 'p6\n');
+    const zero = await d.api('POST', '/containers/create?name=p7', JSON.stringify({ Image: IMG, Cmd: ['sleep', '30'], HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '0' }] } } }));
+    assert.equal(zero.status, 201, zero.text);
+    assert.equal(d.docker(['start', 'p7']).code, 0);
+    assert.match(JSON.parse(d.docker(['inspect', 'p7']).out)[0].NetworkSettings.Ports['80/tcp']?.[0]?.HostPort ?? '', /^[1-9]\d+$/);
     // no process holds the published ports: the kernel forwards them
     const holders = spawnSync('sh', ['-c', 'cat /proc/net/tcp | awk \'$4=="0A"{print $2}\' | grep -ci ":46A1$" || true'], { encoding: 'utf8' }).stdout.trim();
     assert.equal(holders, '0', 'nothing listens on 18081 on the host');
@@ -231,7 +241,7 @@ describe('networks through the docker CLI', () => {
     assert.match(again.err, /Bind for 0\.0\.0\.0:18082 failed: port is already allocated/);
     const busy = d.docker(['run', '--rm', '-p', '18083:80', IMG, 'true']);
     assert.match(busy.err, /18083: bind: address already in use/);
-    assert.equal(d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4']).code, 0);
+    assert.equal(d.docker(['rm', '-f', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7']).code, 0);
     assert.match(await fetchText(18082), /^error/);
   });
 

@@ -75,7 +75,8 @@ export function networkSettings(e: Engine, r: ContainerRecord) {
   for (const v of view) Networks[v.network.Name] = endpointView(v.network, v.endpoint, r);
   const Ports: Record<string, { HostIp: string; HostPort: string }[] | null> = {};
   for (const p of Object.keys(r.Config.ExposedPorts ?? {})) Ports[p] = null;
-  for (const p of first?.Ports ?? []) {
+  // a container's ports, whichever of its endpoints published them (it may join another network first)
+  for (const p of view.flatMap((v) => v.endpoint?.Ports ?? [])) {
     const key = `${p.containerPort}/${p.proto}`;
     (Ports[key] ??= []).push({ HostIp: p.hostIp || '0.0.0.0', HostPort: String(p.hostPort) });
   }

@@ -319,7 +319,7 @@ export class Networks {
     for (const a of asked) {
       const hostIps = a.hostIp ? [a.hostIp] : ipv6 ? ['0.0.0.0', '::'] : ['0.0.0.0'];
       const at = (port: number) => hostIps.map((hostIp) => ({ proto: a.proto, hostIp, hostPort: port, containerPort: a.containerPort }));
-      if (a.hostPort !== undefined) {
+      if (a.hostPort !== undefined && a.hostPortLast === undefined) {
         const ps = at(a.hostPort);
         const other = ps.find((p) => [...mine, ...out].some((m) => clash(m, p)));
         if (other) throw new PortAllocated(`Bind for ${other.hostIp.includes(':') ? `[${other.hostIp}]` : other.hostIp}:${a.hostPort} failed: port is already allocated`);
@@ -327,12 +327,15 @@ export class Networks {
         out.push(...ps);
         continue;
       }
+      // a range from its first port; otherwise the kernel's ephemeral range from a random point
+      const [low, high] = a.hostPort !== undefined ? [a.hostPort, a.hostPortLast!] : [32768, 60999];
+      const span = high - low + 1;
       let found: PortMapping[] | undefined;
-      for (let port = 32768 + (randomBytes(2).readUInt16BE() % 28000), tries = 0; tries < 28000; tries++, port = port >= 60999 ? 32768 : port + 1) {
+      for (let port = a.hostPort ?? low + (randomBytes(2).readUInt16BE() % span), tries = 0; tries < span; tries++, port = port >= high ? low : port + 1) {
         const ps = at(port);
         if (!ps.some((p) => [...mine, ...out].some((m) => clash(m, p))) && !portInUse(a.proto, port)) { found = ps; break; }
       }
-      if (!found) throw new PortAllocated('no host port is free in 32768-60999');
+      if (!found) throw new PortAllocated(a.hostPort !== undefined ? `Bind for ${hostIps[0]}:${low}-${high} failed: port is already allocated` : 'no host port is free in 32768-60999');
       out.push(...found);
     }
     return out;

@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { InvalidInput } from '../util/check.js';
 
-export interface PortRequest { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number | undefined; containerPort: number }
+/** hostPort undefined: any free port; with hostPortLast: the first free one of hostPort-hostPortLast. */
+export interface PortRequest { proto: 'tcp' | 'udp'; hostIp: string; hostPort: number | undefined; hostPortLast?: number; containerPort: number }
 
 function portKey(key: string, field: string): { port: number; proto: 'tcp' | 'udp' } {
   const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/.exec(key);
@@ -23,9 +24,11 @@ export function parsePortBindings(bindings: Record<string, { HostIp?: string; Ho
     const { port, proto } = portKey(key, field);
     for (const b of list?.length ? list : [{}]) {
       const hp = b.HostPort ?? '';
-      const host = hp === '' ? undefined : Number(hp);
-      if (host !== undefined && (!/^\d+$/.test(hp) || host < 1 || host > 65535)) throw new InvalidInput(field, `invalid host port "${hp}"`);
-      out.push({ proto, hostIp: b.HostIp ?? '', hostPort: host, containerPort: port });
+      // docker's: '' and '0' are any free port, 'A-B' the first free one of a range
+      const m = /^(\d+)(?:-(\d+))?$/.exec(hp);
+      const first = m ? Number(m[1]) : NaN, last = m?.[2] ? Number(m[2]) : undefined;
+      if (hp !== '' && (!m || first > 65535 || (last !== undefined && (first < 1 || last > 65535 || last < first)))) throw new InvalidInput(field, `invalid host port "${hp}"`);
+      out.push({ proto, hostIp: b.HostIp ?? '', hostPort: hp === '' || first === 0 ? undefined : first, ...(last !== undefined && { hostPortLast: last }), containerPort: port });
     }
   }
   if (publishAll) {

@@ -172,11 +172,13 @@ export function publishedPorts(publish: string[], expose: string[]): { bindings:
     const [hostIp, hostPorts, ctrPorts] = parts.length === 3 ? parts : parts.length === 2 ? ['', parts[0]!, parts[1]!] : ['', '', parts[0]!];
     const ctr = portRange(ctrPorts!, '--publish');
     const host = hostPorts ? portRange(hostPorts, '--publish') : [];
-    if (host.length && host.length !== ctr.length && host.length !== 1) throw new InvalidInput('--publish', `the host and container ranges of "${spec}" differ in size`);
+    if (host.length > 1 && host.length !== ctr.length && ctr.length !== 1) throw new InvalidInput('--publish', `the host and container ranges of "${spec}" differ in size`);
+    // one container port and a host range: the daemon takes the first free port of it (docker's HostPort "A-B")
+    const hostPort = (i: number) => (!host.length ? '' : host.length === 1 ? String(host[0]) : ctr.length === 1 ? hostPorts! : String(host[i]));
     ctr.forEach((p, i) => {
       const key = `${p}/${proto}`;
       exposed[key] = {};
-      (bindings[key] ??= []).push({ HostIp: hostIp ?? '', HostPort: host.length ? String(host.length === 1 ? host[0]! : host[i]!) : '' });
+      (bindings[key] ??= []).push({ HostIp: hostIp ?? '', HostPort: hostPort(i) });
     });
   }
   return { bindings, exposed };
