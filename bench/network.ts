@@ -1,6 +1,6 @@
 // Network benchmark: berth (its CLI, and the docker CLI pointed at berthd)
 // side by side with docker (and podman when its bridge works here) in one
-// run: run --rm on the default bridge (and berth's on none, for what the
+// run: run --rm on the default bridge and on none (alternating, for what the
 // network costs), 50 × run -d on the bridge, TCP throughput to a published
 // port from the host's 127.0.0.1 and to the container's own address, between
 // two containers on a user network, and short connections per second to a
@@ -28,18 +28,13 @@ function run(e: Engine, args: string[]): { ms: number; out: string } {
   return { ms, out: r.stdout };
 }
 
-const times = (e: Engine, args: string[]) => { for (let i = 0; i < 3; i++) run(e, args); return Array.from({ length: RUNS }, () => run(e, args).ms); };
 const pidOf = (e: Engine, id: string) => Number(run(e, ['inspect', '-f', '{{.State.Pid}}', id]).out.trim());
 
 
 /** A server in a container's network namespace; killed by the caller. */
 const serveIn = (pid: number, cmd: string[]): ChildProcess => spawn('nsenter', ['-t', String(pid), '-n', ...cmd], { stdio: 'ignore' });
 
-/** iperf3 from `from` (a pid's namespace, or the host) to host:port: the median of three 3 s runs, Gbit/s received (one run swings with the machine's neighbours). */
-function iperf(host: string, port: number, from?: number): number {
-  return median([0, 1, 2].map(() => iperfOnce(host, port, from)));
-}
-
+/** iperf3 from `from` (a pid's namespace, or the host) to host:port for 3 s: Gbit/s received. */
 function iperfOnce(host: string, port: number, from?: number): number {
   const args = ['-c', host, '-p', String(port), '-t', '3', '-J'];
   const r = from ? spawnSync('nsenter', ['-t', String(from), '-n', 'iperf3', ...args], { encoding: 'utf8' }) : spawnSync('iperf3', args, { encoding: 'utf8' });
@@ -59,7 +54,7 @@ async function connectionRate(port: number): Promise<number> {
   return n / 3;
 }
 
-/** Sequential lookups of `name` from inside container `from` to the resolver its resolv.conf names (berth: the network's gateway; docker: 127.0.0.11; podman: aardvark-dns). */
+/** Sequential lookups of `name` from inside container `from` to the resolver its resolv.conf names (berth and docker: 127.0.0.11 in the container's own namespace; podman: aardvark-dns). */
 function dnsMedian(e: Engine, from: string, name: string): number {
   const resolver = /^nameserver\s+(\S+)/m.exec(run(e, ['exec', from, 'cat', '/etc/resolv.conf']).out)?.[1];
   if (!resolver) throw new Error('no nameserver in its resolv.conf');
@@ -70,6 +65,40 @@ function dnsMedian(e: Engine, from: string, name: string): number {
 }
 
 const CLOSER = ['node', '-e', 'require("net").createServer((s) => s.end("x")).listen(80)'];
+
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const ROW = {
+  bridge: '`run --rm busybox true`, default bridge (ms)',
+  none: '`run --rm --network none busybox true` (ms)',
+  cost: 'what the bridge adds to `run --rm`: median of paired differences (ms)',
+  loopback: 'TCP, host 127.0.0.1 → published port (Gbit/s, iperf3)',
+  loopback6: 'TCP, host [::1] → published port (Gbit/s; berth: its splice forwarder, docker: docker-proxy)',
+  direct: 'TCP, host → container address (Gbit/s)',
+  rate: 'short connections to a published port (per s)',
+  c2c: 'TCP, container → container on a user network (Gbit/s)',
+  dns: 'DNS: a container name from inside a container, median of 300 (ms)',
+};
+
+/** One engine's containers for the throughput rows: an iperf3 server behind a published port, a closer behind another, two containers on a user network. */
+interface Rig { e: Engine; insp: Engine; port: number; ip: string; aIp: string; c: string; cPid: number; ids: string[]; servers: ChildProcess[] }
+
+function rig(e: Engine, insp: Engine, port: number): Rig {
+  const ipOf = (id: string) => run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', id]).out.trim();
+  const bench = ['run', '-d', '--label', 'berth-bench=network'];
+  const srv = run(e, [...bench, '-p', `${port}:5201`, IMG, 'sleep', '600']).out.trim();
+  const web = run(e, [...bench, '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
+  run(e, ['network', 'create', 'benchnet']);
+  const a = run(e, [...bench, '--name', `benchsrv${port}`, '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+  const c = run(e, [...bench, '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
+  const servers = [serveIn(pidOf(e, srv), ['iperf3', '-s', '-p', '5201']), serveIn(pidOf(e, web), CLOSER), serveIn(pidOf(e, a), ['iperf3', '-s', '-p', '5201'])];
+  return { e, insp, port, ip: ipOf(srv), aIp: ipOf(a), c, cPid: pidOf(e, c), ids: [srv, web, a, c], servers };
+}
+
+function unrig(r: Rig): void {
+  for (const s of r.servers) s.kill();
+  run(r.e, ['rm', '-f', ...r.ids]);
+  run(r.e, ['network', 'rm', 'benchnet']);
+}
 
 async function main() {
   ensureAnchors();
@@ -87,8 +116,15 @@ async function main() {
     const engines = [berthCli, dockerOnBerth, docker];
     try { run(podman, ['run', '--rm', IMG, 'true']); engines.push(podman); } catch (e) { note(`podman left out: its bridge did not run here: ${(e as Error).message.split('\n').slice(-2).join(' ')}`); }
 
-    for (const e of engines) put('`run --rm busybox true`, default bridge (ms)', e.name, median(times(e, ['run', '--rm', IMG, 'true'])).toFixed(1));
-    for (const e of engines) put('`run --rm --network none busybox true` (ms)', e.name, median(times(e, ['run', '--rm', '--network', 'none', IMG, 'true'])).toFixed(1));
+    // none and the bridge alternate, run by run, so that both see the same daemon and the same machine; the cost is the median of paired differences
+    for (const e of engines) {
+      const bridge = ['run', '--rm', IMG, 'true'], none = ['run', '--rm', '--network', 'none', IMG, 'true'];
+      for (let i = 0; i < 3; i++) { run(e, bridge); run(e, none); }
+      const pairs = Array.from({ length: RUNS }, (_, i) => (i % 2 ? [run(e, none).ms, run(e, bridge).ms] : [run(e, bridge).ms, run(e, none).ms].reverse()) as [number, number]);
+      put(ROW.bridge, e.name, median(pairs.map((p) => p[1])).toFixed(1));
+      put(ROW.none, e.name, median(pairs.map((p) => p[0])).toFixed(1));
+      put(ROW.cost, e.name, median(pairs.map((p) => p[1] - p[0])).toFixed(1));
+    }
     for (const e of engines) {
       const t0 = process.hrtime.bigint();
       const ids = Array.from({ length: 50 }, () => run(e, ['run', '-d', IMG, 'sleep', '600']).out.trim());
@@ -96,7 +132,7 @@ async function main() {
       run(e, ['rm', '-f', ...ids]);
     }
 
-    // throughput and connection rate: the berth CLI's daemon and docker's
+    // throughput and connection rate: the berth CLI's daemon and docker's (and podman), each set up once, then measured in turns
     // what a failed run of this bench left in docker (berth's daemon is fresh)
     for (const e of engines.filter((x) => x === docker || x === podman)) {
       const left = spawnSync(e.cmd, [...e.args, 'ps', '-aq', '--filter', 'label=berth-bench=network'], { encoding: 'utf8', env: e.env }).stdout.split('\n').filter(Boolean);
@@ -104,44 +140,39 @@ async function main() {
       spawnSync(e.cmd, [...e.args, 'network', 'rm', 'benchnet'], { env: e.env, stdio: 'ignore' });
     }
     const measuredEngines: [Engine, number][] = [[berthCli, 15201], [docker, 15202], ...(engines.includes(podman) ? [[podman, 15203] as [Engine, number]] : [])];
-    for (const [e, port] of measuredEngines) {
-      const insp = e === berthCli ? dockerOnBerth : e; // the docker CLI's templates (range, index), for either daemon
-      const measured = (row: string, f: () => number, digits = 1) => { try { put(row, e.name, f().toFixed(digits)); } catch (err) { put(row, e.name, 'failed'); note(`${e.name}, ${row}: ${(err as Error).message.split('\n')[0]}`); } };
-      const srv = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `${port}:5201`, IMG, 'sleep', '600']).out.trim();
-      const pid = pidOf(e, srv);
-      const ip = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', srv]).out.trim();
-      const server = serveIn(pid, ['iperf3', '-s', '-p', '5201']);
-      sleepMs(500);
-      measured('TCP, host 127.0.0.1 → published port (Gbit/s, iperf3)', () => iperf('127.0.0.1', port));
-      measured('TCP, host [::1] → published port (Gbit/s; berth: its splice forwarder, docker: docker-proxy)', () => iperf('::1', port));
-      measured('TCP, host → container address (Gbit/s)', () => iperf(ip, 5201));
-      server.kill();
-      const web = run(e, ['run', '-d', '--label', 'berth-bench=network', '-p', `127.0.0.1:${port + 10}:80`, IMG, 'sleep', '600']).out.trim();
-      const closer = serveIn(pidOf(e, web), CLOSER);
+    const rigs = measuredEngines.map(([e, port]) => rig(e, e === berthCli ? dockerOnBerth : e, port));
+    try {
       sleepMs(700);
-      try { put('short connections to a published port (per s)', e.name, (await connectionRate(port + 10)).toFixed(0)); } catch (err) { note(`${e.name}, connection rate: ${(err as Error).message}`); }
-      closer.kill();
-      // container → container on a user network, and its names
-      run(e, ['network', 'create', 'benchnet']);
-      const a = run(e, ['run', '-d', '--label', 'berth-bench=network', '--name', `benchsrv${port}`, '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
-      const c = run(e, ['run', '-d', '--label', 'berth-bench=network', '--network', 'benchnet', IMG, 'sleep', '600']).out.trim();
-      const aIp = run(insp, ['inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}', a]).out.trim();
-      const s2 = serveIn(pidOf(e, a), ['iperf3', '-s', '-p', '5201']);
-      sleepMs(500);
-      measured('TCP, container → container on a user network (Gbit/s)', () => iperf(aIp, 5201, pidOf(e, c)));
-      s2.kill();
-      measured('DNS: a container name from inside a container, median of 300 (ms)', () => dnsMedian(e, c, `benchsrv${port}`), 2);
-      run(e, ['rm', '-f', srv, web, a, c]);
-      run(e, ['network', 'rm', 'benchnet']);
+      const samples = new Map<string, number[]>();
+      const failed = new Set<string>();
+      const sample = async (r: Rig, row: string, f: () => number | Promise<number>) => {
+        const key = `${r.e.name}\0${row}`;
+        if (failed.has(key)) return;
+        try { const v = await f(); (samples.get(key) ?? samples.set(key, []).get(key)!).push(v); } catch (err) { failed.add(key); put(row, r.e.name, 'failed'); note(`${r.e.name}, ${row}: ${(err as Error).message.split('\n')[0]}`); }
+      };
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const r of rigs) {
+          await sample(r, ROW.loopback, () => iperfOnce('127.0.0.1', r.port));
+          await sample(r, ROW.loopback6, () => iperfOnce('::1', r.port));
+          await sample(r, ROW.direct, () => iperfOnce(r.ip, 5201));
+          await sample(r, ROW.c2c, () => iperfOnce(r.aIp, 5201, r.cPid));
+        }
+      }
+      for (let round = 0; round < 3; round++) for (const r of rigs) await sample(r, ROW.rate, () => connectionRate(r.port + 10));
+      for (const [key, xs] of samples) { const [name, row] = key.split('\0') as [string, string]; put(row, name, median(xs).toFixed(row === ROW.rate ? 0 : 1)); }
+      for (const r of rigs) await sample(r, ROW.dns, () => dnsMedian(r.e, r.c, `benchsrv${r.port}`));
+      for (const r of rigs) if (!failed.has(`${r.e.name}\0${ROW.dns}`)) put(ROW.dns, r.e.name, samples.get(`${r.e.name}\0${ROW.dns}`)![0]!.toFixed(2));
+    } finally {
+      for (const r of rigs) unrig(r);
     }
-    put('TCP, host loopback alone (Gbit/s)', 'host', (() => { const s = spawn('iperf3', ['-s', '-p', '15299'], { stdio: 'ignore' }); sleepMs(500); try { return iperf('127.0.0.1', 15299).toFixed(1); } finally { s.kill(); } })());
+    put('TCP, host loopback alone (Gbit/s)', 'host', (() => { const s = spawn('iperf3', ['-s', '-p', '15299'], { stdio: 'ignore' }); sleepMs(500); try { return median([0, 1, 2].map(() => iperfOnce('127.0.0.1', 15299))).toFixed(1); } finally { s.kill(); } })());
 
     const names = [...engines.map((e) => e.name), 'host'];
     writeResults('network', [
       '# Network benchmark', '',
-      `Medians of ${RUNS} runs after 3 warm-ups (run --rm); 50 containers for run -d; the median of three 3 s iperf3 runs per row; 3 s of sequential connections.`,
+      `run --rm: ${RUNS} runs each on the bridge and on none after 3 warm-ups, the two alternating (medians, and the median of the ${RUNS} paired differences); 50 containers for run -d. Throughput: each engine's containers set up once, then ${ROUNDS} rounds in which the engines take turns, a 3 s iperf3 run per row each (medians); the connection rate likewise, 3 rounds of 3 s of sequential connections.`,
       'berth: berthd from this checkout, a fresh data root, its default bridge (kernel DNAT for published ports; its splice forwarder for [::1]); docker: the system dockerd with its default bridge and docker-proxy; podman: its default network (netavark); its networks have no DNS here (dns_enabled is false: Debian\'s aardvark-dns is not installed), so its DNS row fails.',
-      'DNS: 300 sequential A queries for a container\'s name, from inside another container on the same user network, to the resolver its resolv.conf names (berth: the network\'s gateway; docker: 127.0.0.11; podman: aardvark-dns).',
+      'DNS: 300 sequential A queries for a container\'s name, from inside another container on the same user network, to the resolver its resolv.conf names (berth and docker: 127.0.0.11 in the container\'s own namespace; podman: aardvark-dns).',
       'Servers (iperf3; a node server that answers "x" and closes for the connection rate) run in the container\'s network namespace by nsenter; clients on the host or in the other container\'s namespace.',
       machineLine(), '',
       ...tableOf(rows, names, berthCli.name),

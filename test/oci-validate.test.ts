@@ -2,23 +2,14 @@
 // (../shared/corpus): berth accepts exactly what image-spec's validator accepts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { REPO } from './helpers/env.js';
+import { corpusDir } from './helpers/env.js';
+
+const CORPUS = corpusDir();
 import { parseDocument } from '../src/image/oci/validate.js';
 
-// The shared test data sits beside the checkout (../shared/corpus), or beside
-// the checkout this clone was made from (CI clones elsewhere); BERTH_CORPUS overrides.
-function origin(): string | undefined {
-  const r = spawnSync('git', ['-C', REPO, 'config', '--get', 'remote.origin.url'], { encoding: 'utf8' });
-  const url = r.status === 0 ? r.stdout.trim() : '';
-  return url.startsWith('/') ? url : undefined;
-}
-const candidates = [process.env.BERTH_CORPUS, join(REPO, '..', 'shared', 'corpus'), origin() && join(origin()!, '..', 'shared', 'corpus')].filter((c): c is string => !!c);
-const CORPUS = candidates.find((c) => existsSync(c));
-if (!CORPUS) throw new Error(`test corpus not found (looked in ${candidates.join(', ')}; set BERTH_CORPUS to the workspace's shared/corpus)`);
 const DOCKER_TO_OCI: [string, string][] = [
   ['application/vnd.docker.distribution.manifest.list.v2+json', 'application/vnd.oci.image.index.v1+json'],
   ['application/vnd.docker.distribution.manifest.v2+json', 'application/vnd.oci.image.manifest.v1+json'],

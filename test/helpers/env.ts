@@ -11,6 +11,20 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export const BERTH_RUNTIME = join(REPO, 'bin', 'berth-runtime');
 export const PREFIX = `berth-test-${process.pid}`;
 
+// The shared test data sits beside the checkout (../shared/corpus), or beside
+// the checkout this clone was made from (CI clones elsewhere); BERTH_CORPUS overrides.
+function origin(): string | undefined {
+  const r = spawnSync('git', ['-C', REPO, 'config', '--get', 'remote.origin.url'], { encoding: 'utf8' });
+  const url = r.status === 0 ? r.stdout.trim() : '';
+  return url.startsWith('/') ? url : undefined;
+}
+export function corpusDir(): string {
+  const candidates = [process.env.BERTH_CORPUS, join(REPO, '..', 'shared', 'corpus'), origin() && join(origin()!, '..', 'shared', 'corpus')].filter((c): c is string => !!c);
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) throw new Error(`test corpus not found (looked in ${candidates.join(', ')}; set BERTH_CORPUS to the workspace's shared/corpus)`);
+  return found;
+}
+
 let n = 0;
 export class TestEnv {
   readonly dir = mkdtempSync(join(tmpdir(), `${PREFIX}-`));
