@@ -40,7 +40,7 @@ function localImageRoutes(r: Router, store: () => ImageStore, emit: Emit): void 
 
   r.add('GET', '/images/json', (req) => {
     const s = store();
-    return listImages(s, filtersOf(req)).map((i) => imageSummary(s, i));
+    return listImages(s, filtersOf(req), 'filters', ['1', 'true'].includes(req.query.get('all') ?? '')).map((i) => imageSummary(s, i));
   });
 
   r.add('GET', '/images/{name*}/json', (req) => {

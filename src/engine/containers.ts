@@ -16,7 +16,7 @@ import { Limiter } from '../util/limit.js';
 import { Conflict, NotFound } from '../util/check.js';
 import { discard, removeEntries } from '../util/fsx.js';
 import { nativeBuild } from '../util/project.js';
-import { withRootDir, type ImageStore } from '../image/index.js';
+import { withRootDir, type ImageStore, type RootDir } from '../image/index.js';
 import { Runtime, signalNumber } from '../runtime/index.js';
 import { ociSpec, type SpecMount } from './spec.js';
 import { consoleSocket, readExit, request, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
@@ -479,6 +479,9 @@ export class Engine extends EventEmitter {
 
   /** `diff`: what the container changed (0 modified, 1 added, 2 deleted). */
   changes(ref: string): Promise<{ Path: string; Kind: number }[]> { return this.files.changes(this.get(ref)); }
+
+  /** A stopped container's own root filesystem, held by fd for the call (a build step's). */
+  withFiles<T>(ref: string, fn: (root: RootDir) => Promise<T> | T): Promise<T> { return this.files.rootFiles(this.get(ref), fn); }
 
   /** `commit`: the container's changes as a new image on top of its own. */
   commit(ref: string, o: CommitOptions): Promise<string> { return this.files.commit(this.get(ref), o); }

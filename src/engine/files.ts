@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
-import { RootDir, closeFd, commitImage, mountPointEntries, packFd, packPath, unpackInto, walk, withRootDir, type ImageStore } from '../image/index.js';
+import { RootDir, closeFd, commitImage, deriveImage, mountPointEntries, packFd, packPath, unpackInto, walk, withRootDir, type ImageStore } from '../image/index.js';
 import { mountPoints, withRoot } from './container-root.js';
 import type { ContainerConfig } from './types.js';
 import type { ContainerRecord } from './records.js';
@@ -25,7 +25,11 @@ export interface FilesHost {
   resume(r: ContainerRecord): Promise<void>;
 }
 
-export interface CommitOptions { repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: Partial<ContainerConfig> }
+export interface CommitOptions {
+  repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: Partial<ContainerConfig>;
+  /** a build's: the image config verbatim (not the container's), its history line, and the parent recorded */
+  build?: { config: Record<string, unknown>; createdBy: string };
+}
 
 /** docker's path stat (X-Docker-Container-Path-Stat). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -93,6 +97,11 @@ export class ContainerFiles {
   /** Runs `fn` with the container's root mounted (a stopped container's only for the call). */
   private withRoot<T>(r: ContainerRecord, fn: (rootfs: string) => Promise<T> | T): Promise<T> { return withRoot(r, this.host.rootfs(r), fn); }
 
+  /** A stopped container's own root filesystem (no volumes, binds or /etc files), held by fd for the call: a build step's. */
+  rootFiles<T>(r: ContainerRecord, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
+    return this.withRoot(r, (rootfs) => withRootDir(rootfs, fn));
+  }
+
   statPath(r: ContainerRecord, path: string): Promise<PathStat> {
     absolute(path);
     return this.view(r, (root) => this.found(r, root, path, (fd, st) => pathStat(fd, st, path)));
@@ -151,7 +160,9 @@ export class ContainerFiles {
     if (pause) await this.host.pause(r);
     try {
       const c = { ...r.Config, ...(o.config ?? {}) };
-      const img = await commitImage(store, parent, (out) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r))), {
+      const writeDiff = (out: Writable) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r)));
+      if (o.build) return (await deriveImage(store, parent, { writeDiff, config: o.build.config as never, createdBy: o.build.createdBy, recordParent: true })).id;
+      const img = await commitImage(store, parent, writeDiff, {
         name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,
         createdBy: [r.Path, ...r.Args].join(' '),
         config: {

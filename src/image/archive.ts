@@ -15,6 +15,7 @@ import { MediaType, MANIFEST_TYPES, INDEX_TYPES, type Compression, type Descript
 import { parseImageConfig, parseIndex, parseManifest, parseLayoutHeader } from './oci/validate.js';
 import { formatReference, parseReference, shortReference } from './reference.js';
 import { chainIDs } from './snapshots.js';
+import { hostArch } from './pull.js';
 import { entryPath } from './confined/index.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
@@ -303,40 +304,62 @@ export async function importRootfs(store: ImageStore, src: Readable, opts: { nam
  * `commit`: a new image from `parent` plus one layer (a container's diff,
  * written by `writeDiff`), with `config` as its runtime config.
  */
-export async function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (out: Writable) => Promise<unknown>, opts: {
+export function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (out: Writable) => Promise<unknown>, opts: {
   name?: string; config: NonNullable<ImageConfig['config']>; changes?: string[]; comment?: string; author?: string; createdBy?: string;
+}): Promise<ImageRecord> {
+  const cfg = { ...opts.config };
+  applyChanges(cfg, opts.changes ?? []);
+  return deriveImage(store, parent, { ...opts, config: cfg, writeDiff });
+}
+
+/**
+ * A new image from `parent` (none: FROM scratch): one more layer when
+ * `writeDiff` writes one (a tar), or none (a history line marked
+ * empty_layer, as a build's config steps make), with `config` as its
+ * runtime config. A built image records its parent, as docker's do.
+ */
+export async function deriveImage(store: ImageStore, parent: ImageRecord | undefined, opts: {
+  name?: string; config: NonNullable<ImageConfig['config']>; comment?: string; author?: string; createdBy?: string;
+  writeDiff?: (out: Writable) => Promise<unknown>; recordParent?: boolean;
+  /** false: no history line (the empty base a COPY onto scratch starts from) */
+  history?: boolean;
 }): Promise<ImageRecord> {
   const tmp = mkdtempSync(join(store.root, 'commit-'));
   try {
-    const file = join(tmp, 'layer.tar');
-    await writeDiff(createWriteStream(file));
-    const base = store.config(parent);
-    const baseManifest = store.manifest(parent);
-    const cfg = { ...opts.config };
-    applyChanges(cfg, opts.changes ?? []);
-    const parentChain = parent.chainID;
-    const r = await store.addLayer(createReadStream(file), {
-      compression: 'none',
-      place: (u) => ({ chain: chainIDs([...(parentChain ? [parentChain] : []), u.diffID])[parentChain ? 1 : 0]!, parent: parentChain }),
-    });
-    const chain = chainIDs([...(parentChain ? [parentChain] : []), r.diffID])[parentChain ? 1 : 0]!;
+    const base: ImageConfig = parent ? store.config(parent) : { architecture: hostArch(), os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, history: [] };
+    const baseLayers = parent ? store.manifest(parent).layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })) : [];
+    const parentChain = parent?.chainID ?? null;
+    let chain = parentChain, layer: { diffID: string; digest: string; size: number } | undefined;
+    if (opts.writeDiff) {
+      const file = join(tmp, 'layer.tar');
+      await opts.writeDiff(createWriteStream(file));
+      layer = await store.addLayer(createReadStream(file), {
+        compression: 'none',
+        place: (u) => ({ chain: chainIDs([...(parentChain ? [parentChain] : []), u.diffID])[parentChain ? 1 : 0]!, parent: parentChain }),
+      });
+      chain = chainIDs([...(parentChain ? [parentChain] : []), layer.diffID])[parentChain ? 1 : 0]!;
+    }
     const created = new Date().toISOString();
+    const history = { created, created_by: opts.createdBy ?? '', comment: opts.comment ?? '', ...(opts.author ? { author: opts.author } : {}), ...(!layer && { empty_layer: true }) };
+    if (!history.comment) delete (history as { comment?: string }).comment;
     const config = Buffer.from(JSON.stringify({
-      ...base, created, author: opts.author ?? '', config: cfg,
-      rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, r.diffID] },
-      history: [...(base.history ?? []), { created, created_by: opts.createdBy ?? '', comment: opts.comment ?? '', ...(opts.author ? { author: opts.author } : {}) }],
+      ...base, created, author: opts.author ?? '', config: opts.config,
+      rootfs: { type: 'layers', diff_ids: [...base.rootfs.diff_ids, ...(layer ? [layer.diffID] : [])] },
+      history: [...(base.history ?? []), ...(opts.history === false ? [] : [history])],
     }));
     const cfgDigest = store.content.writeBuffer(config);
     const manifest = Buffer.from(JSON.stringify({
       schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, digest: cfgDigest, size: config.length },
-      layers: [...baseManifest.layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })), { mediaType: LAYER_TYPE.none, digest: r.digest, size: r.size }],
+      layers: [...baseLayers, ...(layer ? [{ mediaType: LAYER_TYPE.none, digest: layer.digest, size: layer.size }] : [])],
     }));
     const mDigest = store.content.writeBuffer(manifest);
     return store.add({
       id: cfgDigest, manifest: mDigest, manifestMediaType: MediaType.ociManifest,
       names: opts.name ? [formatReference(parseReference(opts.name))] : [], repoDigests: [], chainID: chain,
+      ...(opts.recordParent && parent && { parent: parent.id }),
     });
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
 }
+

@@ -21,7 +21,7 @@ export function imageSummary(s: ImageStore, i: ImageRecord, containers = -1) {
   const cfg = s.config(i);
   const size = imageSize(s, i);
   return {
-    Id: i.id, ParentId: '', RepoTags: i.names.map(shortReference), RepoDigests: i.repoDigests.map(shortReference), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
+    Id: i.id, ParentId: i.parent ?? '', RepoTags: i.names.map(shortReference), RepoDigests: i.repoDigests.map(shortReference), Created: Math.floor(Date.parse(cfg.created ?? i.added) / 1000),
     Size: size, SharedSize: -1, VirtualSize: size, Labels: cfg.config?.Labels ?? null, Containers: containers,
   };
 }
@@ -33,7 +33,7 @@ export function inspectImage(s: ImageStore, i: ImageRecord) {
     Id: i.id,
     RepoTags: i.names.map(shortReference),
     RepoDigests: i.repoDigests.map(shortReference),
-    Parent: '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
+    Parent: i.parent ?? '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
     Config: cfg.config ?? {}, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
     Size: imageSize(s, i),
     RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
@@ -63,11 +63,15 @@ export function imageHistory(s: ImageStore, i: ImageRecord): HistoryLine[] {
  * are alternatives, keys must all hold: dangling, reference, label, before,
  * since), newest first, as dockerd lists them.
  */
-export function listImages(s: ImageStore, filters: Record<string, string[]>, field = 'filters'): ImageRecord[] {
-  let images = s.list();
+export function listImages(s: ImageStore, filters: Record<string, string[]>, field = 'filters', all = false): ImageRecord[] {
+  const all_ = s.list();
+  // a build's intermediate images (untagged, with a child) are listed only when all are asked for, as docker lists them
+  const parents = new Set(all_.map((i) => i.parent).filter(Boolean));
+  const intermediate = (i: ImageRecord) => i.names.length === 0 && parents.has(i.id);
+  let images = all ? all_ : all_.filter((i) => !intermediate(i));
   for (const [k, values] of Object.entries(filters)) {
     const keep = (i: ImageRecord, v: string): boolean => {
-      if (k === 'dangling') return (i.names.length === 0) === (v === 'true' || v === '1');
+      if (k === 'dangling') return (i.names.length === 0 && !intermediate(i)) === (v === 'true' || v === '1');
       if (k === 'reference') {
         const re = new RegExp(`^${v.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '.')}$`);
         return i.names.some((n) => { const r = parseReference(n); return re.test(`${familiarName(r)}:${r.tag}`) || re.test(familiarName(r)); });

@@ -35,8 +35,9 @@ export function parsePlatform(p: string | undefined): Platform {
   return { os, architecture, ...(variant ? { variant } : {}) };
 }
 
-function hostArch(): string {
-  const m: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x' };
+/** The host's architecture as Go (and the image spec) names it. */
+export function hostArch(): string {
+  const m: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
   return m[process.arch] ?? process.arch;
 }
 

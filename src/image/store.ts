@@ -32,6 +32,8 @@ export interface ImageRecord {
   /** Top layer's chainID (null for an image without layers). */
   chainID: string | null;
   added: string;
+  /** The image a build made this one from (docker's Parent); an untagged parent is an intermediate image. */
+  parent?: string;
 }
 
 /** docker's words for an image that is not here: the reference as it reads it ("busybox" is busybox:latest). */

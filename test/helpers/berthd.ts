@@ -67,6 +67,12 @@ export class PrivateBerthd {
     try { await Promise.race([gone, late]); } finally { clearTimeout(timer); }
   }
 
+  /** The docker CLI against this daemon, with `env` as its environment (this daemon's by default). */
+  dockerEnv(args: string[], env: NodeJS.ProcessEnv, input = '', timeout = 120000): Run {
+    const r = spawnSync(dockerBin, args, { encoding: 'utf8', input, env, timeout, maxBuffer: 1 << 28 });
+    return { out: r.stdout, err: r.stderr, code: r.status };
+  }
+
   docker(args: string[], input = '', timeout = 60000): Run {
     const r = spawnSync(dockerBin, args, { encoding: 'utf8', input, env: this.env(), timeout, maxBuffer: 1 << 28 });
     return { out: r.stdout, err: r.stderr, code: r.status };

@@ -10,7 +10,7 @@ import { unpackInto } from './unpack.js';
 import { RootDir } from './tree.js';
 
 export { RootDir, walk, closeFd, openChild, byBytes, type TreeEntry } from './tree.js';
-export { packPath, packFd, writeTar, xattrsOf, type TarItem, type TarResult } from './pack.js';
+export { packPath, packFd, writeTar, xattrsOf, fileBytes as fileChunks, type TarItem, type TarResult } from './pack.js';
 export { unpackInto, entryPath, headerXattrs, ArchiveError } from './unpack.js';
 
 /** Runs `fn` with `hostPath` open as a RootDir, closed after. */

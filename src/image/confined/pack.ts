@@ -32,7 +32,8 @@ function paxOf(fd: number, st: Stats): Record<string, string> | undefined {
 }
 
 /** `size` bytes of the regular file open (O_PATH) as `fd`, in chunks; zeros where it has become shorter. */
-async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffer> {
+/** A file's bytes, read by fd in chunks. */
+export async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffer> {
   const rfd = reopenForReading(fd);
   try {
     for (let off = 0; off < size;) {

@@ -1,0 +1,114 @@
+// POST /build (docker's classic builder API, version 1): the context tar is
+// unpacked into a directory of berthd's trash (so a crash leaves nothing a
+// restart does not sweep), confined to it; the Dockerfile is read from it,
+// .dockerignore applies to what COPY sees, and the build's progress goes
+// back as docker's JSON message stream. BuildKit's API (version=2, /session)
+// is refused by name.
+import { createGunzip } from 'node:zlib';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import type { ServerResponse } from 'node:http';
+import dockerignore from '@balena/dockerignore';
+import { buildImage, type Engine } from '../engine/index.js';
+import { BuildError } from '../build/index.js';
+import { RootDir, formatReference, parseReference, pull, shortReference, unpackInto, withRootDir, type ImageStore } from '../image/index.js';
+import { InvalidInput } from '../util/check.js';
+import { ApiError, type Request, type Router } from './server.js';
+import type { ImageEvents } from './images.js';
+
+// a CommonJS module whose typings say `export default`: the function is the module itself under ESM
+const ignore = ((dockerignore as unknown as { default?: unknown }).default ?? dockerignore) as unknown as (o?: { ignorecase?: boolean }) => { add(p: string[]): { ignores(path: string): boolean } };
+
+const BUILDKIT = 'berth serves the classic builder (POST /build, version 1) only: build with DOCKER_BUILDKIT=0, or docker build without buildx. BuildKit\'s API (version=2, /session, /grpc) is not served yet';
+
+function send(res: ServerResponse, msg: Record<string, unknown>): void {
+  if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
+  res.write(`${JSON.stringify(msg)}\n`);
+}
+
+/** A JSON map in a query parameter (buildargs, labels). */
+function jsonMap(req: Request, key: string): Record<string, string | null> {
+  const v = req.query.get(key);
+  if (!v) return {};
+  let m: unknown;
+  try { m = JSON.parse(v); } catch { throw new InvalidInput(key, `not JSON: ${v}`); }
+  if (!m || typeof m !== 'object' || Array.isArray(m) || Object.values(m).some((x) => x !== null && typeof x !== 'string')) throw new InvalidInput(key, 'must map names to strings');
+  return m as Record<string, string | null>;
+}
+
+/** The request body, gunzipped when the client compressed it. */
+async function contextStream(body: Readable): Promise<Readable> {
+  const it = body[Symbol.asyncIterator]();
+  const first = await it.next();
+  const out = new PassThrough();
+  const head: Buffer | undefined = first.done ? undefined : (first.value as Buffer);
+  void (async () => {
+    try {
+      if (head) out.write(head);
+      for (let n = await it.next(); !n.done; n = await it.next()) if (!out.write(n.value)) await new Promise((r) => out.once('drain', r));
+      out.end();
+    } catch (e) { out.destroy(e as Error); }
+  })();
+  return head && head[0] === 0x1f && head[1] === 0x8b ? out.pipe(createGunzip()) : out;
+}
+
+/** A file of the context, read inside it (confined); undefined when it is not there. */
+function contextFile(dir: string, rel: string): Promise<string | undefined> {
+  return withRootDir(dir, (root) => {
+    const f = root.stat(posix.normalize(`/${rel}`), true);
+    if (!f || !f.st.isFile()) { if (f) RootDir.fromFd(f.fd).close(); return undefined; }
+    try { return readFileSync(`/proc/self/fd/${f.fd}`, 'utf8'); } finally { RootDir.fromFd(f.fd).close(); }
+  });
+}
+
+export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
+  r.add('POST', '/session', () => { throw new ApiError(400, BUILDKIT); });
+  r.add('POST', '/build', async (req, res) => {
+    if (req.query.get('version') === '2') throw new ApiError(400, BUILDKIT);
+    if (req.query.get('remote')) throw new ApiError(400, 'a remote context (remote=) is not served: send the context as the request body');
+    const tags = req.query.getAll('t').map((t) => formatReference(parseReference(t))); // a bad name is refused before the build starts
+    const quiet = ['1', 'true'].includes(req.query.get('q') ?? '');
+    const args = jsonMap(req, 'buildargs');
+    const e = engine();
+    const dir = mkdtempSync(join(e.dataRoot, 'trash', 'build-'));
+    try {
+      const context = await contextStream(req.body());
+      await withRootDir(dir, (root) => unpackInto(root, context));
+      const file = req.query.get('dockerfile') || 'Dockerfile';
+      const dockerfile = await contextFile(dir, file);
+      if (dockerfile === undefined) throw new InvalidInput('dockerfile', `Cannot locate specified Dockerfile: ${file}`);
+      const ignoreText = (await contextFile(dir, `${file}.dockerignore`)) ?? (await contextFile(dir, '.dockerignore')) ?? '';
+      const ig = ignore({ ignorecase: false }).add(ignoreText.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+      const say = (text: string) => { if (!quiet) send(res, { stream: text }); };
+      const id = await buildImage(e, {
+        dockerfile, file: posix.basename(file), target: req.query.get('target') ?? '', noCache: ['1', 'true'].includes(req.query.get('nocache') ?? ''),
+        pull: ['1', 'true'].includes(req.query.get('pull') ?? ''), network: req.query.get('networkmode') || 'default',
+        buildArgs: new Map(Object.entries(args).filter((a): a is [string, string] => a[1] !== null)),
+        labels: Object.fromEntries(Object.entries(jsonMap(req, 'labels')).map(([k, v]) => [k, v ?? ''])),
+      }, { dir, ignored: (rel) => rel !== '' && ig.ignores(rel) }, {
+        pull: async (ref, tell) => {
+          tell(`Pulling ${ref}\n`);
+          await pull(store(), ref, { ...registryOpts() });
+        },
+      }, { say, output: (b, stderr) => say(stderr ? `\x1b[91m${b.toString('utf8')}\x1b[0m` : b.toString('utf8')) }, !['0', 'false'].includes(req.query.get('rm') ?? ''));
+      send(res, { aux: { ID: id } });
+      if (quiet) send(res, { stream: `${id}\n` });
+      else send(res, { stream: `Successfully built ${id.replace(/^sha256:/, '').slice(0, 12)}\n` });
+      for (const t of tags) {
+        store().tag(id, t);
+        event('tag', id, { name: shortReference(t) });
+        if (!quiet) send(res, { stream: `Successfully tagged ${shortReference(t)}\n` });
+      }
+      res.end();
+    } catch (err) {
+      if (err instanceof BuildError && res.headersSent) { // docker's framing for a failed step: its code
+        res.end(`${JSON.stringify({ errorDetail: { code: err.code, message: err.message }, error: err.message })}\n`);
+        return;
+      }
+      throw err;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

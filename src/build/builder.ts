@@ -1,0 +1,135 @@
+// The build: the stages the target needs, each instruction in turn on the
+// image the stage has so far. A worker (the engine) runs RUN steps in
+// containers, copies files and makes images; this file decides what each
+// step is, whether the cache holds it, and what the client is told.
+// A step's cache key is its parent image, the instruction as expanded and,
+// for COPY and ADD, the digest of the content it copies: never mtimes.
+import { createHash } from 'node:crypto';
+import { InvalidInput } from '../util/check.js';
+import { dispatch, type ContainerConfig, type CopyStep, type RunStep, type StageState, type Step } from './dispatch.js';
+import { parseDockerfile } from './parser.js';
+import { planStages, stageRef, where, type Stage } from './stages.js';
+
+export interface BuildImage { id: string; config: ContainerConfig }
+
+/** Where a COPY reads from: the build context, or an image (an earlier stage's, or one named by --from). */
+export type CopySource = { kind: 'context' } | { kind: 'image'; image: BuildImage };
+
+export interface Worker {
+  /** An image by reference, pulled when missing (or always, with `pull`). */
+  base(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage>;
+  /** FROM scratch: no layers, no config. */
+  scratch(): BuildImage;
+  /** RUN: the command in a container of `parent` (output streamed); its changes as a new image. */
+  run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void): Promise<BuildImage>;
+  /** The digest of what a COPY or ADD would copy (names, modes, contents), for its cache key and history line. */
+  digest(step: CopyStep, from: CopySource, workdir: string): Promise<string>;
+  /** COPY and ADD onto `parent`: a new image with the files as one layer. */
+  copy(parent: BuildImage, step: CopyStep, from: CopySource, config: ContainerConfig, createdBy: string): Promise<BuildImage>;
+  /** A new image: `parent` with another config and author, and a history line with no layer. */
+  configure(parent: BuildImage, config: ContainerConfig, author: string, createdBy: string): Promise<BuildImage>;
+  /** The image the cache holds for `key`, if it still exists. */
+  cached(key: string): BuildImage | undefined;
+  remember(key: string, image: BuildImage): void;
+}
+
+export interface BuildRequest {
+  dockerfile: string;
+  /** the Dockerfile's name, for messages */
+  file: string;
+  buildArgs: Map<string, string>;
+  target: string;
+  labels: Record<string, string>;
+  noCache: boolean;
+  pull: boolean;
+  network: string;
+}
+
+export interface BuildEvents {
+  /** a line of progress (docker's classic messages) */
+  say(line: string): void;
+  /** a RUN step's output (stderr: from its standard error) */
+  output(b: Buffer, stderr: boolean): void;
+}
+
+export class BuildError extends Error {
+  constructor(message: string, readonly code = 1) { super(message); }
+}
+
+const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex');
+
+/** Builds the target; resolves to its image. */
+export async function build(req: BuildRequest, w: Worker, ev: BuildEvents): Promise<BuildImage> {
+  const df = parseDockerfile(req.dockerfile);
+  const graph = planStages(df, req.buildArgs, req.target, req.file);
+  const meta = df.children.slice(0, df.children.findIndex((n) => n.value.toLowerCase() === 'from'));
+  const total = meta.length + graph.order.reduce((n, k) => n + 1 + graph.stages[k]!.instructions.length, 0);
+  const built = new Map<number, BuildImage>();
+  const used = new Set<string>(graph.metaArgs.keys());
+  let step = 0;
+  for (const n of meta) ev.say(`Step ${++step}/${total} : ${n.original.trim().replace(/^\S+/, 'ARG')}\n`);
+  for (const k of graph.order) {
+    const s = graph.stages[k]!;
+    ev.say(`Step ${++step}/${total} : ${s.from.original.trim().replace(/^\S+/, 'FROM')}\n`);
+    let img = s.baseStage !== undefined ? built.get(s.baseStage)! : s.base.toLowerCase() === 'scratch' ? w.scratch() : await w.base(s.base, req.pull, ev.say);
+    ev.say(` ---> ${short(img.id)}\n`);
+    const state: StageState = {
+      config: structuredClone(img.config), args: new Map(), buildArgs: req.buildArgs, metaArgs: graph.metaArgs, used, cmdSet: false, author: '', file: req.file,
+    };
+    // the base's ONBUILD triggers run first, and the new image does not keep them (docker's rule)
+    const triggers = (state.config.OnBuild ?? []).map((t) => parseDockerfile(t).children[0]!);
+    if (triggers.length) { state.config.OnBuild = null; ev.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`); }
+    for (const n of triggers) img = await runStep(req, w, ev, state, dispatch(state, n), img, { stage: s, graph: graph.stages, built });
+    for (const n of s.instructions) {
+      ev.say(`Step ${++step}/${total} : ${n.original.trim().replace(/^\S+/, (kw) => kw.toUpperCase())}\n`);
+      img = await runStep(req, w, ev, state, dispatch(state, n), img, { stage: s, graph: graph.stages, built });
+      ev.say(` ---> ${short(img.id)}\n`);
+    }
+    if (k === graph.target && Object.keys(req.labels).length) {
+      state.config.Labels = { ...(state.config.Labels ?? {}), ...req.labels };
+      img = await w.configure(img, state.config, state.author, `/bin/sh -c #(nop)  LABEL ${Object.entries(req.labels).map(([a, b]) => `${a}=${b}`).join(' ')}`);
+    }
+    built.set(k, img);
+  }
+  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(a));
+  if (unused.length) ev.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
+  return built.get(graph.target)!;
+}
+
+interface Where { stage: Stage; graph: Stage[]; built: Map<number, BuildImage> }
+
+/** One step, from the cache when it holds it; the new image. */
+async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: StageState, st: Step, parent: BuildImage, at: Where): Promise<BuildImage> {
+  const config = structuredClone(state.config);
+  let key: string, make: () => Promise<BuildImage>;
+  if (st.kind === 'config') {
+    key = hash(parent.id, 'config', st.createdBy, JSON.stringify(config), state.author);
+    make = () => w.configure(parent, config, state.author, st.createdBy);
+  } else if (st.kind === 'run') {
+    if (req.network !== 'default' && st.network === 'default') st.network = req.network;
+    key = hash(parent.id, 'run', JSON.stringify([st.argv, st.env, config.WorkingDir, config.User, st.network, st.mounts, st.heredocs]));
+    make = () => w.run(parent, st, config, ev.say, ev.output);
+  } else {
+    const source = await copySource(st, at, req, w, ev);
+    const digest = await w.digest(st, source, config.WorkingDir || '/');
+    const createdBy = `${(config.Shell ?? ['/bin/sh', '-c']).join(' ')} #(nop) ${st.what} ${digest} in ${st.dest} `;
+    key = hash(parent.id, 'copy', createdBy, JSON.stringify([st.chown, st.chmod, st.parents, st.excludes, config.WorkingDir]));
+    make = () => w.copy(parent, st, source, config, createdBy);
+  }
+  const hit = req.noCache ? undefined : w.cached(key);
+  if (hit) { ev.say(' ---> Using cache\n'); return hit; }
+  const img = await make();
+  w.remember(key, img);
+  return img;
+}
+
+/** A COPY's source: the context, an earlier stage's image, or an image --from names. */
+async function copySource(st: CopyStep, at: Where, req: BuildRequest, w: Worker, ev: BuildEvents): Promise<CopySource> {
+  if (st.from === undefined) return { kind: 'context' };
+  const k = stageRef(st.from, at.stage, at.graph, st.n, req.file);
+  if (k === undefined) return { kind: 'image', image: await w.base(st.from, req.pull, ev.say) };
+  const img = at.built.get(k);
+  if (!img) throw new InvalidInput(where(req.file, st.n), `stage ${st.from} was not built`);
+  return { kind: 'image', image: img };
+}

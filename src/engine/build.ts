@@ -1,0 +1,199 @@
+// The builder's worker in the engine: a RUN step is a container of the
+// step's parent image (berth's own runtime, default seccomp profile and
+// capabilities), its changes committed as the step's image; a COPY writes
+// the selected files into a created container and commits them; a config
+// step makes an image with no layer. Images a build makes record their
+// parent; the untagged ones with children are its intermediate images.
+// The cache maps a step's key to its image, in one file written atomically.
+import { readFileSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { build as runBuild, BuildError, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
+import { deriveImage, RootDir, withRootDir, writeTar, type ImageRecord, type ImageStore } from '../image/index.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { InvalidInput, NotFound } from '../util/check.js';
+import { contentDigest, copyItems, matchSources, sourceEntries, type CopyEntry, type Ignored } from './build-copy.js';
+import type { Engine } from './containers.js';
+import { readLogs } from './logs.js';
+
+export interface BuildContext {
+  /** the unpacked context on the host (its files are the client's: held by fd, never followed out) */
+  dir: string;
+  ignored: Ignored;
+}
+
+export interface BuildHooks {
+  /** pulls `ref` into the store, telling the client as docker's pull does */
+  pull(ref: string, say: (line: string) => void): Promise<void>;
+}
+
+const SCRATCH = '';
+
+class EngineWorker implements Worker {
+  private readonly cacheFile: string;
+  private cache: Record<string, string>;
+
+  constructor(private readonly e: Engine, private readonly ctx: BuildContext, private readonly hooks: BuildHooks, private readonly removeIntermediate: boolean) {
+    this.cacheFile = join(e.dataRoot, 'build-cache.json');
+    try { this.cache = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, string>; } catch { this.cache = {}; }
+  }
+
+  private get store(): ImageStore { return this.e.images(); }
+
+  private record(id: string): ImageRecord | undefined {
+    try { return this.store.resolve(id); } catch (err) { if (err instanceof NotFound || err instanceof InvalidInput) return undefined; throw err; }
+  }
+
+  private image(rec: ImageRecord): BuildImage { return { id: rec.id, config: (this.store.config(rec).config ?? {}) as ContainerConfig }; }
+
+  async base(ref: string, pull: boolean, say: (line: string) => void): Promise<BuildImage> {
+    let rec = pull ? undefined : this.record(ref);
+    if (!rec) {
+      await this.hooks.pull(ref, say);
+      rec = this.record(ref);
+      if (!rec) throw new NotFound('FROM', `pull access denied for ${ref}, repository does not exist or may require 'docker login'`);
+    }
+    return this.image(rec);
+  }
+
+  scratch(): BuildImage { return { id: SCRATCH, config: {} }; }
+
+  cached(key: string): BuildImage | undefined {
+    const id = this.cache[key];
+    const rec = id ? this.record(id) : undefined;
+    return rec ? this.image(rec) : undefined;
+  }
+
+  remember(key: string, image: BuildImage): void {
+    this.cache[key] = image.id;
+    writeFileAtomic(this.cacheFile, JSON.stringify(this.cache));
+  }
+
+  configure(parent: BuildImage, config: ContainerConfig, author: string, createdBy: string): Promise<BuildImage> {
+    return this.derive(parent, { config, author, createdBy });
+  }
+
+  private async derive(parent: BuildImage, o: { config: ContainerConfig; author?: string; createdBy: string; writeDiff?: Parameters<typeof deriveImage>[2]['writeDiff'] }): Promise<BuildImage> {
+    const rec = await deriveImage(this.store, parent.id ? this.store.resolve(parent.id) : undefined, { ...o, config: o.config as never, recordParent: true });
+    return this.image(rec);
+  }
+
+  /** A container of `parent` for a step; the scratch image has none to give, so a COPY onto it gets an empty image first. */
+  private async container(parent: BuildImage, config: ContainerConfig, body: Record<string, unknown>): Promise<string> {
+    let image = parent.id;
+    if (!image) image = (await deriveImage(this.store, undefined, { config: {}, history: false })).id;
+    const created = await this.e.create({
+      Image: image, Env: config.Env ?? [], WorkingDir: config.WorkingDir ?? '', User: config.User ?? '', Labels: { 'berth.build': 'step' },
+      Entrypoint: [], ...body,
+    }, null);
+    return created.Id;
+  }
+
+  async run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void): Promise<BuildImage> {
+    if (!parent.id) throw new BuildError('RUN on scratch: the image has no shell or files to run (FROM scratch)');
+    if (step.mounts.length) throw new InvalidInput('RUN --mount', 'RUN --mount needs the BuildKit builder, which berth does not serve yet');
+    const id = await this.container(parent, config, {
+      Cmd: step.argv, Env: step.env, HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} } },
+    });
+    say(` ---> Running in ${id.slice(0, 12)}\n`);
+    try {
+      await this.e.start(id);
+      const r = this.e.get(id);
+      for await (const entry of readLogs(r.LogPath, { stdout: true, stderr: true, follow: true }, () => this.e.get(id).State.Running, () => false)) output(entry.log, entry.stream === 'stderr');
+      const done = await this.e.wait(id);
+      if (done.State.ExitCode !== 0) throw new BuildError(`The command '${step.argv.join(' ')}' returned a non-zero code: ${done.State.ExitCode}`, done.State.ExitCode);
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy: step.createdBy } });
+      return this.image(this.store.resolve(imageId));
+    } finally {
+      if (this.removeIntermediate) { say(`Removing intermediate container ${id.slice(0, 12)}\n`); await this.e.remove(id, { force: true }).catch(() => {}); }
+    }
+  }
+
+  /** The image's config as the stage has it (the step container's own Cmd and Entrypoint are not the image's). */
+  private commitConfig(c: ContainerConfig): Record<string, unknown> { return { ...c, Cmd: c.Cmd ?? null, Entrypoint: c.Entrypoint ?? null }; }
+
+  /** Runs `fn` with the tree a COPY reads from. */
+  private source<T>(from: CopySource, fn: (root: RootDir) => Promise<T>): Promise<T> {
+    if (from.kind === 'context') return withRootDir(this.ctx.dir, fn);
+    return (async () => {
+      const id = await this.container(from.image, {}, { Cmd: ['true'] });
+      try { return await this.e.withFiles(id, fn); } finally { await this.e.remove(id, { force: true }).catch(() => {}); }
+    })();
+  }
+
+  /** Each source's entries under the destination, in order. */
+  private *entries(root: RootDir, step: CopyStep, from: CopySource, dest: string, destIsDir: (d: string) => boolean): Generator<CopyEntry> {
+    const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
+    const paths = step.sources.flatMap((s) => matchSources(root, s, ignored));
+    if (!paths.length) throw new NotFound('COPY', `no source files were specified (${step.sources.join(' ')})`);
+    const toDir = dest.endsWith('/') || paths.length > 1 || destIsDir(dest);
+    if (paths.length > 1 && !dest.endsWith('/')) throw new InvalidInput('COPY', `When using COPY with more than one source file, the destination must be a directory and end with a /`);
+    for (const p of paths) yield* sourceEntries(root, p, dest.replace(/\/+$/, '') || '/', toDir, ignored);
+  }
+
+  digest(step: CopyStep, from: CopySource, workdir: string): Promise<string> {
+    if (step.heredocs.length) throw new InvalidInput('COPY', 'heredocs in COPY need the BuildKit builder, which berth does not serve yet');
+    if (step.add && step.sources.some((s) => /^https?:\/\//.test(s) || /\.(tar|tgz|tar\.(gz|bz2|xz|zst))$/.test(s))) throw new InvalidInput('ADD', 'ADD of a URL or an archive is not served yet; use COPY, or RUN to fetch and unpack');
+    const dest = destination(step.dest, workdir);
+    return this.source(from, async (root) => {
+      // docker's history names what was copied: one file, one directory, or several sources
+      const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
+      const paths = step.sources.flatMap((p) => matchSources(root, p, ignored));
+      const one = paths.length === 1 ? root.stat(paths[0]!, true) : undefined;
+      if (one) closeFdSafe(one.fd);
+      const kind = paths.length !== 1 ? 'multi' : one?.st.isDirectory() ? 'dir' : 'file';
+      return `${kind}:${await contentDigest(this.entries(root, step, from, dest, (d) => d.endsWith('/')))}`;
+    });
+  }
+
+  async copy(parent: BuildImage, step: CopyStep, from: CopySource, config: ContainerConfig, createdBy: string): Promise<BuildImage> {
+    const dest = destination(step.dest, config.WorkingDir || '/');
+    const id = await this.container(parent, config, { Cmd: ['true'] });
+    try {
+      const [uid, gid] = step.chown ? await this.e.withFiles(id, (root) => owner(root, step.chown!)) : [0, 0];
+      const chmod = step.chmod === undefined ? undefined : parseInt(step.chmod, 8);
+      const destIsDir = await this.e.withFiles(id, async (root) => { const f = root.stat(dest, true); if (f) { const d = f.st.isDirectory(); closeFdSafe(f.fd); return d; } return false; });
+      const tar = new PassThrough();
+      const written = this.source(from, (root) => writeTar(copyItems(this.entries(root, step, from, dest, () => destIsDir), uid, gid, chmod), tar));
+      await Promise.all([this.e.putArchive(id, '/', tar), written]);
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy } });
+      return this.image(this.store.resolve(imageId));
+    } finally {
+      await this.e.remove(id, { force: true }).catch(() => {});
+    }
+  }
+}
+
+function closeFdSafe(fd: number): void { try { RootDir.fromFd(fd).close(); } catch { /* closed */ } }
+
+/** COPY's destination: absolute, or under the working directory (a trailing / kept: it says "a directory"). */
+function destination(dest: string, workdir: string): string {
+  const abs = dest.startsWith('/') ? dest : posix.join(workdir, dest);
+  return dest.endsWith('/') || dest === '.' ? `${posix.normalize(abs).replace(/\/+$/, '')}/` : posix.normalize(abs);
+}
+
+/** --chown USER[:GROUP], names read from the image's /etc/passwd and /etc/group. */
+async function owner(root: RootDir, spec: string): Promise<[number, number]> {
+  const [user, group] = spec.split(':') as [string, string | undefined];
+  const table = (file: string) => {
+    const f = root.stat(file, true);
+    if (!f) return [] as string[][];
+    try { return readFileSync(`/proc/self/fd/${f.fd}`, 'utf8').split('\n').map((l) => l.split(':')); } catch { return []; } finally { closeFdSafe(f.fd); }
+  };
+  const id = (v: string, file: string, what: string, gidField = false): number => {
+    if (/^\d+$/.test(v)) return Number(v);
+    const row = table(file).find((r) => r[0] === v);
+    if (!row) throw new InvalidInput('--chown', `unable to find ${what} ${v}: no matching entries in ${what === 'user' ? 'passwd' : 'group'} file`);
+    return Number(row[gidField ? 3 : 2]);
+  };
+  const uid = id(user, '/etc/passwd', 'user');
+  const gid = group !== undefined ? id(group, '/etc/group', 'group') : /^\d+$/.test(user) ? uid : id(user, '/etc/passwd', 'user', true);
+  return [uid, gid];
+}
+
+/** Builds in the engine; resolves to the built image's ID. */
+export async function buildImage(e: Engine, req: BuildRequest, ctx: BuildContext, hooks: BuildHooks, ev: BuildEvents, removeIntermediate = true): Promise<string> {
+  const img = await runBuild(req, new EngineWorker(e, ctx, hooks, removeIntermediate), ev);
+  if (!img.id) throw new BuildError('the build made no image (FROM scratch and nothing else)');
+  return img.id;
+}

@@ -1,0 +1,200 @@
+// Builds through the docker CLI (its classic builder, DOCKER_BUILDKIT=0) and
+// dockerode against berthd: multi-stage with --target, build args, ARG
+// before FROM, .dockerignore, COPY --from, -q, the cache on a second build,
+// the image's config and history, and the errors a user meets. Then the
+// images run. Stages plan without root.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import Docker from 'dockerode';
+import { PREFIX } from './helpers/env.js';
+import { makeRootfs } from './helpers/make-bundle.js';
+import { tarOf } from './helpers/oci-image.js';
+import { PrivateBerthd } from './helpers/berthd.js';
+import { parseDockerfile, planStages } from '../src/build/index.js';
+
+const BASE = 'berth-test/buildbox:1';
+const work = mkdtempSync(join(tmpdir(), `${PREFIX}-build-`));
+chmodSync(work, 0o755);
+
+test('stages: the target\'s graph only, ARG before FROM, stage names and indexes, unknown targets and bad --from refused', () => {
+  const df = parseDockerfile('ARG BASE=alpine\nFROM ${BASE} AS one\nRUN true\nFROM busybox AS two\nRUN false\nFROM one AS three\nCOPY --from=0 /a /b\n');
+  const g = planStages(df, new Map([['BASE', 'debian']]), 'three');
+  assert.deepEqual(g.order, [0, 2], 'two is not needed for three');
+  assert.equal(g.stages[0]!.base, 'debian');
+  assert.equal(g.stages[2]!.baseStage, 0);
+  assert.throws(() => planStages(df, new Map(), 'four'), /target stage "four" could not be found/);
+  assert.throws(() => planStages(parseDockerfile('FROM a\nCOPY --from=1 /x /y\nFROM b\n'), new Map()), /refers to current or future build stage/);
+  assert.throws(() => planStages(parseDockerfile('RUN true\nFROM a\n'), new Map()), /RUN comes before the first FROM/);
+});
+
+describe('docker build against berthd (classic builder)', () => {
+  const d = new PrivateBerthd();
+  const ctx = join(work, 'ctx');
+  const env = () => ({ ...d.env(), DOCKER_BUILDKIT: '0' });
+  before(async () => {
+    makeRootfs(join(work, 'rootfs'));
+    writeFileSync(join(work, 'rootfs.tar'), tarOf(join(work, 'rootfs')));
+    await d.start();
+    assert.equal(d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'rootfs.tar'), BASE]).code, 0);
+    mkdirSync(join(ctx, 'files'), { recursive: true });
+    writeFileSync(join(ctx, 'greet.txt'), 'berth');
+    writeFileSync(join(ctx, 'files', 'kept.txt'), 'kept\n');
+    writeFileSync(join(ctx, 'files', 'secret.txt'), 'secret\n');
+    symlinkSync('/etc/shadow', join(ctx, 'files', 'outside'));
+    writeFileSync(join(ctx, '.dockerignore'), 'files/secret.txt\n');
+    writeFileSync(join(ctx, 'Dockerfile'), [
+      `ARG BASE=${BASE}`,
+      'FROM ${BASE} AS builder',
+      'ARG GREETING=hello',
+      'WORKDIR /src',
+      'COPY greet.txt ./',
+      'RUN echo "$GREETING from $(cat greet.txt)" > /src/out.txt',
+      `FROM ${BASE} AS unused`,
+      'RUN exit 1',
+      `FROM ${BASE}`,
+      'ENV APP=/app',
+      'WORKDIR $APP',
+      'COPY --from=builder /src/out.txt .',
+      'COPY files/ ./files/',
+      'LABEL com.example.built=yes',
+      'EXPOSE 8080',
+      'CMD ["cat", "/app/out.txt"]',
+      '',
+    ].join('\n'));
+  });
+  after(async () => {
+    await d.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a multi-stage build with a build arg, .dockerignore and COPY --from; the image runs, its config and history are docker\'s; a second build is all cache', () => {
+    const r = d.dockerEnv(['build', '-t', 'built:1', '--build-arg', 'GREETING=hi', ctx], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /Step 1\/14 : ARG BASE=berth-test\/buildbox:1\nStep 2\/14 : FROM \$\{BASE\} AS builder\n ---> [0-9a-f]{12}\n/, 'the lines as written, the ARG before FROM a step of its own (docker\'s classic builder prints them so)');
+    assert.match(r.out, /Successfully built [0-9a-f]{12}\nSuccessfully tagged built:1\n/);
+    assert.doesNotMatch(r.out, /exit 1/, 'the unused stage is not built');
+    assert.equal(d.docker(['run', '--rm', 'built:1']).out, 'hi from berth\n');
+    const ls = d.docker(['run', '--rm', 'built:1', 'ls', '-A', '/app/files']).out;
+    assert.equal(ls, 'kept.txt\noutside\n', 'the ignored file is not copied');
+    assert.equal(d.docker(['run', '--rm', 'built:1', 'readlink', '/app/files/outside']).out, '/etc/shadow\n', 'a symlink is copied as a symlink');
+    const img = JSON.parse(d.docker(['image', 'inspect', 'built:1']).out)[0];
+    assert.ok(img.Config.Env.includes('APP=/app'));
+    assert.equal(img.Config.WorkingDir, '/app');
+    assert.deepEqual(img.Config.Cmd, ['cat', '/app/out.txt']);
+    assert.deepEqual(img.Config.ExposedPorts, { '8080/tcp': {} });
+    assert.equal(img.Config.Labels['com.example.built'], 'yes');
+    const history = JSON.parse(`[${d.docker(['history', '--no-trunc', '--format', '{{json .CreatedBy}}', 'built:1']).out.trim().split('\n').join(',')}]`) as string[];
+    // the history lines dockerd 20.10's classic builder writes (this very Dockerfile, built there, gave these shapes)
+    assert.equal(history[0], '/bin/sh -c #(nop)  CMD ["cat" "/app/out.txt"]');
+    assert.equal(history[1], '/bin/sh -c #(nop)  EXPOSE 8080');
+    assert.equal(history[2], '/bin/sh -c #(nop)  LABEL com.example.built=yes');
+    assert.match(history[3]!, /^\/bin\/sh -c #\(nop\) COPY dir:[0-9a-f]{64} in \.\/files\/ $/);
+    assert.match(history[4]!, /^\/bin\/sh -c #\(nop\) COPY file:[0-9a-f]{64} in \. $/);
+    assert.equal(history[5], '/bin/sh -c #(nop) WORKDIR /app');
+    assert.equal(history[6], '/bin/sh -c #(nop)  ENV APP=/app');
+    // unchanged: every step from the cache, the same image
+    const again = d.dockerEnv(['build', '-t', 'built:1', '--build-arg', 'GREETING=hi', ctx], env());
+    assert.equal(again.code, 0, again.err);
+    assert.equal((again.out.match(/Using cache/g) ?? []).length, (again.out.match(/^Step /gm) ?? []).length - 3, 'all but the ARG before FROM and the two FROMs');
+    assert.equal(/Successfully built ([0-9a-f]{12})/.exec(again.out)?.[1], /Successfully built ([0-9a-f]{12})/.exec(r.out)?.[1], 'the same image');
+    // a build arg that changed rebuilds the RUN that saw it
+    const hello = d.dockerEnv(['build', '-q', '--target', 'builder', ctx], env());
+    assert.equal(hello.code, 0, hello.err);
+    assert.match(hello.out, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(d.docker(['run', '--rm', hello.out.trim(), 'cat', '/src/out.txt']).out, 'hello from berth\n');
+    // intermediate images (untagged, with a child) are listed only with -a, and are not dangling
+    const listed = d.docker(['images', '-q']).out.split('\n').filter(Boolean), all = d.docker(['images', '-aq']).out.split('\n').filter(Boolean);
+    assert.ok(all.length > listed.length + 5, `${all.length} with -a, ${listed.length} without`);
+    const parent = JSON.parse(d.docker(['image', 'inspect', 'built:1']).out)[0].Parent as string;
+    assert.match(parent, /^sha256:/);
+    assert.ok(!listed.includes(parent.slice(7, 19)) && all.includes(parent.slice(7, 19)));
+    assert.ok(!d.docker(['images', '-q', '--filter', 'dangling=true']).out.includes(parent.slice(7, 19)));
+  });
+
+  test('config instructions as dockerd 20.10 writes them (config and history); ONBUILD triggers run at FROM; COPY --chown by name; stderr of a RUN shown apart', () => {
+    const c2 = join(work, 'conf');
+    mkdirSync(c2, { recursive: true });
+    writeFileSync(join(c2, 'f.txt'), 'f\n');
+    writeFileSync(join(c2, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      'RUN echo "app:x:1000:1000::/:/bin/sh" >> /etc/passwd && echo "app:x:1000:" >> /etc/group',
+      'ONBUILD RUN echo triggered > /trig',
+      '',
+    ].join('\n'));
+    assert.equal(d.dockerEnv(['build', '-t', 'onbase:1', c2], env()).code, 0);
+    writeFileSync(join(c2, 'Dockerfile'), [
+      'FROM onbase:1',
+      'COPY --chown=app:app f.txt /home/f.txt',
+      'USER 1000:1000',
+      'HEALTHCHECK --interval=5s CMD true',
+      'STOPSIGNAL SIGTERM',
+      'VOLUME /data',
+      'SHELL ["/bin/sh", "-xc"]',
+      'RUN echo shell',
+      'ENTRYPOINT ["/bin/sh"]',
+      '',
+    ].join('\n'));
+    const r = d.dockerEnv(['build', '-t', 'conf:1', c2], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.match(r.out, /# Executing 1 build trigger\n/);
+    assert.match(r.out, /\x1b\[91m\+ echo shell\n\x1b\[0m/, 'stderr in docker\'s red, as its stream carries it');
+    assert.match(r.out, /(\n|\x1b\[0m)shell\n/);
+    const img = JSON.parse(d.docker(['image', 'inspect', 'conf:1']).out)[0];
+    assert.deepEqual(img.Config.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5000000000 });
+    assert.deepEqual(img.Config.Shell, ['/bin/sh', '-xc']);
+    assert.deepEqual(img.Config.Volumes, { '/data': {} });
+    assert.equal(img.Config.StopSignal, 'SIGTERM');
+    assert.equal(img.Config.User, '1000:1000');
+    assert.deepEqual(img.Config.Entrypoint, ['/bin/sh']);
+    assert.ok(img.Config.Cmd == null, 'a new ENTRYPOINT drops the base\'s CMD');
+    assert.ok(!img.Config.OnBuild?.length, 'triggers are not inherited');
+    assert.equal(d.docker(['run', '--rm', '--entrypoint', 'cat', 'conf:1', '/trig']).out, 'triggered\n');
+    assert.equal(d.docker(['run', '--rm', '--entrypoint', 'stat', 'conf:1', '-c', '%u:%g', '/home/f.txt']).out, '1000:1000\n');
+    const history = JSON.parse(`[${d.docker(['history', '--no-trunc', '--format', '{{json .CreatedBy}}', 'conf:1']).out.trim().split('\n').join(',')}]`) as string[];
+    assert.deepEqual(history.slice(0, 7), [
+      '/bin/sh -xc #(nop)  ENTRYPOINT ["/bin/sh"]',
+      '/bin/sh -xc echo shell',
+      '/bin/sh -xc #(nop)  SHELL [/bin/sh -xc]',
+      '/bin/sh -c #(nop)  VOLUME [/data]',
+      '/bin/sh -c #(nop)  STOPSIGNAL SIGTERM',
+      '/bin/sh -c #(nop)  HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" \'\\x00\'}',
+      '/bin/sh -c #(nop)  USER 1000:1000',
+    ]);
+  });
+
+  test('a failing RUN gives its output and exit code; a missing COPY source and an unknown instruction are named; BuildKit\'s API is refused by name', async () => {
+    const bad = join(work, 'bad');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nRUN echo about to fail && exit 3\n`);
+    const r = d.dockerEnv(['build', bad], env());
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /about to fail/);
+    assert.match(r.err, /The command '\/bin\/sh -c echo about to fail && exit 3' returned a non-zero code: 3/);
+    writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nCOPY nothere.txt /x\n`);
+    assert.match(d.dockerEnv(['build', bad], env()).err, /nothere\.txt: not found/);
+    writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nFROBNICATE x\n`);
+    assert.match(d.dockerEnv(['build', bad], env()).err, /Dockerfile:2.*unknown instruction: FROBNICATE/);
+    writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nCOPY ../../etc/passwd /x\n`);
+    assert.match(d.dockerEnv(['build', bad], env()).err, /forbidden path outside the build context/);
+    const v2 = await d.api('POST', '/build?version=2', '');
+    assert.equal(v2.status, 400);
+    assert.match(v2.json.message, /classic builder/);
+    assert.equal((await d.api('POST', '/session', '')).status, 400);
+    assert.equal(d.docker(['ps', '-aq']).out, '', 'no build container is left');
+  });
+
+  test('dockerode buildImage from a tar stream', async () => {
+    const docker = new Docker({ socketPath: d.sock });
+    const small = join(work, 'small');
+    mkdirSync(small, { recursive: true });
+    writeFileSync(join(small, 'Dockerfile'), `FROM ${BASE}\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`);
+    writeFileSync(join(small, 'hello.txt'), 'from dockerode\n');
+    const stream = await docker.buildImage({ context: small, src: ['Dockerfile', 'hello.txt'] }, { t: 'dode:1' });
+    const out = await new Promise<unknown[]>((res, rej) => docker.modem.followProgress(stream, (e: Error | null, r: unknown[]) => (e ? rej(e) : res(r))));
+    assert.ok(out.some((m) => (m as { aux?: { ID?: string } }).aux?.ID?.startsWith('sha256:')), JSON.stringify(out));
+    assert.equal(d.docker(['run', '--rm', 'dode:1']).out, 'from dockerode\n');
+  });
+});
