@@ -5,9 +5,11 @@
 // images run. Stages plan without root.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { request } from 'node:http';
 import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
@@ -114,6 +116,39 @@ describe('docker build against berthd (classic builder)', () => {
     assert.ok(!d.docker(['images', '-q', '--filter', 'dangling=true']).out.includes(parent.slice(7, 19)));
   });
 
+  test('the cache: image prune keeps it (intermediate images are not dangling); system df counts it; builder prune frees it, and the next build runs every step', () => {
+    assert.equal(d.docker(['image', 'prune', '-f']).code, 0);
+    const cached = d.dockerEnv(['build', '-t', 'built:1', '--build-arg', 'GREETING=hi', ctx], env());
+    // the builder stage's last image is dangling (no child, no name), as in docker, and went; the final stage's chain stayed
+    assert.match(cached.out, /Step 12\/14 : LABEL[^\n]*\n ---> Using cache/, 'image prune left the cache');
+    const df = JSON.parse(d.docker(['system', 'df', '--format', '{{json .}}']).out.trim().split('\n').find((l) => l.includes('Build Cache'))!);
+    assert.ok(Number(df.TotalCount) > 5, JSON.stringify(df));
+    const pruned = d.docker(['builder', 'prune', '-f']);
+    assert.equal(pruned.code, 0, pruned.err);
+    assert.match(pruned.out, /Total:?\s+\S+/);
+    assert.equal(d.docker(['run', '--rm', 'built:1']).out, 'hi from berth\n', 'the tagged image is whole');
+    const again = d.dockerEnv(['build', '-t', 'built:1', '--build-arg', 'GREETING=hi', ctx], env());
+    assert.equal(again.code, 0, again.err);
+    assert.doesNotMatch(again.out, /Using cache/);
+  });
+
+  test('stages that do not need each other build at the same time, and their messages still come in the Dockerfile\'s order', () => {
+    const par = join(work, 'parallel');
+    mkdirSync(par, { recursive: true });
+    writeFileSync(join(par, 'Dockerfile'), [
+      // the machine's uptime (hundredths of a second; no namespace changes it) when each RUN starts and ends
+      `FROM ${BASE} AS a`, 'RUN cut -d" " -f1 /proc/uptime > /start && sleep 1 && cut -d" " -f1 /proc/uptime > /end',
+      `FROM ${BASE} AS b`, 'RUN cut -d" " -f1 /proc/uptime > /start && sleep 1 && cut -d" " -f1 /proc/uptime > /end',
+      `FROM ${BASE}`, 'COPY --from=a /start /a.start', 'COPY --from=a /end /a.end', 'COPY --from=b /start /b.start', 'COPY --from=b /end /b.end', '',
+    ].join('\n'));
+    const r = d.dockerEnv(['build', '--no-cache', '-t', 'par:1', par], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    const t = (f: string) => Number(d.docker(['run', '--rm', 'par:1', 'cat', f]).out.trim());
+    assert.ok(t('/b.start') < t('/a.end') && t('/a.start') < t('/b.end'), 'the two RUNs overlapped');
+    const steps = [...r.out.matchAll(/^Step (\d+)\/9 /gm)].map((m) => Number(m[1]));
+    assert.deepEqual(steps, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  });
+
   test('config instructions as dockerd 20.10 writes them (config and history); ONBUILD triggers run at FROM; COPY --chown by name; stderr of a RUN shown apart', () => {
     const c2 = join(work, 'conf');
     mkdirSync(c2, { recursive: true });
@@ -179,11 +214,96 @@ describe('docker build against berthd (classic builder)', () => {
     assert.match(d.dockerEnv(['build', bad], env()).err, /Dockerfile:2.*unknown instruction: FROBNICATE/);
     writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nCOPY ../../etc/passwd /x\n`);
     assert.match(d.dockerEnv(['build', bad], env()).err, /forbidden path outside the build context/);
-    const v2 = await d.api('POST', '/build?version=2', '');
+    const v2 = await d.api('POST', '/build?version=2');
     assert.equal(v2.status, 400);
     assert.match(v2.json.message, /classic builder/);
-    assert.equal((await d.api('POST', '/session', '')).status, 400);
+    assert.equal((await d.api('POST', '/session')).status, 400);
     assert.equal(d.docker(['ps', '-aq']).out, '', 'no build container is left');
+  });
+
+  /** Starts a build of a context whose RUN sleeps, and resolves once that step's container runs; the request, to end as the test wants. */
+  const sleepingBuild = async (name: string) => {
+    const dir = join(work, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'Dockerfile'), `FROM ${BASE}\nRUN echo ${name} > /done\nRUN sleep 60\n`);
+    const req = request({ socketPath: d.sock, method: 'POST', path: `/build?t=${name}:1`, headers: { 'content-type': 'application/x-tar' } });
+    const running = new Promise<void>((res, rej) => {
+      req.on('response', (m) => { let t = ''; m.on('data', (c) => { t += c; if (/Step 3\/3[^]*Running in/.test(t)) res(); }); m.on('error', () => {}); });
+      req.on('error', rej);
+    });
+    req.end(tarOf(dir));
+    await running;
+    return req;
+  };
+  const noStepContainer = async () => {
+    for (let i = 0; i < 50 && d.docker(['ps', '-aq']).out; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(d.docker(['ps', '-aq']).out, '', 'no build container is left');
+  };
+
+  test('a client that hangs up mid-build stops it: the step\'s container goes, no image is tagged; the next build reuses what was complete', async () => {
+    const req = await sleepingBuild('hangup');
+    req.destroy();
+    await noStepContainer();
+    assert.equal(d.docker(['images', '-q', 'hangup:1']).out, '');
+    writeFileSync(join(work, 'hangup', 'Dockerfile'), `FROM ${BASE}\nRUN echo hangup > /done\nRUN true\n`);
+    const r = d.dockerEnv(['build', '-t', 'hangup:1', join(work, 'hangup')], env());
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Step 2\/3 : RUN echo hangup > \/done\n ---> Using cache/);
+  });
+
+  test('kill -9 of berthd mid-build: the restarted daemon removes the step\'s container, the cache is whole, and the next build works', async () => {
+    const req = await sleepingBuild('crashed');
+    req.on('error', () => {});
+    await d.crash();
+    await d.start();
+    await noStepContainer();
+    writeFileSync(join(work, 'crashed', 'Dockerfile'), `FROM ${BASE}\nRUN echo crashed > /done\nRUN true\n`);
+    const r = d.dockerEnv(['build', '-t', 'crashed:1', join(work, 'crashed')], env());
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /Step 2\/3 : RUN echo crashed > \/done\n ---> Using cache/);
+    assert.equal(d.docker(['run', '--rm', 'crashed:1', 'cat', '/done']).out, 'crashed\n');
+  });
+
+  test('berth build: the same build through berth\'s own CLI: plain lines when not on a terminal, a line per step with CACHED or its time with --progress=tty, -q, --iidfile, a failing RUN\'s code', () => {
+    const plain = d.berth(['build', '-t', 'bycli:1', '--build-arg', 'GREETING=hi', ctx]);
+    assert.equal(plain.code, 0, plain.err);
+    assert.match(plain.out, /Step 1\/14 : ARG BASE=/);
+    assert.match(plain.out, /Successfully tagged bycli:1\n/);
+    const tty = d.berth(['build', '--progress=tty', '-t', 'bycli:1', '--build-arg', 'GREETING=hi', ctx]);
+    assert.equal(tty.code, 0, tty.err);
+    assert.match(tty.out, /\[ 6\/14\] RUN echo "\$GREETING from \$\(cat greet.txt\)" > \/src\/out.txt +CACHED\n/);
+    const iid = join(work, 'iid');
+    const q = d.berth(['build', '-q', '--iidfile', iid, '--target', 'builder', ctx]);
+    assert.match(q.out, /^sha256:[0-9a-f]{64}\n$/);
+    assert.equal(readFileSync(iid, 'utf8'), q.out.trim());
+    const bad = join(work, 'badcli');
+    mkdirSync(bad, { recursive: true });
+    writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nRUN exit 7\n`);
+    const r = d.berth(['build', bad]);
+    assert.equal(r.code, 7);
+    assert.match(r.err, /returned a non-zero code: 7/);
+  });
+
+  test('docker-compose: build: in the compose file, then up runs what it built; down leaves nothing', () => {
+    const proj = join(work, 'composed');
+    mkdirSync(proj, { recursive: true });
+    writeFileSync(join(proj, 'Dockerfile'), `FROM ${BASE}\nARG WORD=plain\nRUN echo "built by compose: $WORD" > /msg\nCMD ["sh", "-c", "cat /msg; sleep 30"]\n`);
+    writeFileSync(join(proj, 'docker-compose.yml'), 'version: "3"\nservices:\n  app:\n    build:\n      context: .\n      args:\n        WORD: composed\n    image: composed:1\n');
+    const compose = (args: string[]) => {
+      const r = spawnSync('docker-compose', ['-p', 'berthbuild', ...args], { cwd: proj, encoding: 'utf8', env: d.env(), timeout: 120000 });
+      return { out: r.stdout, err: r.stderr, code: r.status };
+    };
+    try {
+      const b = compose(['build']);
+      assert.equal(b.code, 0, b.out + b.err);
+      assert.equal(compose(['up', '-d']).code, 0);
+      let logs = '';
+      for (let i = 0; i < 50 && !/built by compose/.test(logs); i++) { spawnSync('sleep', ['0.1']); logs = compose(['logs', '--no-color']).out; }
+      assert.match(logs, /built by compose: composed/);
+    } finally {
+      assert.equal(compose(['down']).code, 0);
+    }
+    assert.equal(d.docker(['ps', '-aq']).out, '');
   });
 
   test('dockerode buildImage from a tar stream', async () => {

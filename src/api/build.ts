@@ -64,6 +64,10 @@ function contextFile(dir: string, rel: string): Promise<string | undefined> {
 
 export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
   r.add('POST', '/session', () => { throw new ApiError(400, BUILDKIT); });
+  r.add('POST', '/build/prune', () => {
+    const p = store().pruneBuilt();
+    return { CachesDeleted: p.images, SpaceReclaimed: p.reclaimed };
+  });
   r.add('POST', '/build', async (req, res) => {
     if (req.query.get('version') === '2') throw new ApiError(400, BUILDKIT);
     if (req.query.get('remote')) throw new ApiError(400, 'a remote context (remote=) is not served: send the context as the request body');
@@ -71,6 +75,8 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
     const quiet = ['1', 'true'].includes(req.query.get('q') ?? '');
     const args = jsonMap(req, 'buildargs');
     const e = engine();
+    const gone = new AbortController();
+    res.on('close', () => { if (!res.writableFinished) gone.abort(); });
     const dir = mkdtempSync(join(e.dataRoot, 'trash', 'build-'));
     try {
       const context = await contextStream(req.body());
@@ -83,7 +89,7 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
       const say = (text: string) => { if (!quiet) send(res, { stream: text }); };
       const id = await buildImage(e, {
         dockerfile, file: posix.basename(file), target: req.query.get('target') ?? '', noCache: ['1', 'true'].includes(req.query.get('nocache') ?? ''),
-        pull: ['1', 'true'].includes(req.query.get('pull') ?? ''), network: req.query.get('networkmode') || 'default',
+        pull: ['1', 'true'].includes(req.query.get('pull') ?? ''), network: req.query.get('networkmode') || 'default', signal: gone.signal,
         buildArgs: new Map(Object.entries(args).filter((a): a is [string, string] => a[1] !== null)),
         labels: Object.fromEntries(Object.entries(jsonMap(req, 'labels')).map(([k, v]) => [k, v ?? ''])),
       }, { dir, ignored: (rel) => rel !== '' && ig.ignores(rel) }, {

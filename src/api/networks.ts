@@ -62,7 +62,6 @@ export function networkRoutes(r: Router, engine: () => Engine): void {
       res.end();
     });
   }
-  r.add('POST', '/build/prune', () => ({ CachesDeleted: [], SpaceReclaimed: 0 }));
 }
 
 /** inspect's NetworkSettings: the endpoints of a running container (or the networks it will join), its ports. */

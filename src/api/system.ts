@@ -24,7 +24,15 @@ export function systemRoutes(r: Router, engine: () => Engine): void {
       })),
       Containers: containers.map((c) => ({ ...containerSummary(e, c), ...diskSizes(e, c) })),
       Volumes: e.volumes.list().map((v) => ({ ...volumeView(v), UsageData: { Size: diskUsage(v.Mountpoint), RefCount: e.volumeUsers(v.Name).length } })),
-      BuildCache: [],
+      // the build cache: a build's untagged images; what only they hold is what builder prune frees
+      BuildCache: images.map((i, k) => ({ i, k })).filter(({ i }) => i.parent && !i.names.length).map(({ i, k }) => {
+        const own = chains[k]!.filter((c) => images.every((o, j) => j === k || (o.parent && !o.names.length) || !chains[j]!.includes(c)));
+        const history = s.config(i).history ?? [];
+        return {
+          ID: i.id.slice(7), Parent: i.parent!.slice(7), Type: 'regular', Description: history[history.length - 1]?.created_by ?? '', InUse: users(i.id) > 0, Shared: own.length < chains[k]!.length,
+          Size: imageSize(s, i, own), CreatedAt: s.config(i).created ?? i.added, LastUsedAt: null, UsageCount: 0,
+        };
+      }),
     };
   });
 

@@ -21,11 +21,13 @@ export interface Worker {
   /** FROM scratch: no layers, no config. */
   scratch(): BuildImage;
   /** RUN: the command in a container of `parent` (output streamed); its changes as a new image. */
-  run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void): Promise<BuildImage>;
+  run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage>;
   /** The digest of what a COPY or ADD would copy (names, modes, contents), for its cache key and history line. */
   digest(step: CopyStep, from: CopySource, workdir: string): Promise<string>;
   /** COPY and ADD onto `parent`: a new image with the files as one layer. */
   copy(parent: BuildImage, step: CopyStep, from: CopySource, config: ContainerConfig, createdBy: string): Promise<BuildImage>;
+  /** WORKDIR: a new image whose layer holds the directory, made where missing. */
+  workdir(parent: BuildImage, dir: string, config: ContainerConfig, createdBy: string): Promise<BuildImage>;
   /** A new image: `parent` with another config and author, and a history line with no layer. */
   configure(parent: BuildImage, config: ContainerConfig, author: string, createdBy: string): Promise<BuildImage>;
   /** The image the cache holds for `key`, if it still exists. */
@@ -43,6 +45,8 @@ export interface BuildRequest {
   noCache: boolean;
   pull: boolean;
   network: string;
+  /** aborted when the client went away: the build stops at once */
+  signal?: AbortSignal;
 }
 
 export interface BuildEvents {
@@ -59,57 +63,114 @@ export class BuildError extends Error {
 const short = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
 const hash = (...parts: string[]) => createHash('sha256').update(parts.join('\0')).digest('hex');
 
-/** Builds the target; resolves to its image. */
+/**
+ * Messages in the order the stages are listed, though stages run at once:
+ * the first unfinished stage speaks as it goes; a later one's messages wait
+ * until those before it are done.
+ */
+class InOrder {
+  private live = 0;
+  private readonly held: (() => void)[][];
+  private readonly done: boolean[];
+  constructor(count: number) { this.held = Array.from({ length: count }, () => []); this.done = Array(count).fill(false); }
+  events(p: number, ev: BuildEvents): BuildEvents {
+    const put = (f: () => void) => { if (p === this.live) f(); else this.held[p]!.push(f); };
+    return { say: (l) => put(() => ev.say(l)), output: (b, e) => put(() => ev.output(b, e)) };
+  }
+  finish(p: number): void {
+    this.done[p] = true;
+    while (this.live < this.done.length && this.done[this.live]) {
+      this.live++;
+      for (const f of this.held[this.live] ?? []) f();
+      if (this.live < this.held.length) this.held[this.live] = [];
+    }
+  }
+}
+
+/** Builds the target; resolves to its image. Stages that do not need each other build at the same time. */
 export async function build(req: BuildRequest, w: Worker, ev: BuildEvents): Promise<BuildImage> {
   const df = parseDockerfile(req.dockerfile);
   const graph = planStages(df, req.buildArgs, req.target, req.file);
   const meta = df.children.slice(0, df.children.findIndex((n) => n.value.toLowerCase() === 'from'));
   const total = meta.length + graph.order.reduce((n, k) => n + 1 + graph.stages[k]!.instructions.length, 0);
-  const built = new Map<number, BuildImage>();
   const used = new Set<string>(graph.metaArgs.keys());
-  let step = 0;
-  for (const n of meta) ev.say(`Step ${++step}/${total} : ${n.original.trim().replace(/^\S+/, 'ARG')}\n`);
-  for (const k of graph.order) {
+  let first = meta.length;
+  for (const [i, n] of meta.entries()) ev.say(`Step ${i + 1}/${total} : ${n.original.trim().replace(/^\S+/, 'ARG')}\n`);
+  // one failed stage stops the others, as a client that went away stops them all
+  const stop = new AbortController();
+  req.signal?.addEventListener('abort', () => stop.abort(), { once: true });
+  const inner = { ...req, signal: stop.signal };
+  const order = new InOrder(graph.order.length);
+  const built = new Map<number, Promise<BuildImage>>();
+  const done = new Map<number, BuildImage>();
+  for (const [p, k] of graph.order.entries()) {
     const s = graph.stages[k]!;
-    ev.say(`Step ${++step}/${total} : ${s.from.original.trim().replace(/^\S+/, 'FROM')}\n`);
-    let img = s.baseStage !== undefined ? built.get(s.baseStage)! : s.base.toLowerCase() === 'scratch' ? w.scratch() : await w.base(s.base, req.pull, ev.say);
-    ev.say(` ---> ${short(img.id)}\n`);
-    const state: StageState = {
-      config: structuredClone(img.config), args: new Map(), buildArgs: req.buildArgs, metaArgs: graph.metaArgs, used, cmdSet: false, author: '', file: req.file,
-    };
-    // the base's ONBUILD triggers run first, and the new image does not keep them (docker's rule)
-    const triggers = (state.config.OnBuild ?? []).map((t) => parseDockerfile(t).children[0]!);
-    if (triggers.length) { state.config.OnBuild = null; ev.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`); }
-    for (const n of triggers) img = await runStep(req, w, ev, state, dispatch(state, n), img, { stage: s, graph: graph.stages, built });
-    for (const n of s.instructions) {
-      ev.say(`Step ${++step}/${total} : ${n.original.trim().replace(/^\S+/, (kw) => kw.toUpperCase())}\n`);
-      img = await runStep(req, w, ev, state, dispatch(state, n), img, { stage: s, graph: graph.stages, built });
-      ev.say(` ---> ${short(img.id)}\n`);
-    }
-    if (k === graph.target && Object.keys(req.labels).length) {
-      state.config.Labels = { ...(state.config.Labels ?? {}), ...req.labels };
-      img = await w.configure(img, state.config, state.author, `/bin/sh -c #(nop)  LABEL ${Object.entries(req.labels).map(([a, b]) => `${a}=${b}`).join(' ')}`);
-    }
-    built.set(k, img);
+    const from = first;
+    first += 1 + s.instructions.length;
+    built.set(k, (async () => {
+      const deps = await Promise.all(s.needs.map((d) => built.get(d)!));
+      s.needs.forEach((d, i) => done.set(d, deps[i]!));
+      const img = await buildStage(inner, w, order.events(p, ev), s, { stage: s, graph: graph.stages, built: done }, { from, total, used, target: k === graph.target, metaArgs: graph.metaArgs });
+      done.set(k, img);
+      order.finish(p);
+      return img;
+    })().catch((e: unknown) => { stop.abort(); throw e; }));
   }
-  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy'].includes(a));
+  const results = await Promise.allSettled(built.values());
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof Cancelled)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !PROXY_ARGS.has(a));
   if (unused.length) ev.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
   return built.get(graph.target)!;
+}
+
+const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
+
+/** A step that did not run because the build stopped (its client went away, or another stage failed). */
+class Cancelled extends BuildError {}
+
+/** One stage: its base, the base's ONBUILD triggers, its instructions; the image it ends with. */
+async function buildStage(req: BuildRequest, w: Worker, ev: BuildEvents, s: Stage, at: Where, o: { from: number; total: number; used: Set<string>; target: boolean; metaArgs: Map<string, string | undefined> }): Promise<BuildImage> {
+  let step = o.from;
+  ev.say(`Step ${++step}/${o.total} : ${s.from.original.trim().replace(/^\S+/, 'FROM')}\n`);
+  let img = s.baseStage !== undefined ? at.built.get(s.baseStage)! : s.base.toLowerCase() === 'scratch' ? w.scratch() : await w.base(s.base, req.pull, ev.say);
+  ev.say(` ---> ${short(img.id)}\n`);
+  const state: StageState = {
+    config: structuredClone(img.config), args: new Map(), buildArgs: req.buildArgs, metaArgs: o.metaArgs, used: o.used, cmdSet: false, author: '', file: req.file,
+  };
+  // the base's ONBUILD triggers run first, and the new image does not keep them (docker's rule)
+  const triggers = (state.config.OnBuild ?? []).map((t) => parseDockerfile(t).children[0]!);
+  if (triggers.length) { state.config.OnBuild = null; ev.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`); }
+  for (const n of triggers) img = await runStep(req, w, ev, state, dispatch(state, n), img, at);
+  for (const n of s.instructions) {
+    ev.say(`Step ${++step}/${o.total} : ${n.original.trim().replace(/^\S+/, (kw) => kw.toUpperCase())}\n`);
+    img = await runStep(req, w, ev, state, dispatch(state, n), img, at);
+    ev.say(` ---> ${short(img.id)}\n`);
+  }
+  if (o.target && Object.keys(req.labels).length) {
+    state.config.Labels = { ...(state.config.Labels ?? {}), ...req.labels };
+    img = await w.configure(img, state.config, state.author, `/bin/sh -c #(nop)  LABEL ${Object.entries(req.labels).map(([a, b]) => `${a}=${b}`).join(' ')}`);
+  }
+  return img;
 }
 
 interface Where { stage: Stage; graph: Stage[]; built: Map<number, BuildImage> }
 
 /** One step, from the cache when it holds it; the new image. */
 async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: StageState, st: Step, parent: BuildImage, at: Where): Promise<BuildImage> {
+  if (req.signal?.aborted) throw new Cancelled('the build was cancelled: its client went away, or another stage failed');
   const config = structuredClone(state.config);
   let key: string, make: () => Promise<BuildImage>;
-  if (st.kind === 'config') {
+  if (st.kind === 'workdir') {
+    key = hash(parent.id, 'workdir', st.createdBy, JSON.stringify(config));
+    make = () => w.workdir(parent, st.dir, config, st.createdBy);
+  } else if (st.kind === 'config') {
     key = hash(parent.id, 'config', st.createdBy, JSON.stringify(config), state.author);
     make = () => w.configure(parent, config, state.author, st.createdBy);
   } else if (st.kind === 'run') {
     if (req.network !== 'default' && st.network === 'default') st.network = req.network;
     key = hash(parent.id, 'run', JSON.stringify([st.argv, st.env, config.WorkingDir, config.User, st.network, st.mounts, st.heredocs]));
-    make = () => w.run(parent, st, config, ev.say, ev.output);
+    make = () => w.run(parent, st, config, ev.say, ev.output, req.signal);
   } else {
     const source = await copySource(st, at, req, w, ev);
     const digest = await w.digest(st, source, config.WorkingDir || '/');

@@ -45,7 +45,9 @@ export interface CopyStep {
   what: string;
 }
 export interface ConfigStep { kind: 'config'; n: Instruction; createdBy: string }
-export type Step = RunStep | CopyStep | ConfigStep;
+/** WORKDIR: the directory is made (0755, root's) and committed, as docker's classic builder does */
+export interface WorkdirStep { kind: 'workdir'; n: Instruction; dir: string; createdBy: string }
+export type Step = RunStep | CopyStep | ConfigStep | WorkdirStep;
 
 /** Go's %q of a string slice, as the classic builder's history lines print CMD and ENTRYPOINT. */
 const goList = (xs: string[]) => `[${xs.map(goQuote).join(' ')}]`;
@@ -123,7 +125,7 @@ export function dispatch(s: StageState, n: Instruction): Step {
       const dir = word(s, n.next[0] ?? '');
       if (!dir) throw new InvalidInput(at, 'WORKDIR requires exactly one argument');
       c.WorkingDir = dir.startsWith('/') ? normalize(dir) : normalize(`${c.WorkingDir || '/'}/${dir}`);
-      return nop(`WORKDIR ${c.WorkingDir}`);
+      return { kind: 'workdir', n, dir: c.WorkingDir, createdBy: nop(`WORKDIR ${c.WorkingDir}`).createdBy };
     }
     case 'user': {
       if (n.next.length !== 1) throw new InvalidInput(at, 'USER requires exactly one argument');

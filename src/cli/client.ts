@@ -120,6 +120,13 @@ export class ApiClient {
     res.resume();
   }
 
+  /** Streams `body` (a tar) as the request's body and gives the streamed answer; a 4xx/5xx becomes a DaemonError. */
+  async uploadStream(method: string, path: string, body: Readable): Promise<Response> {
+    const { res } = await this.send(method, path, { 'content-type': 'application/x-tar' }, body);
+    if (res.statusCode >= 400) throw await daemonError(res);
+    return res;
+  }
+
   /** A request whose answer is JSON (or nothing). */
   async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
     const text = await readText(await this.stream(method, path, body));

@@ -12,6 +12,7 @@ import { registerList } from './verbs/list.js';
 import { registerNetworks } from './verbs/networks.js';
 import { registerVolumes } from './verbs/volumes.js';
 import { registerSystem } from './verbs/system.js';
+import { registerBuild } from './verbs/build.js';
 
 export { bytesOf, createBody } from './verbs/shared.js';
 
@@ -29,4 +30,5 @@ export function registerContainerCommands(program: Command, api: () => ApiClient
   registerNetworks(program, api);
   registerVolumes(program, api);
   registerSystem(program, api);
+  registerBuild(program, api);
 }

@@ -15,6 +15,6 @@ export function verbOf(argv: string[]): string | undefined {
 
 /** The top-level verbs registerContainerCommands (src/cli/containers.ts) defines. */
 export const CONTAINER_VERBS = new Set([
-  'attach', 'commit', 'container', 'cp', 'create', 'diff', 'events', 'exec', 'export', 'info', 'inspect', 'kill', 'logs',
+  'attach', 'build', 'commit', 'container', 'cp', 'create', 'diff', 'events', 'exec', 'export', 'info', 'inspect', 'kill', 'logs',
   'network', 'pause', 'port', 'ps', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'system', 'top', 'unpause', 'update', 'volume', 'wait',
 ]);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
 import { cpus, release, totalmem, hostname } from 'node:os';
 import type { ImageStore } from '../image/index.js';
-import { imageStoreIn, Engine, DEFAULT_EXEC_ROOT } from '../engine/index.js';
+import { imageStoreIn, Engine, DEFAULT_EXEC_ROOT, removeBuildSteps } from '../engine/index.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
 import { imageRoutes } from '../api/images.js';
 import { containerRoutes } from '../api/containers.js';
@@ -130,6 +130,7 @@ export class Daemon {
     chmodSync(sock, 0o660);
     for (const h of this.opts.extraHosts ?? []) await this.listenExtra(h);
     writeFileAtomic(join(this.opts.dataRoot, 'berthd.pid'), String(process.pid), { durable: false });
+    removeBuildSteps(this.engine()).catch((e: Error) => process.stderr.write(`berthd: build steps left by a crash: ${e.message}\n`));
   }
 
   private async listenExtra(host: string): Promise<void> {

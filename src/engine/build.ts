@@ -29,6 +29,14 @@ export interface BuildHooks {
 
 const SCRATCH = '';
 
+/** The label a build step's container carries. */
+const BUILD_STEP_LABEL = 'berth.build';
+
+/** A build step's container outlives only its build: those a crash of berthd cut off go at its start (their images were never made). */
+export async function removeBuildSteps(e: Engine): Promise<void> {
+  for (const r of e.list().filter((c) => c.Config.Labels?.[BUILD_STEP_LABEL] === 'step')) await e.remove(r.Id, { force: true }).catch(() => {});
+}
+
 class EngineWorker implements Worker {
   private readonly cacheFile: string;
   private cache: Record<string, string>;
@@ -83,29 +91,45 @@ class EngineWorker implements Worker {
     let image = parent.id;
     if (!image) image = (await deriveImage(this.store, undefined, { config: {}, history: false })).id;
     const created = await this.e.create({
-      Image: image, Env: config.Env ?? [], WorkingDir: config.WorkingDir ?? '', User: config.User ?? '', Labels: { 'berth.build': 'step' },
+      Image: image, Env: config.Env ?? [], WorkingDir: config.WorkingDir ?? '', User: config.User ?? '', Labels: { [BUILD_STEP_LABEL]: 'step' },
       Entrypoint: [], ...body,
     }, null);
     return created.Id;
   }
 
-  async run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void): Promise<BuildImage> {
+  async run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
     if (!parent.id) throw new BuildError('RUN on scratch: the image has no shell or files to run (FROM scratch)');
     if (step.mounts.length) throw new InvalidInput('RUN --mount', 'RUN --mount needs the BuildKit builder, which berth does not serve yet');
     const id = await this.container(parent, config, {
       Cmd: step.argv, Env: step.env, HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} } },
     });
     say(` ---> Running in ${id.slice(0, 12)}\n`);
+    const stop = () => { this.e.kill(id).catch(() => {}); }; // the client went away: the step's process goes now
+    signal?.addEventListener('abort', stop, { once: true });
     try {
       await this.e.start(id);
+      if (signal?.aborted) stop();
       const r = this.e.get(id);
       for await (const entry of readLogs(r.LogPath, { stdout: true, stderr: true, follow: true }, () => this.e.get(id).State.Running, () => false)) output(entry.log, entry.stream === 'stderr');
       const done = await this.e.wait(id);
+      if (signal?.aborted) throw new BuildError('the build was cancelled: its client went away, or another stage failed');
       if (done.State.ExitCode !== 0) throw new BuildError(`The command '${step.argv.join(' ')}' returned a non-zero code: ${done.State.ExitCode}`, done.State.ExitCode);
       const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy: step.createdBy } });
       return this.image(this.store.resolve(imageId));
     } finally {
-      if (this.removeIntermediate) { say(`Removing intermediate container ${id.slice(0, 12)}\n`); await this.e.remove(id, { force: true }).catch(() => {}); }
+      signal?.removeEventListener('abort', stop);
+      if (this.removeIntermediate || signal?.aborted) { say(`Removing intermediate container ${id.slice(0, 12)}\n`); await this.e.remove(id, { force: true }).catch(() => {}); }
+    }
+  }
+
+  async workdir(parent: BuildImage, dir: string, config: ContainerConfig, createdBy: string): Promise<BuildImage> {
+    const id = await this.container(parent, config, { Cmd: ['true'] });
+    try {
+      await this.e.withFiles(id, (root) => closeFdSafe(root.mkdirAll(dir, 0o755)));
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy } });
+      return this.image(this.store.resolve(imageId));
+    } finally {
+      await this.e.remove(id, { force: true }).catch(() => {});
     }
   }
 

@@ -19,7 +19,7 @@ import { nativeBuild } from '../util/project.js';
 import { withRootDir, type ImageStore, type RootDir } from '../image/index.js';
 import { Runtime, signalNumber } from '../runtime/index.js';
 import { ociSpec, type SpecMount } from './spec.js';
-import { consoleSocket, readExit, request, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
+import { consoleSocket, killShim, readExit, request, resize, shimVia, waitExit, type ExitRecord } from './shim.js';
 import { VolumeStore } from './volumes.js';
 import { ContainerFiles, type CommitOptions, type PathStat } from './files.js';
 import { Attachers, parseDetachKeys, type AttachStreams } from './attach.js';
@@ -179,8 +179,9 @@ export class Engine extends EventEmitter {
    * created it) and recorded; what cannot be finished is rolled back.
    */
   private async finishStart(r: ContainerRecord): Promise<void> {
+    const s = (() => { try { return this.runtime.load(r.Id); } catch { killShim(this.store.shimDir(r.Id)); return undefined; } })(); // never made: its shim holds nothing
     try {
-      const s = this.runtime.load(r.Id);
+      if (!s) throw new Error('not created');
       if (this.runtime.status(s) === 'created') await this.runtime.start(r.Id);
       if (this.runtime.status(s) !== 'running') throw new Error('not running');
       this.started(r, s.pid);
@@ -480,8 +481,7 @@ export class Engine extends EventEmitter {
   /** `diff`: what the container changed (0 modified, 1 added, 2 deleted). */
   changes(ref: string): Promise<{ Path: string; Kind: number }[]> { return this.files.changes(this.get(ref)); }
 
-  /** A stopped container's own root filesystem, held by fd for the call (a build step's). */
-  withFiles<T>(ref: string, fn: (root: RootDir) => Promise<T> | T): Promise<T> { return this.files.rootFiles(this.get(ref), fn); }
+  withFiles<T>(ref: string, fn: (root: RootDir) => Promise<T> | T): Promise<T> { return this.files.rootFiles(this.get(ref), fn); } // a stopped one's own root, by fd (a build step's)
 
   /** `commit`: the container's changes as a new image on top of its own. */
   commit(ref: string, o: CommitOptions): Promise<string> { return this.files.commit(this.get(ref), o); }

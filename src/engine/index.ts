@@ -6,4 +6,4 @@ export { readLogs, frame } from './logs.js';
 export { directOutputPid } from './shim.js';
 export { imageStoreIn } from './data-root.js';
 export { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from './defaults.js';
-export { buildImage, type BuildContext, type BuildHooks } from './build.js';
+export { buildImage, removeBuildSteps, type BuildContext, type BuildHooks } from './build.js';

@@ -2,7 +2,7 @@
 // holds a container process's stdio, log and exit status and outlives the
 // daemon; these helpers speak its one-line protocol on <dir>/shim.sock.
 import { connect, Socket } from 'node:net';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { nativeBuild } from '../util/project.js';
 import { fdOf, fsx } from '../util/fsx.js';
@@ -166,4 +166,16 @@ export async function resize(dir: string, rows: number, cols: number): Promise<v
   const r = await replyLine(s);
   s.destroy();
   if (r !== 'ok') throw new Error(r.replace(/^error /, '') || 'resize failed');
+}
+
+/**
+ * Kills the shim serving `dir`: one a crash left holding no container (the
+ * daemon died before the runtime made it), which would wait for it forever.
+ */
+export function killShim(dir: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd: string[];
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'); } catch { continue; }
+    if (cmd[0]?.endsWith('berth-shim') && cmd[cmd.indexOf('--dir') + 1] === dir) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  }
 }

@@ -277,8 +277,10 @@ export class ImageStore {
     const used = this.imagesInUse();
     const untagged: { name: string; id: string }[] = [], pruned: string[] = [];
     this.update((images) => {
+      const parents = new Set(images.map((i) => i.parent));
       for (const img of [...images]) {
         if (used.has(img.id)) continue;
+        if (!opts.all && parents.has(img.id)) continue; // a build's intermediate image is not dangling: its child needs it as the cache's link
         if (img.names.length === 0 || opts.all) {
           images.splice(images.indexOf(img), 1);
           untagged.push(...img.names.map((name) => ({ name, id: img.id })));
@@ -287,6 +289,18 @@ export class ImageStore {
       }
     });
     return { untagged, images: pruned, deleted: [...pruned, ...this.collect().layers], reclaimed: before - this.usage() };
+  }
+
+  /** `builder prune`: a build's untagged images (its intermediate ones, and those a failed build left) that no container uses. */
+  pruneBuilt(): { images: string[]; reclaimed: number } {
+    const before = this.usage();
+    const used = this.imagesInUse();
+    const pruned: string[] = [];
+    this.update((images) => {
+      for (const img of [...images]) if (img.parent && img.names.length === 0 && !used.has(img.id)) { images.splice(images.indexOf(img), 1); pruned.push(img.id); }
+    });
+    this.collect();
+    return { images: pruned, reclaimed: before - this.usage() };
   }
 
   /** Bytes the store takes on disk, each inode counted once (what du reports). */

@@ -46,7 +46,7 @@ export class PrivateBerthd {
       if (this.daemon.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error('berthd did not start');
+    throw new Error(`berthd did not start (${this.daemon.exitCode !== null ? `it exited: ${this.daemon.exitCode ?? this.daemon.signalCode}` : 'it did not answer in 5 s'})`);
   }
 
   /** kill -9, as a crash would */

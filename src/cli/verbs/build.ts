@@ -1,0 +1,153 @@
+// berth build: the context directory as a tar (less what .dockerignore
+// names; symlinks as symlinks), sent to berthd's POST /build, and its
+// progress shown: on a terminal a line per step with its time and whether
+// the cache had it, otherwise docker's classic lines as they come.
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join, posix, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import type { Command } from 'commander';
+import tarStream from 'tar-stream';
+import dockerignore from '@balena/dockerignore';
+import { InvalidInput } from '../../util/check.js';
+import { jsonLines, type ApiClient } from '../client.js';
+import { collect } from './shared.js';
+
+// a CommonJS module whose typings say `export default`: the function is the module itself under ESM
+const ignore = ((dockerignore as unknown as { default?: unknown }).default ?? dockerignore) as unknown as (o?: { ignorecase?: boolean }) => { add(p: string[]): { ignores(path: string): boolean } };
+
+interface BuildOptions { tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
+
+/** The context's files in tar order, each directory before what is in it; ignored paths left out (the Dockerfile and .dockerignore always in). */
+function* contextPaths(dir: string, ignored: (rel: string) => boolean, keep: Set<string>, rel = ''): Generator<string> {
+  for (const name of readdirSync(join(dir, rel)).sort()) {
+    const r = rel ? `${rel}/${name}` : name;
+    if (ignored(r) && !keep.has(r)) {
+      if (!lstatSync(join(dir, r)).isDirectory()) continue;
+      // a directory left out may hold a file an exception (!pattern) brings back
+      const inner = [...contextPaths(dir, ignored, keep, r)];
+      if (inner.length) { yield r; yield* inner; }
+      continue;
+    }
+    yield r;
+    if (lstatSync(join(dir, r)).isDirectory()) yield* contextPaths(dir, ignored, keep, r);
+  }
+}
+
+/** The context as a tar stream, as docker's CLI sends it. */
+function contextTar(dir: string, dockerfile: string): Readable {
+  const ignoreFile = existsSync(join(dir, `${dockerfile}.dockerignore`)) ? `${dockerfile}.dockerignore` : '.dockerignore';
+  const rules = existsSync(join(dir, ignoreFile)) ? readFileSync(join(dir, ignoreFile), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
+  const ig = ignore({ ignorecase: false }).add(rules);
+  const pack = tarStream.pack();
+  void (async () => {
+    try {
+      for (const rel of contextPaths(dir, (r) => ig.ignores(r), new Set([dockerfile, ignoreFile]))) {
+        const st = lstatSync(join(dir, rel));
+        const h = { name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
+        if (st.isDirectory()) pack.entry({ ...h, type: 'directory' });
+        else if (st.isSymbolicLink()) pack.entry({ ...h, type: 'symlink', linkname: readlinkSync(join(dir, rel)) });
+        else if (st.isFile()) {
+          await new Promise<void>((res, rej) => {
+            const sink = pack.entry({ ...h, type: 'file', size: st.size }, (e) => (e ? rej(e) : res()));
+            createReadStream(join(dir, rel)).on('error', rej).pipe(sink);
+          });
+        }
+      }
+      pack.finalize();
+    } catch (e) { pack.destroy(e as Error); }
+  })();
+  return Readable.from(pack as AsyncIterable<Buffer>); // a Node stream (tar-stream's is a streamx one)
+}
+
+function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of list ?? []) {
+    const i = kv.indexOf('=');
+    if (i === 0) throw new InvalidInput(flag, `invalid argument "${kv}": a name is needed`);
+    if (i < 0) { const v = process.env[kv]; if (v !== undefined) out[kv] = v; } else out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+/** Shows the daemon's messages: plain lines, or on a terminal a line per step with its time and CACHED. */
+class Progress {
+  private step = '';
+  private started = 0;
+  private cached = false;
+  constructor(private readonly tty: boolean, private readonly quiet: boolean) {}
+  line(text: string): void {
+    if (this.quiet) return;
+    if (!this.tty) { process.stdout.write(text); return; }
+    for (const l of text.split(/(?<=\n)/)) {
+      const m = /^Step (\d+\/\d+) : (.*)\n$/s.exec(l);
+      if (m) { this.end(); this.step = `[${m[1]!.padStart(5)}] ${m[2]}`; this.started = Date.now(); this.cached = false; process.stdout.write(`\x1b[2m${this.step}\x1b[0m\r`); continue; }
+      if (l === ' ---> Using cache\n') { this.cached = true; continue; }
+      if (/^( ---> |Removing intermediate container )/.test(l)) continue;
+      if (/^Successfully (built|tagged) /.test(l)) { this.end(); process.stdout.write(l); continue; }
+      process.stdout.write(`\x1b[K    ${l}`); // a RUN's output, under its step
+    }
+  }
+  end(): void {
+    if (!this.step) return;
+    const took = this.cached ? 'CACHED' : `${((Date.now() - this.started) / 1000).toFixed(1)}s`;
+    process.stdout.write(`\x1b[K${this.step.slice(0, (process.stdout.columns || 80) - took.length - 2)}  ${took}\n`);
+    this.step = '';
+  }
+}
+
+export function registerBuild(program: Command, api: () => ApiClient): void {
+  program.command('build <context>').description('build an image from a Dockerfile')
+    .option('-t, --tag <name>', 'name the image (repeatable)', collect)
+    .option('-f, --file <path>', 'the Dockerfile (default: CONTEXT/Dockerfile)')
+    .option('--build-arg <name=value>', 'a build arg (repeatable)', collect)
+    .option('--target <stage>', 'build only up to this stage')
+    .option('--label <name=value>', 'a label on the image (repeatable)', collect)
+    .option('--no-cache', 'build every step again')
+    .option('--pull', 'pull the base images even when present')
+    .option('-q, --quiet', 'print only the image ID')
+    .option('--iidfile <file>', 'write the image ID to a file')
+    .option('--network <mode>', 'the network RUN steps use (default, none, host)')
+    .option('--progress <mode>', 'auto (a line per step on a terminal), plain or tty', 'auto')
+    .action(async (context: string, o: BuildOptions) => {
+      if (context === '-') throw new InvalidInput('context', 'berth build reads a context directory; a tar on stdin is not taken yet');
+      const dir = resolve(context);
+      let dockerfile = o.file ? posix.relative(dir, resolve(o.file)) : 'Dockerfile';
+      let body = contextTar(dir, dockerfile);
+      if (dockerfile.startsWith('..')) { // a Dockerfile outside the context travels inside it under a name of its own, as docker's CLI sends it
+        const text = readFileSync(resolve(o.file!));
+        dockerfile = `.dockerfile.${process.pid}`;
+        body = withExtraFile(dir, dockerfile, text);
+      }
+      const q = new URLSearchParams({ dockerfile, rm: '1' });
+      for (const t of o.tag ?? []) q.append('t', t);
+      q.set('buildargs', JSON.stringify(keyValues(o.buildArg, '--build-arg')));
+      q.set('labels', JSON.stringify(keyValues(o.label, '--label')));
+      if (o.target) q.set('target', o.target);
+      if (o.cache === false) q.set('nocache', '1');
+      if (o.pull) q.set('pull', '1');
+      if (o.quiet) q.set('q', '1');
+      if (o.network) q.set('networkmode', o.network);
+      const res = await api().uploadStream('POST', `/build?${q}`, body);
+      const shown = new Progress(o.progress === 'tty' || (o.progress !== 'plain' && !!process.stdout.isTTY), !!o.quiet);
+      let id = '';
+      for await (const m of jsonLines<{ stream?: string; aux?: { ID?: string }; error?: string; errorDetail?: { code?: number } }>(res)) {
+        if (m.error) { shown.end(); process.stderr.write(`${m.error}\n`); process.exitCode = m.errorDetail?.code && m.errorDetail.code > 0 ? m.errorDetail.code : 1; return; }
+        if (m.aux?.ID) id = m.aux.ID;
+        if (m.stream) shown.line(m.stream);
+      }
+      shown.end();
+      if (o.quiet) process.stdout.write(`${id}\n`);
+      if (o.iidfile) writeFileSync(o.iidfile, id);
+    });
+}
+
+/** The context's tar with one more file at its top. */
+function withExtraFile(dir: string, name: string, text: Buffer): Readable {
+  const pack = tarStream.pack();
+  pack.entry({ name, mode: 0o644, size: text.length }, text);
+  const extract = tarStream.extract();
+  extract.on('entry', (h, s, next) => { s.pipe(pack.entry(h, next)); });
+  extract.on('finish', () => pack.finalize());
+  contextTar(dir, name).pipe(extract as unknown as NodeJS.WritableStream);
+  return Readable.from(pack as AsyncIterable<Buffer>);
+}
