@@ -138,6 +138,8 @@ async function buildStage(req: BuildRequest, w: Worker, ev: BuildEvents, s: Stag
   const state: StageState = {
     config: structuredClone(img.config), args: new Map(), buildArgs: req.buildArgs, metaArgs: o.metaArgs, used: o.used, cmdSet: false, author: '', file: req.file,
   };
+  // a base without PATH gets the default one, as docker's builders give it
+  if (!(state.config.Env ?? []).some((e) => e.startsWith('PATH='))) state.config.Env = [...(state.config.Env ?? []), 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'];
   // the base's ONBUILD triggers run first, and the new image does not keep them (docker's rule)
   const triggers = (state.config.OnBuild ?? []).map((t) => parseDockerfile(t).children[0]!);
   if (triggers.length) { state.config.OnBuild = null; ev.say(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`); }
@@ -174,7 +176,7 @@ async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: Sta
   } else {
     const source = await copySource(st, at, req, w, ev);
     const digest = await w.digest(st, source, config.WorkingDir || '/');
-    const createdBy = `${(config.Shell ?? ['/bin/sh', '-c']).join(' ')} #(nop) ${st.what} ${digest} in ${st.dest} `;
+    const createdBy = `${(config.Shell ?? ['/bin/sh', '-c']).join(' ')} #(nop) ${st.what}${st.what.includes('--chown') ? '' : ' '}${digest} in ${st.dest} `;
     key = hash(parent.id, 'copy', createdBy, JSON.stringify([st.chown, st.chmod, st.parents, st.excludes, config.WorkingDir]));
     make = () => w.copy(parent, st, source, config, createdBy);
   }

@@ -71,9 +71,10 @@ function lookup(s: StageState): (k: string) => string | undefined {
 const word = (s: StageState, w: string) => expand(w, lookup(s)).word;
 const words = (s: StageState, ws: string[]) => ws.map((w) => word(s, w));
 
-/** KEY=VALUE in the image's Env, replacing an earlier one of the same name. */
+/** KEY=VALUE in the image's Env: an earlier one of the same name is replaced where it is (docker keeps the order). */
 export function setEnv(env: string[], key: string, value: string): string[] {
-  return [...env.filter((e) => e.slice(0, e.indexOf('=')) !== key), `${key}=${value}`];
+  const i = env.findIndex((e) => e.slice(0, e.indexOf('=')) === key);
+  return i < 0 ? [...env, `${key}=${value}`] : env.map((e, k) => (k === i ? `${key}=${value}` : e));
 }
 
 /** The shell form's argv: the stage's SHELL (default /bin/sh -c) and the command line. */
@@ -137,7 +138,7 @@ export function dispatch(s: StageState, n: Instruction): Step {
       const given = words(s, n.next);
       c.ExposedPorts = { ...(c.ExposedPorts ?? {}) };
       for (const p of given.flatMap((x) => exposed(x, at))) c.ExposedPorts[p] = {};
-      return nop(` EXPOSE ${given.join(' ')}`);
+      return nop(` EXPOSE ${[...given].sort().join(' ')}`); // docker's line lists them sorted
     }
     case 'volume': {
       const vols = words(s, n.next).filter((v) => v.trim());
@@ -273,6 +274,7 @@ function copyStep(s: StageState, n: Instruction, add: boolean, at: string): Copy
     kind: 'copy', n, add, sources: all.slice(0, -1), dest, ...(from !== undefined && { from }), ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }),
     link: flags.get('link') === 'true', parents: flags.get('parents') === 'true', excludes: flags.get('exclude')?.split('\n') ?? [],
     ...(flags.has('checksum') && { checksum: flags.get('checksum') }), heredocs: n.heredocs,
-    what: `${add ? 'ADD' : 'COPY'}`,
+    // docker's line: the --chown flag, then (with no space, as dockerd 20.10 writes it) what was copied
+    what: `${add ? 'ADD' : 'COPY'}${chown !== undefined ? ` --chown=${chown}` : ''}`,
   };
 }

@@ -85,7 +85,7 @@ export async function writeTar(items: Iterable<TarItem>, out: Writable, end = tr
   const links = new Map<string, string>(); // inode → first name, for hardlinks within the archive
   try {
     for (const item of items) {
-      if (item.kind === 'marker') { await put({ name: item.rel, mode: 0, mtime: EPOCH, type: 'file', size: 0 }); continue; }
+      if (item.kind === 'marker') { await put({ name: item.rel, mode: 0o600, mtime: EPOCH, type: 'file', size: 0 }); continue; } // docker writes whiteouts 0600
       const { rel, st, fd } = item;
       const h = {
         name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
