@@ -22,8 +22,11 @@ export interface Worker {
   scratch(): BuildImage;
   /** RUN: the command in a container of `parent` (output streamed); its changes as a new image. */
   run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage>;
-  /** The digest of what a COPY or ADD would copy (names, modes, contents), for its cache key and history line. */
-  digest(step: CopyStep, from: CopySource, workdir: string): Promise<string>;
+  /** The digest of what a COPY or ADD would copy (names, modes, contents), for its cache key and history line, and each file's. */
+  digest(step: CopyStep, from: CopySource, workdir: string): Promise<{ digest: string; files: Record<string, string> }>;
+  /** What the step at this place (stage and position) was when it was last made, and noting what it is now. */
+  lastStep(at: string): StepRecord | undefined;
+  noteStep(at: string, rec: StepRecord): void;
   /** COPY and ADD onto `parent`: a new image with the files as one layer. */
   copy(parent: BuildImage, step: CopyStep, from: CopySource, config: ContainerConfig, createdBy: string): Promise<BuildImage>;
   /** WORKDIR: a new image whose layer holds the directory, made where missing. */
@@ -34,6 +37,9 @@ export interface Worker {
   cached(key: string): BuildImage | undefined;
   remember(key: string, image: BuildImage): void;
 }
+
+/** What made a step's cache key, kept to say why a later build missed the cache there. */
+export interface StepRecord { parent: string; text: string; args: string[]; files?: Record<string, string> }
 
 export interface BuildRequest {
   dockerfile: string;
@@ -119,7 +125,7 @@ export async function build(req: BuildRequest, w: Worker, ev: BuildEvents): Prom
   const results = await Promise.allSettled(built.values());
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof Cancelled)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !PROXY_ARGS.has(a));
+  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !PROXY_ARGS.has(a) && a !== 'SOURCE_DATE_EPOCH');
   if (unused.length) ev.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
   return built.get(graph.target)!;
 }
@@ -163,6 +169,7 @@ async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: Sta
   if (req.signal?.aborted) throw new Cancelled('the build was cancelled: its client went away, or another stage failed');
   const config = structuredClone(state.config);
   let key: string, make: () => Promise<BuildImage>;
+  const rec: StepRecord = { parent: parent.id, text: st.kind === 'copy' ? st.n.original.trim() : st.kind === 'run' ? st.argv.join(' ') : st.createdBy, args: st.kind === 'run' ? st.env : [] };
   if (st.kind === 'workdir') {
     key = hash(parent.id, 'workdir', st.createdBy, JSON.stringify(config));
     make = () => w.workdir(parent, st.dir, config, st.createdBy);
@@ -175,16 +182,37 @@ async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: Sta
     make = () => w.run(parent, st, config, ev.say, ev.output, req.signal);
   } else {
     const source = await copySource(st, at, req, w, ev);
-    const digest = await w.digest(st, source, config.WorkingDir || '/');
+    const { digest, files } = await w.digest(st, source, config.WorkingDir || '/');
+    rec.files = files;
     const createdBy = `${(config.Shell ?? ['/bin/sh', '-c']).join(' ')} #(nop) ${st.what}${st.what.includes('--chown') ? '' : ' '}${digest} in ${st.dest} `;
     key = hash(parent.id, 'copy', createdBy, JSON.stringify([st.chown, st.chmod, st.parents, st.excludes, config.WorkingDir]));
     make = () => w.copy(parent, st, source, config, createdBy);
   }
   const hit = req.noCache ? undefined : w.cached(key);
   if (hit) { ev.say(' ---> Using cache\n'); return hit; }
+  const place = `${at.stage.name || at.stage.index}:${at.stage.instructions.indexOf(st.n)}`;
+  if (!req.noCache) ev.say(` ---> Cache miss: ${missReason(w.lastStep(place), rec)}\n`);
   const img = await make();
   w.remember(key, img);
+  w.noteStep(place, rec);
   return img;
+}
+
+/** Why the cache did not hold a step, from what the step was when it was last made at the same place. */
+export function missReason(was: StepRecord | undefined, now: StepRecord): string {
+  if (!was) return 'no earlier build made this step';
+  if (was.parent !== now.parent) return 'a step before it was made again (or its base image changed)';
+  if (was.text !== now.text) return `the instruction changed (it was: ${was.text})`;
+  const args = (l: string[]) => new Map(l.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  const [a, b] = [args(was.args), args(now.args)];
+  const changedArgs = [...new Set([...a.keys(), ...b.keys()])].filter((k) => a.get(k) !== b.get(k)).sort();
+  if (changedArgs.length) return `its environment changed: ${changedArgs.join(', ')}`;
+  if (was.files && now.files) {
+    const names = [...new Set([...Object.keys(was.files), ...Object.keys(now.files)])].sort();
+    const changed = names.filter((f) => was.files![f] !== now.files![f]).map((f) => (!(f in was.files!) ? `${f} (added)` : !(f in now.files!) ? `${f} (removed)` : f));
+    if (changed.length) return `content changed: ${changed.slice(0, 5).join(', ')}${changed.length > 5 ? ` and ${changed.length - 5} more` : ''}`;
+  }
+  return 'its image is no longer there (pruned)';
 }
 
 /** A COPY's source: the context, an earlier stage's image, or an image --from names. */

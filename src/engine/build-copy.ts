@@ -92,13 +92,15 @@ export function* copyItems(entries: Iterable<CopyEntry>, uid: number, gid: numbe
   for (const e of entries) yield { kind: 'entry', rel: e.rel.replace(/^\/+/, ''), st: restat(e.st, uid, gid, chmod), fd: e.fd };
 }
 
-/** What a COPY copies, as a digest: names, types, modes, link targets and contents, in order. Never mtimes. */
-export async function contentDigest(entries: Iterable<CopyEntry>): Promise<string> {
-  const h = createHash('sha256');
+/** What a COPY copies, as a digest of each entry (name, type, mode, link target, contents; never mtimes) and of them all, in order. */
+export async function contentDigest(entries: Iterable<CopyEntry>): Promise<{ digest: string; files: Record<string, string> }> {
+  const all = createHash('sha256');
+  const files: Record<string, string> = {};
   for (const e of entries) {
-    h.update(`${e.rel}\0${e.st.mode}\0`);
+    const h = createHash('sha256').update(`${e.st.mode}\0`);
     if (e.st.isFile()) { for await (const b of fileChunks(e.fd, e.st.size)) h.update(b); } else if (e.st.isSymbolicLink()) h.update(fsx().readlinkat(e.fd, ''));
-    h.update('\0');
+    files[e.rel] = h.digest('hex');
+    all.update(`${e.rel}\0${files[e.rel]}\0`);
   }
-  return h.digest('hex');
+  return { digest: all.digest('hex'), files };
 }

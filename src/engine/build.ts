@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { build as runBuild, BuildError, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
+import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
 import { deriveImage, RootDir, withRootDir, writeTar, type ImageRecord, type ImageStore } from '../image/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InvalidInput, NotFound } from '../util/check.js';
@@ -39,11 +39,13 @@ export async function removeBuildSteps(e: Engine): Promise<void> {
 
 class EngineWorker implements Worker {
   private readonly cacheFile: string;
-  private cache: Record<string, string>;
+  /** a step's key → its image; and what each step (by stage and position) was when it last missed, to say why a next miss missed */
+  private cache: Record<string, string> = {};
+  private steps: Record<string, StepRecord> = {};
 
-  constructor(private readonly e: Engine, private readonly ctx: BuildContext, private readonly hooks: BuildHooks, private readonly removeIntermediate: boolean) {
+  constructor(private readonly e: Engine, private readonly ctx: BuildContext, private readonly hooks: BuildHooks, private readonly removeIntermediate: boolean, private readonly epoch?: number) {
     this.cacheFile = join(e.dataRoot, 'build-cache.json');
-    try { this.cache = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as Record<string, string>; } catch { this.cache = {}; }
+    try { ({ keys: this.cache = {}, steps: this.steps = {} } = JSON.parse(readFileSync(this.cacheFile, 'utf8')) as { keys?: Record<string, string>; steps?: Record<string, StepRecord> }); } catch { /* none yet */ }
   }
 
   private get store(): ImageStore { return this.e.images(); }
@@ -66,6 +68,13 @@ class EngineWorker implements Worker {
 
   scratch(): BuildImage { return { id: SCRATCH, config: {} }; }
 
+  lastStep(at: string): StepRecord | undefined { return this.steps[at]; }
+
+  noteStep(at: string, rec: StepRecord): void {
+    this.steps[at] = rec;
+    this.save();
+  }
+
   cached(key: string): BuildImage | undefined {
     const id = this.cache[key];
     const rec = id ? this.record(id) : undefined;
@@ -74,15 +83,18 @@ class EngineWorker implements Worker {
 
   remember(key: string, image: BuildImage): void {
     this.cache[key] = image.id;
-    writeFileAtomic(this.cacheFile, JSON.stringify(this.cache));
+    this.save();
   }
+
+  private save(): void { writeFileAtomic(this.cacheFile, JSON.stringify({ keys: this.cache, steps: this.steps })); }
 
   configure(parent: BuildImage, config: ContainerConfig, author: string, createdBy: string): Promise<BuildImage> {
     return this.derive(parent, { config, author, createdBy });
   }
 
   private async derive(parent: BuildImage, o: { config: ContainerConfig; author?: string; createdBy: string; writeDiff?: Parameters<typeof deriveImage>[2]['writeDiff'] }): Promise<BuildImage> {
-    const rec = await deriveImage(this.store, parent.id ? this.store.resolve(parent.id) : undefined, { ...o, config: o.config as never, recordParent: true });
+    const created = this.epoch === undefined ? undefined : new Date(this.epoch * 1000).toISOString();
+    const rec = await deriveImage(this.store, parent.id ? this.store.resolve(parent.id) : undefined, { ...o, config: o.config as never, recordParent: true, created });
     return this.image(rec);
   }
 
@@ -114,7 +126,7 @@ class EngineWorker implements Worker {
       const done = await this.e.wait(id);
       if (signal?.aborted) throw new BuildError('the build was cancelled: its client went away, or another stage failed');
       if (done.State.ExitCode !== 0) throw new BuildError(`The command '${step.argv.join(' ')}' returned a non-zero code: ${done.State.ExitCode}`, done.State.ExitCode);
-      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy: step.createdBy } });
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy: step.createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
       signal?.removeEventListener('abort', stop);
@@ -126,7 +138,7 @@ class EngineWorker implements Worker {
     const id = await this.container(parent, config, { Cmd: ['true'] });
     try {
       await this.e.withFiles(id, (root) => closeFdSafe(root.mkdirAll(dir, 0o755)));
-      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy } });
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
       await this.e.remove(id, { force: true }).catch(() => {});
@@ -155,7 +167,7 @@ class EngineWorker implements Worker {
     for (const p of paths) yield* sourceEntries(root, p, dest.replace(/\/+$/, '') || '/', toDir, ignored);
   }
 
-  digest(step: CopyStep, from: CopySource, workdir: string): Promise<string> {
+  digest(step: CopyStep, from: CopySource, workdir: string): Promise<{ digest: string; files: Record<string, string> }> {
     if (step.heredocs.length) throw new InvalidInput('COPY', 'heredocs in COPY need the BuildKit builder, which berth does not serve yet');
     if (step.add && step.sources.some((s) => /^https?:\/\//.test(s) || /\.(tar|tgz|tar\.(gz|bz2|xz|zst))$/.test(s))) throw new InvalidInput('ADD', 'ADD of a URL or an archive is not served yet; use COPY, or RUN to fetch and unpack');
     const dest = destination(step.dest, workdir);
@@ -166,7 +178,8 @@ class EngineWorker implements Worker {
       const one = paths.length === 1 ? root.stat(paths[0]!, true) : undefined;
       if (one) closeFdSafe(one.fd);
       const kind = paths.length !== 1 ? 'multi' : one?.st.isDirectory() ? 'dir' : 'file';
-      return `${kind}:${await contentDigest(this.entries(root, step, from, dest, (d) => d.endsWith('/')))}`;
+      const c = await contentDigest(this.entries(root, step, from, dest, (d) => d.endsWith('/')));
+      return { digest: `${kind}:${c.digest}`, files: c.files };
     });
   }
 
@@ -180,7 +193,7 @@ class EngineWorker implements Worker {
       const tar = new PassThrough();
       const written = this.source(from, (root) => writeTar(copyItems(this.entries(root, step, from, dest, () => destIsDir), uid, gid, chmod), tar));
       await Promise.all([this.e.putArchive(id, '/', tar), written]);
-      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy } });
+      const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
       await this.e.remove(id, { force: true }).catch(() => {});
@@ -217,7 +230,10 @@ async function owner(root: RootDir, spec: string): Promise<[number, number]> {
 
 /** Builds in the engine; resolves to the built image's ID. */
 export async function buildImage(e: Engine, req: BuildRequest, ctx: BuildContext, hooks: BuildHooks, ev: BuildEvents, removeIntermediate = true): Promise<string> {
-  const img = await runBuild(req, new EngineWorker(e, ctx, hooks, removeIntermediate), ev);
+  // SOURCE_DATE_EPOCH (a build arg, as BuildKit takes it): the images' times, and no file in a layer newer than it
+  const epochArg = req.buildArgs.get('SOURCE_DATE_EPOCH');
+  if (epochArg !== undefined && !/^\d+$/.test(epochArg)) throw new InvalidInput('SOURCE_DATE_EPOCH', `"${epochArg}" is not a number of seconds`);
+  const img = await runBuild(req, new EngineWorker(e, ctx, hooks, removeIntermediate, epochArg === undefined ? undefined : Number(epochArg)), ev);
   if (!img.id) throw new BuildError('the build made no image (FROM scratch and nothing else)');
   return img.id;
 }

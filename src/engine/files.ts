@@ -28,7 +28,7 @@ export interface FilesHost {
 export interface CommitOptions {
   repo?: string; tag?: string; comment?: string; author?: string; changes?: string[]; pause?: boolean; config?: Partial<ContainerConfig>;
   /** a build's: the image config verbatim (not the container's), its history line, and the parent recorded */
-  build?: { config: Record<string, unknown>; createdBy: string };
+  build?: { config: Record<string, unknown>; createdBy: string; epoch?: number };
 }
 
 /** docker's path stat (X-Docker-Container-Path-Stat). */
@@ -160,8 +160,12 @@ export class ContainerFiles {
     if (pause) await this.host.pause(r);
     try {
       const c = { ...r.Config, ...(o.config ?? {}) };
-      const writeDiff = (out: Writable) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r)));
-      if (o.build) return (await deriveImage(store, parent, { writeDiff, config: o.build.config as never, createdBy: o.build.createdBy, recordParent: true })).id;
+      const epoch = o.build?.epoch;
+      const writeDiff = (out: Writable) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r), epoch));
+      if (o.build) {
+        const created = epoch === undefined ? undefined : new Date(epoch * 1000).toISOString();
+        return (await deriveImage(store, parent, { writeDiff, config: o.build.config as never, createdBy: o.build.createdBy, recordParent: true, created })).id;
+      }
       const img = await commitImage(store, parent, writeDiff, {
         name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,
         createdBy: [r.Path, ...r.Args].join(' '),

@@ -321,6 +321,8 @@ export function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (
 export async function deriveImage(store: ImageStore, parent: ImageRecord | undefined, opts: {
   name?: string; config: NonNullable<ImageConfig['config']>; comment?: string; author?: string; createdBy?: string;
   writeDiff?: (out: Writable) => Promise<unknown>; recordParent?: boolean;
+  /** the image's time (SOURCE_DATE_EPOCH's), else now */
+  created?: string;
   /** false: no history line (the empty base a COPY onto scratch starts from) */
   history?: boolean;
 }): Promise<ImageRecord> {
@@ -339,7 +341,7 @@ export async function deriveImage(store: ImageStore, parent: ImageRecord | undef
       });
       chain = chainIDs([...(parentChain ? [parentChain] : []), layer.diffID])[parentChain ? 1 : 0]!;
     }
-    const created = new Date().toISOString();
+    const created = opts.created ?? new Date().toISOString();
     const history = { created, created_by: opts.createdBy ?? '', comment: opts.comment ?? '', ...(opts.author ? { author: opts.author } : {}), ...(!layer && { empty_layer: true }) };
     if (!history.comment) delete (history as { comment?: string }).comment;
     const config = Buffer.from(JSON.stringify({

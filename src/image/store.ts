@@ -215,11 +215,11 @@ export class ImageStore {
    * build), without the mount points the runtime made at `mountPoints`
    * (see mountPointEntries).
    */
-  diffRoot(key: string, out: Writable, mountPoints: string[] = []): Promise<DiffResult> {
+  diffRoot(key: string, out: Writable, mountPoints: string[] = [], clampMtime?: number): Promise<DiffResult> {
     const upper = this.snapshots.upperDir(key);
     const parent = readFileSync(this.rootFile(key, 'parent'), 'utf8');
     const lowers = parent ? this.snapshots.lowerDirs(parent) : [];
-    return mountPointEntries(upper, mountPoints, lowers).then((omit) => diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, omit));
+    return mountPointEntries(upper, mountPoints, lowers).then((omit) => diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, omit, clampMtime));
   }
 
   /**

@@ -138,11 +138,20 @@ function omittedIn(root: RootDir, points: string[], lowers: string[]): Set<strin
  * and `lowers` (top first) are the image's layers it is compared with.
  * `omit`: entries left out (see mountPointEntries).
  */
-export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>()): Promise<DiffResult> {
+export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>(), clampMtime?: number): Promise<DiffResult> {
   return withRootDir(upper, (root) => {
     const changes = lowers ? copyChanges(root.fd, lowers) : overlayChanges(root.fd);
-    return writeTar(omit.size ? without(changes, omit) : changes, out);
+    const kept = omit.size ? without(changes, omit) : changes;
+    return writeTar(clampMtime === undefined ? kept : clamped(kept, clampMtime), out);
   });
+}
+
+/** Entries no newer than `epoch` (seconds): SOURCE_DATE_EPOCH's reproducible layers, as BuildKit clamps them. */
+function* clamped(changes: Iterable<TarItem>, epoch: number): Generator<TarItem> {
+  for (const c of changes) {
+    if (c.kind === 'marker' || c.st.mtimeMs <= epoch * 1000) { yield c; continue; }
+    yield { ...c, st: Object.assign(Object.create(Object.getPrototypeOf(c.st)) as typeof c.st, c.st, { mtimeMs: epoch * 1000, mtime: new Date(epoch * 1000) }) };
+  }
 }
 
 function* without(changes: Iterable<TarItem>, omit: Set<string>): Generator<TarItem> {
