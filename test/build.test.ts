@@ -164,6 +164,30 @@ describe('docker build against berthd (classic builder)', () => {
     assert.notEqual(plain, ids[0], 'without it, the build\'s own time');
   });
 
+  test('heredocs: a RUN whose command is a heredoc runs it as a script, a heredoc fed to a command, COPY of heredocs (expanded unless quoted); ADD unpacks a local tar and a gzipped one', () => {
+    const h = join(work, 'heredocs');
+    mkdirSync(join(h, 'tree', 'sub'), { recursive: true });
+    writeFileSync(join(h, 'tree', 'sub', 'x.txt'), 'x\n');
+    assert.equal(spawnSync('tar', ['-C', join(h, 'tree'), '-cf', join(h, 'plain.tar'), '.']).status, 0);
+    assert.equal(spawnSync('tar', ['-C', join(h, 'tree'), '-czf', join(h, 'packed.tgz'), '.']).status, 0);
+    writeFileSync(join(h, 'Dockerfile'), [
+      `FROM ${BASE}`, 'ARG NAME=world',
+      'RUN <<EOF', 'echo "script ran" > /script.txt', 'echo "$NAME" >> /script.txt', 'EOF',
+      'RUN cat > /fed.txt <<-EOT', '\tfed $NAME', '\tEOT',
+      'COPY <<EOF <<\'RAW\' /etc/', 'hello ${NAME}', 'EOF', 'raw ${NAME}', 'RAW',
+      'ADD plain.tar /opt/plain/', 'ADD packed.tgz /opt/packed', '',
+    ].join('\n'));
+    const r = d.dockerEnv(['build', '-t', 'heredocs:1', h], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    const cat = (f: string) => d.docker(['run', '--rm', 'heredocs:1', 'cat', f]).out;
+    assert.equal(cat('/script.txt'), 'script ran\nworld\n');
+    assert.equal(cat('/fed.txt'), 'fed world\n');
+    assert.equal(cat('/etc/EOF'), 'hello world\n');
+    assert.equal(cat('/etc/RAW'), 'raw ${NAME}\n');
+    assert.equal(cat('/opt/plain/sub/x.txt'), 'x\n');
+    assert.equal(cat('/opt/packed/sub/x.txt'), 'x\n');
+  });
+
   test('stages that do not need each other build at the same time, and their messages still come in the Dockerfile\'s order', () => {
     const par = join(work, 'parallel');
     mkdirSync(par, { recursive: true });
@@ -260,10 +284,11 @@ describe('docker build against berthd (classic builder)', () => {
     const dir = join(work, name);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'Dockerfile'), `FROM ${BASE}\nRUN echo ${name} > /done\nRUN sleep 60\n`);
-    const req = request({ socketPath: d.sock, method: 'POST', path: `/build?t=${name}:1`, headers: { 'content-type': 'application/x-tar' } });
+    const req = request({ socketPath: d.sock, method: 'POST', path: `/build?t=${name}:1`, headers: { 'content-type': 'application/x-tar' }, agent: false }); // a connection of its own: a kept-alive one may be closed under it
+    let answer = '';
     const running = new Promise<void>((res, rej) => {
-      req.on('response', (m) => { let t = ''; m.on('data', (c) => { t += c; if (/Step 3\/3[^]*Running in/.test(t)) res(); }); m.on('error', () => {}); });
-      req.on('error', rej);
+      req.on('response', (m) => { m.on('data', (c) => { answer += c; if (/Step 3\/3[^]*Running in/.test(answer)) res(); }); m.on('end', () => rej(new Error(`the build ended: ${answer}`))); m.on('error', () => {}); });
+      req.on('error', (e) => setTimeout(() => rej(new Error(`${e.message}; the answer: ${answer}`)), 200));
     });
     req.end(tarOf(dir));
     await running;

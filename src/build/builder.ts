@@ -13,7 +13,7 @@ import { planStages, stageRef, where, type Stage } from './stages.js';
 export interface BuildImage { id: string; config: ContainerConfig }
 
 /** Where a COPY reads from: the build context, or an image (an earlier stage's, or one named by --from). */
-export type CopySource = { kind: 'context' } | { kind: 'image'; image: BuildImage };
+export type CopySource = { kind: 'context' } | { kind: 'image'; image: BuildImage } | { kind: 'inline'; files: { name: string; text: string }[] };
 
 export interface Worker {
   /** An image by reference, pulled when missing (or always, with `pull`). */
@@ -217,6 +217,10 @@ export function missReason(was: StepRecord | undefined, now: StepRecord): string
 
 /** A COPY's source: the context, an earlier stage's image, or an image --from names. */
 async function copySource(st: CopyStep, at: Where, req: BuildRequest, w: Worker, ev: BuildEvents): Promise<CopySource> {
+  if (st.inline.length) {
+    if (st.from !== undefined || st.sources.some((x) => !x.startsWith('<<'))) throw new InvalidInput(where(req.file, st.n), 'a COPY of heredocs copies only heredocs (no --from, no context files)');
+    return { kind: 'inline', files: st.inline };
+  }
   if (st.from === undefined) return { kind: 'context' };
   const k = stageRef(st.from, at.stage, at.graph, st.n, req.file);
   if (k === undefined) return { kind: 'image', image: await w.base(st.from, req.pull, ev.say) };

@@ -39,6 +39,8 @@ export interface RunStep {
 }
 export interface CopyStep {
   kind: 'copy'; n: Instruction; add: boolean; sources: string[]; dest: string; from?: string;
+  /** COPY <<NAME: files the Dockerfile itself holds (their text expanded as the heredoc says) */
+  inline: { name: string; text: string }[];
   chown?: string; chmod?: string; link: boolean; parents: boolean; excludes: string[]; checksum?: string;
   heredocs: Instruction['heredocs'];
   /** the history line without the content part (COPY file:<digest> in /dest) */
@@ -246,12 +248,30 @@ export function argEnv(s: StageState): string[] {
   return out.sort();
 }
 
+/** A heredoc's text as the build gives it: leading tabs gone for <<-, and expanded unless its name was quoted. */
+function heredocText(s: StageState, h: Instruction['heredocs'][number]): string {
+  const text = h.chomp ? h.content.replace(/^\t+/gm, '') : h.content;
+  return h.expand ? expand(text, lookup(s), { escape: '\\' }).word : text;
+}
+
+/**
+ * RUN with heredocs, as BuildKit runs it: a command that is only a heredoc
+ * runs its text as the script; otherwise the shell gets the line and the
+ * heredocs after it, and feeds them to the command as a shell does.
+ */
+function heredocArgv(s: StageState, n: Instruction): string[] {
+  const shell = s.config.Shell ?? ['/bin/sh', '-c'];
+  const line = n.next[0] ?? '';
+  if (/^\d*<<-?\S+$/.test(line.trim()) && n.heredocs.length === 1) return [...shell, heredocText(s, n.heredocs[0]!)];
+  return [...shell, `${line}\n${n.heredocs.map((h) => `${h.content}${h.name}\n`).join('')}`];
+}
+
 function runStep(s: StageState, n: Instruction, at: string): RunStep {
   const flags = parseFlags(n, ['mount', 'network', 'security'], s.file, ['mount']);
   const network = flags.get('network') ?? 'default';
   if (!['default', 'none', 'host'].includes(network)) throw new InvalidInput(at, `unsupported network mode: ${network}`);
   if (!n.next.length) throw new InvalidInput(at, 'RUN requires at least one argument');
-  const argv = shellForm(s, n);
+  const argv = n.heredocs.length ? heredocArgv(s, n) : shellForm(s, n);
   const args = argEnv(s);
   // the classic builder's history line: the build args the command saw, then the command
   const createdBy = `${args.length ? `|${args.length} ${args.join(' ')} ` : ''}${argv.join(' ')}`;
@@ -262,7 +282,8 @@ function runStep(s: StageState, n: Instruction, at: string): RunStep {
 
 function copyStep(s: StageState, n: Instruction, add: boolean, at: string): CopyStep {
   const flags = parseFlags(n, COPY_FLAGS, s.file, ['exclude']);
-  const all = n.heredocs.length ? n.next : words(s, n.next);
+  // a heredoc source (<<NAME) names a file the Dockerfile holds; the others are expanded
+  const all = n.next.map((w) => (n.heredocs.some((h) => new RegExp(`^\\d*<<-?['"]?${h.name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}['"]?$`).test(w)) ? `<<${n.heredocs.find((h) => w.includes(h.name))!.name}` : word(s, w)));
   if (all.length < 2) throw new InvalidInput(at, `${add ? 'ADD' : 'COPY'} requires at least two arguments, but only one was provided. Destination could not be determined`);
   const dest = all[all.length - 1]!;
   const from = flags.get('from');
@@ -274,6 +295,7 @@ function copyStep(s: StageState, n: Instruction, add: boolean, at: string): Copy
     kind: 'copy', n, add, sources: all.slice(0, -1), dest, ...(from !== undefined && { from }), ...(chown !== undefined && { chown }), ...(chmod !== undefined && { chmod }),
     link: flags.get('link') === 'true', parents: flags.get('parents') === 'true', excludes: flags.get('exclude')?.split('\n') ?? [],
     ...(flags.has('checksum') && { checksum: flags.get('checksum') }), heredocs: n.heredocs,
+    inline: n.heredocs.map((h) => ({ name: h.name, text: heredocText(s, h) })),
     // docker's line: the --chown flag, then (with no space, as dockerd 20.10 writes it) what was copied
     what: `${add ? 'ADD' : 'COPY'}${chown !== undefined ? ` --chown=${chown}` : ''}`,
   };

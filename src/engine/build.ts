@@ -5,7 +5,8 @@
 // step makes an image with no layer. Images a build makes record their
 // parent; the untagged ones with children are its intermediate images.
 // The cache maps a step's key to its image, in one file written atomically.
-import { readFileSync } from 'node:fs';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
@@ -151,6 +152,11 @@ class EngineWorker implements Worker {
   /** Runs `fn` with the tree a COPY reads from. */
   private source<T>(from: CopySource, fn: (root: RootDir) => Promise<T>): Promise<T> {
     if (from.kind === 'context') return withRootDir(this.ctx.dir, fn);
+    if (from.kind === 'inline') { // the Dockerfile's own files: written to a directory of berthd's trash for the copy
+      const dir = mkdtempSync(join(this.e.dataRoot, 'trash', 'heredoc-'));
+      for (const f of from.files) writeFileSync(join(dir, posix.basename(f.name)), f.text, { mode: 0o644 });
+      return withRootDir(dir, fn).finally(() => rmSync(dir, { recursive: true, force: true }));
+    }
     return (async () => {
       const id = await this.container(from.image, {}, { Cmd: ['true'] });
       try { return await this.e.withFiles(id, fn); } finally { await this.e.remove(id, { force: true }).catch(() => {}); }
@@ -160,7 +166,7 @@ class EngineWorker implements Worker {
   /** Each source's entries under the destination, in order. */
   private *entries(root: RootDir, step: CopyStep, from: CopySource, dest: string, destIsDir: (d: string) => boolean): Generator<CopyEntry> {
     const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
-    const paths = step.sources.flatMap((s) => matchSources(root, s, ignored));
+    const paths = sourcesOf(step, from).flatMap((s) => matchSources(root, s, ignored));
     if (!paths.length) throw new NotFound('COPY', `no source files were specified (${step.sources.join(' ')})`);
     const toDir = dest.endsWith('/') || paths.length > 1 || destIsDir(dest);
     if (paths.length > 1 && !dest.endsWith('/')) throw new InvalidInput('COPY', `When using COPY with more than one source file, the destination must be a directory and end with a /`);
@@ -168,13 +174,12 @@ class EngineWorker implements Worker {
   }
 
   digest(step: CopyStep, from: CopySource, workdir: string): Promise<{ digest: string; files: Record<string, string> }> {
-    if (step.heredocs.length) throw new InvalidInput('COPY', 'heredocs in COPY need the BuildKit builder, which berth does not serve yet');
-    if (step.add && step.sources.some((s) => /^https?:\/\//.test(s) || /\.(tar|tgz|tar\.(gz|bz2|xz|zst))$/.test(s))) throw new InvalidInput('ADD', 'ADD of a URL or an archive is not served yet; use COPY, or RUN to fetch and unpack');
+    if (step.add && step.sources.some((s) => /^https?:\/\//.test(s))) throw new InvalidInput('ADD', 'ADD of a URL is not served yet: fetch it with RUN (curl, wget)');
     const dest = destination(step.dest, workdir);
     return this.source(from, async (root) => {
       // docker's history names what was copied: one file, one directory, or several sources
       const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
-      const paths = step.sources.flatMap((p) => matchSources(root, p, ignored));
+      const paths = sourcesOf(step, from).flatMap((p) => matchSources(root, p, ignored));
       const one = paths.length === 1 ? root.stat(paths[0]!, true) : undefined;
       if (one) closeFdSafe(one.fd);
       const kind = paths.length !== 1 ? 'multi' : one?.st.isDirectory() ? 'dir' : 'file';
@@ -190,15 +195,49 @@ class EngineWorker implements Worker {
       const [uid, gid] = step.chown ? await this.e.withFiles(id, (root) => owner(root, step.chown!)) : [0, 0];
       const chmod = step.chmod === undefined ? undefined : parseInt(step.chmod, 8);
       const destIsDir = await this.e.withFiles(id, async (root) => { const f = root.stat(dest, true); if (f) { const d = f.st.isDirectory(); closeFdSafe(f.fd); return d; } return false; });
-      const tar = new PassThrough();
-      const written = this.source(from, (root) => writeTar(copyItems(this.entries(root, step, from, dest, () => destIsDir), uid, gid, chmod), tar));
-      await Promise.all([this.e.putArchive(id, '/', tar), written]);
+      // ADD unpacks a local tar archive (plain or gzip) at its destination; everything else is copied
+      const archives = step.add && from.kind === 'context' ? await this.source(from, async (root) => step.sources.flatMap((x) => matchSources(root, x, this.ctx.ignored)).filter((p) => archiveKind(root, p))) : [];
+      const copied = archives.length ? { ...step, sources: step.sources.filter((x) => !archives.includes(posix.normalize(`/${x}`))) } : step;
+      if (copied.sources.length) {
+        const tar = new PassThrough();
+        const written = this.source(from, (root) => writeTar(copyItems(this.entries(root, copied, from, dest, () => destIsDir || archives.length > 0), uid, gid, chmod), tar));
+        await Promise.all([this.e.putArchive(id, '/', tar), written]);
+      }
+      if (archives.length) {
+        await this.e.withFiles(id, (root) => closeFdSafe(root.mkdirAll(dest, 0o755)));
+        for (const a of archives) {
+          await this.source(from, async (root) => {
+            const f = root.stat(a, true)!;
+            try {
+              const body = createReadStream(`/proc/self/fd/${f.fd}`);
+              await this.e.putArchive(id, dest.replace(/\/+$/, '') || '/', archiveKind(root, a) === 'gzip' ? body.pipe(createGunzip()) : body);
+            } finally { closeFdSafe(f.fd); }
+          });
+        }
+      }
       const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
       await this.e.remove(id, { force: true }).catch(() => {});
     }
   }
+}
+
+/** A COPY's sources in the tree it reads: a heredoc's (<<NAME) is its file there. */
+const sourcesOf = (step: CopyStep, from: CopySource) => (from.kind === 'inline' ? step.sources.map((x) => posix.basename(x.replace(/^<</, ''))) : step.sources);
+
+/** Whether a context file is a tar archive ADD unpacks: a plain tar ('ustar' at 257) or a gzipped one. */
+function archiveKind(root: RootDir, path: string): 'tar' | 'gzip' | undefined {
+  const f = root.stat(path, true);
+  if (!f) return undefined;
+  try {
+    if (!f.st.isFile() || f.st.size < 2) return undefined;
+    const fd = openSync(`/proc/self/fd/${f.fd}`, 'r');
+    const head = Buffer.alloc(262);
+    try { readSync(fd, head, 0, 262, 0); } finally { closeSync(fd); }
+    if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+    return head.subarray(257, 262).toString() === 'ustar' ? 'tar' : undefined;
+  } finally { closeFdSafe(f.fd); }
 }
 
 function closeFdSafe(fd: number): void { try { RootDir.fromFd(fd).close(); } catch { /* closed */ } }
