@@ -188,6 +188,35 @@ describe('docker build against berthd (classic builder)', () => {
     assert.equal(cat('/opt/packed/sub/x.txt'), 'x\n');
   });
 
+  test('RUN --mount: a cache kept between builds, a tmpfs, a bind of the context read-only; a secret refused by name; builder prune empties the cache', () => {
+    const m = join(work, 'mounts');
+    mkdirSync(join(m, 'files'), { recursive: true });
+    writeFileSync(join(m, 'files', 'kept.txt'), 'bound\n');
+    writeFileSync(join(m, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      'RUN --mount=type=cache,target=/cache sh -c "echo run >> /cache/log && wc -l < /cache/log > /count"',
+      'RUN --mount=type=tmpfs,target=/scratch sh -c "echo x > /scratch/f && ls /scratch > /tmpfs.txt"',
+      'RUN --mount=type=bind,source=files,target=/ctx sh -c "cat /ctx/kept.txt > /bound.txt && (touch /ctx/new 2>/dev/null && echo writable || echo read-only) >> /bound.txt"',
+      '',
+    ].join('\n'));
+    const counts = [1, 2].map(() => {
+      const r = d.dockerEnv(['build', '--no-cache', '-t', 'mounts:1', m], env());
+      assert.equal(r.code, 0, r.out + r.err);
+      return d.docker(['run', '--rm', 'mounts:1', 'cat', '/count']).out.trim();
+    });
+    assert.deepEqual(counts, ['1', '2'], 'the cache directory outlived the first build');
+    assert.equal(d.docker(['run', '--rm', 'mounts:1', 'cat', '/tmpfs.txt']).out, 'f\n');
+    assert.equal(d.docker(['run', '--rm', 'mounts:1', 'ls', '-A', '/scratch']).out, '', 'what the tmpfs held is not in the image');
+    assert.equal(d.docker(['run', '--rm', 'mounts:1', 'cat', '/bound.txt']).out, 'bound\nread-only\n');
+    assert.equal(d.docker(['run', '--rm', 'mounts:1', 'ls', '/cache']).out, '', 'nor what the cache held');
+    writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=secret,id=token cat /run/secrets/token\n`);
+    assert.match(d.dockerEnv(['build', m], env()).err, /type=secret is not served: the classic build API cannot carry secrets/);
+    assert.equal(d.docker(['builder', 'prune', '-f']).code, 0);
+    writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=cache,target=/cache sh -c "echo run >> /cache/log && wc -l < /cache/log > /count"\n`);
+    assert.equal(d.dockerEnv(['build', '--no-cache', '-t', 'mounts:2', m], env()).code, 0);
+    assert.equal(d.docker(['run', '--rm', 'mounts:2', 'cat', '/count']).out.trim(), '1', 'builder prune emptied the cache mount');
+  });
+
   test('stages that do not need each other build at the same time, and their messages still come in the Dockerfile\'s order', () => {
     const par = join(work, 'parallel');
     mkdirSync(par, { recursive: true });

@@ -5,14 +5,14 @@
 // back as docker's JSON message stream. BuildKit's API (version=2, /session)
 // is refused by name.
 import { createGunzip } from 'node:zlib';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import dockerignore from '@balena/dockerignore';
 import { buildImage, type Engine } from '../engine/index.js';
 import { BuildError } from '../build/index.js';
-import { RootDir, formatReference, parseReference, pull, shortReference, unpackInto, withRootDir, type ImageStore } from '../image/index.js';
+import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, unpackInto, withRootDir, type ImageStore } from '../image/index.js';
 import { InvalidInput } from '../util/check.js';
 import { ApiError, type Request, type Router } from './server.js';
 import type { ImageEvents } from './images.js';
@@ -66,7 +66,11 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
   r.add('POST', '/session', () => { throw new ApiError(400, BUILDKIT); });
   r.add('POST', '/build/prune', () => {
     const p = store().pruneBuilt();
-    return { CachesDeleted: p.images, SpaceReclaimed: p.reclaimed };
+    const mounts = join(engine().dataRoot, 'build-mounts'); // RUN --mount=type=cache directories
+    const kept = existsSync(mounts) ? diskUsage(mounts) : 0;
+    const ids = existsSync(mounts) ? readdirSync(mounts) : [];
+    rmSync(mounts, { recursive: true, force: true });
+    return { CachesDeleted: [...p.images, ...ids], SpaceReclaimed: p.reclaimed + kept };
   });
   r.add('POST', '/build', async (req, res) => {
     if (req.query.get('version') === '2') throw new ApiError(400, BUILDKIT);

@@ -5,7 +5,8 @@
 // step makes an image with no layer. Images a build makes record their
 // parent; the untagged ones with children are its intermediate images.
 // The cache maps a step's key to its image, in one file written atomically.
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -112,9 +113,10 @@ class EngineWorker implements Worker {
 
   async run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
     if (!parent.id) throw new BuildError('RUN on scratch: the image has no shell or files to run (FROM scratch)');
-    if (step.mounts.length) throw new InvalidInput('RUN --mount', 'RUN --mount needs the BuildKit builder, which berth does not serve yet');
+    const { mounts, tmpfs } = await this.runMounts(step.mounts);
     const id = await this.container(parent, config, {
-      Cmd: step.argv, Env: step.env, HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} } },
+      Cmd: step.argv, Env: step.env,
+      HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} }, Mounts: mounts, Tmpfs: tmpfs },
     });
     say(` ---> Running in ${id.slice(0, 12)}\n`);
     const stop = () => { this.e.kill(id).catch(() => {}); }; // the client went away: the step's process goes now
@@ -133,6 +135,45 @@ class EngineWorker implements Worker {
       signal?.removeEventListener('abort', stop);
       if (this.removeIntermediate || signal?.aborted) { say(`Removing intermediate container ${id.slice(0, 12)}\n`); await this.e.remove(id, { force: true }).catch(() => {}); }
     }
+  }
+
+  /**
+   * RUN --mount: type=cache (a directory of berthd's kept between builds, by
+   * id or target), type=tmpfs, type=bind from the context (read-only unless
+   * rw; the source resolved inside the context, never out of it). What the
+   * classic API cannot carry (secrets, ssh) or berth does not serve yet
+   * (a bind from a stage or an image) is refused by name.
+   */
+  private async runMounts(specs: string[]): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
+    const mounts: Record<string, unknown>[] = [], tmpfs: Record<string, string> = {};
+    for (const spec of specs) {
+      const o = new Map<string, string>(spec.split(',').map((kv): [string, string] => { const i = kv.indexOf('='); return i < 0 ? [kv, 'true'] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+      const type = o.get('type') ?? 'bind';
+      if (!['cache', 'tmpfs', 'bind'].includes(type)) throw new InvalidInput('RUN --mount', `${spec}: type=${type} is not served: ${type === 'secret' || type === 'ssh' ? 'the classic build API cannot carry secrets or an ssh agent' : 'berth serves cache, tmpfs and bind'}`);
+      const target = o.get('target') ?? o.get('dst') ?? o.get('destination');
+      if (!target?.startsWith('/')) throw new InvalidInput('RUN --mount', `${spec}: target must be an absolute path`);
+      const ro = o.get('ro') === 'true' || o.get('readonly') === 'true';
+      if (type === 'tmpfs') { tmpfs[target] = o.has('size') ? `size=${o.get('size')}` : ''; continue; }
+      if (type === 'cache') {
+        const dir = join(this.e.dataRoot, 'build-mounts', createHash('sha256').update(o.get('id') ?? target).digest('hex').slice(0, 32));
+        if (!existsSync(dir)) {
+          mkdirSync(dir, { recursive: true, mode: o.has('mode') ? parseInt(o.get('mode')!, 8) : 0o755 });
+          if (o.has('uid') || o.has('gid')) chownSync(dir, Number(o.get('uid') ?? 0), Number(o.get('gid') ?? 0));
+        }
+        mounts.push({ Type: 'bind', Source: dir, Target: target, ReadOnly: ro });
+        continue;
+      }
+      if (type === 'bind') {
+        if (o.has('from')) throw new InvalidInput('RUN --mount', `${spec}: a bind from a stage or an image is not served yet (copy what it needs with COPY --from)`);
+        const source = await withRootDir(this.ctx.dir, (root) => { // inside the context, whatever its links say
+          const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
+          if (!f) throw new NotFound('RUN --mount', `${spec}: ${o.get('source') ?? '.'} is not in the build context`);
+          try { return realpathSync(`/proc/self/fd/${f.fd}`); } finally { closeFdSafe(f.fd); }
+        });
+        mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: o.get('rw') !== 'true' && o.get('readwrite') !== 'true' });
+      }
+    }
+    return { mounts, tmpfs };
   }
 
   async workdir(parent: BuildImage, dir: string, config: ContainerConfig, createdBy: string): Promise<BuildImage> {
