@@ -54,9 +54,13 @@ static napi_value int_value(napi_env env, int64_t n) {
 
 static void fd_path(char *buf, size_t len, int fd) { snprintf(buf, len, "/proc/self/fd/%d", fd); }
 
-/* openat2(dirfd, path, flags, mode, resolve): a close-on-exec fd */
+/* openat2(dirfd, path, flags, mode, resolve[, missingOk]): a close-on-exec fd; -1 for ENOENT when missingOk (no exception to build) */
 static napi_value js_openat2(napi_env env, napi_callback_info info) {
-  ARGS(5);
+  size_t argc = 6;
+  napi_value argv[6];
+  bool missing_ok = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) return bad(env, "openat2(dirfd, path, flags, mode, resolve)");
+  if (argc > 5) napi_get_value_bool(env, argv[5], &missing_ok);
   int32_t dirfd, flags, mode, resolve;
   char path[FSX_PATH_MAX];
   if (arg_int(env, argv[0], &dirfd) || arg_name(env, argv[1], path, sizeof(path)) || arg_int(env, argv[2], &flags) ||
@@ -65,6 +69,7 @@ static napi_value js_openat2(napi_env env, napi_callback_info info) {
   struct open_how how = {.flags = (uint64_t)(uint32_t)flags | O_CLOEXEC, .mode = (flags & O_CREAT) ? (uint64_t)mode : 0,
                          .resolve = (uint64_t)(uint32_t)resolve};
   long fd = syscall(SYS_openat2, dirfd, path[0] ? path : ".", &how, sizeof(how));
+  if (fd < 0 && missing_ok && errno == ENOENT) return int_value(env, -1);
   if (fd < 0) return fsx_throw_errno(env, "openat2", path);
   return int_value(env, fd);
 }

@@ -46,8 +46,8 @@ export interface Fsx {
   reap(pid: number): boolean;
 
   // The *at calls (native/fsx/at.c): `name` is one name in the directory `dirfd`.
-  /** openat2(2) with the resolve flags given: a close-on-exec fd. */
-  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number;
+  /** openat2(2) with the resolve flags given: a close-on-exec fd; with missingOk, -1 instead of an ENOENT error. */
+  openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number, missingOk?: boolean): number;
   mkdirat(dirfd: number, name: string, mode: number): void;
   symlinkat(target: string, dirfd: number, name: string): void;
   /** A new name `name` in `dirfd` for the file open as `fd`. */

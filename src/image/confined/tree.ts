@@ -25,9 +25,9 @@ export function closeFd(fd: number): void {
  * lookup (EAGAIN, which RESOLVE_IN_ROOT and RESOLVE_BENEATH give instead of
  * a possibly wrong answer).
  */
-function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number): number {
+function openat2(dirfd: number, path: string, flags: number, mode: number, resolve: number, missingOk = false): number {
   for (let i = 0; ; i++) {
-    try { return fsx().openat2(dirfd, path, flags, mode, resolve); } catch (e) {
+    try { return fsx().openat2(dirfd, path, flags, mode, resolve, missingOk); } catch (e) {
       if (code(e) !== 'EAGAIN' || i >= 64) throw e;
     }
   }
@@ -35,12 +35,9 @@ function openat2(dirfd: number, path: string, flags: number, mode: number, resol
 
 /** An O_PATH fd of `name` in `dirfd`, the link itself when it is a symlink; undefined when nothing is there. */
 export function openChild(dirfd: number, name: string): number | undefined {
-  try {
-    return openat2(dirfd, name, fsx().O_PATH | C.O_NOFOLLOW, 0, ONE_NAME());
-  } catch (e) {
-    if (code(e) === 'ENOENT') return undefined;
-    throw e;
-  }
+  // a missing name is common (an unpack's every new file): no exception is made for it
+  const fd = openat2(dirfd, name, fsx().O_PATH | C.O_NOFOLLOW, 0, ONE_NAME(), true);
+  return fd < 0 ? undefined : fd;
 }
 
 /** `name` in `dirfd` opened with `flags` (O_NOFOLLOW added): a symlink there fails with ELOOP. */

@@ -54,12 +54,22 @@ class Unpacker {
       if (h.type === 'directory') this.onSelf(this.root.resolve(full, true), h, full);
       return;
     }
-    const parent = this.root.mkdirAll(posix.dirname(full));
-    try {
-      await this.make(parent, posix.basename(full), full, h, body);
-    } finally {
-      closeFd(parent);
+    // what this entry makes or replaces may be the held directory or hold it: resolve again after
+    if (this.held && (this.held.dir === full || this.held.dir.startsWith(`${full}/`))) this.release();
+    const dir = posix.dirname(full);
+    if (this.held?.dir !== dir) { // entries come a directory at a time: its fd is kept for the next ones
+      this.release();
+      this.held = { dir, fd: this.root.mkdirAll(dir) };
     }
+    await this.make(this.held.fd, posix.basename(full), full, h, body);
+  }
+
+  /** The parent directory the last entries went into, held open while the next ones go there too. */
+  private held: { dir: string; fd: number } | undefined;
+
+  release(): void {
+    if (this.held) closeFd(this.held.fd);
+    this.held = undefined;
   }
 
   private async make(parent: number, name: string, full: string, h: tar.Header, body: Body): Promise<void> {
@@ -144,6 +154,7 @@ class Unpacker {
 
   /** Directories' times, deepest last-made first, each resolved inside the root again. */
   finish(): void {
+    this.release();
     for (const [full, t] of this.dirTimes.reverse()) {
       const name = posix.basename(full);
       if (!name || name === '.') continue;
@@ -164,6 +175,6 @@ export async function unpackInto(dest: RootDir, src: Readable): Promise<void> {
   const u = new Unpacker(dest, '/');
   const extract = tarStream().extract();
   extract.on('entry', (h, body, next) => { u.entry(h, body).then(() => next(), (e: Error) => { body.resume(); next(e); }); });
-  await pipeline(src, extract as unknown as Writable);
+  try { await pipeline(src, extract as unknown as Writable); } finally { u.release(); }
   u.finish();
 }
