@@ -40,8 +40,8 @@ function contexts(work: string): { w6: string; stages: string } {
   const stages = join(work, 'stages');
   mkdirSync(stages, { recursive: true });
   writeFileSync(join(stages, 'Dockerfile'), [
-    'FROM debian:local AS a', 'RUN sleep 1 && echo a > /a', 'FROM debian:local AS b', 'RUN sleep 1 && echo b > /b',
-    'FROM debian:local', 'COPY --from=a /a /a', 'COPY --from=b /b /b', '',
+    'FROM debian:local AS a', 'LABEL anchors.bench=1', 'RUN sleep 1 && echo a > /a', 'FROM debian:local AS b', 'LABEL anchors.bench=1', 'RUN sleep 1 && echo b > /b',
+    'FROM debian:local', 'LABEL anchors.bench=1', 'COPY --from=a /a /a', 'COPY --from=b /b /b', '',
   ].join('\n'));
   return { w6, stages };
 }
@@ -64,6 +64,7 @@ async function main() {
   const put = (row: string, e: Engine, f: () => number) => {
     try { (rows[row] ??= {})[e.name] = f().toFixed(2); } catch (err) { (rows[row] ??= {})[e.name] = 'failed'; notes.push(`${e.name}, ${row}: ${(err as Error).message}`); }
   };
+  const buildkitWasEmpty = /^0B?$/.test(spawnSync(dockerBin, ['system', 'df', '--format', '{{if eq .Type "Build Cache"}}{{.Size}}{{end}}'], { encoding: 'utf8' }).stdout.trim());
   const rmi = (e: Engine, tag: string) => spawnSync(e.rmi[0]!, [...e.rmi.slice(1), tag], { env: e.env ?? process.env, stdio: 'ignore' });
   try {
     // debian:local as setup-anchors.sh imports it for docker and podman (a FROM of a missing image would pull from Docker Hub)
@@ -89,6 +90,9 @@ async function main() {
       '', ...notes.map((n) => `- ${n}`),
     ]);
   } finally {
+    // what the builds left in docker and podman: their dangling images (every stage here is labelled), and BuildKit's cache if it was empty before
+    for (const e of engines.filter((x) => !x.name.startsWith('berth'))) spawnSync(e.rmi[0]!, [...e.rmi.slice(1, -1), 'image', 'prune', '-f', '--filter', 'label=anchors.bench=1'], { env: e.env ?? process.env, stdio: 'ignore' });
+    if (buildkitWasEmpty) spawnSync(dockerBin, ['builder', 'prune', '-af'], { stdio: 'ignore' });
     rmSync(work, { recursive: true, force: true });
     await b.stop();
   }
