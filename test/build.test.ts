@@ -394,6 +394,28 @@ describe('docker build against berthd (classic builder)', () => {
     assert.equal(d.docker(['ps', '-aq']).out, '');
   });
 
+  test('docker-py (Debian\'s python3-docker, docker-compose\'s own) images.build: the image, its logs, a build arg, a failure as BuildError', () => {
+    const py = join(work, 'dockerpy');
+    mkdirSync(py, { recursive: true });
+    writeFileSync(join(py, 'Dockerfile'), `FROM ${BASE}\nARG WHO=nobody\nRUN echo "built for $WHO" > /who\nCMD ["cat", "/who"]\n`);
+    const script = [
+      'import docker, sys',
+      `c = docker.DockerClient(base_url="unix://${d.sock}")`,
+      `img, logs = c.images.build(path=${JSON.stringify(py)}, tag="dockerpy:1", buildargs={"WHO": "docker-py"}, rm=True)`,
+      'print("id", img.id, "tags", img.tags)',
+      'print("steps", sum(1 for l in logs if "stream" in l and l["stream"].startswith("Step ")))',
+      `open(${JSON.stringify(join(py, 'Dockerfile'))}, "w").write("FROM ${BASE}\\nRUN exit 4\\n")`,
+      'try:',
+      `    c.images.build(path=${JSON.stringify(py)})`,
+      'except docker.errors.BuildError as e:',
+      '    print("failed", e.msg)',
+    ].join('\n');
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', timeout: 120000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^id sha256:[0-9a-f]{64} tags \['dockerpy:1'\]\nsteps 4\nfailed The command '\/bin\/sh -c exit 4' returned a non-zero code: 4\n$/);
+    assert.equal(d.docker(['run', '--rm', 'dockerpy:1']).out, 'built for docker-py\n');
+  });
+
   test('dockerode buildImage from a tar stream', async () => {
     const docker = new Docker({ socketPath: d.sock });
     const small = join(work, 'small');
