@@ -5,7 +5,8 @@
 // images run. Stages plan without root.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -215,6 +216,28 @@ describe('docker build against berthd (classic builder)', () => {
     writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=cache,target=/cache sh -c "echo run >> /cache/log && wc -l < /cache/log > /count"\n`);
     assert.equal(d.dockerEnv(['build', '--no-cache', '-t', 'mounts:2', m], env()).code, 0);
     assert.equal(d.docker(['run', '--rm', 'mounts:2', 'cat', '/count']).out.trim(), '1', 'builder prune emptied the cache mount');
+  });
+
+  test('ADD of a URL (a server on the loopback, in a process of its own): the file, 0600, its --checksum checked; a mismatch and a 404 named', async (t) => {
+    const served = join(work, 'served');
+    mkdirSync(served, { recursive: true });
+    writeFileSync(join(served, 'remote.txt'), 'from the server\n');
+    const port = 18500 + (process.pid % 400);
+    const server = spawn('python3', ['-m', 'http.server', '--bind', '127.0.0.1', String(port)], { cwd: served, stdio: 'ignore' });
+    t.after(() => { server.kill(); });
+    for (let i = 0; i < 50 && spawnSync('curl', ['-sf', `http://127.0.0.1:${port}/remote.txt`]).status !== 0; i++) await new Promise((r) => setTimeout(r, 100));
+    const sum = createHash('sha256').update('from the server\n').digest('hex');
+    const a = join(work, 'addurl');
+    mkdirSync(a, { recursive: true });
+    writeFileSync(join(a, 'Dockerfile'), `FROM ${BASE}\nADD --checksum=sha256:${sum} http://127.0.0.1:${port}/remote.txt /srv/\nADD http://127.0.0.1:${port}/remote.txt /srv/renamed.txt\n`);
+    const r = d.dockerEnv(['build', '-t', 'addurl:1', a], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.equal(d.docker(['run', '--rm', 'addurl:1', 'cat', '/srv/remote.txt', '/srv/renamed.txt']).out, 'from the server\nfrom the server\n');
+    assert.equal(d.docker(['run', '--rm', 'addurl:1', 'stat', '-c', '%a %u', '/srv/remote.txt']).out, '600 0\n');
+    writeFileSync(join(a, 'Dockerfile'), `FROM ${BASE}\nADD --checksum=sha256:${'0'.repeat(64)} http://127.0.0.1:${port}/remote.txt /srv/\n`);
+    assert.match(d.dockerEnv(['build', a], env()).err, new RegExp(`digest mismatch: got sha256:${sum}, expected sha256:0{64}`));
+    writeFileSync(join(a, 'Dockerfile'), `FROM ${BASE}\nADD http://127.0.0.1:${port}/missing.txt /srv/\n`);
+    assert.match(d.dockerEnv(['build', a], env()).err, /missing\.txt: the server answered 404/);
   });
 
   test('stages that do not need each other build at the same time, and their messages still come in the Dockerfile\'s order', () => {

@@ -13,7 +13,7 @@ import { planStages, stageRef, where, type Stage } from './stages.js';
 export interface BuildImage { id: string; config: ContainerConfig }
 
 /** Where a COPY reads from: the build context, or an image (an earlier stage's, or one named by --from). */
-export type CopySource = { kind: 'context' } | { kind: 'image'; image: BuildImage } | { kind: 'inline'; files: { name: string; text: string }[] };
+export type CopySource = { kind: 'context' } | { kind: 'image'; image: BuildImage } | { kind: 'inline'; files: { name: string; text: string }[] } | { kind: 'url'; urls: string[]; checksum?: string };
 
 export interface Worker {
   /** An image by reference, pulled when missing (or always, with `pull`). */
@@ -221,6 +221,12 @@ async function copySource(st: CopyStep, at: Where, req: BuildRequest, w: Worker,
     if (st.from !== undefined || st.sources.some((x) => !x.startsWith('<<'))) throw new InvalidInput(where(req.file, st.n), 'a COPY of heredocs copies only heredocs (no --from, no context files)');
     return { kind: 'inline', files: st.inline };
   }
+  const urls = st.sources.filter((x) => /^https?:\/\//.test(x));
+  if (st.add && urls.length) {
+    if (urls.length !== st.sources.length) throw new InvalidInput(where(req.file, st.n), 'an ADD of URLs adds only URLs (put context files in an ADD of their own)');
+    return { kind: 'url', urls, ...(st.checksum !== undefined && { checksum: st.checksum }) };
+  }
+  if (st.checksum !== undefined) throw new InvalidInput(where(req.file, st.n), '--checksum is for an ADD of a URL');
   if (st.from === undefined) return { kind: 'context' };
   const k = stageRef(st.from, at.stage, at.graph, st.n, req.file);
   if (k === undefined) return { kind: 'image', image: await w.base(st.from, req.pull, ev.say) };

@@ -5,7 +5,7 @@
 // step makes an image with no layer. Images a build makes record their
 // parent; the untagged ones with children are its intermediate images.
 // The cache maps a step's key to its image, in one file written atomically.
-import { chownSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
@@ -193,10 +193,13 @@ class EngineWorker implements Worker {
   /** Runs `fn` with the tree a COPY reads from. */
   private source<T>(from: CopySource, fn: (root: RootDir) => Promise<T>): Promise<T> {
     if (from.kind === 'context') return withRootDir(this.ctx.dir, fn);
-    if (from.kind === 'inline') { // the Dockerfile's own files: written to a directory of berthd's trash for the copy
-      const dir = mkdtempSync(join(this.e.dataRoot, 'trash', 'heredoc-'));
-      for (const f of from.files) writeFileSync(join(dir, posix.basename(f.name)), f.text, { mode: 0o644 });
-      return withRootDir(dir, fn).finally(() => rmSync(dir, { recursive: true, force: true }));
+    if (from.kind === 'inline' || from.kind === 'url') { // the Dockerfile's own files, or what the URLs give: written to a directory of berthd's trash for the copy
+      const dir = mkdtempSync(join(this.e.dataRoot, 'trash', 'add-'));
+      return (async () => {
+        if (from.kind === 'inline') for (const f of from.files) writeFileSync(join(dir, posix.basename(f.name)), f.text, { mode: 0o644 });
+        else for (const u of from.urls) await download(u, join(dir, urlName(u)), from.checksum);
+        return withRootDir(dir, fn);
+      })().finally(() => rmSync(dir, { recursive: true, force: true }));
     }
     return (async () => {
       const id = await this.container(from.image, {}, { Cmd: ['true'] });
@@ -215,7 +218,6 @@ class EngineWorker implements Worker {
   }
 
   digest(step: CopyStep, from: CopySource, workdir: string): Promise<{ digest: string; files: Record<string, string> }> {
-    if (step.add && step.sources.some((s) => /^https?:\/\//.test(s))) throw new InvalidInput('ADD', 'ADD of a URL is not served yet: fetch it with RUN (curl, wget)');
     const dest = destination(step.dest, workdir);
     return this.source(from, async (root) => {
       // docker's history names what was copied: one file, one directory, or several sources
@@ -264,8 +266,32 @@ class EngineWorker implements Worker {
   }
 }
 
-/** A COPY's sources in the tree it reads: a heredoc's (<<NAME) is its file there. */
-const sourcesOf = (step: CopyStep, from: CopySource) => (from.kind === 'inline' ? step.sources.map((x) => posix.basename(x.replace(/^<</, ''))) : step.sources);
+/** A COPY's sources in the tree it reads: a heredoc's (<<NAME) is its file there, and a URL's its file name. */
+const sourcesOf = (step: CopyStep, from: CopySource) => (from.kind === 'inline' ? step.sources.map((x) => posix.basename(x.replace(/^<</, ''))) : from.kind === 'url' ? from.urls.map(urlName) : step.sources);
+
+/** The file name an ADD of a URL gives: the last part of its path, as docker takes it. */
+function urlName(url: string): string {
+  const name = posix.basename(new URL(url).pathname);
+  if (!name || name === '/') throw new InvalidInput('ADD', `cannot determine a file name from the URL ${url}: give the destination's name`);
+  return name;
+}
+
+/** ADD's download: 0600 (as docker makes it), its time the server's Last-Modified; checked against --checksum when given. */
+async function download(url: string, to: string, checksum?: string): Promise<void> {
+  let res: Response;
+  try { res = await fetch(url, { redirect: 'follow' }); } catch (e) { throw new InvalidInput('ADD', `${url}: ${(e as Error).cause instanceof Error ? ((e as Error).cause as Error).message : (e as Error).message}`); }
+  if (!res.ok) throw new InvalidInput('ADD', `${url}: the server answered ${res.status} ${res.statusText}`);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (checksum !== undefined) {
+    const [algo, want] = checksum.includes(':') ? checksum.split(':') as [string, string] : ['sha256', checksum];
+    if (algo !== 'sha256' && algo !== 'sha512') throw new InvalidInput('ADD --checksum', `${checksum}: sha256 or sha512`);
+    const got = createHash(algo).update(body).digest('hex');
+    if (got !== want) throw new InvalidInput('ADD --checksum', `${url}: digest mismatch: got ${algo}:${got}, expected ${algo}:${want}`);
+  }
+  writeFileSync(to, body, { mode: 0o600 });
+  const modified = Date.parse(res.headers.get('last-modified') ?? '');
+  if (!Number.isNaN(modified)) utimesSync(to, modified / 1000, modified / 1000);
+}
 
 /** Whether a context file is a tar archive ADD unpacks: a plain tar ('ustar' at 257) or a gzipped one. */
 function archiveKind(root: RootDir, path: string): 'tar' | 'gzip' | undefined {
