@@ -15,7 +15,7 @@ import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
-import { PrivateBerthd } from './helpers/berthd.js';
+import { PrivateBerthd, BERTH as BERTH_CLI } from './helpers/berthd.js';
 import { parseDockerfile, planStages } from '../src/build/index.js';
 
 const BASE = 'berth-test/buildbox:1';
@@ -387,6 +387,18 @@ describe('docker build against berthd (classic builder)', () => {
     const q = d.berth(['build', '-q', '--iidfile', iid, '--target', 'builder', ctx]);
     assert.match(q.out, /^sha256:[0-9a-f]{64}\n$/);
     assert.equal(readFileSync(iid, 'utf8'), q.out.trim());
+    // stdin: a Dockerfile alone, a context tar, and a Dockerfile beside a context directory
+    const sc = join(work, 'stdinctx');
+    mkdirSync(sc, { recursive: true });
+    writeFileSync(join(sc, 'hello.txt'), 'from stdin\n');
+    writeFileSync(join(sc, 'Dockerfile'), `FROM ${BASE}\nCOPY hello.txt /hello.txt\nCMD ["cat", "/hello.txt"]\n`);
+    assert.equal(d.berth(['build', '-q', '-t', 'stdin:1', '-'], `FROM ${BASE}\nRUN echo from-stdin > /s\n`).code, 0);
+    assert.equal(d.docker(['run', '--rm', 'stdin:1', 'cat', '/s']).out, 'from-stdin\n');
+    const viaTar = spawnSync(BERTH_CLI, ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`, 'build', '-q', '-t', 'stdin:2', '-'], { input: tarOf(sc), encoding: 'utf8' });
+    assert.equal(viaTar.status, 0, viaTar.stderr);
+    assert.equal(d.docker(['run', '--rm', 'stdin:2']).out, 'from stdin\n');
+    assert.equal(d.berth(['build', '-q', '-t', 'stdin:3', '-f', '-', sc], `FROM ${BASE}\nCOPY hello.txt /h\nCMD ["cat", "/h"]\n`).code, 0);
+    assert.equal(d.docker(['run', '--rm', 'stdin:3']).out, 'from stdin\n');
     const bad = join(work, 'badcli');
     mkdirSync(bad, { recursive: true });
     writeFileSync(join(bad, 'Dockerfile'), `FROM ${BASE}\nRUN exit 7\n`);

@@ -109,14 +109,22 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
     .option('--network <mode>', 'the network RUN steps use (default, none, host)')
     .option('--progress <mode>', 'auto (a line per step on a terminal), plain or tty', 'auto')
     .action(async (context: string, o: BuildOptions) => {
-      if (context === '-') throw new InvalidInput('context', 'berth build reads a context directory; a tar on stdin is not taken yet');
-      const dir = resolve(context);
-      let dockerfile = o.file ? posix.relative(dir, resolve(o.file)) : 'Dockerfile';
-      let body = contextTar(dir, dockerfile);
-      if (dockerfile.startsWith('..')) { // a Dockerfile outside the context travels inside it under a name of its own, as docker's CLI sends it
-        const text = readFileSync(resolve(o.file!));
-        dockerfile = `.dockerfile.${process.pid}`;
-        body = withExtraFile(dir, dockerfile, text);
+      let dockerfile: string, body: Readable;
+      if (context === '-') { // stdin: a context tar (gzipped or not), or a Dockerfile alone (an empty context), as docker build - takes it
+        if (o.file === '-') throw new InvalidInput('--file', 'the context and the Dockerfile cannot both come from stdin');
+        const input = await readAll(process.stdin);
+        const isTar = (input[0] === 0x1f && input[1] === 0x8b) || input.subarray(257, 262).toString() === 'ustar';
+        dockerfile = isTar ? o.file ?? 'Dockerfile' : 'Dockerfile';
+        body = isTar ? Readable.from([input]) : tarOf([{ name: 'Dockerfile', text: input }]);
+      } else {
+        const dir = resolve(context);
+        dockerfile = o.file && o.file !== '-' ? posix.relative(dir, resolve(o.file)) : 'Dockerfile';
+        body = contextTar(dir, dockerfile);
+        if (o.file === '-' || dockerfile.startsWith('..')) { // a Dockerfile from stdin or outside the context travels inside it under a name of its own, as docker's CLI sends it
+          const text = o.file === '-' ? await readAll(process.stdin) : readFileSync(resolve(o.file!));
+          dockerfile = `.dockerfile.${process.pid}`;
+          body = withExtraFile(dir, dockerfile, text);
+        }
       }
       const q = new URLSearchParams({ dockerfile, rm: '1' });
       for (const t of o.tag ?? []) q.append('t', t);
@@ -139,6 +147,20 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.quiet) process.stdout.write(`${id}\n`);
       if (o.iidfile) writeFileSync(o.iidfile, id);
     });
+}
+
+async function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const c of r) parts.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+  return Buffer.concat(parts);
+}
+
+/** A tar of these files (a Dockerfile read from stdin). */
+function tarOf(files: { name: string; text: Buffer }[]): Readable {
+  const pack = tarStream.pack();
+  for (const f of files) pack.entry({ name: f.name, mode: 0o644, size: f.text.length }, f.text);
+  pack.finalize();
+  return Readable.from(pack as AsyncIterable<Buffer>);
 }
 
 /** The context's tar with one more file at its top. */
