@@ -218,6 +218,23 @@ describe('docker build against berthd (classic builder)', () => {
     assert.equal(d.docker(['run', '--rm', 'mounts:2', 'cat', '/count']).out.trim(), '1', 'builder prune emptied the cache mount');
   });
 
+  test('RUN --mount=type=bind from a stage and from an image: the source read there, read-only, and not in the layer', () => {
+    const m = join(work, 'bindfrom');
+    mkdirSync(m, { recursive: true });
+    writeFileSync(join(m, 'Dockerfile'), [
+      `FROM ${BASE} AS builder`, 'RUN mkdir -p /out && echo made-in-builder > /out/file',
+      `FROM ${BASE}`,
+      'RUN --mount=type=bind,from=builder,source=/out,target=/in sh -c "cat /in/file > /copied && (touch /in/x 2>/dev/null && echo writable || echo read-only) >> /copied"',
+      `RUN --mount=type=bind,from=${BASE},source=/bin/busybox,target=/bb sh -c "test -f /bb && echo image-bound >> /copied"`,
+      '',
+    ].join('\n'));
+    const r = d.dockerEnv(['build', '-t', 'bindfrom:1', m], env());
+    assert.equal(r.code, 0, r.out + r.err);
+    assert.equal(d.docker(['run', '--rm', 'bindfrom:1', 'cat', '/copied']).out, 'made-in-builder\nread-only\nimage-bound\n');
+    assert.equal(d.docker(['run', '--rm', 'bindfrom:1', 'ls', '-A', '/in']).out, '');
+    assert.equal(d.docker(['ps', '-aq']).out, '', 'the source containers are gone');
+  });
+
   test('ADD of a URL (a server on the loopback, in a process of its own): the file, 0600, its --checksum checked; a mismatch and a 404 named', async (t) => {
     const served = join(work, 'served');
     mkdirSync(served, { recursive: true });

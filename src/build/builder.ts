@@ -178,6 +178,15 @@ async function runStep(req: BuildRequest, w: Worker, ev: BuildEvents, state: Sta
     make = () => w.configure(parent, config, state.author, st.createdBy);
   } else if (st.kind === 'run') {
     if (req.network !== 'default' && st.network === 'default') st.network = req.network;
+    // a bind from= a stage or an image names it by ID for the worker (and the cache key: a stage built anew is a miss)
+    st.mounts = await Promise.all(st.mounts.map(async (m) => {
+      const ref = /(?:^|,)from=([^,]+)/.exec(m)?.[1];
+      if (ref === undefined) return m;
+      const k = stageRef(ref, at.stage, at.graph, st.n, req.file);
+      const img = k !== undefined ? at.built.get(k) : await w.base(ref, req.pull, ev.say);
+      if (!img) throw new InvalidInput(where(req.file, st.n), `stage ${ref} was not built`);
+      return m.replace(/(^|,)from=[^,]+/, `$1from=${img.id}`);
+    }));
     key = hash(parent.id, 'run', JSON.stringify([st.argv, st.env, config.WorkingDir, config.User, st.network, st.mounts, st.heredocs]));
     make = () => w.run(parent, st, config, ev.say, ev.output, req.signal);
   } else {

@@ -113,7 +113,35 @@ class EngineWorker implements Worker {
 
   async run(parent: BuildImage, step: RunStep, config: ContainerConfig, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
     if (!parent.id) throw new BuildError('RUN on scratch: the image has no shell or files to run (FROM scratch)');
-    const { mounts, tmpfs } = await this.runMounts(step.mounts);
+    return this.withFromSources(step.mounts, new Map(), (from) => this.runStep(parent, step, config, from, say, output, signal));
+  }
+
+  /**
+   * A bind mount from= a stage or an image (the builder gives its image ID):
+   * a created container of that image, its root held mounted while the step
+   * runs, the source resolved inside it by fd. Each such mount in turn.
+   */
+  private async withFromSources<T>(specs: string[], from: Map<number, string>, fn: (from: Map<number, string>) => Promise<T>): Promise<T> {
+    const i = specs.findIndex((spec, k) => !from.has(k) && /(^|,)from=/.test(spec));
+    if (i < 0) return fn(from);
+    const o = mountOptions(specs[i]!);
+    const image = this.record(o.get('from')!);
+    if (!image) throw new NotFound('RUN --mount', `${specs[i]}: no image ${o.get('from')}`);
+    const id = await this.container(this.image(image), {}, { Cmd: ['true'] });
+    try {
+      return await this.e.withFiles(id, async (root) => {
+        const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
+        if (!f) throw new NotFound('RUN --mount', `${specs[i]}: ${o.get('source') ?? '/'} is not in ${o.get('from')}`);
+        try { from.set(i, realpathSync(`/proc/self/fd/${f.fd}`)); } finally { closeFdSafe(f.fd); }
+        return this.withFromSources(specs, from, fn);
+      });
+    } finally {
+      await this.e.remove(id, { force: true }).catch(() => {});
+    }
+  }
+
+  private async runStep(parent: BuildImage, step: RunStep, config: ContainerConfig, from: Map<number, string>, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
+    const { mounts, tmpfs } = await this.runMounts(step.mounts, from);
     const id = await this.container(parent, config, {
       Cmd: step.argv, Env: step.env,
       HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} }, Mounts: mounts, Tmpfs: tmpfs },
@@ -140,14 +168,14 @@ class EngineWorker implements Worker {
   /**
    * RUN --mount: type=cache (a directory of berthd's kept between builds, by
    * id or target), type=tmpfs, type=bind from the context (read-only unless
-   * rw; the source resolved inside the context, never out of it). What the
-   * classic API cannot carry (secrets, ssh) or berth does not serve yet
-   * (a bind from a stage or an image) is refused by name.
+   * rw; the source resolved inside the context, never out of it), or from
+   * a stage or an image (`from`: its source found by withFromSources). What
+   * the classic API cannot carry (secrets, ssh) is refused by name.
    */
-  private async runMounts(specs: string[]): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
+  private async runMounts(specs: string[], from: Map<number, string>): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
     const mounts: Record<string, unknown>[] = [], tmpfs: Record<string, string> = {};
-    for (const spec of specs) {
-      const o = new Map<string, string>(spec.split(',').map((kv): [string, string] => { const i = kv.indexOf('='); return i < 0 ? [kv, 'true'] : [kv.slice(0, i), kv.slice(i + 1)]; }));
+    for (const [k, spec] of specs.entries()) {
+      const o = mountOptions(spec);
       const type = o.get('type') ?? 'bind';
       if (!['cache', 'tmpfs', 'bind'].includes(type)) throw new InvalidInput('RUN --mount', `${spec}: type=${type} is not served: ${type === 'secret' || type === 'ssh' ? 'the classic build API cannot carry secrets or an ssh agent' : 'berth serves cache, tmpfs and bind'}`);
       const target = o.get('target') ?? o.get('dst') ?? o.get('destination');
@@ -164,8 +192,7 @@ class EngineWorker implements Worker {
         continue;
       }
       if (type === 'bind') {
-        if (o.has('from')) throw new InvalidInput('RUN --mount', `${spec}: a bind from a stage or an image is not served yet (copy what it needs with COPY --from)`);
-        const source = await withRootDir(this.ctx.dir, (root) => { // inside the context, whatever its links say
+        const source = from.get(k) ?? await withRootDir(this.ctx.dir, (root) => { // inside the context, whatever its links say
           const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
           if (!f) throw new NotFound('RUN --mount', `${spec}: ${o.get('source') ?? '.'} is not in the build context`);
           try { return realpathSync(`/proc/self/fd/${f.fd}`); } finally { closeFdSafe(f.fd); }
@@ -264,6 +291,11 @@ class EngineWorker implements Worker {
       await this.e.remove(id, { force: true }).catch(() => {});
     }
   }
+}
+
+/** A --mount's options: type=cache,target=/x,ro → a map (a bare word is true). */
+function mountOptions(spec: string): Map<string, string> {
+  return new Map(spec.split(',').map((kv): [string, string] => { const i = kv.indexOf('='); return i < 0 ? [kv, 'true'] : [kv.slice(0, i), kv.slice(i + 1)]; }));
 }
 
 /** A COPY's sources in the tree it reads: a heredoc's (<<NAME) is its file there, and a URL's its file name. */
