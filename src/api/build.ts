@@ -9,16 +9,13 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { join, posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
-import dockerignore from '@balena/dockerignore';
 import { buildImage, type Engine } from '../engine/index.js';
 import { BuildError } from '../build/index.js';
 import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, unpackInto, withRootDir, type ImageStore } from '../image/index.js';
 import { InvalidInput } from '../util/check.js';
+import { ignoredBy } from '../util/dockerignore.js';
 import { ApiError, type Request, type Router } from './server.js';
 import type { ImageEvents } from './images.js';
-
-// a CommonJS module whose typings say `export default`: the function is the module itself under ESM
-const ignore = ((dockerignore as unknown as { default?: unknown }).default ?? dockerignore) as unknown as (o?: { ignorecase?: boolean }) => { add(p: string[]): { ignores(path: string): boolean } };
 
 const BUILDKIT = 'berth serves the classic builder (POST /build, version 1) only: build with DOCKER_BUILDKIT=0, or docker build without buildx. BuildKit\'s API (version=2, /session, /grpc) is not served yet';
 
@@ -89,14 +86,14 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
       const dockerfile = await contextFile(dir, file);
       if (dockerfile === undefined) throw new InvalidInput('dockerfile', `Cannot locate specified Dockerfile: ${file}`);
       const ignoreText = (await contextFile(dir, `${file}.dockerignore`)) ?? (await contextFile(dir, '.dockerignore')) ?? '';
-      const ig = ignore({ ignorecase: false }).add(ignoreText.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+      const ignored = ignoredBy(ignoreText);
       const say = (text: string) => { if (!quiet) send(res, { stream: text }); };
       const id = await buildImage(e, {
         dockerfile, file: posix.basename(file), target: req.query.get('target') ?? '', noCache: ['1', 'true'].includes(req.query.get('nocache') ?? ''),
         pull: ['1', 'true'].includes(req.query.get('pull') ?? ''), network: req.query.get('networkmode') || 'default', signal: gone.signal,
         buildArgs: new Map(Object.entries(args).filter((a): a is [string, string] => a[1] !== null)),
         labels: Object.fromEntries(Object.entries(jsonMap(req, 'labels')).map(([k, v]) => [k, v ?? ''])),
-      }, { dir, ignored: (rel) => rel !== '' && ig.ignores(rel) }, {
+      }, { dir, ignored: (rel) => rel !== '' && ignored(rel) }, {
         pull: async (ref, tell) => {
           tell(`Pulling ${ref}\n`);
           await pull(store(), ref, { ...registryOpts() });

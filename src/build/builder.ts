@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { InvalidInput } from '../util/check.js';
 import { dispatch, type ContainerConfig, type CopyStep, type RunStep, type StageState, type Step } from './dispatch.js';
 import { parseDockerfile } from './parser.js';
-import { planStages, stageRef, where, type Stage } from './stages.js';
+import { PREDEFINED, planStages, stageRef, where, type Stage } from './stages.js';
 
 export interface BuildImage { id: string; config: ContainerConfig }
 
@@ -125,12 +125,10 @@ export async function build(req: BuildRequest, w: Worker, ev: BuildEvents): Prom
   const results = await Promise.allSettled(built.values());
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !(r.reason instanceof Cancelled)) ?? results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
-  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !PROXY_ARGS.has(a) && a !== 'SOURCE_DATE_EPOCH');
+  const unused = [...req.buildArgs.keys()].filter((a) => !used.has(a) && !PREDEFINED.has(a) && a !== 'SOURCE_DATE_EPOCH');
   if (unused.length) ev.say(`[Warning] One or more build-args [${unused.sort().join(' ')}] were not consumed\n`);
   return built.get(graph.target)!;
 }
-
-const PROXY_ARGS = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 
 /** A step that did not run because the build stopped (its client went away, or another stage failed). */
 class Cancelled extends BuildError {}

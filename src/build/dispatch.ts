@@ -3,6 +3,7 @@
 // reference says (ENV before ARG; RUN, CMD and ENTRYPOINT left to the shell)
 // and the history line docker's classic builder writes for it. Pure data.
 import { InvalidInput } from '../util/check.js';
+import { goDurationNs } from '../util/duration.js';
 import { expand } from './shell-lex.js';
 import { goQuote, type Instruction } from './parser.js';
 import { COPY_FLAGS, PREDEFINED, parseFlags, splitArg, where } from './stages.js';
@@ -118,7 +119,7 @@ export function dispatch(s: StageState, n: Instruction): Step {
     case 'arg': {
       if (!n.next.length) throw new InvalidInput(at, 'ARG requires at least one argument');
       for (const a of n.next) {
-        const [k, def] = splitArg(a, new Map([...s.args, ...(c.Env ?? []).map((e: string): [string, string] => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])]));
+        const [k, def] = splitArg(a, lookup(s));
         s.used.add(k);
         s.args.set(k, s.buildArgs.has(k) ? s.buildArgs.get(k) : def ?? s.metaArgs.get(k));
       }
@@ -208,10 +209,9 @@ function exposed(p: string, at: string): string[] {
 
 /** A Go duration as HEALTHCHECK's flags write it (30s, 1m30s, 500ms) in nanoseconds. */
 export function duration(v: string, at: string, flag: string): number {
-  const units: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join('') !== v) throw new InvalidInput(at, `--${flag}: invalid duration ${JSON.stringify(v)}`);
-  return Math.round(parts.reduce((t, p) => t + Number(p[1]) * units[p[2]!]!, 0));
+  const ns = goDurationNs(v);
+  if (ns === undefined) throw new InvalidInput(at, `--${flag}: invalid duration ${JSON.stringify(v)}`);
+  return ns;
 }
 
 function healthcheck(s: StageState, n: Instruction, at: string, nop: (t: string) => ConfigStep): ConfigStep {

@@ -43,7 +43,7 @@ export function planStages(df: Dockerfile, buildArgs: Map<string, string>, targe
     const n = df.children[i]!;
     if (n.value.toLowerCase() !== 'arg') throw new InvalidInput(where(file, n), `no build stage in current context: ${n.value.toUpperCase()} comes before the first FROM`);
     for (const a of n.next) {
-      const [k, v] = splitArg(a, metaArgs);
+      const [k, v] = splitArg(a, (name) => metaArgs.get(name));
       metaArgs.set(k, buildArgs.has(k) ? buildArgs.get(k) : v);
     }
   }
@@ -70,11 +70,11 @@ export function planStages(df: Dockerfile, buildArgs: Map<string, string>, targe
 export const PREDEFINED = new Set(['HTTP_PROXY', 'http_proxy', 'HTTPS_PROXY', 'https_proxy', 'FTP_PROXY', 'ftp_proxy', 'NO_PROXY', 'no_proxy', 'ALL_PROXY', 'all_proxy']);
 
 /** `NAME` or `NAME=default` (the default expanded with what is set so far). */
-export function splitArg(word: string, env: Map<string, string | undefined>): [string, string | undefined] {
+export function splitArg(word: string, env: (k: string) => string | undefined): [string, string | undefined] {
   const eq = word.indexOf('=');
   if (eq === 0) throw new InvalidInput('ARG', `invalid name in "${word}"`);
   if (eq < 0) return [word, undefined];
-  return [word.slice(0, eq), expand(word.slice(eq + 1), (k) => env.get(k)).word];
+  return [word.slice(0, eq), expand(word.slice(eq + 1), env).word];
 }
 
 function stageOf(n: Instruction, stages: Stage[], lookup: (k: string) => string | undefined, file: string): Stage {

@@ -1,4 +1,5 @@
 // Output formats the CLI verbs share.
+import { goDurationNs } from '../util/duration.js';
 
 /** The small part of Go templates people use with --format: {{.A.B}} and {{json .A}}. */
 export function formatGo(tpl: string, v: unknown): string {
@@ -46,8 +47,6 @@ export const units = (n: number, digits = 3): string => humanSize(n, 1000, ['B',
 /** docker's BytesSize: binary units, 4 significant digits (memory). */
 export const binaryUnits = (n: number): string => humanSize(n, 1024, ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'], 4);
 
-const DURATION_UNIT: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1e3, m: 60e3, h: 3600e3 };
-
 /**
  * A --since or --until value as the API's unix time ("SECONDS.FRACTION"), from
  * the forms docker's CLI takes: unix seconds, an RFC 3339 time or date, or a
@@ -55,11 +54,8 @@ const DURATION_UNIT: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3,
  */
 export function unixTime(v: string, flag: string, now = Date.now()): string {
   if (/^\d+(\.\d+)?$/.test(v)) return v;
-  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
-    let ms = 0;
-    for (const [, n, u] of v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(n) * DURATION_UNIT[u!]!;
-    return ((now - ms) / 1000).toFixed(3);
-  }
+  const ns = goDurationNs(v);
+  if (ns !== undefined) return ((now - ns / 1e6) / 1000).toFixed(3);
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw new Error(`${flag}: "${v}" is not a time: use unix seconds, RFC 3339 (2026-01-02T15:04:05Z) or a duration before now (10m, 1h30m)`);
   return (t / 1000).toFixed(3);

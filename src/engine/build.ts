@@ -11,7 +11,7 @@ import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
-import { deriveImage, RootDir, withRootDir, writeTar, type ImageRecord, type ImageStore } from '../image/index.js';
+import { closeFd, deriveImage, withRootDir, writeTar, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InvalidInput, NotFound } from '../util/check.js';
 import { contentDigest, copyItems, matchSources, sourceEntries, type CopyEntry, type Ignored } from './build-copy.js';
@@ -132,7 +132,7 @@ class EngineWorker implements Worker {
       return await this.e.withFiles(id, async (root) => {
         const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
         if (!f) throw new NotFound('RUN --mount', `${specs[i]}: ${o.get('source') ?? '/'} is not in ${o.get('from')}`);
-        try { from.set(i, realpathSync(`/proc/self/fd/${f.fd}`)); } finally { closeFdSafe(f.fd); }
+        try { from.set(i, realpathSync(`/proc/self/fd/${f.fd}`)); } finally { closeFd(f.fd); }
         return this.withFromSources(specs, from, fn);
       });
     } finally {
@@ -195,7 +195,7 @@ class EngineWorker implements Worker {
         const source = from.get(k) ?? await withRootDir(this.ctx.dir, (root) => { // inside the context, whatever its links say
           const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
           if (!f) throw new NotFound('RUN --mount', `${spec}: ${o.get('source') ?? '.'} is not in the build context`);
-          try { return realpathSync(`/proc/self/fd/${f.fd}`); } finally { closeFdSafe(f.fd); }
+          try { return realpathSync(`/proc/self/fd/${f.fd}`); } finally { closeFd(f.fd); }
         });
         mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: o.get('rw') !== 'true' && o.get('readwrite') !== 'true' });
       }
@@ -206,7 +206,7 @@ class EngineWorker implements Worker {
   async workdir(parent: BuildImage, dir: string, config: ContainerConfig, createdBy: string): Promise<BuildImage> {
     const id = await this.container(parent, config, { Cmd: ['true'] });
     try {
-      await this.e.withFiles(id, (root) => closeFdSafe(root.mkdirAll(dir, 0o755)));
+      await this.e.withFiles(id, (root) => closeFd(root.mkdirAll(dir, 0o755)));
       const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
@@ -234,10 +234,16 @@ class EngineWorker implements Worker {
     })();
   }
 
+  /** The paths a COPY's sources name in the tree it reads (wildcards matched, .dockerignore applied). */
+  private paths(root: RootDir, step: CopyStep, from: CopySource): string[] {
+    return sourcesOf(step, from).flatMap((s) => matchSources(root, s, this.ignoredIn(from)));
+  }
+
+  private ignoredIn(from: CopySource): Ignored { return from.kind === 'context' ? this.ctx.ignored : () => false; }
+
   /** Each source's entries under the destination, in order. */
-  private *entries(root: RootDir, step: CopyStep, from: CopySource, dest: string, destIsDir: (d: string) => boolean): Generator<CopyEntry> {
-    const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
-    const paths = sourcesOf(step, from).flatMap((s) => matchSources(root, s, ignored));
+  private *entries(root: RootDir, step: CopyStep, from: CopySource, dest: string, destIsDir: (d: string) => boolean, paths = this.paths(root, step, from)): Generator<CopyEntry> {
+    const ignored = this.ignoredIn(from);
     if (!paths.length) throw new NotFound('COPY', `no source files were specified (${step.sources.join(' ')})`);
     const toDir = dest.endsWith('/') || paths.length > 1 || destIsDir(dest);
     if (paths.length > 1 && !dest.endsWith('/')) throw new InvalidInput('COPY', `When using COPY with more than one source file, the destination must be a directory and end with a /`);
@@ -248,12 +254,11 @@ class EngineWorker implements Worker {
     const dest = destination(step.dest, workdir);
     return this.source(from, async (root) => {
       // docker's history names what was copied: one file, one directory, or several sources
-      const ignored: Ignored = from.kind === 'context' ? this.ctx.ignored : () => false;
-      const paths = sourcesOf(step, from).flatMap((p) => matchSources(root, p, ignored));
+      const paths = this.paths(root, step, from);
       const one = paths.length === 1 ? root.stat(paths[0]!, true) : undefined;
-      if (one) closeFdSafe(one.fd);
+      if (one) closeFd(one.fd);
       const kind = paths.length !== 1 ? 'multi' : one?.st.isDirectory() ? 'dir' : 'file';
-      const c = await contentDigest(this.entries(root, step, from, dest, (d) => d.endsWith('/')));
+      const c = await contentDigest(this.entries(root, step, from, dest, (d) => d.endsWith('/'), paths));
       return { digest: `${kind}:${c.digest}`, files: c.files };
     });
   }
@@ -264,9 +269,9 @@ class EngineWorker implements Worker {
     try {
       const [uid, gid] = step.chown ? await this.e.withFiles(id, (root) => owner(root, step.chown!)) : [0, 0];
       const chmod = step.chmod === undefined ? undefined : parseInt(step.chmod, 8);
-      const destIsDir = await this.e.withFiles(id, async (root) => { const f = root.stat(dest, true); if (f) { const d = f.st.isDirectory(); closeFdSafe(f.fd); return d; } return false; });
+      const destIsDir = await this.e.withFiles(id, async (root) => { const f = root.stat(dest, true); if (f) { const d = f.st.isDirectory(); closeFd(f.fd); return d; } return false; });
       // ADD unpacks a local tar archive (plain or gzip) at its destination; everything else is copied
-      const archives = step.add && from.kind === 'context' ? await this.source(from, async (root) => step.sources.flatMap((x) => matchSources(root, x, this.ctx.ignored)).filter((p) => archiveKind(root, p))) : [];
+      const archives = step.add && from.kind === 'context' ? await this.source(from, async (root) => this.paths(root, step, from).filter((p) => archiveKind(root, p))) : [];
       const copied = archives.length ? { ...step, sources: step.sources.filter((x) => !archives.includes(posix.normalize(`/${x}`))) } : step;
       if (copied.sources.length) {
         const tar = new PassThrough();
@@ -274,14 +279,14 @@ class EngineWorker implements Worker {
         await Promise.all([this.e.putArchive(id, '/', tar), written]);
       }
       if (archives.length) {
-        await this.e.withFiles(id, (root) => closeFdSafe(root.mkdirAll(dest, 0o755)));
+        await this.e.withFiles(id, (root) => closeFd(root.mkdirAll(dest, 0o755)));
         for (const a of archives) {
           await this.source(from, async (root) => {
             const f = root.stat(a, true)!;
             try {
               const body = createReadStream(`/proc/self/fd/${f.fd}`);
               await this.e.putArchive(id, dest.replace(/\/+$/, '') || '/', archiveKind(root, a) === 'gzip' ? body.pipe(createGunzip()) : body);
-            } finally { closeFdSafe(f.fd); }
+            } finally { closeFd(f.fd); }
           });
         }
       }
@@ -336,10 +341,8 @@ function archiveKind(root: RootDir, path: string): 'tar' | 'gzip' | undefined {
     try { readSync(fd, head, 0, 262, 0); } finally { closeSync(fd); }
     if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
     return head.subarray(257, 262).toString() === 'ustar' ? 'tar' : undefined;
-  } finally { closeFdSafe(f.fd); }
+  } finally { closeFd(f.fd); }
 }
-
-function closeFdSafe(fd: number): void { try { RootDir.fromFd(fd).close(); } catch { /* closed */ } }
 
 /** COPY's destination: absolute, or under the working directory (a trailing / kept: it says "a directory"). */
 function destination(dest: string, workdir: string): string {
@@ -353,7 +356,7 @@ async function owner(root: RootDir, spec: string): Promise<[number, number]> {
   const table = (file: string) => {
     const f = root.stat(file, true);
     if (!f) return [] as string[][];
-    try { return readFileSync(`/proc/self/fd/${f.fd}`, 'utf8').split('\n').map((l) => l.split(':')); } catch { return []; } finally { closeFdSafe(f.fd); }
+    try { return readFileSync(`/proc/self/fd/${f.fd}`, 'utf8').split('\n').map((l) => l.split(':')); } catch { return []; } finally { closeFd(f.fd); }
   };
   const id = (v: string, file: string, what: string, gidField = false): number => {
     if (/^\d+$/.test(v)) return Number(v);

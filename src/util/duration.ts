@@ -19,3 +19,12 @@ export function humanDuration(seconds: number): string {
 
 /** The age of a time (ISO text or unix seconds) as humanDuration words. */
 export const ageOf = (t: string | number): string => humanDuration(Math.max(0, (Date.now() - (typeof t === 'number' ? t * 1000 : Date.parse(t))) / 1000));
+
+const GO_UNIT_NS: Record<string, number> = { ns: 1, us: 1e3, µs: 1e3, ms: 1e6, s: 1e9, m: 60e9, h: 3600e9 };
+
+/** A Go duration ("30s", "1m30s", "500ms") in nanoseconds; undefined when it is not one. */
+export function goDurationNs(v: string): number | undefined {
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join('') !== v) return undefined;
+  return Math.round(parts.reduce((t, p) => t + Number(p[1]) * GO_UNIT_NS[p[2]!]!, 0));
+}

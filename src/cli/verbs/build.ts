@@ -7,13 +7,10 @@ import { join, posix, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import tarStream from 'tar-stream';
-import dockerignore from '@balena/dockerignore';
 import { InvalidInput } from '../../util/check.js';
+import { ignoredBy } from '../../util/dockerignore.js';
 import { jsonLines, type ApiClient } from '../client.js';
 import { collect } from './shared.js';
-
-// a CommonJS module whose typings say `export default`: the function is the module itself under ESM
-const ignore = ((dockerignore as unknown as { default?: unknown }).default ?? dockerignore) as unknown as (o?: { ignorecase?: boolean }) => { add(p: string[]): { ignores(path: string): boolean } };
 
 interface BuildOptions { tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
 
@@ -36,12 +33,11 @@ function* contextPaths(dir: string, ignored: (rel: string) => boolean, keep: Set
 /** The context as a tar stream, as docker's CLI sends it. */
 function contextTar(dir: string, dockerfile: string): Readable {
   const ignoreFile = existsSync(join(dir, `${dockerfile}.dockerignore`)) ? `${dockerfile}.dockerignore` : '.dockerignore';
-  const rules = existsSync(join(dir, ignoreFile)) ? readFileSync(join(dir, ignoreFile), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')) : [];
-  const ig = ignore({ ignorecase: false }).add(rules);
+  const ignored = ignoredBy(existsSync(join(dir, ignoreFile)) ? readFileSync(join(dir, ignoreFile), 'utf8') : '');
   const pack = tarStream.pack();
   void (async () => {
     try {
-      for (const rel of contextPaths(dir, (r) => ig.ignores(r), new Set([dockerfile, ignoreFile]))) {
+      for (const rel of contextPaths(dir, ignored, new Set([dockerfile, ignoreFile]))) {
         const st = lstatSync(join(dir, rel));
         const h = { name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
         if (st.isDirectory()) pack.entry({ ...h, type: 'directory' });
