@@ -13,6 +13,7 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v umoci >/dev/null || need+=(umoci)
 command -v openssl >/dev/null || need+=(openssl)
+command -v curl >/dev/null || need+=(curl) # the build tests ask a loopback server, and berthd before a body is read
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v podman >/dev/null || need+=(podman)
