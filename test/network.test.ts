@@ -21,6 +21,7 @@ import { ruleset } from '../src/network/firewall.js';
 import { proxyPlan } from '../src/network/proxy.js';
 import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostHasIpv6, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
 import type { NetworkRecord } from '../src/network/index.js';
+import { NetworkFiles } from '../src/network/records.js';
 
 const IMG = 'berth-test/netbox:1';
 const require = createRequire(import.meta.url);
@@ -66,7 +67,7 @@ describe('plans and rules (no root)', () => {
   test('a container\'s links are one plan: its veth end made in its namespace, named, addressed and routed there', () => {
     assert.equal(planText(bridgePlan('br-x', 0, ['172.20.0.1/16'])), 'sysctl net/ipv4/ip_forward 1\nbridge br-x 0\naddr br-x 172.20.0.1/16\nsysctl net/ipv4/conf/br-x/route_localnet 1\nup br-x\n');
     assert.equal(planText(endpointPlan({ bridge: 'br-x', hostLink: 'bv0123456789ab', mtu: 0, netns: '/proc/9/ns/net', ifname: 'eth0', mac: '02:42:ac:14:00:02', addresses: ['172.20.0.2/16'], gateways: ['172.20.0.1'] })),
-      'veth bv0123456789ab bv0123456789abp 0 /proc/9/ns/net\nmaster bv0123456789ab br-x\nhairpin bv0123456789ab\nup bv0123456789ab\nnetns /proc/9/ns/net\nrename bv0123456789abp eth0\n' +
+      'veth bv0123456789ab bv0123456789abp 0 /proc/9/ns/net\nmaster bv0123456789ab br-x\nhairpin bv0123456789ab\nup bv0123456789ab\nnetns /proc/9/ns/net\nup lo\nrename bv0123456789abp eth0\n' +
       'mac eth0 02:42:ac:14:00:02\naddr eth0 172.20.0.2/16\nup eth0\nroute 0.0.0.0/0 172.20.0.1\nnetns host\n');
   });
 
@@ -106,6 +107,28 @@ describe('plans and rules (no root)', () => {
     assert.deepEqual(proxyPlan({ ...e, IPv6Address: 'fd00:1::2/64' }, false), [{ listenIp: '::1', listenPort: 8080, targetIp: 'fd00:1::2', targetPort: 80 }], 'with IPv6: only loopback');
     assert.deepEqual(proxyPlan({ ...e, Ports: [ports[0]!] }, false), [], 'IPv4 is the kernel\'s');
     assert.deepEqual(proxyPlan(e, true).map((l) => `${l.listenIp}:${l.listenPort}`), ['0.0.0.0:8080', ':::8080'], 'every TCP port, when the input chain decides; UDP never');
+  });
+
+  test('a network\'s definition is written once, durably; its endpoints (running containers\') beside it, and a record that still holds them is read', () => {
+    const dir = mkdtempSync(join(tmpdir(), `${PREFIX}records-`));
+    try {
+      const files = new NetworkFiles(dir);
+      const ep = { EndpointID: 'e', ContainerID: 'c1', Name: 'web', IPv4Address: '172.20.0.2/16', IPv6Address: '', MacAddress: '', Aliases: [], HostLink: 'bv1', Ports: [] };
+      const n = { Name: 'n1', Id: 'id1', IPAM: { Driver: 'default', Options: {}, Config: [] }, Endpoints: { c1: ep } } as unknown as NetworkRecord;
+      files.save(n);
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'id1.json'), 'utf8')).Endpoints, {}, 'the definition holds no endpoint');
+      assert.deepEqual(files.load()[0]!.Endpoints, {});
+      files.saveEndpoints(n);
+      assert.deepEqual(files.load().map((r) => [r.Name, Object.keys(r.Endpoints)]), [['n1', ['c1']]]);
+      // written before endpoints had a file of their own
+      writeFileSync(join(dir, 'id2.json'), JSON.stringify({ ...n, Name: 'n2', Id: 'id2' }));
+      writeFileSync(join(dir, '.id2.json.77.tmp'), '{"half');
+      assert.deepEqual(files.load().map((r) => [r.Name, Object.keys(r.Endpoints)]).sort(), [['n1', ['c1']], ['n2', ['c1']]]);
+      assert.ok(!existsSync(join(dir, '.id2.json.77.tmp')), 'a crash\'s temp file is dropped');
+      files.remove('id1');
+      assert.deepEqual(files.load().map((r) => r.Name), ['n2']);
+      assert.ok(!existsSync(join(dir, 'id1.endpoints.json')));
+    } finally { rmSync(dir, { recursive: true, force: true }); }
   });
 });
 

@@ -45,6 +45,13 @@ test('a default spec becomes a plan in the expected order', () => {
   assert.equal(encodePlan(plan).subarray(0, 8).toString(), 'BRTHPLAN');
 });
 
+test('an engine that asks is told the new network namespace at once ("ns N" after the child is released), not when it joins one', () => {
+  const spec = defaultSpec({ args: ['sh'], terminal: false }) as any;
+  assert.deepEqual(buildCreatePlan(parseConfig(JSON.stringify(spec)), { ...ctx, reportNs: true }).parent.map((o) => o.op), ['wait', 'ack', 'reportNs', 'wait', 'reportPid']);
+  spec.linux.namespaces = spec.linux.namespaces.map((n: { type: string }) => (n.type === 'network' ? { type: 'network', path: '/proc/1/ns/net' } : n));
+  assert.ok(!buildCreatePlan(parseConfig(JSON.stringify(spec)), { ...ctx, reportNs: true }).parent.some((o) => o.op === 'reportNs'), 'a joined namespace is set later, in the child');
+});
+
 test('bind mounts with options become a bind and a remount', () => {
   const spec = defaultSpec({ args: ['sh'], terminal: false }) as any;
   spec.mounts.push({ destination: '/data', type: 'bind', source: '/tmp', options: ['rbind', 'ro', 'nosuid'] });

@@ -237,6 +237,9 @@ int op_run(struct exec_ctx *ctx, const struct plan_op *op) {
   case OP_REPORT_PID:
     report(ctx, "pid %d\n", (int)ctx->child);
     return 0;
+  case OP_REPORT_NS:
+    report(ctx, "ns %d\n", (int)ctx->child);
+    return 0;
   case OP_SUPERVISE:
     supervise(ctx);
     return 0;

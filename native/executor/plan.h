@@ -69,6 +69,7 @@ enum op_code {
   OP_CONNECT_SECCOMP_LISTENER = 53, /* unix socket path of the seccomp agent */
   OP_LOOPBACK_UP = 54,   /* bring up "lo" in the (new) network namespace */
   OP_CLONE_INTO_CGROUP = 55, /* cgroup v2 dir: the child is cloned into it (clone3) */
+  OP_REPORT_NS = 56,     /* parent writes "ns N": the child's namespaces exist (its setup goes on) */
   OP_MAX
 };
 

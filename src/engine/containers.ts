@@ -140,15 +140,15 @@ export class Engine extends EventEmitter {
       const logType = r.HostConfig.LogConfig?.Type ?? 'json-file';
       const log = logType === 'none' ? undefined : { path: r.LogPath, ...logOptions(logType, r.HostConfig.LogConfig?.Config ?? {}) };
       if (log) mkdirSync(dirname(log.path), { recursive: true });
-      const creating = this.runtime.create(r.Id, join(dir, 'bundle'), {
-        consoleSocket: r.Config.Tty ? consoleSocket(shim) : undefined,
+      const joining = this.nets.joinEarly(r); // the network is made while the executor mounts
+      const creating = this.runtime.create(r.Id, join(dir, 'bundle'), { consoleSocket: r.Config.Tty ? consoleSocket(shim) : undefined, onNamespaces: joining.at,
         via: shimVia({ dir: shim, exitFile: this.store.exitFile(r.Id), tty: !!r.Config.Tty, stdin: !!r.Config.OpenStdin, stdinOnce: !!r.Config.StdinOnce, log }),
       });
       // the shim's socket listens from its spawn: attach while the executor sets up (the process waits for start)
       const attaching = this.attachers.connectWaiting(r);
       const created = await creating;
       await attaching;
-      this.nets.join(r, created.state.pid);
+      joining.finish(created.state.pid);
       await this.runtime.start(r.Id);
       this.started(r, created.state.pid);
     } catch (e) {

@@ -37,6 +37,17 @@ export class ContainerNetworks {
   }
 
   /**
+   * join, as soon as the container's new network namespace exists (`at`,
+   * called while the executor still mounts), or at `finish` when no such
+   * report came; `finish` throws what the join threw.
+   */
+  joinEarly(r: ContainerRecord): { at: (pid: number) => void; finish: (pid: number) => void } {
+    let done = false, failed: { e: unknown } | undefined;
+    const once = (pid: number) => { if (!done) { done = true; try { this.join(r, pid); } catch (e) { failed = { e }; } } };
+    return { at: once, finish: (pid) => { once(pid); if (failed) throw failed.e; } };
+  }
+
+  /**
    * One network for the container whose init is `pid`, as its `eth${index}`.
    * `ports` (the published ones) make it the container's first network: it
    * gets the default route and the container's own --mac-address.

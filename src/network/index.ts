@@ -84,7 +84,7 @@ export class Networks {
       }
       // a bridge with containers on it that a reboot took is made again; the default one waits for its first container
       if (n.Bridge && (n.Name !== 'bridge' || Object.keys(n.Endpoints).length)) this.ensureBridge(n);
-      if (changed) this.files.save(n);
+      if (changed) this.files.saveEndpoints(n);
     }
     this.syncFirewall();
   }
@@ -273,7 +273,7 @@ export class Networks {
       this.syncFirewall();
       const plan = proxyPlan(e, !!this.o.portsObeyInput);
       if (plan.length) e.ProxyPid = startProxy(j.pid, plan);
-      this.files.save(n);
+      this.files.saveEndpoints(n);
     } catch (err) {
       this.endProxy(e);
       delete n.Endpoints[j.containerId];
@@ -349,7 +349,7 @@ export class Networks {
     this.endProxy(e);
     runLinks([{ op: 'del', name: e.HostLink }]);
     delete n.Endpoints[containerId];
-    this.files.save(n);
+    this.files.saveEndpoints(n);
     this.syncFirewall();
     if (!this.namedNetworksOf(containerId).length) this.dns.detach(containerId);
     this.o.publish('disconnect', n, { container: containerId });
@@ -371,7 +371,7 @@ export class Networks {
       delete n.Endpoints[containerId];
       this.endProxy(e);
       this.lingering.add(e.HostLink);
-      this.files.save(n);
+      this.files.saveEndpoints(n);
       this.o.publish('disconnect', n, { container: containerId });
       changed = true;
     }

@@ -54,6 +54,8 @@ export function endpointPlan(e: EndpointLinks): LinkOp[] {
     { op: 'hairpin', name: e.hostLink },
     { op: 'up', name: e.hostLink },
     { op: 'netns', path: e.netns },
+    // the executor may still be setting the container up: its resolver binds 127.0.0.11 once this returns
+    { op: 'up', name: 'lo' },
     { op: 'rename', name: tmp, to: e.ifname },
     { op: 'mac', name: e.ifname, mac: e.mac },
     ...e.addresses.map((cidr): LinkOp => ({ op: 'addr', name: e.ifname, cidr })),

@@ -1,6 +1,7 @@
 // Network records as docker shows them, with what berth keeps beside them
 // (the bridge's name, its MTU, the endpoints with their leases and
-// published ports), each written atomically to <data>/network/<id>.json.
+// published ports), each written atomically to <data>/network/<id>.json,
+// its endpoints beside it in <id>.endpoints.json.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -56,20 +57,41 @@ export const ipv6Config = (n: NetworkRecord): IpamConfig | undefined => (n.Enabl
 export class NetworkFiles {
   constructor(readonly dir: string) { mkdirSync(dir, { recursive: true, mode: 0o700 }); }
 
+  /** A network's definition, durably: written when it is made, never again. */
   save(n: NetworkRecord): void {
-    writeFileAtomic(join(this.dir, `${n.Id}.json`), JSON.stringify(n));
+    writeFileAtomic(join(this.dir, `${n.Id}.json`), JSON.stringify({ ...n, Endpoints: {} }));
   }
 
-  remove(id: string): void { rmSync(join(this.dir, `${id}.json`), { force: true }); }
+  /**
+   * Its endpoints, atomically but not synced (two fsyncs of every start
+   * and exit): they are those of running containers, which a power loss
+   * ends, and a restart drops the endpoints of containers not running.
+   */
+  saveEndpoints(n: NetworkRecord): void {
+    writeFileAtomic(join(this.dir, `${n.Id}${ENDPOINTS}`), JSON.stringify(n.Endpoints), { durable: false });
+  }
 
-  /** Every record; a file a crash left half-written (a temp name) is not one. */
+  remove(id: string): void {
+    rmSync(join(this.dir, `${id}${ENDPOINTS}`), { force: true });
+    rmSync(join(this.dir, `${id}.json`), { force: true });
+  }
+
+  /** Every record with its endpoints; a file a crash left half-written (a temp name) is not one. */
   load(): NetworkRecord[] {
     if (!existsSync(this.dir)) return [];
     const out: NetworkRecord[] = [];
+    const read = (f: string): unknown => { try { return JSON.parse(readFileSync(join(this.dir, f), 'utf8')); } catch { return undefined; } };
     for (const f of readdirSync(this.dir)) {
       if (!f.endsWith('.json')) { rmSync(join(this.dir, f), { force: true }); continue; }
-      try { out.push(JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as NetworkRecord); } catch { /* unreadable: skipped */ }
+      if (f.endsWith(ENDPOINTS)) continue;
+      const n = read(f) as NetworkRecord | undefined;
+      if (!n) continue; // unreadable: skipped
+      // a record written before endpoints had a file of their own keeps them in it
+      const endpoints = read(f.replace(/\.json$/, ENDPOINTS)) as NetworkRecord['Endpoints'] | undefined;
+      out.push({ ...n, Endpoints: endpoints ?? n.Endpoints ?? {} });
     }
     return out;
   }
 }
+
+const ENDPOINTS = '.endpoints.json';

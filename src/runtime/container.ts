@@ -115,7 +115,7 @@ export class Runtime {
   }
 
   /** Creates the container; with `supervise` the executor stays its parent and `done` reports the exit. */
-  async create(id: string, bundle: string, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; noPivot?: boolean; supervise?: boolean; stdio?: ExecutorOptions['stdio']; via?: ExecutorOptions['via'] } = {}) {
+  async create(id: string, bundle: string, opts: { consoleSocket?: string; pidFile?: string; preserveFds?: number; noPivot?: boolean; supervise?: boolean; stdio?: ExecutorOptions['stdio']; via?: ExecutorOptions['via']; onNamespaces?: ExecutorOptions['onNamespaces'] } = {}) {
     validateId(id);
     bundle = resolve(bundle);
     let text: string;
@@ -142,14 +142,14 @@ export class Runtime {
       const fifo = join(dir, 'exec.fifo');
       const ctx: PlanContext = {
         id, bundle, rootfs, fifo, cgroup: cg, consoleSocket: opts.consoleSocket, preserveFds: opts.preserveFds ?? 0,
-        noPivot: !!opts.noPivot, supervise: !!opts.supervise,
+        noPivot: !!opts.noPivot, supervise: !!opts.supervise, reportNs: !!opts.onNamespaces,
         cgroupMounts: this.host.mode === 'v2'
           ? [['', cg.dirs[0]]]
           : this.host.hierarchies.map((h, i) => [h.version === 2 ? 'unified' : h.mount.split('/').pop()!, cg.dirs[i]]),
       };
       const plan = buildCreatePlan(config, ctx);
       applyCgroup(this.host, cgroupPath, cg);
-      exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, via: opts.via, protectExe: config.linux.namespaces.some((n) => n.type === 'pid' && n.path) || !config.linux.namespaces.some((n) => n.type === 'pid') });
+      exe = runExecutor(plan, { stdio: opts.stdio, preserveFds: opts.preserveFds, via: opts.via, onNamespaces: opts.onNamespaces, protectExe: config.linux.namespaces.some((n) => n.type === 'pid' && n.path) || !config.linux.namespaces.some((n) => n.type === 'pid') });
       const pid = await exe.pid;
       const state: ContainerState = {
         id, pid, pidStart: procStart(pid) ?? '', bundle, rootfs, created: new Date().toISOString(), cgroupPath,

@@ -36,10 +36,12 @@ export interface ExecutorOptions {
    */
   /** a supervisor that runs the executor; `listen`: a unix socket it is handed listening, as --listen-fd 5 */
   via?: { path: string; args: string[]; stderr?: number; listen?: string };
+  /** Called with the child's pid when the plan reports its namespaces made ("ns N"), before the setup ends. */
+  onNamespaces?: (pid: number) => void;
 }
 
 export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExecutor {
-  if (opts.via) return runVia(plan, opts.via, opts.protectExe);
+  if (opts.via) return runVia(plan, opts.via, opts.protectExe, opts.onNamespaces);
   const n = opts.preserveFds ?? 0;
   const planFd = 3 + n, reportFd = 4 + n;
   const base = opts.stdio === undefined || opts.stdio === 'inherit' ? ['inherit', 'inherit', 'inherit'] : opts.stdio;
@@ -50,7 +52,7 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
   if (opts.protectExe) args.push('--protect-exe');
   const child = spawn(executorPath(), args, { stdio: stdio as StdioOptions });
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
-  return readReport(child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan, ended, (sig) => child.kill(sig));
+  return readReport(child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan, ended, (sig) => child.kill(sig), false, opts.onNamespaces);
 }
 
 /** Supervisors started by runVia: not Node's children, so reaped here whenever a child ends. */
@@ -69,7 +71,7 @@ function sealedExecutor(): number {
  * spawn: Node forks first, and copying a daemon's page tables took ~3 ms of
  * every container start and exec.
  */
-function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean): RunningExecutor {
+function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe?: boolean, onNamespaces?: (pid: number) => void): RunningExecutor {
   const f = fsx();
   // protected: run from the sealed copy (fd 6), which the executor recognises and does not copy again
   const exe = protectExe ? sealedExecutor() : -1;
@@ -97,7 +99,7 @@ function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe
   const report = new Socket({ fd: reportR, readable: true, writable: false });
   // the supervisor outlives us: once its report ends, it has taken over and nothing here holds it
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => report.once('close', () => { planPipe.destroy(); res({ code: 0, signal: null }); }));
-  return readReport(planPipe, report, plan, ended, (sig) => { try { process.kill(pid, sig); } catch { /* gone */ } }, true);
+  return readReport(planPipe, report, plan, ended, (sig) => { try { process.kill(pid, sig); } catch { /* gone */ } }, true, onNamespaces);
 }
 
 /**
@@ -105,7 +107,7 @@ function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe
  * supervisor is ready then). `ended`: the executor (or the supervisor's
  * report) is done.
  */
-function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>, kill: RunningExecutor['kill'], atEnd = false): RunningExecutor {
+function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>, kill: RunningExecutor['kill'], atEnd = false, onNamespaces?: (pid: number) => void): RunningExecutor {
   planPipe.end(encodePlan(plan));
   planPipe.on('error', () => { /* the executor reports why it stopped reading */ });
   let buf = '', error = '', exitCode = -1, seen = 0;
@@ -120,6 +122,7 @@ function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStre
       const line = buf.slice(0, i);
       buf = buf.slice(i + 1);
       if (line.startsWith('pid ')) { seen = Number(line.slice(4)); if (!atEnd) resolvePid(seen); }
+      else if (line.startsWith('ns ')) onNamespaces?.(Number(line.slice(3)));
       else if (line.startsWith('error ')) error = line.slice(6).replace(/\bcap (\d+)\b/, (_, n: string) => ALL_CAPABILITIES[Number(n)] ?? `capability ${n}`);
       else if (line.startsWith('exit ')) exitCode = Number(line.slice(5));
       else if (line.startsWith('signal ')) exitCode = 128 + Number(line.slice(7));

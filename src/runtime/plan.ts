@@ -19,7 +19,7 @@ export const OPCODES = {
   openFifo: 34, waitFifo: 35, connectConsole: 36, console: 37, setsid: 38, becomeRoot: 39, chdir: 40,
   user: 41, umask: 42, capBounding: 43, caps: 44, noNewPrivs: 45, seccomp: 46, closeFds: 47, exec: 48,
   checkExec: 49, mkfifo: 50, deviceFilter: 51, recvConsole: 52, connectSeccompListener: 53, loopbackUp: 54,
-  cloneIntoCgroup: 55,
+  cloneIntoCgroup: 55, reportNs: 56,
 } as const;
 
 export type Op =
@@ -30,7 +30,7 @@ export type Op =
   | { op: 'joinCgroup'; tasks: string }
   | { op: 'cloneIntoCgroup'; dir: string }
   | { op: 'sync' | 'wait' | 'notify'; tag: string }
-  | { op: 'ack' | 'reportPid' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' | 'loopbackUp' }
+  | { op: 'ack' | 'reportPid' | 'reportNs' | 'supervise' | 'pivotRoot' | 'chroot' | 'waitFifo' | 'setsid' | 'becomeRoot' | 'noNewPrivs' | 'recvConsole' | 'loopbackUp' }
   | { op: 'console'; bindConsole: boolean; toParent: boolean }
   | { op: 'hook'; path: string; timeout: number; args: string[]; env: string[]; statePrefix: string; stateSuffix: string }
   | { op: 'mount'; source: string; target: string; fstype: string; flags: number; data: string; create: 0 | 1 | 2; inRoot: boolean }
@@ -139,6 +139,8 @@ export interface PlanContext {
   noPivot: boolean;
   /** The executor stays and supervises the container (run without -d). */
   supervise: boolean;
+  /** Report "ns PID" as soon as the child's namespaces exist, so that the engine sets up its network while the executor mounts. */
+  reportNs?: boolean;
 }
 
 const PID_MARK = -7777777777; // replaced by the real pid in the executor
@@ -275,6 +277,7 @@ export function buildCreatePlan(config: Config, ctx: PlanContext): Plan {
   if (proc.oomScoreAdj !== undefined) parent.push({ op: 'writeChild', name: 'oom_score_adj', data: String(proc.oomScoreAdj) });
   if (ctx.cgroup.deviceFilter) parent.push({ op: 'deviceFilter', ...ctx.cgroup.deviceFilter });
   parent.push({ op: 'ack' });
+  if (ctx.reportNs && ns.has('network') && !ns.get('network')!.path) parent.push({ op: 'reportNs' });
 
   // child: namespaces
   if (userns && !ns.get('user')!.path) child.push({ op: 'becomeRoot' });
