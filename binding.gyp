@@ -161,6 +161,7 @@
         "native/net/net.c",
         "native/net/napi.c",
         "native/net/socket.c",
+        "native/net/bpf.c",
         "native/common/io.c",
         "native/common/sealed.c"
       ],

@@ -324,6 +324,32 @@ describe('networks through the docker CLI', () => {
     assert.equal(d.docker(['network', 'rm', 'front', 'back']).code, 0);
   });
 
+  test('the fast path: traffic between containers of one network skips the bridge and the host\'s IP hooks; an address taken again reaches its new container; a restarted daemon takes it over', async (t) => {
+    const table = `${PREFIX.replace(/[^a-z0-9]/gi, '_')}fastpath`;
+    t.after(() => { d.docker(['rm', '-f', 'fa', 'fb', 'fc', 'fd']); d.docker(['network', 'rm', 'fast']); spawnSync('nft', ['delete', 'table', 'inet', table]); });
+    assert.equal(d.docker(['network', 'create', '--subnet', '10.232.0.0/24', 'fast']).code, 0);
+    web('fa', ['--network', 'fast', '--ip', '10.232.0.10']);
+    web('fb', ['--network', 'fast', '--ip', '10.232.0.11']);
+    // the host's forward hook counts what it sees between the two (br_netfilter passes bridged frames to it)
+    const nft = spawnSync('nft', ['-f', '-'], { input: `table inet ${table} {\n chain seen {\n type filter hook forward priority -10; policy accept;\n ip saddr 10.232.0.0/24 ip daddr 10.232.0.0/24 counter\n }\n}\n`, encoding: 'utf8' });
+    assert.equal(nft.status, 0, nft.stderr);
+    const seen = () => Number(/packets (\d+)/.exec(spawnSync('nft', ['list', 'chain', 'inet', table, 'seen'], { encoding: 'utf8' }).stdout)?.[1] ?? -1);
+    assert.equal(getFrom('fb', '10.232.0.10'), 'fa\n');
+    assert.equal(getFrom('fa', '10.232.0.11'), 'fb\n');
+    assert.equal(seen(), 0, 'container to container went past the host\'s hooks');
+    // fa goes; its address (and so its MAC) is taken again: frames to it reach fc, not fa's gone veth
+    assert.equal(d.docker(['rm', '-f', 'fa']).code, 0);
+    web('fc', ['--network', 'fast', '--ip', '10.232.0.10']);
+    assert.equal(getFrom('fb', '10.232.0.10'), 'fc\n');
+    await d.crash();
+    await d.start();
+    assert.equal(getFrom('fb', '10.232.0.10'), 'fc\n');
+    assert.equal(seen(), 0);
+    // another network's container is still refused (by the host's isolation rules)
+    web('fd');
+    assert.equal(getFrom('fb', ipOf('fd')), '');
+  });
+
   test('embedded DNS on a user-defined network: names and aliases over UDP and TCP, other names from the host\'s resolver; none on the default bridge', async (t) => {
     t.after(() => { d.docker(['rm', '-f', 'dn1']); d.docker(['network', 'rm', 'dnsnet']); });
     assert.equal(d.docker(['network', 'create', 'dnsnet']).code, 0);

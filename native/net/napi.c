@@ -3,6 +3,7 @@
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 static napi_value js_net_plan(napi_env env, napi_callback_info info) {
   size_t argc = 1, n = 0;
@@ -46,10 +47,46 @@ static napi_value js_net_socket(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* netBpf(op, ...): 'map' name -> fd; 'load' name insns -> fd; 'set' fd key ifindex; 'del' fd key; 'attach' dev prog name -> ifindex */
+static napi_value js_net_bpf(napi_env env, napi_callback_info info) {
+  size_t argc = 4, n;
+  napi_value argv[4], out;
+  char op[8] = "", name[64] = "", err[512];
+  int32_t fd = -1, value = 0, rc = -1;
+  void *buf = NULL;
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_string_utf8(env, argv[0], op, sizeof(op), &n) != napi_ok) goto usage;
+  if (!strcmp(op, "map") || !strcmp(op, "load") || !strcmp(op, "attach")) {
+    if (napi_get_value_string_utf8(env, argv[1], name, sizeof(name), &n) != napi_ok) goto usage;
+  } else if (napi_get_value_int32(env, argv[1], &fd) != napi_ok) goto usage;
+  if (!strcmp(op, "map")) rc = net_bpf_map(name, err, sizeof(err));
+  else if (!strcmp(op, "load") && argc >= 3 && napi_get_buffer_info(env, argv[2], &buf, &len) == napi_ok) rc = net_bpf_load(name, buf, len, err, sizeof(err));
+  else if ((!strcmp(op, "set") || !strcmp(op, "del")) && argc >= 3 && napi_get_buffer_info(env, argv[2], &buf, &len) == napi_ok && len == 8) {
+    int set = !strcmp(op, "set");
+    if (set && (argc < 4 || napi_get_value_int32(env, argv[3], &value) != napi_ok)) goto usage;
+    rc = net_bpf_set(fd, buf, set, (uint32_t)value, err, sizeof(err));
+  } else if (!strcmp(op, "attach") && argc >= 4 && napi_get_value_int32(env, argv[2], &fd) == napi_ok &&
+             napi_get_value_string_utf8(env, argv[3], err, 64, &n) == napi_ok) {
+    char prog_name[64];
+    memcpy(prog_name, err, sizeof(prog_name));
+    rc = net_bpf_attach(name, fd, prog_name, err, sizeof(err));
+  } else goto usage;
+  if (rc < 0) {
+    napi_throw_error(env, "ENETBPF", err);
+    return NULL;
+  }
+  napi_create_int32(env, rc, &out);
+  return out;
+usage:
+  napi_throw_type_error(env, NULL, "netBpf(op, ...)");
+  return NULL;
+}
+
 void net_register(napi_env env, napi_value exports) {
   napi_property_descriptor p[] = {
       {"netPlan", NULL, js_net_plan, NULL, NULL, NULL, napi_enumerable, NULL},
       {"netSocket", NULL, js_net_socket, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"netBpf", NULL, js_net_bpf, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  napi_define_properties(env, exports, 2, p);
+  napi_define_properties(env, exports, 3, p);
 }

@@ -11,6 +11,7 @@ import { contains, formatIp, formatSubnet, hostHasIpv6, hostRoutes, hostRoutes6,
 import { NetworkFiles, ipv4Config, ipv6Config, type EndpointRecord, type IpamConfig, type NetworkRecord, type PortMapping } from './records.js';
 import { portInUse, type PortRequest } from './ports.js';
 import { EmbeddedDns, RESOLVER_IP } from './dns.js';
+import { FastPath } from './fastpath.js';
 import { syncDockerUser } from './docker-user.js';
 import { ProxyError, proxyPlan, proxyRuns, reapProxy, startProxy, stopProxy } from './proxy.js';
 
@@ -59,6 +60,7 @@ export class Networks {
   private readonly files: NetworkFiles;
   private readonly nets = new Map<string, NetworkRecord>();
   private readonly dns: EmbeddedDns;
+  private readonly fast = new FastPath((m) => process.stderr.write(`berthd: ${m}\n`));
 
   constructor(dir: string, private readonly o: NetworkOptions) {
     this.files = new NetworkFiles(dir);
@@ -75,6 +77,7 @@ export class Networks {
         const pid = initPid(cid);
         if (pid) {
           changed = this.restoreProxy(e, pid) || changed;
+          this.fast.add(n, e);
           if (hasDns(n)) this.attachDns(cid, pid);
           continue;
         }
@@ -230,6 +233,7 @@ export class Networks {
     if (n.Bridge) runLinks([{ op: 'del', name: n.Bridge }]);
     this.files.remove(n.Id);
     this.nets.delete(n.Id);
+    this.fast.drop(n);
     this.syncFirewall(); // its rules go with it, and the table when it was the last bridge
     this.o.publish('destroy', n, { type: n.Driver });
   }
@@ -274,6 +278,7 @@ export class Networks {
       const plan = proxyPlan(e, !!this.o.portsObeyInput);
       if (plan.length) e.ProxyPid = startProxy(j.pid, plan);
       this.files.saveEndpoints(n);
+      this.fast.add(n, e);
     } catch (err) {
       this.endProxy(e);
       delete n.Endpoints[j.containerId];
@@ -347,6 +352,7 @@ export class Networks {
     const e = n.Endpoints[containerId];
     if (!e) return;
     this.endProxy(e);
+    this.fast.remove(n, e);
     runLinks([{ op: 'del', name: e.HostLink }]);
     delete n.Endpoints[containerId];
     this.files.saveEndpoints(n);
@@ -368,6 +374,7 @@ export class Networks {
     for (const n of this.nets.values()) {
       const e = n.Endpoints[containerId];
       if (!e) continue;
+      this.fast.remove(n, e);
       delete n.Endpoints[containerId];
       this.endProxy(e);
       this.lingering.add(e.HostLink);

@@ -38,6 +38,12 @@ export interface Fsx {
   netPlan(text: string): void;
   /** A non-blocking IPv4 socket bound to ip:port (listening, for TCP) in the network namespace at nsPath: its fd (close-on-exec). */
   netSocket(nsPath: string, tcp: boolean, ip: string, port: number): number;
+  /** The network fast path (native/net/bpf.c): 'map' name -> fd, 'load' name insns -> fd, 'set' fd key ifindex, 'del' fd key, 'attach' dev progFd name -> ifindex. */
+  netBpf(op: 'map', name: string): number;
+  netBpf(op: 'load', name: string, insns: Buffer): number;
+  netBpf(op: 'set', map: number, key: Buffer, ifindex: number): number;
+  netBpf(op: 'del', map: number, key: Buffer): number;
+  netBpf(op: 'attach', dev: string, prog: number, name: string): number;
   /** A close-on-exec memfd holding a sealed (unchangeable) copy of the file at `path`: its fd. */
   sealedCopy(path: string): number;
   /** A close-on-exec unix socket bound at `path` and listening: its fd. */
