@@ -70,6 +70,7 @@ function dnsMedian(e: Engine, from: string, name: string, count: number): number
 const CLOSER = ['node', '-e', 'require("net").createServer((s) => s.end("x")).listen(80)'];
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const DNS_ROUNDS = Number(process.env.DNS_ROUNDS ?? 15);
 const ROW = {
   bridge: '`run --rm busybox true`, default bridge (ms)',
   none: '`run --rm --network none busybox true` (ms)',
@@ -128,6 +129,8 @@ async function main() {
       put(ROW.none, e.name, median(pairs.map((p) => p[0])).toFixed(1));
       put(ROW.cost, e.name, median(pairs.map((p) => p[1] - p[0])).toFixed(1));
     }
+    // the floor under every docker CLI row: the client's own start, with no daemon asked
+    put('the docker CLI alone, `docker --version` (ms)', dockerOnBerth.name, median(Array.from({ length: RUNS }, () => run(dockerOnBerth, ['--version']).ms)).toFixed(1));
     for (const e of engines) {
       const t0 = process.hrtime.bigint();
       const ids = Array.from({ length: 50 }, () => run(e, ['run', '-d', IMG, 'sleep', '600']).out.trim());
@@ -165,7 +168,8 @@ async function main() {
       for (const [key, xs] of samples) { const [name, row] = key.split('\0') as [string, string]; put(row, name, median(xs).toFixed(row === ROW.rate ? 0 : 1)); }
       // DNS: 100 queries each to warm the resolvers up (berthd's is JIT-compiled as it goes), then rounds of 100 in turns
       for (const r of rigs) try { dnsMedian(r.e, r.c, `benchsrv${r.port}`, 100); } catch { /* the round below reports it */ }
-      for (let round = 0; round < ROUNDS; round++) for (const r of rigs) await sample(r, ROW.dns, () => dnsMedian(r.e, r.c, `benchsrv${r.port}`, 100));
+      // a round is a fraction of a second and machine noise is of the same size: more rounds than the throughput rows, the order of the engines turning each round
+      for (let round = 0; round < DNS_ROUNDS; round++) for (const r of round % 2 ? [...rigs].reverse() : rigs) await sample(r, ROW.dns, () => dnsMedian(r.e, r.c, `benchsrv${r.port}`, 200));
       for (const r of rigs) if (!failed.has(`${r.e.name}\0${ROW.dns}`)) put(ROW.dns, r.e.name, median(samples.get(`${r.e.name}\0${ROW.dns}`)!).toFixed(2));
     } finally {
       for (const r of rigs) unrig(r);
@@ -177,7 +181,7 @@ async function main() {
       '# Network benchmark', '',
       `run --rm: ${RUNS} runs each on the bridge and on none after 3 warm-ups, the two alternating (medians, and the median of the ${RUNS} paired differences); 50 containers for run -d. Throughput: each engine's containers set up once, then ${ROUNDS} rounds in which the engines take turns, a 3 s iperf3 run per row each (medians); the connection rate likewise, 3 rounds of 3 s of sequential connections.`,
       'berth: berthd from this checkout, a fresh data root, its default bridge (kernel DNAT for published ports; its splice forwarder for [::1]); docker: the system dockerd with its default bridge and docker-proxy; podman: its default network (netavark); its networks have no DNS here (dns_enabled is false: Debian\'s aardvark-dns is not installed), so its DNS row fails.',
-      'DNS: 100 sequential A queries each to warm up, then in each round 100 sequential A queries for a container\'s name, from inside another container on the same user network, to the resolver its resolv.conf names (berth and docker: 127.0.0.11 in the container\'s own namespace; podman: aardvark-dns).',
+      `DNS: 100 sequential A queries each to warm up, then ${DNS_ROUNDS} rounds (the engines' order turning each round), in each 200 sequential A queries for a container\'s name, from inside another container on the same user network, to the resolver its resolv.conf names (berth and docker: 127.0.0.11 in the container's own namespace; podman: aardvark-dns).`,
       'Servers (iperf3; a node server that answers "x" and closes for the connection rate) run in the container\'s network namespace by nsenter; clients on the host or in the other container\'s namespace.',
       machineLine(), '',
       ...tableOf(rows, names, berthCli.name),
