@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
@@ -145,6 +145,30 @@ describe('docker build against berthd (classic builder)', () => {
     assert.match(file.out, /Step 5\/14 : COPY greet.txt \.\/\n ---> Using cache\n/, 'a touched file with the same content is a hit');
     assert.match(file.out, /Step 11\/14 : COPY files\/ \.\/files\/\n ---> Cache miss: content changed: \/app\/files\/kept.txt\n/);
     assert.match(file.out, /Step 12\/14 : LABEL[^\n]*\n ---> Cache miss: a step before it was made again/);
+  });
+
+  test('a build of the same tags finds its last context kept and makes it what the client sent: files changed (same size or not), gone, a link made a file; a read-write bind does not write to it; builder prune removes it', () => {
+    const c = join(work, 'kept-ctx');
+    mkdirSync(join(c, 'd'), { recursive: true });
+    writeFileSync(join(c, 'same.txt'), 'aaaa\n');
+    writeFileSync(join(c, 'grow.txt'), 'short\n');
+    writeFileSync(join(c, 'd', 'gone.txt'), 'gone\n');
+    symlinkSync('same.txt', join(c, 'link'));
+    writeFileSync(join(c, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=bind,target=/ctx,rw sh -c 'echo written > /ctx/same.txt; echo new > /ctx/extra'\nCOPY . /c\nCMD ["sh", "-c", "cd /c && find . -type f -o -type l | sort && cat same.txt grow.txt link"]\n`);
+    const show = () => { const b = d.berth(['build', '-q', '-t', 'kept:1', c]); assert.equal(b.code, 0, b.err); return d.docker(['run', '--rm', 'kept:1']).out; };
+    assert.equal(show(), './Dockerfile\n./d/gone.txt\n./grow.txt\n./link\n./same.txt\naaaa\nshort\naaaa\n', 'the step\'s writes went to a copy');
+    writeFileSync(join(c, 'same.txt'), 'bbbb\n');
+    writeFileSync(join(c, 'grow.txt'), 'much longer now\n');
+    rmSync(join(c, 'd', 'gone.txt'));
+    rmSync(join(c, 'link'));
+    writeFileSync(join(c, 'link'), 'a file now\n');
+    assert.equal(show(), './Dockerfile\n./grow.txt\n./link\n./same.txt\nbbbb\nmuch longer now\na file now\n');
+    const kept = join(d.dataRoot, 'build-contexts');
+    assert.equal(readdirSync(kept).length > 0, true, 'the context is kept');
+    const df = d.docker(['system', 'df', '-v']).out;
+    assert.match(df, /source\.local/, 'system df counts the kept context');
+    assert.equal(d.docker(['builder', 'prune', '-f']).code, 0);
+    assert.deepEqual(readdirSync(kept), []);
   });
 
   test('SOURCE_DATE_EPOCH: two builds without the cache give byte-identical layers and the same image ID, dated then', () => {

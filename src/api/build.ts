@@ -1,17 +1,21 @@
 // POST /build (docker's classic builder API, version 1): the context tar is
-// unpacked into a directory of berthd's trash (so a crash leaves nothing a
-// restart does not sweep), confined to it; the Dockerfile is read from it,
+// unpacked, confined, into the directory kept for builds of the same tags
+// and Dockerfile, over what the last such build left there (syncInto: files
+// are compared, not made again), or, while that one is in use, into a
+// directory of berthd's trash (a crash leaves nothing a restart does not
+// sweep); the Dockerfile is read from it,
 // .dockerignore applies to what COPY sees, and the build's progress goes
 // back as docker's JSON message stream. BuildKit's API (version=2, /session)
 // is refused by name.
 import { createGunzip } from 'node:zlib';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { buildImage, type Engine } from '../engine/index.js';
 import { BuildError } from '../build/index.js';
-import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, unpackInto, withRootDir, type ImageStore } from '../image/index.js';
+import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, syncInto, withRootDir, type ImageStore } from '../image/index.js';
 import { InvalidInput } from '../util/check.js';
 import { ignoredBy } from '../util/dockerignore.js';
 import { ApiError, type Request, type Router } from './server.js';
@@ -50,6 +54,37 @@ async function contextStream(body: Readable): Promise<Readable> {
   return head && head[0] === 0x1f && head[1] === 0x8b ? out.pipe(createGunzip()) : out;
 }
 
+/** Contexts being unpacked or built from, by key: a second build of the same key takes a directory of its own. */
+const inUse = new Set<string>();
+
+/**
+ * Where a build's context goes: the directory kept for its tags and
+ * Dockerfile (a build again of the same image finds its last context
+ * there), or a new one in the trash while that is in use. `done` gives it back.
+ */
+function contextDir(dataRoot: string, tags: string[], dockerfile: string): { dir: string; done: () => void } {
+  const key = createHash('sha256').update(JSON.stringify([tags, dockerfile])).digest('hex').slice(0, 32);
+  if (inUse.has(key)) {
+    const dir = mkdtempSync(join(dataRoot, 'trash', 'build-'));
+    return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
+  }
+  inUse.add(key);
+  const dir = join(dataRoot, CONTEXTS, key);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return { dir, done: () => inUse.delete(key) };
+}
+
+const CONTEXTS = 'build-contexts';
+
+/** The build cache that is not images (system df's BuildCache): kept contexts, as BuildKit's local sources, and RUN --mount=type=cache directories. */
+export function buildCacheDirs(dataRoot: string): Record<string, unknown>[] {
+  const dirs = (sub: string, type: string, description: string) => (existsSync(join(dataRoot, sub)) ? readdirSync(join(dataRoot, sub)) : []).map((k) => {
+    const at = statSync(join(dataRoot, sub, k));
+    return { ID: k, Parent: '', Type: type, Description: description, InUse: type === 'source.local' && inUse.has(k), Shared: false, Size: diskUsage(join(dataRoot, sub, k)), CreatedAt: at.birthtime.toISOString(), LastUsedAt: at.mtime.toISOString(), UsageCount: 0 };
+  });
+  return [...dirs(CONTEXTS, 'source.local', 'the context of the last build of these tags and Dockerfile'), ...dirs('build-mounts', 'exec.cachemount', 'a RUN --mount=type=cache directory')];
+}
+
 /** A file of the context, read inside it (confined); undefined when it is not there. */
 function contextFile(dir: string, rel: string): Promise<string | undefined> {
   return withRootDir(dir, (root) => {
@@ -64,10 +99,17 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
   r.add('POST', '/build/prune', () => {
     const p = store().pruneBuilt();
     const mounts = join(engine().dataRoot, 'build-mounts'); // RUN --mount=type=cache directories
+    const contexts = join(engine().dataRoot, CONTEXTS); // the contexts kept (those of builds running stay)
     const kept = existsSync(mounts) ? diskUsage(mounts) : 0;
     const ids = existsSync(mounts) ? readdirSync(mounts) : [];
     rmSync(mounts, { recursive: true, force: true });
-    return { CachesDeleted: [...p.images, ...ids], SpaceReclaimed: p.reclaimed + kept };
+    let contextBytes = 0;
+    for (const k of existsSync(contexts) ? readdirSync(contexts) : []) {
+      if (inUse.has(k)) continue;
+      contextBytes += diskUsage(join(contexts, k));
+      rmSync(join(contexts, k), { recursive: true, force: true });
+    }
+    return { CachesDeleted: [...p.images, ...ids], SpaceReclaimed: p.reclaimed + kept + contextBytes };
   });
   r.add('POST', '/build', async (req, res) => {
     if (req.query.get('version') === '2') throw new ApiError(400, BUILDKIT);
@@ -78,11 +120,11 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
     const e = engine();
     const gone = new AbortController();
     res.on('close', () => { if (!res.writableFinished) gone.abort(); });
-    const dir = mkdtempSync(join(e.dataRoot, 'trash', 'build-'));
+    const file = req.query.get('dockerfile') || 'Dockerfile';
+    const { dir, done } = contextDir(e.dataRoot, tags, file);
     try {
       const context = await contextStream(req.body());
-      await withRootDir(dir, (root) => unpackInto(root, context));
-      const file = req.query.get('dockerfile') || 'Dockerfile';
+      await withRootDir(dir, (root) => syncInto(root, context));
       const dockerfile = await contextFile(dir, file);
       if (dockerfile === undefined) throw new InvalidInput('dockerfile', `Cannot locate specified Dockerfile: ${file}`);
       const ignoreText = (await contextFile(dir, `${file}.dockerignore`)) ?? (await contextFile(dir, '.dockerignore')) ?? '';
@@ -115,7 +157,7 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
       }
       throw err;
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      done();
     }
   });
 }

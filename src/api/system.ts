@@ -4,6 +4,7 @@ import { diskUsage, imageSize, imageSummary, layerChain } from '../image/index.j
 import { ApiError, filtersOf, type Router } from './server.js';
 import { containerSummary, diskSizes } from './containers.js';
 import { volumeView } from './volumes.js';
+import { buildCacheDirs } from './build.js';
 
 export function systemRoutes(r: Router, engine: () => Engine): void {
   r.add('GET', '/system/df', () => {
@@ -32,7 +33,7 @@ export function systemRoutes(r: Router, engine: () => Engine): void {
           ID: i.id.slice(7), Parent: i.parent!.slice(7), Type: 'regular', Description: history[history.length - 1]?.created_by ?? '', InUse: users(i.id) > 0, Shared: own.length < chains[k]!.length,
           Size: imageSize(s, i, own), CreatedAt: s.config(i).created ?? i.added, LastUsedAt: null, UsageCount: 0,
         };
-      }),
+      }).concat(buildCacheDirs(e.dataRoot) as never[]),
     };
   });
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
-import { closeFd, fileChunks, walk, type RootDir, type TarItem } from '../image/index.js';
+import { closeFd, contentHashes, fileChunks, statKey, walk, type RootDir, type TarItem } from '../image/index.js';
 import { fsx } from '../util/fsx.js';
 import { InvalidInput, NotFound } from '../util/check.js';
 
@@ -92,13 +92,21 @@ export function* copyItems(entries: Iterable<CopyEntry>, uid: number, gid: numbe
   for (const e of entries) yield { kind: 'entry', rel: e.rel.replace(/^\/+/, ''), st: restat(e.st, uid, gid, chmod), fd: e.fd };
 }
 
-/** What a COPY copies, as a digest of each entry (name, type, mode, link target, contents; never mtimes) and of them all, in order. */
+/** A file's sha256 (hex), read from it. */
+async function fileHash(fd: number, size: number): Promise<string> {
+  const h = createHash('sha256');
+  for await (const b of fileChunks(fd, size)) h.update(b);
+  return h.digest('hex');
+}
+
+/** What a COPY copies, as a digest of each entry (name, type, mode, link target, its contents' sha256; never mtimes) and of them all, in order. */
 export async function contentDigest(entries: Iterable<CopyEntry>): Promise<{ digest: string; files: Record<string, string> }> {
   const all = createHash('sha256');
   const files: Record<string, string> = {};
   for (const e of entries) {
     const h = createHash('sha256').update(`${e.st.mode}\0`);
-    if (e.st.isFile()) { for await (const b of fileChunks(e.fd, e.st.size)) h.update(b); } else if (e.st.isSymbolicLink()) h.update(fsx().readlinkat(e.fd, ''));
+    if (e.st.isFile()) h.update(contentHashes.get(statKey(e.st)) ?? await fileHash(e.fd, e.st.size));
+    else if (e.st.isSymbolicLink()) h.update(fsx().readlinkat(e.fd, ''));
     files[e.rel] = h.digest('hex');
     all.update(`${e.rel}\0${files[e.rel]}\0`);
   }

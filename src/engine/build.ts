@@ -5,13 +5,13 @@
 // step makes an image with no layer. Images a build makes record their
 // parent; the untagged ones with children are its intermediate images.
 // The cache maps a step's key to its image, in one file written atomically.
-import { chownSync, closeSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
-import { closeFd, deriveImage, withRootDir, writeTar, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
+import { closeFd, copyTree, deriveImage, withRootDir, writeTar, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { InvalidInput, NotFound } from '../util/check.js';
 import { contentDigest, copyItems, matchSources, sourceEntries, type CopyEntry, type Ignored } from './build-copy.js';
@@ -141,7 +141,13 @@ class EngineWorker implements Worker {
   }
 
   private async runStep(parent: BuildImage, step: RunStep, config: ContainerConfig, from: Map<number, string>, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
-    const { mounts, tmpfs } = await this.runMounts(step.mounts, from);
+    const scratch: string[] = [];
+    try { return await this.runIn(parent, step, config, await this.runMounts(step.mounts, from, scratch), say, output, signal); } finally {
+      for (const d of scratch) rmSync(d, { recursive: true, force: true });
+    }
+  }
+
+  private async runIn(parent: BuildImage, step: RunStep, config: ContainerConfig, { mounts, tmpfs }: { mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
     const id = await this.container(parent, config, {
       Cmd: step.argv, Env: step.env,
       HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} }, Mounts: mounts, Tmpfs: tmpfs },
@@ -172,7 +178,7 @@ class EngineWorker implements Worker {
    * a stage or an image (`from`: its source found by withFromSources). What
    * the classic API cannot carry (secrets, ssh) is refused by name.
    */
-  private async runMounts(specs: string[], from: Map<number, string>): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
+  private async runMounts(specs: string[], from: Map<number, string>, scratch: string[]): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
     const mounts: Record<string, unknown>[] = [], tmpfs: Record<string, string> = {};
     for (const [k, spec] of specs.entries()) {
       const o = mountOptions(spec);
@@ -192,12 +198,21 @@ class EngineWorker implements Worker {
         continue;
       }
       if (type === 'bind') {
-        const source = from.get(k) ?? await withRootDir(this.ctx.dir, (root) => { // inside the context, whatever its links say
+        const rw = o.get('rw') === 'true' || o.get('readwrite') === 'true';
+        const source = from.get(k) ?? await withRootDir(this.ctx.dir, async (root) => { // inside the context, whatever its links say
           const f = root.stat(posix.normalize(`/${o.get('source') ?? o.get('src') ?? '.'}`), true);
           if (!f) throw new NotFound('RUN --mount', `${spec}: ${o.get('source') ?? '.'} is not in the build context`);
-          try { return realpathSync(`/proc/self/fd/${f.fd}`); } finally { closeFd(f.fd); }
+          try {
+            if (!rw) return realpathSync(`/proc/self/fd/${f.fd}`);
+            // what the step writes there is its own (BuildKit discards it): it gets a copy, and the context stays as the client sent it
+            const copy = mkdtempSync(join(this.e.dataRoot, 'trash', 'mount-'));
+            scratch.push(copy);
+            if (f.st.isDirectory()) { await withRootDir(copy, (to) => copyTree(f.fd, to)); return copy; }
+            copyFileSync(`/proc/self/fd/${f.fd}`, join(copy, 'file'));
+            return join(copy, 'file');
+          } finally { closeFd(f.fd); }
         });
-        mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: o.get('rw') !== 'true' && o.get('readwrite') !== 'true' });
+        mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: !rw });
       }
     }
     return { mounts, tmpfs };

@@ -44,7 +44,10 @@ function contextTar(dir: string, dockerfile: string): Readable {
         else if (st.isSymbolicLink()) pack.entry({ ...h, type: 'symlink', linkname: readlinkSync(join(dir, rel)) });
         else if (st.isFile()) {
           await new Promise<void>((res, rej) => {
-            const sink = pack.entry({ ...h, type: 'file', size: st.size }, (e) => (e ? rej(e) : res()));
+            const done = (e?: Error | null) => (e ? rej(e) : res());
+            // a small file is read at once: a read stream's open, reads and close each wait for libuv's threads (0.3 ms a file here)
+            if (st.size <= SMALL) { pack.entry({ ...h, type: 'file', size: st.size }, readFileSync(join(dir, rel)), done); return; }
+            const sink = pack.entry({ ...h, type: 'file', size: st.size }, done);
             createReadStream(join(dir, rel)).on('error', rej).pipe(sink);
           });
         }
@@ -52,7 +55,20 @@ function contextTar(dir: string, dockerfile: string): Readable {
       pack.finalize();
     } catch (e) { pack.destroy(e as Error); }
   })();
-  return Readable.from(pack as AsyncIterable<Buffer>); // a Node stream (tar-stream's is a streamx one)
+  return Readable.from(coalesced(pack as AsyncIterable<Buffer>)); // a Node stream (tar-stream's is a streamx one)
+}
+
+const SMALL = 1 << 20;
+
+/** The tar's pieces (a header, a file, its padding: three for every small file) joined into writes of 256 KiB. */
+async function* coalesced(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  let held: Buffer[] = [], size = 0;
+  for await (const b of parts) {
+    held.push(b);
+    size += b.length;
+    if (size >= 256 << 10) { yield Buffer.concat(held, size); held = []; size = 0; }
+  }
+  if (size) yield Buffer.concat(held, size);
 }
 
 function keyValues(list: string[] | undefined, flag: string): Record<string, string> {
