@@ -48,7 +48,7 @@ function contextTar(dir: string, dockerfile: string): Readable {
             // a small file is read at once: a read stream's open, reads and close each wait for libuv's threads (0.3 ms a file here)
             if (st.size <= SMALL) { pack.entry({ ...h, type: 'file', size: st.size }, readFileSync(join(dir, rel)), done); return; }
             const sink = pack.entry({ ...h, type: 'file', size: st.size }, done);
-            createReadStream(join(dir, rel)).on('error', rej).pipe(sink);
+            createReadStream(join(dir, rel), { highWaterMark: 1 << 20 }).on('error', rej).pipe(sink);
           });
         }
       }
@@ -60,15 +60,21 @@ function contextTar(dir: string, dockerfile: string): Readable {
 
 const SMALL = 1 << 20;
 
-/** The tar's pieces (a header, a file, its padding: three for every small file) joined into writes of 256 KiB. */
+/** The tar's small pieces (a header, a file, its padding: three for every small file) joined into writes of 256 KiB; a large one goes as it is, uncopied. */
 async function* coalesced(parts: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
   let held: Buffer[] = [], size = 0;
+  const flush = () => { const out = held.length === 1 ? held[0]! : Buffer.concat(held, size); held = []; size = 0; return out; };
   for await (const b of parts) {
+    if (b.length >= 64 << 10) {
+      if (size) yield flush();
+      yield b;
+      continue;
+    }
     held.push(b);
     size += b.length;
-    if (size >= 256 << 10) { yield Buffer.concat(held, size); held = []; size = 0; }
+    if (size >= 256 << 10) yield flush();
   }
-  if (size) yield Buffer.concat(held, size);
+  if (size) yield flush();
 }
 
 function keyValues(list: string[] | undefined, flag: string): Record<string, string> {

@@ -4,7 +4,7 @@
 // in that parent by name, with calls that never follow a final symlink, so
 // a name the container swaps for a link while berth works never leads out.
 // Names with ".." are refused; what is already there is replaced.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { fstatSync, futimesSync, fchownSync, fchmodSync, readSync, writeSync, constants as C, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
@@ -49,9 +49,16 @@ type Body = AsyncIterable<unknown> & { resume(): unknown };
 export const contentHashes = new Map<string, string>();
 export const statKey = (st: Stats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
-function remember(fd: number, hash: Hash): void {
+function remember(fd: number, hex: string): void {
   if (contentHashes.size >= 500_000) contentHashes.clear();
-  contentHashes.set(statKey(fstatSync(fd)), hash.digest('hex'));
+  contentHashes.set(statKey(fstatSync(fd)), hex);
+}
+
+/** The sha256 (hex) of what the open file holds, read again from its start. */
+function hashOf(fd: number, size: number): string {
+  const h = createHash('sha256'), b = Buffer.allocUnsafe(1 << 20);
+  for (let pos = 0; pos < size;) { const n = readSync(fd, b, 0, Math.min(b.length, size - pos), pos); if (n <= 0) break; h.update(b.subarray(0, n)); pos += n; }
+  return h.digest('hex');
 }
 
 class Unpacker {
@@ -118,7 +125,7 @@ class Unpacker {
           for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v); // after chown, which clears security.capability
           fchmodSync(fd, mode); // after chown, which clears setuid/setgid
           if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
-          if (hash) remember(fd, hash);
+          if (hash) remember(fd, hash.digest('hex'));
         } finally {
           closeFd(fd);
         }
@@ -176,15 +183,17 @@ class Unpacker {
     try {
       const st = fstatSync(fd);
       if (!st.isFile() || st.nlink !== 1 || st.size !== (h.size ?? -1)) return false;
-      let pos = 0;
-      const had = Buffer.allocUnsafe(1 << 16), hash = createHash('sha256');
+      let pos = 0, differs = false;
+      // a file whose sha256 is known (it was written or checked so, and is unchanged since) is not hashed again when it still matches
+      const prior = contentHashes.get(statKey(st));
+      const had = Buffer.allocUnsafe(1 << 16), hash = prior ? undefined : createHash('sha256');
       for await (const chunk of body) {
         const b = chunk as Buffer;
-        hash.update(b);
+        hash?.update(b);
         for (let off = 0; off < b.length;) {
           const n = Math.min(had.length, b.length - off);
           const got = readSync(fd, had, 0, n, pos);
-          if (got !== n || !had.subarray(0, n).equals(b.subarray(off, off + n))) for (let w = 0; w < n;) w += writeSync(fd, b, off + w, n - w, pos + w);
+          if (got !== n || !had.subarray(0, n).equals(b.subarray(off, off + n))) { differs = true; for (let w = 0; w < n;) w += writeSync(fd, b, off + w, n - w, pos + w); }
           off += n;
           pos += n;
         }
@@ -193,7 +202,7 @@ class Unpacker {
       for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v);
       fchmodSync(fd, (h.mode ?? 0o644) & 0o7777);
       if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
-      remember(fd, hash);
+      remember(fd, hash ? hash.digest('hex') : differs ? hashOf(fd, st.size) : prior!);
       return true;
     } finally {
       closeFd(fd);
