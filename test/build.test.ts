@@ -15,7 +15,7 @@ import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
-import { PrivateBerthd, BERTH as BERTH_CLI } from './helpers/berthd.js';
+import { PrivateBerthd, BERTH as BERTH_CLI, dockerBin } from './helpers/berthd.js';
 import { parseDockerfile, planStages } from '../src/build/index.js';
 
 const BASE = 'berth-test/buildbox:1';
@@ -213,7 +213,7 @@ describe('docker build against berthd (classic builder)', () => {
     assert.equal(cat('/opt/packed/sub/x.txt'), 'x\n');
   });
 
-  test('RUN --mount: a cache kept between builds, a tmpfs, a bind of the context read-only; a secret refused by name; builder prune empties the cache', () => {
+  test('RUN --mount: a cache kept between builds, a tmpfs, a bind of the context read-only; a required secret not sent and ssh named; builder prune empties the cache', () => {
     const m = join(work, 'mounts');
     mkdirSync(join(m, 'files'), { recursive: true });
     writeFileSync(join(m, 'files', 'kept.txt'), 'bound\n');
@@ -234,12 +234,39 @@ describe('docker build against berthd (classic builder)', () => {
     assert.equal(d.docker(['run', '--rm', 'mounts:1', 'ls', '-A', '/scratch']).out, '', 'what the tmpfs held is not in the image');
     assert.equal(d.docker(['run', '--rm', 'mounts:1', 'cat', '/bound.txt']).out, 'bound\nread-only\n');
     assert.equal(d.docker(['run', '--rm', 'mounts:1', 'ls', '/cache']).out, '', 'nor what the cache held');
-    writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=secret,id=token cat /run/secrets/token\n`);
-    assert.match(d.dockerEnv(['build', m], env()).err, /type=secret is not served: the classic build API cannot carry secrets/);
+    // docker's classic API carries no secrets: one required is named (berth build's --secret: the test after)
+    writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=secret,id=token,required=true cat /run/secrets/token\n`);
+    assert.match(d.dockerEnv(['build', m], env()).err, /secret token not provided \(berth build --secret id=token,src=FILE\)/);
+    writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=ssh true\n`);
+    assert.match(d.dockerEnv(['build', m], env()).err, /type=ssh is not served: the classic build API cannot carry an ssh agent/);
     assert.equal(d.docker(['builder', 'prune', '-f']).code, 0);
     writeFileSync(join(m, 'Dockerfile'), `FROM ${BASE}\nRUN --mount=type=cache,target=/cache sh -c "echo run >> /cache/log && wc -l < /cache/log > /count"\n`);
     assert.equal(d.dockerEnv(['build', '--no-cache', '-t', 'mounts:2', m], env()).code, 0);
     assert.equal(d.docker(['run', '--rm', 'mounts:2', 'cat', '/count']).out.trim(), '1', 'builder prune emptied the cache mount');
+  });
+
+  test('berth build --secret: RUN --mount=type=secret reads it (from a file or the environment, at /run/secrets/ID or a target, its mode); it is in no layer, no history, no cache key; a missing file is named', () => {
+    const m = join(work, 'secrets');
+    mkdirSync(m, { recursive: true });
+    writeFileSync(join(work, 'token.txt'), 's3cr3t-value-from-file');
+    writeFileSync(join(m, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      'RUN --mount=type=secret,id=token sh -c "wc -c < /run/secrets/token > /token-len; stat -c %a /run/secrets/token > /token-mode; (echo x > /run/secrets/token) 2>/dev/null || echo read-only > /token-ro"',
+      'RUN --mount=type=secret,id=api,target=/etc/api.key,mode=0440 sh -c "wc -c < /etc/api.key > /api-len; stat -c %a /etc/api.key > /api-mode"',
+      '',
+    ].join('\n'));
+    const r = d.berth(['build', '-t', 'secrets:1', '--secret', `id=token,src=${join(work, 'token.txt')}`, '--secret', 'id=api,env=BERTH_TEST_API_KEY', m], '', 60000, { ...process.env, BERTH_TEST_API_KEY: 'env-secret-1234' });
+    assert.equal(r.code, 0, r.out + r.err);
+    const run = (cmd: string) => d.docker(['run', '--rm', 'secrets:1', 'sh', '-c', cmd]).out;
+    assert.equal(run('cat /token-len /token-mode /token-ro /api-len /api-mode'), '22\n400\nread-only\n15\n440\n');
+    assert.equal(run('ls -A /run; ls /etc/api.key 2>&1 | grep -c "No such"'), '1\n', 'the mountpoints it made are gone');
+    const saved = spawnSync(dockerBin, ['save', 'secrets:1'], { env: d.env(), maxBuffer: 1 << 28 }).stdout as Buffer;
+    assert.ok(saved.length > 0 && !saved.includes('s3cr3t-value') && !saved.includes('env-secret-1234'), 'no value in the saved image');
+    const cached = d.berth(['build', '-t', 'secrets:1', '--secret', 'id=token,src=' + join(work, 'token.txt'), '--secret', 'id=api,env=BERTH_TEST_API_KEY', m], '', 60000, { ...process.env, BERTH_TEST_API_KEY: 'another value' });
+    assert.equal((cached.out.match(/Using cache/g) ?? []).length, 2, 'a secret\'s value is no part of a step\'s key (as BuildKit)');
+    const missing = d.berth(['build', '--secret', 'id=token,src=/nonexistent/token', m]);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /--secret: token: cannot read \/nonexistent\/token: ENOENT/);
   });
 
   test('RUN --mount=type=bind from a stage and from an image: the source read there, read-only, and not in the layer', () => {

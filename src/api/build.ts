@@ -54,6 +54,16 @@ async function contextStream(body: Readable): Promise<Readable> {
   return head && head[0] === 0x1f && head[1] === 0x8b ? out.pipe(createGunzip()) : out;
 }
 
+/** berth build's secrets (its own header: docker's classic API has none), id to value; a malformed one is refused by name. */
+function secretsOf(req: Request): Map<string, Buffer> {
+  const h = req.headers['x-berth-build-secrets'];
+  if (typeof h !== 'string') return new Map();
+  let m: unknown;
+  try { m = JSON.parse(Buffer.from(h, 'base64').toString('utf8')); } catch { throw new InvalidInput('X-Berth-Build-Secrets', 'is not base64 of a JSON object'); }
+  if (!m || typeof m !== 'object' || Array.isArray(m) || Object.entries(m).some(([k, v]) => typeof v !== 'string' || !/^[\w.-]+$/.test(k))) throw new InvalidInput('X-Berth-Build-Secrets', 'must map secret ids to base64 values');
+  return new Map(Object.entries(m as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+}
+
 /** Contexts being unpacked or built from, by key: a second build of the same key takes a directory of its own. */
 const inUse = new Set<string>();
 
@@ -121,6 +131,7 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
     const gone = new AbortController();
     res.on('close', () => { if (!res.writableFinished) gone.abort(); });
     const file = req.query.get('dockerfile') || 'Dockerfile';
+    const secrets = secretsOf(req);
     const { dir, done } = contextDir(e.dataRoot, tags, file);
     try {
       const context = await contextStream(req.body());
@@ -135,7 +146,7 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
         pull: ['1', 'true'].includes(req.query.get('pull') ?? ''), network: req.query.get('networkmode') || 'default', signal: gone.signal,
         buildArgs: new Map(Object.entries(args).filter((a): a is [string, string] => a[1] !== null)),
         labels: Object.fromEntries(Object.entries(jsonMap(req, 'labels')).map(([k, v]) => [k, v ?? ''])),
-      }, { dir, ignored: (rel) => rel !== '' && ignored(rel) }, {
+      }, { dir, ignored: (rel) => rel !== '' && ignored(rel), secrets }, {
         pull: async (ref, tell) => {
           tell(`Pulling ${ref}\n`);
           await pull(store(), ref, { ...registryOpts() });

@@ -208,8 +208,12 @@ function finish(res: ServerResponse, hijacked: { stream: Duplex; contentType: st
   sendJson(res, statusOf(outcome.e), { message });
 }
 
+/** All of a request's headers together. */
+const MAX_HEADERS = 8 << 20;
+
 export function apiServer(router: Router, serverVersion: string, own?: UpgradeHandler): Server {
-  const server = createServer((raw, res) => {
+  // large enough for berth build's secrets (a header of their own; up to 500 KiB each)
+  const server = createServer({ maxHeaderSize: MAX_HEADERS }, (raw, res) => {
     const { url, path, hit, refused } = route(router, raw);
     if (refused) { sendJson(res, 400, { message: refused }); return; }
     res.setHeader('Api-Version', API_VERSION);

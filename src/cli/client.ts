@@ -121,8 +121,8 @@ export class ApiClient {
   }
 
   /** Streams `body` (a tar) as the request's body and gives the streamed answer; a 4xx/5xx becomes a DaemonError. */
-  async uploadStream(method: string, path: string, body: Readable): Promise<Response> {
-    const { res } = await this.send(method, path, { 'content-type': 'application/x-tar' }, body);
+  async uploadStream(method: string, path: string, body: Readable, headers: Record<string, string> = {}): Promise<Response> {
+    const { res } = await this.send(method, path, { 'content-type': 'application/x-tar', ...headers }, body);
     if (res.statusCode >= 400) throw await daemonError(res);
     return res;
   }

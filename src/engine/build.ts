@@ -5,7 +5,7 @@
 // step makes an image with no layer. Images a build makes record their
 // parent; the untagged ones with children are its intermediate images.
 // The cache maps a step's key to its image, in one file written atomically.
-import { chownSync, closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
@@ -13,6 +13,7 @@ import { PassThrough } from 'node:stream';
 import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
 import { closeFd, copyTree, deriveImage, withRootDir, writeTar, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { fsx } from '../util/fsx.js';
 import { InvalidInput, NotFound } from '../util/check.js';
 import { contentDigest, copyItems, matchSources, sourceEntries, type CopyEntry, type Ignored } from './build-copy.js';
 import type { Engine } from './containers.js';
@@ -22,6 +23,8 @@ export interface BuildContext {
   /** the unpacked context on the host (its files are the client's: held by fd, never followed out) */
   dir: string;
   ignored: Ignored;
+  /** berth build's --secret values, by id (never written to disk but to the exec root's tmpfs, never in a layer or a cache key) */
+  secrets?: Map<string, Buffer>;
 }
 
 export interface BuildHooks {
@@ -147,7 +150,7 @@ class EngineWorker implements Worker {
     }
   }
 
-  private async runIn(parent: BuildImage, step: RunStep, config: ContainerConfig, { mounts, tmpfs }: { mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
+  private async runIn(parent: BuildImage, step: RunStep, config: ContainerConfig, { mounts, tmpfs, secrets }: { mounts: Record<string, unknown>[]; tmpfs: Record<string, string>; secrets: string[] }, say: (line: string) => void, output: (b: Buffer, stderr: boolean) => void, signal?: AbortSignal): Promise<BuildImage> {
     const id = await this.container(parent, config, {
       Cmd: step.argv, Env: step.env,
       HostConfig: { NetworkMode: step.network === 'default' ? 'bridge' : step.network, LogConfig: { Type: 'json-file', Config: {} }, Mounts: mounts, Tmpfs: tmpfs },
@@ -156,6 +159,7 @@ class EngineWorker implements Worker {
     const stop = () => { this.e.kill(id).catch(() => {}); }; // the client went away: the step's process goes now
     signal?.addEventListener('abort', stop, { once: true });
     try {
+      const made = secrets.length ? await this.e.withFiles(id, (root) => secrets.flatMap((t) => missingPaths(root, t))) : [];
       await this.e.start(id);
       if (signal?.aborted) stop();
       const r = this.e.get(id);
@@ -163,6 +167,7 @@ class EngineWorker implements Worker {
       const done = await this.e.wait(id);
       if (signal?.aborted) throw new BuildError('the build was cancelled: its client went away, or another stage failed');
       if (done.State.ExitCode !== 0) throw new BuildError(`The command '${step.argv.join(' ')}' returned a non-zero code: ${done.State.ExitCode}`, done.State.ExitCode);
+      if (made.length) await this.e.withFiles(id, (root) => dropMountpoints(root, made));
       const imageId = await this.e.commit(id, { pause: false, build: { config: this.commitConfig(config), createdBy: step.createdBy, epoch: this.epoch } });
       return this.image(this.store.resolve(imageId));
     } finally {
@@ -178,12 +183,17 @@ class EngineWorker implements Worker {
    * a stage or an image (`from`: its source found by withFromSources). What
    * the classic API cannot carry (secrets, ssh) is refused by name.
    */
-  private async runMounts(specs: string[], from: Map<number, string>, scratch: string[]): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string> }> {
-    const mounts: Record<string, unknown>[] = [], tmpfs: Record<string, string> = {};
+  private async runMounts(specs: string[], from: Map<number, string>, scratch: string[]): Promise<{ mounts: Record<string, unknown>[]; tmpfs: Record<string, string>; secrets: string[] }> {
+    const mounts: Record<string, unknown>[] = [], tmpfs: Record<string, string> = {}, secrets: string[] = [];
     for (const [k, spec] of specs.entries()) {
       const o = mountOptions(spec);
       const type = o.get('type') ?? 'bind';
-      if (!['cache', 'tmpfs', 'bind'].includes(type)) throw new InvalidInput('RUN --mount', `${spec}: type=${type} is not served: ${type === 'secret' || type === 'ssh' ? 'the classic build API cannot carry secrets or an ssh agent' : 'berth serves cache, tmpfs and bind'}`);
+      if (!['cache', 'tmpfs', 'bind', 'secret'].includes(type)) throw new InvalidInput('RUN --mount', `${spec}: type=${type} is not served: ${type === 'ssh' ? 'the classic build API cannot carry an ssh agent' : 'berth serves cache, tmpfs, bind and secret'}`);
+      if (type === 'secret') {
+        const m = this.secretMount(spec, o, scratch);
+        if (m) { mounts.push(m); secrets.push(m.Target); }
+        continue;
+      }
       const target = o.get('target') ?? o.get('dst') ?? o.get('destination');
       if (!target?.startsWith('/')) throw new InvalidInput('RUN --mount', `${spec}: target must be an absolute path`);
       const ro = o.get('ro') === 'true' || o.get('readonly') === 'true';
@@ -215,7 +225,32 @@ class EngineWorker implements Worker {
         mounts.push({ Type: 'bind', Source: source, Target: target, ReadOnly: !rw });
       }
     }
-    return { mounts, tmpfs };
+    return { mounts, tmpfs, secrets };
+  }
+
+  /**
+   * type=secret: the value berth build sent (--secret id=...), as a
+   * read-only file at target (/run/secrets/ID by default), written to a
+   * directory of the exec root (a tmpfs) that goes after the step. A
+   * secret not sent is no mount, unless required=true.
+   */
+  private secretMount(spec: string, o: Map<string, string>, scratch: string[]): { Type: string; Source: string; Target: string; ReadOnly: boolean } | undefined {
+    const target = o.get('target') ?? o.get('dst') ?? o.get('destination') ?? `/run/secrets/${o.get('id') ?? ''}`;
+    const id = o.get('id') ?? posix.basename(target);
+    if (!id || !target.startsWith('/')) throw new InvalidInput('RUN --mount', `${spec}: a secret needs id= or an absolute target`);
+    const value = this.ctx.secrets?.get(id);
+    if (!value) {
+      if (o.get('required') === 'true') throw new NotFound('RUN --mount', `${spec}: secret ${id} not provided (berth build --secret id=${id},src=FILE)`);
+      return undefined;
+    }
+    mkdirSync(join(this.e.execRoot, 'build-secrets'), { recursive: true, mode: 0o700 });
+    const dir = mkdtempSync(join(this.e.execRoot, 'build-secrets', 's-'));
+    scratch.push(dir);
+    const file = join(dir, 'secret');
+    writeFileSync(file, value, { mode: 0o400 });
+    chownSync(file, Number(o.get('uid') ?? 0), Number(o.get('gid') ?? 0));
+    if (o.has('mode')) chmodSync(file, parseInt(o.get('mode')!, 8));
+    return { Type: 'bind', Source: file, Target: target, ReadOnly: true };
   }
 
   async workdir(parent: BuildImage, dir: string, config: ContainerConfig, createdBy: string): Promise<BuildImage> {
@@ -343,6 +378,32 @@ async function download(url: string, to: string, checksum?: string): Promise<voi
   writeFileSync(to, body, { mode: 0o600 });
   const modified = Date.parse(res.headers.get('last-modified') ?? '');
   if (!Number.isNaN(modified)) utimesSync(to, modified / 1000, modified / 1000);
+}
+
+/** `path` and the ancestors of it that the tree does not have (a mount will make them), deepest first. */
+function missingPaths(root: RootDir, path: string): string[] {
+  const out: string[] = [];
+  for (let p = posix.normalize(path); p !== '/'; p = posix.dirname(p)) {
+    const f = root.stat(p, false);
+    if (f) { closeFd(f.fd); break; }
+    out.push(p);
+  }
+  return out;
+}
+
+/** Takes out what a secret's mount made (its file, and its directories when nothing else went in them): the image keeps no trace of it. */
+function dropMountpoints(root: RootDir, made: string[]): void {
+  for (const p of made) {
+    const parent = root.resolve(posix.dirname(p), true);
+    try {
+      const f = root.stat(p, false);
+      if (!f) continue;
+      const isDir = f.st.isDirectory();
+      closeFd(f.fd);
+      if (!isDir) fsx().unlinkat(parent, posix.basename(p), false);
+      else try { fsx().unlinkat(parent, posix.basename(p), true); } catch { /* the step put something there: kept */ }
+    } finally { closeFd(parent); }
+  }
 }
 
 /** Whether a context file is a tar archive ADD unpacks: a plain tar ('ustar' at 257) or a gzipped one. */

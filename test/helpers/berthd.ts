@@ -78,8 +78,8 @@ export class PrivateBerthd {
     return { out: r.stdout, err: r.stderr, code: r.status };
   }
 
-  berth(args: string[], input = '', timeout = 60000): Run {
-    const r = spawnSync(BERTH, ['--data-root', this.dataRoot, '-H', `unix://${this.sock}`, ...args], { encoding: 'utf8', input, timeout, maxBuffer: 1 << 28 });
+  berth(args: string[], input = '', timeout = 60000, env?: NodeJS.ProcessEnv): Run {
+    const r = spawnSync(BERTH, ['--data-root', this.dataRoot, '-H', `unix://${this.sock}`, ...args], { encoding: 'utf8', input, timeout, maxBuffer: 1 << 28, env });
     return { out: r.stdout, err: r.stderr, code: r.status };
   }
 

@@ -12,7 +12,7 @@ import { ignoredBy } from '../../util/dockerignore.js';
 import { jsonLines, type ApiClient } from '../client.js';
 import { collect } from './shared.js';
 
-interface BuildOptions { tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
+interface BuildOptions { secret?: string[]; tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
 
 /** The context's files in tar order, each directory before what is in it; ignored paths left out (the Dockerfile and .dockerignore always in). */
 function* contextPaths(dir: string, ignored: (rel: string) => boolean, keep: Set<string>, rel = ''): Generator<string> {
@@ -126,6 +126,7 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--network <mode>', 'the network RUN steps use (default, none, host)')
     .option('--progress <mode>', 'auto (a line per step on a terminal), plain or tty', 'auto')
+    .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret RUN --mount=type=secret reads (repeatable); never in the image or the cache', collect)
     .action(async (context: string, o: BuildOptions) => {
       let dockerfile: string, body: Readable;
       if (context === '-') { // stdin: a context tar (gzipped or not), or a Dockerfile alone (an empty context), as docker build - takes it
@@ -153,7 +154,8 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.pull) q.set('pull', '1');
       if (o.quiet) q.set('q', '1');
       if (o.network) q.set('networkmode', o.network);
-      const res = await api().uploadStream('POST', `/build?${q}`, body);
+      const secrets: Record<string, string> = o.secret?.length ? { [SECRETS_HEADER]: Buffer.from(JSON.stringify(readSecrets(o.secret))).toString('base64') } : {};
+      const res = await api().uploadStream('POST', `/build?${q}`, body, secrets);
       const shown = new Progress(o.progress === 'tty' || (o.progress !== 'plain' && !!process.stdout.isTTY), !!o.quiet);
       let id = '';
       for await (const m of jsonLines<{ stream?: string; aux?: { ID?: string }; error?: string; errorDetail?: { code?: number } }>(res)) {
@@ -166,6 +168,30 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.iidfile) writeFileSync(o.iidfile, id);
     });
 }
+
+/** What berth build's --secret names, as docker buildx takes them (id=, src= or source=, env=), read here: id to base64. */
+function readSecrets(specs: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const spec of specs) {
+    const f = new Map(spec.split(',').map((kv): [string, string] => { const eq = kv.indexOf('='); return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]; }));
+    const id = f.get('id');
+    if (!id || !/^[\w.-]+$/.test(id)) throw new InvalidInput('--secret', `${spec}: needs id=NAME (letters, digits, . _ -)`);
+    const src = f.get('src') ?? f.get('source'), env = f.get('env') ?? (src ? undefined : id);
+    let value: Buffer;
+    if (src) {
+      try { value = readFileSync(resolve(src)); } catch (e) { throw new InvalidInput('--secret', `${id}: cannot read ${src}: ${(e as NodeJS.ErrnoException).code}`); }
+    } else if (env && process.env[env] !== undefined) value = Buffer.from(process.env[env]!);
+    else throw new InvalidInput('--secret', `${id}: give src=FILE, or env=VAR with VAR set`);
+    if (value.length > SECRET_MAX) throw new InvalidInput('--secret', `${id}: ${value.length} bytes, more than a secret may have (${SECRET_MAX})`);
+    out[id] = value.toString('base64');
+  }
+  return out;
+}
+
+/** How berth build hands its secrets to berthd (docker's classic API has no way): a header, read only by berthd's POST /build. */
+const SECRETS_HEADER = 'x-berth-build-secrets';
+/** BuildKit's limit for one secret */
+const SECRET_MAX = 500 * 1024;
 
 async function readAll(r: NodeJS.ReadableStream): Promise<Buffer> {
   const parts: Buffer[] = [];
