@@ -1,17 +1,10 @@
 // Output formats the CLI verbs share.
 import { goDurationNs } from '../util/duration.js';
+import { executeTemplate } from './template.js';
 
-/** The small part of Go templates people use with --format: {{.A.B}} and {{json .A}}. */
+/** A Go template as docker's --format applies it (template.ts). */
 export function formatGo(tpl: string, v: unknown): string {
-  return tpl.replace(/\{\{\s*(json\s+)?\.([\w.]*)\s*\}\}/g, (_, json: string | undefined, path: string) => {
-    let x: unknown = v;
-    // docker's templates name Go fields (.ID, .Status); the JSON keys may differ in case (id, status)
-    for (const k of path.split('.').filter(Boolean)) {
-      const o = x as Record<string, unknown> | undefined;
-      x = o?.[k] ?? (o && typeof o === 'object' ? o[Object.keys(o).find((key) => key.toLowerCase() === k.toLowerCase()) ?? k] : undefined);
-    }
-    return json ? JSON.stringify(x) : x === undefined || x === null ? '<no value>' : typeof x === 'object' ? JSON.stringify(x) : String(x);
-  });
+  return executeTemplate(tpl, v);
 }
 
 /**
