@@ -194,7 +194,7 @@ class EngineWorker implements Worker {
         if (m) { mounts.push(m); secrets.push(m.Target); }
         continue;
       }
-      const target = o.get('target') ?? o.get('dst') ?? o.get('destination');
+      const target = mountTarget(o);
       if (!target?.startsWith('/')) throw new InvalidInput('RUN --mount', `${spec}: target must be an absolute path`);
       const ro = o.get('ro') === 'true' || o.get('readonly') === 'true';
       if (type === 'tmpfs') { tmpfs[target] = o.has('size') ? `size=${o.get('size')}` : ''; continue; }
@@ -235,7 +235,7 @@ class EngineWorker implements Worker {
    * secret not sent is no mount, unless required=true.
    */
   private secretMount(spec: string, o: Map<string, string>, scratch: string[]): { Type: string; Source: string; Target: string; ReadOnly: boolean } | undefined {
-    const target = o.get('target') ?? o.get('dst') ?? o.get('destination') ?? `/run/secrets/${o.get('id') ?? ''}`;
+    const target = mountTarget(o) ?? `/run/secrets/${o.get('id') ?? ''}`;
     const id = o.get('id') ?? posix.basename(target);
     if (!id || !target.startsWith('/')) throw new InvalidInput('RUN --mount', `${spec}: a secret needs id= or an absolute target`);
     const value = this.ctx.secrets?.get(id);
@@ -352,6 +352,9 @@ class EngineWorker implements Worker {
 function mountOptions(spec: string): Map<string, string> {
   return new Map(spec.split(',').map((kv): [string, string] => { const i = kv.indexOf('='); return i < 0 ? [kv, 'true'] : [kv.slice(0, i), kv.slice(i + 1)]; }));
 }
+
+/** A --mount's target, by any of its names. */
+const mountTarget = (o: Map<string, string>): string | undefined => o.get('target') ?? o.get('dst') ?? o.get('destination');
 
 /** A COPY's sources in the tree it reads: a heredoc's (<<NAME) is its file there, and a URL's its file name. */
 const sourcesOf = (step: CopyStep, from: CopySource) => (from.kind === 'inline' ? step.sources.map((x) => posix.basename(x.replace(/^<</, ''))) : from.kind === 'url' ? from.urls.map(urlName) : step.sources);

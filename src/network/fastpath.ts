@@ -27,14 +27,14 @@ type Insn = [code: number, dst: number, src: number, off: number, imm: number];
 
 /** The program for the map whose fd is `mapFd`: redirect to map[dst MAC], or pass. */
 export function fastPathProgram(mapFd: number): Buffer {
-  const PASS = 'pass';
+  const PASS = 'pass', TO_PASS = -1; // a jump to PASS, its offset set below
   const p: (Insn | typeof PASS)[] = [
     [0xbf, R6, R1, 0, 0], // r6 = skb
     [0x61, R2, R6, DATA, 0],
     [0x61, R3, R6, DATA_END, 0],
     [0xbf, R4, R2, 0, 0],
     [0x07, R4, 0, 0, 6],
-    [0x2d, R4, R3, -1, 0], // no whole destination MAC: pass
+    [0x2d, R4, R3, TO_PASS, 0], // no whole destination MAC: pass
     [0x61, R5, R2, 0, 0], // the key: the 6 bytes of the destination MAC, then 2 zero bytes
     [0x63, R10, R5, -8, 0],
     [0x69, R5, R2, 4, 0],
@@ -45,7 +45,7 @@ export function fastPathProgram(mapFd: number): Buffer {
     [0xbf, R2, R10, 0, 0],
     [0x07, R2, 0, 0, -8],
     [0x85, 0, 0, 0, MAP_LOOKUP_ELEM],
-    [0x15, R0, 0, -1, 0], // not one of the network's: pass
+    [0x15, R0, 0, TO_PASS, 0], // not one of the network's: pass
     [0x61, R1, R0, 0, 0],
     [0xb7, R2, 0, 0, 0],
     [0x85, 0, 0, 0, REDIRECT_PEER],
@@ -55,7 +55,7 @@ export function fastPathProgram(mapFd: number): Buffer {
     [0x95, 0, 0, 0, 0],
   ];
   const pass = p.indexOf(PASS);
-  const insns = p.filter((x): x is Insn => x !== PASS).map((x, i) => (x[3] === -1 && (x[0] === 0x2d || x[0] === 0x15) ? [x[0], x[1], x[2], pass - i - 1, x[4]] as Insn : x));
+  const insns = p.filter((x): x is Insn => x !== PASS).map((x, i) => (x[3] === TO_PASS && (x[0] === 0x2d || x[0] === 0x15) ? [x[0], x[1], x[2], pass - i - 1, x[4]] as Insn : x));
   const buf = Buffer.alloc(insns.length * 8);
   insns.forEach(([code, dst, src, off, imm], i) => {
     buf.writeUInt8(code, i * 8);

@@ -10,7 +10,7 @@ import tarStream from 'tar-stream';
 import { InvalidInput } from '../../util/check.js';
 import { ignoredBy } from '../../util/dockerignore.js';
 import { jsonLines, type ApiClient } from '../client.js';
-import { collect } from './shared.js';
+import { collect, keyValues as fieldsOf } from './shared.js';
 
 interface BuildOptions { secret?: string[]; tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
 
@@ -173,10 +173,10 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
 function readSecrets(specs: string[]): Record<string, string> {
   const out: Record<string, string> = {};
   for (const spec of specs) {
-    const f = new Map(spec.split(',').map((kv): [string, string] => { const eq = kv.indexOf('='); return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]; }));
-    const id = f.get('id');
+    const f = fieldsOf(spec.split(','));
+    const id = f.id;
     if (!id || !/^[\w.-]+$/.test(id)) throw new InvalidInput('--secret', `${spec}: needs id=NAME (letters, digits, . _ -)`);
-    const src = f.get('src') ?? f.get('source'), env = f.get('env') ?? (src ? undefined : id);
+    const src = f.src ?? f.source, env = f.env ?? (src ? undefined : id);
     let value: Buffer;
     if (src) {
       try { value = readFileSync(resolve(src)); } catch (e) { throw new InvalidInput('--secret', `${id}: cannot read ${src}: ${(e as NodeJS.ErrnoException).code}`); }

@@ -61,6 +61,14 @@ function hashOf(fd: number, size: number): string {
   return h.digest('hex');
 }
 
+/** A regular file's owner, xattrs, mode and time, as its header gives them, in the order that keeps each. */
+function fileMeta(fd: number, h: tar.Header): void {
+  fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+  for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v); // after chown, which clears security.capability
+  fchmodSync(fd, (h.mode ?? 0o644) & 0o7777); // after chown, which clears setuid/setgid
+  if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
+}
+
 class Unpacker {
   /** Directories whose times are set last (their content changes them): the path inside the root, the time. */
   private dirTimes: [string, Date][] = [];
@@ -121,10 +129,7 @@ class Unpacker {
             hash?.update(b);
             for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
           }
-          fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
-          for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v); // after chown, which clears security.capability
-          fchmodSync(fd, mode); // after chown, which clears setuid/setgid
-          if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
+          fileMeta(fd, h);
           if (hash) remember(fd, hash.digest('hex'));
         } finally {
           closeFd(fd);
@@ -198,10 +203,7 @@ class Unpacker {
           pos += n;
         }
       }
-      fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
-      for (const [k, v] of headerXattrs(h)) fsx().setxattrFd(fd, k, v);
-      fchmodSync(fd, (h.mode ?? 0o644) & 0o7777);
-      if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
+      fileMeta(fd, h);
       remember(fd, hash ? hash.digest('hex') : differs ? hashOf(fd, st.size) : prior!);
       return true;
     } finally {
