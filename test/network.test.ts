@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { get } from 'node:http';
 import { join } from 'node:path';
@@ -22,6 +22,21 @@ import { proxyPlan } from '../src/network/proxy.js';
 import { formatIp, formatSubnet, parseIp, parseSubnet, pickSubnet, hostHasIpv6, hostRoutes, hostRoutes6, ulaSubnet } from '../src/network/ipam.js';
 import type { NetworkRecord } from '../src/network/index.js';
 import { NetworkFiles } from '../src/network/records.js';
+import { FAST_PATH_PROG, fastPathProgram } from '../src/network/fastpath.js';
+import { fsx } from '../src/util/fsx.js';
+
+/** Whether this kernel takes the fast path's program at a link's ingress (tcx, bpf_redirect_peer): tried on a veth pair of the test's own. */
+function fastPathHere(): boolean {
+  const dev = `bfp${process.pid % 1e6}`;
+  if (spawnSync('ip', ['link', 'add', dev, 'type', 'veth', 'peer', 'name', `${dev}p`]).status !== 0) return false;
+  try {
+    const map = fsx().netBpf('map', 'berth_probe');
+    try {
+      const prog = fsx().netBpf('load', FAST_PATH_PROG, fastPathProgram(map));
+      try { fsx().netBpf('attach', dev, prog, FAST_PATH_PROG); return true; } finally { closeSync(prog); }
+    } finally { closeSync(map); }
+  } catch { return false; } finally { spawnSync('ip', ['link', 'del', dev]); }
+}
 
 const IMG = 'berth-test/netbox:1';
 const require = createRequire(import.meta.url);
@@ -336,7 +351,12 @@ describe('networks through the docker CLI', () => {
     const seen = () => Number(/packets (\d+)/.exec(spawnSync('nft', ['list', 'chain', 'inet', table, 'seen'], { encoding: 'utf8' }).stdout)?.[1] ?? -1);
     assert.equal(getFrom('fb', '10.232.0.10'), 'fa\n');
     assert.equal(getFrom('fa', '10.232.0.11'), 'fb\n');
-    assert.equal(seen(), 0, 'container to container went past the host\'s hooks');
+    // a kernel without tcx or bpf_redirect_peer: berthd says so and the bridge carries it, through the hooks, as docker's does
+    const fast = fastPathHere();
+    if (!fast) t.diagnostic('this kernel cannot attach the fast path (tcx, bpf_redirect_peer): the bridge carries traffic between containers');
+    const brNetfilter = (() => { try { return readFileSync('/proc/sys/net/bridge/bridge-nf-call-iptables', 'utf8').trim() === '1'; } catch { return false; } })();
+    if (fast) assert.equal(seen(), 0, 'container to container went past the host\'s hooks');
+    else if (brNetfilter) assert.ok(seen() > 0, 'without the fast path, br_netfilter passes bridged frames to the hooks');
     // fa goes; its address (and so its MAC) is taken again: frames to it reach fc, not fa's gone veth
     assert.equal(d.docker(['rm', '-f', 'fa']).code, 0);
     web('fc', ['--network', 'fast', '--ip', '10.232.0.10']);
@@ -344,7 +364,7 @@ describe('networks through the docker CLI', () => {
     await d.crash();
     await d.start();
     assert.equal(getFrom('fb', '10.232.0.10'), 'fc\n');
-    assert.equal(seen(), 0);
+    if (fast) assert.equal(seen(), 0);
     // another network's container is still refused (by the host's isolation rules)
     web('fd');
     assert.equal(getFrom('fb', ipOf('fd')), '');
