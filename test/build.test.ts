@@ -7,7 +7,7 @@ import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { request } from 'node:http';
@@ -17,6 +17,7 @@ import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, BERTH as BERTH_CLI, dockerBin } from './helpers/berthd.js';
 import { parseDockerfile, planStages } from '../src/build/index.js';
+import { isOpaque } from '../src/image/layer/overlay-format.js';
 
 const BASE = 'berth-test/buildbox:1';
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-build-`));
@@ -169,6 +170,103 @@ describe('docker build against berthd (classic builder)', () => {
     assert.match(df, /source\.local/, 'system df counts the kept context');
     assert.equal(d.docker(['builder', 'prune', '-f']).code, 0);
     assert.deepEqual(readdirSync(kept), []);
+  });
+
+  test('berth build sends only what changed: berthd asks for the paths whose signature differs from what its kept context was made from; deletions need no bytes; an unknown or stale list is refused (409) and a bad one named (400); a damaged kept context makes berth build send it whole', async () => {
+    const c = join(work, 'delta-ctx');
+    mkdirSync(join(c, 'sub'), { recursive: true });
+    writeFileSync(join(c, 'a.txt'), 'one\n');
+    writeFileSync(join(c, 'sub', 'b.txt'), 'bee\n');
+    writeFileSync(join(c, 'Dockerfile'), `FROM ${BASE}\nCOPY . /c\nCMD ["sh", "-c", "cd /c && find . -type f | sort && cat a.txt"]\n`);
+    const q = 't=delta%3A1&dockerfile=Dockerfile';
+    const ask = async (list: [string, string][]) => {
+      const r = await d.api('POST', `/berth/build-context?${q}`, JSON.stringify({ entries: list }), { 'content-type': 'application/json' });
+      assert.equal(r.status, 200, r.text);
+      return r.json as { token: string; want: string[] };
+    };
+    // the tar of just these paths of the context (directories without what they hold)
+    const partial = (paths: string[]) => (paths.length ? spawnSync('tar', ['-C', c, '--no-recursion', '-cf', '-', ...paths], { maxBuffer: 1 << 24 }).stdout : Buffer.alloc(1024));
+    const build = (token: string, paths: string[]) => d.api('POST', `/build?${q}&q=1`, partial(paths), { 'content-type': 'application/x-tar', 'x-berth-context': token });
+    const run = () => d.docker(['run', '--rm', 'delta:1']).out;
+    const list: [string, string][] = [['Dockerfile', 'f1'], ['a.txt', 'a1'], ['sub', 'd1'], ['sub/b.txt', 'b1']];
+    let asked = await ask(list);
+    assert.deepEqual(asked.want.sort(), ['Dockerfile', 'a.txt', 'sub', 'sub/b.txt'], 'nothing kept yet: all of it');
+    assert.equal((await build(asked.token, asked.want)).status, 200);
+    assert.equal(run(), './Dockerfile\n./a.txt\n./sub/b.txt\none\n');
+    writeFileSync(join(c, 'a.txt'), 'two\n');
+    asked = await ask([['Dockerfile', 'f1'], ['a.txt', 'a2'], ['sub', 'd1'], ['sub/b.txt', 'b1']]);
+    assert.deepEqual(asked.want, ['a.txt'], 'only the changed path');
+    assert.equal((await build(asked.token, ['sub', 'a.txt'])).status, 200);
+    assert.equal(run(), './Dockerfile\n./a.txt\n./sub/b.txt\ntwo\n', 'the rest came from the kept context');
+    asked = await ask([['Dockerfile', 'f1'], ['a.txt', 'a2'], ['sub', 'd2']]);
+    assert.deepEqual(asked.want, ['sub']);
+    assert.equal((await build(asked.token, ['sub'])).status, 200);
+    assert.equal(run(), './Dockerfile\n./a.txt\ntwo\n', 'what the list left out is gone');
+    // refusals: a token berthd never gave, a list made before the kept context changed, a malformed list
+    const unknown = await build('0'.repeat(32), ['sub']);
+    assert.equal(unknown.status, 409);
+    assert.match(unknown.text, /no such context list.*send the context whole/);
+    const stale = await ask([['Dockerfile', 'f1'], ['a.txt', 'a2'], ['sub', 'd2']]);
+    const fresh = await ask([['Dockerfile', 'f1'], ['a.txt', 'a2'], ['sub', 'd2']]);
+    assert.equal((await build(fresh.token, [])).status, 200);
+    const late = await build(stale.token, []);
+    assert.equal(late.status, 409);
+    assert.match(late.text, /changed since its list was asked for/);
+    for (const bad of ['{"entries": [["/abs", "x"]]}', '{"entries": "no"}', '[]']) {
+      const r = await d.api('POST', `/berth/build-context?${q}`, bad, { 'content-type': 'application/json' });
+      assert.equal(r.status, 400, bad);
+      assert.match(r.text, /entries/);
+    }
+    // berth build itself: a change, then a kept file lost behind berthd's back (berthd finds it missing: 409, and the CLI sends all)
+    writeFileSync(join(c, 'sub', 'b.txt'), 'back\n');
+    const cli = () => { const b = d.berth(['build', '-q', '-t', 'delta:1', c]); assert.equal(b.code, 0, b.err); return run(); };
+    assert.equal(cli(), './Dockerfile\n./a.txt\n./sub/b.txt\ntwo\n');
+    writeFileSync(join(c, 'a.txt'), 'three\n');
+    assert.equal(cli(), './Dockerfile\n./a.txt\n./sub/b.txt\nthree\n');
+    const keptDir = readdirSync(join(d.dataRoot, 'build-contexts')).map((k) => join(d.dataRoot, 'build-contexts', k)).find((k) => readdirSync(k).includes('a.txt') && readdirSync(k).includes('sub'))!;
+    rmSync(join(keptDir, 'sub', 'b.txt'));
+    assert.equal(cli(), './Dockerfile\n./a.txt\n./sub/b.txt\nthree\n', 'sent whole after berthd found its copy short');
+  });
+
+  test('a step\'s container becomes its layer without a second unpack: each layer\'s snapshot holds exactly what its blob holds (files, whiteouts, an opaque directory), without the runtime\'s mount points', async () => {
+    const c = join(work, 'adopt-ctx');
+    mkdirSync(c, { recursive: true });
+    writeFileSync(join(c, 'greet.txt'), 'hi\n');
+    writeFileSync(join(c, 'Dockerfile'), [
+      `FROM ${BASE}`,
+      'RUN mkdir -p /d/sub /gone && echo x > /d/sub/f && echo y > /new && ln -s new /link && touch /gone/a',
+      'RUN rm -rf /d /gone/a /new && mkdir /d && echo z > /d/only && chmod 0750 /d',
+      'COPY greet.txt /d/',
+      '',
+    ].join('\n'));
+    const b = d.berth(['build', '-q', '-t', 'adopt:1', c]);
+    assert.equal(b.code, 0, b.err);
+    assert.equal(d.docker(['run', '--rm', 'adopt:1', 'sh', '-c', 'ls -a /d; test -e /new || echo no-new; readlink /link; ls -a /gone']).out, '.\n..\ngreet.txt\nonly\nno-new\nnew\n.\n..\n');
+    // the image as docker save gives it, and each layer's tar unpacked as GNU tar does (whiteouts stay files named .wh.*)
+    const out = join(work, 'adopt-saved');
+    mkdirSync(out, { recursive: true });
+    assert.equal(spawnSync('sh', ['-c', `"${dockerBin}" save adopt:1 | tar -x -C "${out}"`], { env: d.env() }).status, 0);
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as [{ Layers: string[]; Config: string }];
+    const diffIDs = (JSON.parse(readFileSync(join(out, manifest[0].Config), 'utf8')) as { rootfs: { diff_ids: string[] } }).rootfs.diff_ids;
+    const layers = JSON.parse(readFileSync(join(d.dataRoot, 'image', 'snapshots', 'layers.json'), 'utf8')) as Record<string, { id: string; diffID: string }>;
+    // a tree as sorted lines "path type mode uid:gid content"; overlay's whiteouts and opaque marks in the tar's words
+    const fromDir = (dir: string, rel = ''): string[] => readdirSync(join(dir, rel)).flatMap((name) => {
+      const r = rel ? `${rel}/${name}` : name, p = join(dir, r), st = lstatSync(p);
+      if (st.isCharacterDevice() && st.rdev === 0) return [`${rel ? `${rel}/` : ''}.wh.${name} file 600 0:0 `];
+      const kind = st.isDirectory() ? 'directory' : st.isSymbolicLink() ? 'symlink' : 'file';
+      const body = kind === 'file' ? readFileSync(p).toString('hex') : kind === 'symlink' ? readlinkSync(p) : '';
+      const opaque = st.isDirectory() && isOpaque(p) ? [`${r}/.wh..wh..opq file 600 0:0 `] : [];
+      return [`${r} ${kind} ${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid} ${body}`, ...opaque, ...(st.isDirectory() ? fromDir(dir, r) : [])];
+    }).sort();
+    assert.equal(manifest[0].Layers.length, diffIDs.length);
+    for (let i = 1; i < diffIDs.length; i++) { // the base's own layer was imported, not built
+      const snap = Object.values(layers).find((l) => l.diffID === diffIDs[i]);
+      assert.ok(snap, `a snapshot for layer ${i}`);
+      const unpacked = join(out, `layer-${i}`);
+      mkdirSync(unpacked);
+      assert.equal(spawnSync('tar', ['-x', '-p', '--same-owner', '-C', unpacked, '-f', join(out, manifest[0].Layers[i]!)]).status, 0);
+      assert.deepEqual(fromDir(join(d.dataRoot, 'image', 'snapshots', 'layers', snap.id)).sort(), fromDir(unpacked).sort(), `layer ${i}: the snapshot is its blob`);
+    }
   });
 
   test('SOURCE_DATE_EPOCH: two builds without the cache give byte-identical layers and the same image ID, dated then', () => {

@@ -1,21 +1,18 @@
 // POST /build (docker's classic builder API, version 1): the context tar is
 // unpacked, confined, into the directory kept for builds of the same tags
-// and Dockerfile, over what the last such build left there (syncInto: files
-// are compared, not made again), or, while that one is in use, into a
-// directory of berthd's trash (a crash leaves nothing a restart does not
-// sweep); the Dockerfile is read from it,
+// and Dockerfile (see build-context.ts); the Dockerfile is read from it,
 // .dockerignore applies to what COPY sees, and the build's progress goes
 // back as docker's JSON message stream. BuildKit's API (version=2, /session)
 // is refused by name.
 import { createGunzip } from 'node:zlib';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import type { ServerResponse } from 'node:http';
 import { buildImage, type Engine } from '../engine/index.js';
 import { BuildError } from '../build/index.js';
-import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, syncInto, withRootDir, type ImageStore } from '../image/index.js';
+import { RootDir, diskUsage, formatReference, parseReference, pull, shortReference, withRootDir, type ImageStore } from '../image/index.js';
+import { contextWants, pruneContexts, receiveContext } from './build-context.js';
 import { InvalidInput } from '../util/check.js';
 import { ignoredBy } from '../util/dockerignore.js';
 import { ApiError, type Request, type Router } from './server.js';
@@ -64,37 +61,6 @@ function secretsOf(req: Request): Map<string, Buffer> {
   return new Map(Object.entries(m as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64')]));
 }
 
-/** Contexts being unpacked or built from, by key: a second build of the same key takes a directory of its own. */
-const inUse = new Set<string>();
-
-/**
- * Where a build's context goes: the directory kept for its tags and
- * Dockerfile (a build again of the same image finds its last context
- * there), or a new one in the trash while that is in use. `done` gives it back.
- */
-function contextDir(dataRoot: string, tags: string[], dockerfile: string): { dir: string; done: () => void } {
-  const key = createHash('sha256').update(JSON.stringify([tags, dockerfile])).digest('hex').slice(0, 32);
-  if (inUse.has(key)) {
-    const dir = mkdtempSync(join(dataRoot, 'trash', 'build-'));
-    return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
-  }
-  inUse.add(key);
-  const dir = join(dataRoot, CONTEXTS, key);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  return { dir, done: () => inUse.delete(key) };
-}
-
-const CONTEXTS = 'build-contexts';
-
-/** The build cache that is not images (system df's BuildCache): kept contexts, as BuildKit's local sources, and RUN --mount=type=cache directories. */
-export function buildCacheDirs(dataRoot: string): Record<string, unknown>[] {
-  const dirs = (sub: string, type: string, description: string) => (existsSync(join(dataRoot, sub)) ? readdirSync(join(dataRoot, sub)) : []).map((k) => {
-    const at = statSync(join(dataRoot, sub, k));
-    return { ID: k, Parent: '', Type: type, Description: description, InUse: type === 'source.local' && inUse.has(k), Shared: false, Size: diskUsage(join(dataRoot, sub, k)), CreatedAt: at.birthtime.toISOString(), LastUsedAt: at.mtime.toISOString(), UsageCount: 0 };
-  });
-  return [...dirs(CONTEXTS, 'source.local', 'the context of the last build of these tags and Dockerfile'), ...dirs('build-mounts', 'exec.cachemount', 'a RUN --mount=type=cache directory')];
-}
-
 /** A file of the context, read inside it (confined); undefined when it is not there. */
 function contextFile(dir: string, rel: string): Promise<string | undefined> {
   return withRootDir(dir, (root) => {
@@ -104,27 +70,24 @@ function contextFile(dir: string, rel: string): Promise<string | undefined> {
   });
 }
 
+const tagsOf = (req: Request): string[] => req.query.getAll('t').map((t) => formatReference(parseReference(t)));
+
 export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageStore, registryOpts: () => { insecure: string[]; mirrors: string[] }, event: ImageEvents): void {
   r.add('POST', '/session', () => { throw new ApiError(400, BUILDKIT); });
   r.add('POST', '/build/prune', () => {
     const p = store().pruneBuilt();
     const mounts = join(engine().dataRoot, 'build-mounts'); // RUN --mount=type=cache directories
-    const contexts = join(engine().dataRoot, CONTEXTS); // the contexts kept (those of builds running stay)
     const kept = existsSync(mounts) ? diskUsage(mounts) : 0;
     const ids = existsSync(mounts) ? readdirSync(mounts) : [];
     rmSync(mounts, { recursive: true, force: true });
-    let contextBytes = 0;
-    for (const k of existsSync(contexts) ? readdirSync(contexts) : []) {
-      if (inUse.has(k)) continue;
-      contextBytes += diskUsage(join(contexts, k));
-      rmSync(join(contexts, k), { recursive: true, force: true });
-    }
+    const contextBytes = pruneContexts(engine().dataRoot); // the contexts kept (those of builds running stay)
     return { CachesDeleted: [...p.images, ...ids], SpaceReclaimed: p.reclaimed + kept + contextBytes };
   });
+  r.add('POST', '/berth/build-context', async (req) => contextWants(engine().dataRoot, tagsOf(req), req.query.get('dockerfile') || 'Dockerfile', await req.json()));
   r.add('POST', '/build', async (req, res) => {
     if (req.query.get('version') === '2') throw new ApiError(400, BUILDKIT);
     if (req.query.get('remote')) throw new ApiError(400, 'a remote context (remote=) is not served: send the context as the request body');
-    const tags = req.query.getAll('t').map((t) => formatReference(parseReference(t))); // a bad name is refused before the build starts
+    const tags = tagsOf(req); // a bad name is refused before the build starts
     const quiet = ['1', 'true'].includes(req.query.get('q') ?? '');
     const args = jsonMap(req, 'buildargs');
     const e = engine();
@@ -132,10 +95,9 @@ export function buildRoutes(r: Router, engine: () => Engine, store: () => ImageS
     res.on('close', () => { if (!res.writableFinished) gone.abort(); });
     const file = req.query.get('dockerfile') || 'Dockerfile';
     const secrets = secretsOf(req);
-    const { dir, done } = contextDir(e.dataRoot, tags, file);
+    const token = req.headers['x-berth-context'];
+    const { dir, done } = await receiveContext(e.dataRoot, tags, file, await contextStream(req.body()), typeof token === 'string' ? token : undefined);
     try {
-      const context = await contextStream(req.body());
-      await withRootDir(dir, (root) => syncInto(root, context));
       const dockerfile = await contextFile(dir, file);
       if (dockerfile === undefined) throw new InvalidInput('dockerfile', `Cannot locate specified Dockerfile: ${file}`);
       const ignoreText = (await contextFile(dir, `${file}.dockerignore`)) ?? (await contextFile(dir, '.dockerignore')) ?? '';

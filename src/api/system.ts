@@ -4,7 +4,7 @@ import { diskUsage, imageSize, imageSummary, layerChain } from '../image/index.j
 import { ApiError, filtersOf, type Router } from './server.js';
 import { containerSummary, diskSizes } from './containers.js';
 import { volumeView } from './volumes.js';
-import { buildCacheDirs } from './build.js';
+import { buildCacheDirs } from './build-context.js';
 
 export function systemRoutes(r: Router, engine: () => Engine): void {
   r.add('GET', '/system/df', () => {

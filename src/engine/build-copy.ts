@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { Stats } from 'node:fs';
-import { closeFd, contentHashes, fileChunks, statKey, walk, type RootDir, type TarItem } from '../image/index.js';
+import { closeFd, contentHashes, fileChunks, rememberHash, statKey, walk, type RootDir, type TarItem } from '../image/index.js';
 import { fsx } from '../util/fsx.js';
 import { InvalidInput, NotFound } from '../util/check.js';
 
@@ -105,7 +105,11 @@ export async function contentDigest(entries: Iterable<CopyEntry>): Promise<{ dig
   const files: Record<string, string> = {};
   for (const e of entries) {
     const h = createHash('sha256').update(`${e.st.mode}\0`);
-    if (e.st.isFile()) h.update(contentHashes.get(statKey(e.st)) ?? await fileHash(e.fd, e.st.size));
+    if (e.st.isFile()) {
+      let hex = contentHashes.get(statKey(e.st));
+      if (!hex) rememberHash(e.st, hex = await fileHash(e.fd, e.st.size)); // the next build's digest reads it no more
+      h.update(hex);
+    }
     else if (e.st.isSymbolicLink()) h.update(fsx().readlinkat(e.fd, ''));
     files[e.rel] = h.digest('hex');
     all.update(`${e.rel}\0${files[e.rel]}\0`);

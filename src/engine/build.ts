@@ -110,7 +110,7 @@ class EngineWorker implements Worker {
     const created = await this.e.create({
       Image: image, Env: config.Env ?? [], WorkingDir: config.WorkingDir ?? '', User: config.User ?? '', Labels: { [BUILD_STEP_LABEL]: 'step' },
       Entrypoint: [], ...body,
-    }, null);
+    }, null, true); // a step's layer is committed from it (its blob synced), or the step is made again
     return created.Id;
   }
 

@@ -95,12 +95,12 @@ export class Engine extends EventEmitter {
   /** Creates and starts under way at once: a burst is admitted a few at a time, so reads are served between them. */
   private readonly heavy = new Limiter(Math.max(2, 2 * availableParallelism()));
 
-  create(input: unknown, name?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+  create(input: unknown, name?: string | null, transient = false): Promise<{ Id: string; Warnings: string[] }> {
     return this.heavy.run(() => createContainer({
       store: this.store, images: this.images, volumes: this.volumes, networks: this.networks,
       discardUnsupported: (h) => this.unsupported(h),
       checkJoinable: (h) => { for (const field of JOINABLE) modeContainer(h, field, (ref) => this.get(ref)); },
-    }, input, name));
+    }, input, name, transient));
   }
 
   /** What this host cannot do of `h`, discarded with docker's warnings. */

@@ -30,7 +30,8 @@ export interface CreateHost {
 
 const LOG_DRIVERS = ['json-file', 'local', 'none'];
 
-export async function createContainer(host: CreateHost, input: unknown, name?: string | null): Promise<{ Id: string; Warnings: string[] }> {
+/** `transient`: nothing of its writable layer needs to outlive a crash of the machine (an auto-removed container's, a build step's). */
+export async function createContainer(host: CreateHost, input: unknown, name?: string | null, transient = false): Promise<{ Id: string; Warnings: string[] }> {
   const body = checkCreateBody(input);
   if (name) checkName(name);
   const imageRef = body.Image;
@@ -64,7 +65,7 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
   try {
     const mounts = planMounts(config, hc, host.volumes, (ref) => host.store.get(ref));
     mkdirSync(dir, { mode: 0o710 });
-    const rootMounts = await store.prepareRoot(`ctr-${id}`, img, !!hc.AutoRemove);
+    const rootMounts = await store.prepareRoot(`ctr-${id}`, img, transient || !!hc.AutoRemove);
     const r: ContainerRecord = {
       Id: id, Name: cname, Created: new Date().toISOString(), Path: [...entrypoint, ...cmd][0]!, Args: [...entrypoint, ...cmd].slice(1),
       Image: img.id, ImageName: imageRef, Config: config, HostConfig: { NetworkMode: 'none', ...hc, LogConfig: { Type: logType, Config: hc.LogConfig?.Config ?? {} } },

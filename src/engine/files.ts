@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { RootDir, closeFd, commitImage, deriveImage, mountPointEntries, packFd, packPath, unpackInto, walk, withRootDir, type ImageStore } from '../image/index.js';
-import { mountPoints, withRoot } from './container-root.js';
+import { mountPoints, unmountRoot, withRoot } from './container-root.js';
 import type { ContainerConfig } from './types.js';
 import type { ContainerRecord } from './records.js';
 
@@ -152,6 +152,12 @@ export class ContainerFiles {
     return mountPointEntries(upper, mountPoints(r), lowers).then((made) => containerChanges(upper, lowers, made));
   }
 
+  /** A stopped build step's upper dir as its layer (ImageStore.adoptRoot); the container is only for removing after. */
+  private adopt(r: ContainerRecord): ReturnType<ImageStore['adoptRoot']> {
+    unmountRoot(this.host.rootfs(r));
+    return this.host.images().adoptRoot(`ctr-${r.Id}`, mountPoints(r));
+  }
+
   /** `commit`: the container's changes as a new image on top of its own (a running one paused meanwhile, unless told not to). */
   async commit(r: ContainerRecord, o: CommitOptions): Promise<string> {
     const store = this.host.images();
@@ -164,7 +170,9 @@ export class ContainerFiles {
       const writeDiff = (out: Writable) => this.withRoot(r, () => store.diffRoot(`ctr-${r.Id}`, out, mountPoints(r), epoch));
       if (o.build) {
         const created = epoch === undefined ? undefined : new Date(epoch * 1000).toISOString();
-        return (await deriveImage(store, parent, { writeDiff, config: o.build.config as never, createdBy: o.build.createdBy, recordParent: true, created })).id;
+        // a step's container is taken whole as the layer; SOURCE_DATE_EPOCH's clamped times are the tar's, so that one is unpacked
+        const layer = epoch === undefined && !r.State.Running ? await this.adopt(r) : undefined;
+        return (await deriveImage(store, parent, { ...(layer ? { layer } : { writeDiff }), config: o.build.config as never, createdBy: o.build.createdBy, recordParent: true, created })).id;
       }
       const img = await commitImage(store, parent, writeDiff, {
         name: o.repo ? `${o.repo}${o.tag ? `:${o.tag}` : ''}` : undefined, changes: o.changes, comment: o.comment, author: o.author,

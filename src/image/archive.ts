@@ -321,6 +321,8 @@ export function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (
 export async function deriveImage(store: ImageStore, parent: ImageRecord | undefined, opts: {
   name?: string; config: NonNullable<ImageConfig['config']>; comment?: string; author?: string; createdBy?: string;
   writeDiff?: (out: Writable) => Promise<unknown>; recordParent?: boolean;
+  /** the layer, already stored (ImageStore.adoptRoot), instead of writeDiff's */
+  layer?: { diffID: string; digest: string; size: number; chain: string };
   /** the image's time (SOURCE_DATE_EPOCH's), else now */
   created?: string;
   /** false: no history line (the empty base a COPY onto scratch starts from) */
@@ -331,8 +333,8 @@ export async function deriveImage(store: ImageStore, parent: ImageRecord | undef
     const base: ImageConfig = parent ? store.config(parent) : { architecture: hostArch(), os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, history: [] };
     const baseLayers = parent ? store.manifest(parent).layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.size })) : [];
     const parentChain = parent?.chainID ?? null;
-    let chain = parentChain, layer: { diffID: string; digest: string; size: number } | undefined;
-    if (opts.writeDiff) {
+    let chain = opts.layer?.chain ?? parentChain, layer: { diffID: string; digest: string; size: number } | undefined = opts.layer;
+    if (opts.writeDiff && !layer) {
       const file = join(tmp, 'layer.tar');
       await opts.writeDiff(createWriteStream(file));
       layer = await store.addLayer(createReadStream(file), {

@@ -13,7 +13,7 @@
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileAtomic } from '../util/atomic.js';
 import { withFileLock } from '../util/lock.js';
 import { discard, fsx, removeEntries, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
@@ -128,13 +128,17 @@ export class Snapshots {
     return mkdtempSync(join(this.root, 'tmp', 'unpack-'));
   }
 
-  /** Makes an unpacked directory the snapshot of `chainID` (rename, then record: a crash between leaves an unrecorded dir, removed at start). */
+  /**
+   * Makes an unpacked directory (or a stopped container's upper dir, see
+   * ImageStore.adoptRoot) the snapshot of `chainID` (rename, then record: a
+   * crash between leaves an unrecorded dir, removed at start).
+   */
   commit(dir: string, chainID: string, diffID: string, parent: string | null): void {
     withFileLock(join(this.root, 'lock'), () => {
       this.layers = this.load();
       if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
       // short names keep overlay's lowerdir option (one page at most) short
-      let id = dir.slice(dir.lastIndexOf('-') + 1);
+      let id = dir.startsWith(join(this.root, 'tmp')) ? dir.slice(dir.lastIndexOf('-') + 1) : randomBytes(4).toString('hex');
       while (existsSync(join(this.root, 'layers', id))) id += Math.floor(Math.random() * 36).toString(36);
       renameSync(dir, join(this.root, 'layers', id));
       this.layers[chainID] = { id, diffID, parent, size: diskUsage(join(this.root, 'layers', id)) };
@@ -181,7 +185,8 @@ export class Snapshots {
     mkdirSync(join(dir, 'upper'));
     mkdirSync(join(dir, 'work'));
     if (lowers.length === 0) return [{ type: 'bind', source: join(dir, 'upper'), options: ['rbind', 'rw'] }];
-    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off', ...(transient ? ['volatile'] : [])] }];
+    // an upper dir is a plain layer (its diff reads it; a build step's becomes a lower): no redirects or metadata-only copies, whatever the kernel's defaults
+    return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lowers.join(':')}`, `upperdir=${join(dir, 'upper')}`, `workdir=${join(dir, 'work')}`, 'index=off', 'redirect_dir=off', 'metacopy=off', ...(transient ? ['volatile'] : [])] }];
   }
 
   /** A read-only view of `chainID` for inspection; release(key) when done. */
@@ -223,6 +228,10 @@ export function mountAll(mounts: Mount[], target: string): void {
         if (ro) f.mount('', target, '', MS_BIND | MS_REMOUNT | MS_RDONLY, '');
       } else {
         const data = opts.filter((o) => o !== 'ro' && o !== 'rw');
+        // a volatile overlay mounted before refuses a second mount while its marker stays; a transient root lives
+        // within one boot (what is left of one after a crash is removed at start), so its data is still whole
+        const work = data.includes('volatile') ? data.find((o) => o.startsWith('workdir='))?.slice(8) : undefined;
+        if (work) rmSync(join(work, 'work', 'incompat', 'volatile'), { recursive: true, force: true });
         try { f.mount(m.source, target, m.type, ro ? MS_RDONLY : 0, data.join(',')); } catch (e) {
           // a kernel before 5.10 has no overlay `volatile`: without it, the layer is synced as any other
           if ((e as NodeJS.ErrnoException).code !== 'EINVAL' || !data.includes('volatile')) throw e;

@@ -5,7 +5,7 @@
 // exactly (rmi, prune) and `df` counts each byte once.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { withFileLock } from '../util/lock.js';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
 import { Conflict, Field, InvalidInput, NotFound } from '../util/check.js';
 import { ContentStore, type Expect } from './content.js';
@@ -14,8 +14,9 @@ import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
 import type { Readable, Writable } from 'node:stream';
-import { diffLayer, mountPointEntries, type DiffResult } from './layer/diff.js';
+import { diffLayer, mountPointEntries } from './layer/diff.js';
 import { unpackLayer, type UnpackResult } from './layer/unpack.js';
+import { closeFd, removeChild, withRootDir } from './confined/index.js';
 import type { Compression } from './oci/types.js';
 
 export interface ImageRecord {
@@ -215,11 +216,43 @@ export class ImageStore {
    * build), without the mount points the runtime made at `mountPoints`
    * (see mountPointEntries).
    */
-  diffRoot(key: string, out: Writable, mountPoints: string[] = [], clampMtime?: number): Promise<DiffResult> {
+  diffRoot(key: string, out: Writable, mountPoints: string[] = [], clampMtime?: number): Promise<void> {
     const upper = this.snapshots.upperDir(key);
     const parent = readFileSync(this.rootFile(key, 'parent'), 'utf8');
     const lowers = parent ? this.snapshots.lowerDirs(parent) : [];
     return mountPointEntries(upper, mountPoints, lowers).then((omit) => diffLayer(upper, out, this.snapshots.driver === 'overlay' ? undefined : lowers, omit, clampMtime));
+  }
+
+  /**
+   * A build step's changes as a layer over its container's image, the way
+   * containerd's overlay snapshotter commits: the stopped container's upper
+   * dir (its root unmounted, no process left to change it) becomes the
+   * layer's snapshot, and its diff goes once, straight into the content
+   * store; nothing is unpacked again. The mount points the runtime made are
+   * removed from it first, as the layer's tar never holds them. Undefined
+   * with the copy driver, which keeps no upper dir: the caller diffs and unpacks.
+   */
+  async adoptRoot(key: string, mountPoints: string[]): Promise<{ diffID: string; digest: string; size: number; chain: string } | undefined> {
+    if (this.snapshots.driver !== 'overlay') return undefined;
+    const upper = this.snapshots.upperDir(key);
+    const parent = readFileSync(this.rootFile(key, 'parent'), 'utf8') || null;
+    const omit = await mountPointEntries(upper, mountPoints, parent ? this.snapshots.lowerDirs(parent) : []);
+    await withRootDir(upper, (root) => {
+      for (const rel of [...omit].sort((a, b) => b.length - a.length)) { // what is inside first
+        const dir = root.resolve(`/${posix.dirname(rel)}`, false);
+        try { removeChild(dir, posix.basename(rel)); } finally { closeFd(dir); }
+      }
+    });
+    const ingest = this.content.ingest();
+    let digest: string;
+    try {
+      await diffLayer(upper, ingest);
+      digest = ingest.commit();
+    } catch (e) { ingest.abort(); throw e; }
+    const chain = chainIDs([...(parent ? [parent] : []), digest])[parent ? 1 : 0]!;
+    this.snapshots.commit(upper, chain, digest, parent);
+    mkdirSync(upper); // the container's snapshot stays whole until it is removed
+    return { diffID: digest, digest, size: ingest.bytes, chain };
   }
 
   /**

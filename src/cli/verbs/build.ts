@@ -2,14 +2,15 @@
 // names; symlinks as symlinks), sent to berthd's POST /build, and its
 // progress shown: on a terminal a line per step with its time and whether
 // the cache had it, otherwise docker's classic lines as they come.
-import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { createReadStream, lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync, existsSync, type Stats } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Command } from 'commander';
 import tarStream from 'tar-stream';
 import { InvalidInput } from '../../util/check.js';
 import { ignoredBy } from '../../util/dockerignore.js';
-import { jsonLines, type ApiClient } from '../client.js';
+import { DaemonError, jsonLines, type ApiClient } from '../client.js';
+import type { Response } from '../http1.js';
 import { collect, keyValues as fieldsOf } from './shared.js';
 
 interface BuildOptions { secret?: string[]; tag?: string[]; file?: string; buildArg?: string[]; target?: string; label?: string[]; cache?: boolean; pull?: boolean; quiet?: boolean; iidfile?: string; network?: string; progress?: string }
@@ -30,15 +31,25 @@ function* contextPaths(dir: string, ignored: (rel: string) => boolean, keep: Set
   }
 }
 
-/** The context as a tar stream, as docker's CLI sends it. */
-function contextTar(dir: string, dockerfile: string): Readable {
+interface ContextEntry { rel: string; st: Stats }
+
+/** The context's entries in tar order, less what .dockerignore (or DOCKERFILE.dockerignore) names. */
+function contextEntries(dir: string, dockerfile: string): ContextEntry[] {
   const ignoreFile = existsSync(join(dir, `${dockerfile}.dockerignore`)) ? `${dockerfile}.dockerignore` : '.dockerignore';
   const ignored = ignoredBy(existsSync(join(dir, ignoreFile)) ? readFileSync(join(dir, ignoreFile), 'utf8') : '');
+  return [...contextPaths(dir, ignored, new Set([dockerfile, ignoreFile]))].map((rel) => ({ rel, st: lstatSync(join(dir, rel)) }));
+}
+
+/** What tells berthd a path has not changed since it last got it (see api/build-context.ts): never the content, which is not read for it. */
+const signature = (st: Stats): string => `${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.mtimeMs}:${st.ctimeMs}:${st.ino}:${st.dev}`;
+
+/** The context as a tar stream, as docker's CLI sends it; with `only`, its directories and those paths alone (what berthd asked for). */
+function contextTar(dir: string, entries: ContextEntry[], only?: Set<string>): Readable {
   const pack = tarStream.pack();
   void (async () => {
     try {
-      for (const rel of contextPaths(dir, ignored, new Set([dockerfile, ignoreFile]))) {
-        const st = lstatSync(join(dir, rel));
+      for (const { rel, st } of entries) {
+        if (only && !st.isDirectory() && !only.has(rel)) continue;
         const h = { name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: st.mtime };
         if (st.isDirectory()) pack.entry({ ...h, type: 'directory' });
         else if (st.isSymbolicLink()) pack.entry({ ...h, type: 'symlink', linkname: readlinkSync(join(dir, rel)) });
@@ -128,21 +139,23 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
     .option('--progress <mode>', 'auto (a line per step on a terminal), plain or tty', 'auto')
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret RUN --mount=type=secret reads (repeatable); never in the image or the cache', collect)
     .action(async (context: string, o: BuildOptions) => {
-      let dockerfile: string, body: Readable;
+      let dockerfile: string, body: () => Readable, list: ContextEntry[] | undefined;
       if (context === '-') { // stdin: a context tar (gzipped or not), or a Dockerfile alone (an empty context), as docker build - takes it
         if (o.file === '-') throw new InvalidInput('--file', 'the context and the Dockerfile cannot both come from stdin');
         const input = await readAll(process.stdin);
         const isTar = (input[0] === 0x1f && input[1] === 0x8b) || input.subarray(257, 262).toString() === 'ustar';
         dockerfile = isTar ? o.file ?? 'Dockerfile' : 'Dockerfile';
-        body = isTar ? Readable.from([input]) : tarOf([{ name: 'Dockerfile', text: input }]);
+        body = () => (isTar ? Readable.from([input]) : tarOf([{ name: 'Dockerfile', text: input }]));
       } else {
         const dir = resolve(context);
         dockerfile = o.file && o.file !== '-' ? posix.relative(dir, resolve(o.file)) : 'Dockerfile';
-        body = contextTar(dir, dockerfile);
         if (o.file === '-' || dockerfile.startsWith('..')) { // a Dockerfile from stdin or outside the context travels inside it under a name of its own, as docker's CLI sends it
           const text = o.file === '-' ? await readAll(process.stdin) : readFileSync(resolve(o.file!));
           dockerfile = `.dockerfile.${process.pid}`;
-          body = withExtraFile(dir, dockerfile, text);
+          body = () => withExtraFile(dir, dockerfile, text);
+        } else {
+          const entries = list = contextEntries(dir, dockerfile);
+          body = () => contextTar(dir, entries);
         }
       }
       const q = new URLSearchParams({ dockerfile, rm: '1' });
@@ -155,7 +168,7 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.quiet) q.set('q', '1');
       if (o.network) q.set('networkmode', o.network);
       const secrets: Record<string, string> = o.secret?.length ? { [SECRETS_HEADER]: Buffer.from(JSON.stringify(readSecrets(o.secret))).toString('base64') } : {};
-      const res = await api().uploadStream('POST', `/build?${q}`, body, secrets);
+      const res = await sendContext(api(), q, body, secrets, list && { list, tar: (only) => contextTar(resolve(context), list!, only) });
       const shown = new Progress(o.progress === 'tty' || (o.progress !== 'plain' && !!process.stdout.isTTY), !!o.quiet);
       let id = '';
       for await (const m of jsonLines<{ stream?: string; aux?: { ID?: string }; error?: string; errorDetail?: { code?: number } }>(res)) {
@@ -167,6 +180,24 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.quiet) process.stdout.write(`${id}\n`);
       if (o.iidfile) writeFileSync(o.iidfile, id);
     });
+}
+
+/**
+ * POST /build with the context: when `delta` can make a partial one, the
+ * context's list goes first and the tar holds only what berthd asks for
+ * (see api/build-context.ts); a berthd that cannot take it (an older one,
+ * or its kept context changed meanwhile) gets the whole context.
+ */
+async function sendContext(api: ApiClient, q: URLSearchParams, whole: () => Readable, headers: Record<string, string>, delta?: { list: ContextEntry[]; tar: (only: Set<string>) => Readable }): Promise<Response> {
+  if (delta) {
+    const entries = delta.list.map(({ rel, st }) => [rel, signature(st)]);
+    let asked: { token: string; want: string[] } | undefined;
+    try { asked = await api.call<{ token: string; want: string[] }>('POST', `/berth/build-context?${q}`, { entries }); } catch (e) { if (!(e instanceof DaemonError) || e.status !== 404) throw e; }
+    if (asked) {
+      try { return await api.uploadStream('POST', `/build?${q}`, delta.tar(new Set(asked.want)), { ...headers, [CONTEXT_HEADER]: asked.token }); } catch (e) { if (!(e instanceof DaemonError) || e.status !== 409) throw e; }
+    }
+  }
+  return api.uploadStream('POST', `/build?${q}`, whole(), headers);
 }
 
 /** What berth build's --secret names, as docker buildx takes them (id=, src= or source=, env=), read here: id to base64. */
@@ -188,6 +219,8 @@ function readSecrets(specs: string[]): Record<string, string> {
   return out;
 }
 
+/** berth build's context list (POST /berth/build-context) that the tar that follows completes */
+const CONTEXT_HEADER = 'x-berth-context';
 /** How berth build hands its secrets to berthd (docker's classic API has no way): a header, read only by berthd's POST /build. */
 const SECRETS_HEADER = 'x-berth-build-secrets';
 /** BuildKit's limit for one secret */
@@ -214,6 +247,6 @@ function withExtraFile(dir: string, name: string, text: Buffer): Readable {
   const extract = tarStream.extract();
   extract.on('entry', (h, s, next) => { s.pipe(pack.entry(h, next)); });
   extract.on('finish', () => pack.finalize());
-  contextTar(dir, name).pipe(extract as unknown as NodeJS.WritableStream);
+  contextTar(dir, contextEntries(dir, name)).pipe(extract as unknown as NodeJS.WritableStream);
   return Readable.from(pack as AsyncIterable<Buffer>);
 }

@@ -9,9 +9,9 @@ import { packFd } from './pack.js';
 import { unpackInto } from './unpack.js';
 import { RootDir } from './tree.js';
 
-export { RootDir, walk, closeFd, openChild, byBytes, type TreeEntry } from './tree.js';
-export { packPath, packFd, writeTar, xattrsOf, fileBytes as fileChunks, type TarItem, type TarResult } from './pack.js';
-export { unpackInto, syncInto, contentHashes, statKey, entryPath, headerXattrs, ArchiveError } from './unpack.js';
+export { RootDir, walk, closeFd, openChild, removeChild, byBytes, type TreeEntry } from './tree.js';
+export { packPath, packFd, writeTar, xattrsOf, fileBytes as fileChunks, type TarItem } from './pack.js';
+export { unpackInto, syncInto, contentHashes, rememberHash, statKey, entryPath, headerXattrs, ArchiveError } from './unpack.js';
 
 /** Runs `fn` with `hostPath` open as a RootDir, closed after. */
 export async function withRootDir<T>(hostPath: string, fn: (root: RootDir) => Promise<T> | T): Promise<T> {

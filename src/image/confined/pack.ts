@@ -3,8 +3,7 @@
 // or change times. A file that changes size while it is read is cut or padded
 // to the size its header gave, as GNU tar does, so the archive stays whole.
 import { fstatSync, readSync, type Stats } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { Transform, type Readable, type Writable } from 'node:stream';
+import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type tar from 'tar-stream';
 import { tarStream } from '../layer/tar-pax.js';
@@ -17,8 +16,6 @@ const CHUNK = 1 << 20;
 
 /** One tar entry: a file, directory, link or node open as `fd`; or an empty marker file (a layer's whiteout). */
 export type TarItem = { kind: 'entry'; rel: string; st: Stats; fd: number } | { kind: 'marker'; rel: string };
-
-export interface TarResult { diffID: string; size: number }
 
 /** The extended attributes of the file open as `fd`, without overlay's own marks (none for a symlink). */
 export function xattrsOf(fd: number, st: Stats): [string, Buffer][] {
@@ -37,11 +34,11 @@ export async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffe
   const rfd = reopenForReading(fd);
   try {
     for (let off = 0; off < size;) {
-      const buf = Buffer.alloc(Math.min(CHUNK, size - off));
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - off));
       let got = 0;
       while (got < buf.length) {
         const n = readSync(rfd, buf, got, buf.length - got, off + got);
-        if (n === 0) break; // shorter now: the rest stays zero
+        if (n === 0) { buf.fill(0, got); break; } // shorter now: zeros for the rest
         got += n;
       }
       off += buf.length;
@@ -53,16 +50,14 @@ export async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffe
 }
 
 /**
- * Writes `items` as a tar to `out`; returns the tar's sha256 and size.
- * With `end: false`, `out` stays open: a caller that must clean up first
- * (unmount what it lent the walk) ends it after.
+ * Writes `items` as a tar to `out` (whoever keeps it digests it: the
+ * content store does). With `end: false`, `out` stays open: a caller that
+ * must clean up first (unmount what it lent the walk) ends it after.
  */
-export async function writeTar(items: Iterable<TarItem>, out: Writable, end = true): Promise<TarResult> {
+export async function writeTar(items: Iterable<TarItem>, out: Writable, end = true): Promise<void> {
   const pack = tarStream().pack();
-  const hash = createHash('sha256');
-  let size = 0;
-  const tap = new Transform({ transform(c: Buffer, _e, cb) { hash.update(c); size += c.length; cb(null, c); } });
-  const done = pipeline(pack as unknown as Readable, tap, out, { end });
+  // tar-stream's pack (a streamx stream) ends what it is piped to whatever pipeline says: a Node stream between keeps `out` open
+  const done = pipeline(end ? pack as unknown as Readable : Readable.from(pack as unknown as AsyncIterable<Buffer>), out, { end });
   // a reader gone early ends the pipeline: every write waiting on it fails then
   const broken = new Promise<never>((_res, rej) => { done.catch(rej); });
   broken.catch(() => {});
@@ -112,7 +107,6 @@ export async function writeTar(items: Iterable<TarItem>, out: Writable, end = tr
     throw e;
   }
   await done;
-  return { diffID: `sha256:${hash.digest('hex')}`, size };
 }
 
 /** The entry open as `fd` under the name `name`, and, for a directory, everything under it. */

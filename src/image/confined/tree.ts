@@ -33,6 +33,16 @@ function openat2(dirfd: number, path: string, flags: number, mode: number, resol
   }
 }
 
+/** A new regular file `name` in `dirfd`, open for writing; whatever was there (of any kind) is removed first. */
+export function createChild(dirfd: number, name: string): number {
+  const flags = C.O_WRONLY | C.O_CREAT | C.O_EXCL;
+  try { return openChildWith(dirfd, name, flags, 0o600); } catch (e) { // a new name is common: it costs no lookup before
+    if (code(e) !== 'EEXIST') throw e;
+  }
+  removeChild(dirfd, name);
+  return openChildWith(dirfd, name, flags, 0o600);
+}
+
 /** An O_PATH fd of `name` in `dirfd`, the link itself when it is a symlink; undefined when nothing is there. */
 export function openChild(dirfd: number, name: string): number | undefined {
   // a missing name is common (an unpack's every new file): no exception is made for it

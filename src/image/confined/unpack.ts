@@ -13,7 +13,7 @@ import type tar from 'tar-stream';
 import { tarStream } from '../layer/tar-pax.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import { InvalidInput } from '../../util/check.js';
-import { closeFd, openChild, openChildWith, removeChild, walk, type RootDir } from './tree.js';
+import { closeFd, createChild, openChild, openChildWith, removeChild, walk, type RootDir } from './tree.js';
 
 const MAX_NAME = 4096;
 
@@ -49,10 +49,13 @@ type Body = AsyncIterable<unknown> & { resume(): unknown };
 export const contentHashes = new Map<string, string>();
 export const statKey = (st: Stats): string => `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
-function remember(fd: number, hex: string): void {
+/** Keeps a file's sha256 under its statKey (a bounded map: past the bound it starts again). */
+export function rememberHash(st: Stats, hex: string): void {
   if (contentHashes.size >= 500_000) contentHashes.clear();
-  contentHashes.set(statKey(fstatSync(fd)), hex);
+  contentHashes.set(statKey(st), hex);
 }
+
+const remember = (fd: number, hex: string): void => rememberHash(fstatSync(fd), hex);
 
 /** The sha256 (hex) of what the open file holds, read again from its start. */
 function hashOf(fd: number, size: number): string {
@@ -118,10 +121,11 @@ class Unpacker {
       return;
     }
     if (this.sync && (h.type === 'file' || h.type === 'contiguous-file') && await this.rewrite(parent, name, h, body)) return;
-    removeChild(parent, name);
+    const file = h.type === 'file' || h.type === 'contiguous-file';
+    if (!file) removeChild(parent, name);
     switch (h.type) {
       case 'file': case 'contiguous-file': {
-        const fd = openChildWith(parent, name, C.O_WRONLY | C.O_CREAT | C.O_EXCL, 0o600);
+        const fd = createChild(parent, name);
         const hash = this.sync ? createHash('sha256') : undefined;
         try {
           for await (const chunk of body) {
@@ -251,22 +255,25 @@ export async function unpackInto(dest: RootDir, src: Readable): Promise<void> {
  * (a build context again): files already there are written over only where
  * they differ, and what the tar does not name (nor holds below it) is
  * removed. A directory whose content is wrong (a crash between, or a
- * container that wrote to it) is made right.
+ * container that wrote to it) is made right. `unchanged`: paths the tar
+ * leaves out because `dest` has them already; those not there are returned.
  */
-export async function syncInto(dest: RootDir, src: Readable): Promise<void> {
+export async function syncInto(dest: RootDir, src: Readable, unchanged: string[] = []): Promise<string[]> {
   const u = new Unpacker(dest, '/', true);
   await unpack(u, src);
   const keep = new Set<string>();
-  for (const rel of u.seen) for (let p = rel; p && !keep.has(p); p = posix.dirname(p) === '.' ? '' : posix.dirname(p)) keep.add(p);
+  for (const rel of [...u.seen, ...unchanged]) for (let p = rel; p && !keep.has(p); p = posix.dirname(p) === '.' ? '' : posix.dirname(p)) keep.add(p);
   const top = dest.resolve('/', true);
+  const present = new Set<string>();
   try {
     const gone: string[] = [];
-    for (const e of walk(top, '', (d) => keep.has(d.rel))) if (!keep.has(e.rel)) gone.push(e.rel);
+    for (const e of walk(top, '', (d) => keep.has(d.rel))) if (!keep.has(e.rel)) gone.push(e.rel); else present.add(e.rel);
     for (const rel of gone) {
       const parent = dest.resolve(`/${posix.dirname(rel)}`, true);
       try { removeChild(parent, posix.basename(rel)); } finally { closeFd(parent); }
     }
   } finally { closeFd(top); }
+  return unchanged.filter((rel) => !present.has(rel));
 }
 
 async function unpack(u: Unpacker, src: Readable): Promise<void> {

@@ -9,11 +9,9 @@ import { lstatSync, readdirSync, readlinkSync, fstatSync, type Stats } from 'nod
 import type { Writable } from 'node:stream';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, isOpaque, isOpaqueFd, isWhiteout } from './overlay-format.js';
 import {
-  byBytes, closeFd, openChild, walk, withRootDir, writeTar, xattrsOf, type RootDir, type TarItem, type TarResult,
+  byBytes, closeFd, openChild, walk, withRootDir, writeTar, xattrsOf, type RootDir, type TarItem,
 } from '../confined/index.js';
 import { fsx } from '../../util/fsx.js';
-
-export type DiffResult = TarResult;
 
 function marker(rel: string, name: string): TarItem {
   const i = rel.lastIndexOf('/');
@@ -138,7 +136,7 @@ function omittedIn(root: RootDir, points: string[], lowers: string[]): Set<strin
  * and `lowers` (top first) are the image's layers it is compared with.
  * `omit`: entries left out (see mountPointEntries).
  */
-export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>(), clampMtime?: number): Promise<DiffResult> {
+export function diffLayer(upper: string, out: Writable, lowers?: string[], omit = new Set<string>(), clampMtime?: number): Promise<void> {
   return withRootDir(upper, (root) => {
     const changes = lowers ? copyChanges(root.fd, lowers) : overlayChanges(root.fd);
     const kept = omit.size ? without(changes, omit) : changes;
