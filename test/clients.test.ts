@@ -74,6 +74,30 @@ describe('dockerode, testcontainers and docker-compose against berthd', () => {
     await assert.rejects(docker.getContainer('no-such').inspect(), (er: { statusCode?: number }) => er.statusCode === 404);
   });
 
+  test('dockerode run() (its body has VolumesFrom: [] at the top level) works; a name in the body, fields docker does not know, and HostConfig fields at the top level are taken as dockerd takes them', async () => {
+    const out = new PassThrough();
+    let o = '';
+    out.on('data', (x) => { o += x; });
+    const [res, c] = await docker.run(IMG, ['sh', '-c', 'echo ran by dockerode'], out, { Labels: { suite: 'run' } }) as [{ StatusCode: number }, Docker.Container];
+    assert.equal(res.StatusCode, 0);
+    assert.equal(o.replace(/\r/g, ''), 'ran by dockerode\n');
+    await c.remove();
+    const legacy = await d.api('POST', '/containers/create?name=legacy-body', JSON.stringify({ Image: IMG, Cmd: ['true'], name: 'ignored', NoSuchField: { x: 1 }, Dns: ['10.9.8.7'], Memory: 64 << 20, HostConfig: { NoSuchHostField: true } }), { 'content-type': 'application/json' });
+    assert.equal(legacy.status, 201, legacy.text);
+    const info = await docker.getContainer('legacy-body').inspect();
+    assert.equal(info.HostConfig.Memory, 64 << 20, 'the top level\'s Memory fills the inner HostConfig');
+    assert.deepEqual(info.HostConfig.Dns ?? [], [], 'with an inner HostConfig, the top level\'s Dns is not read (dockerd)');
+    assert.ok(!('NoSuchHostField' in info.HostConfig));
+    await docker.getContainer('legacy-body').remove();
+    const flat = await d.api('POST', '/containers/create?name=flat-body', JSON.stringify({ Image: IMG, Cmd: ['true'], Dns: ['10.9.8.7'] }), { 'content-type': 'application/json' });
+    assert.equal(flat.status, 201, flat.text);
+    assert.deepEqual((await docker.getContainer('flat-body').inspect()).HostConfig.Dns, ['10.9.8.7'], 'without one, the top level is the HostConfig');
+    await docker.getContainer('flat-body').remove();
+    const wrong = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, HostConfig: { Memory: 'lots' } }), { 'content-type': 'application/json' });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.text, /HostConfig\.Memory: must be an integer/);
+  });
+
   test('dockerode: network create, connect to a running container, inspect, disconnect, remove; GET /networks/bridge as testcontainers reads it', async () => {
     const bridge = await docker.getNetwork('bridge').inspect();
     assert.match(bridge.IPAM!.Config![0]!.Gateway!, /^\d+\.\d+\.\d+\.1$/);

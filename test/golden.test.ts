@@ -80,3 +80,14 @@ test('values refused on the way to the plan: their field and docker\'s words', (
   // the runtime refuses what cgroup v2 cannot do (the engine discards it first, with docker's warning)
   assert.throws(() => writesFor({ Image: 'x', HostConfig: { OomKillDisable: true, Memory: 64 << 20 } }, HOSTS.v2!), /cgroup v2 has no way to disable the OOM killer/);
 });
+
+test('a create body as dockerd decodes it: fields docker does not know are ignored (dockerode\'s VolumesFrom: [], a name in the body); HostConfig\'s fields at the top level are the HostConfig when there is none, and only Memory, MemorySwap, CpuShares and CpusetCpus fill an inner one; a known field of the wrong type is still named', () => {
+  const b = checkCreateBody({ Image: 'x', VolumesFrom: [], name: 'n', Foo: { a: 1 }, HostConfig: { Bogus: true, Dns: ['10.0.0.1'] } }, 2);
+  assert.deepEqual(Object.keys(b).sort(), ['HostConfig', 'Image']);
+  assert.deepEqual(b.HostConfig, { Dns: ['10.0.0.1'] });
+  assert.deepEqual(checkCreateBody({ Image: 'x', Dns: ['10.0.0.2'], VolumesFrom: ['other'], Cpuset: '0' }, 2).HostConfig, { Dns: ['10.0.0.2'], VolumesFrom: ['other'], CpusetCpus: '0' });
+  assert.deepEqual(checkCreateBody({ Image: 'x', Memory: 1 << 26, Dns: ['10.0.0.3'], HostConfig: { CpuShares: 512 } }, 2).HostConfig, { CpuShares: 512, Memory: 1 << 26 });
+  assert.throws(() => checkCreateBody({ Image: 'x', Memory: 'lots' }, 2), /Memory: must be an integer/);
+  assert.throws(() => checkCreateBody({ Image: 'x', HostConfig: { Memory: 'lots' } }, 2), /HostConfig\.Memory: must be an integer/);
+  assert.throws(() => checkCreateBody({ Image: 7 }, 2), /Image: must be a string/);
+});

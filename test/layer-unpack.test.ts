@@ -210,3 +210,40 @@ test('diff: an overlay upper dir becomes a layer tar with whiteouts, reproducibl
   };
   assert.equal(tree([lower, fromCopy]), tree([lower, again]));
 });
+
+test('writeTarSync writes the bytes writeTar writes: long names (ustar prefix and pax), xattrs, links, hardlinks, empty and large files, mode 0 and a whiteout marker', async () => {
+  const { writeTar, writeTarSync, walk, RootDir } = await import('../src/image/confined/index.js');
+  const { openSync, closeSync, constants } = await import('node:fs');
+  const { Writable } = await import('node:stream');
+  const t = join(work, 'sync-tar');
+  const deep = join(t, 'a'.repeat(60), 'b'.repeat(60));
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'c'.repeat(90)), 'deep\n');
+  writeFileSync(join(t, `${'x'.repeat(120)}.txt`), 'long name\n');
+  writeFileSync(join(t, 'empty'), '');
+  writeFileSync(join(t, 'big'), Buffer.alloc(3 * 1024 * 1024 + 7, 7));
+  writeFileSync(join(t, 'odd'), 'x'.repeat(513));
+  execFileSync('chmod', ['000', join(t, 'odd')]);
+  execFileSync('ln', [join(t, 'empty'), join(t, 'hard')]);
+  execFileSync('ln', ['-s', 'y'.repeat(130), join(t, 'longlink')]);
+  execFileSync('ln', ['-s', 'empty', join(t, 'link')]);
+  const x = openSync(join(t, 'big'), 'r');
+  fsx().setxattrFd(x, 'user.note', Buffer.from([0xff, 0, 1]));
+  closeSync(x);
+  const root = RootDir.open(t);
+  const rels = [...walk(root.fd)].map((e) => e.rel);
+  root.close();
+  const list = rels.map((rel) => { const fd = openSync(join(t, rel), fsx().O_PATH | constants.O_NOFOLLOW); return { kind: 'entry' as const, rel, st: lstatSync(join(t, rel)), fd }; });
+  try {
+    const items = [...list, { kind: 'marker' as const, rel: '.wh.gone' }];
+    const streamed: Buffer[] = [];
+    await writeTar(items, new Writable({ write(c, _e, cb) { streamed.push(Buffer.from(c)); cb(); } }));
+    const direct: Buffer[] = [];
+    writeTarSync(items, (c) => direct.push(Buffer.from(c)));
+    assert.ok(Buffer.concat(direct).length > 3 * 1024 * 1024);
+    assert.ok(Buffer.concat(direct).equals(Buffer.concat(streamed)), 'the same bytes');
+    assert.match(execFileSync('tar', ['-tvf', '-'], { input: Buffer.concat(direct), encoding: 'utf8' }), /longlink -> y{130}/);
+  } finally {
+    for (const i of list) closeSync(i.fd);
+  }
+});

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdbool.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -256,12 +257,32 @@ static napi_value js_setxattr_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* copyFileRange(in, out, length): length bytes from in's start to out's, moved in the kernel (copy_file_range; sendfile between
+ * filesystems, which copy_file_range refuses); the bytes copied (fewer when in is shorter now) */
+static napi_value js_copy_file_range(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int32_t in, out;
+  int64_t len;
+  if (arg_int(env, argv[0], &in) || arg_int(env, argv[1], &out) || napi_get_value_int64(env, argv[2], &len) != napi_ok || len < 0)
+    return bad(env, "copyFileRange(in, out, length)");
+  loff_t from = 0, to = 0;
+  bool across = false;
+  while (from < len) {
+    ssize_t n = across ? sendfile(out, in, &from, (size_t)(len - from)) : copy_file_range(in, &from, out, &to, (size_t)(len - from), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && !across && (errno == EXDEV || errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) { across = true; continue; }
+    if (n < 0) return fsx_throw_errno(env, across ? "sendfile" : "copy_file_range", "");
+    if (n == 0) break;
+  }
+  return int_value(env, from);
+}
+
 void fsx_register_at(napi_env env, napi_value exports) {
   static const struct { const char *name; napi_callback fn; } calls[] = {
       {"openat2", js_openat2},     {"mkdirat", js_mkdirat},       {"symlinkat", js_symlinkat}, {"linkat", js_linkat},
       {"mknodat", js_mknodat},     {"unlinkat", js_unlinkat},     {"readlinkat", js_readlinkat}, {"fchownat", js_fchownat},
       {"utimensat", js_utimensat}, {"chmodFd", js_chmod_fd},      {"readdirFd", js_readdir_fd}, {"xattrsFd", js_xattrs_fd},
-      {"setxattrFd", js_setxattr_fd}
+      {"setxattrFd", js_setxattr_fd}, {"copyFileRange", js_copy_file_range}
   };
   for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
     napi_value f;

@@ -9,9 +9,8 @@ import { chmodSync, chownSync, closeSync, copyFileSync, createReadStream, exists
 import { createHash } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import { join, posix } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { build as runBuild, BuildError, type StepRecord, type BuildEvents, type BuildImage, type BuildRequest, type ContainerConfig, type CopySource, type CopyStep, type RunStep, type Worker } from '../build/index.js';
-import { closeFd, copyTree, deriveImage, withRootDir, writeTar, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
+import { closeFd, copyInto, copyTree, deriveImage, withRootDir, type ImageRecord, type ImageStore, type RootDir } from '../image/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fsx } from '../util/fsx.js';
 import { InvalidInput, NotFound } from '../util/check.js';
@@ -324,9 +323,8 @@ class EngineWorker implements Worker {
       const archives = step.add && from.kind === 'context' ? await this.source(from, async (root) => this.paths(root, step, from).filter((p) => archiveKind(root, p))) : [];
       const copied = archives.length ? { ...step, sources: step.sources.filter((x) => !archives.includes(posix.normalize(`/${x}`))) } : step;
       if (copied.sources.length) {
-        const tar = new PassThrough();
-        const written = this.source(from, (root) => writeTar(copyItems(this.entries(root, copied, from, dest, () => destIsDir || archives.length > 0), uid, gid, chmod), tar));
-        await Promise.all([this.e.putArchive(id, '/', tar), written]);
+        // straight from one tree into the other, each held by fd (no tar between: the kernel moves the bytes)
+        await this.source(from, (src) => this.e.withFiles(id, (root) => copyInto(root, copyItems(this.entries(src, copied, from, dest, () => destIsDir || archives.length > 0), uid, gid, chmod))));
       }
       if (archives.length) {
         await this.e.withFiles(id, (root) => closeFd(root.mkdirAll(dest, 0o755)));

@@ -1,7 +1,10 @@
 // Checks a container create body field by field, as the Engine API defines
-// them: a wrong type names its field; an unknown field is refused; a field
-// docker has but berth does not carry out is refused unless it is empty, so
-// nothing a client asks for is silently dropped.
+// them: a wrong type names its field; a field docker has but berth does not
+// carry out is refused unless it is empty, so nothing a client asks for is
+// silently dropped. A field docker does not know either is ignored, as its
+// JSON decoder ignores it (dockerode's run() sends `VolumesFrom: []` at the
+// top level, testcontainers a `name`); HostConfig's fields at the top level
+// are read as dockerd reads them (ContainerConfigWrapper.getHostConfig).
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { DockerWords, InvalidInput, isObj } from '../util/check.js';
@@ -64,8 +67,7 @@ function check(obj: Record<string, unknown>, schema: Record<string, Kind>, prefi
   for (const [k, v] of Object.entries(obj)) {
     const kind = schema[k];
     const path = `${prefix}${k}`;
-    if (!kind) throw new InvalidInput(path, 'unknown field');
-    if (v === null) continue; // docker treats null as absent
+    if (!kind || v === null) continue; // a field docker does not know is ignored; docker treats null as absent
     if (!typeOk(kind, v)) throw new InvalidInput(path, `must be ${NAMES[kind]}, got ${JSON.stringify(v).slice(0, 60)}`);
     // docker decodes these into int64: a larger number is refused as its decoder refuses it
     if (kind === 'int' && !((v as number) >= -(2 ** 63) && (v as number) < 2 ** 63)) throw new DockerWords(path, `json: cannot unmarshal number ${String(v)} into Go struct field ${path} of type int64`);
@@ -87,13 +89,30 @@ function checkValues(b: Record<string, unknown>, h: Record<string, unknown> | un
   }
 }
 
+/**
+ * HostConfig as dockerd takes it from a create body: the inner one, or
+ * without it the host fields the body has at its top level (older clients
+ * send them there); with both, the top level's Memory, MemorySwap,
+ * CpuShares and CpusetCpus (or its Cpuset) where the inner one has none.
+ */
+function hostConfigOf(body: Record<string, unknown>): Record<string, unknown> | undefined {
+  const top = Object.fromEntries(Object.entries(body).filter(([k, v]) => k in HOST && !(k in CONFIG) && v !== null));
+  if (typeof body.Cpuset === 'string' && body.Cpuset && top.CpusetCpus === undefined) top.CpusetCpus = body.Cpuset;
+  const inner = body.HostConfig as Record<string, unknown> | null | undefined;
+  if (!inner) return Object.keys(top).length ? top : undefined;
+  const h = Object.fromEntries(Object.entries(inner).filter(([k]) => k in HOST)); // what docker does not know goes, as its decoder drops it
+  for (const k of ['Memory', 'MemorySwap', 'CpuShares', 'CpusetCpus']) if (!h[k] && top[k]) h[k] = top[k];
+  return h;
+}
+
 /** Validates and normalises (a string Cmd/Entrypoint becomes a shell form array, as docker's StrSlice does not: one element). */
 export function checkCreateBody(body: unknown, cpus = availableParallelism()): Record<string, unknown> {
   if (!isObj(body)) throw new InvalidInput('body', 'must be a JSON object');
-  check(body, CONFIG, '');
-  const b = { ...body } as Record<string, unknown>;
+  check(body, { ...HOST, ...CONFIG, Cpuset: 'string' }, '');
+  const h = hostConfigOf(body);
+  const b: Record<string, unknown> = Object.fromEntries(Object.entries(body).filter(([k]) => k in CONFIG && k !== 'HostConfig'));
+  if (h) b.HostConfig = h;
   for (const k of ['Cmd', 'Entrypoint']) if (typeof b[k] === 'string') b[k] = [b[k]];
-  const h = b.HostConfig as Record<string, unknown> | undefined;
   if (h) {
     check(h, HOST, 'HostConfig.');
     for (const k of Object.keys(h)) {

@@ -54,14 +54,19 @@ export class Ingest extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
     try {
-      this.hash.update(chunk);
-      for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
-      this.bytes += chunk.length;
-      if (this.expect.size !== undefined && this.bytes > this.expect.size) throw new DigestMismatch(this.expect.digest ?? 'blob', `more than the ${this.expect.size} bytes its descriptor says`);
+      this.append(chunk);
       cb();
     } catch (e) {
       cb(e as Error);
     }
+  }
+
+  /** Writes and digests `chunk` now (a writer that is not a stream: writeTarSync's sink). */
+  append(chunk: Buffer): void {
+    this.hash.update(chunk);
+    for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
+    this.bytes += chunk.length;
+    if (this.expect.size !== undefined && this.bytes > this.expect.size) throw new DigestMismatch(this.expect.digest ?? 'blob', `more than the ${this.expect.size} bytes its descriptor says`);
   }
 
   /** After the data has ended: verify, fsync, rename into place. */

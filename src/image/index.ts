@@ -13,5 +13,5 @@ export { IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents
 export { RegistryClient, RegistryError } from './registry/client.js';
 export { saveCredentials } from './registry/credentials.js';
 export { mountPointEntries } from './layer/diff.js';
-export { RootDir, closeFd, copyTree, fileChunks, packFd, packPath, syncInto, contentHashes, rememberHash, statKey, unpackInto, walk, withRootDir, writeTar, type TarItem } from './confined/index.js';
+export { RootDir, closeFd, copyInto, copyTree, fileChunks, packFd, packPath, syncInto, contentHashes, rememberHash, statKey, unpackInto, walk, withRootDir, type TarItem } from './confined/index.js';
 export { deriveImage } from './archive.js';

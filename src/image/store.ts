@@ -14,7 +14,7 @@ import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
 import type { Readable, Writable } from 'node:stream';
-import { diffLayer, mountPointEntries } from './layer/diff.js';
+import { diffLayer, diffUpperSync, mountPointEntries } from './layer/diff.js';
 import { unpackLayer, type UnpackResult } from './layer/unpack.js';
 import { closeFd, removeChild, withRootDir } from './confined/index.js';
 import type { Compression } from './oci/types.js';
@@ -246,7 +246,7 @@ export class ImageStore {
     const ingest = this.content.ingest();
     let digest: string;
     try {
-      await diffLayer(upper, ingest);
+      await diffUpperSync(upper, (chunk) => ingest.append(chunk)); // one pass: read, digest, write
       digest = ingest.commit();
     } catch (e) { ingest.abort(); throw e; }
     const chain = chainIDs([...(parent ? [parent] : []), digest])[parent ? 1 : 0]!;

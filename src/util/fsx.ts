@@ -61,6 +61,8 @@ export interface Fsx {
   mknodat(dirfd: number, name: string, mode: number, major: number, minor: number): void;
   unlinkat(dirfd: number, name: string, dir: boolean): void;
   readlinkat(dirfd: number, name: string): string;
+  /** `length` bytes from `inFd`'s start to `outFd`'s, in the kernel (copy_file_range); returns the bytes copied, fewer when `inFd` is shorter now. */
+  copyFileRange(inFd: number, outFd: number, length: number): number;
   /** Never through a final symlink; name "" is `dirfd` itself. */
   fchownat(dirfd: number, name: string, uid: number, gid: number): void;
   /** atime and mtime (seconds), never through a final symlink. */

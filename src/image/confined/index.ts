@@ -3,15 +3,14 @@
 // the tree's root with openat2, and nothing is reached again by a path
 // string. cp, the archive API, export, diff, commit and volume copy-up all
 // go through here.
-import { PassThrough } from 'node:stream';
 import { fstatSync } from 'node:fs';
-import { packFd } from './pack.js';
-import { unpackInto } from './unpack.js';
+import { subtree } from './pack.js';
+import { copyInto } from './unpack.js';
 import { RootDir } from './tree.js';
 
 export { RootDir, walk, closeFd, openChild, removeChild, byBytes, type TreeEntry } from './tree.js';
-export { packPath, packFd, writeTar, xattrsOf, fileBytes as fileChunks, type TarItem } from './pack.js';
-export { unpackInto, syncInto, contentHashes, rememberHash, statKey, entryPath, headerXattrs, ArchiveError } from './unpack.js';
+export { packPath, packFd, writeTar, writeTarSync, xattrsOf, fileBytes as fileChunks, type TarItem } from './pack.js';
+export { copyInto, unpackInto, syncInto, contentHashes, rememberHash, statKey, entryPath, headerXattrs, ArchiveError } from './unpack.js';
 
 /** Runs `fn` with `hostPath` open as a RootDir, closed after. */
 export async function withRootDir<T>(hostPath: string, fn: (root: RootDir) => Promise<T> | T): Promise<T> {
@@ -20,7 +19,6 @@ export async function withRootDir<T>(hostPath: string, fn: (root: RootDir) => Pr
 }
 
 /** Copies the content of the directory open as `from` into the directory `to` (its root), keeping owners, modes, links and xattrs. */
-export async function copyTree(from: number, to: RootDir): Promise<void> {
-  const pipe = new PassThrough({ highWaterMark: 1 << 20 });
-  await Promise.all([packFd(from, fstatSync(from), pipe, '.'), unpackInto(to, pipe)]);
+export function copyTree(from: number, to: RootDir): Promise<void> {
+  return copyInto(to, subtree(from, fstatSync(from), '.'));
 }

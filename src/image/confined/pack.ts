@@ -6,7 +6,7 @@ import { fstatSync, readSync, type Stats } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type tar from 'tar-stream';
-import { tarStream } from '../layer/tar-pax.js';
+import { tarHeaders, tarStream } from '../layer/tar-pax.js';
 import { fsx } from '../../util/fsx.js';
 import { devNumbers, withoutOverlayMarks } from '../layer/overlay-format.js';
 import { closeFd, reopenForReading, walk, type RootDir } from './tree.js';
@@ -49,6 +49,36 @@ export async function* fileBytes(fd: number, size: number): AsyncGenerator<Buffe
   }
 }
 
+export type ItemHeader = Partial<tar.Header> & { name: string };
+
+/**
+ * An item's tar header, and a regular file's fd and size (its bytes). A file
+ * met again under another name (`links`: inode to first name, one map per
+ * archive) is a hardlink to the first. Undefined for a socket, which
+ * archives do not carry.
+ */
+export function itemHeader(item: TarItem, links: Map<string, string>): { h: ItemHeader; file?: { fd: number; size: number } } | undefined {
+  if (item.kind === 'marker') return { h: { name: item.rel, mode: 0o600, mtime: EPOCH, type: 'file', size: 0 } }; // docker writes whiteouts 0600
+  const { rel, st, fd } = item;
+  const h = {
+    name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
+    uname: '', gname: '', linkname: '', devmajor: 0, devminor: 0, pax: paxOf(fd, st),
+  };
+  if (st.isDirectory()) return { h: { ...h, name: rel.endsWith('/') ? rel : `${rel}/`, type: 'directory' } };
+  const inode = `${st.dev}:${st.ino}`;
+  const first = st.nlink > 1 ? links.get(inode) : undefined;
+  if (first) return { h: { ...h, type: 'link', linkname: first, size: 0 } };
+  if (st.nlink > 1) links.set(inode, rel);
+  if (st.isFile()) return { h: { ...h, type: 'file', size: st.size }, file: { fd, size: st.size } };
+  if (st.isSymbolicLink()) return { h: { ...h, type: 'symlink', linkname: fsx().readlinkat(fd, '') } };
+  if (st.isFIFO()) return { h: { ...h, type: 'fifo' } };
+  if (st.isCharacterDevice() || st.isBlockDevice()) {
+    const { major, minor } = devNumbers(st.rdev);
+    return { h: { ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor } };
+  }
+  return undefined;
+}
+
 /**
  * Writes `items` as a tar to `out` (whoever keeps it digests it: the
  * content store does). With `end: false`, `out` stays open: a caller that
@@ -61,7 +91,7 @@ export async function writeTar(items: Iterable<TarItem>, out: Writable, end = tr
   // a reader gone early ends the pipeline: every write waiting on it fails then
   const broken = new Promise<never>((_res, rej) => { done.catch(rej); });
   broken.catch(() => {});
-  const put = async (h: Partial<tar.Header> & { name: string }, body?: AsyncIterable<Buffer>) => {
+  const put = async (h: ItemHeader, body?: AsyncIterable<Buffer>) => {
     if (!body) { await Promise.race([broken, new Promise<void>((res, rej) => pack.entry(h as tar.Header, Buffer.alloc(0), (e) => (e ? rej(e) : res())))]); return; }
     let failed: Error | undefined;
     const ended = new Promise<void>((res, rej) => {
@@ -77,28 +107,11 @@ export async function writeTar(items: Iterable<TarItem>, out: Writable, end = tr
     await Promise.race([broken, ended]);
     if (failed) throw failed;
   };
-  const links = new Map<string, string>(); // inode → first name, for hardlinks within the archive
+  const links = new Map<string, string>();
   try {
     for (const item of items) {
-      if (item.kind === 'marker') { await put({ name: item.rel, mode: 0o600, mtime: EPOCH, type: 'file', size: 0 }); continue; } // docker writes whiteouts 0600
-      const { rel, st, fd } = item;
-      const h = {
-        name: rel, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: new Date(Math.floor(st.mtimeMs / 1000) * 1000),
-        uname: '', gname: '', linkname: '', devmajor: 0, devminor: 0, pax: paxOf(fd, st),
-      };
-      if (st.isDirectory()) { await put({ ...h, name: rel.endsWith('/') ? rel : `${rel}/`, type: 'directory' }); continue; }
-      const inode = `${st.dev}:${st.ino}`;
-      const first = st.nlink > 1 ? links.get(inode) : undefined;
-      if (first) { await put({ ...h, type: 'link', linkname: first, size: 0 }); continue; }
-      if (st.nlink > 1) links.set(inode, rel);
-      if (st.isFile()) await put({ ...h, type: 'file', size: st.size }, st.size ? fileBytes(fd, st.size) : undefined);
-      else if (st.isSymbolicLink()) await put({ ...h, type: 'symlink', linkname: fsx().readlinkat(fd, '') });
-      else if (st.isFIFO()) await put({ ...h, type: 'fifo' });
-      else if (st.isCharacterDevice() || st.isBlockDevice()) {
-        const { major, minor } = devNumbers(st.rdev);
-        await put({ ...h, type: st.isCharacterDevice() ? 'character-device' : 'block-device', devmajor: major, devminor: minor });
-      }
-      // sockets are not carried in archives
+      const e = itemHeader(item, links);
+      if (e) await put(e.h, e.file?.size ? fileBytes(e.file.fd, e.file.size) : undefined);
     }
     pack.finalize();
   } catch (e) {
@@ -109,8 +122,61 @@ export async function writeTar(items: Iterable<TarItem>, out: Writable, end = tr
   await done;
 }
 
+const ZEROS = Buffer.alloc(1024);
+
+/**
+ * writeTar's bytes, made without streams: each entry as tar-stream's pack
+ * encodes it (its defaults, ustar or a pax header, padding, the two zero
+ * blocks at the end), handed to `sink` a buffer of up to 1 MiB at a time,
+ * which `sink` must consume before it returns (the buffer is used again).
+ * A file's bytes are read straight into that buffer.
+ */
+export function writeTarSync(items: Iterable<TarItem>, sink: (chunk: Buffer) => void): void {
+  const codec = tarHeaders();
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let used = 0;
+  const flush = () => { if (used) sink(buf.subarray(0, used)); used = 0; };
+  const push = (b: Buffer) => { if (used + b.length > buf.length) flush(); b.copy(buf, used); used += b.length; };
+  const pad = (size: number) => { if (size & 511) push(ZEROS.subarray(0, 512 - (size & 511))); };
+  const links = new Map<string, string>();
+  for (const item of items) {
+    const e = itemHeader(item, links);
+    if (!e) continue;
+    const h: Record<string, unknown> = { ...e.h }; // pack.entry's defaults
+    if (!h.size || h.type === 'symlink') h.size = 0;
+    if (!h.mode) h.mode = h.type === 'directory' ? 0o755 : 0o644;
+    h.uid ||= 0;
+    h.gid ||= 0;
+    const plain = h.pax ? null : codec.encode(h);
+    if (plain) push(plain);
+    else { // pack._encodePax
+      const pax = codec.encodePax({ name: h.name as string, linkname: h.linkname as string, pax: h.pax as Record<string, string> });
+      const ph = { ...h, name: 'PaxHeader', size: pax.length, type: 'pax-header', linkname: h.linkname && 'PaxHeader', pax: undefined };
+      push(codec.encode(ph)!);
+      for (let off = 0; off < pax.length; off += CHUNK) push(pax.subarray(off, off + CHUNK));
+      pad(pax.length);
+      push(codec.encode({ ...ph, size: h.size, type: h.type })!);
+    }
+    const size = h.size as number;
+    if (!e.file || !size) continue;
+    const rfd = reopenForReading(e.file.fd);
+    try {
+      for (let off = 0; off < size;) {
+        if (used === buf.length) flush();
+        const n = readSync(rfd, buf, used, Math.min(buf.length - used, size - off), off);
+        if (n <= 0) { for (; off < size; off += Math.min(ZEROS.length, size - off)) push(ZEROS.subarray(0, Math.min(ZEROS.length, size - off))); break; } // shorter now: zeros
+        used += n;
+        off += n;
+      }
+    } finally { closeFd(rfd); }
+    pad(size);
+  }
+  push(ZEROS);
+  flush();
+}
+
 /** The entry open as `fd` under the name `name`, and, for a directory, everything under it. */
-function* subtree(fd: number, st: Stats, name: string): Generator<TarItem> {
+export function* subtree(fd: number, st: Stats, name: string): Generator<TarItem> {
   yield { kind: 'entry', rel: name, st, fd };
   if (!st.isDirectory()) return;
   for (const e of walk(fd)) yield { kind: 'entry', rel: `${name}/${e.rel}`, st: e.st, fd: e.fd };

@@ -5,7 +5,7 @@
 // a name the container swaps for a link while berth works never leads out.
 // Names with ".." are refused; what is already there is replaced.
 import { createHash } from 'node:crypto';
-import { fstatSync, futimesSync, fchownSync, fchmodSync, readSync, writeSync, constants as C, type Stats } from 'node:fs';
+import { fstatSync, ftruncateSync, futimesSync, fchownSync, fchmodSync, readSync, writeSync, constants as C, type Stats } from 'node:fs';
 import { posix } from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +13,8 @@ import type tar from 'tar-stream';
 import { tarStream } from '../layer/tar-pax.js';
 import { fsx, S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
 import { InvalidInput } from '../../util/check.js';
-import { closeFd, createChild, openChild, openChildWith, removeChild, walk, type RootDir } from './tree.js';
+import { closeFd, createChild, openChild, openChildWith, removeChild, reopenForReading, walk, type RootDir } from './tree.js';
+import { itemHeader, type TarItem } from './pack.js';
 
 const MAX_NAME = 4096;
 
@@ -38,7 +39,35 @@ export function headerXattrs(h: tar.Header): [string, Buffer][] {
   return out;
 }
 
-type Body = AsyncIterable<unknown> & { resume(): unknown };
+/** An entry's bytes: a tar's stream, or (copyInto) the file they are in. */
+type Body = AsyncIterable<unknown> & { resume(): unknown; source?: number };
+
+/** `size` bytes of the file open (O_PATH) as `source` into `fd`, in the kernel; zeros where the source has become shorter. */
+function copyBytes(source: number, fd: number, size: number): void {
+  const rfd = reopenForReading(source);
+  try {
+    if (fsx().copyFileRange(rfd, fd, size) < size) ftruncateSync(fd, size);
+  } finally { closeFd(rfd); }
+}
+
+const NO_BYTES: Body = { resume: () => undefined, async *[Symbol.asyncIterator]() { /* nothing */ } };
+
+/**
+ * Copies `items` (a tree held by fd, as writeTar takes them) into `dest`
+ * as unpackInto unpacks their tar, without making one: the same headers,
+ * the same checks, a file's bytes moved by the kernel.
+ */
+export async function copyInto(dest: RootDir, items: Iterable<TarItem>): Promise<void> {
+  const u = new Unpacker(dest, '/');
+  const links = new Map<string, string>();
+  try {
+    for (const item of items) {
+      const e = itemHeader(item, links);
+      if (e) await u.entry(e.h as tar.Header, e.file?.size ? { ...NO_BYTES, source: e.file.fd } : NO_BYTES);
+    }
+  } finally { u.release(); }
+  u.finish();
+}
 
 /**
  * The sha256 of regular files syncInto wrote or checked, by their inode and
@@ -128,7 +157,8 @@ class Unpacker {
         const fd = createChild(parent, name);
         const hash = this.sync ? createHash('sha256') : undefined;
         try {
-          for await (const chunk of body) {
+          if (body.source) copyBytes(body.source, fd, h.size ?? 0);
+          else for await (const chunk of body) {
             const b = chunk as Buffer;
             hash?.update(b);
             for (let off = 0; off < b.length;) off += writeSync(fd, b, off);

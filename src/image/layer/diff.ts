@@ -9,7 +9,7 @@ import { lstatSync, readdirSync, readlinkSync, fstatSync, type Stats } from 'nod
 import type { Writable } from 'node:stream';
 import { OPAQUE_MARKER, WHITEOUT_PREFIX, contentXattrs, isOpaque, isOpaqueFd, isWhiteout } from './overlay-format.js';
 import {
-  byBytes, closeFd, openChild, walk, withRootDir, writeTar, xattrsOf, type RootDir, type TarItem,
+  byBytes, closeFd, openChild, walk, withRootDir, writeTar, writeTarSync, xattrsOf, type RootDir, type TarItem,
 } from '../confined/index.js';
 import { fsx } from '../../util/fsx.js';
 
@@ -142,6 +142,11 @@ export function diffLayer(upper: string, out: Writable, lowers?: string[], omit 
     const kept = omit.size ? without(changes, omit) : changes;
     return writeTar(clampMtime === undefined ? kept : clamped(kept, clampMtime), out);
   });
+}
+
+/** An overlay upper dir's changes as a layer tar, made without streams into `sink` (see writeTarSync). */
+export function diffUpperSync(upper: string, sink: (chunk: Buffer) => void): Promise<void> {
+  return withRootDir(upper, (root) => writeTarSync(overlayChanges(root.fd), sink));
 }
 
 /** Entries no newer than `epoch` (seconds): SOURCE_DATE_EPOCH's reproducible layers, as BuildKit clamps them. */

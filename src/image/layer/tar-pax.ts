@@ -12,7 +12,12 @@ import { dirname, join } from 'node:path';
 
 const RAW = /^SCHILY\.xattr\./;
 
-interface Headers { decodePax(buf: Buffer): Record<string, string>; encodePax(opts: { name?: string; linkname?: string; pax?: Record<string, string> }): Buffer }
+interface Headers {
+  decodePax(buf: Buffer): Record<string, string>;
+  encodePax(opts: { name?: string; linkname?: string; pax?: Record<string, string> }): Buffer;
+  /** a ustar header block, or null when the entry needs a pax header */
+  encode(h: Record<string, unknown>): Buffer | null;
+}
 
 function record(key: string, value: string): Buffer {
   const body = Buffer.concat([Buffer.from(` ${key}=`), Buffer.from(value, RAW.test(key) ? 'latin1' : 'utf8'), Buffer.from('\n')]);
@@ -22,11 +27,19 @@ function record(key: string, value: string): Buffer {
 }
 
 let loaded: typeof TarStream | undefined;
+let headers: Headers;
+
+/** tar-stream's header codec, patched (for writing a tar without its streams: writeTarSync). */
+export function tarHeaders(): Headers {
+  tarStream();
+  return headers;
+}
+
 export function tarStream(): typeof TarStream {
   if (loaded) return loaded;
   const req = createRequire(import.meta.url);
   loaded = req('tar-stream') as typeof TarStream;
-  const headers = req(join(dirname(req.resolve('tar-stream')), 'headers.js')) as Headers;
+  headers = req(join(dirname(req.resolve('tar-stream')), 'headers.js')) as Headers;
   headers.decodePax = (buf: Buffer) => {
     const out: Record<string, string> = {};
     while (buf.length) {
