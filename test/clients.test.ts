@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync, chmodSync, mkdirSync } 
 import { join } from 'node:path';
 import { get as httpGet } from 'node:http';
 import { tmpdir } from 'node:os';
-import { PassThrough } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
@@ -96,6 +96,30 @@ describe('dockerode, testcontainers and docker-compose against berthd', () => {
     const wrong = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, HostConfig: { Memory: 'lots' } }), { 'content-type': 'application/json' });
     assert.equal(wrong.status, 400);
     assert.match(wrong.text, /HostConfig\.Memory: must be an integer/);
+  });
+
+  test('dockerode: putArchive and resize answer 200 as dockerd does; plugins are an empty list and a named one is not found; swarm answers 503 with dockerd\'s words, and swarm init says berth does not offer it', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '30'], Tty: true });
+    await c.start();
+    await c.putArchive(Readable.from([tarOf(join(work, 'rootfs', 'etc'))]), { path: '/tmp' });
+    assert.match((await d.api('GET', `/containers/${c.id}/archive?path=/tmp/passwd`)).text, /root:x:0:0/);
+    await c.resize({ h: 30, w: 100 });
+    const x = await c.exec({ Cmd: ['sleep', '5'], Tty: true });
+    await x.start({ hijack: true, Tty: true });
+    await x.resize({ h: 20, w: 80 });
+    for (const [m, p] of [['PUT', `/containers/${c.id}/archive?path=/tmp`], ['POST', `/containers/${c.id}/resize?h=10&w=10`], ['POST', `/exec/${x.id}/resize?h=10&w=10`]] as const) {
+      assert.equal((await d.api(m, p, m === 'PUT' ? tarOf(join(work, 'rootfs', 'etc')) : undefined)).status, 200, `${m} ${p}`);
+    }
+    await c.remove({ force: true });
+    assert.deepEqual(await docker.listPlugins(), []);
+    await assert.rejects(docker.getPlugin('vieux/sshfs', 'vieux/sshfs').inspect(), (e: { statusCode?: number; message: string }) => e.statusCode === 404 && /plugin "vieux\/sshfs" not found/.test(e.message));
+    await assert.rejects(docker.swarmInspect(), (e: { statusCode?: number; message: string }) => e.statusCode === 503 && /This node is not a swarm manager/.test(e.message));
+    await assert.rejects(docker.listServices(), (e: { statusCode?: number }) => e.statusCode === 503);
+    const init = d.docker(['swarm', 'init']);
+    assert.notEqual(init.code, 0);
+    assert.match(init.err, /berth does not offer swarm/);
+    assert.match(d.docker(['node', 'ls']).err, /This node is not a swarm manager/);
+    assert.equal(d.docker(['plugin', 'ls', '-q']).out, '');
   });
 
   test('dockerode: network create, connect to a running container, inspect, disconnect, remove; GET /networks/bridge as testcontainers reads it', async () => {

@@ -1,6 +1,6 @@
 // docker exec: create, start (attached, upgraded or not, or detached), inspect, resize.
 import { type Engine, directOutputPid } from '../engine/index.js';
-import type { Router } from './server.js';
+import { emptyOk, type Router } from './server.js';
 import { dimension } from './streams.js';
 
 export function execRoutes(r: Router, engine: () => Engine): void {
@@ -20,7 +20,8 @@ export function execRoutes(r: Router, engine: () => Engine): void {
   });
 
   r.add('GET', '/exec/{id}/json', (req) => engine().execInspect(req.params.id!));
-  r.add('POST', '/exec/{id}/resize', async (req) => {
+  r.add('POST', '/exec/{id}/resize', async (req, res) => {
     await engine().execResize(req.params.id!, dimension(req, 'h'), dimension(req, 'w'));
+    emptyOk(res);
   });
 }

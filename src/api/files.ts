@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Engine } from '../engine/index.js';
 import { InvalidInput } from '../util/check.js';
-import type { Request, Router } from './server.js';
+import { emptyOk, type Request, type Router } from './server.js';
 
 export function fileRoutes(r: Router, engine: () => Engine): void {
   r.add('GET', '/containers/{id}/export', async (_req, res) => {
@@ -31,10 +31,11 @@ export function fileRoutes(r: Router, engine: () => Engine): void {
     });
     res.end();
   });
-  r.add('PUT', '/containers/{id}/archive', async (req) => {
+  r.add('PUT', '/containers/{id}/archive', async (req, res) => {
     const path = req.query.get('path');
     if (!path) throw new InvalidInput('path', 'is required');
     await engine().putArchive(req.params.id!, path, req.body());
+    emptyOk(res);
   });
 
   r.add('GET', '/containers/{id}/changes', (req) => engine().changes(req.params.id!));

@@ -4,7 +4,7 @@
 import type { Engine, ContainerRecord } from '../engine/index.js';
 import { ipv4Config, ipv6Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
 import { InvalidInput } from '../util/check.js';
-import { filtersOf, type Router } from './server.js';
+import { emptyOk, filtersOf, type Router } from './server.js';
 
 /** A network as GET /networks/{id} gives it: the record without berth's own fields, its containers by ID. */
 export function networkView(n: NetworkRecord, withContainers = true) {
@@ -58,8 +58,7 @@ export function networkRoutes(r: Router, engine: () => Engine): void {
       const e = engine();
       if (verb === 'connect') await e.connectNetwork(req.params.id!, b.Container, (b.EndpointConfig ?? {}) as never);
       else await e.disconnectNetwork(req.params.id!, b.Container, !!b.Force);
-      res.writeHead(200);
-      res.end();
+      emptyOk(res);
     });
   }
 }

@@ -63,6 +63,12 @@ export class Router {
   }
 }
 
+/** 200 with no body: what dockerd answers where its handler writes nothing (resize, PUT archive, network connect); 204 is only where it says so. */
+export function emptyOk(res: ServerResponse): void {
+  res.writeHead(200);
+  res.end();
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });

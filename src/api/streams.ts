@@ -6,7 +6,7 @@ import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
 import { parseDetachKeys, type Engine, type ContainerRecord, readLogs, frame, directOutputPid } from '../engine/index.js';
 import { DockerWords, InvalidInput } from '../util/check.js';
-import { ApiError, bool, type Request, type Router } from './server.js';
+import { ApiError, bool, emptyOk, type Request, type Router } from './server.js';
 
 /** A tty dimension of a resize (h or w), refused as docker refuses it (strconv.Atoi). */
 export function dimension(req: Request, key: 'h' | 'w'): number {
@@ -90,8 +90,9 @@ export function streamRoutes(r: Router, engine: () => Engine): void {
     else sock.end();
   });
 
-  r.add('POST', '/containers/{id}/resize', async (req) => {
+  r.add('POST', '/containers/{id}/resize', async (req, res) => {
     await engine().resizeTty(req.params.id!, dimension(req, 'h'), dimension(req, 'w'));
+    emptyOk(res);
   });
 
   r.add('GET', '/containers/{id}/logs', async (req, res) => {

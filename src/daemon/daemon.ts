@@ -16,6 +16,7 @@ import { fileRoutes } from '../api/files.js';
 import { volumeRoutes } from '../api/volumes.js';
 import { systemRoutes } from '../api/system.js';
 import { networkRoutes } from '../api/networks.js';
+import { absentRoutes } from '../api/absent.js';
 import { buildRoutes } from '../api/build.js';
 import { detectHost } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
@@ -115,6 +116,7 @@ export class Daemon {
     const engine = () => this.engine();
     for (const routes of [containerRoutes, streamRoutes, execRoutes, fileRoutes, volumeRoutes, systemRoutes]) routes(r, engine);
     networkRoutes(r, () => this.engine());
+    absentRoutes(r);
     buildRoutes(r, () => this.engine(), () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
     return r;
   }
