@@ -90,4 +90,7 @@ test('a create body as dockerd decodes it: fields docker does not know are ignor
   assert.throws(() => checkCreateBody({ Image: 'x', Memory: 'lots' }, 2), /Memory: must be an integer/);
   assert.throws(() => checkCreateBody({ Image: 'x', HostConfig: { Memory: 'lots' } }, 2), /HostConfig\.Memory: must be an integer/);
   assert.throws(() => checkCreateBody({ Image: 7 }, 2), /Image: must be a string/);
+  // names Object.prototype has are no fields: ignored, never kept (and never a 500)
+  const proto = checkCreateBody(JSON.parse('{"Image": "x", "toString": "y", "constructor": 1, "HostConfig": {"constructor": "", "hasOwnProperty": 2}}'), 2);
+  assert.deepEqual(proto, { Image: 'x', HostConfig: {} });
 });

@@ -36,6 +36,9 @@ const HOST: Record<string, Kind> = {
   MaskedPaths: 'strings', ReadonlyPaths: 'strings',
 };
 
+/** What a create body may have at its top level: the config, and HostConfig's fields as older clients send them (see hostConfigOf). */
+const TOP_LEVEL: Record<string, Kind> = { ...HOST, ...CONFIG, Cpuset: 'string' };
+
 /** Fields berth does not carry out (yet): a value other than empty is refused. */
 const NOT_CARRIED_OUT = new Set([
   'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
@@ -65,7 +68,7 @@ const empty = (v: unknown) => v === null || v === undefined || v === '' || v ===
 
 function check(obj: Record<string, unknown>, schema: Record<string, Kind>, prefix: string): void {
   for (const [k, v] of Object.entries(obj)) {
-    const kind = schema[k];
+    const kind = Object.hasOwn(schema, k) ? schema[k] : undefined; // never a name Object.prototype has (toString, constructor)
     const path = `${prefix}${k}`;
     if (!kind || v === null) continue; // a field docker does not know is ignored; docker treats null as absent
     if (!typeOk(kind, v)) throw new InvalidInput(path, `must be ${NAMES[kind]}, got ${JSON.stringify(v).slice(0, 60)}`);
@@ -96,11 +99,11 @@ function checkValues(b: Record<string, unknown>, h: Record<string, unknown> | un
  * CpuShares and CpusetCpus (or its Cpuset) where the inner one has none.
  */
 function hostConfigOf(body: Record<string, unknown>): Record<string, unknown> | undefined {
-  const top = Object.fromEntries(Object.entries(body).filter(([k, v]) => k in HOST && !(k in CONFIG) && v !== null));
+  const top = Object.fromEntries(Object.entries(body).filter(([k, v]) => Object.hasOwn(HOST, k) && !Object.hasOwn(CONFIG, k) && v !== null));
   if (typeof body.Cpuset === 'string' && body.Cpuset && top.CpusetCpus === undefined) top.CpusetCpus = body.Cpuset;
   const inner = body.HostConfig as Record<string, unknown> | null | undefined;
   if (!inner) return Object.keys(top).length ? top : undefined;
-  const h = Object.fromEntries(Object.entries(inner).filter(([k]) => k in HOST)); // what docker does not know goes, as its decoder drops it
+  const h = Object.fromEntries(Object.entries(inner).filter(([k]) => Object.hasOwn(HOST, k))); // what docker does not know goes, as its decoder drops it
   for (const k of ['Memory', 'MemorySwap', 'CpuShares', 'CpusetCpus']) if (!h[k] && top[k]) h[k] = top[k];
   return h;
 }
@@ -108,9 +111,9 @@ function hostConfigOf(body: Record<string, unknown>): Record<string, unknown> | 
 /** Validates and normalises (a string Cmd/Entrypoint becomes a shell form array, as docker's StrSlice does not: one element). */
 export function checkCreateBody(body: unknown, cpus = availableParallelism()): Record<string, unknown> {
   if (!isObj(body)) throw new InvalidInput('body', 'must be a JSON object');
-  check(body, { ...HOST, ...CONFIG, Cpuset: 'string' }, '');
+  check(body, TOP_LEVEL, '');
   const h = hostConfigOf(body);
-  const b: Record<string, unknown> = Object.fromEntries(Object.entries(body).filter(([k]) => k in CONFIG && k !== 'HostConfig'));
+  const b: Record<string, unknown> = Object.fromEntries(Object.entries(body).filter(([k]) => Object.hasOwn(CONFIG, k) && k !== 'HostConfig'));
   if (h) b.HostConfig = h;
   for (const k of ['Cmd', 'Entrypoint']) if (typeof b[k] === 'string') b[k] = [b[k]];
   if (h) {
@@ -118,7 +121,7 @@ export function checkCreateBody(body: unknown, cpus = availableParallelism()): R
     for (const k of Object.keys(h)) {
       if (NOT_CARRIED_OUT.has(k) && !empty(h[k])) throw new InvalidInput(`HostConfig.${k}`, 'is not supported by berth');
       const joins = (k === 'IpcMode' || k === 'PidMode') && /^container:./.test((h[k] as string) ?? '');
-      if (k in MODE_FIELDS && !joins && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
+      if (Object.hasOwn(MODE_FIELDS, k) && !joins && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
     }
     if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1) throw new InvalidInput('HostConfig.MemorySwappiness', 'is not supported by berth');
   }

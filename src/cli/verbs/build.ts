@@ -139,7 +139,7 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
     .option('--progress <mode>', 'auto (a line per step on a terminal), plain or tty', 'auto')
     .option('--secret <id=ID,src=PATH|env=VAR>', 'a secret RUN --mount=type=secret reads (repeatable); never in the image or the cache', collect)
     .action(async (context: string, o: BuildOptions) => {
-      let dockerfile: string, body: () => Readable, list: ContextEntry[] | undefined;
+      let dockerfile: string, body: () => Readable, delta: Delta | undefined;
       if (context === '-') { // stdin: a context tar (gzipped or not), or a Dockerfile alone (an empty context), as docker build - takes it
         if (o.file === '-') throw new InvalidInput('--file', 'the context and the Dockerfile cannot both come from stdin');
         const input = await readAll(process.stdin);
@@ -154,8 +154,9 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
           dockerfile = `.dockerfile.${process.pid}`;
           body = () => withExtraFile(dir, dockerfile, text);
         } else {
-          const entries = list = contextEntries(dir, dockerfile);
-          body = () => contextTar(dir, entries);
+          const list = contextEntries(dir, dockerfile);
+          body = () => contextTar(dir, list);
+          delta = { list, tar: (only) => contextTar(dir, list, only) };
         }
       }
       const q = new URLSearchParams({ dockerfile, rm: '1' });
@@ -168,7 +169,7 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
       if (o.quiet) q.set('q', '1');
       if (o.network) q.set('networkmode', o.network);
       const secrets: Record<string, string> = o.secret?.length ? { [SECRETS_HEADER]: Buffer.from(JSON.stringify(readSecrets(o.secret))).toString('base64') } : {};
-      const res = await sendContext(api(), q, body, secrets, list && { list, tar: (only) => contextTar(resolve(context), list!, only) });
+      const res = await sendContext(api(), q, body, secrets, delta);
       const shown = new Progress(o.progress === 'tty' || (o.progress !== 'plain' && !!process.stdout.isTTY), !!o.quiet);
       let id = '';
       for await (const m of jsonLines<{ stream?: string; aux?: { ID?: string }; error?: string; errorDetail?: { code?: number } }>(res)) {
@@ -182,13 +183,16 @@ export function registerBuild(program: Command, api: () => ApiClient): void {
     });
 }
 
+/** A context directory's entries, and the tar of its directories and some of its paths. */
+interface Delta { list: ContextEntry[]; tar: (only: Set<string>) => Readable }
+
 /**
  * POST /build with the context: when `delta` can make a partial one, the
  * context's list goes first and the tar holds only what berthd asks for
  * (see api/build-context.ts); a berthd that cannot take it (an older one,
  * or its kept context changed meanwhile) gets the whole context.
  */
-async function sendContext(api: ApiClient, q: URLSearchParams, whole: () => Readable, headers: Record<string, string>, delta?: { list: ContextEntry[]; tar: (only: Set<string>) => Readable }): Promise<Response> {
+async function sendContext(api: ApiClient, q: URLSearchParams, whole: () => Readable, headers: Record<string, string>, delta?: Delta): Promise<Response> {
   if (delta) {
     const entries = delta.list.map(({ rel, st }) => [rel, signature(st)]);
     let asked: { token: string; want: string[] } | undefined;
