@@ -612,7 +612,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.equal(run(['--cgroupns', 'host'], 'readlink', '/proc/self/ns/cgroup').out, `${ns('cgroup')}\n`);
     assert.notEqual(run([], 'readlink', '/proc/self/ns/pid').out, `${ns('pid')}\n`);
     const viaBerth = d.berth(['run', '--rm', '--add-host', 'db:10.1.2.3', '--dns', '10.0.0.53', '--group-add', '1234', '--pid', 'host', '--oom-kill-disable', '-m', '32m', IMG,
-      'sh', '-c', 'grep db /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo no v1 memory']);
+      'sh', '-c', 'grep -w db /etc/hosts; cat /etc/resolv.conf; id -G; readlink /proc/self/ns/pid; head -1 /sys/fs/cgroup/memory/memory.oom_control 2>/dev/null || echo no v1 memory']);
     assert.equal(viaBerth.out, `10.1.2.3\tdb\nnameserver 10.0.0.53\n0 1234\n${ns('pid')}\n${v1Memory ? 'oom_kill_disable 1' : 'no v1 memory'}\n`, viaBerth.err);
     // another container's namespaces: its network (and names), processes and IPC
     const owner = d.docker(['run', '-d', IMG, 'sleep', '300']).out.trim();
