@@ -77,7 +77,7 @@ static void to_clients(int stream, const char *p, size_t n) {
       continue;
     }
     int fd = c->ofd >= 0 ? c->ofd : c->fd;
-    if ((S.tty || write_all(fd, h, 8) >= 0) && write_all(fd, p, n) >= 0) continue;
+    if ((c->raw || write_all(fd, h, 8) >= 0) && write_all(fd, p, n) >= 0) continue;
     if (c->ofd >= 0) { /* the client left (or detached): berthd still holds the rest and says when it ends */
       set_output(c, -1);
       c->out = c->err = 0;
@@ -119,10 +119,11 @@ static void header(struct client *c) {
   }
   *nl = 0;
   size_t rest = c->hlen - (size_t)(nl + 1 - c->hdr);
-  int a, b, d;
+  int a, b, d, raw = S.tty;
   unsigned short rows, cols;
-  if (sscanf(c->hdr, "attach %d %d %d", &a, &b, &d) == 3) {
+  if (sscanf(c->hdr, "attach %d %d %d %d", &a, &b, &d, &raw) >= 3) {
     c->kind = C_ATTACH;
+    c->raw = raw;
     c->in = a && (S.in_fd >= 0 || S.tty); /* a tty's master comes later */
     c->out = b;
     c->err = d;

@@ -14,8 +14,9 @@
  * (rotated by size) and to attached clients. DIR/shim.sock takes one line
  * per connection (--listen-fd: berthd made and bound it, and hands it over
  * listening, so its first request never finds it missing):
- *   attach I O E   stream in, out, err (0/1 each); frames as docker's stdcopy
- *                  unless the process has a tty. When the line comes with a
+ *   attach I O E [R]  stream in, out, err (0/1 each); frames as docker's
+ *                  stdcopy unless R is 1 (R defaults to whether the process
+ *                  has a tty: an exec's start may ask otherwise). When the line comes with a
  *                  file descriptor (SCM_RIGHTS: berthd hands over the API
  *                  client's connection), output is written to it directly
  *                  and this connection carries only the input. With two

@@ -19,6 +19,7 @@
 enum { C_FREE, C_HEADER, C_ATTACH, C_WAIT };
 struct client {
   int fd, kind, in, out, err, eof; /* eof: the client closed its writing side */
+  int raw; /* output without stdcopy frames */
   int ofd; /* output goes here when berthd handed over the client's own connection, else to fd */
   int dout, derr; /* or as it is to these: the client's own stdout and stderr */
   char hdr[128];

@@ -1,11 +1,11 @@
 // Container endpoints of the Docker Engine API over the engine: create, list,
 // inspect and the changes of state (start, stop, kill, wait, remove, ...).
 import { join } from 'node:path';
-import type { Engine, ContainerRecord } from '../engine/index.js';
+import { inspectHostConfig, type Engine, type ContainerRecord } from '../engine/index.js';
 import { InvalidInput } from '../util/check.js';
 import { ageOf } from '../util/duration.js';
 import { fileBytes, imageSize } from '../image/index.js';
-import { bool, filtersOf, type Router } from './server.js';
+import { ApiError, bool, filtersOf, type Router } from './server.js';
 import { networkSettings, summaryNetworks } from './networks.js';
 
 export function statusText(r: ContainerRecord): string {
@@ -25,13 +25,23 @@ const command = (r: ContainerRecord) => [r.Path, ...r.Args].join(' ');
 export function inspectContainer(e: Engine, r: ContainerRecord) {
   const dir = e.etcDir(r);
   return {
-    Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args, State: r.State, Image: r.Image,
+    // a container about to be restarted shows as running, as in dockerd
+    Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args, State: { ...r.State, Running: r.State.Running || r.State.Restarting }, Image: r.Image,
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'), LogPath: r.LogPath,
     Name: r.Name, RestartCount: r.RestartCount, Driver: e.images().snapshots.driver, Platform: 'linux', MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
-    ExecIDs: null, HostConfig: r.HostConfig, GraphDriver: { Name: e.images().snapshots.driver, Data: null }, Mounts: r.Mounts,
+    ExecIDs: e.execIds(r), HostConfig: { ...inspectHostConfig(r.HostConfig), Links: legacyLinks(e, r) }, GraphDriver: { Name: e.images().snapshots.driver, Data: null }, Mounts: r.Mounts,
     Config: r.Config,
     NetworkSettings: networkSettings(e, r),
   };
+}
+
+/** HostConfig.Links as dockerd shows them: "/TARGET:/CONTAINER/ALIAS", for targets that still exist; null for none. */
+function legacyLinks(e: Engine, r: ContainerRecord): string[] | null {
+  const out = (r.HostConfig.Links ?? []).flatMap((l) => {
+    const [name, as] = l.split(':') as [string, string?];
+    try { return [`${e.get(name.replace(/^\//, '')).Name}:${r.Name}/${(as ?? name).replace(/^\//, '')}`]; } catch { return []; }
+  });
+  return out.length ? out : null;
 }
 
 function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): boolean {
@@ -147,7 +157,14 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   });
 
   r.add('DELETE', '/containers/{id}', async (req) => {
+    if (bool(req.query.get('link'))) throw new ApiError(500, 'Conflict, cannot remove the default link name of the container'); // dockerd's words and code
     await engine().remove(req.params.id!, { force: bool(req.query.get('force')), volumes: bool(req.query.get('v')) });
+  });
+
+  // a legacy link, by the name docker gives it: PARENT/ALIAS
+  r.add('DELETE', '/containers/{id}/{alias}', async (req) => {
+    if (!bool(req.query.get('link'))) throw new ApiError(404, `No such container: ${req.params.id!}/${req.params.alias!}`);
+    await engine().store.unlink(req.params.id!, req.params.alias!);
   });
 
   r.add('POST', '/containers/prune', async () => {

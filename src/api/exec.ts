@@ -15,8 +15,10 @@ export function execRoutes(r: Router, engine: () => Engine): void {
     const body = (await req.json()) as { Detach?: boolean; Tty?: boolean };
     const x = e.execInspect(req.params.id!);
     if (body.Detach) { await e.execStart(x.ID, undefined, { detach: true }); return; }
-    const sock = req.hijack(x.ProcessConfig.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
-    await e.execStart(x.ID, sock as never, { direct: directOutputPid(req.headers) });
+    // as dockerd: the start request's Tty, not the exec's, says whether the output is framed
+    const raw = body.Tty === true;
+    const sock = req.hijack(raw ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    await e.execStart(x.ID, sock as never, { direct: directOutputPid(req.headers), raw });
   });
 
   r.add('GET', '/exec/{id}/json', (req) => engine().execInspect(req.params.id!));

@@ -1,6 +1,6 @@
 // Image endpoints of the Docker Engine API over berth's image store.
 import type { ServerResponse } from 'node:http';
-import { type ImageStore, parsePlatform, pull, push, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, imageHistory, imageSummary, inspectImage, listImages, importRootfs, load, loadedLines, save, IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/index.js';
+import { type ImageStore, parsePlatform, pull, push, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, imageHistory, imageSummary, inspectImage, listImages, importRootfs, distributionInspect, loginCheck, RegistryError, searchRegistry, load, loadedLines, save, IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/index.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
 import { Readable } from 'node:stream';
 
@@ -9,6 +9,13 @@ import { Readable } from 'node:stream';
 function line(res: ServerResponse, msg: Record<string, unknown>): void {
   if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/json' });
   res.write(`${JSON.stringify(msg)}\n`);
+}
+
+/** The credentials a client sent in X-Registry-Auth (base64 JSON), if any. */
+function authOf(auth: string | string[] | undefined): { username: string; password: string } | undefined {
+  if (typeof auth !== 'string' || !auth) return undefined;
+  try { const a = JSON.parse(Buffer.from(auth, 'base64').toString()) as { username?: string; password?: string }; if (a.username && a.password) return { username: a.username, password: a.password }; } catch { /* none */ }
+  return undefined;
 }
 
 /** Tells berthd's events of an image change: action, the image's ID (or a reference for pull and push), attributes. */
@@ -131,16 +138,38 @@ function transferRoutes(r: Router, store: () => ImageStore, registryOpts: () => 
     res.end();
   });
 
-  // docker load / docker save
+  // docker login: the credentials are checked against the registry (GET /v2/), as dockerd does; berthd keeps none
+  r.add('POST', '/auth', async (req) => {
+    const b = (await req.json()) as { username?: string; password?: string; serveraddress?: string };
+    if (typeof b?.username !== 'string' || typeof b.password !== 'string' || !b.username) throw new ApiError(400, 'username and password are required');
+    const addr = (b.serveraddress || 'docker.io').replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+    const registry = /(^|\.)docker\.io$/.test(addr) ? 'docker.io' : addr;
+    try { await loginCheck(registry, { insecure: registryOpts().insecure, credentials: { username: b.username, password: b.password } }); } catch (e) {
+      if (e instanceof RegistryError && e.status === 401) throw new ApiError(401, e.message);
+      throw e;
+    }
+    return { Status: 'Login Succeeded', IdentityToken: '' };
+  });
+
+  // what a registry holds, without pulling: the manifest's descriptor and platforms; the search API
+  r.add('GET', '/distribution/{name*}/json', (req) => distributionInspect(req.params.name!, { insecure: registryOpts().insecure, credentials: authOf(req.headers['x-registry-auth']) }));
+  r.add('GET', '/images/search', async (req) => {
+    const term = req.query.get('term');
+    if (!term) throw new ApiError(400, 'term: the search needs a term');
+    const limit = Number(req.query.get('limit') || 25);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100) throw new ApiError(400, `Limit ${req.query.get('limit')} is outside the range of [1, 100]`);
+    const f = filtersOf(req);
+    for (const k of Object.keys(f)) if (!['is-official', 'is-automated', 'stars'].includes(k)) throw new ApiError(400, `invalid filter '${k}'`);
+    const stars = Number(f.stars?.[0] ?? 0);
+    return (await searchRegistry(term, limit, { insecure: registryOpts().insecure, credentials: authOf(req.headers['x-registry-auth']) }))
+      .filter((r) => r.star_count >= stars && (!f['is-official'] || String(r.is_official) === f['is-official'][0]) && (!f['is-automated'] || String(r.is_automated) === f['is-automated'][0]));
+  });
+
   r.add('POST', '/images/{name*}/push', async (req, res) => {
     const tag = req.query.get('tag') || 'latest';
     const name = formatReference({ ...parseReference(req.params.name!), tag });
     line(res, { status: `The push refers to repository [${name.slice(0, name.lastIndexOf(':'))}]` });
-    const auth = req.headers['x-registry-auth'];
-    let credentials;
-    if (typeof auth === 'string' && auth) {
-      try { const a = JSON.parse(Buffer.from(auth, 'base64').toString()) as { username?: string; password?: string }; if (a.username && a.password) credentials = { username: a.username, password: a.password }; } catch { /* no credentials */ }
-    }
+    const credentials = authOf(req.headers['x-registry-auth']);
     const r2 = await push(store(), name, { ...registryOpts(), credentials, progress: (layer, status, from) => {
       if (status !== 'pushing') line(res, { status: { exists: 'Layer already exists', mounted: `Mounted from ${from}`, uploaded: 'Pushed' }[status], id: layer, progressDetail: {} });
     } });
@@ -156,7 +185,14 @@ function transferRoutes(r: Router, store: () => ImageStore, registryOpts: () => 
 /** docker load and docker save. */
 function archiveRoutes(r: Router, store: () => ImageStore, emit: Emit): void {
   r.add('POST', '/images/load', async (req, res) => {
-    const images = await load(store(), req.body());
+    res.writeHead(200, { 'content-type': 'application/json' }); // as dockerd: what goes wrong is told in the stream
+    let images;
+    try { images = await load(store(), req.body()); } catch (e) {
+      const message = `Error processing tar file: ${(e as Error).message}`;
+      line(res, { errorDetail: { message }, error: message });
+      res.end();
+      return;
+    }
     for (const l of loadedLines(images)) line(res, { stream: `${l}\n` });
     emit(loadedEvents(images));
     res.end();

@@ -2,6 +2,7 @@
 // resizing its tty.
 import type { ServerResponse } from 'node:http';
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { cpus, totalmem } from 'node:os';
 import { spawn } from 'node:child_process';
 import { parseDetachKeys, type Engine, type ContainerRecord, readLogs, frame, directOutputPid } from '../engine/index.js';
@@ -54,6 +55,18 @@ async function streamLogs(e: Engine, r: ContainerRecord, req: Request, res: Serv
   res.end();
 }
 
+/** attach?logs=1: the output logged so far, framed as the attach's stream is, before any live output (as dockerd). */
+async function replayLogs(r: ContainerRecord, sock: Writable, stdout: boolean, stderr: boolean): Promise<void> {
+  const type = r.HostConfig.LogConfig?.Type;
+  if ((!stdout && !stderr) || (type !== 'json-file' && type !== 'local' && type !== undefined)) return;
+  let closed = false;
+  sock.once('close', () => { closed = true; });
+  for await (const entry of readLogs(r.LogPath, { stdout, stderr, follow: false }, () => false, () => closed, type === 'local' ? 'local' : 'json')) {
+    if (closed) return;
+    if (!sock.write(r.Config.Tty ? entry.log : frame(entry.stream, entry.log))) await new Promise((ok) => { sock.once('drain', ok); sock.once('close', ok); });
+  }
+}
+
 function statsOf(e: Engine, c: ContainerRecord): Record<string, unknown> {
   const read = new Date().toISOString();
   if (!c.State.Running) return { read, name: c.Name, id: c.Id, pids_stats: {}, memory_stats: {}, cpu_stats: { cpu_usage: { total_usage: 0 }, system_cpu_usage: 0, online_cpus: 0 }, precpu_stats: { cpu_usage: { total_usage: 0 } }, blkio_stats: {}, networks: {} };
@@ -86,6 +99,7 @@ export function streamRoutes(r: Router, engine: () => Engine): void {
     // a stopped container is attached when it next starts (docker start -a attaches first)
     const detachKeys = parseDetachKeys(q.get('detachKeys') || 'ctrl-p,ctrl-q');
     const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
+    if (bool(q.get('logs'))) await replayLogs(c, sock as never, bool(q.get('stdout')), bool(q.get('stderr')));
     if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')), detachKeys, direct: directOutputPid(req.headers) });
     else sock.end();
   });

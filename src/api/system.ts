@@ -6,6 +6,10 @@ import { containerSummary, diskSizes } from './containers.js';
 import { volumeView } from './volumes.js';
 import { buildCacheDirs } from './build-context.js';
 
+let listening = 0;
+/** How many clients follow /events now (/info's NEventsListener). */
+export const eventListeners = (): number => listening;
+
 export function systemRoutes(r: Router, engine: () => Engine): void {
   r.add('GET', '/system/df', () => {
     const e = engine();
@@ -62,8 +66,10 @@ export function systemRoutes(r: Router, engine: () => Engine): void {
     return new Promise<void>((done) => {
       const on = (ev: EngineEvent) => { if (wanted(ev)) res.write(`${JSON.stringify(ev)}\n`); };
       e.on('event', on);
+      listening++;
       let timer: NodeJS.Timeout | undefined;
-      const stop = () => { clearTimeout(timer); e.off('event', on); res.end(); done(); };
+      let stopped = false;
+      const stop = () => { if (stopped) return; stopped = true; clearTimeout(timer); e.off('event', on); listening--; res.end(); done(); };
       res.on('close', stop);
       // a timer waits at most 2^31-1 ms: a later until re-arms it
       const arm = () => { const wait = Number(until! / 1000000n) - Date.now(); timer = setTimeout(wait > 2147483647 ? arm : stop, Math.max(0, Math.min(wait, 2147483647))); };

@@ -1,10 +1,10 @@
 // berthd: serves the Docker Engine API on its sockets over berth's image
 // store and containers. One daemon per data root. It stands above the API:
 // it wires the route groups to the engine and the store.
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, unlinkSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, rmSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { connect, type Server } from 'node:net';
-import { cpus, release, totalmem, hostname } from 'node:os';
+import { release } from 'node:os';
 import type { ImageStore } from '../image/index.js';
 import { imageStoreIn, Engine, DEFAULT_EXEC_ROOT, removeBuildSteps } from '../engine/index.js';
 import { API_VERSION, MIN_API_VERSION, Router, apiServer, closeServer, type UpgradeHandler } from '../api/server.js';
@@ -14,11 +14,11 @@ import { streamRoutes } from '../api/streams.js';
 import { execRoutes } from '../api/exec.js';
 import { fileRoutes } from '../api/files.js';
 import { volumeRoutes } from '../api/volumes.js';
-import { systemRoutes } from '../api/system.js';
+import { eventListeners, systemRoutes } from '../api/system.js';
+import { systemInfo } from './info.js';
 import { networkRoutes } from '../api/networks.js';
 import { absentRoutes } from '../api/absent.js';
 import { buildRoutes } from '../api/build.js';
-import { detectHost } from '../runtime/index.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { fsx } from '../util/fsx.js';
 import { VERSION } from '../version.js';
@@ -98,19 +98,13 @@ export class Daemon {
       Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: release(), GitCommit: 'berth', GoVersion: `node${process.versions.node}` } }],
     }));
     r.add('GET', '/info', () => {
-      const host = detectHost();
       const s = this.images();
       const cs = this.engine().list();
       const running = cs.filter((c) => c.State.Running && !c.State.Paused).length, paused = cs.filter((c) => c.State.Paused).length;
-      return {
-        ID: hostname(), Containers: cs.length, ContainersRunning: running, ContainersPaused: paused, ContainersStopped: cs.length - running - paused, Images: s.list().length,
-        Driver: s.snapshots.driver, DriverStatus: [], DockerRootDir: this.opts.dataRoot, OperatingSystem: readOs(), OSType: 'linux',
-        Architecture: process.arch === 'x64' ? 'x86_64' : process.arch, NCPU: cpus().length, MemTotal: totalmem(), KernelVersion: release(),
-        ServerVersion: VERSION, Name: hostname(), CgroupDriver: 'cgroupfs', CgroupVersion: host.mode === 'v2' ? '2' : '1',
-        DefaultRuntime: 'berth', Runtimes: { berth: { path: 'berth-exec' } }, LoggingDriver: 'json-file', Plugins: { Volume: ['local'], Network: [], Log: ['json-file', 'local', 'none'] },
-        RegistryConfig: { InsecureRegistryCIDRs: ['127.0.0.0/8'], IndexConfigs: {}, Mirrors: this.opts.mirrors ?? [] },
-        Labels: [], ExperimentalBuild: false, LiveRestoreEnabled: true, Warnings: [],
-      };
+      return systemInfo({
+        dataRoot: this.opts.dataRoot, driver: s.snapshots.driver, containers: { running, paused, all: cs.length }, images: s.list().length,
+        insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [], eventListeners: eventListeners(), version: VERSION,
+      });
     });
     imageRoutes(r, () => this.images(), () => ({ insecure: this.opts.insecureRegistries ?? [], mirrors: this.opts.mirrors ?? [] }), (action, id, attrs) => this.engine().publish('image', action, id, attrs, id));
     const engine = () => this.engine();
@@ -172,8 +166,4 @@ export class Daemon {
     closeSync(this.rootLock);
     this.rootLock = undefined;
   }
-}
-
-function readOs(): string {
-  try { return /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'Linux'; } catch { return 'Linux'; }
 }

@@ -33,13 +33,13 @@ export async function withClientOutput<T>(client: Socket, direct: number | undef
 }
 
 /**
- * Client stdin → shim, shim output → client; `done` when the output ends.
+ * Client stdin → shim, shim output → client; `done` when the output ends or the client detached.
  * Without `endClient` the caller ends the client (an exec: after its exit code is known).
  */
-export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: () => void, endClient = true, detachKeys?: Buffer): void {
+export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: (detached: boolean) => void, endClient = true, detachKeys?: Buffer): void {
   shim.pipe(client, { end: endClient });
   let finished = false;
-  const end = () => { if (!finished) { finished = true; done(); } };
+  const end = () => { if (!finished) { finished = true; done(detached); } };
   let detached = false;
   if (stdin && detachKeys?.length) {
     // the detach sequence ends this client only: the connection to the shim stays
@@ -124,6 +124,6 @@ export class Attachers {
       return;
     }
     s.resume();
-    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, a.ended, true, a.detachKeys);
+    pipeAttach(a.socket, s, a.stdin && !!r.Config.OpenStdin, () => a.ended(), true, a.detachKeys);
   }
 }

@@ -1,11 +1,13 @@
 // A create body over its image's config: the container's Config as docker
 // makes it (the body's fields win; an entrypoint given drops the image's
 // Cmd; Env merged by name; labels, volumes and ports merged), and an
-// update body over a HostConfig. Pure data.
+// update body over a HostConfig; the restart policy's decision. Pure data.
 import { DockerWords, InvalidInput } from '../util/check.js';
 import { mergeEnv } from './exec.js';
 import { checkCreateBody, checkHostConfig } from './validate.js';
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/index.js';
 import type { ContainerConfig, HostConfig } from './types.js';
+import type { ContainerRecord } from './records.js';
 
 export function containerConfig(body: Record<string, unknown>, ic: Record<string, unknown>, id: string): { config: ContainerConfig; entrypoint: string[]; cmd: string[] } {
   const userCmd = body.Cmd as string[] | null | undefined;
@@ -58,4 +60,38 @@ export function updatedHostConfig(current: HostConfig, checked: Record<string, u
   }
   checkHostConfig(next, undefined);
   return next;
+}
+
+/** Whether a container that just exited is restarted by its policy. */
+export function restartWanted(r: ContainerRecord): boolean {
+  if (r.StoppedByUser) return false;
+  const p = r.HostConfig.RestartPolicy;
+  switch (p?.Name) {
+    case 'always': case 'unless-stopped': return true;
+    case 'on-failure': return r.State.ExitCode !== 0 && (!p.MaximumRetryCount || r.RestartCount < p.MaximumRetryCount);
+    default: return false;
+  }
+}
+
+/** docker's back-off before a restart: 100 ms doubling, reset after 10 s of running. */
+export function restartDelay(r: ContainerRecord): number {
+  const ran = Date.parse(r.State.FinishedAt) - Date.parse(r.State.StartedAt);
+  return ran > 10000 ? 100 : Math.min(100 * 2 ** Math.min(r.RestartCount, 10), 60000);
+}
+
+/** Every field of dockerd's HostConfig, zero where unset (clients read Memory, NanoCpus, ... without checking): inspect's shape. */
+export function inspectHostConfig(h: HostConfig): Record<string, unknown> {
+  const given = Object.fromEntries(Object.entries(h).filter(([, v]) => v !== undefined));
+  return {
+    Binds: null, ContainerIDFile: '', LogConfig: { Type: 'json-file', Config: {} }, NetworkMode: 'default', PortBindings: {}, RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: false, VolumeDriver: '', VolumesFrom: null, ConsoleSize: [0, 0], CapAdd: null, CapDrop: null, CgroupnsMode: 'private', Dns: [], DnsOptions: [], DnsSearch: [],
+    ExtraHosts: null, GroupAdd: null, IpcMode: 'private', Cgroup: '', Links: null, OomScoreAdj: 0, PidMode: '', Privileged: false, PublishAllPorts: false,
+    ReadonlyRootfs: false, SecurityOpt: null, UTSMode: '', UsernsMode: '', ShmSize: 64 * 1024 * 1024, Runtime: 'runc', Isolation: '', CpuShares: 0, Memory: 0,
+    NanoCpus: 0, CgroupParent: '', BlkioWeight: 0, BlkioWeightDevice: [], BlkioDeviceReadBps: [], BlkioDeviceWriteBps: [], BlkioDeviceReadIOps: [],
+    BlkioDeviceWriteIOps: [], CpuPeriod: 0, CpuQuota: 0, CpuRealtimePeriod: 0, CpuRealtimeRuntime: 0, CpusetCpus: '', CpusetMems: '', Devices: [],
+    DeviceCgroupRules: null, DeviceRequests: null, KernelMemory: 0, KernelMemoryTCP: 0, MemoryReservation: 0, MemorySwap: 0, MemorySwappiness: null,
+    OomKillDisable: false, PidsLimit: null, Ulimits: [], CpuCount: 0, CpuPercent: 0, IOMaximumIOps: 0, IOMaximumBandwidth: 0,
+    MaskedPaths: h.Privileged ? [] : [...DEFAULT_MASKED_PATHS], ReadonlyPaths: h.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
+    ...given,
+  };
 }

@@ -1,10 +1,11 @@
 // A container's root filesystem on the host (mounted for its run, or for a
 // call on a stopped container) and the /etc files berth writes for it:
 // hostname, hosts and resolv.conf.
-import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, fstatSync, mkdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve as resolvePath } from 'node:path';
-import { fsx } from '../util/fsx.js';
-import { mountAll } from '../image/index.js';
+import { fsx, MS_BIND } from '../util/fsx.js';
+import { NotFound } from '../util/check.js';
+import { closeFd, mountAll, RootDir } from '../image/index.js';
 import { hostResolvConf } from '../network/index.js';
 import { INIT_TARGET } from './spec.js';
 import { extraHost } from './validate.js';
@@ -33,6 +34,48 @@ export function unmountRoot(rootfs: string): void {
   for (let i = 0; i < 4 && isMounted(rootfs); i++) {
     try { fsx().umount(rootfs); } catch { try { fsx().umount(rootfs, true); } catch { /* not mounted */ } }
   }
+}
+
+/**
+ * The volume mounts with a Subpath (API 1.45), as bind sources that cannot
+ * be redirected: the container writes its volumes and may plant symlinks
+ * there, so the subpath is resolved inside the volume by fd, and that fd is
+ * bound onto an entry of berth's own in `stage` (as dockerd does: a bind
+ * cannot come from an fd of another mount namespace). The spec names that
+ * entry; `release` unmounts and removes it once the container's mounts are
+ * made. Nothing ever removes `stage`'s entries recursively: a bind left
+ * there by a crash is unmounted first (releaseStaged).
+ */
+export function stageSubpaths(r: ContainerRecord, stage: string): { sources: Map<string, string>; release: () => void } {
+  const sources = new Map<string, string>();
+  const release = () => { for (const at of sources.values()) releaseStaged(at); sources.clear(); };
+  try {
+    for (const [i, m] of (r.HostConfig.Mounts ?? []).entries()) {
+      const sub = m.Type === 'volume' ? m.VolumeOptions?.Subpath : undefined;
+      const mp = sub && r.Mounts.find((p) => p.Destination === m.Target && p.Type === 'volume');
+      if (!mp) continue;
+      const root = RootDir.open(mp.Source);
+      let fd: number;
+      try { fd = root.resolve(sub, true); } catch (e) {
+        throw e instanceof NotFound ? new NotFound('path', `error while mounting volume '${mp.Name}': subpath "${sub}": no such file or directory`) : e;
+      } finally { root.close(); }
+      try {
+        const at = join(stage, `${r.Id.slice(0, 24)}-${i}`);
+        releaseStaged(at);
+        mkdirSync(stage, { recursive: true, mode: 0o700 });
+        if (fstatSync(fd).isDirectory()) mkdirSync(at); else writeFileSync(at, '', { flag: 'wx' });
+        sources.set(m.Target, at);
+        fsx().mount(`/proc/self/fd/${fd}`, at, '', MS_BIND, '');
+      } finally { closeFd(fd); }
+    }
+  } catch (e) { release(); throw e; }
+  return { sources, release };
+}
+
+/** Unmounts and removes one staged subpath entry (never recursively: it may still be a bind of the volume). */
+export function releaseStaged(at: string): void {
+  try { fsx().umount(at, true); } catch { /* not mounted */ }
+  try { rmdirSync(at); } catch { try { unlinkSync(at); } catch { /* gone */ } }
 }
 
 /** Runs `fn` with the container's root mounted: a stopped container's only for the call. */

@@ -26,10 +26,10 @@ import { Attachers, parseDetachKeys, type AttachStreams } from './attach.js';
 import { logOptions } from './log-options.js';
 import { Execs } from './exec.js';
 import { HealthChecks } from './health.js';
-import { checkUpdate, updatedHostConfig } from './container-config.js';
+import { checkUpdate, restartDelay, restartWanted, updatedHostConfig } from './container-config.js';
 import { createContainer, discardUnsupported } from './create.js';
 import { ContainerStore, type ContainerRecord, type EndpointSettings, type EngineEvent } from './records.js';
-import { etcPaths, mountRoot, unmountRoot, writeEtcFiles, type EtcFiles } from './container-root.js';
+import { etcPaths, mountRoot, releaseStaged, stageSubpaths, unmountRoot, writeEtcFiles, type EtcFiles } from './container-root.js';
 import { ZERO_TIME, type HostConfig } from './types.js';
 import { Networks, hostNames, ipv4Config, type EndpointRecord, type NetworkRecord } from '../network/index.js';
 import { ContainerNetworks } from './networking.js';
@@ -56,6 +56,7 @@ export class Engine extends EventEmitter {
   private readonly trash: string;
   /** the exec root's own trash: shim directories are renamed there, never across filesystems */
   private readonly execTrash: string;
+  private get subpaths(): string { return join(this.execRoot, 'subpaths'); }
 
   constructor(readonly dataRoot: string, readonly execRoot: string, readonly images: () => ImageStore, readonly cgroupParent = '/berth', net: { portsObeyInput?: boolean } = {}) {
     super();
@@ -120,15 +121,17 @@ export class Engine extends EventEmitter {
     const rootfs = join(dir, 'rootfs');
     const shim = this.store.shimDir(r.Id);
     r.StoppedByUser = false;
+    let staged: ReturnType<typeof stageSubpaths> | undefined;
     try {
       mountRoot(r, rootfs);
       const copyUp = r.Mounts.filter((m) => m.Type === 'volume' && m.Name && m.Mode !== 'nocopy');
       if (copyUp.length) await withRootDir(rootfs, async (root) => { for (const m of copyUp) await this.volumes.populate(m.Name!, root, m.Destination); });
       const joined = joinedNamespaces(r, (ref) => this.get(ref));
       const etc = this.etcFiles(r);
+      staged = stageSubpaths(r, this.subpaths);
       const spec = ociSpec({
         id: r.Id, config: r.Config, host: r.HostConfig, rootfs, etcFiles: etc, joined,
-        mounts: r.Mounts.map((m): SpecMount => ({ destination: m.Destination, type: 'bind', source: m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] })),
+        mounts: r.Mounts.map((m): SpecMount => ({ destination: m.Destination, type: 'bind', source: staged!.sources.get(m.Destination) ?? m.Source, options: ['rbind', m.RW ? 'rw' : 'ro', m.Propagation || 'rprivate'] })),
         initPath: r.HostConfig.Init ? initPath() : undefined, cgroupParent: this.cgroupParent,
       });
       mkdirSync(join(dir, 'bundle'), { recursive: true });
@@ -147,12 +150,14 @@ export class Engine extends EventEmitter {
       // the shim's socket listens from its spawn: attach while the executor sets up (the process waits for start)
       const attaching = this.attachers.connectWaiting(r);
       const created = await creating;
+      staged.release(); // the container's mount namespace has its own copies
       await attaching;
       joining.finish(created.state.pid);
       await this.runtime.start(r.Id);
       this.started(r, created.state.pid);
     } catch (e) {
       const msg = (e as Error).message;
+      staged?.release();
       await this.runtime.delete(r.Id, true).catch(() => {});
       this.nets.release(r);
       unmountRoot(this.store.rootfs(r.Id));
@@ -259,7 +264,7 @@ export class Engine extends EventEmitter {
     this.store.volumeEvents(r, 'unmount');
     discard(this.store.shimDir(r.Id), this.execTrash);
     r.State = { ...r.State, Status: 'exited', Running: false, Paused: false, Restarting: false, Pid: 0, ExitCode: exit.code, OOMKilled: oom, FinishedAt: exit.at.toISOString() };
-    const restart = this.shouldRestart(r);
+    const restart = !this.shutting && restartWanted(r);
     // An auto-removed container's end is not written: its record goes next.
     // A crash in between leaves it "running" with its exit file, which the
     // next start records and removes.
@@ -272,20 +277,8 @@ export class Engine extends EventEmitter {
     else if (r.HostConfig.AutoRemove) await this.removeLocked(r, { force: true, volumes: true });
   }
 
-  private shouldRestart(r: ContainerRecord): boolean {
-    if (r.StoppedByUser || this.shutting) return false;
-    const p = r.HostConfig.RestartPolicy;
-    switch (p?.Name) {
-      case 'always': case 'unless-stopped': return true;
-      case 'on-failure': return r.State.ExitCode !== 0 && (!p.MaximumRetryCount || r.RestartCount < p.MaximumRetryCount);
-      default: return false;
-    }
-  }
-
-  /** docker's back-off: 100 ms doubling, reset after 10 s of running. */
   private scheduleRestart(r: ContainerRecord): void {
-    const ran = Date.parse(r.State.FinishedAt) - Date.parse(r.State.StartedAt);
-    const delay = ran > 10000 ? 100 : Math.min(100 * 2 ** Math.min(r.RestartCount, 10), 60000);
+    const delay = restartDelay(r);
     this.store.setState(r, { Status: 'restarting', Restarting: true });
     this.restartTimers.set(r.Id, setTimeout(() => {
       this.restartTimers.delete(r.Id);
@@ -326,12 +319,16 @@ export class Engine extends EventEmitter {
 
   kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const r = this.get(ref);
-    return this.store.serial(r.Id, () => {
+    return this.store.serial(r.Id, async () => {
       if (!r.State.Running) throw new Conflict('container', `Cannot kill container: ${ref}: container ${r.Id} is not running`);
-      signalNumber(signal);
-      if (signalNumber(signal) === 9 || signalNumber(signal) === 15) r.StoppedByUser = true;
+      const n = signalNumber(signal);
+      if (n === 9 || n === 15) r.StoppedByUser = true;
       this.runtime.kill(r.Id, signal);
-      this.store.event(r, 'kill', { signal: String(signalNumber(signal)) });
+      this.store.event(r, 'kill', { signal: String(n) });
+      // as dockerd: a SIGKILL returns once the container is seen exited (inspect right after shows it), or after 10 s
+      if (n !== 9) return;
+      const exit = await Promise.race([this.exitOf(r), new Promise<undefined>((ok) => setTimeout(ok, 10000))]);
+      if (exit) await this.onExit(r, exit);
     });
   }
 
@@ -339,13 +336,11 @@ export class Engine extends EventEmitter {
   wait(ref: string, condition = 'not-running'): Promise<ContainerRecord> {
     const r = this.get(ref);
     if (condition === 'not-running' && !r.State.Running && !r.State.Restarting) return Promise.resolve(r);
-    if (condition === 'removed') {
-      return new Promise((res) => {
-        const on = (e: { Action: string; id: string }) => { if (e.id === r.Id && (e.Action === 'destroy')) { this.off('event', on); res(r); } };
-        this.on('event', on);
-      });
-    }
-    return this.nextExit(r);
+    if (condition !== 'removed') return this.nextExit(r);
+    return new Promise((res) => {
+      const on = (e: { Action: string; id: string }) => { if (e.id === r.Id && (e.Action === 'destroy')) { this.off('event', on); res(r); } };
+      this.on('event', on);
+    });
   }
 
   remove(ref: string, opts: { force?: boolean; volumes?: boolean } = {}): Promise<void> {
@@ -355,9 +350,11 @@ export class Engine extends EventEmitter {
 
   private async removeLocked(r: ContainerRecord, opts: { force?: boolean; volumes?: boolean }): Promise<void> {
     if (!this.store.has(r.Id)) return;
+    // a container about to be restarted counts as running, as in dockerd
+    const state = r.State.Restarting ? 'restarting' : r.State.Running ? 'running' : undefined;
+    if (state && !opts.force) throw new Conflict('container', `cannot remove container "${r.Name}": container is ${state}: stop the container before removing or force remove`);
     this.cancelRestart(r);
     if (r.State.Running) {
-      if (!opts.force) throw new Conflict('container', `cannot remove container "${r.Name}": container is running: stop the container before removing or force remove`);
       r.StoppedByUser = true;
       if (r.State.Paused) await this.runtime.resume(r.Id).catch(() => {});
       try { this.runtime.kill(r.Id, 'SIGKILL', true); } catch { /* gone */ }
@@ -444,8 +441,9 @@ export class Engine extends EventEmitter {
 
   execCreate(ref: string, body: Record<string, unknown>): { Id: string } { return this.execs.create(ref, body); }
   execInspect(id: string) { return this.execs.inspect(id); }
+  execIds(r: ContainerRecord): string[] | null { return this.execs.running(r.Id); }
   /** Starts an exec; with a socket its stdio is attached until it ends. */
-  execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: number } = {}): Promise<void> { return this.execs.start(id, socket, opts); }
+  execStart(id: string, socket: Socket | undefined, opts: { detach?: boolean; raw?: boolean; direct?: number } = {}): Promise<void> { return this.execs.start(id, socket, opts); }
   execResize(id: string, rows: number, cols: number): Promise<void> { return this.execs.resize(id, rows, cols); }
 
   // ---- health checks ----
@@ -490,6 +488,7 @@ export class Engine extends EventEmitter {
 
   /** Loads every record; re-adopts running containers from their shims; finishes what a crash interrupted. */
   async restore(): Promise<void> {
+    for (const e of existsSync(this.subpaths) ? readdirSync(this.subpaths) : []) releaseStaged(join(this.subpaths, e)); // binds a crash left mid-start
     const root = join(this.dataRoot, 'containers');
     for (const id of readdirSync(root)) {
       const f = join(root, id, 'config.v2.json');

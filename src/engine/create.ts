@@ -3,7 +3,7 @@
 // written. A create that fails leaves nothing: no record, no directory, no
 // snapshot, and its name free again.
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { isAbsolute, join, posix } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { DockerWords, InvalidInput } from '../util/check.js';
 import { parseReference, type ImageStore } from '../image/index.js';
@@ -29,6 +29,8 @@ export interface CreateHost {
 }
 
 const LOG_DRIVERS = ['json-file', 'local', 'none'];
+/** dockerd's other built-in drivers: berth names them as missing, not as unknown */
+const DOCKER_LOG_DRIVERS = ['syslog', 'journald', 'gelf', 'fluentd', 'awslogs', 'splunk', 'etwlogs', 'gcplogs', 'logentries'];
 
 /** `transient`: nothing of its writable layer needs to outlive a crash of the machine (an auto-removed container's, a build step's). */
 export async function createContainer(host: CreateHost, input: unknown, name?: string | null, transient = false): Promise<{ Id: string; Warnings: string[] }> {
@@ -57,7 +59,9 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
   for (const p of exposedPorts(hc.PortBindings ?? undefined)) config.ExposedPorts = { ...(config.ExposedPorts ?? {}), [p]: {} }; // docker exposes what it publishes
   if (config.StopSignal) signalNumber(config.StopSignal); // refuse an unknown one now
   const logType = hc.LogConfig?.Type || 'json-file';
-  if (!LOG_DRIVERS.includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available (${LOG_DRIVERS.join(', ')})`);
+  if (DOCKER_LOG_DRIVERS.includes(logType)) throw new InvalidInput('HostConfig.LogConfig.Type', `logging driver "${logType}" is not available in berth (${LOG_DRIVERS.join(', ')})`);
+  // dockerd's words: a name it does not know is looked up as a plugin
+  if (!LOG_DRIVERS.includes(logType)) throw new DockerWords('HostConfig.LogConfig.Type', `error looking up logging plugin ${logType}: plugin "${logType}" not found`);
   if (logType !== 'none') logOptions(logType, hc.LogConfig?.Config ?? {}); // a bad --log-opt is refused now, not at start
   // the name is held from here (the store's writes below let other creates run): a second create of it is refused
   const cname = host.store.reserveName(name);
@@ -124,6 +128,11 @@ export function discardUnsupported(h: HostConfig, runtime: Runtime, cgroupParent
     h.BlkioWeight = 0;
     warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
   }
+  if (typeof h.MemorySwappiness === 'number' && h.MemorySwappiness >= 0 && !runtime.swappinessSupported()) {
+    h.MemorySwappiness = null;
+    warnings.push('Your kernel does not support memory swappiness capabilities or the cgroup is not mounted. Memory swappiness discarded.');
+  }
+  if ((h.CpuRealtimePeriod || h.CpuRealtimeRuntime) && !runtime.realtimeSupported()) throw new DockerWords('HostConfig.CpuRealtimeRuntime', 'Your kernel does not support CPU real-time scheduler');
   if (h.OomKillDisable && !runtime.oomKillDisableSupported()) {
     h.OomKillDisable = false;
     warnings.push('Your kernel does not support OomKillDisable. OomKillDisable discarded.');
@@ -161,6 +170,9 @@ function apiMount(m: NonNullable<HostConfig['Mounts']>[number], h: HostConfig, v
     return { Type: 'bind', Source: m.Source, Destination: m.Target, Mode: '', RW: !m.ReadOnly, Propagation: m.BindOptions?.Propagation ?? 'rprivate' };
   }
   if (m.Type === 'volume') {
+    const sub = m.VolumeOptions?.Subpath;
+    // as dockerd (filepath.IsLocal): inside the volume, found at start
+    if (sub && (isAbsolute(sub) || /^\.\.(\/|$)/.test(posix.normalize(sub)))) throw new DockerWords('HostConfig.Mounts', 'invalid mount config for type "volume": subpath must be a relative path within the volume');
     const v = volumes.create(m.Source || undefined, m.VolumeOptions?.Labels ?? {}, { anonymous: !m.Source });
     return { Type: 'volume', Name: v.Name, Source: v.Mountpoint, Destination: m.Target, Driver: 'local', Mode: m.VolumeOptions?.NoCopy ? 'nocopy' : 'z', RW: !m.ReadOnly, Propagation: '' };
   }

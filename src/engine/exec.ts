@@ -9,7 +9,7 @@ import { discard } from '../util/fsx.js';
 import { type Runtime, parseConfig } from '../runtime/index.js';
 import { ociSpec } from './spec.js';
 import { consoleSocket, replyLine, requestWhenUp, resize, shimVia, waitExit } from './shim.js';
-import { pipeAttach, withClientOutput } from './attach.js';
+import { parseDetachKeys, pipeAttach, withClientOutput } from './attach.js';
 import type { ContainerRecord } from './records.js';
 
 /** An exec whose process could not be started (its exit code is set: 126 or 127). */
@@ -58,6 +58,12 @@ export class Execs {
   /** The exec's record (the health checks read its pid and exit code). */
   record(id: string): ExecRecord | undefined { return this.execs.get(id); }
 
+  /** The IDs of a container's running execs (inspect's ExecIDs; null for none, as dockerd). */
+  running(containerId: string): string[] | null {
+    const ids = [...this.execs.values()].filter((e) => e.ContainerID === containerId && e.Running).map((e) => e.ID);
+    return ids.length ? ids : null;
+  }
+
   /** Forgets an exec (a health check's, once read). */
   forget(id: string): void { this.execs.delete(id); }
 
@@ -67,12 +73,14 @@ export class Execs {
     if (r.State.Paused) throw new Conflict('container', `Container ${r.Id} is paused, unpause the container before exec`);
     const cmd = body.Cmd as string[] | undefined;
     if (!Array.isArray(cmd) || cmd.length === 0) throw new InvalidInput('Cmd', 'No exec command specified');
+    const detachKeys = typeof body.DetachKeys === 'string' ? body.DetachKeys : '';
+    if (detachKeys) parseDetachKeys(detachKeys);
     const id = randomBytes(32).toString('hex');
     this.execs.set(id, {
       ID: id, ContainerID: r.Id, Running: false, ExitCode: null, Pid: 0,
       ProcessConfig: { tty: !!body.Tty, entrypoint: cmd[0]!, arguments: cmd.slice(1), privileged: !!body.Privileged, user: (body.User as string) ?? '' },
       OpenStdin: !!body.AttachStdin, OpenStdout: !!body.AttachStdout, OpenStderr: !!body.AttachStderr,
-      Env: (body.Env as string[]) ?? [], WorkingDir: (body.WorkingDir as string) ?? '', DetachKeys: '',
+      Env: (body.Env as string[]) ?? [], WorkingDir: (body.WorkingDir as string) ?? '', DetachKeys: detachKeys,
       dir: join(this.host.execRoot(), 's', `x${id.slice(0, 23)}`),
     });
     this.host.event(r, `exec_create: ${cmd.join(' ')}`, { execID: id });
@@ -86,8 +94,8 @@ export class Execs {
     return { ...rest, CanRemove: false, ContainerID: e.ContainerID };
   }
 
-  /** Starts an exec; with a socket its stdio is attached until it ends. */
-  async start(id: string, socket: Socket | undefined, opts: { detach?: boolean; tty?: boolean; direct?: number } = {}): Promise<void> {
+  /** Starts an exec; with a socket its stdio is attached until it ends, its output framed unless `raw` (default: the exec's tty). */
+  async start(id: string, socket: Socket | undefined, opts: { detach?: boolean; raw?: boolean; direct?: number } = {}): Promise<void> {
     const e = this.execs.get(id);
     if (!e) throw new NotFound('exec', `No such exec instance: ${id}`);
     if (e.Running || e.ExitCode !== null) throw new Conflict('exec', `Error: Exec command ${id} has already run`);
@@ -113,8 +121,9 @@ export class Execs {
     });
     let shimSock: Socket | undefined;
     if (attach) {
-      shimSock = await withClientOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty,
-        (handOver) => requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0}`, starting, handOver)).catch(() => undefined);
+      const raw = opts.raw ?? e.ProcessConfig.tty;
+      shimSock = await withClientOutput(socket, opts.direct, e.OpenStdin, e.ProcessConfig.tty || raw,
+        (handOver) => requestWhenUp(e.dir, `attach ${e.OpenStdin ? 1 : 0} ${e.OpenStdout ? 1 : 0} ${e.OpenStderr ? 1 : 0} ${raw ? 1 : 0}`, starting, handOver)).catch(() => undefined);
       if (shimSock) await replyLine(shimSock);
     }
     let started;
@@ -140,8 +149,11 @@ export class Execs {
     if (!socket) { finished.catch(() => {}); return; }
     if (shimSock) {
       shimSock.resume();
-      // the exec's output ends with the process: wait for both
-      await new Promise<void>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false));
+      // the exec's output ends with the process: wait for both. A client that
+      // detached (ctrl-p ctrl-q, or the exec's own keys) leaves it running.
+      const keys = parseDetachKeys(e.DetachKeys || 'ctrl-p,ctrl-q');
+      const detached = await new Promise<boolean>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false, keys));
+      if (detached) { finished.catch(() => {}); return; }
     }
     await finished;
     socket.end();

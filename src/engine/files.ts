@@ -58,6 +58,8 @@ function pathStat(fd: number, st: Stats, path: string): PathStat {
   return { name, size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? fsx().readlinkat(fd, '') : '' };
 }
 
+const subpathOf = (r: ContainerRecord, dest: string) => r.HostConfig.Mounts?.find((m) => m.Target === dest)?.VolumeOptions?.Subpath;
+
 function notFound(r: ContainerRecord, path: string): NotFound {
   return new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
 }
@@ -76,7 +78,8 @@ export class ContainerFiles {
       const dir = this.host.etcDir(r);
       const binds = [
         ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: `${dir}/${f}`, destination: `/etc/${f}`, ro: false })),
-        ...r.Mounts.filter((m) => m.Type !== 'tmpfs').map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
+        // a volume's Subpath is not bound here: its source is resolved by fd at start only (see stageSubpaths)
+        ...r.Mounts.filter((m) => m.Type !== 'tmpfs' && !subpathOf(r, m.Destination)).map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
       ];
       const bound: number[] = [];
       try {
@@ -162,8 +165,8 @@ export class ContainerFiles {
   async commit(r: ContainerRecord, o: CommitOptions): Promise<string> {
     const store = this.host.images();
     const parent = store.resolve(r.Image);
-    const pause = o.pause !== false && r.State.Running && !r.State.Paused;
-    if (pause) await this.host.pause(r);
+    // as dockerd: a pause that fails (the process ended a moment ago) does not fail the commit
+    const pause = o.pause !== false && r.State.Running && !r.State.Paused && await this.host.pause(r).then(() => true, () => false);
     try {
       const c = { ...r.Config, ...(o.config ?? {}) };
       const epoch = o.build?.epoch;
@@ -185,7 +188,7 @@ export class ContainerFiles {
       this.host.event(r, 'commit');
       return img.id;
     } finally {
-      if (pause) await this.host.resume(r);
+      if (pause) await this.host.resume(r).catch(() => {});
     }
   }
 }
@@ -222,12 +225,18 @@ async function withProcessRoot<T>(r: ContainerRecord, fn: (root: RootDir) => Pro
 /**
  * Binds `source` onto `destination` inside `root` (a stopped container's
  * root) when both are there and of one kind; the bind's own root, open,
- * for the unmount. A mount point the container never had shows nothing.
+ * for the unmount. A directory's mount point is made when missing (a
+ * container never started has none yet: the runtime makes them at start),
+ * as dockerd mounts a created container's volumes for the archive API.
  */
 function bindInto(root: RootDir, source: string, destination: string, ro: boolean): number | undefined {
   let src: Stats;
   try { src = lstatSync(source); } catch { return undefined; }
-  const found = root.stat(destination, true);
+  let found = root.stat(destination, true);
+  if (!found && src.isDirectory()) {
+    try { closeFd(root.mkdirAll(destination)); } catch { return undefined; }
+    found = root.stat(destination, true);
+  }
   if (!found) return undefined;
   try {
     if (src.isDirectory() !== found.st.isDirectory() || !existsSync(source)) return undefined;

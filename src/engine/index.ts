@@ -4,6 +4,7 @@
 export { Engine, ExecStartError, StartError, parseDetachKeys, type ContainerRecord, type EngineEvent, type ExecRecord } from './containers.js';
 export { readLogs, frame } from './logs.js';
 export { directOutputPid } from './shim.js';
+export { inspectHostConfig } from './container-config.js';
 export { imageStoreIn } from './data-root.js';
 export { DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_SOCKET } from './defaults.js';
 export { buildImage, removeBuildSteps, type BuildContext, type BuildHooks } from './build.js';

@@ -109,6 +109,24 @@ export class ContainerStore {
     return next;
   }
 
+  /**
+   * Drops the legacy link `alias` of container `parentRef` (DELETE
+   * /containers/PARENT/ALIAS?link=1). As in dockerd, a link that is not
+   * there is no container of the name "PARENT/ALIAS".
+   */
+  unlink(parentRef: string, alias: string): Promise<void> {
+    const missing = () => new NotFound('container', `No such container: ${parentRef}/${alias}`);
+    let p: ContainerRecord;
+    try { p = this.get(parentRef); } catch { throw missing(); }
+    return this.serial(p.Id, async () => {
+      const links = p.HostConfig.Links ?? [];
+      const keep = links.filter((l) => { const [name, as] = l.split(':') as [string, string?]; return (as ?? name).replace(/^\//, '') !== alias; });
+      if (keep.length === links.length) throw missing();
+      p.HostConfig.Links = keep;
+      await this.save(p);
+    });
+  }
+
   /** Changes the state and writes the record in the background (a failure is logged by save). */
   setState(r: ContainerRecord, s: Partial<ContainerState>): void {
     r.State = { ...r.State, ...s };

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { DockerWords, InvalidInput } from '../util/check.js';
 import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../runtime/index.js';
 import { defaultSeccomp } from './seccomp-default.js';
+import { DEVICE_RULE } from './validate.js';
 import type { ContainerConfig, HostConfig } from './types.js';
 
 /** Where --init's tiny init (native/init) is bound in a container. */
@@ -93,6 +94,13 @@ function parseDevice(spec: { PathOnHost: string; PathInContainer?: string; Cgrou
   let st;
   try { st = readDeviceNumbers(host); } catch { throw new InvalidInput('HostConfig.Devices', `error gathering device information while adding custom device "${host}": no such file or directory`); }
   return { path: spec.PathInContainer || host, type: st.type, major: st.major, minor: st.minor, access: spec.CgroupPermissions || 'rwm' };
+}
+
+/** A device cgroup rule ("c 1:3 mr", checked at create) as an OCI allow entry; "*" is any number. */
+function deviceRule(rule: string) {
+  const [, type, major, minor, access] = DEVICE_RULE.exec(rule)!;
+  const num = (n: string) => (n === '*' ? undefined : Number(n));
+  return { allow: true, type, major: num(major!), minor: num(minor!), access };
 }
 
 function readDeviceNumbers(path: string): { type: 'c' | 'b'; major: number; minor: number } {
@@ -194,6 +202,7 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   else if (bytes(h.Memory)) memory.swap = h.Memory! * 2;
   if (bytes(h.MemoryReservation)) memory.reservation = h.MemoryReservation!;
   if (h.OomKillDisable) memory.disableOOMKiller = true;
+  if (typeof h.MemorySwappiness === 'number' && h.MemorySwappiness >= 0) memory.swappiness = h.MemorySwappiness;
   const cpu: Record<string, unknown> = {};
   if (h.NanoCpus) { cpu.period = 100000; cpu.quota = Math.round(h.NanoCpus / 1e4); }
   if (h.CpuQuota) cpu.quota = h.CpuQuota;
@@ -201,8 +210,10 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   if (h.CpuShares) cpu.shares = h.CpuShares;
   if (h.CpusetCpus) cpu.cpus = h.CpusetCpus;
   if (h.CpusetMems) cpu.mems = h.CpusetMems;
+  if (h.CpuRealtimePeriod) cpu.realtimePeriod = h.CpuRealtimePeriod;
+  if (h.CpuRealtimeRuntime) cpu.realtimeRuntime = h.CpuRealtimeRuntime;
   const resources: Record<string, unknown> = {
-    devices: h.Privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }, ...devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access }))],
+    devices: h.Privileged ? [{ allow: true, access: 'rwm' }] : [{ allow: false, access: 'rwm' }, ...devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access })), ...(h.DeviceCgroupRules ?? []).map(deviceRule)],
   };
   if (Object.keys(memory).length) resources.memory = memory;
   if (Object.keys(cpu).length) resources.cpu = cpu;

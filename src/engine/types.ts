@@ -33,7 +33,8 @@ export interface MountSpec {
   Target: string;
   ReadOnly?: boolean;
   BindOptions?: { Propagation?: string; CreateMountpoint?: boolean };
-  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string> };
+  /** Subpath (API 1.45): a directory or file inside the volume is mounted, not the whole volume */
+  VolumeOptions?: { NoCopy?: boolean; Labels?: Record<string, string>; Subpath?: string };
   TmpfsOptions?: { SizeBytes?: number; Mode?: number };
 }
 
@@ -82,6 +83,14 @@ export interface HostConfig {
   PidMode?: string;
   UTSMode?: string;
   CgroupnsMode?: string;
+  /** "c 1:3 mr": device cgroup rules added to the default ones */
+  DeviceCgroupRules?: string[] | null;
+  /** 0-100; -1 or absent: the kernel's */
+  MemorySwappiness?: number | null;
+  CpuRealtimePeriod?: number;
+  CpuRealtimeRuntime?: number;
+  VolumeDriver?: string;
+  Runtime?: string;
 }
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

@@ -41,12 +41,15 @@ const TOP_LEVEL: Record<string, Kind> = { ...HOST, ...CONFIG, Cpuset: 'string' }
 
 /** Fields berth does not carry out (yet): a value other than empty is refused. */
 const NOT_CARRIED_OUT = new Set([
-  'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuRealtimePeriod',
-  'CpuRealtimeRuntime', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent',
-  'IOMaximumIOps', 'IOMaximumBandwidth', 'VolumeDriver',
+  'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
+  'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth',
   'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
 ]);
-const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Runtime: ['', 'berth', 'runc'], Isolation: ['', 'default'] };
+const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Isolation: ['', 'default'] };
+/** The runtime names a create may give: berth runs each container with its own runtime, runc's equal (dockerd's default names). */
+const RUNTIMES = ['', 'berth', 'runc', 'io.containerd.runc.v2'];
+/** dockerd's device cgroup rule: type, major:minor (or *), access */
+export const DEVICE_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
 
 function typeOk(kind: Kind, v: unknown): boolean {
   switch (kind) {
@@ -92,6 +95,21 @@ function checkValues(b: Record<string, unknown>, h: Record<string, unknown> | un
   }
 }
 
+/** The host fields dockerd checks by value at create, with its words (verifyPlatformContainerResources and friends). */
+function checkHostValues(h: Record<string, unknown>): void {
+  const sw = h.MemorySwappiness;
+  if (typeof sw === 'number' && sw !== -1 && (sw < 0 || sw > 100)) throw new DockerWords('HostConfig.MemorySwappiness', `Invalid value: ${sw}, valid memory swappiness range is 0-100`);
+  const rt = h.CpuRealtimeRuntime, rp = h.CpuRealtimePeriod;
+  if (typeof rt === 'number' && typeof rp === 'number' && rt && rp && rt > rp) throw new DockerWords('HostConfig.CpuRealtimeRuntime', 'cpu real-time runtime cannot be higher than cpu real-time period');
+  if (typeof h.Runtime === 'string' && !RUNTIMES.includes(h.Runtime)) throw new DockerWords('HostConfig.Runtime', `Unknown runtime specified ${h.Runtime}`);
+  // dockerd asks the plugin registry for any driver but "local"; berth has no volume plugins
+  const vd = h.VolumeDriver;
+  if (typeof vd === 'string' && vd && vd !== 'local') throw new DockerWords('HostConfig.VolumeDriver', `error looking up volume plugin ${vd}: plugin "${vd}" not found`);
+  for (const [i, rule] of ((h.DeviceCgroupRules as string[] | undefined) ?? []).entries()) {
+    if (!DEVICE_RULE.test(rule)) throw new DockerWords(`HostConfig.DeviceCgroupRules[${i}]`, `invalid device cgroup rule format: '${rule}'`);
+  }
+}
+
 /**
  * HostConfig as dockerd takes it from a create body: the inner one, or
  * without it the host fields the body has at its top level (older clients
@@ -123,7 +141,7 @@ export function checkCreateBody(body: unknown, cpus = availableParallelism()): R
       const joins = (k === 'IpcMode' || k === 'PidMode') && /^container:./.test((h[k] as string) ?? '');
       if (Object.hasOwn(MODE_FIELDS, k) && !joins && !MODE_FIELDS[k]!.includes((h[k] as string) ?? '')) throw new InvalidInput(`HostConfig.${k}`, `"${h[k] as string}" is not supported by berth`);
     }
-    if (h.MemorySwappiness !== undefined && h.MemorySwappiness !== null && h.MemorySwappiness !== -1) throw new InvalidInput('HostConfig.MemorySwappiness', 'is not supported by berth');
+    checkHostValues(h);
   }
   checkValues(b, h, cpus);
   const n = b.NetworkingConfig as { EndpointsConfig?: Record<string, unknown> } | undefined;

@@ -17,6 +17,7 @@ import { formatReference, parseReference, shortReference } from './reference.js'
 import { chainIDs } from './snapshots.js';
 import { hostArch } from './pull.js';
 import { entryPath } from './confined/index.js';
+import { legacyCandidates } from './legacy-archive.js';
 import type { ImageRecord, ImageStore } from './store.js';
 
 const LAYER_TYPE: Record<Compression, string> = { none: MediaType.ociLayer, gzip: MediaType.ociLayerGzip, zstd: MediaType.ociLayerZstd };
@@ -46,7 +47,7 @@ async function extractArchive(src: Readable, dir: string): Promise<void> {
   await pipeline(src, ex as unknown as Writable);
 }
 
-interface Candidate { names: string[]; config: Buffer; layers: string[]; manifest?: { body: Buffer; mediaType: string }; dockerConfig: boolean }
+export interface Candidate { names: string[]; config: Buffer; layers: string[]; manifest?: { body: Buffer; mediaType: string }; dockerConfig: boolean }
 
 function readJsonFile(path: string, what: string): unknown {
   if (!existsSync(path)) throw new InvalidInput(what, 'is missing from the archive');
@@ -72,7 +73,11 @@ function candidates(dir: string): Candidate[] {
       };
     });
   }
-  if (!existsSync(join(dir, 'index.json'))) throw new InvalidInput('archive', 'has neither manifest.json (docker save) nor index.json (OCI layout)');
+  if (!existsSync(join(dir, 'index.json'))) {
+    const legacy = legacyCandidates(dir);
+    if (legacy) return legacy;
+    throw new InvalidInput('archive', 'has neither manifest.json (docker save), index.json (OCI layout) nor repositories (the old docker save)');
+  }
   parseLayoutHeader(new Field('oci-layout', readJsonFile(join(dir, 'oci-layout'), 'oci-layout')));
   const out: Candidate[] = [];
   const visit = (d: Descriptor, name: string | undefined) => {
@@ -211,8 +216,8 @@ async function saveEntries(store: ImageStore, refs: string[], put: (name: string
       if (!layerCompression(l.mediaType)) throw new InvalidInput(ref, `layer ${l.digest} has media type ${l.mediaType}`);
     }
     for (const d of [img.manifest, img.id, ...m.layers.map((l) => l.digest)]) await blob(d);
-    // a name given as the argument, else all of the image's names
-    let names = img.names;
+    // a name given as the argument, else all of the image's names; none for an image given by its ID (as docker's RepoTags: null)
+    let names = /^(sha256:)?[0-9a-f]+$/.test(ref) && img.id.startsWith(ref.startsWith('sha256:') ? ref : `sha256:${ref}`) ? [] : img.names;
     try { const r = parseReference(ref); if (!r.digest && img.names.includes(formatReference(r))) names = [formatReference(r)]; } catch { /* an ID */ }
     for (const name of names.length ? names : ['']) {
       const annotations: Record<string, string> = {};
@@ -309,7 +314,7 @@ export function commitImage(store: ImageStore, parent: ImageRecord, writeDiff: (
 }): Promise<ImageRecord> {
   const cfg = { ...opts.config };
   applyChanges(cfg, opts.changes ?? []);
-  return deriveImage(store, parent, { ...opts, config: cfg, writeDiff });
+  return deriveImage(store, parent, { ...opts, config: cfg, writeDiff, recordParent: true }); // docker's commit records the container's image as Parent
 }
 
 /**

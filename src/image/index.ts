@@ -6,6 +6,7 @@ export { ImageStore, type ImageRecord } from './store.js';
 export { mountAll, diskUsage, fileBytes, type Mount } from './snapshots.js';
 export { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference } from './reference.js';
 export { parsePlatform, pull, type ProgressEvent } from './pull.js';
+export { distributionInspect, loginCheck, searchRegistry } from './distribution.js';
 export { push } from './push.js';
 export { commitImage, importRootfs, load, loadedLines, save } from './archive.js';
 export { imageHistory, imageSize, imageSummary, inspectImage, layerChain, listImages } from './inspect.js';

@@ -6,9 +6,9 @@ import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { InvalidInput } from '../util/check.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { applyCgroup, updateCgroup, blockWeightSupported, oomKillDisableSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
+import { applyCgroup, updateCgroup, blockWeightSupported, oomKillDisableSupported, v1KnobSupported, cgroupJoin, cgroupPids, containerCgroupPath, destroyCgroup, detectHost, isFrozen, planCgroup, readOomKills, readStats, setFrozen, type CgroupHost, type CgroupStats } from './cgroups/index.js';
 import { parseConfig, type Config, type Process } from './config.js';
-import { runExecutor, type ExecutorOptions } from './executor.js';
+import { executorPath, runExecutor, type ExecutorOptions } from './executor.js';
 import { buildCreatePlan, buildExecPlan, hookState, type PlanContext } from './plan.js';
 import { signalNumber } from './signals.js';
 
@@ -292,6 +292,10 @@ export class Runtime {
     return oomKillDisableSupported(this.host);
   }
 
+  /** Whether the host's cgroups take a memory swappiness, and a CPU real-time runtime and period (cgroup v1 only). */
+  swappinessSupported(): boolean { return v1KnobSupported(this.host, 'memory', 'memory.swappiness'); }
+  realtimeSupported(): boolean { return v1KnobSupported(this.host, 'cpu', 'cpu.rt_runtime_us') && v1KnobSupported(this.host, 'cpu', 'cpu.rt_period_us'); }
+
   /** Whether containers under cgroup `parent` can have a block I/O weight (see cgroups blockWeightSupported). */
   blockWeightSupported(parent: string): boolean {
     return blockWeightSupported(this.host, parent);
@@ -318,7 +322,11 @@ export class Runtime {
   }
 }
 
-/** Whether the init has exec'd its program: until then it runs from the executor's sealed memfd copy. */
+/** Whether the init has exec'd its program: until then it runs the executor. */
 function ranProgram(pid: number): boolean {
-  try { return !readlinkSync(`/proc/${pid}/exe`).startsWith('/memfd:'); } catch { return false; }
+  // the executor runs from its file unless it protects itself (--protect-exe): both mean "not yet"
+  try { const exe = readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, ''); return !exe.startsWith('/memfd:') && exe !== executorFile(); } catch { return false; }
 }
+
+let executorReal: string | undefined;
+const executorFile = () => (executorReal ??= realpathSync(executorPath()));

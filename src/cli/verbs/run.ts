@@ -8,8 +8,13 @@ import { SIG_PROXY, addRunOptions, createBody, pumpStreams, createContainer, pro
 export function registerRun(program: Command, api: () => ApiClient): void {
   const run = async (image: string, cmd: string[], o: RunOpts, startOnly = false) => {
     const a = api();
-    const body = createBody(image, cmd, o);
-    const id = await createContainer(a, body, o.name);
+    let id: string;
+    try { id = await createContainer(a, createBody(image, cmd, o), o.name); } catch (e) {
+      if (startOnly) throw e;
+      process.stderr.write(errorLine(e));
+      process.exitCode = 125; // docker run's code for an error of its own or the daemon's
+      return;
+    }
     if (startOnly) { process.stdout.write(`${id}\n`); return; }
     if (o.detach) {
       await a.call('POST', `/containers/${id}/start`);

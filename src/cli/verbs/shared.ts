@@ -351,8 +351,10 @@ export async function createContainer(api: ApiClient, body: Record<string, unkno
     const res = await api.raw('POST', `/images/create?fromImage=${encodeURIComponent(body.Image as string)}`);
     let text = '';
     for await (const c of res) text += (c as Buffer).toString();
-    const err = text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { error?: string }).find((l) => l.error);
-    if (err || res.statusCode >= 400) throw new Error(err?.error ?? text);
+    // a refusal ({"message"}) or an error in the progress stream ({"error"}): the message alone, as the daemon's
+    const lines = text.split('\n').filter(Boolean).map((l) => { try { return JSON.parse(l) as { error?: string; message?: string }; } catch { return { message: l }; } });
+    const err = lines.find((l) => l.error)?.error ?? (res.statusCode >= 400 ? lines.map((l) => l.message).join(' ') : undefined);
+    if (err !== undefined) throw new DaemonError(res.statusCode >= 400 ? res.statusCode : 500, err);
     return await created();
   }
 }

@@ -118,3 +118,9 @@ export function blockWeightSupported(host: CgroupHost, parent: string): boolean 
 export function oomKillDisableSupported(host: CgroupHost): boolean {
   return host.hierarchies.some((h) => h.version === 1 && has(h, 'memory'));
 }
+
+/** Whether the v1 hierarchy of `controller` has `file` (memory.swappiness, cpu.rt_runtime_us); cgroup v2 has neither knob. */
+export function v1KnobSupported(host: CgroupHost, controller: string, file: string): boolean {
+  const h = host.hierarchies.find((x) => x.version === 1 && has(x, controller));
+  return !!h && existsSync(join(h.mount, file));
+}

@@ -1,0 +1,341 @@
+// Engine API fidelity (issue 19) through clients nobody here wrote: what
+// dockerode, the docker CLI and raw docker requests find when berthd must
+// answer as dockerd does — state that shows at once after kill and stop,
+// exec framing and detach keys, the create fields docker accepts, inspect's
+// and /info's full shapes, legacy links, load's streamed errors, and the
+// registry's view (distribution, search) from a loopback registry.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, chmodSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { connect } from 'node:net';
+import { spawnSync } from 'node:child_process';
+import Docker from 'dockerode';
+import { PREFIX } from './helpers/env.js';
+import { makeRootfs } from './helpers/make-bundle.js';
+import { tarOf, startRegistry } from './helpers/oci-image.js';
+import { PrivateBerthd } from './helpers/berthd.js';
+
+const work = mkdtempSync(join(tmpdir(), `${PREFIX}-fidelity-`));
+chmodSync(work, 0o755);
+const IMG = 'berth-test/busybox:fidelity';
+const json = { 'content-type': 'application/json' };
+
+/** dockerd 20.10's HostConfig keys in inspect (every one present, zero when unset). */
+const DOCKER_HOST_CONFIG = ['Binds', 'ContainerIDFile', 'LogConfig', 'NetworkMode', 'PortBindings', 'RestartPolicy', 'AutoRemove', 'VolumeDriver', 'VolumesFrom',
+  'CapAdd', 'CapDrop', 'CgroupnsMode', 'Dns', 'DnsOptions', 'DnsSearch', 'ExtraHosts', 'GroupAdd', 'IpcMode', 'Cgroup', 'Links', 'OomScoreAdj', 'PidMode',
+  'Privileged', 'PublishAllPorts', 'ReadonlyRootfs', 'SecurityOpt', 'UTSMode', 'UsernsMode', 'ShmSize', 'Runtime', 'ConsoleSize', 'Isolation', 'CpuShares',
+  'Memory', 'NanoCpus', 'CgroupParent', 'BlkioWeight', 'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps',
+  'BlkioDeviceWriteIOps', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod', 'CpuRealtimeRuntime', 'CpusetCpus', 'CpusetMems', 'Devices', 'DeviceCgroupRules',
+  'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'MemoryReservation', 'MemorySwap', 'MemorySwappiness', 'OomKillDisable', 'PidsLimit', 'Ulimits',
+  'CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth', 'MaskedPaths', 'ReadonlyPaths'];
+
+/** dockerd 20.10's /info keys. */
+const DOCKER_INFO = ['ID', 'Containers', 'ContainersRunning', 'ContainersPaused', 'ContainersStopped', 'Images', 'Driver', 'DriverStatus', 'Plugins',
+  'MemoryLimit', 'SwapLimit', 'KernelMemory', 'KernelMemoryTCP', 'CpuCfsPeriod', 'CpuCfsQuota', 'CPUShares', 'CPUSet', 'PidsLimit', 'IPv4Forwarding',
+  'BridgeNfIptables', 'BridgeNfIp6tables', 'Debug', 'NFd', 'OomKillDisable', 'NGoroutines', 'SystemTime', 'LoggingDriver', 'CgroupDriver', 'CgroupVersion',
+  'NEventsListener', 'KernelVersion', 'OperatingSystem', 'OSVersion', 'OSType', 'Architecture', 'IndexServerAddress', 'RegistryConfig', 'NCPU', 'MemTotal',
+  'GenericResources', 'DockerRootDir', 'HttpProxy', 'HttpsProxy', 'NoProxy', 'Name', 'Labels', 'ExperimentalBuild', 'ServerVersion', 'Runtimes',
+  'DefaultRuntime', 'Swarm', 'LiveRestoreEnabled', 'Isolation', 'InitBinary', 'ContainerdCommit', 'RuncCommit', 'InitCommit', 'SecurityOptions', 'Warnings'];
+
+/** Reads a hijacked exec/attach connection until it ends (or `ms` pass); the raw bytes after the HTTP head. */
+function hijacked(sock: string, path: string, body: unknown, send?: (s: import('node:net').Socket) => void, ms = 5000): Promise<{ head: string; bytes: Buffer }> {
+  return new Promise((res, rej) => {
+    const s = connect(sock);
+    const data = JSON.stringify(body ?? {});
+    let buf = Buffer.alloc(0), sent = false;
+    const timer = setTimeout(() => s.destroy(), ms);
+    s.on('connect', () => s.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${data.length}\r\n\r\n${data}`));
+    s.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (!sent && send && buf.includes('\r\n\r\n')) { sent = true; send(s); }
+    });
+    s.on('error', rej);
+    s.on('close', () => {
+      clearTimeout(timer);
+      const i = buf.indexOf('\r\n\r\n');
+      res({ head: buf.subarray(0, i).toString(), bytes: buf.subarray(i + 4) });
+    });
+  });
+}
+
+describe('Engine API fidelity through dockerode and the docker CLI', () => {
+  const d = new PrivateBerthd();
+  let docker: Docker;
+  let reg: Awaited<ReturnType<typeof startRegistry>>;
+  before(async () => {
+    makeRootfs(join(work, 'rootfs'));
+    writeFileSync(join(work, 'rootfs.tar'), tarOf(join(work, 'rootfs')));
+    await d.start();
+    assert.equal(d.berth(['import', '-c', 'CMD ["sh"]', join(work, 'rootfs.tar'), IMG]).code, 0);
+    docker = new Docker({ socketPath: d.sock });
+    reg = await startRegistry(join(work, 'registry'));
+  });
+  after(async () => {
+    await reg.stop();
+    await d.stop();
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  test('kill and stop return with the exit seen: an inspect right after shows it exited with its code; wait gives the same code', async () => {
+    for (let i = 0; i < 8; i++) {
+      const c = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '60'] });
+      await c.start();
+      await c.kill();
+      const s = (await c.inspect()).State;
+      assert.equal(s.Running, false, `round ${i}: still running right after kill`);
+      assert.equal(s.ExitCode, 137);
+      assert.equal((await c.wait()).StatusCode, 137);
+      await c.start();
+      await c.stop({ t: 0 });
+      assert.equal((await c.inspect()).State.Running, false);
+      await c.restart({ t: 0 });
+      const r = (await c.inspect()).State;
+      assert.equal(r.Running, true);
+      await c.remove({ force: true });
+    }
+  });
+
+  test('commit?pause=true of a container that has just exited succeeds (the pause is skipped, as dockerd does), and the image records its Parent', async () => {
+    const image = (await docker.getImage(IMG).inspect()).Id;
+    for (let i = 0; i < 5; i++) {
+      const c = await docker.createContainer({ Image: IMG, Cmd: ['true'] });
+      await c.start();
+      const r = await d.api('POST', `/commit?container=${c.id}&pause=true`);
+      assert.equal(r.status, 201, r.text);
+      assert.equal((await docker.getImage(r.json.Id).inspect()).Parent, image);
+      await c.remove({ force: true });
+      await docker.getImage(r.json.Id).remove();
+    }
+  });
+
+  test('a restart-policy container between its exit and its restart counts as running: remove without force is 409, as in dockerd', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sh', '-c', 'sleep 0.2; exit 3'], HostConfig: { RestartPolicy: { Name: 'always' } } });
+    await c.start();
+    let seen = false;
+    for (let i = 0; i < 200 && !seen; i++) {
+      const s = (await c.inspect()).State;
+      if (s.Restarting) {
+        seen = true;
+        assert.equal(s.Running, true, 'dockerd shows a restarting container as running');
+        await assert.rejects(c.remove(), (e: { statusCode?: number; message: string }) => e.statusCode === 409 && /container is (restarting|running)/.test(e.message));
+      }
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(seen, 'the container was never seen restarting');
+    await c.remove({ force: true });
+  });
+
+  test('legacy links: HostConfig.Links in dockerd\'s form, DELETE /containers/PARENT/ALIAS?link=1 removes one, and the refusals are dockerd\'s', async () => {
+    const db = await docker.createContainer({ Image: IMG, name: 'fid-db', Cmd: ['sleep', '30'] });
+    await db.start();
+    const web = await docker.createContainer({ Image: IMG, name: 'fid-web', Cmd: ['true'], HostConfig: { Links: ['fid-db:al'] } });
+    assert.deepEqual((await web.inspect()).HostConfig.Links, ['/fid-db:/fid-web/al']);
+    assert.equal((await d.api('DELETE', '/containers/fid-web/al?link=1')).status, 204);
+    assert.equal((await web.inspect()).HostConfig.Links, null);
+    const again = await d.api('DELETE', '/containers/fid-web/al?link=1');
+    assert.equal(again.status, 404);
+    assert.equal(again.json.message, 'No such container: fid-web/al');
+    const own = await d.api('DELETE', '/containers/fid-db?link=1');
+    assert.equal(own.status, 500);
+    assert.equal(own.json.message, 'Conflict, cannot remove the default link name of the container');
+    await web.remove();
+    await db.remove({ force: true });
+  });
+
+  test('exec: the start request\'s Tty decides the framing; ctrl-p ctrl-q (or the exec\'s DetachKeys) detach and leave the process running', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '60'] });
+    await c.start();
+    const ttyExec = await c.exec({ Cmd: ['echo', 'hello'], Tty: true, AttachStdout: true });
+    const framed = await hijacked(d.sock, `/exec/${ttyExec.id}/start`, { Tty: false });
+    assert.match(framed.head, /multiplexed-stream/);
+    assert.equal(framed.bytes[0], 1, 'a stdout frame');
+    assert.equal(framed.bytes.subarray(8).toString(), 'hello\r\n');
+    const plainExec = await c.exec({ Cmd: ['echo', 'plain'], AttachStdout: true });
+    const raw = await hijacked(d.sock, `/exec/${plainExec.id}/start`, { Tty: true });
+    assert.match(raw.head, /raw-stream/);
+    assert.equal(raw.bytes.toString(), 'plain\n');
+    for (const [keys, seq] of [[undefined, Buffer.from([0x10, 0x11])], ['ctrl-x,y', Buffer.from([0x18, 0x79])]] as const) {
+      const x = await c.exec({ Cmd: ['sleep', '30'], AttachStdin: true, AttachStdout: true, Tty: true, ...(keys ? { DetachKeys: keys } : {}) });
+      const t0 = Date.now();
+      await hijacked(d.sock, `/exec/${x.id}/start`, { Tty: true }, (s) => s.write(seq));
+      assert.ok(Date.now() - t0 < 4000, 'the detach sequence ended the connection');
+      const seen = await x.inspect();
+      assert.equal(seen.Running, true, 'the process runs on after a detach');
+      assert.ok((await c.inspect()).ExecIDs?.includes(x.id), 'inspect lists the running exec');
+      assert.equal(seen.DetachKeys ?? '', keys ?? '');
+    }
+    const bad = await d.api('POST', `/containers/${c.id}/exec`, JSON.stringify({ Cmd: ['true'], DetachKeys: 'ctrl-' }), json);
+    assert.equal(bad.status, 400);
+    await c.remove({ force: true });
+  });
+
+  test('attach?logs=1&stream=0 answers with the output so far, framed, and ends', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sh', '-c', 'echo out1; echo err1 >&2; sleep 30'] });
+    await c.start();
+    await new Promise((r) => setTimeout(r, 300));
+    const got = await hijacked(d.sock, `/containers/${c.id}/attach?logs=1&stream=0&stdout=1&stderr=1`, undefined);
+    const frames: string[] = [];
+    for (let b = got.bytes; b.length >= 8; b = b.subarray(8 + b.readUInt32BE(4))) frames.push(`${b[0]}:${b.subarray(8, 8 + b.readUInt32BE(4)).toString()}`);
+    assert.deepEqual(frames.sort(), ['1:out1\n', '2:err1\n']);
+    await c.remove({ force: true });
+  });
+
+  test('create fields docker accepts are accepted and applied, or refused in dockerd\'s words where the host cannot', async () => {
+    const create = (host: Record<string, unknown>, extra: Record<string, unknown> = {}) => d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, Cmd: ['true'], ...extra, HostConfig: host }), json);
+    const refusals: [Record<string, unknown>, RegExp][] = [
+      [{ MemorySwappiness: 101 }, /^Invalid value: 101, valid memory swappiness range is 0-100$/],
+      [{ Runtime: 'foo' }, /^Unknown runtime specified foo$/],
+      [{ VolumeDriver: 'foo' }, /^error looking up volume plugin foo: plugin "foo" not found$/],
+      [{ DeviceCgroupRules: ['x 1:3 mr'] }, /^invalid device cgroup rule format: 'x 1:3 mr'$/],
+      [{ LogConfig: { Type: 'foo' } }, /^error looking up logging plugin foo: plugin "foo" not found$/],
+      [{ CpuRealtimePeriod: 1000, CpuRealtimeRuntime: 2000 }, /^cpu real-time runtime cannot be higher than cpu real-time period$/],
+      [{ Mounts: [{ Type: 'volume', Source: 'fidv', Target: '/m', VolumeOptions: { Subpath: '../x' } }] }, /subpath must be a relative path within the volume/],
+    ];
+    for (const [h, re] of refusals) {
+      const r = await create(h);
+      assert.equal(r.status, 400, JSON.stringify(h));
+      assert.match(r.json.message, re);
+    }
+    for (const h of [{ Runtime: 'runc' }, { Runtime: 'berth' }, { VolumeDriver: 'local' }, { MemorySwappiness: -1 }]) {
+      const r = await create(h);
+      assert.equal(r.status, 201, `${JSON.stringify(h)}: ${r.text}`);
+      await docker.getContainer(r.json.Id).remove();
+    }
+    // applied where the host has the knob (cgroup v1 here), discarded with dockerd's warning where not
+    const swappiness = existsSync('/sys/fs/cgroup/memory/memory.swappiness');
+    const sw = d.docker(['run', '--rm', '--memory-swappiness', '30', IMG, 'sh', '-c', 'cat /sys/fs/cgroup/memory/memory.swappiness 2>/dev/null || echo none']);
+    if (swappiness) assert.equal(sw.out.trim(), '30', sw.err);
+    else assert.match(sw.err, /Memory swappiness discarded/);
+    if (existsSync('/sys/fs/cgroup/devices/devices.list')) {
+      const rule = d.docker(['run', '--rm', '--device-cgroup-rule', 'c 10:229 rwm', IMG, 'cat', '/sys/fs/cgroup/devices/devices.list']);
+      assert.match(rule.out, /^c 10:229 rwm$/m, rule.err);
+    }
+    const rt = d.docker(['run', '--rm', '--cpu-rt-runtime', '10000', IMG, 'true']);
+    assert.equal(rt.code, 125);
+    // dockerd without a real-time budget for its cgroups fails at start, naming the knob; a kernel without it is refused at create
+    assert.match(rt.err, existsSync('/sys/fs/cgroup/cpu/cpu.rt_runtime_us') ? /cpu\.rt_runtime_us/ : /Your kernel does not support CPU real-time scheduler/);
+  });
+
+  test('a volume mount\'s Subpath mounts that path of the volume, resolved inside it (a planted symlink cannot leave it); a missing one is named at start', async () => {
+    assert.equal(d.docker(['volume', 'create', 'fidsub']).code, 0);
+    assert.equal(d.docker(['run', '--rm', '-v', 'fidsub:/v', IMG, 'sh', '-c', 'mkdir -p /v/a/b && echo inside > /v/a/b/f && ln -s / /v/esc && ln -s ../../.. /v/a/up']).code, 0);
+    const run = (sub: string, cmd: string[]) => d.docker(['run', '--rm', '--mount', `type=volume,src=fidsub,dst=/m,volume-subpath=${sub}`, IMG, ...cmd]);
+    assert.equal(run('a', ['cat', '/m/b/f']).out, 'inside\n');
+    assert.equal(run('a/b/f', ['cat', '/m']).out, 'inside\n');
+    assert.deepEqual(run('esc', ['ls', '/m']).out.split('\n').filter(Boolean).sort(), ['a', 'esc'], 'the symlink to / stays inside the volume');
+    assert.deepEqual(run('a/up', ['ls', '/m']).out.split('\n').filter(Boolean).sort(), ['a', 'esc']);
+    const missing = run('nope', ['true']);
+    assert.notEqual(missing.code, 0);
+    assert.match(missing.err, /subpath "nope": no such file or directory/);
+    assert.equal(readFileSync('/proc/self/mountinfo', 'utf8').includes(d.execRoot), false, 'no staged bind is left on the host');
+    assert.equal(d.docker(['volume', 'rm', 'fidsub']).code, 0);
+  });
+
+  test('inspect carries every HostConfig field of dockerd\'s shape, zero where unset; /info carries every field of dockerd\'s', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['true'] });
+    const h = (await c.inspect()).HostConfig as unknown as Record<string, unknown>;
+    for (const k of DOCKER_HOST_CONFIG) assert.ok(k in h, `HostConfig.${k} is missing`);
+    assert.equal(h.Memory, 0);
+    assert.equal(h.NanoCpus, 0);
+    assert.equal(h.CpuShares, 0);
+    assert.equal(h.MemorySwappiness, null);
+    await c.remove();
+    const info = await docker.info() as Record<string, unknown>;
+    for (const k of DOCKER_INFO) assert.ok(k in info, `/info has no ${k}`);
+    assert.equal(info.Debug, false);
+    assert.equal(typeof info.NFd, 'number');
+    assert.equal((info.Swarm as { LocalNodeState: string }).LocalNodeState, 'inactive');
+    assert.equal(info.OperatingSystem, /^PRETTY_NAME="?([^"\n]*)/m.exec(readFileSync('/etc/os-release', 'utf8'))![1]);
+  });
+
+  test('load: a garbage archive is a 200 with the error in the JSON stream (docker load prints it); a save by image ID loads as that ID only', async () => {
+    const garbage = await d.api('POST', '/images/load', Buffer.alloc(4096, 7), { 'content-type': 'application/x-tar' });
+    assert.equal(garbage.status, 200);
+    const msg = JSON.parse(garbage.text.trim().split('\n').pop()!) as { error: string; errorDetail: { message: string } };
+    assert.match(msg.error, /^Error processing tar file: /);
+    assert.equal(msg.errorDetail.message, msg.error);
+    const cli = d.docker(['load'], 'not a tar at all'.repeat(100));
+    assert.notEqual(cli.code, 0);
+    assert.match(cli.err, /Error processing tar file/);
+    assert.equal(d.docker(['tag', IMG, 'berth-test/other:tag']).code, 0);
+    const id = (await docker.getImage(IMG).inspect()).Id;
+    const tar = join(work, 'byid.tar');
+    assert.equal(d.docker(['save', '-o', tar, id]).code, 0);
+    const loaded = d.docker(['load', '-i', tar]);
+    assert.equal(loaded.out, `Loaded image ID: ${id}\n`, loaded.err);
+    assert.equal(d.docker(['rmi', 'berth-test/other:tag']).code, 0);
+  });
+
+  test('load takes the oldest docker save format (layer directories chained by parent, a repositories file, no manifest.json)', async () => {
+    const dir = join(work, 'legacy');
+    const base = 'a'.repeat(64), top = 'b'.repeat(64);
+    mkdirSync(join(dir, base), { recursive: true });
+    mkdirSync(join(dir, top), { recursive: true });
+    mkdirSync(join(work, 'legacy-top', 'srv'), { recursive: true });
+    writeFileSync(join(work, 'legacy-top', 'srv', 'greeting'), 'from the top layer\n');
+    writeFileSync(join(dir, base, 'layer.tar'), tarOf(join(work, 'rootfs')));
+    writeFileSync(join(dir, top, 'layer.tar'), tarOf(join(work, 'legacy-top')));
+    for (const id of [base, top]) writeFileSync(join(dir, id, 'VERSION'), '1.0');
+    writeFileSync(join(dir, base, 'json'), JSON.stringify({ id: base, created: '2015-01-01T00:00:00Z', container_config: { Cmd: ['/bin/sh', '-c', '#(nop) ADD rootfs'] }, config: {}, architecture: 'amd64', os: 'linux' }));
+    writeFileSync(join(dir, top, 'json'), JSON.stringify({ id: top, parent: base, created: '2015-01-02T00:00:00Z', container_config: { Cmd: ['/bin/sh', '-c', '#(nop) ADD srv'] }, config: { Cmd: ['cat', '/srv/greeting'], Env: ['PATH=/bin'] }, architecture: 'amd64', os: 'linux' }));
+    writeFileSync(join(dir, 'repositories'), JSON.stringify({ 'berth-test/legacy': { v1: top } }));
+    writeFileSync(join(work, 'legacy.tar'), tarOf(dir));
+    const loaded = d.docker(['load', '-i', join(work, 'legacy.tar')]);
+    assert.equal(loaded.out, 'Loaded image: berth-test/legacy:v1\n', loaded.err);
+    assert.equal(d.docker(['run', '--rm', 'berth-test/legacy:v1']).out, 'from the top layer\n');
+    assert.equal(JSON.parse(d.docker(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'berth-test/legacy:v1']).out).length, 2);
+    assert.equal(d.docker(['rmi', 'berth-test/legacy:v1']).code, 0);
+  });
+
+  test('the archive API on a container never started reaches its volumes', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['cat', '/vol1/passwd'], Volumes: { '/vol1': {} } });
+    const put = await d.api('PUT', `/containers/${c.id}/archive?path=/vol1`, tarOf(join(work, 'rootfs', 'etc')), { 'content-type': 'application/x-tar' });
+    assert.equal(put.status, 200, put.text);
+    await c.start();
+    await c.wait();
+    const logs = (await c.logs({ stdout: true })) as unknown as Buffer;
+    assert.match(logs.toString('latin1'), /root:x:0:0/);
+    await c.remove({ v: true });
+  });
+
+  test('distribution and search from a loopback registry: the descriptor and platforms as dockerd gives them; a registry without search is named', async () => {
+    assert.equal(d.docker(['tag', IMG, `${reg.addr}/fid/busybox:1`]).code, 0);
+    assert.equal(d.docker(['push', `${reg.addr}/fid/busybox:1`]).code, 0);
+    const dist = await d.api('GET', `/distribution/${reg.addr}/fid/busybox:1/json`);
+    assert.equal(dist.status, 200, dist.text);
+    assert.match(dist.json.Descriptor.digest, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(dist.json.Descriptor.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.deepEqual(dist.json.Platforms, [{ architecture: process.arch === 'x64' ? 'amd64' : process.arch, os: 'linux' }]);
+    const missing = await d.api('GET', `/distribution/${reg.addr}/fid/nope:1/json`);
+    assert.equal(missing.status, 404);
+    const search = d.docker(['search', `${reg.addr}/fid`]);
+    assert.notEqual(search.code, 0);
+    assert.match(search.err, /does not offer search/);
+  });
+
+  test('docker login against berthd checks the credentials at the registry (POST /auth)', async () => {
+    const dir = join(work, 'auth-registry');
+    mkdirSync(dir, { recursive: true });
+    const made = spawnSync('htpasswd', ['-Bbn', 'fid', 'pw0rd'], { encoding: 'utf8' });
+    assert.equal(made.status, 0, 'htpasswd (apache2-utils) is installed by test/setup.sh');
+    writeFileSync(join(dir, 'htpasswd'), made.stdout);
+    const auth = await startRegistry(join(dir, 'reg'), { htpasswd: join(dir, 'htpasswd') });
+    try {
+      const ok = d.docker(['login', '-u', 'fid', '--password-stdin', auth.addr], 'pw0rd\n');
+      assert.equal(ok.code, 0, ok.err);
+      assert.match(ok.out, /Login Succeeded/);
+      const bad = d.docker(['login', '-u', 'fid', '--password-stdin', auth.addr], 'wrong\n');
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.err, /login attempt to http:\/\/127\.0\.0\.1:\d+\/v2\/ failed with status: 401 Unauthorized/);
+    } finally { await auth.stop(); }
+  });
+
+  test('berth run: a failed pull prints the daemon\'s message alone, with docker run\'s exit code 125', () => {
+    const r = d.berth(['run', '--rm', '127.0.0.1:1/fid/nope:x', 'true']);
+    assert.equal(r.code, 125);
+    assert.match(r.err, /^Unable to find image '127\.0\.0\.1:1\/fid\/nope:x' locally\nError response from daemon: 127\.0\.0\.1:1: cannot reach/);
+    assert.doesNotMatch(r.err, /\{"message"/);
+  });
+});
