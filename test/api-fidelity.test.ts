@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
 import { spawnSync } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
@@ -169,6 +170,43 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     const bad = await d.api('POST', `/containers/${c.id}/exec`, JSON.stringify({ Cmd: ['true'], DetachKeys: 'ctrl-' }), json);
     assert.equal(bad.status, 400);
     await c.remove({ force: true });
+  });
+
+  test('dockerode attach with hijack and stdin, then resize after start, as dockerode does them; exec start detached answers 200; renaming to the same name is dockerd\'s 400', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sh', '-c', 'read x; echo got $x'], OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true });
+    const stream = await c.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
+    let out = '';
+    const sink = new PassThrough();
+    sink.on('data', (b) => { out += b; });
+    docker.modem.demuxStream(stream, sink, new PassThrough());
+    await c.start();
+    stream.write('hello\n');
+    assert.equal((await c.wait()).StatusCode, 0);
+    for (let i = 0; i < 50 && !out; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(out, 'got hello\n');
+    await c.remove();
+    const t = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '30'], Tty: true, name: 'fid-resize' });
+    await t.start();
+    await t.resize({ h: 24, w: 90 });
+    const x = await t.exec({ Cmd: ['true'] });
+    assert.equal((await d.api('POST', `/exec/${x.id}/start`, JSON.stringify({ Detach: true }), json)).status, 200);
+    const same = await d.api('POST', '/containers/fid-resize/rename?name=fid-resize');
+    assert.equal(same.status, 400);
+    assert.equal(same.json.message, 'Renaming a container with the same name as its current name');
+    await t.remove({ force: true });
+  });
+
+  test('container list filters network, publish and expose as dockerd; an unknown filter is 400 even with no container to test', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sleep', '30'], ExposedPorts: { '8080/tcp': {} }, HostConfig: { PortBindings: { '80/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } } });
+    await c.start();
+    const ids = async (filters: Record<string, string[]>) => (await docker.listContainers({ filters })).map((x) => x.Id);
+    assert.deepEqual(await ids({ network: ['bridge'] }), [c.id]);
+    assert.deepEqual(await ids({ network: ['none'] }), []);
+    assert.deepEqual(await ids({ publish: ['80'] }), [c.id]);
+    assert.deepEqual(await ids({ publish: ['80/udp'] }), []);
+    assert.deepEqual(await ids({ expose: ['8080/tcp'] }), [c.id]);
+    await c.remove({ force: true });
+    await assert.rejects(docker.listContainers({ filters: { foo: ['x'] } }), (e: { statusCode?: number; message: string }) => e.statusCode === 400 && /invalid filter 'foo'/.test(e.message));
   });
 
   test('attach?logs=1&stream=0 answers with the output so far, framed, and ends', async () => {

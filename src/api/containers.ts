@@ -44,6 +44,15 @@ function legacyLinks(e: Engine, r: ContainerRecord): string[] | null {
   return out.length ? out : null;
 }
 
+const LIST_FILTERS = ['id', 'name', 'status', 'label', 'exited', 'ancestor', 'volume', 'health', 'is-task', 'before', 'since', 'network', 'publish', 'expose'];
+
+/** docker's publish and expose filters: a container PORT[/PROTO] (tcp when none) that is published, or exposed. */
+function portFilter(e: Engine, r: ContainerRecord, k: string, v: string): boolean {
+  const [port, proto = 'tcp'] = v.split('/');
+  if (k === 'expose') return Object.hasOwn(r.Config.ExposedPorts ?? {}, `${port}/${proto}`);
+  return e.networkView(r).some((n) => (n.endpoint?.Ports ?? []).some((p) => String(p.containerPort) === port && p.proto === proto)); // a container port with a binding, as dockerd's PortBindings
+}
+
 function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): boolean {
   for (const [k, vals] of Object.entries(f)) {
     if (!vals.length) continue;
@@ -59,6 +68,8 @@ function matches(e: Engine, r: ContainerRecord, f: Record<string, string[]>): bo
         case 'volume': return r.Mounts.some((m) => m.Name === v || m.Destination === v);
         case 'health': return (r.State.Health?.Status ?? 'none') === v;
         case 'is-task': return v === 'false';
+        case 'network': return e.networkView(r).some((n) => n.network.Name === v || n.network.Id.startsWith(v));
+        case 'publish': case 'expose': return portFilter(e, r, k, v);
         case 'before': case 'since': { // created before or after the container named
           const pivot = e.get(v);
           return k === 'before' ? r.Created < pivot.Created : r.Created > pivot.Created;
@@ -100,6 +111,8 @@ export function containerRoutes(r: Router, engine: () => Engine): void {
   r.add('GET', '/containers/json', (req) => {
     const e = engine();
     const f = filtersOf(req);
+    // refused whether or not a container would be tested, as dockerd does
+    for (const k of Object.keys(f)) if (!LIST_FILTERS.includes(k)) throw new InvalidInput('filters', `invalid filter '${k}'`);
     let list = e.list();
     if (!bool(req.query.get('all')) && !req.query.get('limit') && !f.status) list = list.filter((c) => c.State.Running || c.State.Restarting);
     list = list.filter((c) => matches(e, c, f));

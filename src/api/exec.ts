@@ -10,11 +10,11 @@ export function execRoutes(r: Router, engine: () => Engine): void {
     res.end(JSON.stringify(out));
   });
 
-  r.add('POST', '/exec/{id}/start', async (req) => {
+  r.add('POST', '/exec/{id}/start', async (req, res) => {
     const e = engine();
     const body = (await req.json()) as { Detach?: boolean; Tty?: boolean };
     const x = e.execInspect(req.params.id!);
-    if (body.Detach) { await e.execStart(x.ID, undefined, { detach: true }); return; }
+    if (body.Detach) { await e.execStart(x.ID, undefined, { detach: true }); emptyOk(res); return; } // 200, as dockerd
     // as dockerd: the start request's Tty, not the exec's, says whether the output is framed
     const raw = body.Tty === true;
     const sock = req.hijack(raw ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');

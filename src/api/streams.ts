@@ -98,6 +98,8 @@ export function streamRoutes(r: Router, engine: () => Engine): void {
     const q = req.query;
     // a stopped container is attached when it next starts (docker start -a attaches first)
     const detachKeys = parseDetachKeys(q.get('detachKeys') || 'ctrl-p,ctrl-q');
+    // a body is read and dropped, as dockerd drops it: dockerode sends its options there, and they are not stdin
+    if (Number(req.headers['content-length'] ?? 0) > 0) await req.json().catch(() => undefined);
     const sock = req.hijack(c.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream');
     if (bool(q.get('logs'))) await replayLogs(c, sock as never, bool(q.get('stdout')), bool(q.get('stderr')));
     if (bool(q.get('stream'))) await e.attach(c.Id, sock as never, { stdin: bool(q.get('stdin')), stdout: bool(q.get('stdout')), stderr: bool(q.get('stderr')), detachKeys, direct: directOutputPid(req.headers) });

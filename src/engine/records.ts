@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { writeFileAtomicAsync } from '../util/atomic.js';
-import { Conflict, InvalidInput, NotFound } from '../util/check.js';
+import { Conflict, DockerWords, InvalidInput, NotFound } from '../util/check.js';
 import type { Mount } from '../image/index.js';
 import type { ContainerConfig, ContainerState, HostConfig, MountPoint } from './types.js';
 
@@ -165,6 +165,7 @@ export class ContainerStore {
   rename(r: ContainerRecord, name: string): void {
     checkName(name);
     const n = name.startsWith('/') ? name : `/${name}`;
+    if (n === r.Name) throw new DockerWords('name', 'Renaming a container with the same name as its current name'); // dockerd's words (400)
     const other = [...this.records.values()].find((o) => o.Name === n);
     if (other && other !== r) throw new Conflict('name', inUse(n, `container "${other.Id}"`));
     r.Name = n;
