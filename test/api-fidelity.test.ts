@@ -209,6 +209,15 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     await assert.rejects(docker.listContainers({ filters: { foo: ['x'] } }), (e: { statusCode?: number; message: string }) => e.statusCode === 400 && /invalid filter 'foo'/.test(e.message));
   });
 
+  test('NetworkDisabled gives a container loopback only, as dockerd does', async () => {
+    const c = await docker.createContainer({ Image: IMG, Cmd: ['sh', '-c', 'ls /sys/class/net'], NetworkDisabled: true });
+    await c.start();
+    await c.wait();
+    assert.equal(((await c.logs({ stdout: true })) as unknown as Buffer).subarray(8).toString(), 'lo\n');
+    assert.equal(((await c.inspect()).Config as { NetworkDisabled?: boolean }).NetworkDisabled, true);
+    await c.remove();
+  });
+
   test('attach?logs=1&stream=0 answers with the output so far, framed, and ends', async () => {
     const c = await docker.createContainer({ Image: IMG, Cmd: ['sh', '-c', 'echo out1; echo err1 >&2; sleep 30'] });
     await c.start();

@@ -32,6 +32,7 @@ export function containerConfig(body: Record<string, unknown>, ic: Record<string
     Volumes: merged<object>('Volumes'),
     ExposedPorts: merged<object>('ExposedPorts'),
     ...(body.MacAddress ? { MacAddress: body.MacAddress as string } : {}),
+    ...(body.NetworkDisabled === true ? { NetworkDisabled: true } : {}),
   };
   return { config, entrypoint, cmd };
 }

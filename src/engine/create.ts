@@ -43,6 +43,7 @@ export async function createContainer(host: CreateHost, input: unknown, name?: s
   const img = store.resolve(imageRef);
   const ic = (store.config(img).config ?? {}) as unknown as Record<string, unknown>;
   const hc = (body.HostConfig ?? {}) as HostConfig;
+  if (body.NetworkDisabled === true && (!hc.NetworkMode || hc.NetworkMode === 'default')) hc.NetworkMode = 'none'; // as dockerd: no network but loopback
   checkHostConfig(hc, body.Hostname);
   const warnings = host.discardUnsupported(hc);
   // container:NAME modes name a container that exists now, as docker checks at create (it must run at start)

@@ -25,6 +25,8 @@ export interface ContainerConfig {
   Volumes?: Record<string, object> | null;
   ExposedPorts?: Record<string, object> | null;
   MacAddress?: string;
+  /** no network but loopback (NetworkMode none unless one was given) */
+  NetworkDisabled?: boolean;
 }
 
 export interface MountSpec {
