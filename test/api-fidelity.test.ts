@@ -379,10 +379,16 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     } finally { await auth.stop(); }
   });
 
-  test('berth run: a failed pull prints the daemon\'s message alone, with docker run\'s exit code 125', () => {
+  test('berth run: a failed pull prints the daemon\'s message alone, with docker run\'s exit code 125; berth pull and load word their failures as the daemon\'s', () => {
     const r = d.berth(['run', '--rm', '127.0.0.1:1/fid/nope:x', 'true']);
     assert.equal(r.code, 125);
     assert.match(r.err, /^Unable to find image '127\.0\.0\.1:1\/fid\/nope:x' locally\nError response from daemon: 127\.0\.0\.1:1: cannot reach/);
     assert.doesNotMatch(r.err, /\{"message"/);
+    const pulled = d.berth(['pull', '127.0.0.1:1/fid/nope:x']);
+    assert.equal(pulled.code, 1);
+    assert.match(pulled.err, /^Error response from daemon: 127\.0\.0\.1:1: cannot reach/m);
+    const loaded = d.berth(['load'], 'not a tar at all'.repeat(100));
+    assert.equal(loaded.code, 1);
+    assert.match(loaded.err, /^Error response from daemon: Error processing tar file: /);
   });
 });

@@ -2,6 +2,7 @@
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
 import { type ImageStore, type ImageRecord, parsePlatform, pull, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, RegistryClient } from '../image/index.js';
+import { DaemonError } from './client.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { InvalidInput } from '../util/check.js';
@@ -121,7 +122,8 @@ function registerArchiveCommands(program: Command, image: Command, store: () => 
   };
   const loadCmd = async (o: { input?: string; quiet?: boolean }) => {
     const src = o.input ? createReadStream(o.input) : process.stdin;
-    const images = await load(store(), src);
+    // worded as berthd's load (the store answers for the daemon here)
+    const images = await load(store(), src).catch((e: Error) => { throw new DaemonError(500, `Error processing tar file: ${e.message}`); });
     for (const l of loadedLines(images)) process.stdout.write(`${l}\n`);
     await tell(loadedEvents(images));
   };

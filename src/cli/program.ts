@@ -5,7 +5,7 @@ import { VERSION } from '../version.js';
 import { DEFAULT_DATA_ROOT } from '../engine/index.js';
 import { verbOf } from './verbs.js';
 import { ApiClient, clientFor, DaemonError, socketOf } from './client.js';
-import type { ImageEvent } from '../image/index.js';
+import { RegistryError, type ImageEvent } from '../image/index.js';
 import { Conflict, NotFound } from '../util/check.js';
 
 /**
@@ -83,6 +83,6 @@ export async function runCli(argv: string[], build: (verb: string | undefined) =
  * them (the image verbs' store answers for the daemon here), others as berth's.
  */
 export function errorLine(e: unknown): string {
-  const daemon = e instanceof DaemonError || e instanceof NotFound || e instanceof Conflict;
+  const daemon = e instanceof DaemonError || e instanceof NotFound || e instanceof Conflict || e instanceof RegistryError;
   return `${daemon ? 'Error response from daemon' : 'berth'}: ${(e as Error).message}\n`;
 }
