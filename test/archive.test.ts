@@ -143,7 +143,7 @@ describe('save, load and import', () => {
     rmSync(join(x, 'manifest.json'));
     rmSync(join(x, 'index.json'));
     const none = spawnSync(BERTH, ['--data-root', root, 'load'], { input: execFileSync('tar', ['-C', x, '-cf', '-', '.'], { maxBuffer: 1 << 28 }), encoding: 'utf8' });
-    assert.match(none.stderr, /has neither manifest\.json \(docker save\) nor index\.json \(OCI layout\)/);
+    assert.match(none.stderr, /has neither manifest\.json \(docker save\), index\.json \(OCI layout\) nor repositories \(the old docker save\)/);
     assert.equal(berth(['images', '-q', '--no-trunc']).out, before);
     assert.deepEqual(readdirSync(join(root, 'image')).filter((e) => e.startsWith('load-')), [], 'no unpack dir left');
   });

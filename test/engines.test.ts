@@ -5,7 +5,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BERTH_RUNTIME, PREFIX, podmanConf, removeCgroup, unmountUnder } from './helpers/env.js';
@@ -69,6 +69,21 @@ describe('dockerd with berth as a runtime', () => {
     assert.equal(docker(['kill', id]).code, 0);
     assert.equal(docker(['wait', id]).out.trim(), '137');
     assert.equal(docker(['rm', id]).code, 0);
+  });
+
+  test('docker update reaches the container\'s cgroup through berth-runtime update (containerd\'s shim passes -r -)', () => {
+    const r = run(['-d', '-m', '64m', '--pids-limit', '20', 'berth-busybox:test', 'sleep', '1000']);
+    assert.equal(r.code, 0, r.err);
+    const id = r.out.trim();
+    const up = docker(['update', '-m', '128m', '--memory-swap', '256m', '--pids-limit', '30', '--cpus', '0.5', id]);
+    assert.equal(up.code, 0, up.err);
+    const v1 = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes');
+    const read = (v1File: string, v2File: string) => docker(['exec', id, 'sh', '-c', `cat /sys/fs/cgroup/${v1 ? v1File : v2File}`]).out.trim();
+    assert.equal(read('memory/memory.limit_in_bytes', 'memory.max'), String(128 << 20));
+    assert.equal(read('pids/pids.max', 'pids.max'), '30');
+    assert.match(read('cpu/cpu.cfs_quota_us', 'cpu.max'), /^50000( 100000)?$/);
+    assert.match(docker(['stats', '--no-stream', '--format', '{{.MemUsage}}', id]).out, /\/ 128MiB/);
+    assert.equal(docker(['rm', '-f', id]).code, 0);
   });
 
   test('an OOM kill is reported to docker', () => {

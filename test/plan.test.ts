@@ -72,7 +72,7 @@ test('invalid configs name the field', () => {
   const bad = (change: (s: any) => void) => { const s = defaultSpec() as any; change(s); return () => parseConfig(JSON.stringify(s)); };
   assert.throws(bad((s) => { s.process.user.uid = -1; }), /process\.user\.uid: must be between 0/);
   assert.throws(bad((s) => { s.linux.resources.memory = { limit: 'lots' }; }), /linux\.resources\.memory\.limit: must be a non-negative integer/);
-  assert.throws(bad((s) => { s.linux.namespaces = [{ type: 'pid' }]; }), /a mount namespace is required/);
+  assert.throws(bad((s) => { s.linux.namespaces = [{ type: 'pid' }]; }), /no "mount" namespace: .*MUST inherit the runtime namespace of that type/);
   assert.throws(bad((s) => { s.linux.seccomp = { defaultAction: 'SCMP_ACT_NOPE' }; }), /linux\.seccomp\.defaultAction: unknown value/);
   assert.throws(bad((s) => { s.procss = {}; }), /procss: unknown field/);
   assert.throws(() => parseConfig('{'), /config\.json: not valid JSON/);

@@ -6,18 +6,23 @@ import { spawnSync } from 'node:child_process';
 import { InvalidInput, Field } from '../util/check.js';
 import { Runtime, DEFAULT_ROOT, parseConfig, defaultSpec, features } from '../runtime/index.js';
 import { VERSION } from '../version.js';
+import { bytesOf } from '../util/size.js';
 
 interface Globals { root: string; log?: string; logFormat: string; debug?: boolean; systemdCgroup?: boolean }
 
-function logError(g: Globals, msg: string): void {
+/** One line of the log engines read (--log, --log-format), as runc writes it; and stderr. */
+function logLine(g: Globals, level: 'error' | 'warning', msg: string): void {
   if (g.log) {
     const line = g.logFormat === 'json'
-      ? JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })
-      : `time="${new Date().toISOString()}" level=error msg="${msg.replace(/"/g, '\\"')}"`;
+      ? JSON.stringify({ level, msg, time: new Date().toISOString() })
+      : `time="${new Date().toISOString()}" level=${level} msg="${msg.replace(/"/g, '\\"')}"`;
     try { appendFileSync(g.log, `${line}\n`); } catch { /* the log is best effort; stderr still says it */ }
   }
-  process.stderr.write(`berth-runtime: ${msg}\n`);
+  // an engine reads the log; a warning on stderr would be taken for a failure's words by some
+  if (level === 'error' || !g.log) process.stderr.write(`berth-runtime: ${level === 'warning' ? 'warning: ' : ''}${msg}\n`);
 }
+
+const logError = (g: Globals, msg: string) => logLine(g, 'error', msg);
 
 function readProcess(path: string | undefined, args: string[], runtime: Runtime, id: string, o: { tty?: boolean; cwd?: string; env?: string[]; user?: string; cap?: string[]; noNewPrivs?: boolean }) {
   // a full process.json (what engines pass), or the container's process with CLI overrides
@@ -59,7 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     .enablePositionalOptions()
     .exitOverride();
   const g = () => program.opts() as Globals;
-  const rt = () => new Runtime(g().root);
+  const rt = () => new Runtime(g().root, (msg) => logLine(g(), 'warning', msg));
   const exited = (c: number) => { code = c; };
   registerLifecycle(program, rt, exited);
   registerInspection(program, rt);
@@ -129,6 +134,8 @@ function registerLifecycle(program: Command, rt: RuntimeOf, exited: (code: numbe
   program.command('delete <id>').alias('rm').description('delete a container')
     .option('-f, --force', 'kill it first if it runs')
     .action(async (id: string, o) => { await rt().delete(id, !!o.force); });
+
+  registerUpdate(program, rt);
 
   program.command('pause <id>').description('freeze all processes').action(async (id: string) => { await rt().pause(id); });
   program.command('resume <id>').description('thaw all processes').action(async (id: string) => { await rt().resume(id); });
@@ -219,4 +226,50 @@ function registerExec(program: Command, rt: RuntimeOf, exited: (code: number) =>
       if (!o.detach) exited((await done).exitCode);
     });
 
+}
+
+/**
+ * runc's `update`: new limits for a created or running container, from
+ * `-r FILE` (linux.resources JSON; "-" is stdin, as containerd's shim
+ * passes them) or else from the flags. What is not given stays.
+ */
+function registerUpdate(program: Command, rt: RuntimeOf): void {
+  const int = (flag: string) => (v: string) => new Field(flag, Number(v)).int();
+  const size = (flag: string) => (v: string) => (v === '-1' ? -1 : bytesOf(flag, v));
+  const c = program.command('update <id>').description('update the resource limits of a created or running container')
+    .option('-r, --resources <file>', 'linux.resources as JSON ("-": stdin); the flags are then ignored');
+  const flags: [string, string, (v: string) => unknown, string, string][] = [
+    ['--blkio-weight <n>', 'blkio weight (10-1000)', int('--blkio-weight'), 'blockIO', 'weight'],
+    ['--cpu-period <us>', 'CPU CFS period', int('--cpu-period'), 'cpu', 'period'],
+    ['--cpu-quota <us>', 'CPU CFS quota', int('--cpu-quota'), 'cpu', 'quota'],
+    ['--cpu-burst <us>', 'CPU CFS burst', int('--cpu-burst'), 'cpu', 'burst'],
+    ['--cpu-rt-period <us>', 'CPU real-time period', int('--cpu-rt-period'), 'cpu', 'realtimePeriod'],
+    ['--cpu-rt-runtime <us>', 'CPU real-time runtime', int('--cpu-rt-runtime'), 'cpu', 'realtimeRuntime'],
+    ['--cpu-share <n>', 'CPU shares', int('--cpu-share'), 'cpu', 'shares'],
+    ['--cpu-idle <n>', 'SCHED_IDLE for the cgroup (0 or 1)', int('--cpu-idle'), 'cpu', 'idle'],
+    ['--cpuset-cpus <list>', 'CPUs to run on', String, 'cpu', 'cpus'],
+    ['--cpuset-mems <list>', 'memory nodes to use', String, 'cpu', 'mems'],
+    ['--memory <bytes>', 'memory limit', size('--memory'), 'memory', 'limit'],
+    ['--memory-reservation <bytes>', 'memory soft limit', size('--memory-reservation'), 'memory', 'reservation'],
+    ['--memory-swap <bytes>', 'memory plus swap limit (-1: unlimited)', size('--memory-swap'), 'memory', 'swap'],
+    ['--kernel-memory <bytes>', 'kernel memory limit (cgroup v1)', size('--kernel-memory'), 'memory', 'kernel'],
+    ['--kernel-memory-tcp <bytes>', 'kernel TCP buffer limit (cgroup v1)', size('--kernel-memory-tcp'), 'memory', 'kernelTCP'],
+    ['--pids-limit <n>', 'process limit (-1: unlimited)', int('--pids-limit'), 'pids', 'limit'],
+  ];
+  for (const [spec, help] of flags) c.option(spec, help);
+  c.option('--l3-cache-schema <s>', 'Intel RDT L3 cache schema (not supported)').option('--mem-bw-schema <s>', 'Intel RDT memory bandwidth schema (not supported)');
+  c.action((id: string, o: Record<string, string | undefined>) => {
+    if (o.l3CacheSchema || o.memBwSchema) throw new InvalidInput('update', 'Intel RDT (--l3-cache-schema, --mem-bw-schema) is not supported by berth-runtime');
+    let resources: Record<string, Record<string, unknown>> = {};
+    if (o.resources) {
+      const text = readFileSync(o.resources === '-' ? 0 : o.resources, 'utf8');
+      try { resources = JSON.parse(text) as typeof resources; } catch (e) { throw new InvalidInput('--resources', `not valid JSON: ${(e as Error).message}`); }
+    } else {
+      for (const [spec, , parse, section, field] of flags) {
+        const key = spec.slice(2, spec.indexOf(' ')).replace(/-(\w)/g, (_, ch: string) => ch.toUpperCase());
+        if (o[key] !== undefined) (resources[section] ??= {})[field] = parse(o[key]!);
+      }
+    }
+    rt().update(id, resources);
+  });
 }

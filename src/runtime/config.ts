@@ -247,22 +247,26 @@ function parseLinux(f: Field): Linux {
   };
 }
 
-/** Parses config.json text; throws InvalidInput naming the bad field. */
-export function parseConfig(text: string): Config {
+/**
+ * Parses config.json text; throws InvalidInput naming the bad field. A
+ * property it does not know is refused, unless `onUnknown` takes it: the
+ * runtime spec says a runtime MUST NOT fail on one (berth-runtime logs it).
+ */
+export function parseConfig(text: string, onUnknown?: (path: string) => void): Config {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
     throw new InvalidInput('config.json', `not valid JSON: ${(e as Error).message}`);
   }
-  const f = new Field('', raw);
+  const f = new Field('', raw, onUnknown);
   f.object();
   f.keys(TOP);
   const ver = f.at('ociVersion').nonEmptyString();
   if (!/^1\.\d+\.\d+/.test(ver)) f.at('ociVersion').fail(`unsupported version ${JSON.stringify(ver)} (berth implements 1.x)`);
   const root = f.at('root');
   root.keys(['path', 'readonly']);
-  const linux = parseLinux(new Field('linux', f.at('linux').value ?? {}));
+  const linux = parseLinux(new Field('linux', f.at('linux').value ?? {}, onUnknown));
   const hooks = f.at('hooks');
   if (hooks.present) hooks.keys(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
   const config: Config = {
@@ -288,7 +292,10 @@ export function parseConfig(text: string): Config {
     linux,
   };
   const ns = new Set(linux.namespaces.map((n) => n.type));
-  if (!ns.has('mount')) throw new InvalidInput('linux.namespaces', 'a mount namespace is required (berth never mounts in the host namespace)');
+  // The spec lets a config leave the mount namespace out ("If a namespace type is not specified in the namespaces array, the
+  // container MUST inherit the runtime namespace of that type"); berth refuses that rather than mount the root, /proc and the
+  // config's mounts in the host's namespace, where nothing would take them down again (runc leaves them there)
+  if (!ns.has('mount')) throw new InvalidInput('linux.namespaces', 'no "mount" namespace: the container would inherit the runtime\'s mount namespace (runtime spec, config-linux "Namespaces": "If a namespace type is not specified in the namespaces array, the container MUST inherit the runtime namespace of that type"), and its root and mounts would be made in the host\'s; berth-runtime refuses that: add {"type": "mount"}');
   if ((linux.uidMappings.length > 0 || linux.gidMappings.length > 0) && !ns.has('user')) {
     throw new InvalidInput('linux.uidMappings', 'id mappings need a user namespace in linux.namespaces');
   }

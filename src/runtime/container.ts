@@ -69,7 +69,8 @@ function procStart(pid: number): string | undefined {
 
 export class Runtime {
   readonly host: CgroupHost;
-  constructor(readonly root: string = DEFAULT_ROOT) {
+  /** `warn`: what the runtime lets pass but reports (a config property it does not know) */
+  constructor(readonly root: string = DEFAULT_ROOT, private readonly warn: (msg: string) => void = () => {}) {
     this.host = detectHost();
   }
 
@@ -91,7 +92,7 @@ export class Runtime {
 
   private configOf(id: string, text: string): Config {
     let p = this.parsed.get(id);
-    if (p?.text !== text) this.parsed.set(id, p = { text, config: parseConfig(text) });
+    if (p?.text !== text) this.parsed.set(id, p = { text, config: parseConfig(text, () => {}) }); // warned of at create
     return p.config;
   }
 
@@ -122,7 +123,7 @@ export class Runtime {
     try { text = readFileSync(join(bundle, 'config.json'), 'utf8'); } catch (e) {
       throw new InvalidInput('bundle', `cannot read ${join(bundle, 'config.json')}: ${(e as NodeJS.ErrnoException).code}`);
     }
-    const config = parseConfig(text);
+    const config = parseConfig(text, (path) => this.warn(`config.json: ${path}: unknown property, ignored`));
     if (config.process?.terminal && !opts.consoleSocket && !opts.supervise) {
       throw new InvalidInput('process.terminal', 'is true: --console-socket is required');
     }
@@ -141,7 +142,7 @@ export class Runtime {
     try {
       const fifo = join(dir, 'exec.fifo');
       const ctx: PlanContext = {
-        id, bundle, rootfs, fifo, cgroup: cg, consoleSocket: opts.consoleSocket, preserveFds: opts.preserveFds ?? 0,
+        id, warn: this.warn, bundle, rootfs, fifo, cgroup: cg, consoleSocket: opts.consoleSocket, preserveFds: opts.preserveFds ?? 0,
         noPivot: !!opts.noPivot, supervise: !!opts.supervise, reportNs: !!opts.onNamespaces,
         cgroupMounts: this.host.mode === 'v2'
           ? [['', cg.dirs[0]]]
@@ -263,15 +264,17 @@ export class Runtime {
 
   /**
    * `update`: new resource limits for a created or running container (the
-   * linux.resources of its config, as OCI defines it). Device rules stay as created.
+   * linux.resources of its config, as OCI defines it), over the ones it has:
+   * as in runc, a value that is absent, null or 0 leaves its limit as it
+   * is. Device rules stay as created.
    */
   update(id: string, resources: unknown): void {
     const s = this.load(id);
     if (this.status(s) === 'stopped') throw new RuntimeError(`cannot update container "${id}": it is stopped`);
     const raw = JSON.parse(s.configText) as { linux?: Record<string, unknown> };
-    raw.linux = { ...(raw.linux ?? {}), resources: { ...(resources as object), devices: (raw.linux?.resources as { devices?: unknown } | undefined)?.devices ?? [] } };
+    raw.linux = { ...(raw.linux ?? {}), resources: mergeResources((raw.linux?.resources ?? {}) as Resources, resources) };
     const text = JSON.stringify(raw);
-    const config = parseConfig(text);
+    const config = parseConfig(text, (path) => { if (path.startsWith('linux.resources')) this.warn(`update: ${path}: unknown property, ignored`); });
     const plan = planCgroup(this.host, s.cgroupPath, config.linux.resources, config.linux.devices);
     const pending = updateCgroup(plan);
     if (pending.length) throw new RuntimeError(`cannot update container "${id}": cgroup refused ${pending.map((w) => `${w.value} for ${w.file.split('/').pop()}`).join(', ')}`);
@@ -330,3 +333,18 @@ function ranProgram(pid: number): boolean {
 
 let executorReal: string | undefined;
 const executorFile = () => (executorReal ??= realpathSync(executorPath()));
+
+type Resources = Record<string, unknown>;
+
+/** `patch`'s set values over `current`, section by section (memory, cpu, pids, ...); devices are never updated. */
+export function mergeResources(current: Resources, patch: unknown): Resources {
+  if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new InvalidInput('resources', 'must be a JSON object (linux.resources)');
+  const out: Resources = { ...current };
+  const set = (v: unknown) => v !== undefined && v !== null && v !== 0 && v !== '';
+  for (const [k, v] of Object.entries(patch as Resources)) {
+    if (k === 'devices' || !set(v)) continue;
+    if (typeof v !== 'object' || Array.isArray(v)) { out[k] = v; continue; }
+    out[k] = { ...((current[k] as Resources | undefined) ?? {}), ...Object.fromEntries(Object.entries(v as Resources).filter(([, x]) => set(x))) };
+  }
+  return out;
+}

@@ -95,7 +95,7 @@ const PROPAGATION: Record<string, number> = {
 // flags that mean something on a bind's remount
 const REMOUNT_MASK = MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC | MS.NOATIME | MS.NODIRATIME | MS.RELATIME | MS.STRICTATIME | MS.NOSYMFOLLOW;
 
-export interface ParsedMountOptions { flags: number; propagation: number[]; data: string[]; bind: boolean }
+export interface ParsedMountOptions { flags: number; propagation: number[]; data: string[]; bind: boolean; ignored: string[] }
 
 export function parseMountOptions(m: Mount, field: string): ParsedMountOptions {
   let flags = 0;
@@ -110,12 +110,8 @@ export function parseMountOptions(m: Mount, field: string): ParsedMountOptions {
     } else data.push(o);
   });
   const bind = m.type === 'bind' || (flags & MS.BIND) !== 0;
-  if (bind && data.length) {
-    // a bind mount has no filesystem data: an unknown word here is a typo
-    const bad = m.options.indexOf(data[0]);
-    throw new InvalidInput(`${field}.options[${bad}]`, `unknown mount option ${JSON.stringify(data[0])} for a bind mount`);
-  }
-  return { flags: bind ? flags | MS.BIND : flags, propagation, data, bind };
+  // a bind mount has no filesystem data: what is not a flag (mode=755, size=...) is ignored there, as runc ignores it, and named
+  return { flags: bind ? flags | MS.BIND : flags, propagation, data: bind ? [] : data, bind, ignored: bind ? data : [] };
 }
 
 export const DEFAULT_DEVICES = [
@@ -126,6 +122,8 @@ export const DEFAULT_DEVICES = [
 
 export interface PlanContext {
   id: string;
+  /** where the plan names what it let pass (mount options that do not apply) */
+  warn?: (msg: string) => void;
   bundle: string;
   /** Absolute host path of the root filesystem. */
   rootfs: string;
@@ -349,6 +347,7 @@ function configMountOps(config: Config, ctx: PlanContext): { ops: Op[]; devMount
   config.mounts.forEach((m, i) => {
     const field = `mounts[${i}]`;
     const o = parseMountOptions(m, field);
+    if (o.ignored.length) ctx.warn?.(`${field}.options: ${o.ignored.join(', ')} ignored for the bind mount at ${m.destination} (not a bind's option)`);
     if (m.destination === '/dev') devMounted = true;
     if (m.type === 'cgroup' || m.type === 'cgroup2') {
       ops.push(...cgroupMountOps(m, o, ctx));

@@ -35,7 +35,8 @@ function describe(v: unknown): string {
 
 /** A cursor over one JSON value that knows its own path. */
 export class Field {
-  constructor(readonly path: string, readonly value: unknown) {}
+  /** `onUnknown`: where keys() reports a key it does not know, instead of refusing it (the OCI runtime spec: an unknown property is no error) */
+  constructor(readonly path: string, readonly value: unknown, private readonly onUnknown?: (path: string) => void) {}
 
   get present(): boolean {
     return this.value !== undefined && this.value !== null;
@@ -52,7 +53,7 @@ export class Field {
 
   at(key: string): Field {
     const v = isObj(this.value) ? this.value[key] : undefined;
-    return new Field(this.path ? `${this.path}.${key}` : key, v);
+    return new Field(this.path ? `${this.path}.${key}` : key, v, this.onUnknown);
   }
 
   object(): Obj {
@@ -67,7 +68,9 @@ export class Field {
   /** Rejects keys that are not in `known` (typos must not pass silently). */
   keys(known: readonly string[]): this {
     for (const k of Object.keys(this.object())) {
-      if (!known.includes(k)) this.at(k).fail(`unknown field (expected one of: ${known.join(', ')})`);
+      if (known.includes(k)) continue;
+      if (this.onUnknown) this.onUnknown(this.at(k).path);
+      else this.at(k).fail(`unknown field (expected one of: ${known.join(', ')})`);
     }
     return this;
   }
@@ -124,7 +127,7 @@ export class Field {
 
   array(): Field[] {
     if (!Array.isArray(this.value)) this.fail(`must be an array, got ${describe(this.value)}`);
-    return this.value.map((v, i) => new Field(`${this.path}[${i}]`, v));
+    return this.value.map((v, i) => new Field(`${this.path}[${i}]`, v, this.onUnknown));
   }
 
   optArray(): Field[] {

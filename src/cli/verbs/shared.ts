@@ -8,15 +8,10 @@ import type { Socket } from 'node:net';
 import { InvalidInput } from '../../util/check.js';
 import { DaemonError, type ApiClient } from '../client.js';
 import { formatGo } from '../format.js';
-export const collect = (v: string, p: string[] = []) => [...p, v];
+import { bytesOf } from '../../util/size.js';
 
-/** docker's RAMInBytes: 64m, 1g, 512k, 1024b, or plain bytes. */
-export function bytesOf(field: string, v: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([bkmgt]?)i?b?$/i.exec(v.trim());
-  if (!m) throw new InvalidInput(field, `invalid size: '${v}'`);
-  const unit = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as 'k'];
-  return Math.round(Number(m[1]) * unit);
-}
+export { bytesOf };
+export const collect = (v: string, p: string[] = []) => [...p, v];
 
 export function durationNs(field: string, v: string): number {
   const m = /^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)$/.exec(v);
