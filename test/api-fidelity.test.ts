@@ -61,6 +61,13 @@ function hijacked(sock: string, path: string, body: unknown, send?: (s: import('
   });
 }
 
+/** The stdout frames of a multiplexed stream (docker's stdcopy), joined. */
+function stdoutOf(b: Buffer): string {
+  let out = '';
+  for (; b.length >= 8; b = b.subarray(8 + b.readUInt32BE(4))) if (b[0] === 1) out += b.subarray(8, 8 + b.readUInt32BE(4)).toString();
+  return out;
+}
+
 describe('Engine API fidelity through dockerode and the docker CLI', () => {
   const d = new PrivateBerthd();
   let docker: Docker;
@@ -265,6 +272,41 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     assert.match(rt.err, existsSync('/sys/fs/cgroup/cpu/cpu.rt_runtime_us') ? /cpu\.rt_runtime_us/ : /Your kernel does not support CPU real-time scheduler/);
   });
 
+  test('CgroupParent, UsernsMode host, MaskedPaths, ReadonlyPaths, Annotations and kernel memory are taken as dockerd takes them; DeviceRequests get dockerd\'s words', async () => {
+    const parent = `${d.cgroupParent}/fid-parent`;
+    const made = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, Cmd: ['sleep', '30'], HostConfig: { CgroupParent: parent, UsernsMode: 'host', Annotations: { 'org.example.fid': 'yes' } } }), json);
+    assert.equal(made.status, 201, made.text);
+    const c = docker.getContainer(made.json.Id);
+    await c.start();
+    const pid = (await c.inspect()).State.Pid;
+    assert.match(readFileSync(`/proc/${pid}/cgroup`, 'utf8'), new RegExp(`${parent}/${c.id}`), 'the container\'s cgroup is under its CgroupParent');
+    const spec = JSON.parse(readFileSync(join(d.dataRoot, 'containers', c.id, 'bundle', 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+    assert.equal(spec.annotations['org.example.fid'], 'yes');
+    await c.remove({ force: true });
+    // /proc/timer_list is masked by default (a /dev/null over it); the docker CLI's systempaths=unconfined sends MaskedPaths: []
+    const timers = (opts: string[]) => d.docker(['run', '--rm', ...opts, IMG, 'sh', '-c', 'head -c 20 /proc/timer_list | wc -c']).out.trim();
+    if (existsSync('/proc/timer_list')) {
+      assert.equal(timers([]), '0');
+      assert.equal(timers(['--security-opt', 'systempaths=unconfined']), '20');
+    }
+    const mine = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, Cmd: ['sh', '-c', 'wc -c < /etc/passwd; touch /srv/x 2>/dev/null || echo read-only'], HostConfig: { MaskedPaths: ['/etc/passwd'], ReadonlyPaths: ['/srv'] } }), json);
+    assert.equal(mine.status, 201, mine.text);
+    const m = docker.getContainer(mine.json.Id);
+    await m.start();
+    await m.wait();
+    assert.equal(stdoutOf((await m.logs({ stdout: true })) as unknown as Buffer).replace(/ +/g, ''), '0\nread-only\n');
+    await m.remove();
+    const userns = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, HostConfig: { UsernsMode: 'private' } }), json);
+    assert.equal(userns.status, 400);
+    const kmem = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, Cmd: ['true'], HostConfig: { KernelMemory: 64 << 20 } }), json);
+    assert.equal(kmem.status, 201);
+    assert.deepEqual(kmem.json.Warnings, ['Specifying a kernel memory limit is deprecated and will be removed in a future release.']);
+    await docker.getContainer(kmem.json.Id).remove();
+    const gpu = await d.api('POST', '/containers/create', JSON.stringify({ Image: IMG, HostConfig: { DeviceRequests: [{ Driver: '', Count: -1, Capabilities: [['gpu']] }] } }), json);
+    assert.equal(gpu.status, 400);
+    assert.equal(gpu.json.message, 'could not select device driver "" with capabilities: [[gpu]]');
+  });
+
   test('a volume mount\'s Subpath mounts that path of the volume, resolved inside it (a planted symlink cannot leave it); a missing one is named at start', async () => {
     assert.equal(d.docker(['volume', 'create', 'fidsub']).code, 0);
     assert.equal(d.docker(['run', '--rm', '-v', 'fidsub:/v', IMG, 'sh', '-c', 'mkdir -p /v/a/b && echo inside > /v/a/b/f && ln -s / /v/esc && ln -s ../../.. /v/a/up']).code, 0);
@@ -280,7 +322,7 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     assert.equal(d.docker(['volume', 'rm', 'fidsub']).code, 0);
   });
 
-  test('inspect carries every HostConfig field of dockerd\'s shape, zero where unset; /info carries every field of dockerd\'s', async () => {
+  test('inspect carries every HostConfig field of dockerd\'s shape, zero where unset, and GraphDriver.Data; image inspect has dockerd\'s full Config and its older fields; /info carries every field of dockerd\'s', async () => {
     const c = await docker.createContainer({ Image: IMG, Cmd: ['true'] });
     const h = (await c.inspect()).HostConfig as unknown as Record<string, unknown>;
     for (const k of DOCKER_HOST_CONFIG) assert.ok(k in h, `HostConfig.${k} is missing`);
@@ -288,7 +330,17 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
     assert.equal(h.NanoCpus, 0);
     assert.equal(h.CpuShares, 0);
     assert.equal(h.MemorySwappiness, null);
+    const full = await c.inspect() as unknown as { Config: Record<string, unknown>; GraphDriver: { Name: string; Data: Record<string, string> | null } };
+    assert.ok('OnBuild' in full.Config);
+    if (full.GraphDriver.Name === 'overlay') {
+      assert.ok(existsSync(full.GraphDriver.Data!.UpperDir!), 'GraphDriver.Data.UpperDir is the container\'s upper dir');
+      assert.ok(full.GraphDriver.Data!.LowerDir!.length > 0);
+    }
     await c.remove();
+    const img = await docker.getImage(IMG).inspect() as unknown as Record<string, unknown> & { Config: Record<string, unknown> };
+    for (const k of ['Container', 'ContainerConfig', 'DockerVersion', 'VirtualSize']) assert.ok(k in img, `image inspect has no ${k}`);
+    for (const k of ['Hostname', 'User', 'AttachStdin', 'Tty', 'Env', 'Cmd', 'Image', 'Volumes', 'WorkingDir', 'Entrypoint', 'OnBuild', 'Labels']) assert.ok(k in img.Config, `image Config has no ${k}`);
+    assert.equal(img.VirtualSize, img.Size);
     const info = await docker.info() as Record<string, unknown>;
     for (const k of DOCKER_INFO) assert.ok(k in info, `/info has no ${k}`);
     assert.equal(info.Debug, false);

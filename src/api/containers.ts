@@ -29,10 +29,18 @@ export function inspectContainer(e: Engine, r: ContainerRecord) {
     Id: r.Id, Created: r.Created, Path: r.Path, Args: r.Args, State: { ...r.State, Running: r.State.Running || r.State.Restarting }, Image: r.Image,
     ResolvConfPath: join(dir, 'resolv.conf'), HostnamePath: join(dir, 'hostname'), HostsPath: join(dir, 'hosts'), LogPath: r.LogPath,
     Name: r.Name, RestartCount: r.RestartCount, Driver: e.images().snapshots.driver, Platform: 'linux', MountLabel: '', ProcessLabel: '', AppArmorProfile: '',
-    ExecIDs: e.execIds(r), HostConfig: { ...inspectHostConfig(r.HostConfig), Links: legacyLinks(e, r) }, GraphDriver: { Name: e.images().snapshots.driver, Data: null }, Mounts: r.Mounts,
-    Config: r.Config,
+    ExecIDs: e.execIds(r), HostConfig: { ...inspectHostConfig(r.HostConfig), Links: legacyLinks(e, r) }, GraphDriver: { Name: e.images().snapshots.driver, Data: graphData(r, e.store.rootfs(r.Id)) }, Mounts: r.Mounts,
+    Config: { OnBuild: null, ...r.Config },
     NetworkSettings: networkSettings(e, r),
   };
+}
+
+/** GraphDriver.Data as dockerd's overlay2 shows it: the layer directories of the container's root (null for a root that is not an overlay). */
+function graphData(r: ContainerRecord, merged: string): Record<string, string> | null {
+  const o = r.RootMounts.find((m) => m.type === 'overlay');
+  if (!o) return null;
+  const opt = (k: string) => o.options.find((x) => x.startsWith(`${k}=`))?.slice(k.length + 1) ?? '';
+  return { LowerDir: opt('lowerdir'), MergedDir: merged, UpperDir: opt('upperdir'), WorkDir: opt('workdir') };
 }
 
 /** HostConfig.Links as dockerd shows them: "/TARGET:/CONTAINER/ALIAS", for targets that still exist; null for none. */

@@ -125,7 +125,16 @@ function logPath(logType: string, dir: string, id: string): string {
 /** What this host cannot do of `h`, discarded with docker's warnings (its sysinfo checks). */
 export function discardUnsupported(h: HostConfig, runtime: Runtime, cgroupParent: string): string[] {
   const warnings: string[] = [];
-  if (h.BlkioWeight && !runtime.blockWeightSupported(cgroupParent)) {
+  // dockerd's warning; the limit is discarded: kernels since 5.x accept kmem.limit_in_bytes and do not apply it (v2 has no such knob)
+  if (h.KernelMemory) {
+    h.KernelMemory = 0;
+    warnings.push('Specifying a kernel memory limit is deprecated and will be removed in a future release.');
+  }
+  if (h.KernelMemoryTCP && !runtime.kernelTcpSupported()) {
+    h.KernelMemoryTCP = 0;
+    warnings.push('Your kernel does not support kernel memory TCP limit capabilities or the cgroup is not mounted. Limitation discarded.');
+  }
+  if (h.BlkioWeight && !runtime.blockWeightSupported(h.CgroupParent || cgroupParent)) {
     h.BlkioWeight = 0;
     warnings.push('Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.');
   }

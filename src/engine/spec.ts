@@ -203,6 +203,7 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
   if (bytes(h.MemoryReservation)) memory.reservation = h.MemoryReservation!;
   if (h.OomKillDisable) memory.disableOOMKiller = true;
   if (typeof h.MemorySwappiness === 'number' && h.MemorySwappiness >= 0) memory.swappiness = h.MemorySwappiness;
+  if (bytes(h.KernelMemoryTCP)) memory.kernelTCP = h.KernelMemoryTCP!;
   const cpu: Record<string, unknown> = {};
   if (h.NanoCpus) { cpu.period = 100000; cpu.quota = Math.round(h.NanoCpus / 1e4); }
   if (h.CpuQuota) cpu.quota = h.CpuQuota;
@@ -226,11 +227,11 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
 
   const linux: Record<string, unknown> = {
     namespaces, resources,
-    cgroupsPath: `${i.cgroupParent ?? '/berth'}/${i.id}`,
+    cgroupsPath: `${h.CgroupParent ? `/${h.CgroupParent.replace(/^\/+|\/+$/g, '')}` : i.cgroupParent ?? '/berth'}/${i.id}`,
     devices: devices.map((d) => ({ path: d.path, type: d.type, major: d.major, minor: d.minor, fileMode: 0o666, uid: 0, gid: 0 })),
     sysctl: h.Sysctls ?? {},
-    maskedPaths: h.Privileged ? [] : [...DEFAULT_MASKED_PATHS],
-    readonlyPaths: h.Privileged ? [] : [...DEFAULT_READONLY_PATHS],
+    maskedPaths: h.Privileged ? [] : [...(h.MaskedPaths ?? DEFAULT_MASKED_PATHS)],
+    readonlyPaths: h.Privileged ? [] : [...(h.ReadonlyPaths ?? DEFAULT_READONLY_PATHS)],
   };
   if (seccomp) linux.seccomp = seccomp;
   const hostname = shared.uts ? undefined : c.Hostname;
@@ -252,6 +253,6 @@ export function ociSpec(i: SpecInput): Record<string, unknown> {
     ...(c.Domainname ? { domainname: c.Domainname } : {}),
     mounts,
     linux,
-    annotations: Object.fromEntries(Object.entries(c.Labels ?? {}).map(([k, v]) => [`org.berth.label.${k}`, v])),
+    annotations: { ...Object.fromEntries(Object.entries(c.Labels ?? {}).map(([k, v]) => [`org.berth.label.${k}`, v])), ...(h.Annotations ?? {}) },
   };
 }

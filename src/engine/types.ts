@@ -93,6 +93,18 @@ export interface HostConfig {
   CpuRealtimeRuntime?: number;
   VolumeDriver?: string;
   Runtime?: string;
+  /** the container's cgroup goes under this one instead of berthd's */
+  CgroupParent?: string;
+  /** "host" only: berth makes no user namespaces */
+  UsernsMode?: string;
+  /** replace the default masked and read-only paths */
+  MaskedPaths?: string[] | null;
+  ReadonlyPaths?: string[] | null;
+  /** OCI annotations of the container's config */
+  Annotations?: Record<string, string> | null;
+  KernelMemory?: number;
+  KernelMemoryTCP?: number;
+  DeviceRequests?: unknown[] | null;
 }
 
 export type Status = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';

@@ -42,10 +42,9 @@ const TOP_LEVEL: Record<string, Kind> = { ...HOST, ...CONFIG, Cpuset: 'string' }
 /** Fields berth does not carry out (yet): a value other than empty is refused. */
 const NOT_CARRIED_OUT = new Set([
   'BlkioWeightDevice', 'BlkioDeviceReadBps', 'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps',
-  'DeviceRequests', 'KernelMemory', 'KernelMemoryTCP', 'CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth',
-  'StorageOpt', 'UsernsMode', 'MaskedPaths', 'ReadonlyPaths', 'CgroupParent',
+  'CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth', 'StorageOpt',
 ]);
-const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Isolation: ['', 'default'] };
+const MODE_FIELDS: Record<string, string[]> = { IpcMode: ['', 'private', 'shareable', 'host'], PidMode: ['', 'private', 'host'], UTSMode: ['', 'private', 'host'], CgroupnsMode: ['', 'private', 'host'], Cgroup: [''], Isolation: ['', 'default'], UsernsMode: ['', 'host'] };
 /** The runtime names a create may give: berth runs each container with its own runtime, runc's equal (dockerd's default names). */
 const RUNTIMES = ['', 'berth', 'runc', 'io.containerd.runc.v2'];
 /** dockerd's device cgroup rule: type, major:minor (or *), access */
@@ -105,6 +104,11 @@ function checkHostValues(h: Record<string, unknown>): void {
   // dockerd asks the plugin registry for any driver but "local"; berth has no volume plugins
   const vd = h.VolumeDriver;
   if (typeof vd === 'string' && vd && vd !== 'local') throw new DockerWords('HostConfig.VolumeDriver', `error looking up volume plugin ${vd}: plugin "${vd}" not found`);
+  const parent = h.CgroupParent;
+  if (typeof parent === 'string' && parent && (!/^[A-Za-z0-9_.@:/-]+$/.test(parent) || parent.split('/').includes('..'))) throw new InvalidInput('HostConfig.CgroupParent', `"${parent}" is not a cgroup path (letters, digits, _ . @ : - and /, no "..")`);
+  // dockerd without a device driver for them (no NVIDIA runtime here) says so, in these words
+  const requests = h.DeviceRequests as { Driver?: string; Capabilities?: string[][] }[] | undefined;
+  if (requests?.length) throw new DockerWords('HostConfig.DeviceRequests', `could not select device driver "${requests[0]!.Driver ?? ''}" with capabilities: [${(requests[0]!.Capabilities ?? []).map((c) => `[${c.join(' ')}]`).join(' ')}]`);
   for (const [i, rule] of ((h.DeviceCgroupRules as string[] | undefined) ?? []).entries()) {
     if (!DEVICE_RULE.test(rule)) throw new DockerWords(`HostConfig.DeviceCgroupRules[${i}]`, `invalid device cgroup rule format: '${rule}'`);
   }

@@ -26,16 +26,25 @@ export function imageSummary(s: ImageStore, i: ImageRecord, containers = -1) {
   };
 }
 
+/** An image config's runtime part as dockerd shows it when a field is unset. */
+const ZERO_CONFIG = {
+  Hostname: '', Domainname: '', User: '', AttachStdin: false, AttachStdout: false, AttachStderr: false, Tty: false, OpenStdin: false, StdinOnce: false,
+  Env: null, Cmd: null, Image: '', Volumes: null, WorkingDir: '', Entrypoint: null, OnBuild: null, Labels: null,
+};
+
 export function inspectImage(s: ImageStore, i: ImageRecord) {
   const cfg = s.config(i);
   const m = s.manifest(i);
+  const size = imageSize(s, i);
   return {
     Id: i.id,
     RepoTags: i.names.map(shortReference),
     RepoDigests: i.repoDigests.map(shortReference),
     Parent: i.parent ?? '', Comment: '', Created: cfg.created ?? '', Author: cfg.author ?? '',
-    Config: cfg.config ?? {}, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
-    Size: imageSize(s, i),
+    // dockerd's full shape, zero where the image has nothing; Container, ContainerConfig, DockerVersion and VirtualSize are what API 1.43 and older clients read
+    Container: '', ContainerConfig: { ...ZERO_CONFIG, Env: null, Cmd: null }, DockerVersion: (cfg as { docker_version?: string }).docker_version ?? '',
+    Config: { ...ZERO_CONFIG, ...Object.fromEntries(Object.entries(cfg.config ?? {}).filter(([, v]) => v !== undefined)) }, Architecture: cfg.architecture, Variant: cfg.variant, Os: cfg.os,
+    Size: size, VirtualSize: size,
     RootFS: { Type: 'layers', Layers: cfg.rootfs.diff_ids },
     Metadata: { LastTagTime: i.added },
     Descriptor: { mediaType: i.manifestMediaType, digest: i.manifest, size: s.content.size(i.manifest) },

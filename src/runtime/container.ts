@@ -297,6 +297,7 @@ export class Runtime {
 
   /** Whether the host's cgroups take a memory swappiness, and a CPU real-time runtime and period (cgroup v1 only). */
   swappinessSupported(): boolean { return v1KnobSupported(this.host, 'memory', 'memory.swappiness'); }
+  kernelTcpSupported(): boolean { return v1KnobSupported(this.host, 'memory', 'memory.kmem.tcp.limit_in_bytes'); }
   realtimeSupported(): boolean { return v1KnobSupported(this.host, 'cpu', 'cpu.rt_runtime_us') && v1KnobSupported(this.host, 'cpu', 'cpu.rt_period_us'); }
 
   /** Whether containers under cgroup `parent` can have a block I/O weight (see cgroups blockWeightSupported). */
