@@ -19,7 +19,7 @@ export function dimension(req: Request, key: 'h' | 'w'): number {
 }
 
 /** Resolves when `res` can take more, or has closed (a client gone never drains). */
-function drained(res: ServerResponse): Promise<void> {
+function drained(res: Writable): Promise<void> {
   if (res.destroyed || res.writableEnded) return Promise.resolve();
   return new Promise((ok) => {
     const done = () => { res.off('drain', done); res.off('close', done); ok(); };
@@ -63,7 +63,7 @@ async function replayLogs(r: ContainerRecord, sock: Writable, stdout: boolean, s
   sock.once('close', () => { closed = true; });
   for await (const entry of readLogs(r.LogPath, { stdout, stderr, follow: false }, () => false, () => closed, type === 'local' ? 'local' : 'json')) {
     if (closed) return;
-    if (!sock.write(r.Config.Tty ? entry.log : frame(entry.stream, entry.log))) await new Promise((ok) => { sock.once('drain', ok); sock.once('close', ok); });
+    if (!sock.write(r.Config.Tty ? entry.log : frame(entry.stream, entry.log))) await drained(sock);
   }
 }
 

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { detectHost } from '../runtime/index.js';
+import { detectHost, oomKillDisableSupported, v1KnobSupported } from '../runtime/index.js';
 
 export interface InfoInput {
   dataRoot: string;
@@ -35,7 +35,7 @@ const FS_NAMES: Record<number, string> = { 0xef53: 'extfs', 0x58465342: 'xfs', 0
 export function systemInfo(i: InfoInput): Record<string, unknown> {
   const host = detectHost();
   let backing = 'unknown';
-  try { backing = FS_NAMES[Number(statfsSync(i.dataRoot).type)] ?? `0x${Number(statfsSync(i.dataRoot).type).toString(16)}`; } catch { /* unknown */ }
+  try { const type = Number(statfsSync(i.dataRoot).type); backing = FS_NAMES[type] ?? `0x${type.toString(16)}`; } catch { /* unknown */ }
   const has = (c: string) => host.hierarchies.some((h) => h.controllers.includes(c));
   const indexConfigs: Record<string, unknown> = { 'docker.io': { Name: 'docker.io', Mirrors: i.mirrors, Secure: true, Official: true } };
   for (const r of i.insecure) indexConfigs[r] = { Name: r, Mirrors: [], Secure: false, Official: false };
@@ -45,13 +45,14 @@ export function systemInfo(i: InfoInput): Record<string, unknown> {
     Driver: i.driver, DriverStatus: [['Backing Filesystem', backing], ['Supports d_type', 'true'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']],
     Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file', 'local'] },
     MemoryLimit: has('memory'), SwapLimit: knob('memory', 'memory.memsw.limit_in_bytes', 'memory.swap.max'),
-    KernelMemory: false, KernelMemoryTCP: false, // berth sets neither (deprecated in docker too)
+    KernelMemory: false, // discarded at create: kernels since 5.x do not apply it
+    KernelMemoryTCP: v1KnobSupported(host, 'memory', 'memory.kmem.tcp.limit_in_bytes'), // applied where this knob is, as at create
     CpuCfsPeriod: knob('cpu', 'cpu.cfs_period_us', 'cpu.max'), CpuCfsQuota: knob('cpu', 'cpu.cfs_quota_us', 'cpu.max'),
     CPUShares: knob('cpu', 'cpu.shares', 'cpu.weight'), CPUSet: has('cpuset'), PidsLimit: has('pids'),
     IPv4Forwarding: procFlag('/proc/sys/net/ipv4/ip_forward'),
     BridgeNfIptables: procFlag('/proc/sys/net/bridge/bridge-nf-call-iptables'), BridgeNfIp6tables: procFlag('/proc/sys/net/bridge/bridge-nf-call-ip6tables'),
     Debug: false, // berthd has no debug mode
-    NFd: readdirSync('/proc/self/fd').length - 1, OomKillDisable: host.hierarchies.some((h) => h.version === 1 && h.controllers.includes('memory')),
+    NFd: readdirSync('/proc/self/fd').length - 1, OomKillDisable: oomKillDisableSupported(host),
     NGoroutines: process.getActiveResourcesInfo().length, // Node has no goroutines: its live handles and requests
     SystemTime: new Date().toISOString(), LoggingDriver: 'json-file', CgroupDriver: 'cgroupfs', CgroupVersion: host.mode === 'v2' ? '2' : '1',
     NEventsListener: i.eventListeners, KernelVersion: release(), OperatingSystem: osRelease('PRETTY_NAME', 'Linux'), OSVersion: osRelease('VERSION_ID', ''),

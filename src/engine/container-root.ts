@@ -10,7 +10,7 @@ import { hostResolvConf } from '../network/index.js';
 import { INIT_TARGET } from './spec.js';
 import { extraHost } from './validate.js';
 import type { ContainerRecord } from './records.js';
-import type { HostConfig } from './types.js';
+import type { HostConfig, MountPoint } from './types.js';
 
 export function isMounted(path: string): boolean {
   const root = fsx().isMountPoint(path);
@@ -50,10 +50,9 @@ export function stageSubpaths(r: ContainerRecord, stage: string): { sources: Map
   const sources = new Map<string, string>();
   const release = () => { for (const at of sources.values()) releaseStaged(at); sources.clear(); };
   try {
-    for (const [i, m] of (r.HostConfig.Mounts ?? []).entries()) {
-      const sub = m.Type === 'volume' ? m.VolumeOptions?.Subpath : undefined;
-      const mp = sub && r.Mounts.find((p) => p.Destination === m.Target && p.Type === 'volume');
-      if (!mp) continue;
+    for (const [i, mp] of r.Mounts.entries()) {
+      const sub = subpathOf(r, mp);
+      if (!sub) continue;
       const root = RootDir.open(mp.Source);
       let fd: number;
       try { fd = root.resolve(sub, true); } catch (e) {
@@ -64,12 +63,18 @@ export function stageSubpaths(r: ContainerRecord, stage: string): { sources: Map
         releaseStaged(at);
         mkdirSync(stage, { recursive: true, mode: 0o700 });
         if (fstatSync(fd).isDirectory()) mkdirSync(at); else writeFileSync(at, '', { flag: 'wx' });
-        sources.set(m.Target, at);
+        sources.set(mp.Destination, at);
         fsx().mount(`/proc/self/fd/${fd}`, at, '', MS_BIND, '');
       } finally { closeFd(fd); }
     }
   } catch (e) { release(); throw e; }
   return { sources, release };
+}
+
+/** The Subpath (API 1.45) a volume mount point was created with, if any. */
+export function subpathOf(r: ContainerRecord, mp: MountPoint): string | undefined {
+  if (mp.Type !== 'volume') return undefined;
+  return r.HostConfig.Mounts?.find((m) => m.Type === 'volume' && m.Target === mp.Destination)?.VolumeOptions?.Subpath || undefined;
 }
 
 /** Unmounts and removes one staged subpath entry (never recursively: it may still be a bind of the volume). */

@@ -9,7 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { Conflict, InvalidInput, NotFound } from '../util/check.js';
 import { fsx, MS_BIND, MS_RDONLY, MS_REC, MS_REMOUNT } from '../util/fsx.js';
 import { RootDir, closeFd, commitImage, deriveImage, mountPointEntries, packFd, packPath, unpackInto, walk, withRootDir, type ImageStore } from '../image/index.js';
-import { mountPoints, unmountRoot, withRoot } from './container-root.js';
+import { mountPoints, subpathOf, unmountRoot, withRoot } from './container-root.js';
 import type { ContainerConfig } from './types.js';
 import type { ContainerRecord } from './records.js';
 
@@ -58,8 +58,6 @@ function pathStat(fd: number, st: Stats, path: string): PathStat {
   return { name, size: st.size, mode, mtime: st.mtime.toISOString(), linkTarget: st.isSymbolicLink() ? fsx().readlinkat(fd, '') : '' };
 }
 
-const subpathOf = (r: ContainerRecord, dest: string) => r.HostConfig.Mounts?.find((m) => m.Target === dest)?.VolumeOptions?.Subpath;
-
 function notFound(r: ContainerRecord, path: string): NotFound {
   return new NotFound('path', `Could not find the file ${path} in container ${r.Name.slice(1)}`);
 }
@@ -79,7 +77,7 @@ export class ContainerFiles {
       const binds = [
         ...['hostname', 'hosts', 'resolv.conf'].map((f) => ({ source: `${dir}/${f}`, destination: `/etc/${f}`, ro: false })),
         // a volume's Subpath is not bound here: its source is resolved by fd at start only (see stageSubpaths)
-        ...r.Mounts.filter((m) => m.Type !== 'tmpfs' && !subpathOf(r, m.Destination)).map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
+        ...r.Mounts.filter((m) => m.Type !== 'tmpfs' && !subpathOf(r, m)).map((m) => ({ source: m.Source, destination: m.Destination, ro: !m.RW })),
       ];
       const bound: number[] = [];
       try {

@@ -31,7 +31,7 @@ export function digestOf(data: Buffer | string, algorithm = 'sha256'): string {
 export interface Expect { digest?: string; size?: number }
 
 /** Refuses content whose size or digest is not what was expected. */
-function verify(expect: Expect, digest: string, bytes: number): void {
+export function verify(expect: Expect, digest: string, bytes: number): void {
   if (expect.size !== undefined && bytes !== expect.size) {
     throw new DigestMismatch(expect.digest ?? 'blob', `size is ${bytes} bytes, expected ${expect.size}${bytes < expect.size ? ' (truncated)' : ''}`);
   }

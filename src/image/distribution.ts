@@ -8,6 +8,7 @@ import { INDEX_TYPES, MANIFEST_TYPES, type Platform } from './oci/types.js';
 import { parseReference } from './reference.js';
 import { RegistryClient, RegistryError, type ClientOptions } from './registry/client.js';
 import { getCredentials } from './registry/credentials.js';
+import { digestOf, parseDigest, verify } from './content.js';
 
 export interface DistributionInspect {
   Descriptor: { mediaType: string; digest: string; size: number };
@@ -28,8 +29,16 @@ export async function distributionInspect(refText: string, opts: ClientOptions =
   const manifest = parseManifest(new Field('manifest', JSON.parse(top.body.toString())));
   const blob = await client.blob(ref.repository, manifest.config.digest);
   const chunks: Buffer[] = [];
-  for await (const c of blob.stream) chunks.push(c as Buffer);
-  const cfg = JSON.parse(Buffer.concat(chunks).toString()) as { os?: string; architecture?: string; variant?: string; 'os.version'?: string };
+  let size = 0;
+  for await (const c of blob.stream) {
+    size += (c as Buffer).length;
+    if (size > manifest.config.size) { blob.stream.destroy(); break; }
+    chunks.push(c as Buffer);
+  }
+  // what the registry sent is taken only as what the manifest names (nothing past its size is read)
+  const body = Buffer.concat(chunks);
+  verify(manifest.config, digestOf(body, parseDigest(manifest.config.digest).algorithm), size);
+  const cfg = JSON.parse(body.toString()) as { os?: string; architecture?: string; variant?: string };
   const platform: Platform = { architecture: cfg.architecture ?? '', os: cfg.os ?? '' };
   if (cfg.variant) platform.variant = cfg.variant;
   return { Descriptor, Platforms: [platform] };

@@ -338,7 +338,7 @@ const executorFile = () => (executorReal ??= realpathSync(executorPath()));
 type Resources = Record<string, unknown>;
 
 /** `patch`'s set values over `current`, section by section (memory, cpu, pids, ...); devices are never updated. */
-export function mergeResources(current: Resources, patch: unknown): Resources {
+function mergeResources(current: Resources, patch: unknown): Resources {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) throw new InvalidInput('resources', 'must be a JSON object (linux.resources)');
   const out: Resources = { ...current };
   const set = (v: unknown) => v !== undefined && v !== null && v !== 0 && v !== '';
