@@ -174,6 +174,11 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
       assert.ok((await c.inspect()).ExecIDs?.includes(x.id), 'inspect lists the running exec');
       assert.equal(seen.DetachKeys ?? '', keys ?? '');
     }
+    // stdin through the docker CLI, small and large; without a tty the detach keys are data, as dockerd passes them (stream.CopyStreams)
+    assert.equal(d.docker(['exec', '-i', c.id, 'cat'], 'through stdin\n').out, 'through stdin\n');
+    const big = 'abcdefghijklmnopqrstuvwxyz\x10\x11ABCDEFG\n'.repeat(256 * 1024);
+    const counted = d.docker(['exec', '-i', c.id, 'wc', '-c'], big);
+    assert.equal(counted.out.trim(), String(big.length), counted.err);
     const bad = await d.api('POST', `/containers/${c.id}/exec`, JSON.stringify({ Cmd: ['true'], DetachKeys: 'ctrl-' }), json);
     assert.equal(bad.status, 400);
     await c.remove({ force: true });

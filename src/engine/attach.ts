@@ -45,14 +45,17 @@ export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: (
     // the detach sequence ends this client only: the connection to the shim stays
     // (parked, its output dropped) so the container's stdin is not closed
     let held: number[] = [];
+    const send = (b: Buffer) => { if (!shim.write(b)) { client.pause(); shim.once('drain', () => client.resume()); } }; // as pipe() would: the shim's pace
     client.on('data', (d: Buffer) => {
       if (detached) return;
+      // most input holds no byte of the sequence: it goes on whole
+      if (!held.length && !d.includes(detachKeys[0]!)) { send(d); return; }
       const out: number[] = [];
       for (const byte of d) {
         if (byte === detachKeys[held.length]) {
           held.push(byte);
           if (held.length < detachKeys.length) continue;
-          if (out.length) shim.write(Buffer.from(out));
+          if (out.length) send(Buffer.from(out));
           detached = true;
           shim.unpipe(client);
           shim.resume();
@@ -64,9 +67,10 @@ export function pipeAttach(client: Socket, shim: Socket, stdin: boolean, done: (
         held = [];
         if (byte === detachKeys[0]) held.push(byte); else out.push(byte);
       }
-      if (out.length) shim.write(Buffer.from(out));
+      if (out.length) send(Buffer.from(out));
     });
     client.on('end', () => { if (!detached) shim.end(); });
+    client.resume(); // flowing, as pipe() makes it: a connection whose body was read is left paused
   } else if (stdin) client.pipe(shim);
   else client.resume();
   shim.once('close', () => { if (endClient && !detached) client.end(); end(); });

@@ -150,8 +150,9 @@ export class Execs {
     if (shimSock) {
       shimSock.resume();
       // the exec's output ends with the process: wait for both. A client that
-      // detached (ctrl-p ctrl-q, or the exec's own keys) leaves it running.
-      const keys = parseDetachKeys(e.DetachKeys || 'ctrl-p,ctrl-q');
+      // detached (ctrl-p ctrl-q, or the exec's own keys) leaves it running;
+      // as in dockerd, only with a tty: other stdin is data, passed on whole
+      const keys = e.ProcessConfig.tty ? parseDetachKeys(e.DetachKeys || 'ctrl-p,ctrl-q') : undefined;
       const detached = await new Promise<boolean>((res) => pipeAttach(socket, shimSock!, e.OpenStdin, res, false, keys));
       if (detached) { finished.catch(() => {}); return; }
     }
