@@ -137,7 +137,9 @@
           "action_name": "musl_static",
           "inputs": [
             "native/musl-static.sh",
-            "native/cli/front.c"
+            "native/cli/front.c",
+            "native/cli/handover.c",
+            "native/cli/handover.h"
           ],
           "outputs": [
             "<(PRODUCT_DIR)/berth-cli"
@@ -147,7 +149,34 @@
             "native/musl-static.sh",
             "<(PRODUCT_DIR)/berth-cli",
             "dynamic",
-            "native/cli/front.c"
+            "native/cli/front.c",
+            "native/cli/handover.c"
+          ]
+        }
+      ]
+    },
+    {
+      "target_name": "berth-runtime-front",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "musl_static",
+          "inputs": [
+            "native/musl-static.sh",
+            "native/cli/runtime-front.c",
+            "native/cli/handover.c",
+            "native/cli/handover.h"
+          ],
+          "outputs": [
+            "<(PRODUCT_DIR)/berth-runtime-front"
+          ],
+          "action": [
+            "sh",
+            "native/musl-static.sh",
+            "<(PRODUCT_DIR)/berth-runtime-front",
+            "dynamic",
+            "native/cli/runtime-front.c",
+            "native/cli/handover.c"
           ]
         }
       ]

@@ -5,7 +5,7 @@
 // Run: node dist/bench/runtime.js   (as root; re-executes itself in a private
 // mount namespace so crun accepts this hybrid-cgroup host)
 import { spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync, chmodSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -29,8 +29,8 @@ const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); retu
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
 const version = (cmd: string) => { try { return execFileSync(cmd, ['--version'], { encoding: 'utf8' }).split('\n')[0]; } catch { return 'missing'; } };
 
-function bundle(name: string, memLimit?: number): string {
-  return makeBundle(join(work, name), ['true'], (s) => {
+function bundle(name: string, memLimit?: number, args = ['true']): string {
+  return makeBundle(join(work, name), args, (s) => {
     // what anchors W2 uses: pid, ipc, uts, mount and net namespaces, no terminal
     s.linux.namespaces = ['pid', 'ipc', 'uts', 'mount', 'network'].map((type) => ({ type }));
     s.root.readonly = true;
@@ -40,11 +40,11 @@ function bundle(name: string, memLimit?: number): string {
   });
 }
 
-function timeCli(cmd: string[], b: string): number[] {
+function timeCli(cmd: string[], b: string, env: NodeJS.ProcessEnv = process.env): number[] {
   const out: number[] = [];
   for (let i = 0; i < RUNS + WARMUP; i++) {
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(cmd[0], [...cmd.slice(1), 'run', '-b', b, `bench-${process.pid}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const r = spawnSync(cmd[0], [...cmd.slice(1), 'run', '-b', b, `bench-${process.pid}-${i}`], { stdio: ['ignore', 'ignore', 'pipe'], env });
     const t = ms(t0);
     if (r.status !== 0) throw new Error(`${cmd.join(' ')} failed: ${r.stderr}`);
     if (i >= WARMUP) out.push(t);
@@ -69,6 +69,34 @@ async function timeNative(b: string): Promise<number[]> {
   return out;
 }
 
+const VERBS = ['create', 'start', 'state', 'exec', 'kill', 'delete'] as const;
+
+/**
+ * Each verb of one container's life, timed alone: create, start, state,
+ * exec (`true` in it), kill (SIGKILL), delete, on a `sleep` bundle.
+ */
+function timeVerbs(cmd: string[], b: string, env: NodeJS.ProcessEnv = process.env): Record<string, number[]> {
+  const out: Record<string, number[]> = Object.fromEntries(VERBS.map((v) => [v, []]));
+  for (let i = 0; i < RUNS + WARMUP; i++) {
+    const id = `verbs-${process.pid}-${i}`;
+    const steps: [string, string[]][] = [
+      ['create', ['create', '-b', b, id]], ['start', ['start', id]], ['state', ['state', id]],
+      ['exec', ['exec', id, 'true']], ['kill', ['kill', id, 'KILL']], ['delete', ['delete', '-f', id]],
+    ];
+    for (const [verb, args] of steps) {
+      // stderr to a file, not a pipe: the container's `sleep` inherits it, and spawnSync waits for a pipe's EOF
+      const errFile = join(work, 'verb.err'), err = openSync(errFile, 'w');
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(cmd[0], [...cmd.slice(1), ...args], { stdio: ['ignore', 'ignore', err], env });
+      const t = ms(t0);
+      closeSync(err);
+      if (r.status !== 0) throw new Error(`${cmd.join(' ')} ${verb} failed: ${readFileSync(errFile, 'utf8')}`);
+      if (i >= WARMUP) out[verb]!.push(t);
+    }
+  }
+  return out;
+}
+
 /** Lowest memory limit (KiB resolution) at which `true` exits 0. */
 function minMemory(cmd: string[]): number | undefined {
   const ok = (limit: number) => {
@@ -86,15 +114,25 @@ function minMemory(cmd: string[]): number | undefined {
   return hi;
 }
 
+// the runtime server the front starts (src/cli/runtime-server.ts): in this run's directory, stopped at the end
+const sockDir = join(work, 'rt-sock');
+process.env.BERTH_RUNTIME_SOCKET_DIR = sockDir; // every berth-runtime of this run, the memory probe's too
+const serverEnv = process.env;
+const nodeEnv = { ...process.env, BERTH_RUNTIME_SERVER: '0' };
+const stopServers = () => spawnSync('sh', ['-c', `for f in ${sockDir}/*.lock; do [ -f "$f" ] && kill $(cat "$f"); done`]);
+
 try {
   const b = bundle('true');
   const berthCli = [join(REPO, 'bin', 'berth-runtime'), '--root', join(work, 'cli-state')];
+  const crunCmd = ['crun', '--root', join(work, 'crun-state')], runcCmd = ['runc', '--root', join(work, 'runc-state')];
   const rows: [string, string, number[]][] = [];
   rows.push(['berth native path (library → executor)', 'berth', await timeNative(b)]);
-  const crun = existsSync('/usr/bin/crun') ? timeCli(['crun', '--root', join(work, 'crun-state')], b) : [];
+  const hasCrun = existsSync('/usr/bin/crun');
+  const crun = hasCrun ? timeCli(crunCmd, b) : [];
   if (crun.length) rows.push(['crun run', 'crun', crun]);
-  rows.push(['berth-runtime run (CLI)', 'berth', timeCli(berthCli, b)]);
-  const runc = timeCli(['runc', '--root', join(work, 'runc-state')], b);
+  rows.push(['berth-runtime run (front + runtime server)', 'berth', timeCli(berthCli, b, serverEnv)]);
+  rows.push(['berth-runtime run (Node CLI: BERTH_RUNTIME_SERVER=0)', 'berth', timeCli(berthCli, b, nodeEnv)]);
+  const runc = timeCli(runcCmd, b);
   rows.push(['runc run', 'runc', runc]);
   // for scale: the floor of any CLI that starts Node (what bin/berth-runtime runs on)
   const nodeFloor: number[] = [];
@@ -104,6 +142,14 @@ try {
     if (i >= WARMUP) nodeFloor.push(ms(t0));
   }
   rows.push(['node -e 0 (Node start alone, for scale)', 'node', nodeFloor]);
+
+  const sleeper = bundle('sleep', undefined, ['sleep', '1000']);
+  const verbs: [string, Record<string, number[]>][] = [
+    ['berth-runtime (front + server)', timeVerbs(berthCli, sleeper, serverEnv)],
+    ['berth-runtime (Node CLI)', timeVerbs(berthCli, sleeper, nodeEnv)],
+    ['runc', timeVerbs(runcCmd, sleeper)],
+    ...(hasCrun ? [['crun', timeVerbs(crunCmd, sleeper)] as [string, Record<string, number[]>]] : []),
+  ];
 
   const mem: [string, number | undefined][] = [
     ['berth-runtime', minMemory(berthCli)],
@@ -123,6 +169,10 @@ try {
       const ratio = peer ? `${(median(xs) / peer).toFixed(2)} × ${n.startsWith('berth native') ? 'crun' : 'runc'}` : '';
       return `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${ratio} |`;
     }),
+    '', '## Each verb alone', '',
+    `A \`sleep 1000\` bundle: create, start, state, exec \`true\`, kill (SIGKILL), delete -f; ${RUNS} containers after ${WARMUP} warm-up, median ms; ratio to runc.`, '',
+    `| runtime | ${VERBS.join(' | ')} |`, `|---|${VERBS.map(() => '---').join('|')}|`,
+    ...verbs.map(([n, v]) => `| ${n} | ${VERBS.map((x) => `${median(v[x]!).toFixed(1)} (${(median(v[x]!) / median(verbs.find(([k]) => k === 'runc')![1][x]!)).toFixed(2)}×)`).join(' | ')} |`),
     '', '## Lowest memory limit at which `true` runs', '', '| runtime | limit |', '|---|---|',
     ...mem.map(([n, v]) => `| ${n} | ${v === undefined ? 'failed even at 64 MiB' : `${(v / 1024).toFixed(0)} KiB`} |`), '',
   ];
@@ -131,6 +181,7 @@ try {
   writeFileSync(join(REPO, 'bench', 'results', 'runtime.md'), text);
   process.stdout.write(text);
 } finally {
+  stopServers();
   // also after a failed run: no cgroups or bundles left behind
   spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*/berth-bench; do find $d -depth -type d -exec rmdir {} \\; 2>/dev/null; done']);
   rmSync(work, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { RegistryError } from '../image/index.js';
 import { frame } from '../engine/index.js';
 
 import { API_VERSION } from '../version.js';
+import { upgradeBody } from '../util/upgrade-body.js';
 
 export { API_VERSION };
 export const MIN_API_VERSION = '1.41';
@@ -165,21 +166,6 @@ export function closeServer(server: NetServer): Promise<void> {
   const closed = new Promise<void>((res) => server.close(() => res()));
   for (const s of connections.get(server) ?? []) s.destroy();
   return closed;
-}
-
-/**
- * The body of an upgrade request: `head` (what came with the headers) and
- * the rest from the socket, which is left paused; `rest` is what came after
- * it. Shorter when the client ended first.
- */
-export async function upgradeBody(socket: Socket, head: Buffer, n: number): Promise<{ body: Buffer; rest: Buffer }> {
-  while (head.length < n) {
-    const chunk = await new Promise<Buffer | null>((res) => { socket.once('data', res); socket.once('end', () => res(null)); socket.resume(); });
-    socket.pause();
-    if (!chunk) break;
-    head = Buffer.concat([head, chunk]);
-  }
-  return { body: head.subarray(0, n), rest: head.subarray(n) };
 }
 
 /** A protocol of berth's own on the API socket (the CLI's workers): handles the upgrade request, or says it is not its own. */

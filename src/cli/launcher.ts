@@ -14,6 +14,8 @@ const [cli, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
 // a CLI worker of berthd's (src/cli/worker.ts): runs the commands fronts hand it
 const worker = cli === 'berth' && rest[0] === '--cli-worker';
+// the runtime server (src/cli/runtime-server.ts): serves the runtime front's commands
+const server = cli === 'berth-runtime' && rest[0] === '--serve';
 // the container verbs have a bundle of their own, a third the size
 const name = cli === 'berth' && CONTAINER_VERBS.has(verbOf(rest) ?? '') ? 'berth-containers' : cli!;
 const file = join(__dirname, `${name}.cjs`);
@@ -31,7 +33,7 @@ function eagerly<T>(fn: () => T): T {
 }
 
 const script = eagerly(() => new Script((Module as unknown as { wrap(s: string): string }).wrap(readFileSync(file, 'utf8')), { filename: file, cachedData }));
-const mod = { exports: {} as { main(argv: string[]): Promise<number>; warm(): Promise<void>; worker(): Promise<number> } };
+const mod = { exports: {} as { main(argv: string[]): Promise<number>; warm(): Promise<void>; worker(): Promise<number>; serve(path: string): Promise<number> } };
 script.runInThisContext()(mod.exports, createRequire(file), mod, file, __dirname);
 
 function saveCache(): void {
@@ -46,7 +48,7 @@ if (warm) {
   void mod.exports.warm().then(saveCache);
 } else {
   const stale = !cachedData || script.cachedDataRejected;
-  void (worker ? mod.exports.worker() : mod.exports.main(rest)).then(async (code) => {
+  void (worker ? mod.exports.worker() : server ? mod.exports.serve(rest[1]!) : mod.exports.main(rest)).then(async (code) => {
     if (stale) saveCache();
     // The berth CLI is done when main is: leaving now skips ~10 ms of
     // teardown. berthd's main returns when it has stopped serving, but its

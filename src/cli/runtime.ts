@@ -7,6 +7,7 @@ import { InvalidInput, Field } from '../util/check.js';
 import { Runtime, DEFAULT_ROOT, parseConfig, defaultSpec, features } from '../runtime/index.js';
 import { VERSION } from '../version.js';
 import { bytesOf } from '../util/size.js';
+import { serveRuntime } from './runtime-server.js';
 
 interface Globals { root: string; log?: string; logFormat: string; debug?: boolean; systemdCgroup?: boolean }
 
@@ -48,6 +49,11 @@ function readProcess(path: string | undefined, args: string[], runtime: Runtime,
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** The runtime server for the C front (runtime-server.ts), on the unix socket `path`. */
+export function serve(path: string): Promise<number> {
+  return serveRuntime(main, path);
+}
+
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('berth-runtime')
@@ -83,6 +89,16 @@ export async function main(argv: string[]): Promise<number> {
 
 type RuntimeOf = () => Runtime;
 
+/** The signals runc's run and exec pass on to the process they wait for (those Node lets a program handle). */
+const FORWARDED = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGALRM', 'SIGTERM'] as const;
+
+/** Passes the signals this process gets on to `pid`, as runc does in the foreground; returns the undo. */
+function forwardSignals(pid: number): () => void {
+  const send = (sig: NodeJS.Signals) => { try { process.kill(pid, sig); } catch { /* it has exited */ } };
+  for (const sig of FORWARDED) process.on(sig, send);
+  return () => { for (const sig of FORWARDED) process.off(sig, send); };
+}
+
 /** create, start, run, state, kill, delete, pause, resume: a container's life. */
 function registerLifecycle(program: Command, rt: RuntimeOf, exited: (code: number) => void): void {
   program.command('create <id>').description('create a container (its process waits for start)')
@@ -109,16 +125,18 @@ function registerLifecycle(program: Command, rt: RuntimeOf, exited: (code: numbe
     .option('--keep', 'do not delete the container after it exits')
     .action(async (id: string, o) => {
       const r = rt();
-      const { done } = await r.create(id, o.bundle, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, preserveFds: Number(o.preserveFds), noPivot: o.pivot === false, supervise: !o.detach });
+      const { state, done } = await r.create(id, o.bundle, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, preserveFds: Number(o.preserveFds), noPivot: o.pivot === false, supervise: !o.detach });
+      const unforward = o.detach ? () => {} : forwardSignals(state.pid);
       try {
-        await r.start(id);
-      } catch (e) {
-        await r.delete(id, true);
-        throw e;
-      }
-      if (o.detach) return;
-      const res = await done;
-      exited(res.exitCode);
+        try {
+          await r.start(id);
+        } catch (e) {
+          await r.delete(id, true);
+          throw e;
+        }
+        if (o.detach) return;
+        exited((await done).exitCode);
+      } finally { unforward(); }
       if (!o.keep) await r.delete(id, true);
     });
 
@@ -222,8 +240,10 @@ function registerExec(program: Command, rt: RuntimeOf, exited: (code: number) =>
     .action(async (id: string, cmd: string[], o) => {
       const r = rt();
       const proc = readProcess(o.process, cmd, r, id, { tty: o.tty, cwd: o.cwd, env: o.env, user: o.user, cap: o.cap, noNewPrivs: o.newPrivs === false ? true : undefined });
-      const { done } = await r.exec(id, proc, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, detach: !!o.detach, preserveFds: Number(o.preserveFds) });
-      if (!o.detach) exited((await done).exitCode);
+      const { pid, done } = await r.exec(id, proc, { consoleSocket: o.consoleSocket, pidFile: o.pidFile, detach: !!o.detach, preserveFds: Number(o.preserveFds) });
+      if (o.detach) return;
+      const unforward = forwardSignals(pid);
+      try { exited((await done).exitCode); } finally { unforward(); }
     });
 
 }

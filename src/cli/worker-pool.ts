@@ -12,7 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setPriority } from 'node:os';
-import { upgradeBody } from '../api/server.js';
+import { upgradeBody } from '../util/upgrade-body.js';
 
 /** How long a front waits for a worker that is starting; the Node CLI would take longer. */
 const WAIT_MS = 400;

@@ -7,13 +7,30 @@ import { encodePlan, type Plan } from './plan.js';
 import { nativeBuild } from '../util/project.js';
 import { ALL_CAPABILITIES } from './caps.js';
 
-let cached: string | undefined;
+let cached: string | undefined, cachedFor: string | undefined;
 export function executorPath(): string {
-  if (cached) return cached;
+  // a runtime server takes each command's environment: BERTH_EXEC may differ between them
+  if (cached && cachedFor === process.env.BERTH_EXEC) return cached;
   const p = process.env.BERTH_EXEC ?? nativeBuild('berth-exec');
   if (!existsSync(p)) throw new Error(`executor not built: ${p} is missing (run npm install)`);
+  cachedFor = process.env.BERTH_EXEC;
   return (cached = p);
 }
+
+/**
+ * Starts a program as the child of another process: the runtime CLI's
+ * front when a runtime server runs the command (src/cli/runtime-server.ts),
+ * since a container's process must descend from the runtime's caller.
+ * `fds`: [number in the child, our fd]; ours may be closed once it resolves.
+ */
+export type Spawner = (path: string, argv: string[], fds: [number, number][]) => Promise<{ pid: number; reaped: Promise<{ code: number | null; signal: NodeJS.Signals | null }> }>;
+
+let spawner: Spawner | undefined;
+/** Executors started by the spawner that have not ended: the Node CLI, their parent, would wait for them before it ends. */
+const spawned = new Set<Promise<unknown>>();
+export async function spawnedExecutorsEnded(): Promise<void> { await Promise.all(spawned); }
+/** Executors started from now on (without `via`) are started by `s`; undefined: as Node's children again. */
+export function spawnExecutorsWith(s: Spawner | undefined): void { spawner = s; }
 
 export class ExecutorError extends Error {}
 
@@ -44,15 +61,38 @@ export function runExecutor(plan: Plan, opts: ExecutorOptions = {}): RunningExec
   if (opts.via) return runVia(plan, opts.via, opts.protectExe, opts.onNamespaces);
   const n = opts.preserveFds ?? 0;
   const planFd = 3 + n, reportFd = 4 + n;
+  const args = ['--plan-fd', String(planFd), '--report-fd', String(reportFd)];
+  if (opts.protectExe) args.push('--protect-exe');
+  if (spawner && (opts.stdio === undefined || opts.stdio === 'inherit')) return runSpawned(spawner, plan, args, planFd, reportFd, opts.onNamespaces);
   const base = opts.stdio === undefined || opts.stdio === 'inherit' ? ['inherit', 'inherit', 'inherit'] : opts.stdio;
   const stdio: unknown[] = [...base];
   for (let i = 0; i < n; i++) stdio.push(3 + i);
   stdio.push('pipe', 'pipe');
-  const args = ['--plan-fd', String(planFd), '--report-fd', String(reportFd)];
-  if (opts.protectExe) args.push('--protect-exe');
   const child = spawn(executorPath(), args, { stdio: stdio as StdioOptions });
   const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('close', (code, signal) => res({ code, signal })));
   return readReport(child.stdio[planFd] as NodeJS.WritableStream, child.stdio[reportFd] as NodeJS.ReadableStream, plan, ended, (sig) => child.kill(sig), false, opts.onNamespaces);
+}
+
+/** The executor as another process's child (see Spawner): its stdio and the fds before the plan's are that process's. */
+function runSpawned(spawn: Spawner, plan: Plan, args: string[], planFd: number, reportFd: number, onNamespaces?: (pid: number) => void): RunningExecutor {
+  const f = fsx();
+  const [planR, planW] = f.pipe();
+  const [reportR, reportW] = f.pipe();
+  const started = spawn(executorPath(), args, [[planFd, planR], [reportFd, reportW]]);
+  const close = () => { closeSync(planR); closeSync(reportW); };
+  void started.then(close, close);
+  const planPipe = new Socket({ fd: planW, readable: false, writable: true });
+  const report = new Socket({ fd: reportR, readable: true, writable: false });
+  // the plan is read by then: nothing of this executor is left open here once its report ends
+  const reportClosed = new Promise<void>((res) => report.once('close', () => { planPipe.destroy(); res(); }));
+  // ended once reaped and its report read to the end, as Node's 'close' is
+  const ended = started.then(({ reaped }) => reaped, (e: Error) => { planPipe.destroy(); report.destroy(); throw e; })
+    .then(async (r) => { await reportClosed; return r; }, (e: Error) => ({ code: null, signal: null, error: e }));
+  let pid = 0;
+  void started.then((s) => { pid = s.pid; }, () => {});
+  spawned.add(ended);
+  void ended.then(() => spawned.delete(ended));
+  return readReport(planPipe, report, plan, ended, (sig) => { if (pid) try { process.kill(pid, sig); } catch { /* gone */ } }, false, onNamespaces);
 }
 
 /** Supervisors started by runVia: not Node's children, so reaped here whenever a child ends. */
@@ -107,7 +147,7 @@ function runVia(plan: Plan, via: NonNullable<ExecutorOptions['via']>, protectExe
  * supervisor is ready then). `ended`: the executor (or the supervisor's
  * report) is done.
  */
-function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, ended: Promise<{ code: number | null; signal: NodeJS.Signals | null }>, kill: RunningExecutor['kill'], atEnd = false, onNamespaces?: (pid: number) => void): RunningExecutor {
+function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStream, plan: Plan, ended: Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: Error }>, kill: RunningExecutor['kill'], atEnd = false, onNamespaces?: (pid: number) => void): RunningExecutor {
   planPipe.end(encodePlan(plan));
   planPipe.on('error', () => { /* the executor reports why it stopped reading */ });
   let buf = '', error = '', exitCode = -1, seen = 0;
@@ -134,8 +174,8 @@ function readReport(planPipe: NodeJS.WritableStream, report: NodeJS.ReadableStre
       else if (seen) resolvePid(seen);
       else rejectPid(new ExecutorError('the supervisor ended before the process started'));
     });
-    void ended.then(({ code, signal }) => {
-      rejectPid(new ExecutorError(error || `executor exited with ${code ?? signal}`));
+    void ended.then(({ code, signal, error: unstarted }) => {
+      rejectPid(new ExecutorError(error || unstarted?.message || `executor exited with ${code ?? signal}`));
       res({ exitCode: exitCode >= 0 ? exitCode : code ?? 1 });
     });
   });

@@ -8,5 +8,5 @@ export { signalNumber } from './signals.js';
 export { ALL_CAPABILITIES, DEFAULT_CAPABILITIES } from './caps.js';
 export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS, defaultSpec, features } from './spec-default.js';
 export { detectHost, oomKillDisableSupported, v1KnobSupported } from './cgroups/index.js';
-export { executorPath } from './executor.js';
+export { executorPath, spawnExecutorsWith, spawnedExecutorsEnded } from './executor.js';
 export { warmPlanning } from './warmup.js';

@@ -11,6 +11,29 @@ export const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.
 export const BERTH_RUNTIME = join(REPO, 'bin', 'berth-runtime');
 export const PREFIX = `berth-test-${process.pid}`;
 
+/**
+ * The runtime server that bin/berth-runtime's front starts
+ * (src/cli/runtime-server.ts): this test process's own, in a directory of
+ * its own (every berth-runtime started from here, through dockerd and
+ * podman too, inherits it), stopped when the process ends.
+ */
+const runtimeSockets = mkdtempSync(join(tmpdir(), `${PREFIX}-rt-`));
+if (!process.env.BERTH_RUNTIME_SOCKET_DIR) {
+  process.env.BERTH_RUNTIME_SOCKET_DIR = runtimeSockets;
+  process.env.BERTH_RUNTIME_SERVER_IDLE ??= '120'; // a run killed before its exit leaves none for long
+}
+/** Stops the runtime servers of this test process (each lock file names its server's pid). */
+export function stopRuntimeServers(): void {
+  for (const f of readdirSync(runtimeSockets).filter((e) => e.endsWith('.lock'))) {
+    const pid = Number(readFileSync(join(runtimeSockets, f), 'utf8'));
+    let cmdline = '';
+    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
+    if (cmdline.includes('\0--serve\0')) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  rmSync(runtimeSockets, { recursive: true, force: true });
+}
+process.on('exit', stopRuntimeServers);
+
 // The shared test data sits beside the checkout (../shared/corpus), or beside
 // the checkout this clone was made from (CI clones elsewhere); BERTH_CORPUS overrides.
 function origin(): string | undefined {
