@@ -34,6 +34,8 @@ export class PrivateDockerd {
    */
   readonly bridge = `bd${process.pid % 1000000}`;
   private daemon: ChildProcess | undefined;
+  /** `runtimes`: more runtimes to register besides berth (name → path), as `--add-runtime`. */
+  constructor(private readonly runtimes: Record<string, string> = {}) {}
   private containerd: ChildProcess | undefined;
 
   docker(args: string[], input = ''): Run {
@@ -60,6 +62,7 @@ export class PrivateDockerd {
       '--data-root', join(this.dir, 'data'), '--exec-root', join(this.dir, 'exec'), '--pidfile', join(this.dir, 'dockerd.pid'),
       '-H', `unix://${this.sock}`, `--bridge=${this.bridge}`, '--iptables=false', '--ip6tables=false', '--ip-masq=false',
       '--cgroup-parent', this.cgroupParent, '--add-runtime', `berth=${BERTH_RUNTIME}`,
+      ...Object.entries(this.runtimes).flatMap(([name, path]) => ['--add-runtime', `${name}=${path}`]),
     ], { stdio: ['ignore', log, log] });
     closeSync(log);
     for (let i = 0; i < 300 && this.docker(['version']).code !== 0; i++) await sleep(100);
