@@ -38,6 +38,13 @@ function settle(): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
 }
 
+/** berth's gzip pull against the floor and docker, and its zstd pull against its gzip pull. */
+function ratioLine(rows: [string, number[]][]): string {
+  const m = (prefix: string) => { const r = rows.find(([n]) => n.startsWith(prefix)); return r ? median(r[1]) : undefined; };
+  const berth = m('berth pull (')!, zstd = m('berth pull of the same image with zstd')!, floor = m('floor:')!, docker = m('docker pull');
+  return `berth pull / floor: ${(berth / floor).toFixed(2)} ×; berth pull / docker pull: ${docker ? (berth / docker).toFixed(2) : '–'} ×; berth zstd pull / berth gzip pull: ${(zstd / berth).toFixed(2)} ×.`;
+}
+
 async function main() {
   const debianTar = join(ANCHORS, 'tars', 'debian.tar');
   if (!existsSync(debianTar) || quiet('docker', ['info']).status !== 0) {
@@ -68,6 +75,9 @@ async function main() {
     writeIndex(layout, 'bench', [img], false);
     const ref = `${reg.addr}/bench/debian:layers`;
     skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${ref}`]);
+    // the same image with zstd layers (OCI +zstd), for berth's pull of each
+    const zref = `${reg.addr}/bench/debian:zstd`;
+    skopeo(['copy', '--dest-tls-verify=false', '--dest-compress-format', 'zstd', `oci:${layout}:bench`, `docker://${zref}`]);
     const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', img.digest.slice(7)), 'utf8'));
     const compressed = (manifest.layers as { size: number }[]).reduce((a, l) => a + l.size, 0);
     const uncompressed = statSync(base).size;
@@ -83,6 +93,17 @@ async function main() {
     const berthRoot = (i: number) => join(work, `berth-${i}`);
     run('berth pull (download + unpack, 3 layers in parallel)', () => {}, berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', ref]);
     for (let i = 0; i < RUNS; i++) rmSync(berthRoot(i), { recursive: true, force: true });
+    const zstdRoot = (i: number) => join(work, `berth-zstd-${i}`);
+    run('berth pull of the same image with zstd layers', () => {}, berth, (i) => ['--data-root', zstdRoot(i), 'pull', '-q', zref]);
+    for (let i = 0; i < RUNS + 1; i++) rmSync(zstdRoot(i), { recursive: true, force: true });
+    // the floor: the blobs fetched (skopeo), then every layer untarred at once (gzip and tar, no fsync);
+    // into fresh directories each run, as berth's data roots (a delete just before would slow it)
+    const floorDir = (i: number) => join(work, `floor-${i}`);
+    const untar = (i: number) => (manifest.layers as { digest: string }[])
+      .map((l, j) => `mkdir ${floorDir(i)}-${j} && tar -xzf ${floorDir(i)}/blobs/sha256/${l.digest.slice(7)} -C ${floorDir(i)}-${j} &`).join(' ');
+    run('floor: skopeo copy, then tar -xzf of every layer in parallel', () => {}, 'sh',
+      (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${ref} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
+    spawnSync('sh', ['-c', `rm -rf ${work}/floor-*`]);
     run('skopeo copy to oci: (download only, no unpack)', () => rmSync(join(work, 'sk'), { recursive: true, force: true }), 'skopeo', () => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'sk')}:x`]);
     const dockerOk = quiet('docker', ['info']).status === 0;
     if (dockerOk) run('docker pull', () => { quiet('docker', ['rmi', '-f', ref]); quiet('docker', ['image', 'prune', '-f']); }, 'docker', () => ['pull', '-q', ref]);
@@ -111,7 +132,8 @@ async function main() {
       `Versions: ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}; ${dockerOk ? execFileSync('docker', ['version', '--format', 'docker {{.Server.Version}}'], { encoding: 'utf8' }).trim() : 'docker missing'}; ${podmanOk ? execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim() : 'podman missing'}; node ${process.version}.`, '',
       '| pull | median | min–max | MiB/s (compressed) | vs skopeo |', '|---|---|---|---|---|',
       ...rows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${(compressed / MiB / (median(xs) / 1000)).toFixed(1)} | ${(median(xs) / sk).toFixed(2)} × |`),
-      '', `berth unpack throughput (uncompressed bytes written per second of the whole pull): ${(uncompressed / MiB / (median(rows[0]![1]) / 1000)).toFixed(1)} MiB/s.`, '',
+      '', `berth unpack throughput (uncompressed bytes written per second of the whole pull): ${(uncompressed / MiB / (median(rows[0]![1]) / 1000)).toFixed(1)} MiB/s.`,
+      ratioLine(rows), '',
       '| push (to an empty registry) | median | min–max |', '|---|---|---|',
       ...pushRows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} |`), '',
     ];

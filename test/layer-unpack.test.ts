@@ -247,3 +247,26 @@ test('writeTarSync writes the bytes writeTar writes: long names (ustar prefix an
     for (const i of list) closeSync(i.fd);
   }
 });
+
+test('a name that comes again in one layer: the last entry wins, whatever was there (file, directory, symlink, device)', async () => {
+  const dest = freshDir();
+  await unpackLayer(Readable.from([await makeTar([
+    { name: 'a', body: 'first' }, { name: 'a', body: 'second', mode: 0o600 },
+    { name: 'b', body: 'a file' }, { name: 'b/', type: 'directory', mode: 0o711 }, { name: 'b/inside', body: 'x' },
+    { name: 'c/', type: 'directory' }, { name: 'c/deep', body: 'gone with c' }, { name: 'c', body: 'now a file' },
+    { name: 'd', type: 'symlink', linkname: 'a' }, { name: 'd', body: 'not a link' },
+    { name: 'e', body: 'plain' }, { name: 'e', type: 'symlink', linkname: 'b' }, { name: 'e/through', body: 'into b' },
+    { name: 'f', type: 'fifo' }, { name: 'f', type: 'character-device', devmajor: 1, devminor: 3 },
+    { name: 'g', body: 'target' }, { name: 'h', body: 'old' }, { name: 'h', type: 'link', linkname: 'g' },
+  ])]), dest, 'none');
+  assert.equal(readFileSync(join(dest, 'a'), 'utf8'), 'second');
+  assert.equal(lstatSync(join(dest, 'a')).mode & 0o777, 0o600);
+  assert.equal(lstatSync(join(dest, 'b')).mode & 0o777, 0o711);
+  assert.equal(readFileSync(join(dest, 'b/inside'), 'utf8'), 'x');
+  assert.equal(readFileSync(join(dest, 'c'), 'utf8'), 'now a file');
+  assert.ok(lstatSync(join(dest, 'd')).isFile());
+  assert.equal(readlinkSync(join(dest, 'e')), 'b');
+  assert.equal(readFileSync(join(dest, 'b/through'), 'utf8'), 'into b', 'a path through the new symlink');
+  assert.ok(lstatSync(join(dest, 'f')).isCharacterDevice());
+  assert.equal(lstatSync(join(dest, 'h')).ino, lstatSync(join(dest, 'g')).ino);
+});

@@ -3,7 +3,8 @@
  * extended attributes (security.capability, trusted.overlay.opaque, ...);
  * flock for the stores; mount/umount for container roots. The *at calls
  * are in at.c, the process and descriptor calls in proc.c.
- * Each call is synchronous and throws an Error with Node's code/syscall/path. */
+ * Each call but syncfs is synchronous and throws an Error with Node's
+ * code/syscall/path. */
 
 #include <errno.h>
 #include <stdbool.h>
@@ -247,6 +248,40 @@ static napi_value js_try_lock(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* syncfs(fd) on the thread pool: one call puts a whole unpacked layer on
+ * disk while the event loop goes on. A promise of 0, or of the errno. */
+struct syncfs_job { napi_async_work work; napi_deferred done; int fd, err; };
+
+static void syncfs_run(napi_env env, void *data) {
+  (void)env;
+  struct syncfs_job *j = data;
+  j->err = syncfs(j->fd) < 0 ? errno : 0;
+}
+
+static void syncfs_done(napi_env env, napi_status status, void *data) {
+  (void)status;
+  struct syncfs_job *j = data;
+  napi_value v;
+  napi_create_int32(env, j->err, &v);
+  napi_resolve_deferred(env, j->done, v);
+  napi_delete_async_work(env, j->work);
+  free(j);
+}
+
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!fsx_int32_arg(env, info, "syncfs(fd)", &fd)) return NULL;
+  struct syncfs_job *j = calloc(1, sizeof(*j));
+  if (!j) return fsx_throw_errno(env, "syncfs", "(fd)");
+  napi_value promise, name;
+  j->fd = fd;
+  CHECK(napi_create_promise(env, &j->done, &promise));
+  napi_create_string_utf8(env, "berth_syncfs", NAPI_AUTO_LENGTH, &name);
+  CHECK(napi_create_async_work(env, NULL, name, syncfs_run, syncfs_done, j, &j->work));
+  CHECK(napi_queue_async_work(env, j->work));
+  return promise;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"mknod", NULL, js_mknod, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -254,6 +289,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"lgetxattr", NULL, js_lgetxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"llistxattr", NULL, js_llistxattr, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tryLock", NULL, js_try_lock, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"syncfs", NULL, js_syncfs, NULL, NULL, NULL, napi_enumerable, NULL},
       {"mount", NULL, js_mount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"umount", NULL, js_umount, NULL, NULL, NULL, napi_enumerable, NULL},
       {"isMountPoint", NULL, js_is_mount_point, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -5,6 +5,7 @@
 // exactly (rmi, prune) and `df` counts each byte once.
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { withFileLock } from '../util/lock.js';
+import { syncFilesystem } from '../util/fsx.js';
 import { join, posix } from 'node:path';
 import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
 import { Conflict, Field, InvalidInput, NotFound } from '../util/check.js';
@@ -133,6 +134,7 @@ export class ImageStore {
     try {
       const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest ? [ingest] : []);
       o.check?.(r);
+      await syncFilesystem(dir); // the layer's files on disk before a record names it: a crash leaves none or all of it
       ingest?.commit();
       const { chain, parent } = o.place(r);
       this.snapshots.commit(dir, chain, r.diffID, parent);

@@ -13,10 +13,9 @@ import { createGunzip } from 'node:zlib';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  chmodSync, chownSync, linkSync, lstatSync, mkdirSync, openSync, closeSync, writeSync, readlinkSync,
-  rmSync, utimesSync, type Stats,
+  chmodSync, chownSync, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync,
+  mkdirSync, openSync, readlinkSync, rmSync, symlinkSync, utimesSync, writeSync, type Stats,
 } from 'node:fs';
-import { lchown, lutimes, open, rm, symlink } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type tar from 'tar-stream';
 import { tarStream } from './tar-pax.js';
@@ -66,7 +65,8 @@ function zstdStream(): Transform {
 }
 
 export function decompressor(c: Compression): Transform | undefined {
-  if (c === 'gzip') return createGunzip();
+  // chunks of 256 KiB, not 16: inflating runs ahead of the writes (the Debian minbase layer here: 1.23 s -> 0.73 s)
+  if (c === 'gzip') return createGunzip({ chunkSize: 256 << 10 });
   if (c === 'zstd') return zstdStream();
   return undefined;
 }
@@ -107,26 +107,26 @@ function removeExisting(p: string, keepDir: boolean): Stats | undefined {
 
 type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
 
-/** Files up to this size are buffered and written concurrently; larger ones stream in order. */
-const SMALL_FILE = 1 << 20;
-/** Concurrent file creations: creating files is latency-bound (on this VM's ext4, 0.6 ms each). */
-const MAX_INFLIGHT = 64;
+/** A file or device node at `p`, made by `create`; what an earlier entry (or a replaced file) left there goes first. */
+function createFresh(p: string, create: () => void, replaced: () => void): void {
+  try { create(); return; } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+  if (removeExisting(p, false)?.isDirectory()) replaced();
+  create();
+}
 
 /**
- * Writes the tar stream's entries under `dest`. Small files, symlinks and their
- * metadata are created concurrently (the parser moves on while they are
- * written); an entry that depends on an earlier one (same path, a hardlink
- * target, a path through a new symlink) waits for it first.
+ * Writes the tar stream's entries under `dest`, one after the other, with
+ * synchronous calls: the decompressor runs ahead on the thread pool, and a
+ * file costs one open, its writes, chown, chmod, utimes and close, with no
+ * hop to the pool and back for each (which cost more than the calls).
  */
 class Extractor extends Writable {
   private parser = tarStream().extract();
   private dirTimes: [string, Date][] = [];
   private failed: Error | undefined;
-  /** The last operation on each path (resolved), so a later entry on it waits. */
-  private pending = new Map<string, Promise<void>>();
-  private inflight = new Set<Promise<void>>();
   /** Entry directory (as named, relative) → where it really is, for parents already checked. */
   private parents = new Map<string, string>();
+  private readonly forgetParents = () => { this.parents.clear(); this.parents.set('', this.dest); };
 
   /** `overwrite`: files already in `dest` are replaced (docker cp into a container); a layer dir starts empty. */
   constructor(private readonly dest: string, private readonly overwrite = false) {
@@ -151,50 +151,19 @@ class Extractor extends Writable {
   override _final(cb: (e?: Error | null) => void): void {
     if (this.failed) { cb(this.failed); return; }
     this.parser.once('finish', () => {
-      this.barrier().then(() => {
-        if (this.failed) { cb(this.failed); return; }
-        // directories last: their children changed their mtimes
-        for (const [p, t] of this.dirTimes.reverse()) { try { utimesSync(p, t, t); } catch { /* removed by a later entry */ } }
-        cb();
-      }, cb);
+      if (this.failed) { cb(this.failed); return; }
+      // directories last: their children changed their mtimes
+      for (const [p, t] of this.dirTimes.reverse()) { try { utimesSync(p, t, t); } catch { /* removed by a later entry */ } }
+      cb();
     });
     this.parser.once('error', () => cb(this.failed));
     this.parser.end(undefined as never);
   }
 
-  private async barrier(): Promise<void> {
-    await Promise.allSettled([...this.inflight]);
-  }
-
-  private async settle(p: string): Promise<boolean> {
-    const prev = this.pending.get(p);
-    if (prev) await prev.catch(() => {});
-    return prev !== undefined;
-  }
-
-  /** Runs `op` on `p` after whatever was already under way there, without waiting for it. */
-  private async later(p: string, op: (existed: boolean) => Promise<void>): Promise<void> {
-    const prev = this.pending.get(p);
-    const run = (async () => {
-      if (prev) await prev.catch(() => {});
-      await op(prev !== undefined);
-    })();
-    const tracked = run.catch((e: Error) => { this.failed ??= e; }).finally(() => { this.inflight.delete(tracked); });
-    this.inflight.add(tracked);
-    this.pending.set(p, run);
-    if (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
-  }
-
-  private forgetParents(): void {
-    this.parents.clear();
-    this.parents.set('', this.dest);
-  }
-
   /** The entry's parent directory, followed inside the root, created if missing. */
-  private async parentOf(dirRel: string, what: string): Promise<string> {
+  private parentOf(dirRel: string, what: string): string {
     const known = this.parents.get(dirRel);
     if (known) return known;
-    await this.barrier(); // a symlink on the way may still be in flight
     const parent = resolveInRoot(this.dest, dirRel, true);
     mkdirSync(parent, { recursive: true });
     if (!lstatSync(parent).isDirectory()) throw new LayerError(what, 'its parent is not a directory');
@@ -209,123 +178,83 @@ class Extractor extends Writable {
     const what = `layer entry ${JSON.stringify(h.name)}`;
     const base = posix.basename(rel), dirRel = posix.dirname(rel) === '.' ? '' : posix.dirname(rel);
     if (rel === '') { // the root itself: metadata only
+      stream.resume();
       if (h.type === 'directory') this.meta(this.dest, h, true);
-      stream.resume();
       return;
     }
-    const parent = await this.parentOf(dirRel, what);
-    if (base === OPAQUE_MARKER) {
-      markOpaque(parent);
-      stream.resume();
-      return;
-    }
+    const parent = this.parentOf(dirRel, what);
+    if (base === OPAQUE_MARKER) { stream.resume(); markOpaque(parent); return; }
     if (base.startsWith(WHITEOUT_PREFIX)) {
+      stream.resume();
       const target = `${parent}/${base.slice(WHITEOUT_PREFIX.length)}`;
-      await this.settle(target);
       if (removeExisting(target, false)?.isDirectory()) this.forgetParents(); // those checked under it are gone
       fsx().mknod(target, S_IFCHR | 0o000, 0, 0);
-      this.pending.set(target, Promise.resolve());
-      stream.resume();
       return;
     }
+    if (h.type === 'file' || h.type === 'contiguous-file') { await this.file(parent, base, h, stream); return; }
+    stream.resume();
     const p = `${parent}/${base}`;
     const mode = (h.mode ?? 0o644) & 0o7777;
-    const xattrs = headerXattrs(h);
-    const uid = h.uid ?? 0, gid = h.gid ?? 0;
     switch (h.type) {
-      case 'file': case 'contiguous-file': {
-        if ((h.size ?? 0) <= SMALL_FILE) {
-          const parts: Buffer[] = [];
-          for await (const chunk of stream) parts.push(chunk as Buffer);
-          const data = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-          await this.later(p, async (existed) => {
-            if (existed) await rm(p, { recursive: true, force: true });
-            else if (this.overwrite) await rm(p, { force: true });
-            const fh = await open(p, 'wx', 0o600);
-            try {
-              await fh.writeFile(data);
-              await fh.chown(uid, gid);
-              for (const [name, value] of xattrs) fsx().lsetxattr(p, name, value); // after chown, which clears security.capability
-              await fh.chmod(mode); // after chown, which clears setuid/setgid
-              if (h.mtime) await fh.utimes(h.mtime, h.mtime);
-            } finally {
-              await fh.close();
-            }
-          });
-          break;
-        }
-        if ((await this.settle(p)) || this.overwrite) removeExisting(p, false);
-        const fd = openSync(p, 'wx', 0o600);
-        try {
-          for await (const chunk of stream) {
-            const b = chunk as Buffer;
-            for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
-          }
-        } finally {
-          closeSync(fd);
-        }
-        this.meta(p, h, false);
-        chmodSync(p, mode);
-        this.pending.set(p, Promise.resolve());
-        break;
-      }
-      case 'directory': {
-        await this.settle(p);
+      case 'directory':
         if (!removeExisting(p, true)?.isDirectory()) mkdirSync(p, { mode: 0o700 });
         this.meta(p, h, true);
         chmodSync(p, mode);
-        this.pending.set(p, Promise.resolve());
         this.parents.set(rel, p);
-        stream.resume();
-        break;
-      }
-      case 'symlink': {
-        stream.resume();
+        return;
+      case 'symlink':
         this.forgetParents(); // a path through this name now leads elsewhere
-        const target = h.linkname ?? '';
-        await this.later(p, async (existed) => {
-          if (existed) await rm(p, { recursive: true, force: true });
-          await symlink(target, p);
-          await lchown(p, uid, gid);
-          for (const [name, value] of xattrs) fsx().lsetxattr(p, name, value);
-          if (h.mtime) await lutimes(p, h.mtime, h.mtime);
-        });
-        break;
-      }
+        createFresh(p, () => symlinkSync(h.linkname ?? '', p), this.forgetParents);
+        this.meta(p, h, false, true);
+        return;
       case 'link': {
-        stream.resume();
-        await this.barrier(); // the target is an earlier entry, perhaps still being written
         const targetRel = entryPath(h.linkname ?? '');
         const target = `${resolveInRoot(this.dest, posix.dirname(targetRel) === '.' ? '' : posix.dirname(targetRel), true)}/${posix.basename(targetRel)}`;
         let st: Stats;
         try { st = lstatSync(target); } catch { throw new LayerError(what, `hardlink to ${JSON.stringify(h.linkname)}, which is not in this layer`); }
         if (st.isDirectory()) throw new LayerError(what, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
-        removeExisting(p, false);
-        linkSync(target, p);
-        this.pending.set(p, Promise.resolve());
-        break;
+        createFresh(p, () => linkSync(target, p), this.forgetParents);
+        return;
       }
       case 'character-device': case 'block-device': case 'fifo': {
-        stream.resume();
-        if (await this.settle(p)) removeExisting(p, false);
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        fsx().mknod(p, kind | mode, h.devmajor ?? 0, h.devminor ?? 0);
+        if (this.overwrite) removeExisting(p, false);
+        createFresh(p, () => fsx().mknod(p, kind | mode, h.devmajor ?? 0, h.devminor ?? 0), this.forgetParents);
         this.meta(p, h, false);
         chmodSync(p, mode);
-        this.pending.set(p, Promise.resolve());
-        break;
+        return;
       }
       default:
         throw new LayerError(what, `unsupported entry type ${JSON.stringify(h.type)}`);
     }
   }
 
-  private meta(p: string, h: tar.Header, dir: boolean): void {
-    chownSync(p, h.uid ?? 0, h.gid ?? 0);
+  /** A regular file, written as its data comes; its metadata by its fd. */
+  private async file(parent: string, base: string, h: tar.Header, stream: EntryStream): Promise<void> {
+    const p = `${parent}/${base}`;
+    if (this.overwrite) removeExisting(p, false);
+    let fd = -1;
+    createFresh(p, () => { fd = openSync(p, 'wx', 0o600); }, this.forgetParents);
+    try {
+      for await (const chunk of stream) {
+        const b = chunk as Buffer;
+        for (let off = 0; off < b.length;) off += writeSync(fd, b, off);
+      }
+      fchownSync(fd, h.uid ?? 0, h.gid ?? 0);
+      for (const [name, value] of headerXattrs(h)) fsx().lsetxattr(p, name, value); // after chown, which clears security.capability
+      fchmodSync(fd, (h.mode ?? 0o644) & 0o7777); // after chown, which clears setuid/setgid
+      if (h.mtime) futimesSync(fd, h.mtime, h.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private meta(p: string, h: tar.Header, dir: boolean, link = false): void {
+    (link ? lchownSync : chownSync)(p, h.uid ?? 0, h.gid ?? 0);
     for (const [name, value] of headerXattrs(h)) fsx().lsetxattr(p, name, value);
     if (h.mtime) {
       if (dir) this.dirTimes.push([p, h.mtime]);
-      else utimesSync(p, h.mtime, h.mtime);
+      else (link ? lutimesSync : utimesSync)(p, h.mtime, h.mtime);
     }
   }
 }
