@@ -131,9 +131,10 @@ export class Snapshots {
   /**
    * Makes an unpacked directory (or a stopped container's upper dir, see
    * ImageStore.adoptRoot) the snapshot of `chainID` (rename, then record: a
-   * crash between leaves an unrecorded dir, removed at start).
+   * crash between leaves an unrecorded dir, removed at start). `size`: its
+   * disk usage, when the caller has counted it.
    */
-  commit(dir: string, chainID: string, diffID: string, parent: string | null): void {
+  commit(dir: string, chainID: string, diffID: string, parent: string | null, size?: number): void {
     withFileLock(join(this.root, 'lock'), () => {
       this.layers = this.load();
       if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
@@ -141,7 +142,7 @@ export class Snapshots {
       let id = dir.startsWith(join(this.root, 'tmp')) ? dir.slice(dir.lastIndexOf('-') + 1) : randomBytes(4).toString('hex');
       while (existsSync(join(this.root, 'layers', id))) id += Math.floor(Math.random() * 36).toString(36);
       renameSync(dir, join(this.root, 'layers', id));
-      this.layers[chainID] = { id, diffID, parent, size: diskUsage(join(this.root, 'layers', id)) };
+      this.layers[chainID] = { id, diffID, parent, size: size ?? diskUsage(join(this.root, 'layers', id)) };
       this.save();
     });
   }

@@ -20,6 +20,16 @@ import { unpackLayer, type UnpackResult } from './layer/unpack.js';
 import { closeFd, removeChild, withRootDir } from './confined/index.js';
 import type { Compression } from './oci/types.js';
 
+/**
+ * A layer's files put on disk before a record names it (a crash then
+ * leaves none or all of it), and its disk usage, counted while the
+ * syncfs runs on the thread pool.
+ */
+async function syncedSize(dir: string): Promise<number> {
+  const synced = syncFilesystem(dir);
+  try { return diskUsage(dir); } finally { await synced; }
+}
+
 export interface ImageRecord {
   /** Config digest: the image ID. */
   id: string;
@@ -134,10 +144,10 @@ export class ImageStore {
     try {
       const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest ? [ingest] : []);
       o.check?.(r);
-      await syncFilesystem(dir); // the layer's files on disk before a record names it: a crash leaves none or all of it
+      const size = await syncedSize(dir);
       ingest?.commit();
       const { chain, parent } = o.place(r);
-      this.snapshots.commit(dir, chain, r.diffID, parent);
+      this.snapshots.commit(dir, chain, r.diffID, parent, size);
       return r;
     } catch (e) {
       ingest?.abort();
@@ -252,7 +262,7 @@ export class ImageStore {
       digest = ingest.commit();
     } catch (e) { ingest.abort(); throw e; }
     const chain = chainIDs([...(parent ? [parent] : []), digest])[parent ? 1 : 0]!;
-    this.snapshots.commit(upper, chain, digest, parent);
+    this.snapshots.commit(upper, chain, digest, parent, await syncedSize(upper));
     mkdirSync(upper); // the container's snapshot stays whole until it is removed
     return { diffID: digest, digest, size: ingest.bytes, chain };
   }
