@@ -10,11 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
-import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, startBerthd, table as tableOf, writeResults } from './lib.js';
+import { ANCHORS, REPO, dockerBin, median, ensureAnchors, machineLine, startBerthd, table as tableOf, writeResults } from './lib.js';
 
 const COLD = Number(process.env.BUILD_COLD_RUNS ?? 3);
 const WARM = Number(process.env.BUILD_WARM_RUNS ?? 5);
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
 interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; rmi: string[] }
 

@@ -5,26 +5,18 @@
 // Run: node dist/bench/engine-runtimes.js   (as root; re-executes itself in a
 // private mount namespace so crun accepts this hybrid-cgroup host)
 import { spawnSync, execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { PrivateDockerd } from '../test/helpers/dockerd.js';
-import { BERTH_RUNTIME, podmanConf, removeCgroup, unmountUnder } from '../test/helpers/env.js';
+import { podmanConf, removeCgroup, runtimeForConmon, unmountUnder } from '../test/helpers/env.js';
 import { makeRootfs } from '../test/helpers/make-bundle.js';
-import { machineLine, writeResults } from './lib.js';
+import { inNamespaceWithoutCgroup2Controllers, machineLine, median, versionOf, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 20), WARMUP = 3;
 
-if (!process.env.BERTH_BENCH_NS) {
-  // crun refuses hybrid hosts whose cgroup2 has controllers: hide them in a private mount namespace
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    'f=/sys/fs/cgroup/unified/cgroup.controllers; if [ -e $f ]; then e=$(mktemp); mount --bind $e $f; fi; exec "$@"', 'sh',
-    process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BERTH_BENCH_NS: '1' } });
-  process.exit(r.status ?? 1);
-}
+inNamespaceWithoutCgroup2Controllers();
 
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
-const version = (cmd: string) => { try { return execFileSync(cmd, ['--version'], { encoding: 'utf8' }).split('\n')[0]; } catch { return 'missing'; } };
 
 /** Wall times of `cmd args`, which must exit 0. */
 function times(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): number[] {
@@ -43,9 +35,7 @@ const work = mkdtempSync(join(tmpdir(), 'berth-bench-rt-e2e-'));
 chmodSync(work, 0o755);
 makeRootfs(join(work, 'rootfs'));
 execFileSync('tar', ['-C', join(work, 'rootfs'), '-cf', join(work, 'busybox.tar'), '.']);
-// conmon starts the runtime with an environment of its own: this keeps the run's runtime server dir
-const berthForPodman = join(work, 'berth-runtime');
-writeFileSync(berthForPodman, `#!/bin/sh\nexport BERTH_RUNTIME_SOCKET_DIR='${process.env.BERTH_RUNTIME_SOCKET_DIR}'\nexec '${BERTH_RUNTIME}' "$@"\n`, { mode: 0o755 });
+const berthForPodman = runtimeForConmon(work);
 
 const runtimes: [string, string][] = [['berth', berthForPodman], ['runc', '/usr/bin/runc'], ['crun', '/usr/bin/crun']];
 const d = new PrivateDockerd({ crun: '/usr/bin/crun' });
@@ -63,8 +53,7 @@ try {
   const rows: string[] = [];
   const result: Record<string, Record<string, number>> = { docker: {}, podman: {} };
   for (const [name, path] of runtimes) {
-    const dn = name === 'berth' ? 'berth' : name;
-    result.docker![name] = median(times(d.bin, ['-H', `unix://${d.sock}`, 'run', '--rm', '--network', 'none', '--runtime', dn, 'bench-busybox:e2e', 'true'], { ...process.env, DOCKER_CONFIG: join(d.dir, 'client') }));
+    result.docker![name] = median(times(d.bin, ['-H', `unix://${d.sock}`, 'run', '--rm', '--network', 'none', '--runtime', name, 'bench-busybox:e2e', 'true'], { ...process.env, DOCKER_CONFIG: join(d.dir, 'client') }));
     result.podman![name] = median(times('podman', [...podman(path), 'run', '--rm', '--network', 'none', '--cgroup-parent', podmanCgroup, 'bench-busybox:e2e', 'true'], podmanEnv));
   }
   for (const [engine, r] of Object.entries(result)) {
@@ -73,7 +62,7 @@ try {
   writeResults('engine-runtimes', [
     '# berth-runtime under docker and podman, end to end', '',
     machineLine(),
-    `Versions: ${version('dockerd')}; ${version('podman')}; ${version('runc')}; ${version('crun')}. A private dockerd with its own containerd; podman with its own storage. \`--network none\`; ${RUNS} runs after ${WARMUP} warm-up, median ms.`, '',
+    `Versions: ${versionOf('dockerd')}; ${versionOf('podman')}; ${versionOf('runc')}; ${versionOf('crun')}. A private dockerd with its own containerd; podman with its own storage. \`--network none\`; ${RUNS} runs after ${WARMUP} warm-up, median ms.`, '',
     '| workload | berth | runc | crun | berth / runc | berth / crun |', '|---|---|---|---|---|---|',
     ...rows, '',
   ]);

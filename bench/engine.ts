@@ -9,11 +9,10 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
-import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, peersLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
+import { ANCHORS, REPO, dockerBin, median, ensureAnchors, machineLine, peersLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 15);
 const IMG = 'busybox:local';
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
 interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv; runExtra: string[] }
 

@@ -10,11 +10,11 @@ import { join, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from '../test/helpers/oci-image.js';
+import { median } from './lib.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.RUNS ?? 5);
 const ANCHORS = process.env.ANCHORS_WORK ?? '/tmp/anchors';
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 const MiB = 1024 * 1024;
 
 function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): number {

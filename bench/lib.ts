@@ -76,3 +76,21 @@ export function writeResults(name: string, lines: string[]): void {
   writeFileSync(join(REPO, 'bench', 'results', `${name}.md`), `${lines.join('\n')}\n`);
   process.stdout.write(`${lines.join('\n')}\n`);
 }
+
+export const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
+
+/** The first line of `cmd --version`, or 'missing'. */
+export const versionOf = (cmd: string) => { try { return execFileSync(cmd, ['--version'], { encoding: 'utf8' }).split('\n')[0]!; } catch { return 'missing'; } };
+
+/**
+ * crun refuses hybrid hosts whose cgroup2 has controllers: a bench that runs
+ * it re-executes itself (once) in a private mount namespace that hides them,
+ * as anchors.sh does, and exits with that run's status.
+ */
+export function inNamespaceWithoutCgroup2Controllers(): void {
+  if (process.env.BERTH_BENCH_NS) return;
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
+    'f=/sys/fs/cgroup/unified/cgroup.controllers; if [ -e $f ]; then e=$(mktemp); mount --bind $e $f; fi; exec "$@"', 'sh',
+    process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BERTH_BENCH_NS: '1' } });
+  process.exit(r.status ?? 1);
+}

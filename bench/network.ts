@@ -13,11 +13,10 @@ import { connect } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { podmanConf } from '../test/helpers/env.js';
-import { ANCHORS, REPO, dockerBin, ensureAnchors, machineLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
+import { ANCHORS, REPO, dockerBin, median, ensureAnchors, machineLine, sleepMs, startBerthd, table as tableOf, writeResults } from './lib.js';
 
 const RUNS = Number(process.env.RUNS ?? 15);
 const IMG = 'busybox:local';
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]!; };
 
 interface Engine { name: string; cmd: string; args: string[]; env?: NodeJS.ProcessEnv }
 

@@ -4,30 +4,24 @@
 // Also the lowest memory limit at which `true` still runs.
 // Run: node dist/bench/runtime.js   (as root; re-executes itself in a private
 // mount namespace so crun accepts this hybrid-cgroup host)
-import { spawnSync, execFileSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, existsSync, mkdirSync, chmodSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { makeBundle } from '../test/helpers/make-bundle.js';
+import { stopRuntimeServers } from '../test/helpers/env.js';
 import { Runtime } from '../src/runtime/container.js';
+import { inNamespaceWithoutCgroup2Controllers, median, versionOf } from './lib.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.RUNS ?? 40), WARMUP = 5;
 
-if (!process.env.BERTH_BENCH_NS) {
-  // crun refuses hybrid hosts whose cgroup2 has controllers: hide them in a private mount namespace
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c',
-    'f=/sys/fs/cgroup/unified/cgroup.controllers; if [ -e $f ]; then e=$(mktemp); mount --bind $e $f; fi; exec "$@"', 'sh',
-    process.execPath, ...process.argv.slice(1)], { stdio: 'inherit', env: { ...process.env, BERTH_BENCH_NS: '1' } });
-  process.exit(r.status ?? 1);
-}
+inNamespaceWithoutCgroup2Controllers();
 
 const work = mkdtempSync(join(tmpdir(), 'berth-bench-'));
 chmodSync(work, 0o755);
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const ms = (t0: bigint) => Number(process.hrtime.bigint() - t0) / 1e6;
-const version = (cmd: string) => { try { return execFileSync(cmd, ['--version'], { encoding: 'utf8' }).split('\n')[0]; } catch { return 'missing'; } };
 
 function bundle(name: string, memLimit?: number, args = ['true']): string {
   return makeBundle(join(work, name), args, (s) => {
@@ -119,7 +113,6 @@ const sockDir = join(work, 'rt-sock');
 process.env.BERTH_RUNTIME_SOCKET_DIR = sockDir; // every berth-runtime of this run, the memory probe's too
 const serverEnv = process.env;
 const nodeEnv = { ...process.env, BERTH_RUNTIME_SERVER: '0' };
-const stopServers = () => spawnSync('sh', ['-c', `for f in ${sockDir}/*.lock; do [ -f "$f" ] && kill $(cat "$f"); done`]);
 
 try {
   const b = bundle('true');
@@ -162,7 +155,7 @@ try {
   const lines = [
     `# Runtime benchmark (${new Date().toISOString()})`, '',
     `busybox \`true\`, namespaces pid+ipc+uts+mount+net, read-only root, create → start → wait → delete; ${RUNS} runs after ${WARMUP} warm-up, median (min–max).`,
-    `Versions: ${version('runc')}; ${version('crun')}; node ${process.version}. Host cgroups: hybrid (crun run inside a private mount namespace that hides cgroup2's controllers, as anchors.sh does).`, '',
+    `Versions: ${versionOf('runc')}; ${versionOf('crun')}; node ${process.version}. Host cgroups: hybrid (crun run inside a private mount namespace that hides cgroup2's controllers, as anchors.sh does).`, '',
     '| path | median | min–max | ratio |', '|---|---|---|---|',
     ...rows.map(([n, , xs]) => {
       const peer = n.startsWith('berth native') ? med['crun run'] : n.startsWith('berth-runtime') ? med['runc run'] : undefined;
@@ -181,7 +174,7 @@ try {
   writeFileSync(join(REPO, 'bench', 'results', 'runtime.md'), text);
   process.stdout.write(text);
 } finally {
-  stopServers();
+  stopRuntimeServers(sockDir);
   // also after a failed run: no cgroups or bundles left behind
   spawnSync('sh', ['-c', 'for d in /sys/fs/cgroup/*/berth-bench; do find $d -depth -type d -exec rmdir {} \\; 2>/dev/null; done']);
   rmSync(work, { recursive: true, force: true });

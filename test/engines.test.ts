@@ -5,10 +5,10 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, chmodSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { BERTH_RUNTIME, PREFIX, podmanConf, removeCgroup, unmountUnder } from './helpers/env.js';
+import { PREFIX, podmanConf, removeCgroup, runtimeForConmon, unmountUnder } from './helpers/env.js';
 import { PrivateDockerd } from './helpers/dockerd.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 
@@ -110,9 +110,7 @@ describe('podman with berth as its runtime', () => {
   // No CAP_SYS_RESOURCE here: podman's default rlimits (1048576) cannot be
   // set, so the tests give it the limits this machine has (as shared/bench does).
   const conf = join(dir, 'containers.conf');
-  // conmon starts the runtime with an environment of its own: this one keeps the test's runtime server dir
-  const runtime = join(dir, 'berth-runtime');
-  writeFileSync(runtime, `#!/bin/sh\nexport BERTH_RUNTIME_SOCKET_DIR='${process.env.BERTH_RUNTIME_SOCKET_DIR}'\nexec '${BERTH_RUNTIME}' "$@"\n`, { mode: 0o755 });
+  const runtime = runtimeForConmon(dir);
   const podman = cli('podman', [
     '--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--tmpdir', join(dir, 'tmp'),
     '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',

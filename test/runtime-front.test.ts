@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { TestEnv, sh, BERTH_RUNTIME, REPO, isRunning } from './helpers/env.js';
+import { TestEnv, sh, BERTH_RUNTIME, REPO, isRunning, runtimeServerPids } from './helpers/env.js';
 
 const env = new TestEnv();
 after(() => env.cleanup());
@@ -18,12 +18,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ppidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
 const commOf = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 
-/** The pids of the live runtime servers of this test process, by their lock files. */
-function servers(): number[] {
-  return readdirSync(sockets).filter((f) => f.endsWith('.lock'))
-    .map((f) => Number(readFileSync(join(sockets, f), 'utf8')))
-    .filter((pid) => isRunning(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0--serve\0'));
-}
+const servers = () => runtimeServerPids(sockets);
 
 /** A server is listening: started by a first command if none is. */
 async function serverUp(): Promise<number> {

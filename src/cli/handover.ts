@@ -51,9 +51,6 @@ export function takeOver(socket: Socket, job: Job): void {
   try { setPriority(0); } catch { /* keeps the priority it started with */ }
 }
 
-/** How many commands a worker runs before it makes way for a fresh one (its heap only grows). */
-export const MAX_COMMANDS = 100;
-
 /**
  * process.stdout and stderr as Node makes them (a tty, socket or file
  * stream for what the fd is on first use; never closed by end() or

@@ -10,7 +10,10 @@
 // stdin, is the worker's last.
 import type { Socket } from 'node:net';
 import { Writable } from 'node:stream';
-import { MAX_COMMANDS, Stdio, parseJob, serveFront, takeOver, type Job } from './handover.js';
+import { Stdio, parseJob, serveFront, takeOver, type Job } from './handover.js';
+
+/** How many commands a worker runs before it makes way for a fresh one (its heap only grows). */
+const MAX_COMMANDS = 100;
 
 /**
  * Runs a command that changes nothing (ps for a name no container has)

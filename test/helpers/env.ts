@@ -22,17 +22,28 @@ if (!process.env.BERTH_RUNTIME_SOCKET_DIR) {
   process.env.BERTH_RUNTIME_SOCKET_DIR = runtimeSockets;
   process.env.BERTH_RUNTIME_SERVER_IDLE ??= '120'; // a run killed before its exit leaves none for long
 }
-/** Stops the runtime servers of this test process (each lock file names its server's pid). */
-export function stopRuntimeServers(): void {
-  for (const f of readdirSync(runtimeSockets).filter((e) => e.endsWith('.lock'))) {
-    const pid = Number(readFileSync(join(runtimeSockets, f), 'utf8'));
-    let cmdline = '';
-    try { cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { continue; }
-    if (cmdline.includes('\0--serve\0')) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-  }
-  rmSync(runtimeSockets, { recursive: true, force: true });
+/** The live runtime servers whose sockets are in `dir` (each lock file names its server's pid). */
+export function runtimeServerPids(dir = runtimeSockets): number[] {
+  let locks: string[];
+  try { locks = readdirSync(dir).filter((e) => e.endsWith('.lock')); } catch { return []; }
+  return locks.map((f) => Number(readFileSync(join(dir, f), 'utf8'))).filter((pid) => {
+    try { return isRunning(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('\0--serve\0'); } catch { return false; }
+  });
 }
-process.on('exit', stopRuntimeServers);
+
+/** Stops the runtime servers of `dir` (this test process's own by default) and removes it. */
+export function stopRuntimeServers(dir = runtimeSockets): void {
+  for (const pid of runtimeServerPids(dir)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+  rmSync(dir, { recursive: true, force: true });
+}
+process.on('exit', () => stopRuntimeServers());
+
+/** conmon starts the runtime with an environment of its own: a berth-runtime in `dir` that keeps this process's runtime server dir. */
+export function runtimeForConmon(dir: string): string {
+  const path = join(dir, 'berth-runtime');
+  writeFileSync(path, `#!/bin/sh\nexport BERTH_RUNTIME_SOCKET_DIR='${process.env.BERTH_RUNTIME_SOCKET_DIR}'\nexec '${BERTH_RUNTIME}' "$@"\n`, { mode: 0o755 });
+  return path;
+}
 
 // The shared test data sits beside the checkout (../shared/corpus), or beside
 // the checkout this clone was made from (CI clones elsewhere); BERTH_CORPUS overrides.

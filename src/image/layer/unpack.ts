@@ -107,7 +107,7 @@ function removeExisting(p: string, keepDir: boolean): Stats | undefined {
 
 type EntryStream = AsyncIterable<unknown> & { resume(): unknown };
 
-/** A file or device node at `p`, made by `create`; what an earlier entry (or a replaced file) left there goes first. */
+/** A file or device node at `p`, made by `create`; what an earlier entry of the layer left there goes first. */
 function createFresh(p: string, create: () => void, replaced: () => void): void {
   try { create(); return; } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
   if (removeExisting(p, false)?.isDirectory()) replaced();
@@ -128,8 +128,7 @@ class Extractor extends Writable {
   private parents = new Map<string, string>();
   private readonly forgetParents = () => { this.parents.clear(); this.parents.set('', this.dest); };
 
-  /** `overwrite`: files already in `dest` are replaced (docker cp into a container); a layer dir starts empty. */
-  constructor(private readonly dest: string, private readonly overwrite = false) {
+  constructor(private readonly dest: string) {
     super();
     this.parents.set('', dest);
     this.parser.on('entry', (h, stream, next) => {
@@ -218,7 +217,6 @@ class Extractor extends Writable {
       }
       case 'character-device': case 'block-device': case 'fifo': {
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        if (this.overwrite) removeExisting(p, false);
         createFresh(p, () => fsx().mknod(p, kind | mode, h.devmajor ?? 0, h.devminor ?? 0), this.forgetParents);
         this.meta(p, h, false);
         chmodSync(p, mode);
@@ -232,7 +230,6 @@ class Extractor extends Writable {
   /** A regular file, written as its data comes; its metadata by its fd. */
   private async file(parent: string, base: string, h: tar.Header, stream: EntryStream): Promise<void> {
     const p = `${parent}/${base}`;
-    if (this.overwrite) removeExisting(p, false);
     let fd = -1;
     createFresh(p, () => { fd = openSync(p, 'wx', 0o600); }, this.forgetParents);
     try {
@@ -264,14 +261,14 @@ class Extractor extends Writable {
  * blob and the uncompressed tar on the way. `digestAlgorithm` is the blob
  * digest's algorithm (sha256 unless the descriptor says otherwise).
  */
-export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', extra: Writable[] = [], overwrite = false): Promise<UnpackResult> {
+export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', extra: Writable[] = []): Promise<UnpackResult> {
   const blobTap = new Tap(createHash(digestAlgorithm));
   const tarTap = new Tap(createHash('sha256'));
   const dec = decompressor(compression);
   const stages: (Readable | Transform | Writable)[] = [source, blobTap];
   if (extra.length) stages.push(teeTo(extra));
   if (dec) stages.push(dec);
-  stages.push(tarTap, new Extractor(dest, overwrite));
+  stages.push(tarTap, new Extractor(dest));
   await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
   return {
     digest: `${digestAlgorithm}:${blobTap.hash.digest('hex')}`,
