@@ -187,6 +187,8 @@
         "native/fsx/fsx.c",
         "native/fsx/at.c",
         "native/fsx/proc.c",
+        "native/fsx/ops.c",
+        "native/fsx/gunzip.c",
         "native/net/net.c",
         "native/net/napi.c",
         "native/net/socket.c",

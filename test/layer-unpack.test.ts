@@ -270,3 +270,42 @@ test('a name that comes again in one layer: the last entry wins, whatever was th
   assert.ok(lstatSync(join(dest, 'f')).isCharacterDevice());
   assert.equal(lstatSync(join(dest, 'h')).ino, lstatSync(join(dest, 'g')).ino);
 });
+
+test('gzip layers inflate on the thread pool: several members, output larger than one push, and damaged streams named', async () => {
+  const t = await makeTar([{ name: 'a', body: 'first member' }, { name: 'zeros', body: '\0'.repeat(40 << 20) }, { name: 'b', body: 'second' }]);
+  // two gzip members (as pigz and docker's own concatenations write): one stream to Go's reader, and to berth
+  const cut = 1024;
+  const two = Buffer.concat([gzipSync(t.subarray(0, cut)), gzipSync(t.subarray(cut))]);
+  const dest = freshDir();
+  // 40 MiB of zeros from a few KiB: more than one push's output blocks hold
+  const r = await unpackLayer(Readable.from([two.subarray(0, 7), two.subarray(7)]), dest, 'gzip');
+  assert.deepEqual([r.diffID, r.digest, r.size, r.unpackedSize], [sha(t), sha(two), two.length, t.length]);
+  assert.equal(statSync(join(dest, 'zeros')).size, 40 << 20);
+  assert.equal(readFileSync(join(dest, 'b'), 'utf8'), 'second');
+
+  const gz = gzipSync(t);
+  const fails = async (bytes: Buffer) => {
+    const d = freshDir();
+    const e = await unpackLayer(Readable.from([bytes]), d, 'gzip').then(() => undefined, (x: Error) => x);
+    return e?.message ?? '';
+  };
+  assert.match(await fails(gz.subarray(0, gz.length - 100)), /gzip: unexpected end of file|unexpected end/);
+  assert.match(await fails(Buffer.concat([gz, Buffer.from('not gzip at all')])), /gzip: incorrect header check|gzip: /);
+  const flipped = Buffer.from(gz);
+  flipped[200] ^= 0xff;
+  assert.match(await fails(flipped), /gzip: |Unexpected end|invalid/i);
+});
+
+test('an entry the filesystem refuses fails the layer with that entry named, and nothing runs after it', async () => {
+  // user.* xattrs are not allowed on symlinks: the op list stops at the symlink
+  const t = await makeTar([
+    { name: 'before', body: 'x' },
+    { name: 'link', type: 'symlink', linkname: 'before', pax: { 'SCHILY.xattr.user.note': 'no' } },
+    { name: 'after', body: 'y' },
+  ]);
+  const dest = freshDir();
+  const e = await unpackLayer(Readable.from([t]), dest, 'none').then(() => undefined, (x: Error) => x);
+  assert.match(e?.message ?? '', /layer entry "link": setxattr: Operation not permitted/);
+  assert.ok(existsSync(join(dest, 'before')));
+  assert.equal(existsSync(join(dest, 'after')), false, 'the ops after the failed one did not run');
+});

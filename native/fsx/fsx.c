@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include "../common/sealed.h"
 #include "fsx.h"
@@ -78,6 +79,25 @@ napi_value fsx_throw_errno(napi_env env, const char *syscall, const char *path) 
   napi_set_named_property(env, err, "path", v);
   napi_throw(env, err);
   return NULL;
+}
+
+struct iovec *fsx_buffers(napi_env env, napi_value v, uint32_t *n, const char *usage) {
+  bool is_array;
+  if (napi_is_array(env, v, &is_array) != napi_ok || !is_array || napi_get_array_length(env, v, n) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  struct iovec *io = calloc(*n ? *n : 1, sizeof(*io));
+  if (!io) { napi_throw_error(env, NULL, "berth_fsx: out of memory"); return NULL; }
+  for (uint32_t i = 0; i < *n; i++) {
+    napi_value b;
+    if (napi_get_element(env, v, i, &b) != napi_ok || napi_get_buffer_info(env, b, &io[i].iov_base, &io[i].iov_len) != napi_ok) {
+      free(io);
+      napi_throw_type_error(env, NULL, usage);
+      return NULL;
+    }
+  }
+  return io;
 }
 
 /* mknod(path, mode, major, minor) */
@@ -297,6 +317,8 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
   fsx_register_at(env, exports);
   fsx_register_proc(env, exports);
+  fsx_register_ops(env, exports);
+  fsx_register_gunzip(env, exports);
   net_register(env, exports);
   return exports;
 }

@@ -5,7 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync,
-  renameSync, rmSync, statSync, unlinkSync, writeSync,
+  renameSync, rmSync, statSync, unlinkSync, write, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
@@ -44,6 +44,15 @@ export class Ingest extends Writable {
   private readonly hash: Hash;
   private readonly algorithm: string;
   bytes = 0;
+  private digested: string | undefined;
+  /** Writes on the thread pool, and whether abort() came (the last write then closes the fd). */
+  private writing = 0;
+  private aborted = false;
+  private fdClosed = false;
+
+  private closeFd(): void {
+    if (!this.fdClosed) { this.fdClosed = true; closeSync(this.fd); }
+  }
 
   constructor(private readonly store: ContentStore, readonly tmp: string, private readonly expect: Expect) {
     super();
@@ -52,39 +61,59 @@ export class Ingest extends Writable {
     this.fd = openSync(tmp, 'wx', 0o644);
   }
 
+  /** A stream's chunks go to the file on the thread pool (a pull's loop has the tar to parse). */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    try {
-      this.append(chunk);
-      cb();
-    } catch (e) {
-      cb(e as Error);
-    }
+    try { this.count(chunk); } catch (e) { cb(e as Error); return; }
+    this.writing++;
+    const rest = (off: number): void => {
+      write(this.fd, chunk, off, chunk.length - off, null, (e, n) => {
+        if (!e && off + n < chunk.length) { rest(off + n); return; }
+        if (--this.writing === 0 && this.aborted) this.closeFd();
+        cb(e);
+      });
+    };
+    rest(0);
   }
 
   /** Writes and digests `chunk` now (a writer that is not a stream: writeTarSync's sink). */
   append(chunk: Buffer): void {
-    this.hash.update(chunk);
+    this.count(chunk);
     for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
+  }
+
+  private count(chunk: Buffer): void {
+    this.hash.update(chunk);
     this.bytes += chunk.length;
     if (this.expect.size !== undefined && this.bytes > this.expect.size) throw new DigestMismatch(this.expect.digest ?? 'blob', `more than the ${this.expect.size} bytes its descriptor says`);
   }
 
-  /** After the data has ended: verify, fsync, rename into place. */
-  commit(): string {
-    const digest = `${this.algorithm}:${this.hash.digest('hex')}`;
+  /** The digest of what was written; once the data has ended. */
+  digest(): string {
+    this.digested ??= `${this.algorithm}:${this.hash.digest('hex')}`;
+    return this.digested;
+  }
+
+  /**
+   * After the data has ended: verify, fsync (unless `synced`: a syncfs
+   * after the last write took it to disk already), rename into place.
+   */
+  commit(synced = false): string {
+    const digest = this.digest();
     try {
       verify(this.expect, digest, this.bytes);
     } catch (e) {
       this.abort();
       throw e;
     }
-    try { fsyncSync(this.fd); } finally { closeSync(this.fd); }
+    try { if (!synced) fsyncSync(this.fd); } finally { this.closeFd(); }
     this.store.place(this.tmp, digest);
     return digest;
   }
 
   abort(): void {
-    try { closeSync(this.fd); } catch { /* closed already */ }
+    // a write still on the pool keeps the fd (its number must not go to another file first)
+    if (this.writing === 0) this.closeFd();
+    this.aborted = true;
     rmSync(this.tmp, { force: true });
   }
 }

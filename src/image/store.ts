@@ -142,10 +142,10 @@ export class ImageStore {
     const dir = this.snapshots.scratch();
     const ingest = o.blobStored ? undefined : this.content.ingest(o.expect ?? {});
     try {
-      const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest ? [ingest] : []);
+      const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest);
       o.check?.(r);
       const size = await syncedSize(dir);
-      ingest?.commit();
+      ingest?.commit(true); // the syncfs took the blob to disk too
       const { chain, parent } = o.place(r);
       this.snapshots.commit(dir, chain, r.diffID, parent, size);
       return r;

@@ -15,6 +15,14 @@ export interface Fsx {
   llistxattr(path: string): string[];
   /** flock(LOCK_EX|LOCK_NB): true when taken. */
   tryLock(fd: number): boolean;
+  /** Carries out a list of file ops (src/image/layer/ops.ts's layout) under `rootFd`, on the thread pool; rejects with the failed op's opIndex, syscall and errno. */
+  applyOps(rootFd: number, ops: Buffer, data: Buffer[]): Promise<void>;
+  /** A gzip stream to inflate on the thread pool (native/fsx/gunzip.c). */
+  gunzip(): object;
+  /** Inflates `inputs` (in order; one push at a time): the output in blocks, and how much of the input it took (the rest goes in the next push). */
+  gunzipPush(handle: object, inputs: Buffer[]): Promise<Buffer[] & { consumed: number }>;
+  /** After the last push: the output's sha256 (hex); throws when the stream stopped inside a member. */
+  gunzipEnd(handle: object): string;
   /** syncfs(2) of the filesystem `fd` is on, on the thread pool: 0, or the errno. */
   syncfs(fd: number): Promise<number>;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;

@@ -6,7 +6,7 @@ import { fsx } from '../../util/fsx.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const OVERLAY_XATTRS = /^trusted\.overlay\./;
 
 export const isWhiteout = (st: Stats): boolean => st.isCharacterDevice() && st.rdev === 0;
@@ -18,10 +18,6 @@ export const isOpaqueFd = (fd: number): boolean => fsx().xattrsFd(fd).some(([nam
 
 /** A file's extended attributes without overlay's own marks. */
 export const withoutOverlayMarks = (xattrs: [string, Buffer][]): [string, Buffer][] => xattrs.filter(([name]) => !OVERLAY_XATTRS.test(name));
-
-export function markOpaque(dir: string): void {
-  fsx().lsetxattr(dir, OPAQUE_XATTR, Buffer.from('y'));
-}
 
 /** The file's own extended attributes, without overlay's marks. */
 export function contentXattrs(p: string): [string, Buffer][] {

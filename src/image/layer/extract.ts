@@ -1,0 +1,269 @@
+// The tar of one layer, written into an empty directory in overlayfs's
+// format. The directory is the extractor's alone, so it keeps the tree it has
+// made in memory and decides every step from that: where a name leads
+// through the layer's own symlinks (as if the directory were /), what an
+// earlier entry left that a later one replaces, which parents are missing.
+// The steps go as lists of ops (ops.ts) to the thread pool, one list at a
+// time and in order, while the next part of the tar is parsed here.
+import { Writable } from 'node:stream';
+import { closeSync, constants, openSync } from 'node:fs';
+import type tar from 'tar-stream';
+import { tarStream } from './tar-pax.js';
+import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './overlay-format.js';
+import { InvalidInput } from '../../util/check.js';
+import { entryPath, headerXattrs } from '../confined/unpack.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
+import { OpCode, OpList, type OpFailure, type OpMeta } from './ops.js';
+
+const MAX_SYMLINK_HOPS = 40;
+/** A list goes to the pool when it holds this many ops or bytes of content. */
+const LIST_OPS = 1024, LIST_BYTES = 4 << 20;
+
+export class LayerError extends InvalidInput {}
+
+type Node = Dir | { kind: 'file' | 'other' } | { kind: 'link'; target: string };
+interface Dir { kind: 'dir'; children: Map<string, Node> }
+
+type EntryStream = NodeJS.ReadableStream & { resume(): unknown };
+
+export class Extractor extends Writable {
+  private parser = tarStream().extract();
+  private readonly root: Dir = { kind: 'dir', children: new Map() };
+  private readonly rootFd: number;
+  private list = new OpList();
+  private running: Promise<void> | undefined;
+  private dirTimes: [string, Dir, Date][] = [];
+  private failed: Error | undefined;
+
+  constructor(dest: string) {
+    super({ highWaterMark: 8 << 20 });
+    this.rootFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
+    this.parser.on('entry', (h, stream, next) => {
+      try {
+        this.entry(h, stream as unknown as EntryStream, (e) => { if (e) this.failed ??= e; next(e); });
+      } catch (e) {
+        this.failed ??= e as Error;
+        stream.resume();
+        next(e as Error);
+      }
+    });
+    // a damaged tar fails in the parser: keep the reason, fail the next write
+    this.parser.on('error', (e: Error) => { this.failed ??= e; });
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    if (this.failed) { cb(this.failed); return; }
+    if (this.parser.write(chunk)) { cb(); return; }
+    const onDrain = () => { this.parser.off('error', onError); cb(this.failed); };
+    const onError = () => { this.parser.off('drain', onDrain); cb(this.failed); };
+    this.parser.once('drain', onDrain);
+    this.parser.once('error', onError);
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    if (this.failed) { cb(this.failed); return; }
+    this.parser.once('finish', () => {
+      if (this.failed) { cb(this.failed); return; }
+      // directories last: their children changed their mtimes
+      for (const [path, dir, mtime] of this.dirTimes.reverse()) {
+        if (this.lookup(path) !== dir) continue; // replaced by a later entry
+        const [parent, name] = split(path);
+        this.list.add(OpCode.utimes, parent, name, path, { mtime });
+      }
+      this.flush().then(() => this.running).then(() => cb(this.failed), cb);
+    });
+    this.parser.once('error', () => cb(this.failed));
+    this.parser.end(undefined as never);
+  }
+
+  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+    this.parser.destroy();
+    // the pull ends (and its caller removes the directory) only after the ops running have
+    void Promise.resolve(this.running).finally(() => { closeSync(this.rootFd); cb(e); });
+  }
+
+  private entry(h: tar.Header, stream: EntryStream, next: (e?: Error) => void): void {
+    if (this.failed) throw this.failed;
+    if ((h.type as string) === 'pax-global-header') { stream.resume(); next(); return; }
+    const rel = entryPath(h.name);
+    const what = `layer entry ${JSON.stringify(h.name)}`;
+    if (rel === '') { // the root itself: metadata only
+      stream.resume();
+      if (h.type === 'directory') this.directoryMeta('', this.root, h, OpCode.attr, false);
+      next();
+      return;
+    }
+    const parts = rel.split('/');
+    const base = parts.pop()!;
+    const parentParts = this.resolve(parts, true, what);
+    const parent = parentParts.join('/');
+    const dir = this.ensureDir(parentParts, what);
+    if (h.type === 'file' || h.type === 'contiguous-file') {
+      if (base !== OPAQUE_MARKER && !base.startsWith(WHITEOUT_PREFIX)) { this.file(dir, parent, base, h, stream, what, next); return; }
+    }
+    stream.resume();
+    this.other(dir, parent, base, h, what);
+    this.flushIfFull(next);
+  }
+
+  /** Every entry but a regular file's. */
+  private other(dir: Dir, parent: string, base: string, h: tar.Header, what: string): void {
+    const path = join(parent, base);
+    const label = what;
+    if (base === OPAQUE_MARKER) {
+      const [pp, pn] = split(parent);
+      this.list.add(OpCode.attr, pp, pn, label, { xattrs: [[OPAQUE_XATTR, Buffer.from('y')]] });
+      return;
+    }
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      const name = base.slice(WHITEOUT_PREFIX.length);
+      this.remove(dir, parent, name, label);
+      this.list.add(OpCode.mknod, parent, name, label, { nodeMode: S_IFCHR });
+      dir.children.set(name, { kind: 'other' });
+      return;
+    }
+    const mode = (h.mode ?? 0o644) & 0o7777;
+    switch (h.type) {
+      case 'directory': {
+        const old = dir.children.get(base);
+        if (old?.kind === 'dir') { this.directoryMeta(path, old, h, OpCode.attr, true); return; }
+        this.remove(dir, parent, base, label);
+        const made: Dir = { kind: 'dir', children: new Map() };
+        dir.children.set(base, made);
+        this.directoryMeta(path, made, h, OpCode.mkdir, true);
+        return;
+      }
+      case 'symlink':
+        this.remove(dir, parent, base, label);
+        this.list.add(OpCode.symlink, parent, base, label, { ...owner(h), extra: h.linkname ?? '', mtime: h.mtime });
+        dir.children.set(base, { kind: 'link', target: h.linkname ?? '' });
+        return;
+      case 'link': {
+        const targetRel = entryPath(h.linkname ?? '');
+        const tparts = targetRel.split('/');
+        const tbase = tparts.pop()!;
+        const tparentParts = this.resolve(tparts, true, what);
+        const tparent = tparentParts.join('/');
+        const target = this.lookup(join(tparent, tbase));
+        if (!target) throw new LayerError(what, `hardlink to ${JSON.stringify(h.linkname)}, which is not in this layer`);
+        if (target.kind === 'dir') throw new LayerError(what, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
+        if (join(tparent, tbase) === path) return; // a link to itself: already there
+        this.remove(dir, parent, base, label);
+        this.list.add(OpCode.link, parent, base, label, { extra: tparent, extra2: tbase });
+        dir.children.set(base, target);
+        return;
+      }
+      case 'character-device': case 'block-device': case 'fifo': {
+        const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
+        this.remove(dir, parent, base, label);
+        this.list.add(OpCode.mknod, parent, base, label, { ...owner(h), nodeMode: kind | mode, major: h.devmajor ?? 0, minor: h.devminor ?? 0, mode, mtime: h.mtime });
+        dir.children.set(base, { kind: 'other' });
+        return;
+      }
+      default:
+        throw new LayerError(what, `unsupported entry type ${JSON.stringify(h.type)}`);
+    }
+  }
+
+  /** A regular file: its op now, its content as it comes, the next entry once it has all come. */
+  private file(dir: Dir, parent: string, base: string, h: tar.Header, stream: EntryStream, what: string, next: (e?: Error) => void): void {
+    this.remove(dir, parent, base, what);
+    this.list.add(OpCode.file, parent, base, what, { ...owner(h), mode: (h.mode ?? 0o644) & 0o7777, mtime: h.mtime, size: h.size ?? 0 });
+    dir.children.set(base, { kind: 'file' });
+    const list = this.list;
+    stream.on('data', (c: Buffer) => list.addData(c));
+    stream.on('end', () => this.flushIfFull(next));
+  }
+
+  private directoryMeta(path: string, dir: Dir, h: tar.Header, code: number, setMode: boolean): void {
+    const [parent, name] = split(path);
+    const meta: OpMeta = { ...owner(h), ...(setMode ? { mode: (h.mode ?? 0o755) & 0o7777 } : {}) };
+    this.list.add(code, parent, name, path || '/', meta);
+    if (h.mtime) this.dirTimes.push([path, dir, h.mtime]);
+  }
+
+  /** `parts` followed through the layer's symlinks, clamped at its root; the last part only when `followLast`. */
+  private resolve(parts: string[], followLast: boolean, what: string): string[] {
+    const pending = [...parts];
+    const done: string[] = [];
+    const nodes: (Node | undefined)[] = [this.root];
+    let hops = 0;
+    while (pending.length) {
+      const c = pending.shift()!;
+      if (c === '..') { if (done.length) { done.pop(); nodes.pop(); } continue; }
+      const here = nodes[nodes.length - 1];
+      const node = here?.kind === 'dir' ? here.children.get(c) : undefined;
+      if (node?.kind === 'link' && (pending.length > 0 || followLast)) {
+        if (++hops > MAX_SYMLINK_HOPS) throw new LayerError(what, 'too many levels of symbolic links');
+        if (node.target.startsWith('/')) { done.length = 0; nodes.length = 1; }
+        pending.unshift(...node.target.split('/').filter((x) => x && x !== '.'));
+        continue;
+      }
+      done.push(c);
+      nodes.push(node);
+    }
+    return done;
+  }
+
+  /** The directory at `parts` (resolved), with the missing ones made. */
+  private ensureDir(parts: string[], what: string): Dir {
+    let dir = this.root;
+    for (let i = 0; i < parts.length; i++) {
+      const c = parts[i]!;
+      let node = dir.children.get(c);
+      if (!node) {
+        node = { kind: 'dir', children: new Map() };
+        this.list.add(OpCode.mkdir, parts.slice(0, i).join('/'), c, what, { mode: 0o755 });
+        dir.children.set(c, node);
+      }
+      if (node.kind !== 'dir') throw new LayerError(what, 'its parent is not a directory');
+      dir = node;
+    }
+    return dir;
+  }
+
+  /** The node at a resolved path, or undefined. */
+  private lookup(path: string): Node | undefined {
+    let node: Node | undefined = this.root;
+    for (const c of path ? path.split('/') : []) node = node?.kind === 'dir' ? node.children.get(c) : undefined;
+    return node;
+  }
+
+  /** Removes what an earlier entry left at parent/name (a directory with all under it). */
+  private remove(dir: Dir, parent: string, name: string, label: string): void {
+    const node = dir.children.get(name);
+    if (!node) return;
+    if (node.kind === 'dir') for (const child of [...node.children.keys()]) this.remove(node, join(parent, name), child, label);
+    this.list.add(OpCode.unlink, parent, name, label, { dir: node.kind === 'dir' });
+    dir.children.delete(name);
+  }
+
+  private flushIfFull(next: (e?: Error) => void): void {
+    if (this.list.length < LIST_OPS && this.list.dataBytes < LIST_BYTES) { next(); return; }
+    this.flush().then(() => next(this.failed), next);
+  }
+
+  /** Sends the list to the pool once the one before has finished (the ops depend on each other's order). */
+  private async flush(): Promise<void> {
+    await this.running;
+    if (this.failed) return;
+    const list = this.list;
+    this.list = new OpList();
+    if (!list.length) return;
+    this.running = list.run(this.rootFd).catch((e: OpFailure) => {
+      const label = list.labels[e.opIndex];
+      this.failed ??= label ? new LayerError(label, e.message) : e;
+    });
+  }
+}
+
+const join = (parent: string, name: string) => (parent ? `${parent}/${name}` : name);
+/** A resolved path as (parent, name); the root is ("", ""). */
+function split(path: string): [string, string] {
+  const i = path.lastIndexOf('/');
+  return i < 0 ? ['', path] : [path.slice(0, i), path.slice(i + 1)];
+}
+
+function owner(h: tar.Header): OpMeta {
+  return { uid: h.uid ?? 0, gid: h.gid ?? 0, xattrs: headerXattrs(h) };
+}
