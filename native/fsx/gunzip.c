@@ -1,36 +1,26 @@
-/* berth_fsx gunzip: a gzip stream inflated on the thread pool, and the sha256
- * of what comes out (a layer's diffID) taken in the same pass. Node's own
- * zlib stream inflates on the pool too, but hands every chunk back to the
- * event loop before it takes the next one, and the hash then runs there:
- * the loop that parses the tar was the bottleneck of a pull. zlib and
- * OpenSSL are Node's own (an addon links against the binary's symbols).
- * A stream may hold several gzip members, one after the other, as Go's
- * reader allows; anything else after a member is an error. */
-#include <errno.h>
+/* berth_fsx gunzip: a gzip stream inflated on a thread of its own, with the
+ * sha256 of what comes out (a layer's diffID) taken in the same pass. Node's
+ * zlib stream inflates on the thread pool one chunk per trip through the
+ * event loop, which in a pull also parses the tar: the trips, not the
+ * inflating, were most of the time. This thread takes input as it is queued
+ * and hands each block of output to the loop (a threadsafe function), pausing
+ * while the loop has not taken MAX_UNACKED blocks. zlib and OpenSSL are
+ * Node's own. Several gzip members in a row are one stream, as for Go. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <openssl/evp.h>
 #include <zlib.h>
 
 #include "fsx.h"
 
-struct gunzip {
-  z_stream z;
-  EVP_MD_CTX *sha;
-  bool ended; /* the last member is complete and nothing came after it */
-  bool busy, finished;
-};
-
-/* Output blocks: fixed, so nothing is copied to grow; a push stops taking input when they run out. */
 #define BLOCK (256 << 10)
-#define MAX_BLOCKS 64
-
-/* Blocks freed by their Buffers wait here for the next push: a fresh block
- * costs a page fault for each of its pages, and faults are most of what
- * inflating cost on a VM. */
+#define MAX_UNACKED 32 /* blocks handed out that the reader has not taken: 8 MiB */
 #define SPARE_MAX 64
+
+/* Blocks freed by their Buffers wait here for reuse: a fresh block costs a
+ * page fault per page, and faults were most of what inflating cost on a VM. */
 static void *spare[SPARE_MAX];
 static int nspare;
 static pthread_mutex_t spare_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,28 +40,171 @@ static void block_free(void *b) {
   free(b);
 }
 
-struct push_job {
-  napi_async_work work;
-  napi_deferred done;
-  napi_ref keep;
-  struct gunzip *g;
-  struct iovec *in;
-  uint32_t nin;
-  unsigned char *out[MAX_BLOCKS]; /* the output, in blocks of BLOCK bytes; the last one partly filled */
-  uint32_t nout;
-  size_t last_len, total, consumed; /* input taken: less than given when the blocks ran out */
-  char error[160];
+struct input { const unsigned char *p; size_t len; };
+
+/* What the thread tells the loop: a block of output, the inputs it is done with, or the end. */
+struct message { unsigned char *block; size_t len; uint32_t consumed; bool last; char text[160]; };
+
+struct gunzip {
+  pthread_t thread;
+  pthread_mutex_t lock;
+  pthread_cond_t wake;
+  napi_threadsafe_function tsfn;
+  /* under lock */
+  struct input *in;
+  uint32_t nin, cap, head; /* queued inputs; head: the first not yet finished */
+  uint32_t unacked;
+  bool ending, stop, started;
+  /* the thread's own */
+  z_stream z;
+  EVP_MD_CTX *sha;
+  bool member_done;
+  unsigned char *block;
+  size_t used;
+  uint32_t done_inputs; /* finished since the last message */
 };
 
-static void gunzip_free(napi_env env, void *data, void *hint) {
+static void send(struct gunzip *g, bool last, const char *text) {
+  struct message *m = calloc(1, sizeof(*m));
+  if (!m) return;
+  m->block = g->used ? g->block : NULL;
+  m->len = g->used;
+  m->consumed = g->done_inputs;
+  m->last = last;
+  if (text) snprintf(m->text, sizeof(m->text), "%s", text);
+  if (!m->block && g->block) block_free(g->block);
+  g->block = NULL;
+  g->used = 0;
+  g->done_inputs = 0;
+  if (m->block) {
+    pthread_mutex_lock(&g->lock);
+    g->unacked++;
+    pthread_mutex_unlock(&g->lock);
+  }
+  napi_call_threadsafe_function(g->tsfn, m, napi_tsfn_blocking);
+}
+
+/* Inflates one input; 0, or -1 with the reason sent as the stream's end. */
+static int inflate_input(struct gunzip *g, struct input in) {
+  g->z.next_in = (unsigned char *)in.p;
+  g->z.avail_in = (uInt)in.len;
+  while (g->z.avail_in > 0) {
+    if (g->member_done) { inflateReset(&g->z); g->member_done = false; } /* another member follows */
+    if (!g->block && !(g->block = block_new())) { send(g, true, "gzip: out of memory"); return -1; }
+    unsigned char *at = g->block + g->used;
+    g->z.next_out = at;
+    g->z.avail_out = (uInt)(BLOCK - g->used);
+    uInt before = g->z.avail_in;
+    int r = inflate(&g->z, Z_NO_FLUSH);
+    size_t made = (size_t)(g->z.next_out - at);
+    EVP_DigestUpdate(g->sha, at, made);
+    g->used += made;
+    if (r == Z_STREAM_END) g->member_done = true;
+    else if ((r != Z_OK && r != Z_BUF_ERROR) || (made == 0 && g->z.avail_in == before)) {
+      char text[160];
+      snprintf(text, sizeof(text), "gzip: %s", g->z.msg ? g->z.msg : "invalid data");
+      send(g, true, text);
+      return -1;
+    }
+    if (g->used == BLOCK) {
+      send(g, false, NULL);
+      pthread_mutex_lock(&g->lock); /* the reader is behind: wait for it */
+      while (g->unacked >= MAX_UNACKED && !g->stop) pthread_cond_wait(&g->wake, &g->lock);
+      bool stop = g->stop;
+      pthread_mutex_unlock(&g->lock);
+      if (stop) return -1;
+    }
+  }
+  return 0;
+}
+
+static void *run(void *arg) {
+  struct gunzip *g = arg;
+  for (;;) {
+    pthread_mutex_lock(&g->lock);
+    while (g->head == g->nin && !g->ending && !g->stop) {
+      if (g->used || g->done_inputs) { /* nothing more yet: hand on what there is */
+        pthread_mutex_unlock(&g->lock);
+        send(g, false, NULL);
+        pthread_mutex_lock(&g->lock);
+        continue;
+      }
+      pthread_cond_wait(&g->wake, &g->lock);
+    }
+    bool stop = g->stop, end = g->head == g->nin && g->ending;
+    struct input in = end || stop ? (struct input){0} : g->in[g->head];
+    pthread_mutex_unlock(&g->lock);
+    if (stop) break;
+    if (end) {
+      unsigned char md[EVP_MAX_MD_SIZE];
+      unsigned int len = 0;
+      char hex[2 * EVP_MAX_MD_SIZE + 1] = "";
+      EVP_DigestFinal_ex(g->sha, md, &len);
+      for (unsigned int i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+      send(g, true, g->member_done ? hex : "gzip: unexpected end of file");
+      break;
+    }
+    if (inflate_input(g, in) < 0) break;
+    pthread_mutex_lock(&g->lock);
+    g->head++;
+    pthread_mutex_unlock(&g->lock);
+    g->done_inputs++;
+  }
+  napi_release_threadsafe_function(g->tsfn, napi_tsfn_release);
+  return NULL;
+}
+
+static void free_output(napi_env env, void *data, void *hint) { block_free(data); }
+
+/* On the loop: callback(block | null, inputsDone, last, text) */
+static void deliver(napi_env env, napi_value cb, void *context, void *data) {
+  struct message *m = data;
+  if (env && cb) {
+    napi_value argv[4], undefined;
+    if (m->block) napi_create_external_buffer(env, m->len, m->block, free_output, NULL, &argv[0]);
+    else napi_get_null(env, &argv[0]);
+    napi_create_uint32(env, m->consumed, &argv[1]);
+    napi_get_boolean(env, m->last, &argv[2]);
+    napi_create_string_utf8(env, m->text, NAPI_AUTO_LENGTH, &argv[3]);
+    napi_get_undefined(env, &undefined);
+    napi_call_function(env, undefined, cb, 4, argv, NULL);
+  } else if (m->block) {
+    block_free(m->block);
+  }
+  free(m);
+}
+
+static void finalize(napi_env env, void *data, void *hint) {
   struct gunzip *g = data;
+  pthread_mutex_lock(&g->lock); /* a stream dropped without gunzipControl(2) */
+  g->stop = true;
+  pthread_cond_signal(&g->wake);
+  pthread_mutex_unlock(&g->lock);
+  if (g->started) pthread_join(g->thread, NULL);
+  if (g->block) block_free(g->block);
   inflateEnd(&g->z);
   EVP_MD_CTX_free(g->sha);
+  pthread_mutex_destroy(&g->lock);
+  pthread_cond_destroy(&g->wake);
+  free(g->in);
   free(g);
 }
 
-/* gunzip(): a handle for gunzipPush and gunzipEnd */
-static napi_value js_gunzip(napi_env env, napi_callback_info info) {
+static struct gunzip *handle_arg(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  void *g = NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < want || napi_get_value_external(env, argv[0], &g) != napi_ok) {
+    napi_throw_type_error(env, NULL, "gunzip: bad handle");
+    return NULL;
+  }
+  return g;
+}
+
+/* gunzipStart(callback): a handle; the thread runs until the end, an error or gunzipStop */
+static napi_value js_gunzip_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value cb, name, handle;
+  CHECK(napi_get_cb_info(env, info, &argc, &cb, NULL, NULL));
   struct gunzip *g = calloc(1, sizeof(*g));
   if (!g) { napi_throw_error(env, NULL, "gunzip: out of memory"); return NULL; }
   g->sha = EVP_MD_CTX_new();
@@ -81,137 +214,61 @@ static napi_value js_gunzip(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "gunzip: cannot start zlib");
     return NULL;
   }
-  napi_value v;
-  CHECK(napi_create_external(env, g, gunzip_free, NULL, &v));
-  return v;
-}
-
-static void push_run(napi_env env, void *data) {
-  struct push_job *j = data;
-  z_stream *z = &j->g->z;
-  bool room = true;
-  for (uint32_t i = 0; i < j->nin && !j->error[0] && room; i++) {
-    z->next_in = j->in[i].iov_base;
-    z->avail_in = (uInt)j->in[i].iov_len;
-    while (z->avail_in > 0) {
-      if (j->g->ended) { /* another member follows */
-        inflateReset(z);
-        j->g->ended = false;
-      }
-      if (!j->nout || j->last_len == BLOCK) {
-        if (j->nout == MAX_BLOCKS) { room = false; break; } /* the rest goes in the next push */
-        if (!(j->out[j->nout] = block_new())) { snprintf(j->error, sizeof(j->error), "gzip: out of memory"); break; }
-        j->nout++;
-        j->last_len = 0;
-      }
-      unsigned char *at = j->out[j->nout - 1] + j->last_len;
-      z->next_out = at;
-      z->avail_out = (uInt)(BLOCK - j->last_len);
-      uInt before = z->avail_in;
-      int r = inflate(z, Z_NO_FLUSH);
-      size_t made = (size_t)(z->next_out - at);
-      EVP_DigestUpdate(j->g->sha, at, made);
-      j->last_len += made;
-      j->total += made;
-      j->consumed += before - z->avail_in;
-      if (r == Z_STREAM_END) j->g->ended = true;
-      else if ((r != Z_OK && r != Z_BUF_ERROR) || (made == 0 && z->avail_in == before)) {
-        snprintf(j->error, sizeof(j->error), "gzip: %s", z->msg ? z->msg : "invalid data");
-        break;
-      }
-    }
-  }
-}
-
-static void free_output(napi_env env, void *data, void *hint) { block_free(data); }
-
-static void push_done(napi_env env, napi_status status, void *data) {
-  struct push_job *j = data;
-  napi_value v, m, b;
-  uint32_t kept = 0;
-  j->g->busy = false;
-  if (j->error[0]) {
-    napi_create_string_utf8(env, j->error, NAPI_AUTO_LENGTH, &m);
-    napi_create_error(env, NULL, m, &v);
-    napi_reject_deferred(env, j->done, v);
-  } else {
-    uint32_t full = j->nout && !j->last_len ? j->nout - 1 : j->nout; /* a last block left empty is not handed out */
-    napi_create_array_with_length(env, full, &v);
-    for (; kept < full; kept++) {
-      napi_create_external_buffer(env, kept + 1 == j->nout ? j->last_len : BLOCK, j->out[kept], free_output, NULL, &b);
-      napi_set_element(env, v, kept, b);
-    }
-    napi_create_double(env, (double)j->consumed, &m);
-    napi_set_named_property(env, v, "consumed", m);
-    napi_resolve_deferred(env, j->done, v);
-  }
-  for (uint32_t i = kept; i < j->nout; i++) block_free(j->out[i]);
-  napi_delete_reference(env, j->keep);
-  napi_delete_async_work(env, j->work);
-  free(j->in);
-  free(j);
-}
-
-static struct gunzip *handle_arg(napi_env env, napi_value v) {
-  void *g = NULL;
-  napi_valuetype t;
-  if (napi_typeof(env, v, &t) != napi_ok || t != napi_external || napi_get_value_external(env, v, &g) != napi_ok) return NULL;
-  return g;
-}
-
-/* gunzipPush(handle, inputs: Buffer[]): a promise of the bytes they inflate to, in blocks, with
- * .consumed, the input bytes taken (fewer than given when the output would pass MAX_BLOCKS) */
-static napi_value js_gunzip_push(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2], promise, name;
-  uint32_t n;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct gunzip *g = argc == 2 ? handle_arg(env, argv[0]) : NULL;
-  if (!g) { napi_throw_type_error(env, NULL, "gunzipPush(handle, inputs: Buffer[])"); return NULL; }
-  if (g->busy || g->finished) { napi_throw_error(env, NULL, "gunzipPush: the last push has not finished, or the stream has ended"); return NULL; }
-  struct iovec *in = fsx_buffers(env, argv[1], &n, "gunzipPush(handle, inputs: Buffer[])");
-  if (!in) return NULL;
-  struct push_job *j = calloc(1, sizeof(*j));
-  if (!j) { free(in); napi_throw_error(env, NULL, "gunzipPush: out of memory"); return NULL; }
-  j->g = g;
-  j->in = in;
-  j->nin = n;
-  napi_value keep; /* the handle and the inputs, alive until the job ends */
-  CHECK(napi_create_array_with_length(env, 2, &keep));
-  napi_set_element(env, keep, 0, argv[0]);
-  napi_set_element(env, keep, 1, argv[1]);
-  CHECK(napi_create_reference(env, keep, 1, &j->keep));
-  CHECK(napi_create_promise(env, &j->done, &promise));
+  pthread_mutex_init(&g->lock, NULL);
+  pthread_cond_init(&g->wake, NULL);
   napi_create_string_utf8(env, "berth_gunzip", NAPI_AUTO_LENGTH, &name);
-  CHECK(napi_create_async_work(env, NULL, name, push_run, push_done, j, &j->work));
-  CHECK(napi_queue_async_work(env, j->work));
-  g->busy = true;
-  return promise;
+  CHECK(napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, NULL, deliver, &g->tsfn));
+  CHECK(napi_create_external(env, g, finalize, NULL, &handle));
+  g->started = pthread_create(&g->thread, NULL, run, g) == 0;
+  if (!g->started) {
+    napi_release_threadsafe_function(g->tsfn, napi_tsfn_abort);
+    napi_throw_error(env, NULL, "gunzip: cannot start its thread");
+    return NULL;
+  }
+  return handle;
 }
 
-/* gunzipEnd(handle): the hex sha256 of all the output; throws when the stream stopped inside a member */
-static napi_value js_gunzip_end(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], v;
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  struct gunzip *g = argc == 1 ? handle_arg(env, argv[0]) : NULL;
-  if (!g || g->busy || g->finished) { napi_throw_type_error(env, NULL, "gunzipEnd(handle), once, after the last push"); return NULL; }
-  if (!g->ended) { napi_throw_error(env, NULL, "gzip: unexpected end of file"); return NULL; }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  g->finished = true;
-  EVP_DigestFinal_ex(g->sha, md, &len);
-  for (unsigned int i = 0; i < len; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-  CHECK(napi_create_string_utf8(env, hex, 2 * len, &v));
-  return v;
+/* gunzipWrite(handle, chunk): queued; the caller keeps chunk alive until the callback says it is done */
+static napi_value js_gunzip_write(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  struct gunzip *g = handle_arg(env, info, 2, argv);
+  void *p;
+  size_t len;
+  if (!g || napi_get_buffer_info(env, argv[1], &p, &len) != napi_ok) return NULL;
+  pthread_mutex_lock(&g->lock);
+  if (g->nin == g->cap) {
+    uint32_t cap = g->cap ? g->cap * 2 : 64;
+    struct input *in = realloc(g->in, cap * sizeof(*in));
+    if (!in) { pthread_mutex_unlock(&g->lock); napi_throw_error(env, NULL, "gunzip: out of memory"); return NULL; }
+    g->in = in;
+    g->cap = cap;
+  }
+  g->in[g->nin++] = (struct input){p, len};
+  pthread_cond_signal(&g->wake);
+  pthread_mutex_unlock(&g->lock);
+  return NULL;
+}
+
+/* gunzipControl(handle, what): 0 the input has ended, 1 the reader took n blocks (argv[2]), 2 stop now */
+static napi_value js_gunzip_control(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  struct gunzip *g = handle_arg(env, info, 3, argv);
+  int32_t what, n;
+  if (!g || napi_get_value_int32(env, argv[1], &what) != napi_ok || napi_get_value_int32(env, argv[2], &n) != napi_ok) return NULL;
+  pthread_mutex_lock(&g->lock);
+  if (what == 0) g->ending = true;
+  else if (what == 1) g->unacked = g->unacked > (uint32_t)n ? g->unacked - (uint32_t)n : 0;
+  else g->stop = true;
+  pthread_cond_signal(&g->wake);
+  pthread_mutex_unlock(&g->lock);
+  return NULL;
 }
 
 void fsx_register_gunzip(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
-      {"gunzip", NULL, js_gunzip, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"gunzipPush", NULL, js_gunzip_push, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"gunzipEnd", NULL, js_gunzip_end, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gunzipStart", NULL, js_gunzip_start, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gunzipWrite", NULL, js_gunzip_write, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"gunzipControl", NULL, js_gunzip_control, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }

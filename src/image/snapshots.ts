@@ -76,7 +76,7 @@ export function probeOverlay(scratch: string): boolean {
 }
 
 export class Snapshots {
-  readonly driver: Driver;
+  private chosen: Driver | undefined;
   private layers: Record<string, LayerInfo>;
 
   constructor(readonly root: string, driver?: Driver) {
@@ -88,7 +88,13 @@ export class Snapshots {
     // a layer dir renamed into place whose record a crash prevented
     const known = new Set(Object.values(this.layers).map((l) => l.id));
     removeEntries(join(root, 'layers'), (e) => !known.has(e));
-    this.driver = driver ?? (probeOverlay(join(root, 'tmp')) ? 'overlay' : 'copy');
+    this.chosen = driver;
+  }
+
+  /** overlay where it mounts, else copy; probed when first asked (a pull unpacks the same for both) */
+  get driver(): Driver {
+    this.chosen ??= probeOverlay(join(this.root, 'tmp')) ? 'overlay' : 'copy';
+    return this.chosen;
   }
 
   private load(): Record<string, LayerInfo> {

@@ -17,12 +17,17 @@ export interface Fsx {
   tryLock(fd: number): boolean;
   /** Carries out a list of file ops (src/image/layer/ops.ts's layout) under `rootFd`, on the thread pool; rejects with the failed op's opIndex, syscall and errno. */
   applyOps(rootFd: number, ops: Buffer, data: Buffer[]): Promise<void>;
-  /** A gzip stream to inflate on the thread pool (native/fsx/gunzip.c). */
-  gunzip(): object;
-  /** Inflates `inputs` (in order; one push at a time): the output in blocks, and how much of the input it took (the rest goes in the next push). */
-  gunzipPush(handle: object, inputs: Buffer[]): Promise<Buffer[] & { consumed: number }>;
-  /** After the last push: the output's sha256 (hex); throws when the stream stopped inside a member. */
-  gunzipEnd(handle: object): string;
+  /**
+   * A gzip stream inflated on a thread of its own (native/fsx/gunzip.c).
+   * `output` gets each block (or null), how many written chunks the thread
+   * is done with, and at the last call the sha256 (hex) of all the output or
+   * an error's words ("gzip: ...").
+   */
+  gunzipStart(output: (block: Buffer | null, done: number, last: boolean, text: string) => void): object;
+  /** Queues `chunk`; it must stay unchanged until `output` counts it done. */
+  gunzipWrite(handle: object, chunk: Buffer): void;
+  /** 0: the input has ended; 1: the reader took `n` blocks; 2: stop (the stream is dropped). */
+  gunzipControl(handle: object, what: number, n: number): void;
   /** syncfs(2) of the filesystem `fd` is on, on the thread pool: 0, or the errno. */
   syncfs(fd: number): Promise<number>;
   mount(source: string, target: string, fstype: string, flags: number, data: string): void;
