@@ -398,3 +398,34 @@ describe('registry with bearer tokens', () => {
     }
   });
 });
+
+describe('blob downloads over node:http', () => {
+  test('redirects are followed; credentials go only to the origin they were given for', async () => {
+    const { httpGet } = await import('../src/image/registry/http-get.js');
+    const seen: { host: string; path: string; auth?: string }[] = [];
+    const serve = (name: string, handle: (path: string, res: import('node:http').ServerResponse) => void) => new Promise<Server & { port: number }>((resolve) => {
+      const s = createServer((req, res) => { seen.push({ host: name, path: req.url ?? '', auth: req.headers.authorization }); handle(req.url ?? '', res); });
+      s.listen(0, '127.0.0.1', () => resolve(Object.assign(s, { port: (s.address() as { port: number }).port })));
+    });
+    const cdn = await serve('cdn', (_p, res) => { res.end('blob bytes'); });
+    const reg = await serve('registry', (path, res) => {
+      if (path === '/same') { res.writeHead(307, { location: '/other' }); res.end(); return; }
+      if (path === '/other') { res.writeHead(302, { location: `http://127.0.0.1:${cdn.port}/blob` }); res.end(); return; }
+      res.writeHead(404); res.end();
+    });
+    try {
+      const r = await httpGet(`http://127.0.0.1:${reg.port}/same`, { authorization: 'Bearer secret' });
+      const chunks: Buffer[] = [];
+      for await (const c of r.body) chunks.push(c as Buffer);
+      assert.equal(Buffer.concat(chunks).toString(), 'blob bytes');
+      assert.deepEqual(seen.map((s) => [s.host, s.path, s.auth]), [
+        ['registry', '/same', 'Bearer secret'], ['registry', '/other', 'Bearer secret'], ['cdn', '/blob', undefined],
+      ]);
+      const missing = await httpGet(`http://127.0.0.1:${reg.port}/nothing`, {});
+      assert.equal(missing.status, 404);
+      await missing.body.cancel();
+    } finally {
+      reg.close(); cdn.close();
+    }
+  });
+});

@@ -1,8 +1,8 @@
 // A client of the OCI distribution API (Docker registry v2): anonymous,
 // basic and bearer-token auth, retries where they can help, and errors that
 // say what the registry said.
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
+import { httpGet, type Reply } from './http-get.js';
 import { InvalidInput } from '../../util/check.js';
 import { digestOf, parseDigest } from '../content.js';
 import { INDEX_TYPES, MANIFEST_TYPES } from '../oci/types.js';
@@ -39,6 +39,8 @@ function parseChallenge(h: string): { scheme: string; params: Record<string, str
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface RequestOptions { scope: string; headers?: Record<string, string>; body?: Buffer; ok?: number[]; redirect?: RequestRedirect }
 
 export class RegistryClient {
   private tokens = new Map<string, string>();
@@ -80,7 +82,12 @@ export class RegistryClient {
   }
 
   /** One request with auth and retries; `ok` lists the statuses the caller handles itself. */
-  async request(method: string, path: string, o: { scope: string; headers?: Record<string, string>; body?: Buffer; ok?: number[]; redirect?: RequestRedirect } = { scope: '' }): Promise<Response> {
+  async request(method: string, path: string, o: RequestOptions = { scope: '' }): Promise<Response> {
+    return this.exchange(path, o, (url, headers) => fetch(url, { method, headers, body: o.body as unknown as BodyInit | undefined, redirect: o.redirect ?? 'follow' }), method);
+  }
+
+  /** One request with the auth and retries of the registry's rules; `send` makes the HTTP exchange. */
+  private async exchange<R extends Reply>(path: string, o: RequestOptions, send: (url: string, headers: Record<string, string>) => Promise<R>, method: string): Promise<R> {
     const retries = this.opts.retries ?? 3;
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
@@ -89,9 +96,9 @@ export class RegistryClient {
       const c = this.opts.credentials;
       if (t) headers.authorization = `Bearer ${t}`;
       else if (this.basic && c) headers.authorization = `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
-      let r: Response;
+      let r: R;
       try {
-        r = await fetch(`${this.endpoint}${path}`, { method, headers, body: o.body as unknown as BodyInit | undefined, redirect: o.redirect ?? 'follow' });
+        r = await send(`${this.endpoint}${path}`, headers);
       } catch (e) {
         if (attempt < retries) { await sleep(200 * 2 ** attempt); continue; }
         const cause = (e as { cause?: Error }).cause?.message ?? (e as Error).message;
@@ -115,7 +122,7 @@ export class RegistryClient {
     }
   }
 
-  private async failure(r: Response, method: string, path: string): Promise<RegistryError> {
+  private async failure(r: Reply, method: string, path: string): Promise<RegistryError> {
     let detail = '';
     try {
       const j = await r.json() as { errors?: { code?: string; message?: string }[] };
@@ -148,9 +155,10 @@ export class RegistryClient {
     return { body, mediaType, digest };
   }
 
+  /** A blob's bytes as a Node stream, over node:http(s) (http-get.ts says why). */
   async blob(repo: string, digest: string): Promise<{ stream: Readable; size: number }> {
-    const r = await this.request('GET', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` });
-    return { stream: Readable.fromWeb(r.body as unknown as WebReadableStream<Uint8Array>), size: Number(r.headers.get('content-length') ?? -1) };
+    const r = await this.exchange(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` }, httpGet, 'GET');
+    return { stream: r.body, size: Number(r.headers.get('content-length') ?? -1) };
   }
 
   async hasBlob(repo: string, digest: string, scope = `repository:${repo}:pull,push`): Promise<boolean> {
