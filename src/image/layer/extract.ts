@@ -36,7 +36,7 @@ export class Extractor extends Writable {
   private failed: Error | undefined;
 
   constructor(dest: string) {
-    super({ highWaterMark: 8 << 20 });
+    super();
     this.rootFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
     this.parser.on('entry', (h, stream, next) => {
       try {
@@ -109,16 +109,15 @@ export class Extractor extends Writable {
   /** Every entry but a regular file's. */
   private other(dir: Dir, parent: string, base: string, h: tar.Header, what: string): void {
     const path = join(parent, base);
-    const label = what;
     if (base === OPAQUE_MARKER) {
       const [pp, pn] = split(parent);
-      this.list.add(OpCode.attr, pp, pn, label, { xattrs: [[OPAQUE_XATTR, Buffer.from('y')]] });
+      this.list.add(OpCode.attr, pp, pn, what, { xattrs: [[OPAQUE_XATTR, Buffer.from('y')]] });
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
       const name = base.slice(WHITEOUT_PREFIX.length);
-      this.remove(dir, parent, name, label);
-      this.list.add(OpCode.mknod, parent, name, label, { nodeMode: S_IFCHR });
+      this.remove(dir, parent, name, what);
+      this.list.add(OpCode.mknod, parent, name, what, { nodeMode: S_IFCHR });
       dir.children.set(name, { kind: 'other' });
       return;
     }
@@ -127,15 +126,15 @@ export class Extractor extends Writable {
       case 'directory': {
         const old = dir.children.get(base);
         if (old?.kind === 'dir') { this.directoryMeta(path, old, h, OpCode.attr, true); return; }
-        this.remove(dir, parent, base, label);
+        this.remove(dir, parent, base, what);
         const made: Dir = { kind: 'dir', children: new Map() };
         dir.children.set(base, made);
         this.directoryMeta(path, made, h, OpCode.mkdir, true);
         return;
       }
       case 'symlink':
-        this.remove(dir, parent, base, label);
-        this.list.add(OpCode.symlink, parent, base, label, { ...owner(h), extra: h.linkname ?? '', mtime: h.mtime });
+        this.remove(dir, parent, base, what);
+        this.list.add(OpCode.symlink, parent, base, what, { ...owner(h), extra: h.linkname ?? '', mtime: h.mtime });
         dir.children.set(base, { kind: 'link', target: h.linkname ?? '' });
         return;
       case 'link': {
@@ -148,15 +147,15 @@ export class Extractor extends Writable {
         if (!target) throw new LayerError(what, `hardlink to ${JSON.stringify(h.linkname)}, which is not in this layer`);
         if (target.kind === 'dir') throw new LayerError(what, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
         if (join(tparent, tbase) === path) return; // a link to itself: already there
-        this.remove(dir, parent, base, label);
-        this.list.add(OpCode.link, parent, base, label, { extra: tparent, extra2: tbase });
+        this.remove(dir, parent, base, what);
+        this.list.add(OpCode.link, parent, base, what, { extra: tparent, extra2: tbase });
         dir.children.set(base, target);
         return;
       }
       case 'character-device': case 'block-device': case 'fifo': {
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
-        this.remove(dir, parent, base, label);
-        this.list.add(OpCode.mknod, parent, base, label, { ...owner(h), nodeMode: kind | mode, major: h.devmajor ?? 0, minor: h.devminor ?? 0, mode, mtime: h.mtime });
+        this.remove(dir, parent, base, what);
+        this.list.add(OpCode.mknod, parent, base, what, { ...owner(h), nodeMode: kind | mode, major: h.devmajor ?? 0, minor: h.devminor ?? 0, mode, mtime: h.mtime });
         dir.children.set(base, { kind: 'other' });
         return;
       }

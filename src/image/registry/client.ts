@@ -133,9 +133,9 @@ export class RegistryClient {
     return new RegistryError(r.status, `${this.registry}: ${method} ${path}: ${r.status} ${what[r.status] ?? r.statusText}${detail ? `: ${detail}` : ''}${hint}`);
   }
 
-  /** A manifest or index, checked against the digest asked for (or the one the registry names). */
+  /** A manifest or index, checked against the digest asked for (or the one the registry names); over node:http, as blobs (a pull then never loads fetch). */
   async manifest(repo: string, ref: string): Promise<{ body: Buffer; mediaType: string; digest: string }> {
-    const r = await this.request('GET', `/v2/${repo}/manifests/${ref}`, { scope: `repository:${repo}:pull`, headers: { accept: ACCEPT } });
+    const r = await this.exchange(`/v2/${repo}/manifests/${ref}`, { scope: `repository:${repo}:pull`, headers: { accept: ACCEPT } }, httpGet, 'GET');
     const len = Number(r.headers.get('content-length'));
     if (len > MAX_MANIFEST) { await r.body?.cancel(); throw new InvalidInput(`${repo}:${ref}`, `manifest of ${len} bytes is larger than the ${MAX_MANIFEST} berth accepts`); }
     const chunks: Buffer[] = [];
