@@ -13,7 +13,7 @@ import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './overlay-format.j
 import { InvalidInput } from '../../util/check.js';
 import { entryPath, headerXattrs } from '../confined/unpack.js';
 import { S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
-import { OpCode, OpList, type OpFailure, type OpMeta } from './ops.js';
+import { NO_META, OpCode, OpList, opExtra, opMeta, type OpFailure, type OpMeta } from './ops.js';
 
 const MAX_SYMLINK_HOPS = 40;
 /** A list goes to the pool when it holds this many ops or bytes of content. */
@@ -68,7 +68,7 @@ export class Extractor extends Writable {
       for (const [path, dir, mtime] of this.dirTimes.reverse()) {
         if (this.lookup(path) !== dir) continue; // replaced by a later entry
         const [parent, name] = split(path);
-        this.list.add(OpCode.utimes, parent, name, path, { mtime });
+        this.list.add(OpCode.utimes, parent, name, path, opMeta(-1, -1, -1, mtime, []));
       }
       this.flush().then(() => this.running).then(() => cb(this.failed), cb);
     });
@@ -111,13 +111,13 @@ export class Extractor extends Writable {
     const path = join(parent, base);
     if (base === OPAQUE_MARKER) {
       const [pp, pn] = split(parent);
-      this.list.add(OpCode.attr, pp, pn, what, { xattrs: [[OPAQUE_XATTR, Buffer.from('y')]] });
+      this.list.add(OpCode.attr, pp, pn, what, opMeta(-1, -1, -1, undefined, [[OPAQUE_XATTR, Buffer.from('y')]]));
       return;
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
       const name = base.slice(WHITEOUT_PREFIX.length);
       this.remove(dir, parent, name, what);
-      this.list.add(OpCode.mknod, parent, name, what, { nodeMode: S_IFCHR });
+      this.list.add(OpCode.mknod, parent, name, what, NO_META, opExtra(0, '', '', S_IFCHR, 0, 0, false));
       dir.children.set(name, { kind: 'other' });
       return;
     }
@@ -134,7 +134,7 @@ export class Extractor extends Writable {
       }
       case 'symlink':
         this.remove(dir, parent, base, what);
-        this.list.add(OpCode.symlink, parent, base, what, { ...owner(h), extra: h.linkname ?? '', mtime: h.mtime });
+        this.list.add(OpCode.symlink, parent, base, what, meta(h, -1), opExtra(0, h.linkname ?? '', '', 0, 0, 0, false));
         dir.children.set(base, { kind: 'link', target: h.linkname ?? '' });
         return;
       case 'link': {
@@ -148,14 +148,14 @@ export class Extractor extends Writable {
         if (target.kind === 'dir') throw new LayerError(what, `hardlink to a directory ${JSON.stringify(h.linkname)}`);
         if (join(tparent, tbase) === path) return; // a link to itself: already there
         this.remove(dir, parent, base, what);
-        this.list.add(OpCode.link, parent, base, what, { extra: tparent, extra2: tbase });
+        this.list.add(OpCode.link, parent, base, what, NO_META, opExtra(0, tparent, tbase, 0, 0, 0, false));
         dir.children.set(base, target);
         return;
       }
       case 'character-device': case 'block-device': case 'fifo': {
         const kind = h.type === 'fifo' ? S_IFIFO : h.type === 'block-device' ? S_IFBLK : S_IFCHR;
         this.remove(dir, parent, base, what);
-        this.list.add(OpCode.mknod, parent, base, what, { ...owner(h), nodeMode: kind | mode, major: h.devmajor ?? 0, minor: h.devminor ?? 0, mode, mtime: h.mtime });
+        this.list.add(OpCode.mknod, parent, base, what, meta(h, mode), opExtra(0, '', '', kind | mode, h.devmajor ?? 0, h.devminor ?? 0, false));
         dir.children.set(base, { kind: 'other' });
         return;
       }
@@ -167,7 +167,7 @@ export class Extractor extends Writable {
   /** A regular file: its op now, its content as it comes, the next entry once it has all come. */
   private file(dir: Dir, parent: string, base: string, h: tar.Header, stream: EntryStream, what: string, next: (e?: Error) => void): void {
     this.remove(dir, parent, base, what);
-    this.list.add(OpCode.file, parent, base, what, { ...owner(h), mode: (h.mode ?? 0o644) & 0o7777, mtime: h.mtime, size: h.size ?? 0 });
+    this.list.add(OpCode.file, parent, base, what, meta(h, (h.mode ?? 0o644) & 0o7777), opExtra(h.size ?? 0, '', '', 0, 0, 0, false));
     dir.children.set(base, { kind: 'file' });
     const list = this.list;
     stream.on('data', (c: Buffer) => list.addData(c));
@@ -176,8 +176,9 @@ export class Extractor extends Writable {
 
   private directoryMeta(path: string, dir: Dir, h: tar.Header, code: number, setMode: boolean): void {
     const [parent, name] = split(path);
-    const meta: OpMeta = { ...owner(h), ...(setMode ? { mode: (h.mode ?? 0o755) & 0o7777 } : {}) };
-    this.list.add(code, parent, name, path || '/', meta);
+    // a directory's mtime is set last (dirTimes): its entries change it
+    const m: OpMeta = opMeta(h.uid ?? 0, h.gid ?? 0, setMode ? (h.mode ?? 0o755) & 0o7777 : -1, undefined, headerXattrs(h));
+    this.list.add(code, parent, name, path || '/', m);
     if (h.mtime) this.dirTimes.push([path, dir, h.mtime]);
   }
 
@@ -212,7 +213,7 @@ export class Extractor extends Writable {
       let node = dir.children.get(c);
       if (!node) {
         node = { kind: 'dir', children: new Map() };
-        this.list.add(OpCode.mkdir, parts.slice(0, i).join('/'), c, what, { mode: 0o755 });
+        this.list.add(OpCode.mkdir, parts.slice(0, i).join('/'), c, what, opMeta(-1, -1, 0o755, undefined, []));
         dir.children.set(c, node);
       }
       if (node.kind !== 'dir') throw new LayerError(what, 'its parent is not a directory');
@@ -233,7 +234,7 @@ export class Extractor extends Writable {
     const node = dir.children.get(name);
     if (!node) return;
     if (node.kind === 'dir') for (const child of [...node.children.keys()]) this.remove(node, join(parent, name), child, label);
-    this.list.add(OpCode.unlink, parent, name, label, { dir: node.kind === 'dir' });
+    this.list.add(OpCode.unlink, parent, name, label, NO_META, opExtra(0, '', '', 0, 0, 0, node.kind === 'dir'));
     dir.children.delete(name);
   }
 
@@ -263,6 +264,7 @@ function split(path: string): [string, string] {
   return i < 0 ? ['', path] : [path.slice(0, i), path.slice(i + 1)];
 }
 
-function owner(h: tar.Header): OpMeta {
-  return { uid: h.uid ?? 0, gid: h.gid ?? 0, xattrs: headerXattrs(h) };
+/** The entry's owner, xattrs and mtime, and `mode` (-1: none to set). */
+function meta(h: tar.Header, mode: number): OpMeta {
+  return opMeta(h.uid ?? 0, h.gid ?? 0, mode, h.mtime, headerXattrs(h));
 }

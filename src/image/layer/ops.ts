@@ -15,33 +15,30 @@ export const OpCode = { mkdir: 1, file: 2, symlink: 3, link: 4, mknod: 5, attr: 
 const F_OWNER = 1, F_MODE = 2, F_MTIME = 4, F_DIR = 8;
 const HEAD = 48;
 
-export interface OpMeta {
-  uid?: number; gid?: number;
-  /** Permission bits to set last (after chown, which clears setuid). */
-  mode?: number;
-  mtime?: Date;
-  xattrs?: [string, Buffer][];
-}
+/**
+ * What an op sets on the entry it makes or names, in the order ops.c sets
+ * it: owner, xattrs (after chown, which clears security.capability), mode
+ * (after chown, which clears setuid), mtime. Always made by opMeta, so that
+ * every one has the same shape and the list's hot loop stays monomorphic.
+ */
+export interface OpMeta { uid: number; gid: number; mode: number; mtime: Date | undefined; xattrs: [string, Buffer][] }
 
-export interface OpFields extends OpMeta {
-  /** symlink: the target; link: the target's parent. */
-  extra?: string;
-  /** link: the target's name. */
-  extra2?: string;
-  /** mknod: the file type and permission bits of mknod(2). */
-  nodeMode?: number;
-  major?: number; minor?: number;
-  /** file: how many bytes of the data buffers are its content. */
-  size?: number;
-  /** unlink: the entry is a directory. */
-  dir?: boolean;
-}
+/** -1: leave the owner or the mode as they are. */
+export const opMeta = (uid: number, gid: number, mode: number, mtime: Date | undefined, xattrs: [string, Buffer][]): OpMeta => ({ uid, gid, mode, mtime, xattrs });
+export const NO_META = opMeta(-1, -1, -1, undefined, []);
+
+/** An op's own fields beside its meta: a file's size; a symlink's target (extra); a link's target parent and name; mknod's type and numbers; unlink of a directory. */
+export interface OpExtra { size: number; extra: string; extra2: string; nodeMode: number; major: number; minor: number; dir: boolean }
+export const opExtra = (size: number, extra: string, extra2: string, nodeMode: number, major: number, minor: number, dir: boolean): OpExtra =>
+  ({ size, extra, extra2, nodeMode, major, minor, dir });
+export const NO_EXTRA = opExtra(0, '', '', 0, 0, 0, false);
 
 /** Thrown for a failed op: what it was for, the call and the errno. */
 export interface OpFailure extends Error { opIndex: number; syscall: string; errno: number }
 
 export class OpList {
   private buf = Buffer.allocUnsafe(64 << 10);
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   private pos = 0;
   /** Files' contents, in the order of their ops. */
   readonly data: Buffer[] = [];
@@ -51,33 +48,40 @@ export class OpList {
 
   get length(): number { return this.labels.length; }
 
-  add(code: number, parent: string, name: string, label: string, f: OpFields = {}): void {
-    const strings = [parent, name, f.extra ?? '', f.extra2 ?? ''];
-    const xattrs = f.xattrs ?? [];
-    let room = HEAD;
-    for (const s of strings) room += s.length * 3;
-    for (const [k, v] of xattrs) room += 6 + k.length * 3 + v.length;
+  add(code: number, parent: string, name: string, label: string, m: OpMeta = NO_META, x: OpExtra = NO_EXTRA): void {
+    let room = HEAD + 3 * (parent.length + name.length + x.extra.length + x.extra2.length);
+    for (const [k, val] of m.xattrs) room += 6 + k.length * 3 + val.length;
     this.reserve(room);
     const b = this.buf, at = this.pos;
     let p = at + HEAD;
-    const lens = strings.map((s) => { const n = b.write(s, p); p += n; return n; });
-    for (const [k, v] of xattrs) {
+    const lens = [b.write(parent, p), 0, 0, 0];
+    lens[1] = b.write(name, p += lens[0]!);
+    lens[2] = b.write(x.extra, p += lens[1]);
+    lens[3] = b.write(x.extra2, p += lens[2]);
+    p += lens[3];
+    for (const [k, val] of m.xattrs) {
       const kn = b.write(k, p + 6);
-      b.writeUInt16LE(kn, p); b.writeUInt32LE(v.length, p + 2);
+      this.view.setUint16(p, kn, true);
+      this.view.setUint32(p + 2, val.length, true);
       p += 6 + kn;
-      p += v.copy(b, p);
+      p += val.copy(b, p);
     }
-    const flags = (f.uid !== undefined ? F_OWNER : 0) | (f.mode !== undefined ? F_MODE : 0) | (f.mtime ? F_MTIME : 0) | (f.dir ? F_DIR : 0);
-    b[at] = code; b[at + 1] = flags;
+    // the fixed part through a DataView: Buffer's write methods inline into a function V8 then takes long to optimize
+    const v = this.view;
+    v.setUint8(at, code);
+    v.setUint8(at + 1, (m.uid >= 0 ? F_OWNER : 0) | (m.mode >= 0 ? F_MODE : 0) | (m.mtime ? F_MTIME : 0) | (x.dir ? F_DIR : 0));
     for (let i = 0; i < 4; i++) {
       if (lens[i]! > 0xffff) throw new Error(`${label}: name is too long`);
-      b.writeUInt16LE(lens[i]!, at + 2 + 2 * i);
+      v.setUint16(at + 2 + 2 * i, lens[i]!, true);
     }
-    b.writeUInt16LE(xattrs.length, at + 10);
-    b.writeUInt32LE((code === OpCode.mknod ? f.nodeMode : f.mode) ?? 0, at + 12);
-    b.writeUInt32LE(f.uid ?? 0, at + 16); b.writeUInt32LE(f.gid ?? 0, at + 20);
-    b.writeUInt32LE(f.major ?? 0, at + 24); b.writeUInt32LE(f.minor ?? 0, at + 28);
-    b.writeDoubleLE(f.mtime?.getTime() ?? 0, at + 32); b.writeDoubleLE(f.size ?? 0, at + 40);
+    v.setUint16(at + 10, m.xattrs.length, true);
+    v.setUint32(at + 12, code === OpCode.mknod ? x.nodeMode : Math.max(m.mode, 0), true);
+    v.setUint32(at + 16, Math.max(m.uid, 0), true);
+    v.setUint32(at + 20, Math.max(m.gid, 0), true);
+    v.setUint32(at + 24, x.major, true);
+    v.setUint32(at + 28, x.minor, true);
+    v.setFloat64(at + 32, m.mtime ? m.mtime.getTime() : 0, true);
+    v.setFloat64(at + 40, x.size, true);
     this.pos = p;
     this.labels.push(label);
   }
@@ -98,5 +102,6 @@ export class OpList {
     const bigger = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
     this.buf.copy(bigger, 0, 0, this.pos);
     this.buf = bigger;
+    this.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.length);
   }
 }
