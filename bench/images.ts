@@ -64,51 +64,65 @@ async function main() {
     writeFileSync(join(l3, 'usr', 'share', 'doc', '.wh..wh..opq'), '');
     mkdirSync(join(l3, 'srv', 'many'), { recursive: true });
     for (let i = 0; i < 100; i++) writeFileSync(join(l3, 'srv', 'many', `.wh.f${i}`), '');
-    // the Debian layer gets a file of its own, so no engine finds it already
-    // stored (setup-anchors.sh gave docker and podman the plain one)
-    const base = join(work, 'debian.tar');
-    execFileSync('cp', [debianTar, base]);
-    writeFileSync(join(work, 'nonce'), `${process.pid}-${Date.now()}\n`);
-    execFileSync('tar', ['-rf', base, '-C', work, './nonce']);
-    const layout = join(work, 'layout');
-    const img = addImage(layout, { layers: [readFileSync(base), tarOf(l2), tarOf(l3)], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], cmd: ['bash'] });
-    writeIndex(layout, 'bench', [img], false);
-    const ref = `${reg.addr}/bench/debian:layers`;
-    skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${ref}`]);
-    // the same image with zstd layers (OCI +zstd), for berth's pull of each
-    const zref = `${reg.addr}/bench/debian:zstd`;
-    skopeo(['copy', '--dest-tls-verify=false', '--dest-compress-format', 'zstd', `oci:${layout}:bench`, `docker://${zref}`]);
-    const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', img.digest.slice(7)), 'utf8'));
-    const compressed = (manifest.layers as { size: number }[]).reduce((a, l) => a + l.size, 0);
-    const uncompressed = statSync(base).size;
+    // Every run pulls an image no engine has seen: each of its layers has a
+    // file of its own (setup-anchors.sh gave docker and podman the plain
+    // Debian layer). So no engine deletes anything between runs: ext4 makes
+    // new files several times slower for minutes after a large delete (its
+    // inode allocator skips recently freed inodes), and docker and podman
+    // would pay for their own rmi. All is deleted at the end.
+    const variants = RUNS + 1;
+    const refOf = (i: number, zstd = false) => `${reg.addr}/bench/debian:${zstd ? 'zstd' : 'gzip'}-${i}`;
+    const layerDigests: string[][] = [];
+    let compressed = 0, uncompressed = 0;
+    for (let i = 0; i < variants; i++) {
+      const nonce = `${process.pid}-${Date.now()}-${i}\n`;
+      const base = join(work, `debian-${i}.tar`);
+      execFileSync('cp', [debianTar, base]);
+      writeFileSync(join(work, 'nonce'), nonce);
+      execFileSync('tar', ['-rf', base, '-C', work, './nonce']);
+      writeFileSync(join(l2, 'srv', 'nonce'), nonce);
+      writeFileSync(join(l3, 'srv', 'nonce'), nonce);
+      const layout = join(work, `layout-${i}`);
+      const img = addImage(layout, { layers: [readFileSync(base), tarOf(l2), tarOf(l3)], env: ['PATH=/usr/sbin:/usr/bin:/sbin:/bin'], cmd: ['bash'] });
+      writeIndex(layout, 'bench', [img], false);
+      skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:bench`, `docker://${refOf(i)}`]);
+      // the same image with zstd layers (OCI +zstd), for berth's pull of each
+      skopeo(['copy', '--dest-tls-verify=false', '--dest-compress-format', 'zstd', `oci:${layout}:bench`, `docker://${refOf(i, true)}`]);
+      const manifest = JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', img.digest.slice(7)), 'utf8')) as { layers: { size: number; digest: string }[] };
+      layerDigests.push(manifest.layers.map((l) => l.digest));
+      compressed = manifest.layers.reduce((a, l) => a + l.size, 0);
+      uncompressed = statSync(base).size;
+    }
 
     const berth = join(REPO, 'bin', 'berth');
     const rows: [string, number[]][] = [];
-    const run = (name: string, prep: () => void, cmd: string, args: (i: number) => string[], env?: NodeJS.ProcessEnv) => {
-      const xs: number[] = [];
-      for (let i = 0; i < RUNS + 1; i++) { prep(); settle(); const t = timed(cmd, args(i), env); if (i > 0) xs.push(t); }
-      rows.push([name, xs]);
-    };
-    // a new data root per run: deleting the last one would leave discards that slow this one down
+    // the engines take turns (run i of each, then run i+1), so that how the disk drifts over the bench falls on all alike
+    const engines: [string, string, (i: number) => string[]][] = [];
+    const run = (name: string, cmd: string, args: (i: number) => string[]) => { engines.push([name, cmd, args]); };
     const berthRoot = (i: number) => join(work, `berth-${i}`);
-    run('berth pull (download + unpack, 3 layers in parallel)', () => {}, berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', ref]);
-    for (let i = 0; i < RUNS; i++) rmSync(berthRoot(i), { recursive: true, force: true });
-    const zstdRoot = (i: number) => join(work, `berth-zstd-${i}`);
-    run('berth pull of the same image with zstd layers', () => {}, berth, (i) => ['--data-root', zstdRoot(i), 'pull', '-q', zref]);
-    for (let i = 0; i < RUNS + 1; i++) rmSync(zstdRoot(i), { recursive: true, force: true });
-    // the floor: the blobs fetched (skopeo), then every layer untarred at once (gzip and tar, no fsync);
-    // into fresh directories each run, as berth's data roots (a delete just before would slow it)
+    // the floor: the blobs fetched (skopeo), then every layer untarred at once (gzip and tar, no fsync)
     const floorDir = (i: number) => join(work, `floor-${i}`);
-    const untar = (i: number) => (manifest.layers as { digest: string }[])
-      .map((l, j) => `mkdir ${floorDir(i)}-${j} && tar -xzf ${floorDir(i)}/blobs/sha256/${l.digest.slice(7)} -C ${floorDir(i)}-${j} &`).join(' ');
-    run('floor: skopeo copy, then tar -xzf of every layer in parallel', () => {}, 'sh',
-      (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${ref} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
-    spawnSync('sh', ['-c', `rm -rf ${work}/floor-*`]);
-    run('skopeo copy to oci: (download only, no unpack)', () => rmSync(join(work, 'sk'), { recursive: true, force: true }), 'skopeo', () => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${ref}`, `oci:${join(work, 'sk')}:x`]);
+    const untar = (i: number) => layerDigests[i]!
+      .map((d, j) => `mkdir ${floorDir(i)}-${j} && tar -xzf ${floorDir(i)}/blobs/sha256/${d.slice(7)} -C ${floorDir(i)}-${j} &`).join(' ');
+    run('floor: skopeo copy, then tar -xzf of every layer in parallel', 'sh',
+      (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${refOf(i)} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
+    run('skopeo copy to oci: (download only, no unpack)', 'skopeo', (i) => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${refOf(i)}`, `oci:${join(work, `sk-${i}`)}:x`]);
+    run('berth pull (download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
+    run('berth pull of the same image with zstd layers', berth, (i) => ['--data-root', join(work, `berth-zstd-${i}`), 'pull', '-q', refOf(i, true)]);
     const dockerOk = quiet('docker', ['info']).status === 0;
-    if (dockerOk) run('docker pull', () => { quiet('docker', ['rmi', '-f', ref]); quiet('docker', ['image', 'prune', '-f']); }, 'docker', () => ['pull', '-q', ref]);
+    if (dockerOk) run('docker pull', 'docker', (i) => ['pull', '-q', refOf(i)]);
     const podmanOk = quiet('podman', ['version']).status === 0;
-    if (podmanOk) run('podman pull', () => { quiet('podman', ['rmi', '-f', ref]); }, 'podman', () => ['pull', '-q', '--tls-verify=false', ref]);
+    if (podmanOk) run('podman pull', 'podman', (i) => ['pull', '-q', '--tls-verify=false', refOf(i)]);
+    for (let i = 0; i < RUNS + 1; i++) {
+      for (const [name, cmd, args] of engines) {
+        settle();
+        const t = timed(cmd, args(i));
+        let row = rows.find(([n]) => n === name);
+        if (!row) rows.push(row = [name, []]);
+        if (i > 0) row[1].push(t);
+      }
+    }
+    const ref = refOf(RUNS);
 
     // push: into a fresh registry each time, so nothing is already there
     const pushRows: [string, number[]][] = [];
@@ -128,7 +142,7 @@ async function main() {
     const fmt = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     const lines = [
       `# Image benchmark (${new Date().toISOString()})`, '',
-      `Pull of a 3-layer Debian bookworm minbase image (${(compressed / MiB).toFixed(1)} MiB compressed, Debian layer ${(uncompressed / MiB).toFixed(1)} MiB uncompressed; + 2000 small files with a hardlink; + whiteouts and an opaque dir) from docker-registry on 127.0.0.1. ${RUNS} runs after 1 warm-up, median (min–max). Before each run the image and its layers are removed (docker: rmi + image prune; skopeo: a fresh directory; berth: a new data root each run, all deleted at the end), then the disk is let settle (sync, no I/O in flight, 2 s: this ext4 is mounted with discard, and file creation right after a large delete is 2–5× slower at random).`,
+      `Pull of a 3-layer Debian bookworm minbase image (${(compressed / MiB).toFixed(1)} MiB compressed, Debian layer ${(uncompressed / MiB).toFixed(1)} MiB uncompressed; + 2000 small files with a hardlink; + whiteouts and an opaque dir) from docker-registry on 127.0.0.1. ${RUNS} runs after 1 warm-up, median (min–max). Every run pulls an image no engine has seen (each layer has a file of its own), so nothing is deleted between runs (on ext4, new files are several times slower for minutes after a large delete: its inode allocator skips recently freed inodes); skopeo and berth write into a new directory or data root each run; all is deleted at the end. The engines take turns, run by run. Before each run the disk is let settle (sync, no I/O in flight, 2 s).`,
       `Versions: ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}; ${dockerOk ? execFileSync('docker', ['version', '--format', 'docker {{.Server.Version}}'], { encoding: 'utf8' }).trim() : 'docker missing'}; ${podmanOk ? execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim() : 'podman missing'}; node ${process.version}.`, '',
       '| pull | median | min–max | MiB/s (compressed) | vs skopeo |', '|---|---|---|---|---|',
       ...rows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${(compressed / MiB / (median(xs) / 1000)).toFixed(1)} | ${(median(xs) / sk).toFixed(2)} × |`),
@@ -141,8 +155,11 @@ async function main() {
     mkdirSync(join(REPO, 'bench', 'results'), { recursive: true });
     writeFileSync(join(REPO, 'bench', 'results', 'images.md'), text);
     process.stdout.write(text);
-    if (dockerOk) quiet('docker', ['rmi', '-f', ref]);
-    if (podmanOk) quiet('podman', ['rmi', '-f', ref]);
+    for (let i = 0; i < variants; i++) {
+      if (dockerOk) quiet('docker', ['rmi', '-f', refOf(i)]);
+      if (podmanOk) quiet('podman', ['rmi', '-f', refOf(i)]);
+    }
+    if (dockerOk) quiet('docker', ['image', 'prune', '-f']);
   } finally {
     await reg.stop();
     rmSync(work, { recursive: true, force: true });
