@@ -98,29 +98,28 @@ async function main() {
     const rows: [string, number[]][] = [];
     // the engines take turns (run i of each, then run i+1), so that how the disk drifts over the bench falls on all alike
     const engines: [string, string, (i: number) => string[]][] = [];
-    const run = (name: string, cmd: string, args: (i: number) => string[]) => { engines.push([name, cmd, args]); };
+    const engine = (name: string, cmd: string, args: (i: number) => string[]) => { engines.push([name, cmd, args]); };
     const berthRoot = (i: number) => join(work, `berth-${i}`);
     // the floor: the blobs fetched (skopeo), then every layer untarred at once (gzip and tar, no fsync)
     const floorDir = (i: number) => join(work, `floor-${i}`);
     const untar = (i: number) => layerDigests[i]!
       .map((d, j) => `mkdir ${floorDir(i)}-${j} && tar -xzf ${floorDir(i)}/blobs/sha256/${d.slice(7)} -C ${floorDir(i)}-${j} &`).join(' ');
-    run('floor: skopeo copy, then tar -xzf of every layer in parallel', 'sh',
+    engine('floor: skopeo copy, then tar -xzf of every layer in parallel', 'sh',
       (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${refOf(i)} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
-    run('skopeo copy to oci: (download only, no unpack)', 'skopeo', (i) => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${refOf(i)}`, `oci:${join(work, `sk-${i}`)}:x`]);
-    run('berth pull (download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
-    run('berth pull of the same image with zstd layers', berth, (i) => ['--data-root', join(work, `berth-zstd-${i}`), 'pull', '-q', refOf(i, true)]);
+    engine('skopeo copy to oci: (download only, no unpack)', 'skopeo', (i) => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${refOf(i)}`, `oci:${join(work, `sk-${i}`)}:x`]);
+    engine('berth pull (download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
+    engine('berth pull of the same image with zstd layers', berth, (i) => ['--data-root', join(work, `berth-zstd-${i}`), 'pull', '-q', refOf(i, true)]);
     const dockerOk = quiet('docker', ['info']).status === 0;
-    if (dockerOk) run('docker pull', 'docker', (i) => ['pull', '-q', refOf(i)]);
+    if (dockerOk) engine('docker pull', 'docker', (i) => ['pull', '-q', refOf(i)]);
     const podmanOk = quiet('podman', ['version']).status === 0;
-    if (podmanOk) run('podman pull', 'podman', (i) => ['pull', '-q', '--tls-verify=false', refOf(i)]);
+    if (podmanOk) engine('podman pull', 'podman', (i) => ['pull', '-q', '--tls-verify=false', refOf(i)]);
+    for (const [name] of engines) rows.push([name, []]);
     for (let i = 0; i < RUNS + 1; i++) {
-      for (const [name, cmd, args] of engines) {
+      engines.forEach(([, cmd, args], k) => {
         settle();
         const t = timed(cmd, args(i));
-        let row = rows.find(([n]) => n === name);
-        if (!row) rows.push(row = [name, []]);
-        if (i > 0) row[1].push(t);
-      }
+        if (i > 0) rows[k]![1].push(t);
+      });
     }
     const ref = refOf(RUNS);
 

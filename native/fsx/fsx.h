@@ -33,7 +33,7 @@ void fsx_register_at(napi_env env, napi_value exports);
 void fsx_register_proc(napi_env env, napi_value exports);
 /* applyOps (ops.c): a planned list of file operations, on the thread pool. */
 void fsx_register_ops(napi_env env, napi_value exports);
-/* gunzip (gunzip.c): a gzip stream inflated and hashed on the thread pool. */
+/* gunzip (gunzip.c): a gzip stream inflated and hashed on a thread of its own. */
 void fsx_register_gunzip(napi_env env, napi_value exports);
 void net_register(napi_env env, napi_value exports); /* native/net/napi.c */
 #endif

@@ -68,14 +68,20 @@ static int fail(struct job *j, const char *syscall) {
   return -1;
 }
 
-/* The directory `path` (relative to the root; "" is the root) as an O_PATH fd. */
+/* The directory `path` under the root, as an O_PATH fd; no symlink on the way, nothing outside. */
+static int open_beneath(struct job *j, const char *path) {
+  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+  int fd = (int)syscall(SYS_openat2, j->root, path, &how, sizeof(how));
+  return fd < 0 ? fail(j, "openat2") : fd;
+}
+
+/* The directory `path` (relative to the root; "" is the root), kept open while ops stay in it. */
 static int parent_fd(struct job *j, const char *path) {
   if (!path[0]) return j->root;
   if (j->dir_fd >= 0 && strcmp(j->dir, path) == 0) return j->dir_fd;
   if (j->dir_fd >= 0) close(j->dir_fd);
-  struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-  j->dir_fd = (int)syscall(SYS_openat2, j->root, path, &how, sizeof(how));
-  if (j->dir_fd < 0) { j->dir[0] = 0; return fail(j, "openat2"); }
+  j->dir_fd = open_beneath(j, path);
+  if (j->dir_fd < 0) { j->dir[0] = 0; return -1; }
   snprintf(j->dir, sizeof(j->dir), "%s", path);
   return j->dir_fd;
 }
@@ -143,12 +149,8 @@ static int file(struct job *j, const struct op *o, int dir, const char *name) {
 }
 
 static int hardlink(struct job *j, const struct op *o, int dir, const char *name) {
-  int tdir = j->root;
-  if (o->extra[0]) {
-    struct open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-    tdir = (int)syscall(SYS_openat2, j->root, o->extra, &how, sizeof(how));
-    if (tdir < 0) return fail(j, "openat2");
-  }
+  int tdir = o->extra[0] ? open_beneath(j, o->extra) : j->root;
+  if (tdir < 0) return -1;
   int r = linkat(tdir, o->extra2, dir, name, 0) < 0 ? fail(j, "link") : 0;
   if (tdir != j->root) close(tdir);
   return r;
@@ -167,10 +169,9 @@ static int apply(struct job *j, const struct op *o) {
     return mknodat(dir, name, o->mode, makedev(o->major, o->minor)) < 0 ? fail(j, "mknod") : meta(j, o, -1, dir, name);
   case OP_ATTR: case OP_UTIMES: return meta(j, o, -1, dir, name);
   case OP_UNLINK:
-    forget_parent(j); /* it may be the directory going, or one under it */
-    dir = parent_fd(j, o->parent);
-    if (dir < 0) return -1;
-    return unlinkat(dir, name, (o->flags & F_DIR) ? AT_REMOVEDIR : 0) < 0 ? fail(j, "unlink") : 0;
+    if (unlinkat(dir, name, (o->flags & F_DIR) ? AT_REMOVEDIR : 0) < 0) return fail(j, "unlink");
+    if (o->flags & F_DIR) forget_parent(j); /* the directory kept open may be the one gone */
+    return 0;
   default: errno = EINVAL; return fail(j, "applyOps");
   }
 }

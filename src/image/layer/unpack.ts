@@ -21,12 +21,12 @@ export interface UnpackResult {
   unpackedSize: number;
 }
 
-/** Counts what flows through, and hashes it when given a hash. */
+/** Counts and hashes what flows through. */
 class Tap extends Transform {
   bytes = 0;
-  constructor(readonly hash?: Hash) { super(); }
+  constructor(readonly hash: Hash) { super(); }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
-    this.hash?.update(chunk);
+    this.hash.update(chunk);
     this.bytes += chunk.length;
     cb(null, chunk);
   }
@@ -45,9 +45,8 @@ function zstdStream(): Transform {
   return t;
 }
 
-
-/** Where the blob's bytes are kept as they pass, and which hashes them (with the digest's algorithm). */
-export type BlobSink = Writable & { digest(): string };
+/** Where the blob's bytes are kept as they pass, and which counts and hashes them (with the digest's algorithm). */
+export type BlobSink = Writable & { bytes: number; digest(): string };
 
 /**
  * Streams `source` (the blob) into `dest` (an empty directory), hashing the
@@ -55,38 +54,32 @@ export type BlobSink = Writable & { digest(): string };
  * digest's algorithm (sha256 unless the descriptor says otherwise).
  */
 export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', blobSink?: BlobSink): Promise<UnpackResult> {
-  // the blob is hashed once: by its sink when it has one (the content store's ingest)
-  const blobTap = new Tap(blobSink ? undefined : createHash(digestAlgorithm));
-  const stages: (Readable | Transform | Writable)[] = [source, blobTap];
-  if (blobSink) stages.push(teeTo([blobSink]));
-  // gzip: inflated and hashed on the thread pool; zstd (fzstd) and plain tars: hashed here
+  // the blob is counted and hashed once: by its sink when it has one (the content store's ingest)
+  const blobTap = blobSink ? undefined : new Tap(createHash(digestAlgorithm));
+  const stages: (Readable | Transform | Writable)[] = [source, blobSink ? teeTo(blobSink) : blobTap!];
+  // gzip: inflated and hashed on a thread of its own; zstd (fzstd) and plain tars: hashed here
   const gunzip = compression === 'gzip' ? new NativeGunzip() : undefined;
   const tarTap = gunzip ? undefined : new Tap(createHash('sha256'));
   if (compression === 'zstd') stages.push(zstdStream());
   stages.push(gunzip ?? tarTap!, new Extractor(dest));
   await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
   return {
-    digest: blobSink ? blobSink.digest() : `${digestAlgorithm}:${blobTap.hash!.digest('hex')}`,
-    diffID: `sha256:${gunzip ? gunzip.digest : tarTap!.hash!.digest('hex')}`,
-    size: blobTap.bytes,
+    digest: blobSink ? blobSink.digest() : `${digestAlgorithm}:${blobTap!.hash.digest('hex')}`,
+    diffID: `sha256:${gunzip ? gunzip.digest : tarTap!.hash.digest('hex')}`,
+    size: blobSink ? blobSink.bytes : blobTap!.bytes,
     unpackedSize: gunzip ? gunzip.bytes : tarTap!.bytes,
   };
 }
 
-/** Passes data on and also writes it to `sinks` (e.g. the content store's file). */
-function teeTo(sinks: Writable[]): Transform {
+/** Passes data on and also writes it to `sink` (the content store's file), ending it at the end. */
+function teeTo(sink: Writable): Transform {
   return new Transform({
     transform(chunk: Buffer, _enc, cb) {
-      let waiting = 0;
-      const done = () => { if (--waiting === 0) cb(null, chunk); };
-      waiting = 1;
-      for (const s of sinks) if (!s.write(chunk)) { waiting++; s.once('drain', done); }
-      done();
+      if (sink.write(chunk)) cb(null, chunk);
+      else sink.once('drain', () => cb(null, chunk));
     },
     flush(cb) {
-      let n = sinks.length;
-      if (n === 0) { cb(); return; }
-      for (const s of sinks) s.end(() => { if (--n === 0) cb(); });
+      sink.end(() => cb());
     },
   });
 }

@@ -83,11 +83,11 @@ export class RegistryClient {
 
   /** One request with auth and retries; `ok` lists the statuses the caller handles itself. */
   async request(method: string, path: string, o: RequestOptions = { scope: '' }): Promise<Response> {
-    return this.exchange(path, o, (url, headers) => fetch(url, { method, headers, body: o.body as unknown as BodyInit | undefined, redirect: o.redirect ?? 'follow' }), method);
+    return this.exchange(method, path, o, (url, headers) => fetch(url, { method, headers, body: o.body as unknown as BodyInit | undefined, redirect: o.redirect ?? 'follow' }));
   }
 
   /** One request with the auth and retries of the registry's rules; `send` makes the HTTP exchange. */
-  private async exchange<R extends Reply>(path: string, o: RequestOptions, send: (url: string, headers: Record<string, string>) => Promise<R>, method: string): Promise<R> {
+  private async exchange<R extends Reply>(method: string, path: string, o: RequestOptions, send: (url: string, headers: Record<string, string>) => Promise<R>): Promise<R> {
     const retries = this.opts.retries ?? 3;
     let authTried = false;
     for (let attempt = 0; ; attempt++) {
@@ -135,7 +135,7 @@ export class RegistryClient {
 
   /** A manifest or index, checked against the digest asked for (or the one the registry names); over node:http, as blobs (a pull then never loads fetch). */
   async manifest(repo: string, ref: string): Promise<{ body: Buffer; mediaType: string; digest: string }> {
-    const r = await this.exchange(`/v2/${repo}/manifests/${ref}`, { scope: `repository:${repo}:pull`, headers: { accept: ACCEPT } }, httpGet, 'GET');
+    const r = await this.exchange('GET', `/v2/${repo}/manifests/${ref}`, { scope: `repository:${repo}:pull`, headers: { accept: ACCEPT } }, httpGet);
     const len = Number(r.headers.get('content-length'));
     if (len > MAX_MANIFEST) { await r.body?.cancel(); throw new InvalidInput(`${repo}:${ref}`, `manifest of ${len} bytes is larger than the ${MAX_MANIFEST} berth accepts`); }
     const chunks: Buffer[] = [];
@@ -157,7 +157,7 @@ export class RegistryClient {
 
   /** A blob's bytes as a Node stream, over node:http(s) (http-get.ts says why). */
   async blob(repo: string, digest: string): Promise<{ stream: Readable; size: number }> {
-    const r = await this.exchange(`/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` }, httpGet, 'GET');
+    const r = await this.exchange('GET', `/v2/${repo}/blobs/${digest}`, { scope: `repository:${repo}:pull` }, httpGet);
     return { stream: r.body, size: Number(r.headers.get('content-length') ?? -1) };
   }
 
