@@ -309,3 +309,16 @@ test('an entry the filesystem refuses fails the layer with that entry named, and
   assert.ok(existsSync(join(dest, 'before')));
   assert.equal(existsSync(join(dest, 'after')), false, 'the ops after the failed one did not run');
 });
+
+test('a blob longer than its descriptor says fails the unpack with that reason, and the process goes on', async () => {
+  const { ContentStore } = await import('../src/image/content.js');
+  const root = freshDir();
+  const store = new ContentStore(join(root, 'content'));
+  mkdirSync(join(root, 'dest'));
+  const ingest = store.ingest({ size: 10 });
+  const blob = gzipSync(Buffer.alloc(10240));
+  const e = await unpackLayer(Readable.from([blob.subarray(0, 20), blob.subarray(20)]), join(root, 'dest'), 'gzip', 'sha256', ingest).then(() => undefined, (x: Error) => x);
+  assert.match(e?.message ?? '', /more than the 10 bytes its descriptor says/);
+  ingest.abort();
+  assert.deepEqual(readdirSync(join(root, 'content', 'ingest')), [], 'nothing of the blob is left');
+});

@@ -71,9 +71,13 @@ export async function unpackLayer(source: Readable, dest: string, compression: C
   };
 }
 
-/** Passes data on and also writes it to `sink` (the content store's file), ending it at the end. */
+/**
+ * Passes data on and also writes it to `sink` (the content store's file),
+ * ending it at the end. The sink's failure (a blob longer than its
+ * descriptor says) fails the pull, not the process.
+ */
 function teeTo(sink: Writable): Transform {
-  return new Transform({
+  const tee: Transform = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       if (sink.write(chunk)) cb(null, chunk);
       else sink.once('drain', () => cb(null, chunk));
@@ -82,4 +86,6 @@ function teeTo(sink: Writable): Transform {
       sink.end(() => cb());
     },
   });
+  sink.once('error', (e) => tee.destroy(e));
+  return tee;
 }
