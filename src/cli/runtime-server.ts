@@ -9,7 +9,7 @@
 // command (600), when the runtime is built again, or after a command that
 // left something open.
 import { createServer, type Socket } from 'node:net';
-import { closeSync, lstatSync, mkdirSync, openSync, realpathSync, statSync, unlinkSync, writeSync, readFileSync, writeFileSync, ftruncateSync } from 'node:fs';
+import { closeSync, constants, lstatSync, mkdirSync, openSync, realpathSync, statSync, unlinkSync, writeSync, readFileSync, writeFileSync, ftruncateSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Writable } from 'node:stream';
@@ -97,8 +97,9 @@ export async function serveRuntime(main: Main, path: string): Promise<number> {
   const dist = realpathSync(dirname(bundle));
   const stamp = stampOf(bundle);
   ownDirectory(dirname(path));
-  const lock = openSync(`${path}.lock`, 'w', 0o600);
-  if (!fsx().tryLock(lock)) return 0; // another front started one first
+  // opened without O_TRUNC: a server that loses the race must not wipe the winner's pid
+  const lock = openSync(`${path}.lock`, constants.O_RDWR | constants.O_CREAT, 0o600);
+  if (!fsx().tryLock(lock)) { closeSync(lock); return 0; } // another front started one first
   ftruncateSync(lock);
   writeSync(lock, `${process.pid}\n`);
   leaveCallerCgroups();
