@@ -5,7 +5,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync, createReadStream, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync,
-  renameSync, rmSync, statSync, unlinkSync, write, writeSync,
+  renameSync, rmSync, statSync, unlinkSync, writev, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
@@ -61,18 +61,30 @@ export class Ingest extends Writable {
     this.fd = openSync(tmp, 'wx', 0o644);
   }
 
-  /** A stream's chunks go to the file on the thread pool (a pull's loop has the tar to parse). */
+  /**
+   * A stream's chunks go to the file on the thread pool (a pull's loop has
+   * the tar to parse). Chunks that arrive while a write is out go together
+   * in one writev: one trip to the pool per batch, not per socket read.
+   */
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    try { this.count(chunk); } catch (e) { cb(e as Error); return; }
+    this._writev([{ chunk }], cb);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    const bufs = chunks.map((c) => c.chunk);
+    try { for (const b of bufs) this.count(b); } catch (e) { cb(e as Error); return; }
     this.writing++;
-    const rest = (off: number): void => {
-      write(this.fd, chunk, off, chunk.length - off, null, (e, n) => {
-        if (!e && off + n < chunk.length) { rest(off + n); return; }
+    const rest = (left: Buffer[]): void => {
+      writev(this.fd, left, (e, n) => {
+        if (!e) {
+          while (left.length && n >= left[0]!.length) n -= left.shift()!.length;
+          if (left.length) { left[0] = left[0]!.subarray(n); rest(left); return; }
+        }
         if (--this.writing === 0 && this.aborted) this.closeFd();
         cb(e);
       });
     };
-    rest(0);
+    rest(bufs);
   }
 
   /** Writes and digests `chunk` now (a writer that is not a stream: writeTarSync's sink). */
