@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { addImage, writeIndex, tarOf, skopeo, startRegistry } from '../test/helpers/oci-image.js';
 import { median } from './lib.js';
+import { PrivateBerthd, dockerBin } from '../test/helpers/berthd.js';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNS = Number(process.env.RUNS ?? 5);
@@ -38,11 +39,12 @@ function settle(): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
 }
 
-/** berth's gzip pull against the floor and docker, and its zstd pull against its gzip pull. */
+/** berth's pulls (its own CLI; docker's CLI against berthd) against the floor and docker, and its zstd pull against its gzip pull. */
 function ratioLine(rows: [string, number[]][]): string {
-  const m = (prefix: string) => { const r = rows.find(([n]) => n.startsWith(prefix)); return r ? median(r[1]) : undefined; };
-  const berth = m('berth pull (')!, zstd = m('berth pull of the same image with zstd')!, floor = m('floor:')!, docker = m('docker pull');
-  return `berth pull / floor: ${(berth / floor).toFixed(2)} ×; berth pull / docker pull: ${docker ? (berth / docker).toFixed(2) : '–'} ×; berth zstd pull / berth gzip pull: ${(zstd / berth).toFixed(2)} ×.`;
+  const m = (prefix: string) => { const r = rows.find(([n]) => n === prefix || n.startsWith(`${prefix} (`)); return r ? median(r[1]) : undefined; };
+  const berth = m('berth pull')!, served = m('docker pull against berthd')!, handed = m('berth pull with berthd running')!, zstd = m('berth pull of the same image with zstd layers')!, floor = m('floor: skopeo copy, then tar -xzf of every layer in parallel')!, docker = m('docker pull');
+  const vs = (x: number) => `${(x / floor).toFixed(2)} × the floor, ${docker ? (x / docker).toFixed(2) : '–'} × docker pull`;
+  return `berth pull (no daemon): ${vs(berth)}; docker pull against berthd: ${vs(served)}; berth pull with berthd running: ${vs(handed)}; berth zstd pull / berth gzip pull: ${(zstd / berth).toFixed(2)} ×.`;
 }
 
 async function main() {
@@ -53,6 +55,7 @@ async function main() {
   const work = mkdtempSync(join(tmpdir(), 'berth-bench-images-'));
   chmodSync(work, 0o755);
   const reg = await startRegistry(join(work, 'registry'));
+  const daemons: PrivateBerthd[] = [];
   try {
     // three layers: the Debian minbase, 2000 small files with hardlinks, and deletions (whiteouts, an opaque dir)
     const l2 = join(work, 'l2');
@@ -107,12 +110,20 @@ async function main() {
     engine('floor: skopeo copy, then tar -xzf of every layer in parallel', 'sh',
       (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${refOf(i)} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
     engine('skopeo copy to oci: (download only, no unpack)', 'skopeo', (i) => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${refOf(i)}`, `oci:${join(work, `sk-${i}`)}:x`]);
-    engine('berth pull (download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
+    engine('berth pull (no daemon: the CLI pulls; download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
     engine('berth pull of the same image with zstd layers', berth, (i) => ['--data-root', join(work, `berth-zstd-${i}`), 'pull', '-q', refOf(i, true)]);
+    // berthd serves docker's own CLI (the same client as the docker row); another serves `berth pull`, which has it pull
+    for (const d of [new PrivateBerthd(), new PrivateBerthd()]) { daemons.push(d); await d.start(); }
+    const [served, handing] = daemons as [PrivateBerthd, PrivateBerthd];
+    engine('docker pull against berthd (the docker CLI)', dockerBin, (i) => ['-H', `unix://${served.sock}`, 'pull', '-q', refOf(i)]);
+    engine('berth pull with berthd running (berthd pulls; the CLI draws its progress)', berth, (i) => ['-H', `unix://${handing.sock}`, 'pull', '-q', refOf(i)]);
     const dockerOk = quiet('docker', ['info']).status === 0;
     if (dockerOk) engine('docker pull', 'docker', (i) => ['pull', '-q', refOf(i)]);
     const podmanOk = quiet('podman', ['version']).status === 0;
     if (podmanOk) engine('podman pull', 'podman', (i) => ['pull', '-q', '--tls-verify=false', refOf(i)]);
+    // ONLY=berth,floor runs the rows whose names contain one of these words (for a quick look; the table needs all)
+    const only = process.env.ONLY?.split(',');
+    if (only) engines.splice(0, engines.length, ...engines.filter(([n]) => only.some((w) => n.includes(w))));
     for (const [name] of engines) rows.push([name, []]);
     for (let i = 0; i < RUNS + 1; i++) {
       engines.forEach(([, cmd, args], k) => {
@@ -120,6 +131,10 @@ async function main() {
         const t = timed(cmd, args(i));
         if (i > 0) rows[k]![1].push(t);
       });
+    }
+    if (only) { // a quick look: no push, no table
+      for (const [n, xs] of rows) process.stdout.write(`${n}: median ${(median(xs) / 1000).toFixed(2)} s (${xs.map((x) => (x / 1000).toFixed(2)).join(' ')})\n`);
+      return;
     }
     const ref = refOf(RUNS);
 
@@ -145,7 +160,7 @@ async function main() {
       `Versions: ${execFileSync('skopeo', ['--version'], { encoding: 'utf8' }).trim()}; ${dockerOk ? execFileSync('docker', ['version', '--format', 'docker {{.Server.Version}}'], { encoding: 'utf8' }).trim() : 'docker missing'}; ${podmanOk ? execFileSync('podman', ['--version'], { encoding: 'utf8' }).trim() : 'podman missing'}; node ${process.version}.`, '',
       '| pull | median | min–max | MiB/s (compressed) | vs skopeo |', '|---|---|---|---|---|',
       ...rows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} | ${(compressed / MiB / (median(xs) / 1000)).toFixed(1)} | ${(median(xs) / sk).toFixed(2)} × |`),
-      '', `berth unpack throughput (uncompressed bytes written per second of the whole pull): ${(uncompressed / MiB / (median(rows[0]![1]) / 1000)).toFixed(1)} MiB/s.`,
+      '', `berth unpack throughput (uncompressed bytes written per second of the whole pull, berth pull with no daemon): ${(uncompressed / MiB / (median(rows.find(([n]) => n.startsWith('berth pull ('))![1]) / 1000)).toFixed(1)} MiB/s.`,
       ratioLine(rows), '',
       '| push (to an empty registry) | median | min–max |', '|---|---|---|',
       ...pushRows.map(([n, xs]) => `| ${n} | ${fmt(median(xs))} | ${fmt(Math.min(...xs))} – ${fmt(Math.max(...xs))} |`), '',
@@ -160,6 +175,7 @@ async function main() {
     }
     if (dockerOk) quiet('docker', ['image', 'prune', '-f']);
   } finally {
+    for (const d of daemons) await d.stop();
     await reg.stop();
     rmSync(work, { recursive: true, force: true });
   }

@@ -433,6 +433,24 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
       const bad = d.docker(['login', '-u', 'fid', '--password-stdin', auth.addr], 'wrong\n');
       assert.notEqual(bad.code, 0);
       assert.match(bad.err, /login attempt to http:\/\/127\.0\.0\.1:\d+\/v2\/ failed with status: 401 Unauthorized/);
+      // a pull carries the client's credentials (X-Registry-Auth); berthd has none of its own for this registry
+      const priv = `${auth.addr}/fid/private:1`;
+      assert.equal(d.docker(['tag', IMG, priv]).code, 0);
+      assert.equal(d.docker(['push', priv]).code, 0);
+      assert.equal(d.docker(['rmi', priv]).code, 0);
+      const pulled = d.docker(['pull', priv]);
+      assert.equal(pulled.code, 0, pulled.err);
+      assert.equal(d.docker(['rmi', priv]).code, 0);
+      // berth pull hands the pull to the berthd that serves its store, with the credentials of its login
+      const noCreds = d.berth(['pull', priv], '', 60000, { ...process.env, DOCKER_CONFIG: join(dir, 'none') });
+      assert.equal(noCreds.code, 1);
+      assert.match(noCreds.err, /^Error response from daemon: .*authentication required/m);
+      const since = (Date.now() / 1000).toFixed(3);
+      const viaDaemon = d.berth(['pull', priv], '', 60000, d.env());
+      assert.equal(viaDaemon.code, 0, viaDaemon.err);
+      assert.match(viaDaemon.out, /^1: Pulling from 127\.0\.0\.1:\d+\/fid\/private\n(.*: Already exists\n)+Digest: sha256:[0-9a-f]{64}\nStatus: (Downloaded newer image|Image is up to date) for 127\.0\.0\.1:\d+\/fid\/private:1\n/);
+      const events = d.docker(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--format', '{{.Action}}']);
+      assert.equal(events.out, 'pull\n', 'one pull event: the daemon\'s, not also the CLI\'s');
     } finally { await auth.stop(); }
   });
 

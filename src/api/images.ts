@@ -124,6 +124,8 @@ function transferRoutes(r: Router, store: () => ImageStore, registryOpts: () => 
     let started = false;
     const result = await pull(store(), ref, {
       ...registryOpts(), platform: req.query.get('platform') || undefined,
+      // the client's credentials (docker's X-Registry-Auth), else what the daemon's own config holds
+      credentials: authOf(req.headers['x-registry-auth']),
       progress: (e) => {
         if (!started) { started = true; line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest }); }
         const status = e.status === 'exists' ? 'Already exists' : e.status === 'waiting' ? 'Pulling fs layer' : e.status === 'done' ? 'Pull complete' : 'Downloading';

@@ -12,7 +12,7 @@ import { registerImageCommands } from './images.js';
 import { imageStoreIn } from '../engine/index.js';
 import type { ImageStore } from '../image/index.js';
 import { registerContainerCommands } from './containers.js';
-import { apiOf, imageEventsOf, newProgram, runCli } from './program.js';
+import { apiOf, imageEventsOf, newProgram, runCli, servingDaemonOf } from './program.js';
 import { CONTAINER_VERBS } from './verbs.js';
 import { InvalidInput } from '../util/check.js';
 import { resolve } from 'node:path';
@@ -54,7 +54,7 @@ async function useDaemonRoot(program: Command, action: Command): Promise<void> {
 function buildProgram(verb: string | undefined): Command {
   const { program, verbs } = newProgram(verb);
   let store: ImageStore | undefined;
-  registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)), imageEventsOf(program));
+  registerImageCommands(verbs, () => (store ??= imageStoreIn((program.opts() as { dataRoot: string }).dataRoot)), imageEventsOf(program), servingDaemonOf(program));
   registerContainerCommands(verbs, apiOf(program));
   program.hook('preAction', (_p, action) => useDaemonRoot(program, action));
   program.command('version').description('show version and host information')

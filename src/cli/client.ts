@@ -28,7 +28,7 @@ export function execRootOf(dataRoot: string): string {
   return `/run/berth-${createHash('sha256').update(resolve(dataRoot)).digest('hex').slice(0, 12)}`;
 }
 
-const canConnect = (socket: string) => new Promise<boolean>((res) => {
+export const canConnect = (socket: string) => new Promise<boolean>((res) => {
   const c = connect(socket, () => { c.destroy(); res(true); });
   c.on('error', () => res(false));
 });
@@ -107,8 +107,8 @@ export class ApiClient {
   }
 
   /** A streamed answer (logs, export, archive); a 4xx/5xx becomes a DaemonError with docker's message. */
-  async stream(method: string, path: string, body?: unknown): Promise<Response> {
-    const res = await this.raw(method, path, body);
+  async stream(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+    const res = await this.raw(method, path, body, headers);
     if (res.statusCode < 400) return res;
     throw await daemonError(res);
   }

@@ -1,8 +1,8 @@
 // berth's image verbs, with docker's names, flags and output shapes:
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
-import { type ImageStore, type ImageRecord, parsePlatform, pull, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, RegistryClient } from '../image/index.js';
-import { DaemonError } from './client.js';
+import { type ImageStore, type ImageRecord, parsePlatform, pull, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, getCredentials, RegistryClient, type Reference } from '../image/index.js';
+import { type ApiClient, DaemonError, jsonLines } from './client.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { InvalidInput } from '../util/check.js';
@@ -38,15 +38,46 @@ function progressPrinter(): (e: ProgressEvent) => void {
   };
 }
 
-export function registerImageCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
+/** What the daemon's pull stream says (docker's JSON messages). */
+interface PullMessage { status?: string; id?: string; error?: string; progressDetail?: { current?: number; total?: number } }
+const LAYER_STATUS: Record<string, ProgressEvent['status']> = { 'Already exists': 'exists', 'Pulling fs layer': 'waiting', 'Pull complete': 'done', Downloading: 'downloading' };
+
+/**
+ * The pull done by the daemon that serves the store, as docker's CLI has
+ * dockerd pull: that process has pulled before, so its code is compiled
+ * and warm. Its progress is drawn here; the credentials go as docker's
+ * X-Registry-Auth; the daemon's registry settings apply.
+ */
+async function pullThrough(api: ApiClient, ref: Reference, platform: string | undefined, progress?: (e: ProgressEvent) => void): Promise<{ digest: string; downloaded: boolean }> {
+  const q = new URLSearchParams({ fromImage: `${ref.registry}/${ref.repository}`, tag: ref.digest ?? ref.tag ?? 'latest' });
+  if (platform) q.set('platform', platform);
+  const creds = getCredentials(ref.registry);
+  const auth: Record<string, string> = creds ? { 'x-registry-auth': Buffer.from(JSON.stringify({ ...creds, serveraddress: ref.registry })).toString('base64url') } : {};
+  const res = await api.stream('POST', `/images/create?${q}`, undefined, auth);
+  let digest = '', downloaded = false;
+  for await (const m of jsonLines<PullMessage>(res)) {
+    if (m.error !== undefined) throw new DaemonError(500, m.error);
+    const st = m.status ?? '';
+    if (st.startsWith('Digest: ')) digest = st.slice(8);
+    else if (st.startsWith('Status: ')) downloaded = st.startsWith('Status: Downloaded');
+    else if (progress && m.id && LAYER_STATUS[st]) {
+      const size = m.progressDetail?.total ?? 0;
+      progress(LAYER_STATUS[st] === 'downloading' ? { layer: m.id, status: 'downloading', bytes: m.progressDetail?.current ?? 0, size } : { layer: m.id, status: LAYER_STATUS[st] as 'exists', size });
+    }
+  }
+  if (!digest) throw new Error('the daemon\'s pull ended without its digest');
+  return { digest, downloaded };
+}
+
+export function registerImageCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>, daemon: () => Promise<ApiClient | undefined>): void {
   const image = program.command('image').description('manage images');
-  registerRegistryCommands(program, store, tell);
+  registerRegistryCommands(program, store, tell, daemon);
   registerArchiveCommands(program, image, store, tell);
   registerLocalImageCommands(program, image, store, tell);
 }
 
 /** pull, push, login, logout: the verbs that talk to registries. */
-function registerRegistryCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>): void {
+function registerRegistryCommands(program: Command, store: () => ImageStore, tell: (evs: ImageEvent[]) => Promise<void>, daemon: () => Promise<ApiClient | undefined>): void {
   const insecure = () => (process.env.BERTH_INSECURE_REGISTRIES ?? '').split(',').filter(Boolean);
   const mirrors = () => (process.env.BERTH_REGISTRY_MIRRORS ?? '').split(',').filter(Boolean);
   program.command('pull <image>').description('download an image from a registry')
@@ -57,8 +88,11 @@ function registerRegistryCommands(program: Command, store: () => ImageStore, tel
       const tagged = pullTag(ref);
       if (!o.quiet) process.stdout.write(`${tagged ? `${tagged}: ` : ''}Pulling from ${familiarName(ref)}\n`);
       const printer = o.quiet ? undefined : progressPrinter();
-      const r = await pull(store(), image, { platform: o.platform, progress: printer, insecure: insecure(), mirrors: mirrors() });
-      await tell(pulledEvents(pulledName(ref)));
+      // a berthd serving the store pulls (and tells its events); without one, this process does
+      const api = await daemon();
+      const r = api ? await pullThrough(api, ref, o.platform, printer)
+        : await pull(store(), image, { platform: o.platform, progress: printer, insecure: insecure(), mirrors: mirrors() });
+      if (!api) await tell(pulledEvents(pulledName(ref)));
       if (!o.quiet) {
         if (process.stdout.isTTY) process.stdout.write('\n');
         process.stdout.write(`Digest: ${r.digest}\nStatus: ${r.downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${pulledName(ref)}\n`);

@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { VERSION } from '../version.js';
 import { DEFAULT_DATA_ROOT } from '../engine/index.js';
 import { verbOf } from './verbs.js';
-import { ApiClient, clientFor, DaemonError, socketOf } from './client.js';
+import { ApiClient, canConnect, clientFor, DaemonError, socketOf } from './client.js';
 import { RegistryError, type ImageEvent } from '../image/index.js';
 import { Conflict, NotFound } from '../util/check.js';
 
@@ -41,6 +41,16 @@ export function newProgram(verb: string | undefined): { program: Command; verbs:
 export function apiOf(program: Command): () => ApiClient {
   let api: ApiClient | undefined;
   return () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host));
+}
+
+/** The daemon that serves the data root (or -H's), when one answers: none is started for this. */
+export function servingDaemonOf(program: Command): () => Promise<ApiClient | undefined> {
+  return async () => {
+    const o = program.opts() as { dataRoot: string; host?: string };
+    if (o.host) return clientFor(o.dataRoot, o.host);
+    const socket = socketOf(o.dataRoot);
+    return (await canConnect(socket)) ? new ApiClient(socket) : undefined;
+  };
 }
 
 /**
