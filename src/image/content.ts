@@ -55,7 +55,7 @@ export class Ingest extends Writable {
   }
 
   constructor(private readonly store: ContentStore, readonly tmp: string, private readonly expect: Expect) {
-    super();
+    super({ highWaterMark: 4 << 20 });
     this.algorithm = expect.digest ? parseDigest(expect.digest).algorithm : 'sha256';
     this.hash = createHash(this.algorithm);
     this.fd = openSync(tmp, 'wx', 0o644);
