@@ -16,7 +16,7 @@ import Docker from 'dockerode';
 import { PREFIX } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf, startRegistry } from './helpers/oci-image.js';
-import { PrivateBerthd } from './helpers/berthd.js';
+import { BERTH, PrivateBerthd } from './helpers/berthd.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-fidelity-`));
 chmodSync(work, 0o755);
@@ -451,6 +451,19 @@ describe('Engine API fidelity through dockerode and the docker CLI', () => {
       assert.match(viaDaemon.out, /^1: Pulling from 127\.0\.0\.1:\d+\/fid\/private\n(.*: Already exists\n)+Digest: sha256:[0-9a-f]{64}\nStatus: (Downloaded newer image|Image is up to date) for 127\.0\.0\.1:\d+\/fid\/private:1\n/);
       const events = d.docker(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'type=image', '--format', '{{.Action}}']);
       assert.equal(events.out, 'pull\n', 'one pull event: the daemon\'s, not also the CLI\'s');
+      // with $NODE_EXTRA_CA_CERTS set, a CLI worker may take the pull (berthd pulls: the CLI makes no TLS
+      // connection); a Node CLI would load them and warn of the missing file. Without a daemon, the Node CLI gets them.
+      const ca = { NODE_EXTRA_CA_CERTS: join(dir, 'no-such-ca.pem') };
+      let handed = d.berth(['pull', '-q', priv], '', 60000, { ...d.env(), ...ca });
+      for (let i = 0; i < 5 && /extra certs/.test(handed.err); i++) { // no worker ready yet: the front ran the Node CLI
+        await new Promise((r) => setTimeout(r, 300));
+        handed = d.berth(['pull', '-q', priv], '', 60000, { ...d.env(), ...ca });
+      }
+      assert.equal(handed.code, 0, handed.err);
+      assert.doesNotMatch(handed.err, /extra certs/);
+      const alone = spawnSync(BERTH, ['--data-root', join(dir, 'alone'), 'pull', '-q', '127.0.0.1:1/fid/nope:x'], { encoding: 'utf8', env: { ...process.env, ...ca } });
+      assert.equal(alone.status, 1);
+      assert.match(alone.stderr, /Ignoring extra certs from `.*no-such-ca\.pem`/);
     } finally { await auth.stop(); }
   });
 

@@ -251,6 +251,11 @@ void handover_exec_node(const char *dist, const char *cli, char **args, int narg
   argv[1] = launcher;
   argv[2] = (char *)cli;
   for (int i = 0; i < nargs; i++) argv[3 + i] = args[i];
+  /* certificates a caller held back so that a worker could take the
+   * command (bin/berth, for pull): the Node CLI takes them at its start */
+  const char *ca = getenv("BERTH_NODE_EXTRA_CA_CERTS");
+  if (ca && *ca) setenv("NODE_EXTRA_CA_CERTS", ca, 1);
+  unsetenv("BERTH_NODE_EXTRA_CA_CERTS");
   execvp("node", argv);
   fprintf(stderr, "%s: node: %s\n", cli, strerror(errno));
   exit(127);
