@@ -1,6 +1,6 @@
 // Image endpoints of the Docker Engine API over berth's image store.
 import type { ServerResponse } from 'node:http';
-import { type ImageStore, parsePlatform, pull, push, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, imageHistory, imageSummary, inspectImage, listImages, importRootfs, distributionInspect, loginCheck, RegistryError, searchRegistry, load, loadedLines, save, IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/index.js';
+import { type ImageStore, parsePlatform, pull, PROGRESS_WORDS, push, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, imageHistory, imageSummary, inspectImage, listImages, importRootfs, distributionInspect, loginCheck, RegistryError, searchRegistry, load, loadedLines, save, IMAGE_ACTIONS, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent } from '../image/index.js';
 import { ApiError, filtersOf, type Request, type Router } from './server.js';
 import { Readable } from 'node:stream';
 
@@ -128,7 +128,7 @@ function transferRoutes(r: Router, store: () => ImageStore, registryOpts: () => 
       credentials: authOf(req.headers['x-registry-auth']),
       progress: (e) => {
         if (!started) { started = true; line(res, { status: `Pulling from ${familiarName(parsed)}`, id: shown ?? parsed.digest }); }
-        const status = e.status === 'exists' ? 'Already exists' : e.status === 'waiting' ? 'Pulling fs layer' : e.status === 'done' ? 'Pull complete' : 'Downloading';
+        const status = PROGRESS_WORDS[e.status];
         line(res, { status, id: e.layer, ...(e.status === 'downloading' ? { progressDetail: { current: e.bytes, total: e.size } } : { progressDetail: {} }) });
       },
     });

@@ -38,12 +38,14 @@ const LOCAL_VERBS = new Set(['version', 'login', 'logout', 'runtime']);
  * Image verbs work on the store directly. With -H they work on the store of
  * the daemon named, as docker's act on that daemon's images: its data root
  * comes from /info. A --data-root given as well must name the same one.
+ * A pull is that daemon's own (images.ts): it needs /info only for that check.
  */
 async function useDaemonRoot(program: Command, action: Command): Promise<void> {
   const o = program.opts() as { dataRoot: string; host?: string };
   let verb = action;
   while (verb.parent && verb.parent !== program) verb = verb.parent;
   if (!o.host || LOCAL_VERBS.has(verb.name()) || CONTAINER_VERBS.has(verb.name())) return;
+  if (verb.name() === 'pull' && program.getOptionValueSource('dataRoot') !== 'cli') return;
   const root = (await apiOf(program)().call<{ DockerRootDir: string }>('GET', '/info')).DockerRootDir;
   if (program.getOptionValueSource('dataRoot') === 'cli' && resolve(o.dataRoot) !== resolve(root)) {
     throw new InvalidInput('--data-root', `${o.dataRoot} is not the data root of the daemon at ${o.host} (${root})`);

@@ -1,7 +1,7 @@
 // berth's image verbs, with docker's names, flags and output shapes:
 // pull, push, images, tag, rmi, image inspect/ls/rm/prune/history, system df, login, logout.
 import type { Command } from 'commander';
-import { type ImageStore, type ImageRecord, parsePlatform, pull, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, getCredentials, RegistryClient, type Reference } from '../image/index.js';
+import { type ImageStore, type ImageRecord, parsePlatform, pull, PROGRESS_WORDS, type ProgressEvent, push, importRootfs, load, loadedLines, save, familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, importedEvents, loadedEvents, prunedEvents, pulledEvents, pushedEvents, removedEvents, savedEvents, taggedEvents, type ImageEvent, imageHistory, imageSize, inspectImage, listImages, saveCredentials, getCredentials, RegistryClient, type Reference } from '../image/index.js';
 import { type ApiClient, DaemonError, jsonLines } from './client.js';
 import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
@@ -26,8 +26,7 @@ function progressPrinter(): (e: ProgressEvent) => void {
     process.stdout.write(order.map((id) => `\x1b[2K${id}: ${lines.get(id)}`).join('\n'));
   };
   return (e) => {
-    const text = e.status === 'exists' ? 'Already exists' : e.status === 'waiting' ? 'Pulling fs layer'
-      : e.status === 'done' ? 'Pull complete' : `Downloading ${bar('bytes' in e ? e.bytes : 0, e.size)}`;
+    const text = e.status === 'downloading' ? `${PROGRESS_WORDS.downloading} ${bar(e.bytes, e.size)}` : PROGRESS_WORDS[e.status];
     if (!tty) {
       if (e.status !== 'downloading') process.stdout.write(`${e.layer}: ${text}\n`);
       return;
@@ -40,7 +39,7 @@ function progressPrinter(): (e: ProgressEvent) => void {
 
 /** What the daemon's pull stream says (docker's JSON messages). */
 interface PullMessage { status?: string; id?: string; error?: string; progressDetail?: { current?: number; total?: number } }
-const LAYER_STATUS: Record<string, ProgressEvent['status']> = { 'Already exists': 'exists', 'Pulling fs layer': 'waiting', 'Pull complete': 'done', Downloading: 'downloading' };
+const STATUS_OF = new Map(Object.entries(PROGRESS_WORDS).map(([status, words]) => [words, status as ProgressEvent['status']]));
 
 /**
  * The pull done by the daemon that serves the store, as docker's CLI has
@@ -60,9 +59,9 @@ async function pullThrough(api: ApiClient, ref: Reference, platform: string | un
     const st = m.status ?? '';
     if (st.startsWith('Digest: ')) digest = st.slice(8);
     else if (st.startsWith('Status: ')) downloaded = st.startsWith('Status: Downloaded');
-    else if (progress && m.id && LAYER_STATUS[st]) {
-      const size = m.progressDetail?.total ?? 0;
-      progress(LAYER_STATUS[st] === 'downloading' ? { layer: m.id, status: 'downloading', bytes: m.progressDetail?.current ?? 0, size } : { layer: m.id, status: LAYER_STATUS[st] as 'exists', size });
+    else if (progress && m.id && STATUS_OF.has(st)) {
+      const status = STATUS_OF.get(st)!, size = m.progressDetail?.total ?? 0;
+      progress(status === 'downloading' ? { layer: m.id, status, bytes: m.progressDetail?.current ?? 0, size } : { layer: m.id, status, size });
     }
   }
   if (!digest) throw new Error('the daemon\'s pull ended without its digest');

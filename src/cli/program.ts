@@ -43,13 +43,17 @@ export function apiOf(program: Command): () => ApiClient {
   return () => (api ??= clientFor((program.opts() as { dataRoot: string }).dataRoot, (program.opts() as { host?: string }).host));
 }
 
+/** A client of -H's daemon, or of the data root's, which it never starts. */
+function daemonClient(program: Command): ApiClient {
+  const o = program.opts() as { dataRoot: string; host?: string };
+  return o.host ? clientFor(o.dataRoot, o.host) : new ApiClient(socketOf(o.dataRoot));
+}
+
 /** The daemon that serves the data root (or -H's), when one answers: none is started for this. */
 export function servingDaemonOf(program: Command): () => Promise<ApiClient | undefined> {
   return async () => {
-    const o = program.opts() as { dataRoot: string; host?: string };
-    if (o.host) return clientFor(o.dataRoot, o.host);
-    const socket = socketOf(o.dataRoot);
-    return (await canConnect(socket)) ? new ApiClient(socket) : undefined;
+    const api = daemonClient(program);
+    return (program.opts() as { host?: string }).host || (await canConnect(api.socket)) ? api : undefined;
   };
 }
 
@@ -59,8 +63,7 @@ export function servingDaemonOf(program: Command): () => Promise<ApiClient | und
  */
 export function imageEventsOf(program: Command): (evs: ImageEvent[]) => Promise<void> {
   return async (evs) => {
-    const o = program.opts() as { dataRoot: string; host?: string };
-    const api = o.host ? clientFor(o.dataRoot, o.host) : new ApiClient(socketOf(o.dataRoot));
+    const api = daemonClient(program);
     try {
       await api.call('POST', '/berth/image-events', evs);
     } catch (e) {

@@ -5,7 +5,7 @@
 export { ImageStore, type ImageRecord } from './store.js';
 export { mountAll, diskUsage, fileBytes, type Mount } from './snapshots.js';
 export { familiarName, formatReference, parseReference, pulledName, pullTag, shortReference, type Reference } from './reference.js';
-export { parsePlatform, pull, type ProgressEvent } from './pull.js';
+export { parsePlatform, pull, PROGRESS_WORDS, type ProgressEvent } from './pull.js';
 export { distributionInspect, loginCheck, searchRegistry } from './distribution.js';
 export { push } from './push.js';
 export { commitImage, importRootfs, load, loadedLines, save } from './archive.js';

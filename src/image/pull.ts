@@ -26,6 +26,9 @@ export type ProgressEvent =
   | { layer: string; status: 'exists' | 'waiting' | 'done'; size: number }
   | { layer: string; status: 'downloading'; bytes: number; size: number };
 
+/** Each status in docker's words, as its pull stream and CLI show it. */
+export const PROGRESS_WORDS: Record<ProgressEvent['status'], string> = { exists: 'Already exists', waiting: 'Pulling fs layer', done: 'Pull complete', downloading: 'Downloading' };
+
 export interface PullResult { image: ImageRecord; digest: string; downloaded: number; unpacked: number }
 
 export function parsePlatform(p: string | undefined): Platform {

@@ -1,7 +1,7 @@
-// A GET over node:http(s) for blobs: the body is a Node stream as it comes
-// off the socket. fetch's body is a web stream, and turning it back into a
-// Node one cost a pull as much CPU as the download itself (53 MB: 650 ms of
-// CPU against 260 ms). Redirects are followed as fetch follows them: the
+// A GET over node:http(s) for blobs and manifests: the body is a Node
+// stream as it comes off the socket. fetch's body is a web stream, and
+// turning it back into a Node one cost a pull as much CPU as the download
+// itself (53 MB: 650 ms of CPU against 260 ms). Redirects are followed as fetch follows them: the
 // credentials go no further than the origin they were given for.
 import http, { type IncomingMessage } from 'node:http';
 import https from 'node:https';
