@@ -141,6 +141,12 @@ describe('route statuses against a private dockerd 20.10', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
+  test('an image\'s size is dockerd\'s: the bytes of its files and symlinks, each inode once', () => {
+    const size = (d: PrivateDockerd | PrivateBerthd) => d.docker(['image', 'inspect', '--format', '{{.Size}}', IMG]).out.trim();
+    assert.match(size(docker), /^\d+$/);
+    assert.equal(size(berth), size(docker));
+  });
+
   test('each request of one sequence gets dockerd\'s status from berthd', async () => {
     const diffs: string[] = [];
     for (const s of steps(reg.addr)) {

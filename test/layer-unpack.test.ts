@@ -14,6 +14,7 @@ import type tar from 'tar-stream';
 import { tarStream } from '../src/image/layer/tar-pax.js';
 import { unpackLayer } from '../src/image/layer/unpack.js';
 import { fsx } from '../src/util/fsx.js';
+import { fileBytes } from '../src/image/snapshots.js';
 import { PREFIX } from './helpers/env.js';
 
 const work = mkdtempSync(join(tmpdir(), `${PREFIX}-layer-`));
@@ -54,6 +55,7 @@ test('a layer arrives intact: modes, owners, links, devices, xattrs, mtimes, whi
   const dest = freshDir();
   const r = await unpackLayer(Readable.from([t]), dest, 'none');
   assert.equal(r.diffID, sha(t));
+  assert.equal(r.contentSize, fileBytes(dest), 'the layer size docker reports: files and symlinks, each inode once');
   assert.equal(r.digest, sha(t));
   const tool = lstatSync(join(dest, 'bin/tool'));
   assert.equal(tool.mode & 0o7777, 0o4755, 'setuid kept');
@@ -250,7 +252,7 @@ test('writeTarSync writes the bytes writeTar writes: long names (ustar prefix an
 
 test('a name that comes again in one layer: the last entry wins, whatever was there (file, directory, symlink, device)', async () => {
   const dest = freshDir();
-  await unpackLayer(Readable.from([await makeTar([
+  const r = await unpackLayer(Readable.from([await makeTar([
     { name: 'a', body: 'first' }, { name: 'a', body: 'second', mode: 0o600 },
     { name: 'b', body: 'a file' }, { name: 'b/', type: 'directory', mode: 0o711 }, { name: 'b/inside', body: 'x' },
     { name: 'c/', type: 'directory' }, { name: 'c/deep', body: 'gone with c' }, { name: 'c', body: 'now a file' },
@@ -269,6 +271,8 @@ test('a name that comes again in one layer: the last entry wins, whatever was th
   assert.equal(readFileSync(join(dest, 'b/through'), 'utf8'), 'into b', 'a path through the new symlink');
   assert.ok(lstatSync(join(dest, 'f')).isCharacterDevice());
   assert.equal(lstatSync(join(dest, 'h')).ino, lstatSync(join(dest, 'g')).ino);
+  // docker's size of a layer (a walk of what is on disk: all but directories, each inode once), counted without the walk
+  assert.equal(r.contentSize, fileBytes(dest));
 });
 
 test('gzip layers inflate on the thread pool: several members, output larger than one push, and damaged streams named', async () => {

@@ -54,8 +54,9 @@ export const diskUsage = (dir: string, seen = new Set<string>()): number => sumI
 
 /**
  * The bytes of the files under `dir`, each inode once, directories not
- * counted: what docker reports as a container's size (SizeRw), so the empty
- * mount points a runtime makes count nothing, as in docker's init layer.
+ * counted: what docker reports as a container's size (SizeRw) and a layer's,
+ * so the empty mount points a runtime makes count nothing, as in docker's
+ * init layer.
  */
 export const fileBytes = (dir: string): number => sumInodes(dir, new Set(), (st) => (st.isDirectory() ? 0 : st.size));
 
@@ -137,10 +138,10 @@ export class Snapshots {
   /**
    * Makes an unpacked directory (or a stopped container's upper dir, see
    * ImageStore.adoptRoot) the snapshot of `chainID` (rename, then record: a
-   * crash between leaves an unrecorded dir, removed at start). `size`: its
-   * disk usage, when the caller has counted it.
+   * crash between leaves an unrecorded dir, removed at start). `size`: what
+   * docker reports as the layer's size (the bytes of its files and symlinks).
    */
-  commit(dir: string, chainID: string, diffID: string, parent: string | null, size?: number): void {
+  commit(dir: string, chainID: string, diffID: string, parent: string | null, size: number): void {
     withFileLock(join(this.root, 'lock'), () => {
       this.layers = this.load();
       if (this.has(chainID)) { rmSync(dir, { recursive: true, force: true }); return; }
@@ -148,7 +149,7 @@ export class Snapshots {
       let id = dir.startsWith(join(this.root, 'tmp')) ? dir.slice(dir.lastIndexOf('-') + 1) : randomBytes(4).toString('hex');
       while (existsSync(join(this.root, 'layers', id))) id += Math.floor(Math.random() * 36).toString(36);
       renameSync(dir, join(this.root, 'layers', id));
-      this.layers[chainID] = { id, diffID, parent, size: size ?? diskUsage(join(this.root, 'layers', id)) };
+      this.layers[chainID] = { id, diffID, parent, size };
       this.save();
     });
   }

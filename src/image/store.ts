@@ -10,7 +10,7 @@ import { join, posix } from 'node:path';
 import { writeFileAtomic, writeFileAtomicAsync } from '../util/atomic.js';
 import { Conflict, Field, InvalidInput, NotFound } from '../util/check.js';
 import { ContentStore, type Expect } from './content.js';
-import { Snapshots, chainIDs, diskUsage, type Driver, type Mount } from './snapshots.js';
+import { Snapshots, chainIDs, diskUsage, fileBytes, type Driver, type Mount } from './snapshots.js';
 import { formatReference, parseReference } from './reference.js';
 import { parseImageConfig, parseManifest } from './oci/validate.js';
 import type { ImageConfig, Manifest } from './oci/types.js';
@@ -21,13 +21,13 @@ import { closeFd, removeChild, withRootDir } from './confined/index.js';
 import type { Compression } from './oci/types.js';
 
 /**
- * A layer's files put on disk before a record names it (a crash then
- * leaves none or all of it), and its disk usage, counted while the
- * syncfs runs on the thread pool.
+ * A committed container's files put on disk before a record names them (a
+ * crash then leaves none or all of it), and their bytes (docker's size of
+ * the layer), counted while the syncfs runs on the thread pool.
  */
 async function syncedSize(dir: string): Promise<number> {
   const synced = syncFilesystem(dir);
-  try { return diskUsage(dir); } finally { await synced; }
+  try { return fileBytes(dir); } finally { await synced; }
 }
 
 export interface ImageRecord {
@@ -144,10 +144,11 @@ export class ImageStore {
     try {
       const r = await unpackLayer(source, dir, o.compression, o.algorithm ?? 'sha256', ingest);
       o.check?.(r);
-      const size = await syncedSize(dir);
+      // on disk before a record names it (a crash then leaves none or all of it)
+      await syncFilesystem(dir);
       ingest?.commit(true); // the syncfs took the blob to disk too
       const { chain, parent } = o.place(r);
-      this.snapshots.commit(dir, chain, r.diffID, parent, size);
+      this.snapshots.commit(dir, chain, r.diffID, parent, r.contentSize);
       return r;
     } catch (e) {
       ingest?.abort();

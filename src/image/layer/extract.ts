@@ -21,7 +21,7 @@ const LIST_OPS = 1024, LIST_BYTES = 4 << 20;
 
 export class LayerError extends InvalidInput {}
 
-type Node = Dir | { kind: 'file' | 'other' } | { kind: 'link'; target: string };
+type Node = Dir | { kind: 'file'; size: number } | { kind: 'other' } | { kind: 'link'; target: string };
 interface Dir { kind: 'dir'; children: Map<string, Node> }
 
 type EntryStream = NodeJS.ReadableStream & { resume(): unknown };
@@ -168,10 +168,31 @@ export class Extractor extends Writable {
   private file(dir: Dir, parent: string, base: string, h: tar.Header, stream: EntryStream, what: string, next: (e?: Error) => void): void {
     this.remove(dir, parent, base, what);
     this.list.add(OpCode.file, parent, base, what, meta(h, (h.mode ?? 0o644) & 0o7777), opExtra(h.size ?? 0, '', '', 0, 0, 0, false));
-    dir.children.set(base, { kind: 'file' });
+    dir.children.set(base, { kind: 'file', size: h.size ?? 0 });
     const list = this.list;
     stream.on('data', (c: Buffer) => list.addData(c));
     stream.on('end', () => this.flushIfFull(next));
+  }
+
+  /**
+   * The layer's size as docker reports it (the apparent size of all but
+   * directories, each inode once: symlinks count their target's length),
+   * from the tree kept here rather than a walk of the disk.
+   */
+  contentBytes(): number {
+    const seen = new Set<Node>();
+    const sum = (dir: Dir): number => {
+      let n = 0;
+      for (const node of dir.children.values()) {
+        if (node.kind === 'dir') n += sum(node);
+        else if (!seen.has(node)) {
+          seen.add(node);
+          n += node.kind === 'file' ? node.size : node.kind === 'link' ? Buffer.byteLength(node.target) : 0;
+        }
+      }
+      return n;
+    };
+    return sum(this.root);
   }
 
   private directoryMeta(path: string, dir: Dir, h: tar.Header, code: number, setMode: boolean): void {

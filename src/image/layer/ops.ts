@@ -36,6 +36,8 @@ export const NO_EXTRA = opExtra(0, '', '', 0, 0, 0, false);
 /** Thrown for a failed op: what it was for, the call and the errno. */
 export interface OpFailure extends Error { opIndex: number; syscall: string; errno: number }
 
+const xattrRoom = (xattrs: [string, Buffer][]): number => xattrs.reduce((n, [k, val]) => n + 6 + k.length * 3 + val.length, 0);
+
 export class OpList {
   private buf = Buffer.allocUnsafe(64 << 10);
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
@@ -49,31 +51,24 @@ export class OpList {
   get length(): number { return this.labels.length; }
 
   add(code: number, parent: string, name: string, label: string, m: OpMeta = NO_META, x: OpExtra = NO_EXTRA): void {
-    let room = HEAD + 3 * (parent.length + name.length + x.extra.length + x.extra2.length);
-    for (const [k, val] of m.xattrs) room += 6 + k.length * 3 + val.length;
-    this.reserve(room);
-    const b = this.buf, at = this.pos;
-    let p = at + HEAD;
-    const lens = [b.write(parent, p), 0, 0, 0];
-    lens[1] = b.write(name, p += lens[0]!);
-    lens[2] = b.write(x.extra, p += lens[1]);
-    lens[3] = b.write(x.extra2, p += lens[2]);
-    p += lens[3];
-    for (const [k, val] of m.xattrs) {
-      const kn = b.write(k, p + 6);
-      this.view.setUint16(p, kn, true);
-      this.view.setUint32(p + 2, val.length, true);
-      p += 6 + kn;
-      p += val.copy(b, p);
-    }
-    // the fixed part through a DataView: Buffer's write methods inline into a function V8 then takes long to optimize
-    const v = this.view;
+    const { extra, extra2 } = x;
+    const chars = parent.length + name.length + extra.length + extra2.length;
+    this.reserve(HEAD + 3 * chars + (m.xattrs.length ? xattrRoom(m.xattrs) : 0));
+    const at = this.pos, v = this.view;
+    // the four strings in one write; only a name with non-ASCII in it needs
+    // each one's length in bytes. Each Buffer write inlines into this hot
+    // function, which V8 then takes long to optimize: the fewer, the better.
+    const bytes = this.buf.write(parent + name + extra + extra2, at + HEAD);
+    if (bytes === chars && chars <= 0xffff) {
+      v.setUint16(at + 2, parent.length, true);
+      v.setUint16(at + 4, name.length, true);
+      v.setUint16(at + 6, extra.length, true);
+      v.setUint16(at + 8, extra2.length, true);
+    } else this.byteLengths(at, [parent, name, extra, extra2], label);
+    this.pos = at + HEAD + bytes;
+    if (m.xattrs.length) this.putXattrs(m.xattrs);
     v.setUint8(at, code);
     v.setUint8(at + 1, (m.uid >= 0 ? F_OWNER : 0) | (m.mode >= 0 ? F_MODE : 0) | (m.mtime ? F_MTIME : 0) | (x.dir ? F_DIR : 0));
-    for (let i = 0; i < 4; i++) {
-      if (lens[i]! > 0xffff) throw new Error(`${label}: name is too long`);
-      v.setUint16(at + 2 + 2 * i, lens[i]!, true);
-    }
     v.setUint16(at + 10, m.xattrs.length, true);
     v.setUint32(at + 12, code === OpCode.mknod ? x.nodeMode : Math.max(m.mode, 0), true);
     v.setUint32(at + 16, Math.max(m.uid, 0), true);
@@ -82,8 +77,27 @@ export class OpList {
     v.setUint32(at + 28, x.minor, true);
     v.setFloat64(at + 32, m.mtime ? m.mtime.getTime() : 0, true);
     v.setFloat64(at + 40, x.size, true);
-    this.pos = p;
     this.labels.push(label);
+  }
+
+  /** The strings' lengths in bytes, for an op whose strings are not all ASCII. */
+  private byteLengths(at: number, strings: string[], label: string): void {
+    strings.forEach((s, i) => {
+      const n = Buffer.byteLength(s);
+      if (n > 0xffff) throw new Error(`${label}: name is too long`);
+      this.view.setUint16(at + 2 + 2 * i, n, true);
+    });
+  }
+
+  /** An op's xattrs, after its strings. */
+  private putXattrs(xattrs: [string, Buffer][]): void {
+    for (const [k, val] of xattrs) {
+      const kn = this.buf.write(k, this.pos + 6);
+      this.view.setUint16(this.pos, kn, true);
+      this.view.setUint32(this.pos + 2, val.length, true);
+      this.pos += 6 + kn;
+      this.pos += val.copy(this.buf, this.pos);
+    }
   }
 
   /** Content for the last file op, as it arrives. */

@@ -19,6 +19,8 @@ export interface UnpackResult {
   /** Bytes as they came, and uncompressed. */
   size: number;
   unpackedSize: number;
+  /** The layer's size as docker reports it: the bytes of its files and symlinks, each inode once. */
+  contentSize: number;
 }
 
 /** Counts and hashes what flows through. */
@@ -61,13 +63,15 @@ export async function unpackLayer(source: Readable, dest: string, compression: C
   const gunzip = compression === 'gzip' ? new NativeGunzip() : undefined;
   const tarTap = gunzip ? undefined : new Tap(createHash('sha256'));
   if (compression === 'zstd') stages.push(zstdStream());
-  stages.push(gunzip ?? tarTap!, new Extractor(dest));
+  const extractor = new Extractor(dest);
+  stages.push(gunzip ?? tarTap!, extractor);
   await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
   return {
     digest: blobSink ? blobSink.digest() : `${digestAlgorithm}:${blobTap!.hash.digest('hex')}`,
     diffID: `sha256:${gunzip ? gunzip.digest : tarTap!.hash.digest('hex')}`,
     size: blobSink ? blobSink.bytes : blobTap!.bytes,
     unpackedSize: gunzip ? gunzip.bytes : tarTap!.bytes,
+    contentSize: extractor.contentBytes(),
   };
 }
 
