@@ -177,6 +177,29 @@ describe('pull from docker-registry', () => {
     assert.equal(berth(root, ['images', '-q']).out, '');
   });
 
+  test('a config that does not fit the manifest fails the pull while its layers are already on their way; nothing is left', () => {
+    const lay = join(work, 'unfit-layout');
+    const desc = addImage(lay, { layers: [tarOf(join(work, 'l2')), Buffer.alloc(1024)] });
+    const blob = (d: string) => join(lay, 'blobs', 'sha256', d.slice(7));
+    const m = JSON.parse(readFileSync(blob(desc.digest), 'utf8'));
+    const config = JSON.parse(readFileSync(blob(m.config.digest), 'utf8'));
+    config.rootfs.diff_ids.pop();
+    const put = (o: unknown) => { const b = Buffer.from(JSON.stringify(o)); const d = `sha256:${createHash('sha256').update(b).digest('hex')}`; writeFileSync(blob(d), b); return { d, size: b.length }; };
+    const c = put(config);
+    m.config = { ...m.config, digest: c.d, size: c.size };
+    const mm = put(m);
+    writeIndex(lay, 'unfit', [{ ...desc, digest: mm.d, size: mm.size }], false);
+    skopeo(['copy', '--dest-tls-verify=false', `oci:${lay}:unfit`, `docker://${reg.addr}/test/unfit:v1`]);
+    const root = freshRoot();
+    const r = berth(root, ['pull', `${reg.addr}/test/unfit:v1`]);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /config\.rootfs\.diff_ids: lists 1 layers, the manifest 2/);
+    assert.equal(berth(root, ['images', '-q']).out, '');
+    const left = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+    assert.deepEqual(left(join(root, 'image', 'content', 'ingest')), [], 'no ingest left behind');
+    assert.deepEqual(left(join(root, 'image', 'snapshots', 'tmp')), [], 'no unpack left behind');
+  });
+
   test('zstd layers (recompressed by skopeo) pull and unpack to the same diffIDs', () => {
     // skopeo recompresses only on the way into a directory; from there the zstd blobs go up as they are
     const dir = join(work, 'zstd-dir');

@@ -141,10 +141,11 @@ export function discard(path: string, trash: string): void {
  */
 export async function syncFilesystem(dir: string): Promise<void> {
   const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
-  try {
-    const err = await fsx().syncfs(fd);
-    if (err) throw Object.assign(new Error(`syncfs of ${dir}: ${Object.entries(osConstants.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`}`), { errno: err });
-  } finally {
-    closeSync(fd);
-  }
+  try { await syncFilesystemOf(fd, dir); } finally { closeSync(fd); }
+}
+
+/** syncfs(2) of the filesystem that holds the open `fd` (`what` names it in the error). */
+export async function syncFilesystemOf(fd: number, what: string): Promise<void> {
+  const err = await fsx().syncfs(fd);
+  if (err) throw Object.assign(new Error(`syncfs of ${what}: ${Object.entries(osConstants.errno).find(([, n]) => n === err)?.[0] ?? `errno ${err}`}`), { errno: err });
 }

@@ -12,12 +12,17 @@ import { tarStream } from './tar-pax.js';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './overlay-format.js';
 import { InvalidInput } from '../../util/check.js';
 import { entryPath, headerXattrs } from '../confined/unpack.js';
-import { S_IFBLK, S_IFCHR, S_IFIFO } from '../../util/fsx.js';
+import { S_IFBLK, S_IFCHR, S_IFIFO, syncFilesystemOf } from '../../util/fsx.js';
 import { NO_META, OpCode, OpList, opExtra, opMeta, type OpFailure, type OpMeta } from './ops.js';
 
 const MAX_SYMLINK_HOPS = 40;
 /** A list goes to the pool when it holds this many ops or bytes of content. */
 const LIST_OPS = 1024, LIST_BYTES = 4 << 20;
+/**
+ * Content written past which a syncfs starts in the background, so that the
+ * one that makes the layer durable (the store's) finds little left to write.
+ */
+const SYNC_EVERY = 32 << 20;
 
 export class LayerError extends InvalidInput {}
 
@@ -34,6 +39,8 @@ export class Extractor extends Writable {
   private running: Promise<void> | undefined;
   private dirTimes: [string, Dir, Date][] = [];
   private failed: Error | undefined;
+  private unsynced = 0;
+  private syncing: Promise<void> | undefined;
 
   constructor(dest: string) {
     super();
@@ -70,7 +77,7 @@ export class Extractor extends Writable {
         const [parent, name] = split(path);
         this.list.add(OpCode.utimes, parent, name, path, opMeta(-1, -1, -1, mtime, []));
       }
-      this.flush().then(() => this.running).then(() => cb(this.failed), cb);
+      this.flush().then(() => this.running).then(() => this.syncing).then(() => cb(this.failed), cb);
     });
     this.parser.once('error', () => cb(this.failed));
     this.parser.end(undefined as never);
@@ -79,7 +86,7 @@ export class Extractor extends Writable {
   override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
     this.parser.destroy();
     // the pull ends (and its caller removes the directory) only after the ops running have
-    void Promise.resolve(this.running).finally(() => { closeSync(this.rootFd); cb(e); });
+    void Promise.all([this.running, this.syncing]).finally(() => { closeSync(this.rootFd); cb(e); });
   }
 
   private entry(h: tar.Header, stream: EntryStream, next: (e?: Error) => void): void {
@@ -271,10 +278,21 @@ export class Extractor extends Writable {
     const list = this.list;
     this.list = new OpList();
     if (!list.length) return;
+    this.syncEarlier();
+    this.unsynced += list.dataBytes;
     this.running = list.run(this.rootFd).catch((e: OpFailure) => {
       const label = list.labels[e.opIndex];
       this.failed ??= label ? new LayerError(label, e.message) : e;
     });
+  }
+
+  /** Writes back what the lists before have written, while this one runs. */
+  private syncEarlier(): void {
+    if (this.syncing || this.unsynced < SYNC_EVERY) return;
+    this.unsynced = 0;
+    // an error now must fail the layer: the store's own syncfs, on a later fd, would not see it
+    this.syncing = syncFilesystemOf(this.rootFd, 'the layer').catch((e: Error) => { this.failed ??= e; })
+      .finally(() => { this.syncing = undefined; });
   }
 }
 
