@@ -177,7 +177,7 @@ describe('pull from docker-registry', () => {
     assert.equal(berth(root, ['images', '-q']).out, '');
   });
 
-  test('a config that does not fit the manifest fails the pull while its layers are already on their way; nothing is left', () => {
+  test('a config that does not fit the manifest fails the pull before a layer is unpacked; nothing is left', () => {
     const lay = join(work, 'unfit-layout');
     const desc = addImage(lay, { layers: [tarOf(join(work, 'l2')), Buffer.alloc(1024)] });
     const blob = (d: string) => join(lay, 'blobs', 'sha256', d.slice(7));

@@ -42,7 +42,7 @@ export class Extractor extends Writable {
   private unsynced = 0;
   private syncing: Promise<void> | undefined;
 
-  constructor(dest: string) {
+  constructor(private readonly dest: string) {
     super();
     this.rootFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
     this.parser.on('entry', (h, stream, next) => {
@@ -291,7 +291,7 @@ export class Extractor extends Writable {
     if (this.syncing || this.unsynced < SYNC_EVERY) return;
     this.unsynced = 0;
     // an error now must fail the layer: the store's own syncfs, on a later fd, would not see it
-    this.syncing = syncFilesystemOf(this.rootFd, 'the layer').catch((e: Error) => { this.failed ??= e; })
+    this.syncing = syncFilesystemOf(this.rootFd, this.dest).catch((e: Error) => { this.failed ??= e; })
       .finally(() => { this.syncing = undefined; });
   }
 }
