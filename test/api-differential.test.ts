@@ -141,7 +141,10 @@ describe('route statuses against a private dockerd 20.10', () => {
     rmSync(work, { recursive: true, force: true });
   });
 
-  test('an image\'s size is dockerd\'s: the bytes of its files and symlinks, each inode once', () => {
+  test('an image\'s size is dockerd\'s: the bytes of its files and symlinks, each inode once', (t) => {
+    // berth is overlayfs; dockerd's naive drivers (vfs, ...) count the tar's header sizes instead
+    const driver = docker.docker(['info', '--format', '{{.Driver}}']).out.trim();
+    if (driver !== 'overlay2') { t.skip(`dockerd here stores images with ${driver}, not overlay2`); return; }
     const size = (d: PrivateDockerd | PrivateBerthd) => d.docker(['image', 'inspect', '--format', '{{.Size}}', IMG]).out.trim();
     assert.match(size(docker), /^\d+$/);
     assert.equal(size(berth), size(docker));
