@@ -10,7 +10,8 @@
 //   layers.json          chainID → { id, diffID, parent, size }
 //   active/<key>/{upper,work} or active/<key>/copy   a container's writable layer
 //   tmp/                 unpacks in progress (removed on start)
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, lstatSync, type Stats } from 'node:fs';
+import { closeSync, constants as fsConstants, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, mkdtempSync, type Stats } from 'node:fs';
+import { walk } from './confined/tree.js';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -34,18 +35,29 @@ export function chainIDs(diffIDs: string[]): string[] {
   return out;
 }
 
-/** The sum of `measure` over a tree's inodes, each counted once (a hardlink's other names are not). */
+/**
+ * The sum of `measure` over a tree's inodes, each counted once (a hardlink's
+ * other names are not). By fds (walk), never by path strings: the tree may
+ * be a running container's, whose processes can swap a directory for a
+ * symlink while it is walked.
+ */
 function sumInodes(dir: string, seen: Set<string>, measure: (st: Stats) => number): number {
+  if (!existsSync(dir)) return 0;
   let total = 0;
-  const walk = (p: string) => {
-    const st = lstatSync(p);
+  const count = (st: Stats): boolean => {
     const key = `${st.dev}:${st.ino}`;
-    if (seen.has(key)) return;
+    if (seen.has(key)) return false;
     seen.add(key);
     total += measure(st);
-    if (st.isDirectory()) for (const e of readdirSync(p)) walk(join(p, e));
+    return true;
   };
-  if (existsSync(dir)) walk(dir);
+  const fd = openSync(dir, fsConstants.O_RDONLY | fsConstants.O_DIRECTORY);
+  try {
+    if (!count(fstatSync(fd))) return 0;
+    // walk asks whether to enter a directory right after the loop has counted it
+    let fresh = false;
+    for (const e of walk(fd, '', () => fresh)) fresh = count(e.st);
+  } finally { closeSync(fd); }
   return total;
 }
 
