@@ -213,7 +213,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.match(inPty(d, `${cli} run --rm -t ${IMG} tty`).out, /\/dev\/pts\/0/);
   });
 
-  test('the berth CLI\'s front hands commands to workers berthd keeps started, which take its stdio and signals and run the next command after; or runs the Node CLI', async () => {
+  test('the berth CLI\'s front hands commands to workers berthd keeps started, which take its stdio and signals and run the next command after; or runs the Node CLI', async (t) => {
     const front = join(REPO, 'build', 'Release', 'berth-cli');
     const cli = ['--data-root', d.dataRoot, '-H', `unix://${d.sock}`];
     const linkOf = (pid: number, fd: number) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { return ''; } };
@@ -222,6 +222,7 @@ describe('berthd runs containers for the docker CLI', () => {
     await until('berthd starts its CLI workers', () => d.cliWorkers().length === 2);
     // a long command: the front (no Node in it, no child) waits; a worker holds the front's stdout and runs it
     const name = 'front-logs';
+    t.after(() => { d.berth(['rm', '-f', name]); }); // a failure here leaves nothing for the next tests
     assert.equal(d.berth(['run', '-d', '--name', name, IMG, 'sh', '-c', 'echo hello; sleep 600']).code, 0);
     const spawnLogs = (env: NodeJS.ProcessEnv = process.env) => {
       const p = spawn(BERTH, [...cli, 'logs', '-f', name], { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -229,22 +230,33 @@ describe('berthd runs containers for the docker CLI', () => {
       p.stdout!.on('data', (b: Buffer) => { out += b; });
       return { p, out: () => out, ended: new Promise<number | null>((res) => p.on('exit', (code, sig) => res(code ?? (sig ? -1 : null)))) };
     };
-    const logs = spawnLogs();
-    await until('logs -f prints through the worker', () => logs.out() === 'hello\n');
+    const workerOf = (front: number) => pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(front, 1));
+    // with no worker ready within its wait (a loaded host), a front runs the Node CLI: then asked again
+    const logsByWorker = async () => {
+      for (let attempt = 1; ; attempt++) {
+        await until('berthd has its CLI workers', () => d.cliWorkers().length >= 2);
+        const l = spawnLogs();
+        await until('logs -f prints', () => l.out() === 'hello\n');
+        const worker = workerOf(l.p.pid!);
+        if (worker.length || attempt === 5) return { ...l, worker };
+        l.p.kill('SIGKILL');
+        await l.ended;
+      }
+    };
+    const logs = await logsByWorker();
     const pid = logs.p.pid!;
     assert.equal(readFileSync(`/proc/${pid}/comm`, 'utf8').trim(), 'berth-cli');
     assert.equal(readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim(), '');
-    const runner = pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(pid, 1));
-    assert.equal(runner.length, 1, 'one worker writes to the front\'s stdout');
+    assert.equal(logs.worker.length, 1, 'one worker writes to the front\'s stdout');
     // the front's end is the command's end, as when the Node CLI is killed
     logs.p.kill('SIGKILL');
     await logs.ended;
-    await until('the worker ends with its front', () => !isRunning(runner[0]!));
+    await until('the worker ends with its front', () => !isRunning(logs.worker[0]!));
     // a signal the front gets is the command's: SIGTERM ends logs -f as it ends the Node CLI
-    const term = spawnLogs();
-    await until('logs -f again', () => term.out() === 'hello\n');
+    const term = await logsByWorker();
     // ctrl-z stops the command with its front, and fg (SIGCONT) lets both go on
-    const [termWorker] = pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(term.p.pid!, 1));
+    const [termWorker] = term.worker;
+    assert.ok(termWorker, 'a worker runs logs -f again');
     const state = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '')[0];
     term.p.kill('SIGTSTP');
     await until('front and worker stop', () => state(term.p.pid!) === 'T' && state(termWorker!) === 'T');
@@ -259,9 +271,15 @@ describe('berthd runs containers for the docker CLI', () => {
     await until('the workers settle', () => { const now = workers(); const same = now === before && d.cliWorkers().length === 2; before = now; return same; });
     for (let i = 0; i < 3; i++) assert.equal(spawnSync('sh', ['-c', `${BERTH} ${cli.join(' ')} inspect -f '{{.Name}}' ${name} > ${file}`]).status, 0);
     assert.equal(readFileSync(file, 'utf8'), `/${name}\n`);
-    assert.equal(workers(), before, 'the same workers ran the commands');
+    // the pool is the same two again: a worker that ended after its command would have been replaced. On a slow
+    // host a command running past the refill delay starts a third, which is let go when it finds the pool full
+    await until('the same workers ran the commands', () => workers() === before);
     assert.deepEqual(pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => readdirSync(`/proc/${w}/fd`).some((fd) => linkOf(w, Number(fd)) === file)), [], 'a worker kept the file');
-    assert.equal(d.berth(['exec', '-i', name, 'cat'], 'via stdin\n').out, 'via stdin\n');
+    // asked again if its front found no worker ready and ran the Node CLI itself (a loaded host)
+    for (let attempt = 1; attempt <= 5 && workers() === before; attempt++) {
+      assert.equal(d.berth(['exec', '-i', name, 'cat'], 'via stdin\n').out, 'via stdin\n');
+      for (let i = 0; i < 50 && workers() === before; i++) await sleep(100);
+    }
     await until('the worker that read stdin ends, another starts', () => d.cliWorkers().length === 2 && workers() !== before);
     // asked not to, or for a berthd of another checkout, the front is the Node CLI
     const node = spawnLogs({ ...process.env, BERTH_CLI_WORKER: '0' });
