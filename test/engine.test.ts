@@ -230,7 +230,7 @@ describe('berthd runs containers for the docker CLI', () => {
       p.stdout!.on('data', (b: Buffer) => { out += b; });
       return { p, out: () => out, ended: new Promise<number | null>((res) => p.on('exit', (code, sig) => res(code ?? (sig ? -1 : null)))) };
     };
-    const workerOf = (front: number) => pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => linkOf(w, 1) === linkOf(front, 1));
+    const workerOf = (front: number) => d.cliWorkers().filter((w) => linkOf(w, 1) === linkOf(front, 1));
     // with no worker ready within its wait (a loaded host), a front runs the Node CLI: then asked again
     const logsByWorker = async () => {
       for (let attempt = 1; ; attempt++) {
@@ -274,7 +274,7 @@ describe('berthd runs containers for the docker CLI', () => {
     // the pool is the same two again: a worker that ended after its command would have been replaced. On a slow
     // host a command running past the refill delay starts a third, which is let go when it finds the pool full
     await until('the same workers ran the commands', () => workers() === before);
-    assert.deepEqual(pidsWhere((read) => read('cmdline').includes('--cli-worker')).filter((w) => readdirSync(`/proc/${w}/fd`).some((fd) => linkOf(w, Number(fd)) === file)), [], 'a worker kept the file');
+    assert.deepEqual(d.cliWorkers().filter((w) => readdirSync(`/proc/${w}/fd`).some((fd) => linkOf(w, Number(fd)) === file)), [], 'a worker kept the file');
     // asked again if its front found no worker ready and ran the Node CLI itself (a loaded host)
     for (let attempt = 1; attempt <= 5 && workers() === before; attempt++) {
       assert.equal(d.berth(['exec', '-i', name, 'cat'], 'via stdin\n').out, 'via stdin\n');
