@@ -111,6 +111,9 @@ async function main() {
       (i) => ['-c', `skopeo --insecure-policy copy -q --src-tls-verify=false docker://${refOf(i)} oci:${floorDir(i)}:x && ${untar(i)} wait`]);
     engine('skopeo copy to oci: (download only, no unpack)', 'skopeo', (i) => ['--insecure-policy', 'copy', '-q', '--src-tls-verify=false', `docker://${refOf(i)}`, `oci:${join(work, `sk-${i}`)}:x`]);
     engine('berth pull (no daemon: the CLI pulls; download + unpack, 3 layers in parallel)', berth, (i) => ['--data-root', berthRoot(i), 'pull', '-q', refOf(i)]);
+    // BASELINE=/path/to/another/berth/checkout (built) adds its no-daemon pull, for a side-by-side look at a change
+    const baseline = process.env.BASELINE;
+    if (baseline) engine('baseline berth pull (no daemon, BASELINE checkout)', join(baseline, 'bin', 'berth'), (i) => ['--data-root', join(work, `base-${i}`), 'pull', '-q', refOf(i)]);
     engine('berth pull of the same image with zstd layers', berth, (i) => ['--data-root', join(work, `berth-zstd-${i}`), 'pull', '-q', refOf(i, true)]);
     // berthd serves docker's own CLI (the same client as the docker row); another serves `berth pull`, which has it pull
     for (const d of [new PrivateBerthd(), new PrivateBerthd()]) { daemons.push(d); await d.start(); }

@@ -8,7 +8,7 @@
 import { Writable } from 'node:stream';
 import { closeSync, constants, openSync } from 'node:fs';
 import type tar from 'tar-stream';
-import { tarStream } from './tar-pax.js';
+import { TarReader } from './tar-read.js';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './overlay-format.js';
 import { InvalidInput } from '../../util/check.js';
 import { entryPath, headerXattrs } from '../confined/unpack.js';
@@ -18,6 +18,8 @@ import { NO_META, OpCode, OpList, opExtra, opMeta, type OpFailure, type OpMeta }
 const MAX_SYMLINK_HOPS = 40;
 /** A list goes to the pool when it holds this many ops or bytes of content. */
 const LIST_OPS = 1024, LIST_BYTES = 4 << 20;
+/** Lists sent to the pool and not yet done, past which the writer is held back. */
+const LISTS_IN_FLIGHT = 2;
 /**
  * Content written past which a syncfs starts in the background, so that the
  * one that makes the layer durable (the store's) finds little left to write.
@@ -29,14 +31,15 @@ export class LayerError extends InvalidInput {}
 type Node = Dir | { kind: 'file'; size: number } | { kind: 'other' } | { kind: 'link'; target: string };
 interface Dir { kind: 'dir'; children: Map<string, Node> }
 
-type EntryStream = NodeJS.ReadableStream & { resume(): unknown };
-
 export class Extractor extends Writable {
-  private parser = tarStream().extract();
+  private readonly reader = new TarReader({ entry: (h) => this.entry(h), data: (c) => this.list.addData(c) });
   private readonly root: Dir = { kind: 'dir', children: new Map() };
   private readonly rootFd: number;
   private list = new OpList();
+  /** The last list sent: each runs once the one before it has (the ops depend on each other's order). */
   private running: Promise<void> | undefined;
+  private inFlight = 0;
+  private whenRoom: (() => void) | undefined;
   private dirTimes: [string, Dir, Date][] = [];
   private failed: Error | undefined;
   private unsynced = 0;
@@ -45,72 +48,56 @@ export class Extractor extends Writable {
   constructor(private readonly dest: string) {
     super();
     this.rootFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
-    this.parser.on('entry', (h, stream, next) => {
-      try {
-        this.entry(h, stream as unknown as EntryStream, (e) => { if (e) this.failed ??= e; next(e); });
-      } catch (e) {
-        this.failed ??= e as Error;
-        stream.resume();
-        next(e as Error);
-      }
-    });
-    // a damaged tar fails in the parser: keep the reason, fail the next write
-    this.parser.on('error', (e: Error) => { this.failed ??= e; });
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (this.failed) { cb(this.failed); return; }
-    if (this.parser.write(chunk)) { cb(); return; }
-    const onDrain = () => { this.parser.off('error', onError); cb(this.failed); };
-    const onError = () => { this.parser.off('drain', onDrain); cb(this.failed); };
-    this.parser.once('drain', onDrain);
-    this.parser.once('error', onError);
+    if (!this.failed) {
+      try { this.reader.write(chunk); } catch (e) { this.failed ??= e as Error; }
+    }
+    if (this.failed || this.inFlight < LISTS_IN_FLIGHT) { cb(this.failed); return; }
+    this.whenRoom = () => cb(this.failed);
   }
 
   override _final(cb: (e?: Error | null) => void): void {
+    if (!this.failed) {
+      try { this.reader.end(); } catch (e) { this.failed ??= e as Error; }
+    }
     if (this.failed) { cb(this.failed); return; }
-    this.parser.once('finish', () => {
-      if (this.failed) { cb(this.failed); return; }
-      // directories last: their children changed their mtimes
-      for (const [path, dir, mtime] of this.dirTimes.reverse()) {
-        if (this.lookup(path) !== dir) continue; // replaced by a later entry
-        const [parent, name] = split(path);
-        this.list.add(OpCode.utimes, parent, name, path, opMeta(-1, -1, -1, mtime, []));
-      }
-      this.flush().then(() => this.running).then(() => this.syncing).then(() => cb(this.failed), cb);
-    });
-    this.parser.once('error', () => cb(this.failed));
-    this.parser.end(undefined as never);
+    // directories last: their children changed their mtimes
+    for (const [path, dir, mtime] of this.dirTimes.reverse()) {
+      if (this.lookup(path) !== dir) continue; // replaced by a later entry
+      const [parent, name] = split(path);
+      this.list.add(OpCode.utimes, parent, name, path, opMeta(-1, -1, -1, mtime, []));
+    }
+    this.flush();
+    Promise.resolve(this.running).then(() => this.syncing).then(() => cb(this.failed), cb);
   }
 
   override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
-    this.parser.destroy();
     // the pull ends (and its caller removes the directory) only after the ops running have
     void Promise.all([this.running, this.syncing]).finally(() => { closeSync(this.rootFd); cb(e); });
   }
 
-  private entry(h: tar.Header, stream: EntryStream, next: (e?: Error) => void): void {
-    if (this.failed) throw this.failed;
-    if ((h.type as string) === 'pax-global-header') { stream.resume(); next(); return; }
+  /** True when the entry's content is to be written (a file's). */
+  private entry(h: tar.Header): boolean {
+    if (this.list.length >= LIST_OPS || this.list.dataBytes >= LIST_BYTES) this.flush();
     const rel = entryPath(h.name);
     const what = `layer entry ${JSON.stringify(h.name)}`;
     if (rel === '') { // the root itself: metadata only
-      stream.resume();
       if (h.type === 'directory') this.directoryMeta('', this.root, h, OpCode.attr, false);
-      next();
-      return;
+      return false;
     }
     const parts = rel.split('/');
     const base = parts.pop()!;
     const parentParts = this.resolve(parts, true, what);
     const parent = parentParts.join('/');
     const dir = this.ensureDir(parentParts, what);
-    if (h.type === 'file' || h.type === 'contiguous-file') {
-      if (base !== OPAQUE_MARKER && !base.startsWith(WHITEOUT_PREFIX)) { this.file(dir, parent, base, h, stream, what, next); return; }
+    if ((h.type === 'file' || h.type === 'contiguous-file') && base !== OPAQUE_MARKER && !base.startsWith(WHITEOUT_PREFIX)) {
+      this.file(dir, parent, base, h, what);
+      return true;
     }
-    stream.resume();
     this.other(dir, parent, base, h, what);
-    this.flushIfFull(next);
+    return false;
   }
 
   /** Every entry but a regular file's. */
@@ -171,14 +158,11 @@ export class Extractor extends Writable {
     }
   }
 
-  /** A regular file: its op now, its content as it comes, the next entry once it has all come. */
-  private file(dir: Dir, parent: string, base: string, h: tar.Header, stream: EntryStream, what: string, next: (e?: Error) => void): void {
+  /** A regular file: its op now; its content, as it comes, goes to the same list. */
+  private file(dir: Dir, parent: string, base: string, h: tar.Header, what: string): void {
     this.remove(dir, parent, base, what);
     this.list.add(OpCode.file, parent, base, what, meta(h, (h.mode ?? 0o644) & 0o7777), opExtra(h.size ?? 0, '', '', 0, 0, 0, false));
     dir.children.set(base, { kind: 'file', size: h.size ?? 0 });
-    const list = this.list;
-    stream.on('data', (c: Buffer) => list.addData(c));
-    stream.on('end', () => this.flushIfFull(next));
   }
 
   /**
@@ -266,24 +250,27 @@ export class Extractor extends Writable {
     dir.children.delete(name);
   }
 
-  private flushIfFull(next: (e?: Error) => void): void {
-    if (this.list.length < LIST_OPS && this.list.dataBytes < LIST_BYTES) { next(); return; }
-    this.flush().then(() => next(this.failed), next);
-  }
-
-  /** Sends the list to the pool once the one before has finished (the ops depend on each other's order). */
-  private async flush(): Promise<void> {
-    await this.running;
-    if (this.failed) return;
+  /** Sends the list to the pool, to run after the one before. */
+  private flush(): void {
     const list = this.list;
+    if (!list.length || this.failed) return;
     this.list = new OpList();
-    if (!list.length) return;
-    this.syncEarlier();
-    this.unsynced += list.dataBytes;
-    this.running = list.run(this.rootFd).catch((e: OpFailure) => {
-      const label = list.labels[e.opIndex];
-      this.failed ??= label ? new LayerError(label, e.message) : e;
-    });
+    this.inFlight++;
+    const before = this.running;
+    this.running = (async () => {
+      await before;
+      if (!this.failed) {
+        this.syncEarlier();
+        this.unsynced += list.dataBytes;
+        await list.run(this.rootFd).catch((e: OpFailure) => {
+          const label = list.labels[e.opIndex];
+          this.failed ??= label ? new LayerError(label, e.message) : e;
+        });
+      }
+      this.inFlight--;
+      const room = this.whenRoom;
+      if (room && (this.failed || this.inFlight < LISTS_IN_FLIGHT)) { this.whenRoom = undefined; room(); }
+    })();
   }
 
   /** Writes back what the lists before have written, while this one runs. */

@@ -13,6 +13,9 @@ import { dirname, join } from 'node:path';
 const RAW = /^SCHILY\.xattr\./;
 
 interface Headers {
+  /** a header block decoded; null for a zero block */
+  decode(buf: Buffer, filenameEncoding: string, allowUnknownFormat: boolean): TarStream.Header | null;
+  decodeLongPath(buf: Buffer, encoding: string): string;
   decodePax(buf: Buffer): Record<string, string>;
   encodePax(opts: { name?: string; linkname?: string; pax?: Record<string, string> }): Buffer;
   /** a ustar header block, or null when the entry needs a pax header */
@@ -27,18 +30,17 @@ function record(key: string, value: string): Buffer {
 }
 
 let loaded: typeof TarStream | undefined;
-let headers: Headers;
-
-/** tar-stream's header codec, patched (for writing a tar without its streams: writeTarSync). */
-export function tarHeaders(): Headers {
-  tarStream();
-  return headers;
-}
+let headers: Headers | undefined;
+const req = createRequire(import.meta.url);
 
 export function tarStream(): typeof TarStream {
-  if (loaded) return loaded;
-  const req = createRequire(import.meta.url);
-  loaded = req('tar-stream') as typeof TarStream;
+  tarHeaders(); // patched before its streams use it
+  return (loaded ??= req('tar-stream') as typeof TarStream);
+}
+
+/** tar-stream's header codec alone, patched (for a tar read or written without its streams: tar-read.ts, writeTarSync). */
+export function tarHeaders(): Headers {
+  if (headers) return headers;
   headers = req(join(dirname(req.resolve('tar-stream')), 'headers.js')) as Headers;
   headers.decodePax = (buf: Buffer) => {
     const out: Record<string, string> = {};
@@ -62,5 +64,5 @@ export function tarStream(): typeof TarStream {
     for (const [k, v] of Object.entries(opts.pax ?? {})) parts.push(record(k, v));
     return Buffer.concat(parts);
   };
-  return loaded;
+  return headers;
 }
