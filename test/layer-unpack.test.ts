@@ -326,3 +326,27 @@ test('a blob longer than its descriptor says fails the unpack with that reason, 
   ingest.abort();
   assert.deepEqual(readdirSync(join(root, 'content', 'ingest')), [], 'nothing of the blob is left');
 });
+
+test('a source that stops early (closed, or failing) fails the unpack with its reason, in every compression; a slow taker holds the source back and loses nothing', async () => {
+  const files = Array.from({ length: 2500 }, (_, i) => ({ name: `d${i % 7}/f${i}`, body: `${i}`.repeat(1 + ((i * 997) % 300)) }));
+  const t = await makeTar(files);
+  const blobs = { none: t, gzip: gzipSync(t), zstd: execFileSync('zstd', ['-q', '-c'], { input: t }) } as const;
+  for (const [compression, blob] of Object.entries(blobs) as [keyof typeof blobs, Buffer][]) {
+    const half = blob.subarray(0, blob.length >> 1);
+    const closed = new Readable({ read() { this.push(half); this.destroy(); } });
+    const e1 = await unpackLayer(closed, freshDir(), compression).then(() => undefined, (x: Error) => x);
+    assert.match(e1?.message ?? '', /Premature close/, compression);
+    const failing = new Readable({ read() { this.push(half); this.destroy(new Error('connection reset')); } });
+    const e2 = await unpackLayer(failing, freshDir(), compression).then(() => undefined, (x: Error) => x);
+    assert.match(e2?.message ?? '', /connection reset/, compression);
+    // all at once (more op lists than may be in flight: the source waits for them), and in 997-byte chunks, one per tick
+    let at = 0;
+    const trickle = new Readable({ read() { setImmediate(() => this.push(at < blob.length ? blob.subarray(at, (at += 997)) : null)); } });
+    for (const source of [Readable.from([blob]), trickle]) {
+      const dest = freshDir();
+      const r = await unpackLayer(source, dest, compression);
+      assert.equal(r.diffID, sha(t), compression);
+      for (const f of files.filter((_, i) => i % 37 === 0)) assert.equal(readFileSync(join(dest, f.name), 'utf8'), f.body);
+    }
+  }
+});

@@ -38,15 +38,27 @@ export function verify(expect: Expect, digest: string, bytes: number): void {
   if (expect.digest && digest !== expect.digest) throw new DigestMismatch(expect.digest, `content has digest ${digest}`);
 }
 
-/** A blob being written: write to it, end it, then commit (checks it and makes it visible) or abort. */
+/** Bytes queued for the file past which a writer is asked to wait. */
+const QUEUE_LIMIT = 4 << 20;
+
+/**
+ * A blob being written: put chunks (or write it as a stream), then commit
+ * (checks it and makes it visible) or abort.
+ */
 export class Ingest extends Writable {
   private readonly fd: number;
   private readonly hash: Hash;
   private readonly algorithm: string;
   bytes = 0;
   private digested: string | undefined;
-  /** Writes on the thread pool, and whether abort() came (the last write then closes the fd). */
-  private writing = 0;
+  /** Chunks waiting for the write that is out, and their bytes. */
+  private queue: Buffer[] = [];
+  private queued = 0;
+  private writing = false;
+  private failure: Error | undefined;
+  private roomWaiters: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
+  /** Whether abort() came (the write out then closes the fd). */
   private aborted = false;
   private fdClosed = false;
 
@@ -55,36 +67,70 @@ export class Ingest extends Writable {
   }
 
   constructor(private readonly store: ContentStore, readonly tmp: string, private readonly expect: Expect) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: QUEUE_LIMIT });
     this.algorithm = expect.digest ? parseDigest(expect.digest).algorithm : 'sha256';
     this.hash = createHash(this.algorithm);
     this.fd = openSync(tmp, 'wx', 0o644);
   }
 
   /**
-   * A stream's chunks go to the file on the thread pool (a pull's loop has
-   * the tar to parse). Chunks that arrive while a write is out go together
-   * in one writev: one trip to the pool per batch, not per socket read.
+   * Digests `chunk` now and queues it for the file, written on the thread
+   * pool (a pull's loop has the tar to parse): what comes while a write is
+   * out goes in the next one, as one writev. False when the queue is full:
+   * whenRoom() says when to go on. An overlong blob, or a failed write, throws.
    */
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    this._writev([{ chunk }], cb);
+  put(chunk: Buffer): boolean {
+    if (this.failure) throw this.failure;
+    this.count(chunk);
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (!this.writing) this.writeQueued();
+    return this.queued < QUEUE_LIMIT;
   }
 
-  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    const bufs = chunks.map((c) => c.chunk);
-    try { for (const b of bufs) this.count(b); } catch (e) { cb(e as Error); return; }
-    this.writing++;
+  whenRoom(fn: () => void): void {
+    if (this.queued < QUEUE_LIMIT || this.failure) fn(); else this.roomWaiters.push(fn);
+  }
+
+  /** Resolves once all that was put is written; rejects with a write's error. */
+  written(): Promise<void> {
+    return new Promise((res, rej) => {
+      const done = () => (this.failure ? rej(this.failure) : res());
+      if (this.writing) this.idleWaiters.push(done); else done();
+    });
+  }
+
+  private writeQueued(): void {
+    const bufs = this.queue;
+    const size = this.queued;
+    this.queue = [];
+    this.writing = true;
     const rest = (left: Buffer[]): void => {
       writev(this.fd, left, (e, n) => {
-        if (!e) {
+        if (!e && !this.aborted) {
           while (left.length && n >= left[0]!.length) n -= left.shift()!.length;
           if (left.length) { left[0] = left[0]!.subarray(n); rest(left); return; }
         }
-        if (--this.writing === 0 && this.aborted) this.closeFd();
-        cb(e);
+        if (e) this.failure ??= e;
+        this.writing = false;
+        this.queued -= size;
+        if (this.aborted) { this.closeFd(); this.failure ??= new Error('aborted'); }
+        else if (this.queue.length && !this.failure) this.writeQueued();
+        if (this.queued < QUEUE_LIMIT || this.failure) for (const fn of this.roomWaiters.splice(0)) fn();
+        if (!this.writing) for (const fn of this.idleWaiters.splice(0)) fn();
       });
     };
     rest(bufs);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    let room: boolean;
+    try { room = this.put(chunk); } catch (e) { cb(e as Error); return; }
+    if (room) cb(); else this.whenRoom(() => cb(this.failure));
+  }
+
+  override _final(cb: (e?: Error | null) => void): void {
+    this.written().then(() => cb(), cb);
   }
 
   /** Writes and digests `chunk` now (a writer that is not a stream: writeTarSync's sink). */
@@ -124,7 +170,7 @@ export class Ingest extends Writable {
 
   abort(): void {
     // a write still on the pool keeps the fd (its number must not go to another file first)
-    if (this.writing === 0) this.closeFd();
+    if (!this.writing) this.closeFd();
     this.aborted = true;
     rmSync(this.tmp, { force: true });
   }

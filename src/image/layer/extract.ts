@@ -5,7 +5,6 @@
 // earlier entry left that a later one replaces, which parents are missing.
 // The steps go as lists of ops (ops.ts) to the thread pool, one list at a
 // time and in order, while the next part of the tar is parsed here.
-import { Writable } from 'node:stream';
 import { closeSync, constants, openSync } from 'node:fs';
 import type tar from 'tar-stream';
 import { TarReader } from './tar-read.js';
@@ -31,7 +30,14 @@ export class LayerError extends InvalidInput {}
 type Node = Dir | { kind: 'file'; size: number } | { kind: 'other' } | { kind: 'link'; target: string };
 interface Dir { kind: 'dir'; children: Map<string, Node> }
 
-export class Extractor extends Writable {
+/** What the extractor tells whoever feeds it. */
+export interface ExtractorEvents {
+  /** It had no room (write() said false) and has room again, or it failed. */
+  room(): void;
+}
+
+/** Takes a layer's tar in chunks (write), then finish() and, always, close(). */
+export class Extractor {
   private readonly reader = new TarReader({ entry: (h) => this.entry(h), data: (c) => this.list.addData(c) });
   private readonly root: Dir = { kind: 'dir', children: new Map() };
   private readonly rootFd: number;
@@ -39,30 +45,31 @@ export class Extractor extends Writable {
   /** The last list sent: each runs once the one before it has (the ops depend on each other's order). */
   private running: Promise<void> | undefined;
   private inFlight = 0;
-  private whenRoom: (() => void) | undefined;
+  private full = false;
   private dirTimes: [string, Dir, Date][] = [];
   private failed: Error | undefined;
   private unsynced = 0;
   private syncing: Promise<void> | undefined;
+  private closed = false;
 
-  constructor(private readonly dest: string) {
-    super();
+  constructor(private readonly dest: string, private readonly events: ExtractorEvents) {
     this.rootFd = openSync(dest, constants.O_RDONLY | constants.O_DIRECTORY);
   }
 
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
-    if (!this.failed) {
-      try { this.reader.write(chunk); } catch (e) { this.failed ??= e as Error; }
-    }
-    if (this.failed || this.inFlight < LISTS_IN_FLIGHT) { cb(this.failed); return; }
-    this.whenRoom = () => cb(this.failed);
+  /** Reads the chunk (a damaged tar, or a refused entry, throws); false when it wants no more until room(). */
+  write(chunk: Buffer): boolean {
+    if (this.failed) throw this.failed;
+    try { this.reader.write(chunk); } catch (e) { this.failed ??= e as Error; throw this.failed; }
+    this.full = this.inFlight >= LISTS_IN_FLIGHT;
+    return !this.full;
   }
 
-  override _final(cb: (e?: Error | null) => void): void {
+  /** The tar has ended: the rest is written, directories get their times, and the lists' writes start to disk. */
+  async finish(): Promise<void> {
     if (!this.failed) {
       try { this.reader.end(); } catch (e) { this.failed ??= e as Error; }
     }
-    if (this.failed) { cb(this.failed); return; }
+    if (this.failed) throw this.failed;
     // directories last: their children changed their mtimes
     for (const [path, dir, mtime] of this.dirTimes.reverse()) {
       if (this.lookup(path) !== dir) continue; // replaced by a later entry
@@ -70,12 +77,16 @@ export class Extractor extends Writable {
       this.list.add(OpCode.utimes, parent, name, path, opMeta(-1, -1, -1, mtime, []));
     }
     this.flush();
-    Promise.resolve(this.running).then(() => this.syncing).then(() => cb(this.failed), cb);
+    await this.running;
+    await this.syncing;
+    if (this.failed) throw this.failed;
   }
 
-  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
-    // the pull ends (and its caller removes the directory) only after the ops running have
-    void Promise.all([this.running, this.syncing]).finally(() => { closeSync(this.rootFd); cb(e); });
+  /** Waits for the ops running (the caller may remove the directory after), then lets the directory go. */
+  async close(): Promise<void> {
+    this.failed ??= new Error('stopped');
+    await Promise.all([this.running, this.syncing]);
+    if (!this.closed) { this.closed = true; closeSync(this.rootFd); }
   }
 
   /** True when the entry's content is to be written (a file's). */
@@ -268,8 +279,7 @@ export class Extractor extends Writable {
         });
       }
       this.inFlight--;
-      const room = this.whenRoom;
-      if (room && (this.failed || this.inFlight < LISTS_IN_FLIGHT)) { this.whenRoom = undefined; room(); }
+      if (this.full && (this.failed || this.inFlight < LISTS_IN_FLIGHT)) { this.full = false; this.events.room(); }
     })();
   }
 

@@ -1,72 +1,63 @@
 // A gzip layer inflated on a thread of its own (native/fsx/gunzip.c), with
 // its diffID hashed there too. Compressed chunks are handed to the thread as
 // they come and kept alive here until it says it is done with them; its
-// output comes back in blocks, which it stops making while the reader is
-// more than a few behind.
-import { Transform } from 'node:stream';
+// output comes back in blocks, which it stops making while the taker has
+// held back more than a few.
 import { fsx } from '../../util/fsx.js';
+import type { Decoder, DecoderOutput } from './decode.js';
 
-/** Compressed bytes that may wait for the thread before the writer is held back. */
+/** Compressed bytes that may wait for the thread before the writer is asked to wait. */
 const QUEUE_LIMIT = 4 << 20;
 const INPUT_ENDED = 0, TAKEN = 1, STOP = 2;
 
-export class NativeGunzip extends Transform {
+export class NativeGunzip implements Decoder {
   private readonly handle: object;
   /** Chunks the thread has been given and not finished. */
   private inputs: Buffer[] = [];
   private queued = 0;
-  private held: (() => void) | undefined;
-  private ending: ((e?: Error | null) => void) | undefined;
-  /** Blocks pushed while the reader wanted no more: taken when it reads again. */
+  /** Blocks the output did not take yet: acknowledged on resume(). */
   private untaken = 0;
-  /** sha256 of the output (hex), once it has all come out. */
+  private over = false;
   digest: string | undefined;
-  /** Bytes that came out. */
   bytes = 0;
 
-  constructor() {
-    // a few blocks wait for the parser while the next inflate
-    super({ readableHighWaterMark: 4 << 20 });
+  constructor(private readonly out: DecoderOutput) {
     this.handle = fsx().gunzipStart((block, done, last, text) => this.output(block, done, last, text));
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+  write(chunk: Buffer): boolean {
     this.inputs.push(chunk);
     this.queued += chunk.length;
     fsx().gunzipWrite(this.handle, chunk);
-    if (this.queued < QUEUE_LIMIT) cb(); else this.held = cb;
+    return this.queued < QUEUE_LIMIT;
   }
 
-  override _flush(cb: (e?: Error | null) => void): void {
-    this.ending = cb;
-    fsx().gunzipControl(this.handle, INPUT_ENDED, 0);
-  }
+  end(): void { fsx().gunzipControl(this.handle, INPUT_ENDED, 0); }
 
-  override _read(n: number): void {
-    super._read(n);
+  resume(): void {
     if (this.untaken) { fsx().gunzipControl(this.handle, TAKEN, this.untaken); this.untaken = 0; }
   }
 
-  override _destroy(e: Error | null, cb: (e?: Error | null) => void): void {
+  stop(): void {
+    if (this.over) return;
+    this.over = true;
     fsx().gunzipControl(this.handle, STOP, 0);
-    cb(e);
   }
 
   private output(block: Buffer | null, done: number, last: boolean, text: string): void {
-    if (this.destroyed) return;
+    if (this.over) return;
+    const wasFull = this.queued >= QUEUE_LIMIT;
     for (const b of this.inputs.splice(0, done)) this.queued -= b.length;
-    if (this.held && this.queued < QUEUE_LIMIT) { const cb = this.held; this.held = undefined; cb(); }
-    if (last && text.startsWith('gzip: ')) { this.destroy(new Error(text)); return; }
+    if (last && text.startsWith('gzip: ')) { this.over = true; this.out.failed(new Error(text)); return; }
     if (block) {
       this.bytes += block.length;
-      if (this.push(block)) fsx().gunzipControl(this.handle, TAKEN, 1);
+      if (this.out.block(block)) fsx().gunzipControl(this.handle, TAKEN, 1);
       else this.untaken++;
     }
     if (last) {
+      this.over = true;
       this.digest = text;
-      const cb = this.ending;
-      this.ending = undefined;
-      cb?.();
-    }
+      this.out.done();
+    } else if (wasFull && this.queued < QUEUE_LIMIT) this.out.room();
   }
 }

@@ -2,12 +2,10 @@
 // overlayfs's format (extract.ts writes the entries), hashing the blob and
 // the uncompressed tar on the way.
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type Readable, type Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { Decompress as ZstdDecompress } from 'fzstd';
+import type { Readable } from 'node:stream';
 import type { Compression } from '../oci/types.js';
 import { Extractor } from './extract.js';
-import { NativeGunzip } from './gunzip.js';
+import { decoderFor, type Decoder } from './decode.js';
 
 export { LayerError } from './extract.js';
 
@@ -23,73 +21,86 @@ export interface UnpackResult {
   contentSize: number;
 }
 
-/** Counts and hashes what flows through. */
-class Tap extends Transform {
+/** Where the blob's bytes are kept as they pass, and which counts and hashes them (with the digest's algorithm): the content store's Ingest. */
+export interface BlobSink {
+  /** Takes a chunk (an overlong blob throws); false when it wants no more until room. */
+  put(chunk: Buffer): boolean;
+  /** Calls `fn` once it takes chunks again. */
+  whenRoom(fn: () => void): void;
+  /** Resolves once all it took is written. */
+  written(): Promise<void>;
+  bytes: number;
+  digest(): string;
+}
+
+/** A sink that only counts and hashes: for a blob already stored. */
+class BlobHash implements BlobSink {
+  private readonly hash: Hash;
   bytes = 0;
-  constructor(readonly hash: Hash) { super(); }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null, d?: Buffer) => void): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    cb(null, chunk);
-  }
+  constructor(private readonly algorithm: string) { this.hash = createHash(algorithm); }
+  put(chunk: Buffer): boolean { this.hash.update(chunk); this.bytes += chunk.length; return true; }
+  whenRoom(fn: () => void): void { fn(); }
+  async written(): Promise<void> { /* nothing to write */ }
+  digest(): string { return `${this.algorithm}:${this.hash.digest('hex')}`; }
 }
-
-function zstdStream(): Transform {
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      try { dec.push(chunk); cb(); } catch (e) { cb(new Error(`zstd: ${(e as Error).message}`)); }
-    },
-    flush(cb) {
-      try { dec.push(new Uint8Array(0), true); cb(); } catch (e) { cb(new Error(`zstd: ${(e as Error).message}`)); }
-    },
-  });
-  const dec = new ZstdDecompress((data) => { t.push(Buffer.from(data.buffer, data.byteOffset, data.byteLength)); });
-  return t;
-}
-
-/** Where the blob's bytes are kept as they pass, and which counts and hashes them (with the digest's algorithm). */
-export type BlobSink = Writable & { bytes: number; digest(): string };
 
 /**
  * Streams `source` (the blob) into `dest` (an empty directory), hashing the
  * blob and the uncompressed tar on the way. `digestAlgorithm` is the blob
- * digest's algorithm (sha256 unless the descriptor says otherwise).
+ * digest's algorithm (sha256 unless the descriptor says otherwise). Each
+ * chunk is handed on by a call, not through a chain of streams: the source
+ * is paused while the blob's file, the decoder or the extractor is full.
  */
 export async function unpackLayer(source: Readable, dest: string, compression: Compression, digestAlgorithm = 'sha256', blobSink?: BlobSink): Promise<UnpackResult> {
-  // the blob is counted and hashed once: by its sink when it has one (the content store's ingest)
-  const blobTap = blobSink ? undefined : new Tap(createHash(digestAlgorithm));
-  const stages: (Readable | Transform | Writable)[] = [source, blobSink ? teeTo(blobSink) : blobTap!];
-  // gzip: inflated and hashed on a thread of its own; zstd (fzstd) and plain tars: hashed here
-  const gunzip = compression === 'gzip' ? new NativeGunzip() : undefined;
-  const tarTap = gunzip ? undefined : new Tap(createHash('sha256'));
-  if (compression === 'zstd') stages.push(zstdStream());
-  const extractor = new Extractor(dest);
-  stages.push(gunzip ?? tarTap!, extractor);
-  await pipeline(stages as unknown as [Readable, ...Transform[], Writable]);
+  const blob = blobSink ?? new BlobHash(digestAlgorithm);
+  let failure: Error | undefined;
+  let ended!: () => void;
+  const tarDone = new Promise<void>((res) => { ended = res; });
+  /** What holds the source back. */
+  const waits = { blob: false, decoder: false };
+  const pump = () => { if (!failure && !waits.blob && !waits.decoder) source.resume(); };
+  const fail = (e: Error) => {
+    if (failure) return;
+    failure = e;
+    source.destroy();
+    decoder.stop();
+    ended();
+  };
+  const extractor = new Extractor(dest, { room: () => decoder.resume() });
+  const decoder: Decoder = decoderFor(compression, {
+    block: (b) => { try { return extractor.write(b); } catch (e) { fail(e as Error); return false; } },
+    room: () => { waits.decoder = false; pump(); },
+    done: () => ended(),
+    failed: fail,
+  });
+  source.on('data', (chunk: Buffer) => {
+    if (failure) return;
+    try {
+      if (!blob.put(chunk)) { waits.blob = true; blob.whenRoom(() => { waits.blob = false; pump(); }); }
+      if (!decoder.write(chunk)) waits.decoder = true;
+    } catch (e) { fail(e as Error); return; }
+    if (waits.blob || waits.decoder) source.pause();
+  });
+  let sourceEnded = false;
+  source.once('end', () => { sourceEnded = true; if (!failure) decoder.end(); });
+  source.once('error', fail);
+  source.once('close', () => { if (!sourceEnded) fail(new Error('Premature close')); });
+  pump(); // a source paused before it came here flows too
+  try {
+    await tarDone;
+    if (failure) throw failure;
+    await Promise.all([extractor.finish(), blob.written()]);
+  } catch (e) {
+    fail(e as Error);
+  } finally {
+    await extractor.close();
+  }
+  if (failure) throw failure;
   return {
-    digest: blobSink ? blobSink.digest() : `${digestAlgorithm}:${blobTap!.hash.digest('hex')}`,
-    diffID: `sha256:${gunzip ? gunzip.digest : tarTap!.hash.digest('hex')}`,
-    size: blobSink ? blobSink.bytes : blobTap!.bytes,
-    unpackedSize: gunzip ? gunzip.bytes : tarTap!.bytes,
+    digest: blob.digest(),
+    diffID: `sha256:${decoder.digest!}`,
+    size: blob.bytes,
+    unpackedSize: decoder.bytes,
     contentSize: extractor.contentBytes(),
   };
-}
-
-/**
- * Passes data on and also writes it to `sink` (the content store's file),
- * ending it at the end. The sink's failure (a blob longer than its
- * descriptor says) fails the pull, not the process.
- */
-function teeTo(sink: Writable): Transform {
-  const tee: Transform = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      if (sink.write(chunk)) cb(null, chunk);
-      else sink.once('drain', () => cb(null, chunk));
-    },
-    flush(cb) {
-      sink.end(() => cb());
-    },
-  });
-  sink.once('error', (e) => tee.destroy(e));
-  return tee;
 }
