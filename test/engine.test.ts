@@ -281,6 +281,12 @@ describe('berthd runs containers for the docker CLI', () => {
       for (let i = 0; i < 50 && workers() === before; i++) await sleep(100);
     }
     await until('the worker that read stdin ends, another starts', () => d.cliWorkers().length === 2 && workers() !== before);
+    // one that waits for its first command runs at SCHED_IDLE (policy 5), every thread: it starts on CPU no command wants
+    const policies = (p: number) => readdirSync(`/proc/${p}/task`).flatMap((t) => {
+      try { return [Number(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[38])]; } catch { return []; } // a thread that ended
+    });
+    const fresh = d.cliWorkers().find((w) => !before.split(' ').includes(String(w)))!;
+    await until('the new worker runs at SCHED_IDLE once its launcher runs', () => { const p = policies(fresh); return p.length > 1 && p.every((x) => x === 5); });
     // asked not to, or for a berthd of another checkout, the front is the Node CLI
     const node = spawnLogs({ ...process.env, BERTH_CLI_WORKER: '0' });
     await until('logs -f in the Node CLI', () => node.out() === 'hello\n');

@@ -2,9 +2,13 @@
  * or its own stdout and stderr that peerFds takes, handed to a shim),
  * peerCred and dup2 (a CLI worker takes the place of the berth CLI's front),
  * pipe, listenUnix, sealedCopy, and spawn and reap, which start a shim
- * without copying the daemon's page tables. */
+ * without copying the daemon's page tables; schedIdle, which keeps a
+ * starting CLI worker off the CPU the commands use. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdbool.h>
@@ -281,6 +285,29 @@ static napi_value js_reap(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* schedIdle(idle): every thread to SCHED_IDLE, or to SCHED_OTHER at nice 0.
+ * Policy and nice are per thread, and Node's exist before its JavaScript. */
+static napi_value js_sched_idle(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool idle;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_bool(env, argv[0], &idle) != napi_ok) {
+    napi_throw_type_error(env, NULL, "schedIdle(idle)");
+    return NULL;
+  }
+  DIR *d = opendir("/proc/self/task");
+  if (!d) return fsx_throw_errno(env, "opendir", "/proc/self/task");
+  struct sched_param none = {.sched_priority = 0};
+  int err = 0;
+  for (struct dirent *e; (e = readdir(d));) {
+    pid_t tid = (pid_t)atoi(e->d_name);
+    if (tid > 0 && (sched_setscheduler(tid, idle ? SCHED_IDLE : SCHED_OTHER, &none) < 0 || (!idle && setpriority(PRIO_PROCESS, (id_t)tid, 0) < 0)) && errno != ESRCH) err = errno;
+  }
+  closedir(d);
+  if (err) { errno = err; return fsx_throw_errno(env, "sched_setscheduler", "/proc/self/task"); }
+  return NULL;
+}
+
 void fsx_register_proc(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"sendFds", NULL, js_send_fds, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -292,6 +319,7 @@ void fsx_register_proc(napi_env env, napi_value exports) {
       {"sealedCopy", NULL, js_sealed_copy, NULL, NULL, NULL, napi_enumerable, NULL},
       {"spawn", NULL, js_spawn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"reap", NULL, js_reap, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"schedIdle", NULL, js_sched_idle, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props);
 }

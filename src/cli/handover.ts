@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import { closeSync, fstatSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { Socket as NetSocket } from 'node:net';
 import { isatty, WriteStream } from 'node:tty';
-import { constants, setPriority } from 'node:os';
+import { constants } from 'node:os';
 import { Writable } from 'node:stream';
 import { fdOf, fsx } from '../util/fsx.js';
 
@@ -48,7 +48,7 @@ export function takeOver(socket: Socket, job: Job): void {
   for (const k of Object.keys(process.env)) delete process.env[k];
   for (const kv of job.env) { const eq = kv.indexOf('='); if (eq > 0) process.env[kv.slice(0, eq)] = kv.slice(eq + 1); }
   process.umask(job.umask);
-  try { setPriority(0); } catch { /* keeps the priority it started with */ }
+  try { fsx().schedIdle(false); } catch { /* keeps the priority it started with */ }
 }
 
 /**

@@ -9,11 +9,16 @@ import { Script } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import Module, { createRequire } from 'node:module';
 import { CONTAINER_VERBS, verbOf } from './verbs.js';
+import { fsx } from '../util/fsx.js';
 
 const [cli, ...rest] = process.argv.slice(2);
 const warm = rest[0] === '--warm';
 // a CLI worker of berthd's (src/cli/worker.ts): runs the commands fronts hand it
 const worker = cli === 'berth' && rest[0] === '--cli-worker';
+// A CLI worker starts on CPU no command wants: started at nice 19 only, it
+// took ~250 ms of CPU from a pull running meanwhile (handover.ts sets it
+// back when a command comes).
+if (worker) try { fsx().schedIdle(true); } catch { /* starts at the nice berthd gave it */ }
 // the runtime server (src/cli/runtime-server.ts): serves the runtime front's commands
 const server = cli === 'berth-runtime' && rest[0] === '--serve';
 // the container verbs have a bundle of their own, a third the size

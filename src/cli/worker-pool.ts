@@ -16,8 +16,13 @@ import { upgradeBody } from '../util/upgrade-body.js';
 
 /** How long a front waits for a worker that is starting; the Node CLI would take longer. */
 const WAIT_MS = 400;
-/** When a worker is started again while the command that took the last one still runs. */
-const REFILL_AFTER_MS = 250;
+/**
+ * When a worker is started again while the command that took the last one
+ * still runs. A start, even on idle CPU, costs a command that runs meanwhile
+ * (berthd's fork, the exec, caches): a pull through berthd took ~150 ms
+ * longer with one, so one comes only for commands that run long.
+ */
+const REFILL_AFTER_MS = 2000;
 /** A command line and environment larger than this is not one a front sends. */
 const MAX_JOB = 4 << 20;
 
@@ -113,9 +118,9 @@ export class CliWorkers {
     job.catch(() => socket.destroy()); // the front went before it was served
     const give = (w: ChildProcess) => {
       job.then((m) => w.send(m, socket, (e) => { if (e) socket.destroy(); }), () => this.idle(w)); // no command came: it is still ready
-      // A starting worker slows the commands that run meanwhile (~10 ms of
-      // an exec here), and this one is back when its command ends: while
-      // another is ready, one more starts only if this command runs long.
+      // A starting worker slows the commands that run meanwhile, and this
+      // one is back when its command ends: while another is ready, one more
+      // starts only if this command runs long.
       if (!this.ready.length) { this.fill(); return; }
       this.refill.set(w, setTimeout(() => { this.refill.delete(w); this.fill(); }, REFILL_AFTER_MS));
     };

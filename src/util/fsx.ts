@@ -13,6 +13,8 @@ export interface Fsx {
   lsetxattr(path: string, name: string, value: Buffer): void;
   lgetxattr(path: string, name: string): Buffer | null;
   llistxattr(path: string): string[];
+  /** Every thread of this process to SCHED_IDLE (true), or back to SCHED_OTHER at nice 0. */
+  schedIdle(idle: boolean): void;
   /** flock(LOCK_EX|LOCK_NB): true when taken. */
   tryLock(fd: number): boolean;
   /** Carries out a list of file ops (src/image/layer/ops.ts's layout) under `rootFd`, on the thread pool; rejects with the failed op's opIndex, syscall and errno. */
