@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { PREFIX, REPO, pidsWhere } from './helpers/env.js';
+import { PREFIX, REPO, pidsWhere, statFields } from './helpers/env.js';
 import { execRootOf } from '../src/cli/client.js';
 
 const berth = (...args: string[]) => spawnSync(join(REPO, 'bin', 'berth'), args, { encoding: 'utf8' });
@@ -50,7 +50,7 @@ test('the CLI starts berthd for a data root on first use: once for parallel firs
     for (let i = 0; i < 100 && daemons.length > 1; i++) { await new Promise((r) => setTimeout(r, 50)); daemons = daemonsNow(); }
     assert.equal(daemons.length, 1, 'one berthd serves the data root');
     const pid = daemons[0]!;
-    assert.equal(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[3], String(pid), 'it leads its own session');
+    assert.equal(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[3], String(pid), 'it leads its own session');
     const held = readdirSync(`/proc/${pid}/fd`).filter((fd) => { try { return readlinkSync(`/proc/${pid}/fd/${fd}`) === join(root, 'held'); } catch { return false; } });
     assert.deepEqual(held, []);
     process.kill(pid, 'SIGTERM');

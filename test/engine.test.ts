@@ -9,7 +9,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync, chmodSync, readdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir, release } from 'node:os';
-import { PREFIX, REPO, isRunning, mountsUnder, pidsWhere } from './helpers/env.js';
+import { PREFIX, REPO, isRunning, mountsUnder, pidsWhere, statFields } from './helpers/env.js';
 import { makeRootfs } from './helpers/make-bundle.js';
 import { tarOf } from './helpers/oci-image.js';
 import { PrivateBerthd, BERTH, dockerBin } from './helpers/berthd.js';
@@ -158,7 +158,7 @@ describe('berthd runs containers for the docker CLI', () => {
     const id = d.docker(['run', '-d', IMG, 'sh', '-c', 'seq 1 300000; sleep 60']).out.trim();
     for (let i = 0; i < 200 && !d.docker(['logs', '--tail', '1', id]).out.includes('300000'); i++) await sleep(50);
     const pid = d.docker(['inspect', '-f', '{{.State.Pid}}', id]).out.trim();
-    const shim = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1];
+    const shim = statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[1];
     assert.equal(readFileSync(`/proc/${shim}/comm`, 'utf8').trim(), 'berth-shim');
     // static musl: no libc and no loader mapped (with glibc: 1.5 MiB resident)
     const files = new Set(readFileSync(`/proc/${shim}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/)[5]).filter((f) => f?.startsWith('/')));
@@ -257,7 +257,7 @@ describe('berthd runs containers for the docker CLI', () => {
     // ctrl-z stops the command with its front, and fg (SIGCONT) lets both go on
     const [termWorker] = term.worker;
     assert.ok(termWorker, 'a worker runs logs -f again');
-    const state = (p: number) => readFileSync(`/proc/${p}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+    const state = (p: number) => statFields(readFileSync(`/proc/${p}/stat`, 'utf8'))[0];
     term.p.kill('SIGTSTP');
     await until('front and worker stop', () => state(term.p.pid!) === 'T' && state(termWorker!) === 'T');
     term.p.kill('SIGCONT');
@@ -281,12 +281,14 @@ describe('berthd runs containers for the docker CLI', () => {
       for (let i = 0; i < 50 && workers() === before; i++) await sleep(100);
     }
     await until('the worker that read stdin ends, another starts', () => d.cliWorkers().length === 2 && workers() !== before);
-    // one that waits for its first command runs at SCHED_IDLE (policy 5), every thread: it starts on CPU no command wants
+    // one that waits for its first command runs at SCHED_IDLE (policy 5), every thread: it starts on CPU no command wants.
+    // A host that refuses SCHED_IDLE (probed) leaves it at SCHED_OTHER (0) and the nice 19 berthd gave it
+    const idlePolicy = spawnSync('chrt', ['--idle', '0', 'true']).status === 0 ? 5 : 0;
     const policies = (p: number) => readdirSync(`/proc/${p}/task`).flatMap((t) => {
-      try { return [Number(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[38])]; } catch { return []; } // a thread that ended
+      try { return [Number(statFields(readFileSync(`/proc/${p}/task/${t}/stat`, 'utf8'))[38])]; } catch { return []; } // a thread that ended
     });
     const fresh = d.cliWorkers().find((w) => !before.split(' ').includes(String(w)))!;
-    await until('the new worker runs at SCHED_IDLE once its launcher runs', () => { const p = policies(fresh); return p.length > 1 && p.every((x) => x === 5); });
+    await until('the new worker runs at SCHED_IDLE once its launcher runs', () => { const p = policies(fresh); return p.length > 1 && p.every((x) => x === idlePolicy); });
     // asked not to, or for a berthd of another checkout, the front is the Node CLI
     const node = spawnLogs({ ...process.env, BERTH_CLI_WORKER: '0' });
     await until('logs -f in the Node CLI', () => node.out() === 'hello\n');
@@ -343,7 +345,7 @@ describe('berthd runs containers for the docker CLI', () => {
     const groups = readFileSync(`/proc/${execPid}/cgroup`, 'utf8').trim().split('\n');
     assert.ok(groups.length > 0 && groups.every((g) => g.endsWith(`${d.cgroupParent}/${id}`)), groups.join('\n'));
     // the executor ran from berthd's sealed copy (CVE-2019-5736), which neither the shim nor the process keeps open
-    const shimPid = readFileSync(`/proc/${execPid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1];
+    const shimPid = statFields(readFileSync(`/proc/${execPid}/stat`, 'utf8'))[1];
     assert.ok(readFileSync(`/proc/${shimPid}/cmdline`, 'utf8').split('\0').includes('--exec-fd'));
     for (const p of [shimPid, execPid]) {
       const links = readdirSync(`/proc/${p}/fd`).map((f) => { try { return readlinkSync(`/proc/${p}/fd/${f}`); } catch { return ''; } });
@@ -1051,7 +1053,7 @@ describe('berthd runs containers for the docker CLI', () => {
     assert.deepEqual(mountsUnder(d.dataRoot), []);
     assert.deepEqual(d.shims(), []);
     // the shims berthd started (posix_spawn, not Node's spawn) were reaped: no zombie children
-    const zombies = pidsWhere((read) => { const st = read('stat').replace(/^.*\) /, '').split(' '); return st[0] === 'Z' && Number(st[1]) === d.daemon!.pid; });
+    const zombies = pidsWhere((read) => { const st = statFields(read('stat')); return st[0] === 'Z' && Number(st[1]) === d.daemon!.pid; });
     assert.deepEqual(zombies, []);
     assert.deepEqual(readdirSync(join(d.execRoot, 's')), []);
     assert.deepEqual(readdirSync(join(d.dataRoot, 'containers')), []);

@@ -8,14 +8,14 @@ import assert from 'node:assert/strict';
 import { existsSync, openSync, closeSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
-import { TestEnv, sh, BERTH_RUNTIME, REPO, isRunning, runtimeServerPids } from './helpers/env.js';
+import { TestEnv, sh, BERTH_RUNTIME, REPO, isRunning, runtimeServerPids, statFields } from './helpers/env.js';
 
 const env = new TestEnv();
 after(() => env.cleanup());
 
 const sockets = process.env.BERTH_RUNTIME_SOCKET_DIR!;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ppidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1]);
+const ppidOf = (pid: number) => Number(statFields(readFileSync(`/proc/${pid}/stat`, 'utf8'))[1]);
 const commOf = (pid: number) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 
 const servers = () => runtimeServerPids(sockets);

@@ -174,15 +174,20 @@ export function removeCgroup(path: string): void {
   for (const d of dirs) rmTree(d);
 }
 
-/**
- * The pids of the processes whose /proc files pass `test` (given a reader
- * of /proc/PID/FILE); one that ends while it is looked at is left out.
- */
 /** Whether `pid` runs: not gone, and not a zombie no one has reaped yet (this VM's init is slow to). */
 export function isRunning(pid: number): boolean {
   try { return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; }
 }
 
+/** A /proc stat file's fields after the command's name (which may hold spaces): [0] the state, [1] the parent's pid, [38] the scheduling policy. */
+export function statFields(stat: string): string[] {
+  return stat.replace(/^.*\) /, '').split(' ');
+}
+
+/**
+ * The pids of the processes whose /proc files pass `test` (given a reader
+ * of /proc/PID/FILE); one that ends while it is looked at is left out.
+ */
 export function pidsWhere(test: (read: (file: string) => string) => boolean): number[] {
   return readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
     try { return test((file) => readFileSync(`/proc/${p}/${file}`, 'utf8')); } catch { return false; }

@@ -84,7 +84,7 @@ export class Extractor {
 
   /** Waits for the ops running (the caller may remove the directory after), then lets the directory go. */
   async close(): Promise<void> {
-    this.failed ??= new Error('stopped');
+    this.failed ??= new Error('stopped'); // lists not yet started (the unpack failed elsewhere) do not run
     await Promise.all([this.running, this.syncing]);
     if (!this.closed) { this.closed = true; closeSync(this.rootFd); }
   }
